@@ -1,0 +1,112 @@
+// The glossary of bzman, as types: source, target, dataset, snapshot, step, plan, run, record.
+// Pure data; no behaviour and no I/O.
+
+/** A snapshot as ZFS reports it. Identity is the GUID; names can be reused, GUIDs cannot. */
+export interface Snapshot {
+  /** The part after `@`. */
+  name: string;
+  /** 64-bit GUID as a decimal string (too large for a JS number). */
+  guid: string;
+  /** Transaction group of creation: orders snapshots of one dataset exactly. */
+  createtxg: number;
+  /** Creation time, seconds since the epoch. */
+  creation: number;
+}
+
+/** What kind of dataset ZFS reports. */
+export type DatasetType = "filesystem" | "volume";
+
+/** One dataset of a listing with its snapshots, oldest first (by createtxg). */
+export interface DatasetSnapshots {
+  name: string;
+  type: DatasetType;
+  guid: string;
+  snapshots: Snapshot[];
+  /** Set when the target holds a partially received stream that can resume (`receive -s`). */
+  resumeToken?: string;
+}
+
+/** A listing of one host, one call per host per run: dataset name → dataset. */
+export type Listing = Map<string, DatasetSnapshots>;
+
+/** Transfer mode of a dataset as shown by `plan` and `run`. */
+export type Mode = "full" | "incremental" | "resume" | "up-to-date" | "conflict" | "error";
+
+/** One `zfs send | zfs receive`. `from` absent means a full stream; `resumeToken` means `send -t`. */
+export interface Step {
+  kind: "full" | "incremental" | "resume";
+  sourceDataset: string;
+  targetDataset: string;
+  from?: Snapshot;
+  to?: Snapshot;
+  /** `-I` (true: every snapshot between from and to) or `-i` (false: just `to`). */
+  intermediates: boolean;
+  resumeToken?: string;
+}
+
+/** How to choose what to send; part of the per-source policy. */
+export interface ReplicationPolicy {
+  /** First replication starts from the oldest snapshot (keeps history) or the newest (smallest). */
+  firstSend: "oldest" | "newest";
+  /** Only snapshots whose names start with one of these are sent; empty means all. */
+  includePrefixes: string[];
+}
+
+/** A reference to a snapshot in records and output. */
+export interface SnapshotRef {
+  name: string;
+  guid: string;
+}
+
+/** An error as stored in records: never an Error object. */
+export interface RecordedError {
+  code: string;
+  message: string;
+  at: string;
+  detail?: string;
+}
+
+/** Result of one dataset in one pass. */
+export type DatasetResult = "ok" | "up-to-date" | "conflict" | "failed" | "skipped";
+
+/** Elapsed milliseconds per phase of a pass. */
+export interface Phases {
+  connect?: number;
+  list?: number;
+  plan?: number;
+  transfer?: number;
+  total?: number;
+}
+
+/** The record of one dataset in one pass. */
+export interface DatasetRecord {
+  source: string;
+  dataset: string;
+  target: string;
+  mode: Mode;
+  result: DatasetResult;
+  from?: SnapshotRef;
+  to?: SnapshotRef;
+  steps: number;
+  bytes: number;
+  /** Transfer time of this dataset in milliseconds. */
+  transferMs: number;
+  /** Human explanation of a conflict or error, and what to do. */
+  message?: string;
+  conflict?: string;
+  error?: RecordedError;
+}
+
+/** The record of one pass over one source. */
+export interface RunRecord {
+  runId: string;
+  source: string;
+  startedAt: string;
+  finishedAt: string;
+  phases: Phases;
+  datasets: DatasetRecord[];
+  /** Target datasets kept on the backup whose source dataset is gone. */
+  goneOnSource: string[];
+  /** A failure of the whole source (connect, list), also copied into each dataset's record. */
+  error?: RecordedError;
+}

@@ -1,0 +1,65 @@
+// Names bzman trusts and names bzman owns: what a safe dataset/snapshot name is, where a source
+// dataset lands on the backup, and bzman's reserved ZFS-side names (snapshot prefix, hold tag).
+
+/** Default prefix of snapshots bzman takes on sources; retention only ever touches these. */
+export const DEFAULT_SNAPSHOT_PREFIX = "bzman";
+
+/** Tag of the holds bzman places on the newest common snapshot. */
+export const HOLD_TAG = "bzman-common";
+
+// A component starts with a letter, digit or underscore (never '-': it would read as an option)
+// and holds only ZFS's name characters minus the space, so argv never needs quoting anywhere.
+const DATASET_RE = /^[A-Za-z][A-Za-z0-9_.:-]*(\/[A-Za-z0-9_][A-Za-z0-9_.:-]*)*$/;
+const SNAPSHOT_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/;
+const MAX_NAME = 255;
+
+/** True iff `name` is a dataset name bzman accepts: pool first, `/`-separated, no spaces or shell metacharacters. */
+export function isSafeDatasetName(name: string): boolean {
+  return name.length <= MAX_NAME && DATASET_RE.test(name) && !name.split("/").some((c) => c === "." || c === "..");
+}
+
+/** True iff `name` (the part after `@`) is a snapshot name bzman accepts. */
+export function isSafeSnapshotName(name: string): boolean {
+  return name.length <= MAX_NAME && SNAPSHOT_NAME_RE.test(name);
+}
+
+/** Explains why a dataset name is refused, or returns null when it is safe. */
+export function datasetNameProblem(name: string): string | null {
+  if (isSafeDatasetName(name)) return null;
+  if (name === "") return "is empty";
+  if (/\s/.test(name)) return `"${name}" contains whitespace`;
+  if (/[^A-Za-z0-9_.:/-]/.test(name)) return `"${name}" contains a character other than letters, digits and _ . : - /`;
+  return `"${name}" is not a ZFS dataset name (pool/child, each part starting with a letter, digit or _)`;
+}
+
+/** The pool a dataset lives in. */
+export function poolOf(dataset: string): string {
+  const i = dataset.indexOf("/");
+  return i < 0 ? dataset : dataset.slice(0, i);
+}
+
+/** The parent dataset, or null for a pool's root dataset. */
+export function parentOf(dataset: string): string | null {
+  const i = dataset.lastIndexOf("/");
+  return i < 0 ? null : dataset.slice(0, i);
+}
+
+/** True iff `dataset` is `root` or lies below it. */
+export function isWithin(dataset: string, root: string): boolean {
+  return dataset === root || dataset.startsWith(root + "/");
+}
+
+/** Where a source dataset lands: `<targetRoot>/<source dataset path>` (tank/vm → backup/web1/tank/vm). */
+export function targetFor(targetRoot: string, sourceDataset: string): string {
+  return `${targetRoot}/${sourceDataset}`;
+}
+
+/** The source dataset a target dataset came from, or null when it lies outside `targetRoot`. */
+export function sourceFor(targetRoot: string, targetDataset: string): string | null {
+  return targetDataset.startsWith(targetRoot + "/") ? targetDataset.slice(targetRoot.length + 1) : null;
+}
+
+/** `dataset@snapshot`. */
+export function snapshotPath(dataset: string, snapshot: string): string {
+  return `${dataset}@${snapshot}`;
+}

@@ -1,0 +1,163 @@
+// The replication planner: from both sides' snapshot lists and the policy, decide per dataset
+// what to send, or return a typed conflict. Pure: no I/O, no clock. Algorithm: core/README.md.
+
+import type { DatasetSnapshots, DatasetType, Listing, ReplicationPolicy, Snapshot, Step } from "./model.ts";
+import type { Decision } from "./conflicts.ts";
+import { isSafeDatasetName, isSafeSnapshotName, isWithin, parentOf, targetFor } from "./naming.ts";
+
+const byTxg = (a: Snapshot, b: Snapshot): number => a.createtxg - b.createtxg;
+
+/** The default policy: first replication starts from the oldest snapshot; every snapshot is sent. */
+export const DEFAULT_POLICY: ReplicationPolicy = { firstSend: "oldest", includePrefixes: [] };
+
+function included(policy: ReplicationPolicy, s: Snapshot): boolean {
+  return policy.includePrefixes.length === 0 || policy.includePrefixes.some((p) => s.name.startsWith(p));
+}
+
+/**
+ * Steps from `from` (exclusive) to the newest of `wanted`. One `-I` step when every source snapshot
+ * in between is wanted; a chain of `-i` steps over the wanted ones when some are filtered out.
+ * Precondition: `all` sorted by createtxg, `from` in `all`, `wanted` ⊆ `all` and non-empty after `from`.
+ */
+function incrementalSteps(all: Snapshot[], wanted: Snapshot[], from: Snapshot, src: string, dst: string): Step[] {
+  const later = all.filter((s) => s.createtxg > from.createtxg);
+  const targets = wanted.filter((s) => s.createtxg > from.createtxg);
+  const newest = targets[targets.length - 1]!;
+  const between = later.filter((s) => s.createtxg < newest.createtxg);
+  const wantedGuids = new Set(targets.map((s) => s.guid));
+  const filtered = between.some((s) => !wantedGuids.has(s.guid));
+  const base = { kind: "incremental" as const, sourceDataset: src, targetDataset: dst };
+  if (!filtered) return [{ ...base, from, to: newest, intermediates: between.length > 0 }];
+  const steps: Step[] = [];
+  let prev = from;
+  for (const s of targets) {
+    steps.push({ ...base, from: prev, to: s, intermediates: false });
+    prev = s;
+  }
+  return steps;
+}
+
+/**
+ * Decides what to do for one dataset. `source` undefined: the dataset is gone on the source.
+ * `target` undefined: the target dataset does not exist yet. Never proposes anything that would
+ * destroy or roll back data on the target: such cases come back as conflicts.
+ */
+export function planDataset(
+  source: DatasetSnapshots | undefined,
+  target: DatasetSnapshots | undefined,
+  targetDataset: string,
+  policy: ReplicationPolicy = DEFAULT_POLICY,
+): Decision {
+  if (!source) return { kind: "source-missing" };
+  if (!isSafeDatasetName(source.name)) return { kind: "unsafe-name", name: source.name };
+  if (!isSafeDatasetName(targetDataset)) return { kind: "unsafe-name", name: targetDataset };
+  const src = source.name;
+
+  if (target?.resumeToken) {
+    return { kind: "transfer", steps: [{ kind: "resume", sourceDataset: src, targetDataset, resumeToken: target.resumeToken, intermediates: false }] };
+  }
+
+  // Snapshots with unsafe names are never endpoints (they never appear in argv); `-I` may carry them.
+  const all = [...source.snapshots].sort(byTxg).filter((s) => isSafeSnapshotName(s.name));
+  const wanted = all.filter((s) => included(policy, s));
+  if (wanted.length === 0) return { kind: "no-source-snapshots" };
+
+  if (!target) {
+    const first = policy.firstSend === "newest" ? wanted[wanted.length - 1]! : wanted[0]!;
+    const full: Step = { kind: "full", sourceDataset: src, targetDataset, to: first, intermediates: false };
+    const rest = wanted.some((s) => s.createtxg > first.createtxg) ? incrementalSteps(all, wanted, first, src, targetDataset) : [];
+    return { kind: "transfer", steps: [full, ...rest] };
+  }
+
+  const targetSnaps = [...target.snapshots].sort(byTxg);
+  if (targetSnaps.length === 0) return { kind: "target-exists" };
+
+  const targetByGuid = new Map(targetSnaps.map((s) => [s.guid, s]));
+  const common = [...all].reverse().find((s) => targetByGuid.has(s.guid));
+  if (!common) return { kind: "no-common-snapshot", targetSnapshots: targetSnaps };
+
+  const commonOnTarget = targetByGuid.get(common.guid)!;
+  const sourceGuids = new Set(source.snapshots.map((s) => s.guid));
+  const targetOnly = targetSnaps.filter((s) => s.createtxg > commonOnTarget.createtxg && !sourceGuids.has(s.guid));
+  const sourceOnly = all.filter((s) => s.createtxg > common.createtxg);
+  if (targetOnly.length > 0) return { kind: "diverged", common, targetOnly, sourceOnly };
+
+  if (!wanted.some((s) => s.createtxg > common.createtxg)) return { kind: "up-to-date", snapshot: common };
+  return { kind: "transfer", common, steps: incrementalSteps(all, wanted, common, src, targetDataset) };
+}
+
+/** A configured dataset root of a source. */
+export interface DatasetRoot {
+  name: string;
+  recursive: boolean;
+}
+
+/** The decision for one dataset of a source, with where it lands. */
+export interface DatasetPlan {
+  sourceDataset: string;
+  targetDataset: string;
+  type: DatasetType;
+  decision: Decision;
+}
+
+/** Everything a pass over one source will do, decided from one listing of each side. */
+export interface SourcePlan {
+  datasets: DatasetPlan[];
+  /** Target datasets kept on the backup although their source dataset is gone. */
+  goneOnSource: string[];
+}
+
+/**
+ * Plans every dataset of a source: each configured root, and for recursive roots every dataset
+ * below it, each planned on its own. Parents come before children so a child's parent exists
+ * when the child is received. `only` limits the plan to one dataset and what lies below it.
+ */
+export function planSource(
+  roots: DatasetRoot[],
+  sourceListing: Listing,
+  targetListing: Listing,
+  targetRoot: string,
+  policy: ReplicationPolicy = DEFAULT_POLICY,
+  only?: string,
+): SourcePlan {
+  const plans = new Map<string, DatasetPlan>();
+  const gone = new Set<string>();
+  for (const root of roots) {
+    const names = root.recursive
+      ? [...sourceListing.keys()].filter((n) => isWithin(n, root.name))
+      : sourceListing.has(root.name) ? [root.name] : [];
+    if (names.length === 0) names.push(root.name); // planned as source-missing
+    for (const name of names) {
+      const target = targetFor(targetRoot, name);
+      const src = sourceListing.get(name);
+      plans.set(name, { sourceDataset: name, targetDataset: target, type: src?.type ?? "filesystem", decision: planDataset(src, targetListing.get(target), target, policy) });
+    }
+    if (root.recursive) {
+      const targetBase = targetFor(targetRoot, root.name);
+      for (const t of targetListing.keys()) {
+        const s = t.slice(targetRoot.length + 1);
+        if (isWithin(t, targetBase) && !sourceListing.has(s) && s !== root.name) gone.add(t);
+      }
+    }
+  }
+  const depth = (n: string): number => n.split("/").length;
+  const datasets = [...plans.values()]
+    .filter((p) => only === undefined || isWithin(p.sourceDataset, only))
+    .sort((a, b) => depth(a.sourceDataset) - depth(b.sourceDataset) || a.sourceDataset.localeCompare(b.sourceDataset));
+  const goneOnSource = [...gone].filter((t) => only === undefined || isWithin(t, targetFor(targetRoot, only))).sort();
+  return { datasets, goneOnSource };
+}
+
+/** The target datasets that must exist before `plan` runs but that no step creates (containers). */
+export function missingParents(datasets: DatasetPlan[], targetListing: Listing, targetRoot: string): string[] {
+  const received = new Set(datasets.filter((d) => d.decision.kind === "transfer").map((d) => d.targetDataset));
+  const needed = new Set<string>();
+  for (const d of datasets) {
+    if (d.decision.kind !== "transfer" || d.decision.steps[0]?.kind !== "full") continue;
+    for (let p = parentOf(d.targetDataset); p !== null && isWithin(p, targetRoot); p = parentOf(p)) {
+      if (received.has(p) || targetListing.has(p)) break;
+      needed.add(p);
+    }
+  }
+  return [...needed].sort((a, b) => a.split("/").length - b.split("/").length);
+}

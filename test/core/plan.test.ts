@@ -1,0 +1,97 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { planDataset, planSource, missingParents } from "../../server/core/plan.ts";
+import type { Decision } from "../../server/core/conflicts.ts";
+import { ds, listing, snaps } from "../helpers/snapshots.ts";
+
+const T = "backup/web1/tank/a";
+
+/** Compact rendering of a decision for table comparisons. */
+function show(d: Decision): string {
+  switch (d.kind) {
+    case "transfer":
+      return d.steps.map((s) => s.kind === "resume" ? `resume(${s.resumeToken})`
+        : s.kind === "full" ? `full(@${s.to!.name})` : `${s.intermediates ? "-I" : "-i"}(@${s.from!.name}..@${s.to!.name})`).join(" ");
+    case "up-to-date": return `up-to-date(@${d.snapshot.name})`;
+    case "diverged": return `diverged(common=@${d.common.name}, targetOnly=${d.targetOnly.map((s) => s.name)})`;
+    case "no-common-snapshot": return `no-common(${d.targetSnapshots.length})`;
+    case "unsafe-name": return `unsafe(${d.name})`;
+    default: return d.kind;
+  }
+}
+
+const cases: Array<{ name: string; source?: string[]; target?: string[]; targetOpts?: object; policy?: object; want: string }> = [
+  { name: "source gone", target: ["a"], want: "source-missing" },
+  { name: "source without snapshots", source: [], want: "no-source-snapshots" },
+  { name: "first replication: full of oldest, then -I to newest", source: ["a", "b", "c"], want: "full(@a) -I(@a..@c)" },
+  { name: "first replication of a single snapshot", source: ["a"], want: "full(@a)" },
+  { name: "first replication of two: -i, no intermediates", source: ["a", "b"], want: "full(@a) -i(@a..@b)" },
+  { name: "first replication from newest", source: ["a", "b", "c"], policy: { firstSend: "newest", includePrefixes: [] }, want: "full(@c)" },
+  { name: "incremental with intermediates", source: ["a", "b", "c", "d"], target: ["a", "b"], want: "-I(@b..@d)" },
+  { name: "incremental of one", source: ["a", "b"], target: ["a"], want: "-i(@a..@b)" },
+  { name: "up to date", source: ["a", "b"], target: ["a", "b"], want: "up-to-date(@b)" },
+  { name: "common found by GUID, not by name", source: ["x#1", "y#2", "z#3"], target: ["renamed#2"], want: "-i(@y..@z)" },
+  { name: "same name, other GUID is not common", source: ["a#1", "b#2"], target: ["b#9"], want: "no-common(1)" },
+  { name: "target exists without snapshots", source: ["a"], target: [], want: "target-exists" },
+  { name: "no common snapshot", source: ["a", "b"], target: ["q", "r"], want: "no-common(2)" },
+  { name: "target has a snapshot the source lacks", source: ["a", "b", "c"], target: ["a", "b", "t"], want: "diverged(common=@b, targetOnly=t)" },
+  { name: "diverged even when the source has nothing newer", source: ["a", "b"], target: ["a", "b", "t"], want: "diverged(common=@b, targetOnly=t)" },
+  { name: "source pruned old snapshots: still incremental", source: ["c", "d", "e"], target: ["a", "b", "c"], want: "-I(@c..@e)" },
+  { name: "filtered intermediates: chain of -i", source: ["bzman_1", "manual", "bzman_2", "bzman_3"], target: ["bzman_1"],
+    policy: { firstSend: "oldest", includePrefixes: ["bzman_"] }, want: "-i(@bzman_1..@bzman_2) -i(@bzman_2..@bzman_3)" },
+  { name: "filter with nothing filtered between: one -I", source: ["bzman_1", "bzman_2", "bzman_3", "manual"], target: ["bzman_1"],
+    policy: { firstSend: "oldest", includePrefixes: ["bzman_"] }, want: "-I(@bzman_1..@bzman_3)" },
+  { name: "filter leaves nothing", source: ["manual"], policy: { firstSend: "oldest", includePrefixes: ["bzman_"] }, want: "no-source-snapshots" },
+  { name: "common base may be an unfiltered snapshot", source: ["manual", "bzman_1"], target: ["manual"],
+    policy: { firstSend: "oldest", includePrefixes: ["bzman_"] }, want: "-i(@manual..@bzman_1)" },
+  { name: "unsafe snapshot name never an endpoint", source: ["a", "b;rm"], target: ["a"], want: "up-to-date(@a)" },
+  { name: "resume token wins", source: ["a", "b"], target: ["a"], targetOpts: { resumeToken: "1-abc" }, want: "resume(1-abc)" },
+];
+
+for (const c of cases) {
+  test(`planDataset: ${c.name}`, () => {
+    const source = c.source ? ds("tank/a", snaps(...c.source)) : undefined;
+    const target = c.target ? ds(T, snaps(...c.target), c.targetOpts) : undefined;
+    assert.equal(show(planDataset(source, target, T, c.policy as never)), c.want);
+  });
+}
+
+test("planDataset: unsafe source or target dataset names are refused", () => {
+  assert.equal(show(planDataset(ds("tank/a b", snaps("a")), undefined, "backup/x/tank/a b")), "unsafe(tank/a b)");
+  assert.equal(show(planDataset(ds("tank/a", snaps("a")), undefined, "backup/$(x)/tank/a")), "unsafe(backup/$(x)/tank/a)");
+});
+
+test("planSource: recursive root plans every child, parents first; gone children are kept and reported", () => {
+  const src = listing(ds("tank", snaps("s1")), ds("tank/b", snaps("s1")), ds("tank/a", snaps("s1")), ds("tank/a/x", snaps("s1")), ds("other", snaps("s1")));
+  const dst = listing(ds("backup/w", []), ds("backup/w/tank", snaps("s1")), ds("backup/w/tank/old", snaps("s0")));
+  const p = planSource([{ name: "tank", recursive: true }], src, dst, "backup/w");
+  assert.deepEqual(p.datasets.map((d) => `${d.sourceDataset}:${show(d.decision)}`),
+    ["tank:up-to-date(@s1)", "tank/a:full(@s1)", "tank/b:full(@s1)", "tank/a/x:full(@s1)"]);
+  assert.deepEqual(p.goneOnSource, ["backup/w/tank/old"]);
+});
+
+test("planSource: non-recursive roots ignore children; a missing root is planned as source-missing", () => {
+  const src = listing(ds("tank/vm", snaps("s1")), ds("tank/vm/disk0", snaps("s1")));
+  const p = planSource([{ name: "tank/vm", recursive: false }, { name: "tank/nope", recursive: false }], src, listing(), "backup/w");
+  assert.deepEqual(p.datasets.map((d) => `${d.sourceDataset}->${d.targetDataset}:${d.decision.kind}`),
+    ["tank/nope->backup/w/tank/nope:source-missing", "tank/vm->backup/w/tank/vm:transfer"]);
+});
+
+test("planSource: `only` limits to one subtree", () => {
+  const src = listing(ds("tank", snaps("s1")), ds("tank/a", snaps("s1")), ds("tank/a/x", snaps("s1")), ds("tank/b", snaps("s1")));
+  const p = planSource([{ name: "tank", recursive: true }], src, listing(), "backup/w", undefined, "tank/a");
+  assert.deepEqual(p.datasets.map((d) => d.sourceDataset), ["tank/a", "tank/a/x"]);
+});
+
+test("missingParents: containers above received datasets, up to and including the target root", () => {
+  const src = listing(ds("tank/vm/disk0", snaps("s1")));
+  const p = planSource([{ name: "tank/vm/disk0", recursive: false }], src, listing(), "backup/w");
+  assert.deepEqual(missingParents(p.datasets, listing(), "backup/w"), ["backup/w", "backup/w/tank", "backup/w/tank/vm"]);
+  assert.deepEqual(missingParents(p.datasets, listing(ds("backup/w", []), ds("backup/w/tank", [])), "backup/w"), ["backup/w/tank/vm"]);
+});
+
+test("missingParents: a parent received in the same pass is not a container", () => {
+  const src = listing(ds("tank", snaps("s1")), ds("tank/a", snaps("s1")));
+  const p = planSource([{ name: "tank", recursive: true }], src, listing(ds("backup/w", [])), "backup/w");
+  assert.deepEqual(missingParents(p.datasets, listing(ds("backup/w", [])), "backup/w"), []);
+});

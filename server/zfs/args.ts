@@ -1,0 +1,65 @@
+// argv builders for every zfs/zpool command bzman runs. The only place command lines are
+// shaped; the source guard (source-hooks/) allows exactly these shapes.
+
+import type { DatasetType, Step } from "../core/model.ts";
+import { snapshotPath } from "../core/naming.ts";
+import type { Capabilities } from "./capabilities.ts";
+import { LIST_COLUMNS } from "./parse.ts";
+
+/** `zfs` without arguments: prints the usage text the capability probe reads. */
+export function probeArgs(): string[] {
+  return ["zfs"];
+}
+
+/** One listing of datasets and snapshots below `roots`, in the most efficient form the host supports. */
+export function listArgs(roots: string[], caps: Capabilities, withResumeToken: boolean): string[] {
+  const token = withResumeToken && caps.resume;
+  if (caps.listParsable) {
+    const cols = [...LIST_COLUMNS, ...(token ? ["receive_resume_token"] : [])].join(",");
+    return ["zfs", "list", "-H", "-p", "-o", cols, "-t", "filesystem,volume,snapshot", "-r", ...roots];
+  }
+  const props = ["guid", "createtxg", "creation", "type", ...(token ? ["receive_resume_token"] : [])].join(",");
+  return ["zfs", "get", "-H", "-p", "-o", "name,property,value", props, "-r", ...roots];
+}
+
+/** `zfs send` for one planned step. Never `-p`/`-R`: no source property reaches the backup. */
+export function sendArgs(step: Step, opts: { raw?: boolean } = {}): string[] {
+  const raw = opts.raw ? ["-w"] : [];
+  if (step.kind === "resume") return ["zfs", "send", ...raw, "-t", step.resumeToken!];
+  const to = snapshotPath(step.sourceDataset, step.to!.name);
+  if (step.kind === "full") return ["zfs", "send", ...raw, to];
+  return ["zfs", "send", ...raw, step.intermediates ? "-I" : "-i", snapshotPath(step.sourceDataset, step.from!.name), to];
+}
+
+/** Properties every received dataset gets: read-only, never mounted on its own, nothing executable. */
+export function safeProperties(type: DatasetType): Array<[string, string]> {
+  const common: Array<[string, string]> = [["readonly", "on"]];
+  if (type === "volume") return common;
+  return [...common, ["canmount", "noauto"], ["setuid", "off"], ["exec", "off"], ["devices", "off"]];
+}
+
+/**
+ * `zfs receive` into `target`: unmounted (`-u`), never `-F`. Where the host supports it, the safe
+ * properties are set by the receive itself (`-o`) and an interrupted stream is kept for resume (`-s`).
+ */
+export function receiveArgs(target: string, caps: Capabilities, opts: { full: boolean; type: DatasetType }): string[] {
+  const resumable = caps.resume ? ["-s"] : [];
+  const props = opts.full && caps.receiveProperties ? safeProperties(opts.type).flatMap(([k, v]) => ["-o", `${k}=${v}`]) : [];
+  return ["zfs", "receive", "-u", ...resumable, ...props, target];
+}
+
+/** A container dataset above received ones: never mounted, read-only, inheriting nothing unsafe. */
+export function createContainerArgs(dataset: string): string[] {
+  const props = safeProperties("filesystem").map(([k, v]): [string, string] => (k === "canmount" ? [k, "off"] : [k, v]));
+  return ["zfs", "create", ...props.flatMap(([k, v]) => ["-o", `${k}=${v}`]), dataset];
+}
+
+/** `zfs set property=value dataset` (one property a call: old implementations take only one). */
+export function setArgs(property: string, value: string, dataset: string): string[] {
+  return ["zfs", "set", `${property}=${value}`, dataset];
+}
+
+/** Health of one pool; fails with "no such pool" when it is missing. */
+export function poolHealthArgs(pool: string): string[] {
+  return ["zpool", "list", "-H", "-o", "name,health", pool];
+}

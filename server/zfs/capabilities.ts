@@ -1,0 +1,54 @@
+// What a host's zfs can do, read from its own usage text (`zfs` without arguments prints it on
+// every implementation), so one cheap call tells OpenZFS 2.x, illumos and old ZFS apart.
+
+/** Features bzman uses when present and works without when absent. */
+export interface Capabilities {
+  /** `zfs list -p` (parsable numbers): one row per dataset instead of one per property. */
+  listParsable: boolean;
+  /** `zfs hold` / `zfs release`. */
+  holds: boolean;
+  /** `zfs bookmark`. */
+  bookmarks: boolean;
+  /** `receive -s`, `receive_resume_token`, `send -t`. */
+  resume: boolean;
+  /** `send -w` (raw, for encrypted datasets). */
+  rawSend: boolean;
+  /** `receive -o property=value`. */
+  receiveProperties: boolean;
+  /** `send -n -v -P` size estimates. */
+  sendEstimate: boolean;
+  /** Volumes (`create -V`). */
+  zvols: boolean;
+}
+
+/** What bzman assumes of a host it could not probe: the oldest ZFS it supports. */
+export const MINIMAL_CAPABILITIES: Capabilities = {
+  listParsable: false, holds: false, bookmarks: false, resume: false, rawSend: false,
+  receiveProperties: false, sendEstimate: false, zvols: false,
+};
+
+function usageLine(usage: string, command: string): string[] {
+  return usage.split("\n").map((l) => l.trim()).filter((l) => l.startsWith(command + " "));
+}
+
+function flagsOf(line: string): string {
+  return [...line.matchAll(/\[-([A-Za-z]+)\]/g)].map((m) => m[1]).join("");
+}
+
+/** Reads capabilities from the text `zfs` prints when run without arguments. */
+export function parseCapabilities(usage: string): Capabilities {
+  const list = usageLine(usage, "list");
+  const send = usageLine(usage, "send");
+  const receive = usageLine(usage, "receive");
+  const sendFlags = send.map(flagsOf).join("");
+  return {
+    listParsable: list.some((l) => flagsOf(l).includes("p")),
+    holds: usageLine(usage, "hold").length > 0 && usageLine(usage, "release").length > 0,
+    bookmarks: usageLine(usage, "bookmark").length > 0,
+    resume: send.some((l) => /-t\s+<receive_resume_token>/.test(l)) && receive.some((l) => flagsOf(l).includes("s")),
+    rawSend: sendFlags.includes("w"),
+    receiveProperties: receive.some((l) => /-o\s+<?property/.test(l)),
+    sendEstimate: sendFlags.includes("n") && sendFlags.includes("P"),
+    zvols: usageLine(usage, "create").some((l) => l.includes("-V")),
+  };
+}

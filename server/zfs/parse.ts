@@ -1,0 +1,141 @@
+// Strict parsers for zfs output (`-H -p`, tab-separated) and the stderr classifier that turns
+// zfs's messages into error codes. Anything unexpected is ZFS_PARSE, never guessed around.
+
+import type { DatasetSnapshots, DatasetType, Listing, Snapshot } from "../core/model.ts";
+import { BackupError, type ErrorCode } from "../errors.ts";
+
+/** The columns asked of `zfs list -H -p -o …` (see args.ts), in order. */
+export const LIST_COLUMNS = ["name", "type", "guid", "createtxg", "creation"] as const;
+
+interface Row {
+  name: string;
+  type?: string;
+  guid?: string;
+  createtxg?: string;
+  creation?: string;
+  receive_resume_token?: string;
+}
+
+const DIGITS = /^\d+$/;
+
+function fail(line: number, text: string, why: string): never {
+  throw new BackupError("ZFS_PARSE", `zfs output line ${line}: ${why}`, { detail: text.slice(0, 300) });
+}
+
+function toListing(rows: Map<string, Row>): Listing {
+  const listing: Listing = new Map();
+  const snapshots: Array<[string, Snapshot]> = [];
+  for (const row of rows.values()) {
+    if (row.type === "bookmark" || row.name.includes("#")) continue;
+    const { guid, createtxg, creation } = row;
+    if (!guid || !DIGITS.test(guid) || !createtxg || !DIGITS.test(createtxg) || !creation || !DIGITS.test(creation)) {
+      throw new BackupError("ZFS_PARSE", `zfs output for ${row.name}: guid, createtxg and creation must be numbers`, {
+        detail: JSON.stringify(row),
+      });
+    }
+    const at = row.name.indexOf("@");
+    if (at >= 0) {
+      snapshots.push([row.name.slice(0, at), { name: row.name.slice(at + 1), guid, createtxg: Number(createtxg), creation: Number(creation) }]);
+      continue;
+    }
+    if (row.type !== "filesystem" && row.type !== "volume") {
+      throw new BackupError("ZFS_PARSE", `zfs output for ${row.name}: unexpected type "${row.type}"`);
+    }
+    const token = row.receive_resume_token;
+    listing.set(row.name, {
+      name: row.name,
+      type: row.type as DatasetType,
+      guid,
+      snapshots: [],
+      ...(token && token !== "-" ? { resumeToken: token } : {}),
+    });
+  }
+  for (const [dataset, snap] of snapshots) listing.get(dataset)?.snapshots.push(snap);
+  for (const d of listing.values()) d.snapshots.sort((a, b) => a.createtxg - b.createtxg);
+  return listing;
+}
+
+/** Parses `zfs get -H -p -o name,property,value guid,createtxg,creation,type[,receive_resume_token] -r …`. */
+export function parseGetListing(stdout: string): Listing {
+  const rows = new Map<string, Row>();
+  const lines = stdout.split("\n");
+  lines.forEach((text, i) => {
+    if (text === "") return;
+    const fields = text.split("\t");
+    if (fields.length !== 3) fail(i + 1, text, `expected 3 tab-separated fields, got ${fields.length}`);
+    const [name, property, value] = fields as [string, string, string];
+    if (!["guid", "createtxg", "creation", "type", "receive_resume_token"].includes(property)) {
+      fail(i + 1, text, `unexpected property "${property}"`);
+    }
+    const row = rows.get(name) ?? { name };
+    (row as unknown as Record<string, string>)[property] = value;
+    rows.set(name, row);
+  });
+  return toListing(rows);
+}
+
+/** Parses `zfs list -H -p -o name,type,guid,createtxg,creation[,receive_resume_token] -t … -r …`. */
+export function parseListListing(stdout: string, withResumeToken: boolean): Listing {
+  const columns = withResumeToken ? [...LIST_COLUMNS, "receive_resume_token"] : [...LIST_COLUMNS];
+  const rows = new Map<string, Row>();
+  stdout.split("\n").forEach((text, i) => {
+    if (text === "") return;
+    const fields = text.split("\t");
+    if (fields.length !== columns.length) fail(i + 1, text, `expected ${columns.length} tab-separated fields, got ${fields.length}`);
+    const row: Record<string, string> = {};
+    columns.forEach((c, k) => (row[c] = fields[k]!));
+    rows.set(row.name!, row as unknown as Row);
+  });
+  return toListing(rows);
+}
+
+/** Datasets that `zfs get/list` reported as missing ("cannot open 'x': dataset does not exist"). */
+export function missingDatasets(stderr: string): string[] {
+  return [...stderr.matchAll(/cannot open '([^']+)': dataset does not exist/g)].map((m) => m[1]!);
+}
+
+/** True iff every non-empty stderr line is a "dataset does not exist" report. */
+export function onlyMissingDatasets(stderr: string): boolean {
+  const lines = stderr.split("\n").filter((l) => l.trim() !== "");
+  return lines.length > 0 && lines.every((l) => /cannot open '[^']+': dataset does not exist/.test(l));
+}
+
+type Matcher = [ErrorCode, RegExp];
+
+// Order matters: the first match wins. zfs wraps long messages over lines, so text is
+// matched with whitespace collapsed.
+const MATCHERS: Matcher[] = [
+  ["GUARD_REJECTED", /bzman-guard: rejected/],
+  ["ZFS_RECV_RESUMABLE", /partially-complete state|saved partially received state|resume token/i],
+  ["ZFS_DEST_MODIFIED", /destination .* has been modified since most recent snapshot/],
+  ["ZFS_SNAPSHOT_MISMATCH", /most recent snapshot of .* does not match incremental source/],
+  ["ZFS_DEST_EXISTS", /destination '[^']*' exists|must specify -F to overwrite|destination already exists/],
+  ["ZFS_INVALID_STREAM", /invalid backup stream|failed to read from stream|checksum mismatch|incomplete stream|stream ends early|unexpected end of/i],
+  ["ZFS_POOL_MISSING", /no such pool/],
+  ["ZFS_DATASET_MISSING", /dataset does not exist|could not find any snapshots|no such dataset/],
+  ["ZFS_BUSY", /dataset is busy|pool or dataset is busy/],
+  ["ZFS_NO_SPACE", /out of space|no space left/i],
+  ["ZFS_PERMISSION", /permission denied|insufficient privileges/i],
+  ["ZFS_UNSUPPORTED", /invalid option|unrecognized command|operation not supported|unsupported version/i],
+];
+
+/** The error code for zfs's stderr, or null when nothing known matches. */
+export function tryClassifyStderr(stderr: string): ErrorCode | null {
+  const text = stderr.replace(/\s+/g, " ");
+  for (const [code, re] of MATCHERS) if (re.test(text)) return code;
+  return null;
+}
+
+/** The most telling line of stderr for a one-line message: the first "cannot …" line (re-joined
+ * where zfs wrapped it), else the last line. */
+export function stderrHeadline(stderr: string): string {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+  const i = lines.findIndex((l) => /^(cannot |bzman-guard|error|internal error)/i.test(l));
+  if (i < 0) return lines[lines.length - 1] ?? "";
+  let headline = lines[i]!;
+  for (const next of lines.slice(i + 1)) {
+    if (!/^[a-z]/.test(next) || next.includes(":") || /^(must|warning|usage|cannot)\b/.test(next)) break;
+    headline += " " + next;
+  }
+  return headline;
+}

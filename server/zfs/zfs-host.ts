@@ -1,0 +1,114 @@
+// ZfsHost: the domain operations bzman needs from one host's ZFS (list, send, receive, create,
+// set), over any CommandRunner. The same class serves the local pool and a remote source.
+
+import type { DatasetType, Listing, Step } from "../core/model.ts";
+import { BackupError, type ErrorCode } from "../errors.ts";
+import { createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
+import { MINIMAL_CAPABILITIES, parseCapabilities, type Capabilities } from "./capabilities.ts";
+import { missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
+import type { CommandRunner, ExitStatus, RunningCommand } from "./runner.ts";
+
+/** A listing and the requested roots that do not exist. */
+export interface ListResult {
+  listing: Listing;
+  missing: string[];
+}
+
+/** Describes how a command ended, for messages: "exit 1", "signal KILL", "no exit status". */
+export function describeExit(s: ExitStatus): string {
+  if (s.code !== null) return `exit ${s.code}`;
+  return s.signal ? `signal ${s.signal}` : "no exit status";
+}
+
+/** The BackupError for a failed zfs command: classified from stderr, with the stderr tail as detail. */
+export function commandError(where: string, argv: string[], s: ExitStatus, fallback: ErrorCode = "ZFS_FAILED"): BackupError {
+  const code = tryClassifyStderr(s.stderr) ?? fallback;
+  const headline = stderrHeadline(s.stderr) || describeExit(s);
+  return new BackupError(code, `${where}: ${argv.slice(0, 2).join(" ")}: ${headline}`, { detail: s.stderr.trim() || undefined });
+}
+
+/** One host's ZFS. Capabilities are probed once and cached for the life of the object. */
+export class ZfsHost {
+  private caps: Promise<Capabilities> | undefined;
+
+  constructor(readonly runner: CommandRunner) {}
+
+  /** Where this host's commands run ("local" or the source name). */
+  get where(): string {
+    return this.runner.where;
+  }
+
+  /** Runs argv and throws a classified BackupError unless it exits 0. */
+  async runChecked(argv: string[], signal?: AbortSignal): Promise<string> {
+    const r = await this.runner.run(argv, { signal });
+    if (r.code !== 0) throw commandError(this.where, argv, r);
+    return r.stdout;
+  }
+
+  /** What this host's zfs supports (probed once; a failed probe means the minimal set). */
+  capabilities(signal?: AbortSignal): Promise<Capabilities> {
+    this.caps ??= this.runner.run(probeArgs(), { signal }).then((r) => {
+      const usage = r.stdout + "\n" + r.stderr;
+      if (r.code === 127 || !/usage:/.test(usage)) {
+        if (tryClassifyStderr(r.stderr) === "GUARD_REJECTED") throw commandError(this.where, probeArgs(), r);
+        throw new BackupError("ZFS_FAILED", `${this.where}: zfs is not usable here (${describeExit(r)})`, { detail: usage.trim() });
+      }
+      return parseCapabilities(usage);
+    });
+    this.caps.catch(() => (this.caps = undefined));
+    return this.caps;
+  }
+
+  /** Capabilities if already probed, else the minimal set (never runs anything). */
+  async knownCapabilities(): Promise<Capabilities> {
+    return this.caps ? this.caps.catch(() => MINIMAL_CAPABILITIES) : MINIMAL_CAPABILITIES;
+  }
+
+  /**
+   * Lists every dataset and snapshot below `roots` in one call. Roots that do not exist are
+   * returned in `missing`; any other failure throws.
+   */
+  async list(roots: string[], opts: { resumeTokens?: boolean; signal?: AbortSignal } = {}): Promise<ListResult> {
+    const caps = await this.capabilities(opts.signal);
+    const argv = listArgs(roots, caps, opts.resumeTokens ?? false);
+    const r = await this.runner.run(argv, { signal: opts.signal });
+    if (r.code !== 0 && !onlyMissingDatasets(r.stderr)) throw commandError(this.where, argv, r);
+    const withToken = argv.some((a) => a.includes("receive_resume_token"));
+    const listing = caps.listParsable ? parseListListing(r.stdout, withToken) : parseGetListing(r.stdout);
+    return { listing, missing: missingDatasets(r.stderr) };
+  }
+
+  /** Health of `pool` ("ONLINE", "DEGRADED", …), or null when the pool does not exist. */
+  async poolHealth(pool: string, signal?: AbortSignal): Promise<string | null> {
+    const argv = poolHealthArgs(pool);
+    const r = await this.runner.run(argv, { signal });
+    if (r.code !== 0) {
+      if (/no such pool/.test(r.stderr)) return null;
+      throw commandError(this.where, argv, r);
+    }
+    return r.stdout.trim().split("\t")[1] ?? "UNKNOWN";
+  }
+
+  /** Starts `zfs send` for a step; the caller pipes stdout and awaits `done`. */
+  async send(step: Step, signal?: AbortSignal): Promise<RunningCommand> {
+    return this.runner.spawn(sendArgs(step), { signal });
+  }
+
+  /** Starts `zfs receive` into `target` (never -F); the caller writes the stream to stdin. */
+  async receive(target: string, opts: { full: boolean; type: DatasetType }, signal?: AbortSignal): Promise<RunningCommand> {
+    const caps = await this.capabilities(signal);
+    return this.runner.spawn(receiveArgs(target, caps, opts), { signal });
+  }
+
+  /** Creates a container dataset (read-only, never mounted) above received datasets. */
+  async createContainer(dataset: string, signal?: AbortSignal): Promise<void> {
+    await this.runChecked(createContainerArgs(dataset), signal);
+  }
+
+  /** Sets the safe properties on a freshly received dataset where receive could not (`-o`). */
+  async secureReceived(dataset: string, type: DatasetType, signal?: AbortSignal): Promise<void> {
+    const caps = await this.capabilities(signal);
+    if (caps.receiveProperties) return;
+    for (const [k, v] of safeProperties(type)) await this.runChecked(setArgs(k, v, dataset), signal);
+  }
+}

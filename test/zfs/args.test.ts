@@ -1,0 +1,48 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { parseCapabilities, MINIMAL_CAPABILITIES } from "../../server/zfs/capabilities.ts";
+import { createContainerArgs, listArgs, receiveArgs, sendArgs } from "../../server/zfs/args.ts";
+import { snaps } from "../helpers/snapshots.ts";
+
+const fixture = (name: string): string => readFileSync(new URL(`../fixtures/zfs/${name}`, import.meta.url), "utf8");
+const zfsFuse = parseCapabilities(fixture("zfs-fuse-usage.txt"));
+const openzfs = parseCapabilities(fixture("openzfs-2.1-usage.txt"));
+
+test("capabilities: zfs-fuse has holds only", () => {
+  assert.deepEqual(zfsFuse, { ...MINIMAL_CAPABILITIES, holds: true, zvols: true });
+});
+
+test("capabilities: OpenZFS 2.1 has everything", () => {
+  assert.deepEqual(openzfs, { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true });
+});
+
+test("listArgs: zfs get on old ZFS, zfs list -p where probed", () => {
+  assert.deepEqual(listArgs(["tank", "data/x"], zfsFuse, true),
+    ["zfs", "get", "-H", "-p", "-o", "name,property,value", "guid,createtxg,creation,type", "-r", "tank", "data/x"]);
+  assert.deepEqual(listArgs(["backup/w"], openzfs, true),
+    ["zfs", "list", "-H", "-p", "-o", "name,type,guid,createtxg,creation,receive_resume_token", "-t", "filesystem,volume,snapshot", "-r", "backup/w"]);
+});
+
+test("sendArgs: full, -I, -i, resume; never -p or -R", () => {
+  const [a, c] = snaps("a", "c");
+  const base = { sourceDataset: "tank/x", targetDataset: "b/w/tank/x" };
+  assert.deepEqual(sendArgs({ ...base, kind: "full", to: a, intermediates: false }), ["zfs", "send", "tank/x@a"]);
+  assert.deepEqual(sendArgs({ ...base, kind: "incremental", from: a, to: c, intermediates: true }), ["zfs", "send", "-I", "tank/x@a", "tank/x@c"]);
+  assert.deepEqual(sendArgs({ ...base, kind: "incremental", from: a, to: c, intermediates: false }), ["zfs", "send", "-i", "tank/x@a", "tank/x@c"]);
+  assert.deepEqual(sendArgs({ ...base, kind: "resume", resumeToken: "1-ab", intermediates: false }), ["zfs", "send", "-t", "1-ab"]);
+});
+
+test("receiveArgs: -u always, never -F; -s and -o safety properties where supported", () => {
+  assert.deepEqual(receiveArgs("b/w/x", zfsFuse, { full: true, type: "filesystem" }), ["zfs", "receive", "-u", "b/w/x"]);
+  assert.deepEqual(receiveArgs("b/w/x", openzfs, { full: true, type: "filesystem" }),
+    ["zfs", "receive", "-u", "-s", "-o", "readonly=on", "-o", "canmount=noauto", "-o", "setuid=off", "-o", "exec=off", "-o", "devices=off", "b/w/x"]);
+  assert.deepEqual(receiveArgs("b/w/v", openzfs, { full: true, type: "volume" }), ["zfs", "receive", "-u", "-s", "-o", "readonly=on", "b/w/v"]);
+  assert.deepEqual(receiveArgs("b/w/x", openzfs, { full: false, type: "filesystem" }), ["zfs", "receive", "-u", "-s", "b/w/x"]);
+  for (const c of [zfsFuse, openzfs]) assert.ok(!receiveArgs("b/w/x", c, { full: false, type: "filesystem" }).includes("-F"));
+});
+
+test("createContainerArgs: never mounted, read-only, nothing executable", () => {
+  assert.deepEqual(createContainerArgs("b/w"),
+    ["zfs", "create", "-o", "readonly=on", "-o", "canmount=off", "-o", "setuid=off", "-o", "exec=off", "-o", "devices=off", "b/w"]);
+});

@@ -1,0 +1,70 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "../../server/zfs/parse.ts";
+import { BackupError } from "../../server/errors.ts";
+
+const fixture = (name: string): string => readFileSync(new URL(`../fixtures/zfs/${name}`, import.meta.url), "utf8");
+
+test("parseGetListing: zfs-fuse listing groups snapshots under datasets, ordered by createtxg", () => {
+  const l = parseGetListing(fixture("zfs-fuse-get-listing.txt"));
+  assert.deepEqual([...l.keys()], ["zxs/a", "zxs/a/c1"]);
+  const a = l.get("zxs/a")!;
+  assert.equal(a.type, "filesystem");
+  assert.deepEqual(a.snapshots.map((s) => s.name), ["s1", "s2", "s3", "s4", "s5", "s6", "s7"]);
+  assert.equal(a.snapshots[0]!.guid, "8984058866883884556");
+  assert.ok(a.snapshots.every((s, i, all) => i === 0 || s.createtxg > all[i - 1]!.createtxg));
+  assert.equal(l.get("zxs/a/c1")!.snapshots.length, 1);
+});
+
+test("parseListListing: OpenZFS rows, 64-bit GUIDs kept exact, bookmarks ignored, resume token read", () => {
+  const l = parseListListing(fixture("openzfs-2.1-list-listing.txt"), true);
+  assert.deepEqual([...l.keys()], ["tank", "tank/vm", "tank/vm/disk0", "backup/in"]);
+  assert.equal(l.get("tank/vm")!.snapshots[0]!.guid, "18446744073709551615");
+  assert.equal(l.get("tank/vm")!.snapshots.length, 1);
+  assert.equal(l.get("tank/vm/disk0")!.type, "volume");
+  assert.equal(l.get("backup/in")!.resumeToken, "1-e604ea4bf-e0-789c63a2");
+  assert.equal(l.get("tank")!.resumeToken, undefined);
+});
+
+test("parsers are strict: wrong field counts, unknown properties and non-numbers are ZFS_PARSE", () => {
+  const bad = ["tank\tguid", "tank\tguid\t1\textra", "tank\tused\t5", "tank\tguid\tabc\ntank\tcreatetxg\t1\ntank\tcreation\t1\ntank\ttype\tfilesystem"];
+  for (const text of bad) assert.throws(() => parseGetListing(text), (e: unknown) => e instanceof BackupError && e.code === "ZFS_PARSE", text);
+  assert.throws(() => parseListListing("tank\tfilesystem\t1\t1", false), (e: unknown) => e instanceof BackupError && e.code === "ZFS_PARSE");
+  assert.throws(() => parseListListing("tank\tweird\t1\t1\t1", false), /unexpected type/);
+});
+
+test("missingDatasets: names from 'dataset does not exist' lines", () => {
+  const err = fixture("zfs-fuse-get-listing.stderr");
+  assert.deepEqual(missingDatasets(err), ["zxs/nope"]);
+  assert.equal(onlyMissingDatasets(err), true);
+  assert.equal(onlyMissingDatasets(err + "cannot open 'x': permission denied\n"), false);
+  assert.equal(onlyMissingDatasets(""), false);
+});
+
+const classified: Array<[string, string]> = [
+  ["zfs-fuse-recv-mismatch.stderr", "ZFS_SNAPSHOT_MISMATCH"],
+  ["zfs-fuse-recv-exists.stderr", "ZFS_DEST_EXISTS"],
+  ["zfs-fuse-recv-truncated.stderr", "ZFS_INVALID_STREAM"],
+  ["zfs-fuse-destroy-busy.stderr", "ZFS_BUSY"],
+  ["zfs-fuse-recv-nopool.stderr", "ZFS_DATASET_MISSING"],
+];
+for (const [file, code] of classified) {
+  test(`tryClassifyStderr: ${file} → ${code}`, () => assert.equal(tryClassifyStderr(fixture(file)), code));
+}
+
+test("tryClassifyStderr: OpenZFS and guard messages; unknown text is null", () => {
+  assert.equal(tryClassifyStderr("cannot receive incremental stream: destination backup/x has been modified\nsince most recent snapshot"), "ZFS_DEST_MODIFIED");
+  assert.equal(tryClassifyStderr("cannot receive new filesystem stream: destination backup/x contains partially-complete state from \"zfs receive -s\"."), "ZFS_RECV_RESUMABLE");
+  assert.equal(tryClassifyStderr("cannot open 'x': permission denied"), "ZFS_PERMISSION");
+  assert.equal(tryClassifyStderr("cannot receive: out of space"), "ZFS_NO_SPACE");
+  assert.equal(tryClassifyStderr("bzman-guard: rejected: zfs set"), "GUARD_REJECTED");
+  assert.equal(tryClassifyStderr("something new"), null);
+});
+
+test("stderrHeadline: the 'cannot' line, unwrapped", () => {
+  assert.equal(stderrHeadline(fixture("zfs-fuse-recv-mismatch.stderr")),
+    "cannot receive incremental stream: most recent snapshot of zxb/web1/zxs/a does not match incremental source");
+  assert.equal(stderrHeadline("warning: x\nfinal words\n"), "final words");
+  assert.equal(stderrHeadline(fixture("zfs-fuse-recv-exists.stderr")), "cannot receive new filesystem stream: destination 'zxb/web1/zxs/a' exists");
+});

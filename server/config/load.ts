@@ -1,0 +1,82 @@
+// Reading the config: YAML → schema → normalize → cross-field rules. Returns every problem with
+// its path in the file ("sources[1].datasets[0].name: …"); never a half-valid config.
+
+import { readFile } from "node:fs/promises";
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import { datasetNameProblem, isWithin } from "../core/naming.ts";
+import { configFileSchema, normalize, type Config, type ConfigFile } from "./schema.ts";
+
+/** The outcome of reading a config. */
+export type ConfigResult = { config: Config; warnings: string[] } | { errors: string[] };
+
+/** "sources[1].datasets[0].name" from a zod path. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("") || "(top level)";
+}
+
+function zodMessages(issues: z.core.$ZodIssue[]): string[] {
+  return issues.map((i) => {
+    if (i.code === "unrecognized_keys") return `${formatPath(i.path)}: unknown key${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`;
+    if (i.code === "invalid_type" && i.input === undefined) return `${formatPath(i.path)}: missing (required)`;
+    return `${formatPath(i.path)}: ${i.message}`;
+  });
+}
+
+/** Cross-field rules the schema cannot express. */
+function ruleErrors(file: ConfigFile): string[] {
+  const errors: string[] = [];
+  const seen = new Map<string, number>();
+  file.sources.forEach((s, i) => {
+    const at = `sources[${i}]`;
+    const prev = seen.get(s.name);
+    if (prev !== undefined) errors.push(`${at}.name: "${s.name}" is also the name of sources[${prev}]`);
+    else seen.set(s.name, i);
+    const tp = datasetNameProblem(s.target);
+    if (tp) errors.push(`${at}.target: ${tp}`);
+    if (!s.target.includes("/")) errors.push(`${at}.target: must be a dataset below the backup pool's root, like "${s.target}/${s.name}"`);
+    s.datasets.forEach((d, j) => {
+      const p = datasetNameProblem(d.name);
+      if (p) errors.push(`${at}.datasets[${j}].name: ${p}`);
+      s.datasets.forEach((o, k) => {
+        if (k === j) return;
+        if (o.name === d.name && k < j) errors.push(`${at}.datasets[${j}].name: "${d.name}" is listed twice (also datasets[${k}])`);
+        else if (o.recursive && o.name !== d.name && isWithin(d.name, o.name)) {
+          errors.push(`${at}.datasets[${j}].name: "${d.name}" is already covered by the recursive datasets[${k}] "${o.name}"`);
+        }
+      });
+    });
+    file.sources.forEach((o, k) => {
+      if (k >= i) return;
+      if (isWithin(s.target, o.target) || isWithin(o.target, s.target)) {
+        errors.push(`${at}.target: "${s.target}" overlaps the target "${o.target}" of sources[${k}] (${o.name}); each source needs its own target root`);
+      }
+    });
+  });
+  return errors;
+}
+
+/** Validates config text. `origin` names the file in YAML syntax errors. */
+export function parseConfig(text: string, origin = "config"): ConfigResult {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) return { errors: doc.errors.map((e) => `${origin}: ${e.message.split("\n")[0]}`) };
+  const parsed = configFileSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) return { errors: zodMessages(parsed.error.issues) };
+  const errors = ruleErrors(parsed.data);
+  if (errors.length > 0) return { errors };
+  const warnings = parsed.data.sources.filter((s) => !s.host_key).map((s, i) =>
+    `sources[${i}].host_key: not set; bzman will refuse to connect to ${s.name} until its host key is pinned`);
+  return { config: normalize(parsed.data), warnings };
+}
+
+/** Reads and validates a config file. */
+export async function readConfig(path: string): Promise<ConfigResult> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    return { errors: [`${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`] };
+  }
+  const r = parseConfig(text, path);
+  return "errors" in r ? { errors: r.errors.map((e) => (e.startsWith(path) ? e : `${path}: ${e}`)) } : r;
+}

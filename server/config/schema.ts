@@ -1,0 +1,138 @@
+// The config file's shape, as one zod schema (unknown keys are errors), and the normalized Config
+// the rest of bzman uses, with every source's defaults filled in.
+
+import { z } from "zod";
+import { DEFAULT_SNAPSHOT_PREFIX } from "../core/naming.ts";
+
+const duration = z.string().regex(/^\d+(s|m|h|d|w)$/, 'expected a duration like "30m", "1h", "2d"');
+const cron = z.string().refine((s) => /^\S+(\s+\S+){4,5}$/.test(s.trim()), "expected a cron expression of 5 or 6 fields");
+const count = z.number().int().min(0);
+
+const keepSchema = z.strictObject({
+  last: count.optional(),
+  hourly: count.optional(),
+  daily: count.optional(),
+  weekly: count.optional(),
+  monthly: count.optional(),
+  yearly: count.optional(),
+});
+
+/** Settings a source inherits from `defaults` and may override. */
+const inheritable = {
+  schedule: cron.optional(),
+  snapshot_prefix: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.:-]*$/, "letters, digits and _ . : - only").optional(),
+  keep_source: keepSchema.optional(),
+  keep_backup: keepSchema.optional(),
+  max_lag: duration.optional(),
+  first_send: z.enum(["oldest", "newest"]).optional(),
+  include_prefixes: z.array(z.string().min(1)).optional(),
+};
+
+const datasetSchema = z.strictObject({
+  name: z.string(),
+  recursive: z.boolean().default(false),
+});
+
+const sourceSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "letters, digits and _ . - only, starting with a letter or digit"),
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(22),
+  user: z.string().regex(/^[a-z_][a-z0-9_.-]*$/i, "not a user name").default("bzman"),
+  identity: z.string().min(1),
+  host_key: z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}( .*)?$/,
+    'expected "<type> <base64 key>" as in known_hosts, e.g. "ssh-ed25519 AAAAC3…"').optional(),
+  target: z.string(),
+  datasets: z.array(datasetSchema).min(1, "at least one dataset"),
+  ...inheritable,
+});
+
+/** The config file as written. */
+export const configFileSchema = z.strictObject({
+  state: z.string().default("/var/lib/bzman/state.json"),
+  http: z.strictObject({ listen: z.string().default("127.0.0.1:9720"), token_file: z.string().optional() }).default({ listen: "127.0.0.1:9720" }),
+  mail: z.strictObject({
+    smtp: z.string(),
+    from: z.string(),
+    to: z.array(z.string()).min(1),
+    report: cron.optional(),
+  }).optional(),
+  defaults: z.strictObject(inheritable).default({}),
+  sources: z.array(sourceSchema).min(1, "at least one source"),
+});
+
+/** The config file as written (after zod defaults). */
+export type ConfigFile = z.infer<typeof configFileSchema>;
+
+/** A retention policy (count-based and/or grandfather-father-son buckets). */
+export type KeepPolicy = z.infer<typeof keepSchema>;
+
+/** One source, with every inherited setting resolved. */
+export interface SourceConfig {
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  identity: string;
+  hostKey?: string;
+  target: string;
+  datasets: Array<{ name: string; recursive: boolean }>;
+  schedule: string;
+  snapshotPrefix: string;
+  keepSource: KeepPolicy;
+  keepBackup: KeepPolicy;
+  /** Freshness goal in seconds. */
+  maxLagSeconds: number;
+  firstSend: "oldest" | "newest";
+  includePrefixes: string[];
+}
+
+/** The normalized configuration. */
+export interface Config {
+  state: string;
+  http: { listen: string; tokenFile?: string };
+  mail?: { smtp: string; from: string; to: string[]; report?: string };
+  sources: SourceConfig[];
+}
+
+/** Built-in defaults under `defaults:`. */
+export const BUILTIN_DEFAULTS = {
+  schedule: "*/10 * * * *",
+  snapshot_prefix: DEFAULT_SNAPSHOT_PREFIX,
+  keep_source: { last: 24 },
+  keep_backup: { hourly: 48, daily: 30, weekly: 12, monthly: 12 },
+  max_lag: "1h",
+  first_send: "oldest" as const,
+  include_prefixes: [] as string[],
+};
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+
+/** Seconds in a duration like "90m" (already validated by the schema). */
+export function durationSeconds(d: string): number {
+  return Number(d.slice(0, -1)) * UNIT_SECONDS[d.slice(-1)]!;
+}
+
+/** Fills every source's settings from the source, then `defaults:`, then the built-in defaults. */
+export function normalize(file: ConfigFile): Config {
+  const d = { ...BUILTIN_DEFAULTS, ...stripUndefined(file.defaults) };
+  return {
+    state: file.state,
+    http: { listen: file.http.listen, ...(file.http.token_file ? { tokenFile: file.http.token_file } : {}) },
+    ...(file.mail ? { mail: file.mail } : {}),
+    sources: file.sources.map((s) => {
+      const o = { ...d, ...stripUndefined(s) };
+      return {
+        name: s.name, host: s.host, port: s.port, user: s.user, identity: s.identity,
+        ...(s.host_key ? { hostKey: s.host_key } : {}),
+        target: s.target,
+        datasets: s.datasets.map((x) => ({ name: x.name, recursive: x.recursive })),
+        schedule: o.schedule, snapshotPrefix: o.snapshot_prefix, keepSource: o.keep_source, keepBackup: o.keep_backup,
+        maxLagSeconds: durationSeconds(o.max_lag), firstSend: o.first_send, includePrefixes: o.include_prefixes,
+      };
+    }),
+  };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

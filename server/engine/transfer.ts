@@ -1,0 +1,110 @@
+// One step on the wire: remote `zfs send` → byte counter → local `zfs receive`, joined with
+// stream.pipeline. Either side failing tears down both; both exit statuses are always awaited.
+
+import { Transform, type TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { DatasetType, Step } from "../core/model.ts";
+import { BackupError, type ErrorCode } from "../errors.ts";
+import { tryClassifyStderr } from "../zfs/parse.ts";
+import type { ExitStatus } from "../zfs/runner.ts";
+import { commandError, describeExit, type ZfsHost } from "../zfs/zfs-host.ts";
+
+/** Progress of a running step. */
+export interface TransferProgress {
+  step: Step;
+  bytes: number;
+}
+
+/** Counts bytes flowing through and reports them. */
+class ByteCounter extends Transform {
+  bytes = 0;
+  constructor(private readonly onBytes: (bytes: number) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.onBytes(this.bytes);
+    cb(null, chunk);
+  }
+}
+
+// Receive-side failures that are about the destination, not the stream: they are the cause even
+// when the sender then fails with a broken pipe.
+const DESTINATION_CODES: ErrorCode[] = ["ZFS_DEST_MODIFIED", "ZFS_SNAPSHOT_MISMATCH", "ZFS_DEST_EXISTS", "ZFS_NO_SPACE",
+  "ZFS_DATASET_MISSING", "ZFS_PERMISSION", "ZFS_RECV_RESUMABLE", "ZFS_UNSUPPORTED", "ZFS_BUSY"];
+
+function failed(s: PromiseSettledResult<ExitStatus>): boolean {
+  return s.status === "rejected" || s.value.code !== 0;
+}
+
+/**
+ * The error of a failed transfer, choosing the root cause: a destination problem reported by
+ * receive, else the sender's failure, else receive's, else the pipe's.
+ */
+function transferError(
+  step: Step, remote: ZfsHost, send: PromiseSettledResult<ExitStatus>, sendArgv: string[],
+  recv: PromiseSettledResult<ExitStatus>, recvArgv: string[], pipe: PromiseSettledResult<void>, aborted: boolean,
+): BackupError {
+  const recvCode = recv.status === "fulfilled" ? tryClassifyStderr(recv.value.stderr) : null;
+  if (recv.status === "fulfilled" && recv.value.code !== 0 && recvCode && DESTINATION_CODES.includes(recvCode)) {
+    return commandError("local", recvArgv, recv.value);
+  }
+  if (aborted) return new BackupError("ABORTED", `transfer of ${step.targetDataset} aborted`);
+  if (send.status === "rejected") return send.reason instanceof BackupError ? send.reason : new BackupError("SSH_CHANNEL", String(send.reason));
+  if (send.value.code !== 0) {
+    const s = send.value;
+    const guard = tryClassifyStderr(s.stderr);
+    if (guard === "GUARD_REJECTED" || guard === "ZFS_DATASET_MISSING" || guard === "ZFS_PERMISSION") return commandError(remote.where, sendArgv, s);
+    const code: ErrorCode = s.code === null && !s.signal ? "SSH_NO_EXIT_STATUS" : "ZFS_SEND_FAILED";
+    const recvDetail = recv.status === "fulfilled" && recv.value.stderr.trim() ? `\nreceive: ${recv.value.stderr.trim()}` : "";
+    return new BackupError(code, `${remote.where}: zfs send ended with ${describeExit(s)}${s.stderr.trim() ? ": " + s.stderr.trim().split("\n").pop() : ""}`,
+      { detail: (s.stderr.trim() + recvDetail).trim() || undefined });
+  }
+  if (recv.status === "rejected") return recv.reason instanceof BackupError ? recv.reason : new BackupError("SPAWN_FAILED", String(recv.reason));
+  if (recv.value.code !== 0) return commandError("local", recvArgv, recv.value);
+  const reason = pipe.status === "rejected" ? (pipe.reason as Error).message : "unknown";
+  return new BackupError("SSH_CHANNEL", `stream of ${step.targetDataset} broke: ${reason}`);
+}
+
+/**
+ * Runs one step: streams `remote` send into `local` receive. Resolves with the bytes moved when
+ * both commands exit 0; otherwise throws the root-cause BackupError after both have ended.
+ * Precondition for a full step: the target does not exist and its parent does.
+ */
+export async function transferStep(
+  step: Step,
+  hosts: { remote: ZfsHost; local: ZfsHost },
+  opts: { type: DatasetType; signal?: AbortSignal; onProgress?: (p: TransferProgress) => void },
+): Promise<number> {
+  const stop = new AbortController();
+  const onOuterAbort = (): void => stop.abort();
+  opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  try {
+    const recv = await hosts.local.receive(step.targetDataset, { full: step.kind === "full", type: opts.type }, stop.signal);
+    let send;
+    try {
+      send = await hosts.remote.send(step, stop.signal);
+    } catch (err) {
+      recv.kill();
+      recv.stdin.end();
+      await recv.done.catch(() => undefined);
+      throw err;
+    }
+    const counter = new ByteCounter((bytes) => opts.onProgress?.({ step, bytes }));
+    // A pipe failure (either side gone) stops both commands, so neither is left waiting.
+    const pipe = pipeline(send.stdout, counter, recv.stdin).catch((err: unknown) => {
+      send.kill();
+      recv.kill();
+      throw err;
+    });
+    const recvDone = recv.done.then((s) => {
+      if (s.code !== 0) send.kill();
+      return s;
+    });
+    const [p, sd, rd] = await Promise.allSettled([pipe, send.done, recvDone]);
+    if (p.status === "fulfilled" && !failed(sd) && !failed(rd)) return counter.bytes;
+    throw transferError(step, hosts.remote, sd, send.argv, rd, recv.argv, p, opts.signal?.aborted ?? false);
+  } finally {
+    opts.signal?.removeEventListener("abort", onOuterAbort);
+  }
+}

@@ -1,0 +1,121 @@
+// SourceConnection: one ssh2 Client per source — pinned host key, key auth, keepalive, ready
+// timeout — and the SshRunner that runs commands over it. Refuses unknown or changed host keys
+// before any command is sent.
+
+import { readFile } from "node:fs/promises";
+import ssh2 from "ssh2";
+import { BackupError } from "../errors.ts";
+import { fingerprint, hostKeyAlgorithms, keyTypeOf, parsePinnedKey } from "./host-key.ts";
+import { SshRunner } from "./ssh-runner.ts";
+
+/** Where and how to reach a source. */
+export interface SourceEndpoint {
+  name: string;
+  host: string;
+  port: number;
+  user: string;
+  /** Path of the private key file. */
+  identity: string;
+  /** Pinned host key, "ssh-ed25519 AAAA…"; without it the connection is refused. */
+  hostKey?: string;
+  readyTimeoutMs?: number;
+  keepaliveIntervalMs?: number;
+}
+
+/** An open connection to a source. */
+export class SourceConnection {
+  readonly runner: SshRunner;
+  private closed = false;
+
+  constructor(private readonly client: ssh2.Client, readonly name: string) {
+    this.runner = new SshRunner(client, name);
+    client.on("close", () => (this.closed = true));
+  }
+
+  /** True once the connection is gone. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Closes the connection; running commands end. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, 2000).unref();
+      this.client.once("close", () => (clearTimeout(t), resolve()));
+      this.client.end();
+    });
+  }
+}
+
+function connectError(ep: SourceEndpoint, err: Error & { level?: string; code?: string }): BackupError {
+  const where = `${ep.name} (${ep.user}@${ep.host}:${ep.port})`;
+  if (err.level === "client-authentication") {
+    return new BackupError("SSH_AUTH", `${where}: the host refused the key ${ep.identity} (is it in authorized_keys?)`, { cause: err });
+  }
+  const reason = err.code ? `${err.code} ${err.message}` : err.message;
+  return new BackupError("SSH_CONNECT", `${where}: cannot connect: ${reason}`, { cause: err });
+}
+
+/** Connects to a source, verifying its host key against the pinned one. */
+export async function connectSource(ep: SourceEndpoint, signal?: AbortSignal): Promise<SourceConnection> {
+  let privateKey: Buffer;
+  try {
+    privateKey = await readFile(ep.identity);
+  } catch (err) {
+    throw new BackupError("SSH_IDENTITY", `${ep.name}: cannot read identity ${ep.identity}: ${(err as Error).message}`, { cause: err });
+  }
+  const pinned = ep.hostKey ? parsePinnedKey(ep.hostKey) : undefined;
+  if (typeof pinned === "string") throw new BackupError("SSH_HOSTKEY", `${ep.name}: host_key is invalid: ${pinned}`);
+
+  const client = new ssh2.Client();
+  let presented: Buffer | undefined;
+  return new Promise<SourceConnection>((resolve, reject) => {
+    let settled = false;
+    const finish = (err: BackupError | null): void => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener("abort", onAbort);
+      if (err) {
+        client.end();
+        reject(err);
+      } else resolve(new SourceConnection(client, ep.name));
+    };
+    const onAbort = (): void => finish(new BackupError("ABORTED", `${ep.name}: connect aborted`));
+    signal?.addEventListener("abort", onAbort, { once: true });
+
+    client.on("ready", () => finish(null));
+    client.on("error", (err: Error & { level?: string }) => {
+      if (presented && (!pinned || !presented.equals(pinned.blob))) {
+        const got = `${keyTypeOf(presented)} ${fingerprint(presented)}`;
+        finish(pinned
+          ? new BackupError("SSH_HOSTKEY", `${ep.name}: host key changed or wrong! pinned ${pinned.type} ${fingerprint(pinned.blob)}, ` +
+              `the host presented ${got}. Nothing was sent. If the host was reinstalled, verify and update host_key.`)
+          : new BackupError("SSH_HOSTKEY_UNKNOWN", `${ep.name}: no host_key is pinned; the host presented ${got}. ` +
+              `Verify it and set host_key, e.g. with: ssh-keyscan -p ${ep.port} ${ep.host}`));
+        return;
+      }
+      finish(connectError(ep, err));
+    });
+    // After "ready", a dropped connection ends running channels; errors must not crash the process.
+    client.on("close", () => finish(new BackupError("SSH_CONNECT", `${ep.name}: connection closed during handshake`)));
+    try {
+      client.connect({
+        host: ep.host,
+        port: ep.port,
+        username: ep.user,
+        privateKey,
+        readyTimeout: ep.readyTimeoutMs ?? 20_000,
+        keepaliveInterval: ep.keepaliveIntervalMs ?? 15_000,
+        keepaliveCountMax: 4,
+        ...(pinned ? { algorithms: { serverHostKey: hostKeyAlgorithms(pinned.type) as ssh2.ServerHostKeyAlgorithm[] } } : {}),
+        hostVerifier: (key: Buffer) => {
+          presented = Buffer.from(key);
+          return pinned !== undefined && presented.equals(pinned.blob);
+        },
+      });
+    } catch (err) {
+      finish(new BackupError("SSH_IDENTITY", `${ep.name}: cannot use identity ${ep.identity}: ${(err as Error).message}`, { cause: err }));
+    }
+  });
+}

@@ -1,0 +1,83 @@
+// SshRunner: CommandRunner over ssh2 `exec` on one connection. The argv is joined with spaces and
+// every argument must be made of characters no shell or guard interprets, so nothing is quoted.
+
+import { PassThrough, pipeline } from "node:stream";
+import type ssh2 from "ssh2";
+import { BackupError } from "../errors.ts";
+import { TailBuffer, runToEnd, type CommandRunner, type ExitStatus, type RunningCommand } from "../zfs/runner.ts";
+
+/** Characters allowed in an argument sent over SSH. */
+const SAFE_ARG = /^[A-Za-z0-9_.,:/@%+=-]+$/;
+/** Longest command line bzman sends. */
+const MAX_COMMAND = 8192;
+
+/** The command string for `argv`, or a BackupError when an argument is unsafe. */
+export function commandLine(argv: string[]): string {
+  for (const a of argv) {
+    if (!SAFE_ARG.test(a)) {
+      throw new BackupError("UNSAFE_ARGUMENT", `refusing to send the argument ${JSON.stringify(a)} over SSH (allowed: letters, digits and _.,:/@%+=-)`);
+    }
+  }
+  const line = argv.join(" ");
+  if (line.length > MAX_COMMAND) throw new BackupError("UNSAFE_ARGUMENT", `command line of ${line.length} characters is too long`);
+  return line;
+}
+
+/** Runs commands on a source over an established ssh2 connection. */
+export class SshRunner implements CommandRunner {
+  private readonly active = new Set<string[]>();
+
+  constructor(private readonly client: ssh2.Client, readonly where: string) {}
+
+  run(argv: string[], opts: { signal?: AbortSignal } = {}): Promise<ExitStatus & { stdout: string }> {
+    return runToEnd(this.spawn(argv, opts));
+  }
+
+  spawn(argv: string[], opts: { signal?: AbortSignal } = {}): RunningCommand {
+    const command = commandLine(argv);
+    const stdout = new PassThrough();
+    const stdin = new PassThrough();
+    const stderr = new TailBuffer();
+    let channel: ssh2.ClientChannel | undefined;
+    let killed = false;
+    const kill = (): void => {
+      killed = true;
+      if (channel) {
+        channel.signal("TERM");
+        channel.close();
+      }
+    };
+    const onAbort = (): void => kill();
+    this.active.add(argv);
+
+    const done = new Promise<ExitStatus>((resolve, reject) => {
+      this.client.exec(command, (err, ch) => {
+        if (err) {
+          const e = new BackupError("SSH_CHANNEL", `${this.where}: cannot run ${argv.slice(0, 2).join(" ")}: ${err.message}`, { cause: err });
+          stdout.destroy(e);
+          reject(e);
+          return;
+        }
+        channel = ch;
+        if (killed || opts.signal?.aborted) kill();
+        let status: { code: number | null; signal: string | null } | undefined;
+        ch.on("exit", (code: number | null, signal?: string) => (status = { code, signal: signal ?? null }));
+        ch.stderr.on("data", (c: Buffer) => stderr.push(c));
+        // A failing consumer destroys stdout, and pipeline then closes the channel: the remote
+        // command loses its output and ends.
+        pipeline(ch, stdout, () => {});
+        stdin.pipe(ch);
+        ch.once("close", () => resolve({ code: status?.code ?? null, signal: status?.signal ?? null, stderr: stderr.toString() }));
+      });
+    }).finally(() => {
+      this.active.delete(argv);
+      opts.signal?.removeEventListener("abort", onAbort);
+    });
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    return { argv, stdin, stdout, done, kill };
+  }
+
+  running(): string[][] {
+    return [...this.active];
+  }
+}

@@ -1,0 +1,57 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { parseConfig, readConfig } from "../../server/config/load.ts";
+
+const dir = (d: string): URL => new URL(`../fixtures/config/${d}/`, import.meta.url);
+
+for (const file of readdirSync(dir("valid"))) {
+  test(`valid config parses: ${file}`, () => {
+    const r = parseConfig(readFileSync(new URL(file, dir("valid")), "utf8"));
+    assert.ok("config" in r, JSON.stringify(r));
+  });
+}
+
+for (const file of readdirSync(dir("invalid"))) {
+  test(`invalid config is refused with its path: ${file}`, () => {
+    const text = readFileSync(new URL(file, dir("invalid")), "utf8");
+    const expect = /^# expect: (.*)$/m.exec(text)?.[1];
+    assert.ok(expect, "fixture must declare '# expect: …'");
+    const r = parseConfig(text);
+    assert.ok("errors" in r, "must fail");
+    assert.ok(r.errors.some((e) => e.includes(expect)), `wanted "${expect}" in:\n${r.errors.join("\n")}`);
+  });
+}
+
+test("deploy/bzman.example.yaml parses with the real schema and fills defaults", async () => {
+  const r = await readConfig(new URL("../../deploy/bzman.example.yaml", import.meta.url).pathname);
+  assert.ok("config" in r, JSON.stringify(r));
+  const [web1, db1] = r.config.sources;
+  assert.equal(web1!.maxLagSeconds, 3600);
+  assert.equal(db1!.maxLagSeconds, 1800);
+  assert.equal(db1!.user, "bzman");
+  assert.equal(db1!.port, 22);
+  assert.deepEqual(web1!.datasets, [{ name: "tank", recursive: true }]);
+  assert.deepEqual(r.warnings, []);
+});
+
+test("every problem is listed, not just the first", () => {
+  const r = parseConfig(`sources:\n  - { name: a, host: h, identity: /k, target: "b/x y", bogus: 1, datasets: [{ name: "t;x" }] }\n`);
+  assert.ok("errors" in r);
+  assert.ok(r.errors.some((e) => e.includes("sources[0]: unknown key \"bogus\"")), r.errors.join("\n"));
+  const r2 = parseConfig(`sources:\n  - { name: a, host: h, identity: /k, target: "b/x y", datasets: [{ name: "t;x" }, { name: "u v" }] }\n`);
+  assert.ok("errors" in r2);
+  assert.equal(r2.errors.length, 3, r2.errors.join("\n"));
+});
+
+test("a missing host_key is a warning, not an error", () => {
+  const r = parseConfig(readFileSync(new URL("minimal.yaml", dir("valid")), "utf8"));
+  assert.ok("config" in r);
+  assert.match(r.warnings[0]!, /sources\[0\]\.host_key: not set/);
+});
+
+test("an unreadable file is an error naming it", async () => {
+  const r = await readConfig("/nonexistent/bzman.yaml");
+  assert.ok("errors" in r);
+  assert.match(r.errors[0]!, /\/nonexistent\/bzman.yaml: cannot read: ENOENT/);
+});

@@ -31,6 +31,12 @@ export function sendArgs(step: Step, opts: { raw?: boolean } = {}): string[] {
   return ["zfs", "send", ...raw, step.intermediates ? "-I" : "-i", snapshotPath(step.sourceDataset, step.from!.name), to];
 }
 
+/** `zfs send -n -P` for a step: prints the estimated stream size, sends nothing. */
+export function sendEstimateArgs(step: Step): string[] {
+  const [zfs, send, ...rest] = sendArgs(step);
+  return [zfs!, send!, "-n", "-P", ...rest];
+}
+
 /** Properties every received dataset gets: read-only, never mounted on its own, nothing executable. */
 export function safeProperties(type: DatasetType): Array<[string, string]> {
   const common: Array<[string, string]> = [["readonly", "on"]];

@@ -139,3 +139,9 @@ export function stderrHeadline(stderr: string): string {
   }
   return headline;
 }
+
+/** The byte count from `zfs send -n -P` output ("size\t12345"), or null when absent. */
+export function parseSendEstimate(stdout: string): number | null {
+  const m = /^size\s+(\d+)\s*$/m.exec(stdout);
+  return m ? Number(m[1]) : null;
+}

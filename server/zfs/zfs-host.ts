@@ -3,9 +3,9 @@
 
 import type { DatasetType, Listing, Step } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
-import { createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
+import { sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
 import { MINIMAL_CAPABILITIES, parseCapabilities, type Capabilities } from "./capabilities.ts";
-import { missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
+import { parseSendEstimate, missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
 import type { CommandRunner, ExitStatus, RunningCommand } from "./runner.ts";
 
 /** A listing and the requested roots that do not exist. */
@@ -87,6 +87,12 @@ export class ZfsHost {
       throw commandError(this.where, argv, r);
     }
     return r.stdout.trim().split("\t")[1] ?? "UNKNOWN";
+  }
+
+  /** Estimated stream size of a step in bytes, or null where the host cannot estimate (`send -nP`). */
+  async estimateSend(step: Step, signal?: AbortSignal): Promise<number | null> {
+    if (!(await this.capabilities(signal)).sendEstimate) return null;
+    return parseSendEstimate(await this.runChecked(sendEstimateArgs(step), signal));
   }
 
   /** Starts `zfs send` for a step; the caller pipes stdout and awaits `done`. */

@@ -68,3 +68,10 @@ test("stderrHeadline: the 'cannot' line, unwrapped", () => {
   assert.equal(stderrHeadline("warning: x\nfinal words\n"), "final words");
   assert.equal(stderrHeadline(fixture("zfs-fuse-recv-exists.stderr")), "cannot receive new filesystem stream: destination 'zxb/web1/zxs/a' exists");
 });
+
+test("parseSendEstimate: OpenZFS `send -n -P` output", async () => {
+  const { parseSendEstimate } = await import("../../server/zfs/parse.ts");
+  assert.equal(parseSendEstimate("incremental\ttank/a@s1\ttank/a@s3\t81920\nsize\t81920\n"), 81920);
+  assert.equal(parseSendEstimate("full\ttank/a@s1\t3236952\nsize\t3236952\n"), 3236952);
+  assert.equal(parseSendEstimate(""), null);
+});

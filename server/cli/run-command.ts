@@ -1,0 +1,166 @@
+// `bzman run [SOURCE[:DATASET]]` and `bzman plan [SOURCE] [--json]`: one pass now in the
+// foreground, or what it would do. Adapters come in through CliDeps (built by main.ts).
+
+import type { Config, SourceConfig } from "../config/schema.ts";
+import { describeConflict, isConflict } from "../core/conflicts.ts";
+import type { RunRecord } from "../core/model.ts";
+import { inspectSource, runSource, runSucceeded, type PassDeps } from "../engine/run-source.ts";
+import { toBackupError } from "../errors.ts";
+import type { ZfsHost } from "../zfs/zfs-host.ts";
+import { datasetLine, finalSummary, range, sourceSummary } from "./format.ts";
+import { createProgress } from "./progress.ts";
+import { jobFor, selectSources, type Selection } from "./select.ts";
+
+/** An open connection to a source, as the CLI needs it. */
+export interface OpenSource {
+  host: ZfsHost;
+  close(): Promise<void>;
+}
+
+/** What the commands need from outside; main.ts builds the real ones. */
+export interface CliDeps {
+  local: ZfsHost;
+  connect(source: SourceConfig, signal?: AbortSignal): Promise<OpenSource>;
+  now(): Date;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  signal: AbortSignal;
+}
+
+/** Exit codes of the CLI. */
+export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
+
+function newRunId(now: Date): string {
+  return now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z") + "-" + Math.random().toString(36).slice(2, 6);
+}
+
+/** Runs `fn` with a pass's dependencies for one source, closing the connection afterwards. */
+async function withSource<T>(sel: Selection, deps: CliDeps, extra: Partial<PassDeps>, fn: (p: PassDeps) => Promise<T>): Promise<T> {
+  let open: OpenSource | undefined;
+  const pass: PassDeps = {
+    connect: async () => (open = await deps.connect(sel.source, deps.signal)).host,
+    local: deps.local, now: deps.now, signal: deps.signal, ...extra,
+  };
+  try {
+    return await fn(pass);
+  } finally {
+    await open?.close();
+  }
+}
+
+/** One pass over the selected sources, one after another. Exit 0 iff every dataset succeeded. */
+export async function runCommand(config: Config, selector: string | undefined, deps: CliDeps): Promise<number> {
+  const selected = selectSources(config, selector);
+  if (typeof selected === "string") {
+    deps.stderr.write(`bzman run: ${selected}\n`);
+    return EXIT.USAGE;
+  }
+  const t0 = deps.now().getTime();
+  const progress = createProgress(deps.stderr);
+  const records: RunRecord[] = [];
+  try {
+    for (const sel of selected) {
+      const job = jobFor(sel);
+      progress.log(`${job.name}: pulling ${sel.only ?? job.roots.map((r) => r.name).join(", ")} from ${sel.source.user}@${sel.source.host}:${sel.source.port} into ${job.targetRoot}`);
+      const record = await withSource(sel, deps, {
+        onProgress: (p) => progress.update(p.step.targetDataset, `${job.name}:${p.step.sourceDataset} ${p.step.kind} ${range(p.step.from, p.step.to)}`, p.bytes),
+        onDataset: (d) => { progress.finish(d.target); progress.log(datasetLine(d)); },
+      }, (pass) => runSource(job, pass, newRunId(deps.now())));
+      records.push(record);
+      progress.log(sourceSummary(record));
+    }
+  } finally {
+    progress.stop();
+  }
+  deps.stdout.write(finalSummary(records, deps.now().getTime() - t0) + "\n");
+  return records.every(runSucceeded) ? EXIT.OK : EXIT.FAILED;
+}
+
+/** The JSON shape of `bzman plan --json`, stable for scripts. */
+export interface PlanJson {
+  sources: Array<{
+    source: string;
+    target: string;
+    error: { code: string; message: string } | null;
+    goneOnSource: string[];
+    datasets: Array<{
+      dataset: string;
+      target: string;
+      type: string;
+      mode: string;
+      from: { name: string; guid: string } | null;
+      to: { name: string; guid: string } | null;
+      steps: Array<{ kind: string; from: string | null; to: string | null; intermediates: boolean }>;
+      estimatedBytes: number | null;
+      conflict: string | null;
+      message: string | null;
+    }>;
+  }>;
+}
+
+/** What a run would do, changing nothing. Exit 0 iff every dataset would succeed. */
+export async function planCommand(config: Config, selector: string | undefined, json: boolean, deps: CliDeps): Promise<number> {
+  const selected = selectSources(config, selector);
+  if (typeof selected === "string") {
+    deps.stderr.write(`bzman plan: ${selected}\n`);
+    return EXIT.USAGE;
+  }
+  const out: PlanJson = { sources: [] };
+  for (const sel of selected) {
+    const job = jobFor(sel);
+    const entry: PlanJson["sources"][number] = { source: job.name, target: job.targetRoot, error: null, goneOnSource: [], datasets: [] };
+    out.sources.push(entry);
+    await withSource(sel, deps, {}, async (pass) => {
+      try {
+        const { plan, remote } = await inspectSource(job, pass);
+        entry.goneOnSource = plan.goneOnSource;
+        for (const dp of plan.datasets) {
+          const d = dp.decision;
+          const steps = d.kind === "transfer" ? d.steps : [];
+          let estimatedBytes: number | null = steps.length > 0 ? 0 : null;
+          for (const s of steps) {
+            const e = await remote.estimateSend(s, deps.signal);
+            if (e === null) {
+              estimatedBytes = null;
+              break;
+            }
+            estimatedBytes! += e;
+          }
+          entry.datasets.push({
+            dataset: dp.sourceDataset, target: dp.targetDataset, type: dp.type,
+            mode: d.kind === "transfer" ? steps[0]!.kind : d.kind === "up-to-date" ? "up-to-date" : "conflict",
+            from: steps[0]?.from ? { name: steps[0].from.name, guid: steps[0].from.guid } : null,
+            to: d.kind === "up-to-date" ? { name: d.snapshot.name, guid: d.snapshot.guid }
+              : steps.at(-1)?.to ? { name: steps.at(-1)!.to!.name, guid: steps.at(-1)!.to!.guid } : null,
+            steps: steps.map((s) => ({ kind: s.kind, from: s.from?.name ?? null, to: s.to?.name ?? null, intermediates: s.intermediates })),
+            estimatedBytes,
+            conflict: isConflict(d) ? d.kind : null,
+            message: isConflict(d) ? describeConflict(d, `${job.name}:${dp.sourceDataset}`, dp.targetDataset) : null,
+          });
+        }
+      } catch (err) {
+        const e = toBackupError(err);
+        entry.error = { code: e.code, message: e.message };
+      }
+    });
+  }
+  deps.stdout.write(json ? JSON.stringify(out, null, 2) + "\n" : planText(out));
+  const ok = out.sources.every((s) => s.error === null && s.datasets.every((d) => d.conflict === null));
+  return ok ? EXIT.OK : EXIT.FAILED;
+}
+
+function planText(p: PlanJson): string {
+  const lines: string[] = [];
+  for (const s of p.sources) {
+    lines.push(`${s.source} -> ${s.target}`);
+    if (s.error) lines.push(`  ERROR [${s.error.code}] ${s.error.message}`);
+    for (const d of s.datasets) {
+      const what = d.conflict ? `CONFLICT ${d.conflict}: ${d.message}`
+        : `${d.mode} ${range(d.from ?? undefined, d.to ?? undefined)}${d.steps.length > 1 ? ` (${d.steps.length} steps)` : ""}` +
+          (d.estimatedBytes !== null ? `, about ${d.estimatedBytes} bytes` : "");
+      lines.push(`  ${d.dataset} -> ${d.target}: ${what}`);
+    }
+    for (const g of s.goneOnSource) lines.push(`  kept: ${g} (gone on the source)`);
+  }
+  return lines.join("\n") + "\n";
+}

@@ -1,0 +1,37 @@
+// Which sources and datasets a command works on, from "SOURCE[:DATASET]" arguments.
+
+import type { Config, SourceConfig } from "../config/schema.ts";
+import { isWithin } from "../core/naming.ts";
+import type { SourceJob } from "../engine/run-source.ts";
+
+/** A source with an optional dataset limit. */
+export interface Selection {
+  source: SourceConfig;
+  only?: string;
+}
+
+/** Resolves "SOURCE[:DATASET]" (or nothing: every source); an error message when it names nothing configured. */
+export function selectSources(config: Config, selector?: string): Selection[] | string {
+  if (!selector) return config.sources.map((source) => ({ source }));
+  const i = selector.indexOf(":");
+  const name = i < 0 ? selector : selector.slice(0, i);
+  const only = i < 0 ? undefined : selector.slice(i + 1);
+  const source = config.sources.find((s) => s.name === name);
+  if (!source) return `no source named "${name}" in the config (sources: ${config.sources.map((s) => s.name).join(", ")})`;
+  if (only === undefined) return [{ source }];
+  const covered = source.datasets.some((d) => d.name === only || (d.recursive && isWithin(only, d.name)));
+  if (!covered) return `"${only}" is not among the datasets of ${name} (${source.datasets.map((d) => d.name + (d.recursive ? " (recursive)" : "")).join(", ")})`;
+  return [{ source, only }];
+}
+
+/** The engine's job for a selected source. */
+export function jobFor(sel: Selection): SourceJob {
+  const s = sel.source;
+  return {
+    name: s.name,
+    targetRoot: s.target,
+    roots: s.datasets,
+    policy: { firstSend: s.firstSend, includePrefixes: s.includePrefixes },
+    ...(sel.only ? { only: sel.only } : {}),
+  };
+}

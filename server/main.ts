@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// Composition root: parses the command line, reads the config, builds the concrete adapters
+// (local zfs, SSH to sources) and hands them to the commands. The only place that exits.
+
+import { Command, Option } from "commander";
+import { readConfig } from "./config/load.ts";
+import type { Config, SourceConfig } from "./config/schema.ts";
+import { EXIT, planCommand, runCommand, type CliDeps } from "./cli/run-command.ts";
+import { runDemo } from "./sandbox/demo.ts";
+import { connectSource } from "./ssh/connection.ts";
+import { LocalRunner } from "./zfs/runner.ts";
+import { ZfsHost } from "./zfs/zfs-host.ts";
+
+const DEFAULT_CONFIG = "/etc/bzman/bzman.yaml";
+
+/** Real adapters for the commands. */
+function buildDeps(signal: AbortSignal): CliDeps {
+  return {
+    local: new ZfsHost(new LocalRunner()),
+    async connect(s: SourceConfig, sig?: AbortSignal) {
+      const conn = await connectSource({ name: s.name, host: s.host, port: s.port, user: s.user, identity: s.identity, ...(s.hostKey ? { hostKey: s.hostKey } : {}) }, sig);
+      return { host: new ZfsHost(conn.runner), close: () => conn.close() };
+    },
+    now: () => new Date(),
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal,
+  };
+}
+
+async function loadConfig(path: string): Promise<Config | number> {
+  const r = await readConfig(path);
+  if ("errors" in r) {
+    process.stderr.write(`bzman: the configuration has ${r.errors.length} problem(s); nothing was run:\n${r.errors.map((e) => `  ${e}`).join("\n")}\n`);
+    return EXIT.USAGE;
+  }
+  for (const w of r.warnings) process.stderr.write(`bzman: warning: ${w}\n`);
+  return r.config;
+}
+
+/** Runs the CLI and resolves with the exit code. */
+async function main(argv: string[]): Promise<number> {
+  const stop = new AbortController();
+  let interrupted = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (++interrupted > 1) process.exit(130);
+    process.stderr.write(`\nbzman: ${sig}: stopping; running transfers are ended and awaited (again to quit at once)\n`);
+    stop.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  let code: number = EXIT.OK;
+  const program = new Command("bzman")
+    .description("Pull-based ZFS backup receiver: replicates ZFS datasets from source hosts over SSH into a local pool.")
+    .addOption(new Option("-c, --config <file>", "config file").env("BZMAN_CONFIG").default(DEFAULT_CONFIG))
+    .exitOverride()
+    .showHelpAfterError();
+
+  const configPath = (): string => program.opts<{ config: string }>().config;
+
+  program.command("run")
+    .argument("[selector]", "SOURCE or SOURCE:DATASET (default: every source)")
+    .description("one pass now, in the foreground: pull what is missing, print per dataset what happened")
+    .addHelpText("after", "\nExamples:\n  bzman run                  # every source\n  bzman run web1             # one source\n  bzman run web1:tank/vm     # one dataset (and what lies below it)\n\nExit status: 0 if every dataset was replicated or already up to date, 1 otherwise, 2 for a bad config or usage.")
+    .action(async (selector?: string) => {
+      const config = await loadConfig(configPath());
+      code = typeof config === "number" ? config : await runCommand(config, selector, buildDeps(stop.signal));
+    });
+
+  program.command("plan")
+    .argument("[selector]", "SOURCE or SOURCE:DATASET (default: every source)")
+    .option("--json", "machine-readable output")
+    .description("what a run would do, changing nothing: per dataset the mode, from/to snapshots, estimated bytes")
+    .addHelpText("after", "\nExamples:\n  bzman plan\n  bzman plan web1 --json | jq '.sources[].datasets[] | {dataset, mode}'\n\nExit status: 0 if every dataset would be replicated or is up to date, 1 otherwise, 2 for a bad config or usage.")
+    .action(async (selector: string | undefined, opts: { json?: boolean }) => {
+      const config = await loadConfig(configPath());
+      code = typeof config === "number" ? config : await planCommand(config, selector, opts.json ?? false, buildDeps(stop.signal));
+    });
+
+  program.command("check")
+    .description("validate the config file and list every problem with its path")
+    .addHelpText("after", "\nExamples:\n  bzman check\n  bzman --config ./bzman.yaml check")
+    .action(async () => {
+      const config = await loadConfig(configPath());
+      if (typeof config === "number") code = config;
+      else process.stdout.write(`${configPath()}: valid, ${config.sources.length} source(s): ${config.sources.map((s) => s.name).join(", ")}\n`);
+    });
+
+  program.command("demo")
+    .description("a sandbox on this machine: real ZFS pools on files, a real SSH source on loopback, replicated end to end")
+    .option("--keep", "leave the sandbox running afterwards and print how to look at it and remove it")
+    .addHelpText("after", "\nNeeds root on Debian: installs zfs-fuse and openssh-server when missing.\n\nExamples:\n  sudo npm run demo\n  sudo bzman demo --keep")
+    .action(async (opts: { keep?: boolean }) => {
+      code = await runDemo({ keep: opts.keep ?? false, signal: stop.signal, deps: buildDeps(stop.signal) });
+    });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return EXIT.OK;
+    if (e.code?.startsWith("commander.")) return EXIT.USAGE;
+    throw err;
+  }
+  return code;
+}
+
+main(process.argv).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`bzman: internal error (a bug, please report it): ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(70);
+  },
+);

@@ -1,0 +1,31 @@
+// The Debian parts a sandbox needs (zfs-fuse, OpenSSH's sshd), found or installed with apt-get.
+
+import { existsSync } from "node:fs";
+import { LocalRunner } from "../zfs/runner.ts";
+
+/** Debian package → a file it installs. */
+export const SANDBOX_PACKAGES: Record<string, string> = {
+  "zfs-fuse": "/usr/sbin/zfs-fuse",
+  "openssh-server": "/usr/sbin/sshd",
+  "openssh-client": "/usr/bin/ssh-keygen",
+};
+
+/** The sandbox packages that are not installed. */
+export function missingPackages(): string[] {
+  return Object.entries(SANDBOX_PACKAGES).filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg);
+}
+
+/** Installs missing packages with apt-get (root only); resolves with what was installed. */
+export async function ensurePackages(log: (line: string) => void): Promise<string[]> {
+  const missing = missingPackages();
+  if (missing.length === 0) return [];
+  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(", ")}: run as root to install them, or: apt-get install -y ${missing.join(" ")}`);
+  const runner = new LocalRunner();
+  log(`installing ${missing.join(", ")} with apt-get…`);
+  process.env.DEBIAN_FRONTEND = "noninteractive"; // inherited by apt-get
+  for (const argv of [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", ...missing]]) {
+    const r = await runner.run(argv);
+    if (r.code !== 0) throw new Error(`${argv.join(" ")} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" / ")}`);
+  }
+  return missing;
+}

@@ -61,11 +61,12 @@ async function main(argv: string[]): Promise<number> {
 
   program.command("run")
     .argument("[selector]", "SOURCE or SOURCE:DATASET (default: every source)")
+    .option("--json", "print the run records as JSON on stdout (the lines go to stderr)")
     .description("one pass now, in the foreground: pull what is missing, print per dataset what happened")
     .addHelpText("after", "\nExamples:\n  bzman run                  # every source\n  bzman run web1             # one source\n  bzman run web1:tank/vm     # one dataset (and what lies below it)\n\nExit status: 0 if every dataset was replicated or already up to date, 1 otherwise, 2 for a bad config or usage.")
-    .action(async (selector?: string) => {
+    .action(async (selector: string | undefined, opts: { json?: boolean }) => {
       const config = await loadConfig(configPath());
-      code = typeof config === "number" ? config : await runCommand(config, selector, buildDeps(stop.signal));
+      code = typeof config === "number" ? config : await runCommand(config, selector, buildDeps(stop.signal), opts.json ?? false);
     });
 
   program.command("plan")

@@ -22,6 +22,7 @@ export function rate(n: number, elapsedMs: number): string {
 
 /** "@a..@c", "@c" or "-". */
 export function range(from?: { name: string }, to?: { name: string }): string {
+  if (from && to && from.name === to.name) return `@${to.name}`;
   if (from && to) return `@${from.name}..@${to.name}`;
   return to ? `@${to.name}` : "-";
 }
@@ -31,13 +32,13 @@ export function datasetLine(r: DatasetRecord): string {
   const head = `${r.source}:${r.dataset} -> ${r.target}`;
   switch (r.result) {
     case "ok":
-      return `OK        ${head}  ${r.mode} ${range(r.from, r.to)}  ${bytes(r.bytes)} in ${ms(r.transferMs)} (${rate(r.bytes, r.transferMs)})`;
+      return `OK        ${head}  ${r.mode} ${range(r.from ?? r.seed, r.to)}  ${bytes(r.bytes)} in ${ms(r.transferMs)} (${rate(r.bytes, r.transferMs)})`;
     case "up-to-date":
       return `UP-TO-DATE ${head}  at ${range(undefined, r.to)}`;
     case "conflict":
       return `CONFLICT  ${head}  ${r.conflict}: ${r.message}`;
     default:
-      return `FAILED    ${head}  ${r.mode === "error" ? "" : `${r.mode} ${range(r.from, r.to)}  `}[${r.error?.code}] ${r.message}` +
+      return `FAILED    ${head}  ${r.mode === "error" ? "" : `${r.mode} ${range(r.from ?? r.seed, r.to)}  `}[${r.error?.code}] ${r.message}` +
         (r.error?.detail && !r.message?.includes(r.error.detail) ? `\n          stderr: ${r.error.detail.split("\n").slice(-3).join("\n                  ")}` : "");
   }
 }

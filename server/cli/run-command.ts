@@ -49,7 +49,7 @@ async function withSource<T>(sel: Selection, deps: CliDeps, extra: Partial<PassD
 }
 
 /** One pass over the selected sources, one after another. Exit 0 iff every dataset succeeded. */
-export async function runCommand(config: Config, selector: string | undefined, deps: CliDeps): Promise<number> {
+export async function runCommand(config: Config, selector: string | undefined, deps: CliDeps, json = false): Promise<number> {
   const selected = selectSources(config, selector);
   if (typeof selected === "string") {
     deps.stderr.write(`bzman run: ${selected}\n`);
@@ -72,7 +72,11 @@ export async function runCommand(config: Config, selector: string | undefined, d
   } finally {
     progress.stop();
   }
-  deps.stdout.write(finalSummary(records, deps.now().getTime() - t0) + "\n");
+  const summary = finalSummary(records, deps.now().getTime() - t0);
+  if (json) {
+    deps.stderr.write(summary + "\n");
+    deps.stdout.write(JSON.stringify({ records }, null, 2) + "\n");
+  } else deps.stdout.write(summary + "\n");
   return records.every(runSucceeded) ? EXIT.OK : EXIT.FAILED;
 }
 
@@ -156,7 +160,7 @@ function planText(p: PlanJson): string {
     if (s.error) lines.push(`  ERROR [${s.error.code}] ${s.error.message}`);
     for (const d of s.datasets) {
       const what = d.conflict ? `CONFLICT ${d.conflict}: ${d.message}`
-        : `${d.mode} ${range(d.from ?? undefined, d.to ?? undefined)}${d.steps.length > 1 ? ` (${d.steps.length} steps)` : ""}` +
+        : `${d.mode} ${range(d.from ?? (d.steps[0]?.kind === "full" ? { name: d.steps[0].to! } : undefined), d.to ?? undefined)}${d.steps.length > 1 ? ` (${d.steps.length} steps)` : ""}` +
           (d.estimatedBytes !== null ? `, about ${d.estimatedBytes} bytes` : "");
       lines.push(`  ${d.dataset} -> ${d.target}: ${what}`);
     }

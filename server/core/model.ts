@@ -85,7 +85,11 @@ export interface DatasetRecord {
   target: string;
   mode: Mode;
   result: DatasetResult;
+  /** Base of the first incremental step (absent for a full send). */
   from?: SnapshotRef;
+  /** The snapshot a full send started with, when the pass seeded the target. */
+  seed?: SnapshotRef;
+  /** The newest snapshot on the target after the pass (or planned to be). */
   to?: SnapshotRef;
   steps: number;
   bytes: number;

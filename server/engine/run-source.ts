@@ -137,7 +137,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
       const steps = dp.decision.steps;
       const first = steps[0]!;
       const last = steps[steps.length - 1]!;
-      rec = { ...base, mode: first.kind, from: ref(first.from), to: ref(last.to), steps: steps.length };
+      rec = { ...base, mode: first.kind, from: ref(first.from), to: ref(last.to), steps: steps.length, ...(first.kind === "full" ? { seed: ref(first.to) } : {}) };
       const t0 = deps.now().getTime();
       try {
         if (deps.signal?.aborted) throw new BackupError("ABORTED", "the pass was stopped before this dataset");

@@ -1,0 +1,80 @@
+// Helpers for the integration tier: whether this machine can run it (in CI a missing part fails
+// the run; elsewhere the tests skip loudly), the bzman CLI as a real subprocess, real adapters
+// for in-process passes, and a fingerprint of a pool to prove nothing changed.
+
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { missingPackages } from "../../server/sandbox/host-parts.ts";
+import type { Rig } from "../../server/sandbox/rig.ts";
+import { must } from "../../server/sandbox/zfs-pools.ts";
+import { connectSource } from "../../server/ssh/connection.ts";
+import { LocalRunner } from "../../server/zfs/runner.ts";
+import { ZfsHost } from "../../server/zfs/zfs-host.ts";
+import type { PassDeps } from "../../server/engine/run-source.ts";
+
+export const REPO = fileURLToPath(new URL("../..", import.meta.url));
+
+/** False when the integration tier can run here; a reason to skip when not (outside CI only). */
+export function sandboxSkip(): string | false {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push("root");
+  if (!existsSync("/dev/fuse")) missing.push("/dev/fuse");
+  missing.push(...missingPackages());
+  if (missing.length === 0) return false;
+  const why = `the integration tests need ${missing.join(", ")}`;
+  if (process.env.CI) throw new Error(`${why}; CI must provide them (.ci/run installs the packages)`);
+  process.stderr.write(`\n*** SKIPPING: ${why} (install them or run as root; in CI this fails) ***\n\n`);
+  return why;
+}
+
+/** Runs the bzman CLI (server/main.ts through tsx) and collects its output. */
+export function bzman(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", ...args], { cwd: REPO, env: { ...process.env, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c) => (stdout += c));
+    child.stderr.on("data", (c) => (stderr += c));
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Real adapters for an in-process pass against the rig's source. */
+export function realPassDeps(rig: Rig, overrides: Partial<PassDeps> & { hostKey?: string; port?: number } = {}): PassDeps & { close(): Promise<void> } {
+  const conns: Array<{ close(): Promise<void> }> = [];
+  return {
+    connect: async () => {
+      const c = await connectSource({ name: rig.sourceName, host: "127.0.0.1", port: overrides.port ?? rig.sshd.port, user: "root", identity: rig.identity, hostKey: overrides.hostKey ?? rig.sshd.hostKey });
+      conns.push(c);
+      return new ZfsHost(c.runner);
+    },
+    local: new ZfsHost(new LocalRunner()),
+    now: () => new Date(),
+    ...overrides,
+    close: async () => void (await Promise.all(conns.map((c) => c.close()))),
+  };
+}
+
+/** name, guid and referenced bytes of everything in a pool: equal fingerprints mean nothing changed. */
+export async function poolFingerprint(pool: string): Promise<string> {
+  const out = await must(["zfs", "get", "-H", "-p", "-o", "name,property,value", "guid,referenced", "-r", pool]);
+  return out.split("\n").filter(Boolean).sort().join("\n");
+}
+
+/** Snapshot name relative to `dataset` ("@s1", "/child@s1") → guid, for everything below it. */
+export async function snapshotGuids(dataset: string): Promise<Map<string, string>> {
+  const out = await must(["zfs", "get", "-H", "-p", "-o", "name,property,value", "guid", "-r", dataset]);
+  const m = new Map<string, string>();
+  for (const line of out.split("\n").filter(Boolean)) {
+    const [name, , guid] = line.split("\t");
+    if (name!.includes("@")) m.set(name!.slice(dataset.length), guid!);
+  }
+  return m;
+}
+
+/** A property of a dataset (`zfs get -H -o value`). */
+export async function prop(dataset: string, property: string): Promise<string> {
+  return (await must(["zfs", "get", "-H", "-o", "value", property, dataset])).trim();
+}

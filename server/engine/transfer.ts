@@ -9,6 +9,9 @@ import { tryClassifyStderr } from "../zfs/parse.ts";
 import type { ExitStatus } from "../zfs/runner.ts";
 import { commandError, describeExit, type ZfsHost } from "../zfs/zfs-host.ts";
 
+/** How long a receive whose stream was cut may take to fail by itself before it is killed. */
+const RECEIVE_GRACE_MS = 30_000;
+
 /** Progress of a running step. */
 export interface TransferProgress {
   step: Step;
@@ -79,22 +82,33 @@ export async function transferStep(
   const stop = new AbortController();
   const onOuterAbort = (): void => stop.abort();
   opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  let recvKillTimer: NodeJS.Timeout | undefined;
   try {
-    const recv = await hosts.local.receive(step.targetDataset, { full: step.kind === "full", type: opts.type }, stop.signal);
+    // The receive gets no abort signal: it is stopped by closing its stdin, so it sees a cut
+    // stream and cleans up after itself (a killed client may leave zfs-fuse's daemon mid-way).
+    const recv = await hosts.local.receive(step.targetDataset, { full: step.kind === "full", type: opts.type });
+    const stopRecv = (): void => {
+      recv.stdin.destroy();
+      recvKillTimer ??= setTimeout(() => recv.kill(), RECEIVE_GRACE_MS).unref();
+    };
     let send;
     try {
       send = await hosts.remote.send(step, stop.signal);
     } catch (err) {
-      recv.kill();
-      recv.stdin.end();
+      stopRecv();
       await recv.done.catch(() => undefined);
       throw err;
     }
     const counter = new ByteCounter((bytes) => opts.onProgress?.({ step, bytes }));
+    const onAbort = (): void => {
+      send.stdout.destroy(new BackupError("ABORTED", `transfer of ${step.targetDataset} aborted`));
+      stopRecv();
+    };
+    stop.signal.addEventListener("abort", onAbort, { once: true });
     // A pipe failure (either side gone) stops both commands, so neither is left waiting.
     const pipe = pipeline(send.stdout, counter, recv.stdin).catch((err: unknown) => {
       send.kill();
-      recv.kill();
+      stopRecv();
       throw err;
     });
     const recvDone = recv.done.then((s) => {
@@ -105,6 +119,7 @@ export async function transferStep(
     if (p.status === "fulfilled" && !failed(sd) && !failed(rd)) return counter.bytes;
     throw transferError(step, hosts.remote, sd, send.argv, rd, recv.argv, p, opts.signal?.aborted ?? false);
   } finally {
+    clearTimeout(recvKillTimer);
     opts.signal?.removeEventListener("abort", onOuterAbort);
   }
 }

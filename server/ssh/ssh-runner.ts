@@ -8,6 +8,8 @@ import { TailBuffer, runToEnd, type CommandRunner, type ExitStatus, type Running
 
 /** Characters allowed in an argument sent over SSH. */
 const SAFE_ARG = /^[A-Za-z0-9_.,:/@%+=-]+$/;
+/** How long a killed command may take to confirm its channel closed. */
+const KILL_WAIT_MS = 10_000;
 /** Longest command line bzman sends. */
 const MAX_COMMAND = 8192;
 
@@ -40,34 +42,50 @@ export class SshRunner implements CommandRunner {
     const stderr = new TailBuffer();
     let channel: ssh2.ClientChannel | undefined;
     let killed = false;
+    let settle: ((s: ExitStatus) => void) | undefined;
+    // ssh2 emits a channel's "close" only after its readable side has ended, so a channel
+    // nobody reads any more is drained; otherwise `done` would never settle.
+    const drain = (): void => void channel?.resume();
     const kill = (): void => {
+      if (killed) return;
       killed = true;
-      if (channel) {
-        channel.signal("TERM");
-        channel.close();
-      }
+      if (!channel) return;
+      channel.signal("TERM"); // honoured by sshd with privilege separation; closing is what counts
+      channel.close();
+      drain();
+      // Backstop: a peer that never confirms the close must not leave `done` pending forever.
+      setTimeout(() => settle?.({ code: null, signal: null, stderr: stderr.toString() }), KILL_WAIT_MS).unref();
     };
     const onAbort = (): void => kill();
     this.active.add(argv);
 
     const done = new Promise<ExitStatus>((resolve, reject) => {
+      const onClientClose = (): void => settle?.({ code: null, signal: null, stderr: stderr.toString() });
+      settle = (s) => {
+        settle = undefined;
+        this.client.removeListener("close", onClientClose);
+        resolve(s);
+      };
+      this.client.once("close", onClientClose);
       this.client.exec(command, (err, ch) => {
         if (err) {
+          this.client.removeListener("close", onClientClose);
+          settle = undefined;
           const e = new BackupError("SSH_CHANNEL", `${this.where}: cannot run ${argv.slice(0, 2).join(" ")}: ${err.message}`, { cause: err });
           stdout.destroy(e);
           reject(e);
           return;
         }
         channel = ch;
-        if (killed || opts.signal?.aborted) kill();
+        if (killed || opts.signal?.aborted) ((killed = false), kill());
         let status: { code: number | null; signal: string | null } | undefined;
         ch.on("exit", (code: number | null, signal?: string) => (status = { code, signal: signal ?? null }));
         ch.stderr.on("data", (c: Buffer) => stderr.push(c));
-        // A failing consumer destroys stdout, and pipeline then closes the channel: the remote
-        // command loses its output and ends.
-        pipeline(ch, stdout, () => {});
+        // A failing consumer destroys stdout; pipeline then ends the channel, which is drained
+        // so that it can close, and the remote command loses its output and ends.
+        pipeline(ch, stdout, (e) => e && (ch.close(), drain()));
         stdin.pipe(ch);
-        ch.once("close", () => resolve({ code: status?.code ?? null, signal: status?.signal ?? null, stderr: stderr.toString() }));
+        ch.once("close", () => settle?.({ code: status?.code ?? null, signal: status?.signal ?? null, stderr: stderr.toString() }));
       });
     }).finally(() => {
       this.active.delete(argv);

@@ -1,0 +1,180 @@
+// Faults on real parts: a stream cut mid-way (the remote zfs send killed, or our side aborting),
+// a wrong or unknown host key, an unreachable source, a bad config. Each fails cleanly, leaves
+// the backup at its previous snapshot, and the next run succeeds.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runSource, type SourceJob } from "../../server/engine/run-source.ts";
+import { startRig, type Rig } from "../../server/sandbox/rig.ts";
+import { freePort, makeKey } from "../../server/sandbox/sshd.ts";
+import { must } from "../../server/sandbox/zfs-pools.ts";
+import { bzman, poolFingerprint, realPassDeps, sandboxSkip, snapshotGuids } from "../helpers/sandbox.ts";
+
+const skip = sandboxSkip();
+
+/**
+ * pids of running `zfs <verb>` processes naming `dataset`. Matches on the dataset, not on
+ * dataset@snapshot: zfs-fuse's zfs overwrites the '@' in its own argv.
+ */
+function processesWith(verb: string, dataset: string): number[] {
+  const pids: number[] = [];
+  for (const p of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
+      if (argv[0]?.endsWith("zfs") && argv[1] === verb && argv.some((a) => a === dataset || a.startsWith(dataset + "@")) && Number(p) !== process.pid) pids.push(Number(p));
+    } catch { /* gone */ }
+  }
+  return pids;
+}
+
+/** pids of the processes whose parent is `ppid`. */
+function childrenOf(ppid: number): number[] {
+  return readdirSync("/proc").filter((d) => /^\d+$/.test(d)).filter((p) => {
+    try {
+      return Number(readFileSync(`/proc/${p}/stat`, "utf8").replace(/^.*\) /, "").split(" ")[1]) === ppid;
+    } catch {
+      return false;
+    }
+  }).map(Number);
+}
+
+const accepted = (rig: Rig): number => (readFileSync(rig.sshd.logPath, "utf8").match(/Accepted publickey/g) ?? []).length;
+
+describe("faults", { skip }, () => {
+  let rig: Rig;
+  let S: string;
+  let T: string;
+  let job: SourceJob;
+
+  before(async () => {
+    rig = await startRig({ name: "flt", poolSizeMiB: 192 });
+    S = rig.sourcePool;
+    T = `${rig.backupPool}/${rig.sourceName}/${S}/big`;
+    await must(["zfs", "create", `${S}/big`]);
+    writeFileSync(join(rig.sourceMount, "big", "small.txt"), "seed\n");
+    await must(["zfs", "snapshot", `${S}/big@s1`]);
+    job = { name: rig.sourceName, targetRoot: `${rig.backupPool}/${rig.sourceName}`, roots: [{ name: `${S}/big`, recursive: false }], policy: { firstSend: "oldest", includePrefixes: [] } };
+    const deps = realPassDeps(rig);
+    const rec = await runSource(job, deps, "seed");
+    await deps.close();
+    assert.equal(rec.datasets[0]!.result, "ok", JSON.stringify(rec));
+    writeFileSync(join(rig.sourceMount, "big", "blob.bin"), randomBytes(40 * 1024 * 1024));
+    await must(["zfs", "snapshot", `${S}/big@s2`]);
+  });
+  after(async () => rig && (await rig.cleanup()));
+
+  test("the SSH session dies mid-stream: dataset fails cleanly, target stays at its snapshot, next run succeeds", async () => {
+    // Killing the source's sshd session process cuts the stream for real. (Killing the remote
+    // `zfs send` client does not on zfs-fuse: its daemon owns the stream and finishes it.)
+    let killed: number[] = [];
+    const deps = realPassDeps(rig, {
+      onProgress: (p) => {
+        if (killed.length === 0 && p.bytes > 1024 * 1024) {
+          killed = childrenOf(rig.sshd.pid);
+          for (const pid of killed) process.kill(pid, "SIGKILL");
+        }
+      },
+    });
+    const rec = await runSource(job, deps, "cut");
+    await deps.close();
+    assert.ok(killed.length > 0, "the source's sshd session was found and killed");
+    const d = rec.datasets[0]!;
+    assert.equal(d.result, "failed");
+    assert.ok(d.bytes < 40 * 1024 * 1024, `the stream did not complete (${d.bytes} bytes)`);
+    assert.match(d.error!.code, /^(SSH_NO_EXIT_STATUS|SSH_CHANNEL|ZFS_INVALID_STREAM)$/, JSON.stringify(d.error));
+    assert.match(d.message!, /zfs send ended with no exit status|invalid backup stream|failed to read|broke/);
+    assert.deepEqual([...(await snapshotGuids(T)).keys()], ["@s1"], "target still at its previous snapshot");
+    assert.deepEqual(processesWith("receive", T), [], "no receive left running");
+
+    const again = realPassDeps(rig);
+    const rec2 = await runSource(job, again, "retry");
+    await again.close();
+    assert.equal(rec2.datasets[0]!.result, "ok", JSON.stringify(rec2.datasets[0]));
+    assert.deepEqual(await snapshotGuids(T), await snapshotGuids(`${S}/big`));
+  });
+
+  test("our side aborts mid-stream (the channel is closed): both processes end, target unchanged", async () => {
+    await must(["zfs", "create", `${S}/fresh`]);
+    writeFileSync(join(rig.sourceMount, "fresh", "blob.bin"), randomBytes(24 * 1024 * 1024));
+    await must(["zfs", "snapshot", `${S}/fresh@f1`]);
+    const stop = new AbortController();
+    const deps = realPassDeps(rig, { signal: stop.signal, onProgress: (p) => p.bytes > 1024 * 1024 && stop.abort() });
+    const freshJob = { ...job, roots: [{ name: `${S}/fresh`, recursive: false }] };
+    const rec = await runSource(freshJob, deps, "abort");
+    await deps.close();
+    assert.equal(rec.datasets[0]!.result, "failed");
+    assert.equal(rec.datasets[0]!.error!.code, "ABORTED");
+    await assert.rejects(must(["zfs", "list", `${job.targetRoot}/${S}/fresh`]), /does not exist/, "a cut full stream leaves no target");
+    assert.deepEqual(processesWith("receive", `${job.targetRoot}/${S}/fresh`), []);
+    assert.deepEqual(processesWith("send", `${S}/fresh`), [], "the remote send ended too");
+
+    const again = realPassDeps(rig);
+    const rec2 = await runSource(freshJob, again, "retry");
+    await again.close();
+    assert.equal(rec2.datasets[0]!.result, "ok", JSON.stringify(rec2.datasets[0]));
+  });
+
+  test("a wrong host key is refused before any command runs", async () => {
+    const otherKey = (await makeKey(join(rig.dir, "other_host_key"))).split(" ").slice(0, 2).join(" ");
+    const config = rig.writeConfig({ host_key: otherKey, datasets: [{ name: `${S}/big` }] });
+    const before = await poolFingerprint(rig.backupPool);
+    const acceptedBefore = accepted(rig);
+    const r = await bzman(["--config", config, "run", "--json"]);
+    assert.equal(r.code, 1);
+    const d = JSON.parse(r.stdout).records[0].datasets[0];
+    assert.equal(d.error.code, "SSH_HOSTKEY");
+    assert.match(d.message, /host key changed or wrong! pinned ssh-ed25519 SHA256:\S+, the host presented ssh-ed25519 SHA256:\S+\. Nothing was sent/);
+    assert.equal(accepted(rig), acceptedBefore, "never authenticated, so no command could run");
+    assert.equal(await poolFingerprint(rig.backupPool), before);
+  });
+
+  test("no pinned host key: refused, with the presented fingerprint to verify", async () => {
+    const config = rig.writeConfig({ host_key: undefined, datasets: [{ name: `${S}/big` }] });
+    const r = await bzman(["--config", config, "run", "--json"]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /warning: sources\[0\]\.host_key: not set/);
+    const d = JSON.parse(r.stdout).records[0].datasets[0];
+    assert.equal(d.error.code, "SSH_HOSTKEY_UNKNOWN");
+    assert.match(d.message, /no host_key is pinned; the host presented ssh-ed25519 SHA256:/);
+  });
+
+  test("an unreachable source fails with a clear error while the other sources go on", async () => {
+    const closed = await freePort();
+    const config = join(rig.dir, "two.yaml");
+    rig.writeConfig({ datasets: [{ name: `${S}/big` }] }, config);
+    const text = readFileSync(config, "utf8");
+    const down = `  - name: down\n    host: 127.0.0.1\n    port: ${closed}\n    user: root\n    identity: ${rig.identity}\n    host_key: ${rig.sshd.hostKey}\n    target: ${rig.backupPool}/down\n    datasets:\n      - name: tank\n`;
+    writeFileSync(config, text.replace("sources:\n", `sources:\n${down}`));
+    const r = await bzman(["--config", config, "run", "--json"]);
+    assert.equal(r.code, 1, r.stderr);
+    const [first, second] = JSON.parse(r.stdout).records;
+    assert.equal(first.source, "down");
+    assert.equal(first.datasets[0].error.code, "SSH_CONNECT");
+    assert.match(first.datasets[0].message, new RegExp(`down \\(root@127\\.0\\.0\\.1:${closed}\\): cannot connect: ECONNREFUSED`));
+    assert.equal(second.source, rig.sourceName);
+    assert.ok(["ok", "up-to-date"].includes(second.datasets[0].result), JSON.stringify(second.datasets[0]));
+  });
+
+  test("a bad config lists every problem with its path, exits 2 and runs nothing", async () => {
+    const config = join(rig.dir, "bad.yaml");
+    writeFileSync(config, `sources:\n  - name: a\n    host: 127.0.0.1\n    port: ${rig.sshd.port}\n    identity: ${rig.identity}\n    target: ${rig.backupPool}/x\n    colour: blue\n    datasets: [{ name: "${S}/big;reboot" }]\n` +
+      `  - name: b\n    host: 127.0.0.1\n    target: ${rig.backupPool}/x\n    datasets: [{ name: ${S} }]\n`);
+    const acceptedBefore = accepted(rig);
+    const r = await bzman(["--config", config, "run"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /sources\[0\]: unknown key "colour"/);
+    assert.match(r.stderr, /sources\[1\]\.identity: missing \(required\)/);
+    assert.match(r.stderr, /nothing was run/);
+    writeFileSync(config, `sources:\n  - name: a\n    host: 127.0.0.1\n    port: ${rig.sshd.port}\n    identity: ${rig.identity}\n    target: ${rig.backupPool}/x\n    datasets: [{ name: "${S}/big;reboot" }]\n` +
+      `  - name: b\n    host: 127.0.0.1\n    identity: ${rig.identity}\n    target: ${rig.backupPool}/x\n    datasets: [{ name: ${S} }]\n`);
+    const r3 = await bzman(["--config", config, "run"]);
+    assert.equal(r3.code, 2, r3.stderr);
+    assert.match(r3.stderr, /sources\[0\]\.datasets\[0\]\.name: ".*big;reboot" contains a character/);
+    assert.match(r3.stderr, /sources\[1\]\.target: ".*\/x" overlaps the target/);
+    assert.equal(accepted(rig), acceptedBefore, "no connection was made");
+    await assert.rejects(must(["zfs", "list", `${rig.backupPool}/x`]), /does not exist/);
+  });
+});

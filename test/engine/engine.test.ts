@@ -1,0 +1,124 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { transferStep } from "../../server/engine/transfer.ts";
+import { runSource, runSucceeded, type SourceJob } from "../../server/engine/run-source.ts";
+import { BackupError } from "../../server/errors.ts";
+import { ZfsHost } from "../../server/zfs/zfs-host.ts";
+import { FakeRunner, starts, type Script } from "../helpers/fake-runner.ts";
+import { snaps } from "../helpers/snapshots.ts";
+
+const usage = readFileSync(new URL("../fixtures/zfs/zfs-fuse-usage.txt", import.meta.url), "utf8");
+const probe: Script = { match: (a) => a.length === 1 && a[0] === "zfs", stderr: usage, code: 2 };
+const [s1, s2] = snaps("s1", "s2");
+const full = { kind: "full" as const, sourceDataset: "tank/a", targetDataset: "bak/w/tank/a", to: s1, intermediates: false };
+const incr = { kind: "incremental" as const, sourceDataset: "tank/a", targetDataset: "bak/w/tank/a", from: s1, to: s2, intermediates: false };
+
+function hosts(remote: Script[], local: Script[]): { remote: ZfsHost; local: ZfsHost; r: FakeRunner; l: FakeRunner } {
+  const r = new FakeRunner("web1", [probe, ...remote]);
+  const l = new FakeRunner("local", [probe, ...local]);
+  return { remote: new ZfsHost(r), local: new ZfsHost(l), r, l };
+}
+
+test("transferStep: bytes are counted through, both exits 0 → bytes", async () => {
+  const h = hosts([{ match: starts("zfs", "send"), stdout: Buffer.alloc(300_000, 7) }], [{ match: starts("zfs", "receive"), readsStdin: true }]);
+  assert.equal(await transferStep(full, h, { type: "filesystem" }), 300_000);
+  assert.deepEqual(h.l.calls.at(-1), ["zfs", "receive", "-u", "bak/w/tank/a"]);
+  assert.equal(h.l.stdinBytes.get("zfs receive -u bak/w/tank/a"), 300_000);
+});
+
+const rootCauses: Array<{ name: string; send: Partial<Script>; recv: Partial<Script>; code: string; message: RegExp }> = [
+  { name: "destination modified wins over the sender's broken pipe",
+    send: { stderr: "warning: cannot send 'tank/a@s2': Broken pipe", code: 1 },
+    recv: { stderr: "cannot receive incremental stream: destination bak/w/tank/a has been modified\nsince most recent snapshot", code: 1 },
+    code: "ZFS_DEST_MODIFIED", message: /local: zfs receive: cannot receive incremental stream: destination bak\/w\/tank\/a has been modified since most recent snapshot/ },
+  { name: "a sender that dies is the cause of the receiver's invalid stream",
+    send: { code: null, signal: "KILL" }, recv: { stderr: "cannot receive incremental stream: invalid backup stream", code: 1 },
+    code: "ZFS_SEND_FAILED", message: /web1: zfs send ended with signal KILL/ },
+  { name: "a sender without exit status (connection lost)",
+    send: { code: null, signal: null }, recv: { stderr: "cannot receive: failed to read from stream", code: 1 },
+    code: "SSH_NO_EXIT_STATUS", message: /zfs send ended with no exit status/ },
+  { name: "a missing source snapshot",
+    send: { stderr: "cannot open 'tank/a@s2': dataset does not exist", code: 1 }, recv: { stderr: "cannot receive: failed to read from stream", code: 1 },
+    code: "ZFS_DATASET_MISSING", message: /web1: zfs send: cannot open 'tank\/a@s2': dataset does not exist/ },
+  { name: "the guard's refusal", send: { stderr: "bzman-guard: rejected: zfs send -R tank", code: 255 }, recv: { code: 1, stderr: "cannot receive: failed to read from stream" },
+    code: "GUARD_REJECTED", message: /bzman-guard: rejected/ },
+  { name: "a failing SSH channel", send: { fail: new BackupError("SSH_CHANNEL", "web1: cannot run zfs send: Channel open failure") }, recv: { code: 1 },
+    code: "SSH_CHANNEL", message: /Channel open failure/ },
+  { name: "an unknown receive failure is ZFS_FAILED with its stderr", send: {}, recv: { stderr: "cannot receive: something new", code: 1 },
+    code: "ZFS_FAILED", message: /something new/ },
+];
+for (const c of rootCauses) {
+  test(`transferStep root cause: ${c.name}`, async () => {
+    const h = hosts([{ match: starts("zfs", "send"), stdout: "x".repeat(1000), ...c.send }], [{ match: starts("zfs", "receive"), readsStdin: true, ...c.recv }]);
+    await assert.rejects(transferStep(incr, h, { type: "filesystem" }), (e: unknown) => {
+      assert.ok(e instanceof BackupError);
+      assert.equal(e.code, c.code, e.message);
+      assert.match(e.message, c.message);
+      return true;
+    });
+  });
+}
+
+test("transferStep: an aborted transfer is ABORTED and both commands are stopped", async () => {
+  const h = hosts([{ match: starts("zfs", "send"), stdout: "x", delayMs: 200 }], [{ match: starts("zfs", "receive"), readsStdin: true }]);
+  const stop = new AbortController();
+  setTimeout(() => stop.abort(), 20);
+  await assert.rejects(transferStep(incr, h, { type: "filesystem", signal: stop.signal }), (e: unknown) => e instanceof BackupError && e.code === "ABORTED");
+});
+
+function listing(lines: string[]): string {
+  return lines.map((l) => l.split(" ").join("\t")).join("\n") + "\n";
+}
+const dataset = (name: string, guid: string, snapsOf: Array<[string, string, number]>): string[] => [
+  `${name} guid ${guid}`, `${name} createtxg 1`, `${name} creation 1`, `${name} type filesystem`,
+  ...snapsOf.flatMap(([s, g, txg]) => [`${name}@${s} guid ${g}`, `${name}@${s} createtxg ${txg}`, `${name}@${s} creation 1`, `${name}@${s} type snapshot`]),
+];
+
+const job: SourceJob = { name: "web1", targetRoot: "bak/w", roots: [{ name: "tank", recursive: true }], policy: { firstSend: "oldest", includePrefixes: [] } };
+const fixedNow = (): Date => new Date("2026-11-26T12:00:00Z");
+
+test("runSource: containers first, parents before children, full then incremental, safe properties set", async () => {
+  const src = listing([...dataset("tank", "1", [["a", "11", 10], ["b", "12", 20]]), ...dataset("tank/c", "2", [["a", "21", 10]])]);
+  const h = hosts([{ match: starts("zfs", "get"), stdout: src }, { match: starts("zfs", "send"), stdout: "data" }], [
+    { match: starts("zfs", "get"), stdout: "", stderr: "cannot open 'bak/w': dataset does not exist\n", code: 1 },
+    { match: starts("zpool", "list"), stdout: "bak\tONLINE\n" },
+    { match: starts("zfs", "create"), code: 0 },
+    { match: starts("zfs", "receive"), readsStdin: true },
+    { match: starts("zfs", "set"), code: 0 },
+  ]);
+  const rec = await runSource(job, { connect: async () => h.remote, local: h.local, now: fixedNow }, "r1");
+  assert.ok(runSucceeded(rec), JSON.stringify(rec, null, 1));
+  const local = h.l.calls.filter((a) => a[1] !== "get" && a.length > 1).map((a) => a.filter((x) => !x.startsWith("-") && !x.includes("=")).join(" "));
+  assert.deepEqual(local.filter((x) => !x.startsWith("zfs set")), [
+    "zpool list name,health bak", "zfs create bak/w", "zfs receive bak/w/tank", "zfs receive bak/w/tank", "zfs receive bak/w/tank/c",
+  ]);
+  assert.deepEqual(h.r.calls.filter((a) => a[1] === "send"), [["zfs", "send", "tank@a"], ["zfs", "send", "-i", "tank@a", "tank@b"], ["zfs", "send", "tank/c@a"]]);
+  assert.ok(h.l.calls.some((a) => a.join(" ") === "zfs set readonly=on bak/w/tank/c"));
+  assert.deepEqual(rec.datasets.map((d) => [d.dataset, d.mode, d.seed?.name, d.to?.name, d.bytes]), [["tank", "full", "a", "b", 8], ["tank/c", "full", "a", "a", 4]]);
+  assert.equal(rec.startedAt, "2026-11-26T12:00:00.000Z");
+});
+
+test("runSource: a child whose parent failed to arrive fails with a clear message; nothing else is tried for it", async () => {
+  const src = listing([...dataset("tank", "1", [["a", "11", 10]]), ...dataset("tank/c", "2", [["a", "21", 10]])]);
+  const h = hosts([{ match: starts("zfs", "get"), stdout: src }, { match: starts("zfs", "send"), stdout: "data" }], [
+    { match: starts("zfs", "get"), stdout: listing(dataset("bak/w", "9", [])) },
+    { match: (a) => a[1] === "receive" && a.at(-1) === "bak/w/tank", readsStdin: true, code: 1, stderr: "cannot receive: out of space" },
+    { match: starts("zfs", "receive"), readsStdin: true },
+  ]);
+  const rec = await runSource(job, { connect: async () => h.remote, local: h.local, now: fixedNow }, "r2");
+  assert.equal(rec.datasets[0]!.error?.code, "ZFS_NO_SPACE");
+  assert.equal(rec.datasets[1]!.result, "failed");
+  assert.match(rec.datasets[1]!.message!, /parent bak\/w\/tank was not replicated/);
+  assert.ok(!h.l.calls.some((a) => a.at(-1) === "bak/w/tank/c"), "the child's receive was never started");
+});
+
+test("runSource: a connect failure fails every configured root with the error, and never throws", async () => {
+  const h = hosts([], []);
+  const rec = await runSource({ ...job, roots: [{ name: "tank", recursive: true }, { name: "data/x", recursive: false }] },
+    { connect: async () => { throw new BackupError("SSH_CONNECT", "web1 (root@h:22): cannot connect: ECONNREFUSED"); }, local: h.local, now: fixedNow }, "r3");
+  assert.deepEqual(rec.datasets.map((d) => [d.dataset, d.result, d.error?.code]), [["tank", "failed", "SSH_CONNECT"], ["data/x", "failed", "SSH_CONNECT"]]);
+  assert.equal(rec.error?.code, "SSH_CONNECT");
+  assert.ok(!runSucceeded(rec));
+  assert.equal(h.l.calls.length, 0, "nothing was run locally");
+});

@@ -1,0 +1,73 @@
+// A scripted CommandRunner for unit tests of the engine: each command is answered by the first
+// matching script (stdout, stderr, exit code or signal, delay, or a transport failure). For
+// faults real parts cannot produce on demand; the integration tier proves the real behaviour.
+
+import { PassThrough } from "node:stream";
+import { BackupError } from "../../server/errors.ts";
+import { runToEnd, type CommandRunner, type ExitStatus, type RunningCommand } from "../../server/zfs/runner.ts";
+
+/** How a scripted command behaves. */
+export interface Script {
+  match: (argv: string[]) => boolean;
+  stdout?: string | Buffer;
+  stderr?: string;
+  code?: number | null;
+  signal?: string | null;
+  /** Reject `done` with this (a transport failure). */
+  fail?: BackupError;
+  /** Consume stdin before exiting (a receiver). */
+  readsStdin?: boolean;
+  delayMs?: number;
+}
+
+/** A CommandRunner answering from scripts, recording every argv it was given. */
+export class FakeRunner implements CommandRunner {
+  readonly calls: string[][] = [];
+  readonly stdinBytes = new Map<string, number>();
+
+  constructor(readonly where: string, private readonly scripts: Script[]) {}
+
+  run(argv: string[], opts: { signal?: AbortSignal } = {}): Promise<ExitStatus & { stdout: string }> {
+    return runToEnd(this.spawn(argv, opts));
+  }
+
+  spawn(argv: string[], opts: { signal?: AbortSignal } = {}): RunningCommand {
+    this.calls.push(argv);
+    const s = this.scripts.find((x) => x.match(argv));
+    if (!s) throw new Error(`FakeRunner(${this.where}): no script for ${argv.join(" ")}`);
+    const stdout = new PassThrough();
+    const stdin = new PassThrough();
+    let killed = false;
+    const key = argv.join(" ");
+    const done = new Promise<ExitStatus>((resolve, reject) => {
+      const finish = (): void => {
+        if (s.fail) return reject(s.fail);
+        resolve(killed ? { code: null, signal: "SIGTERM", stderr: s.stderr ?? "" } : { code: s.code === undefined ? 0 : s.code, signal: s.signal ?? null, stderr: s.stderr ?? "" });
+      };
+      let n = 0;
+      stdin.on("data", (c: Buffer) => this.stdinBytes.set(key, (n += c.length)));
+      const go = (): void => {
+        stdout.end(s.stdout ?? "");
+        if (s.readsStdin) stdin.once("end", finish).once("close", finish);
+        else {
+          stdin.resume();
+          finish();
+        }
+      };
+      setTimeout(go, s.delayMs ?? 0);
+    });
+    const kill = (): void => {
+      killed = true;
+      stdin.destroy();
+    };
+    opts.signal?.addEventListener("abort", kill, { once: true });
+    return { argv, stdin, stdout, done, kill };
+  }
+
+  running(): string[][] {
+    return [];
+  }
+}
+
+/** Matches argv starting with these words. */
+export const starts = (...words: string[]) => (argv: string[]): boolean => words.every((w, i) => argv[i] === w);

@@ -1,0 +1,12 @@
+// Installs the Debian packages the integration tests need (zfs-fuse, openssh-server) when they
+// are missing; run by test/run.sh as root. Exits non-zero when they cannot be installed.
+
+import { ensurePackages } from "../../server/sandbox/host-parts.ts";
+
+ensurePackages((line) => process.stderr.write(line + "\n")).then(
+  (installed) => installed.length && process.stderr.write(`installed ${installed.join(", ")}\n`),
+  (err: Error) => {
+    process.stderr.write(`cannot install the test parts: ${err.message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,18 @@
+#!/bin/sh
+# The test command (npm test): installs the Debian parts the integration tier needs when running
+# as root, type-checks, then runs every test file with node's test runner, one file at a time
+# (integration files share the machine's single zfs-fuse daemon). `sh test/run.sh unit` runs the
+# unit tests only.
+set -eu
+cd "$(dirname "$0")/.."
+if [ "${1:-}" != unit ] && [ "$(id -u)" = 0 ]; then
+  node --import tsx test/helpers/install-parts.ts
+fi
+npx tsc -p tsconfig.json --noEmit
+if [ "${1:-}" = unit ]; then
+  files=$(find test -name '*.test.ts' -not -path 'test/integration/*' | sort)
+else
+  files="$(find test -name '*.test.ts' -not -path 'test/integration/*' | sort) $(find test/integration -name '*.test.ts' | sort)"
+fi
+# shellcheck disable=SC2086 # word splitting of the file list is intended
+exec node --import tsx --test --test-concurrency=1 --test-reporter=spec $files

@@ -75,13 +75,14 @@ export function uniqueSuffix(): string {
   return `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 }
 
-/** Unmounts and destroys a dataset, retrying while zfs-fuse still calls it busy. */
-export async function destroyDataset(name: string): Promise<void> {
-  await runner.run(["zfs", "unmount", name]);
+/** Unmounts and destroys a dataset (with `recursive`, its children and snapshots too), retrying
+ * while zfs-fuse still calls it busy. */
+export async function destroyDataset(name: string, opts: { recursive?: boolean } = {}): Promise<void> {
   for (let i = 0; ; i++) {
-    const r = await runner.run(["zfs", "destroy", name]);
+    await runner.run(["zfs", "unmount", "-f", name]);
+    const r = await runner.run(["zfs", "destroy", ...(opts.recursive ? ["-r"] : []), name]);
     if (r.code === 0 || /does not exist/.test(r.stderr)) return;
-    if (i >= 20) throw new Error(`zfs destroy ${name}: ${r.stderr.trim()}`);
+    if (i >= 30) throw new Error(`zfs destroy ${name}: ${r.stderr.trim()}`);
     await sleep(300);
   }
 }

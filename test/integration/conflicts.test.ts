@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startRig, type Rig } from "../../server/sandbox/rig.ts";
-import { must } from "../../server/sandbox/zfs-pools.ts";
+import { destroyDataset, must } from "../../server/sandbox/zfs-pools.ts";
 import { bzman, poolFingerprint, sandboxSkip } from "../helpers/sandbox.ts";
 
 const skip = sandboxSkip();
@@ -44,7 +44,7 @@ describe("conflicts leave the backup untouched", { skip }, () => {
     // The target has a snapshot the source lacks.
     await must(["zfs", "snapshot", `${T}/diverged@only-on-backup`]);
     // The source dataset was recreated: no snapshot in common any more.
-    await must(["zfs", "destroy", "-r", `${S}/recreated`]);
+    await destroyDataset(`${S}/recreated`, { recursive: true });
     await must(["zfs", "create", `${S}/recreated`]);
     await must(["zfs", "snapshot", "-r", `${S}@s2`]);
 

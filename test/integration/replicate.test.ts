@@ -106,7 +106,7 @@ describe("replication end to end", { skip }, () => {
   });
 
   test("a child gone on the source is kept on the backup and reported", async () => {
-    await must(["zfs", "destroy", "-r", `${S}/vm`]);
+    await destroyDataset(`${S}/vm`, { recursive: true });
     const r = await bzman(["--config", config, "run"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stderr, new RegExp(`kept: ${T}/vm \\(its source dataset is gone`));

@@ -62,11 +62,13 @@ async function main(argv: string[]): Promise<number> {
   program.command("run")
     .argument("[selector]", "SOURCE or SOURCE:DATASET (default: every source)")
     .option("--json", "print the run records as JSON on stdout (the lines go to stderr)")
-    .description("one pass now, in the foreground: pull what is missing, print per dataset what happened")
-    .addHelpText("after", "\nExamples:\n  bzman run                  # every source\n  bzman run web1             # one source\n  bzman run web1:tank/vm     # one dataset (and what lies below it)\n\nExit status: 0 if every dataset was replicated or already up to date, 1 otherwise, 2 for a bad config or usage.")
-    .action(async (selector: string | undefined, opts: { json?: boolean }) => {
+    .option("--no-snapshot", "do not snapshot the sources first; replicate the snapshots they have")
+    .option("--no-prune", "do not apply retention (nor move holds) after replicating")
+    .description("one pass now, in the foreground: snapshot the sources, pull what is missing, prune; print per dataset what happened")
+    .addHelpText("after", "\nExamples:\n  bzman run                  # every source\n  bzman run web1             # one source\n  bzman run web1:tank/vm     # one dataset (and what lies below it)\n  bzman run --no-snapshot    # replicate what the sources have, take no snapshot\n\nExit status: 0 if every dataset was replicated or already up to date, 1 otherwise, 2 for a bad config or usage.")
+    .action(async (selector: string | undefined, opts: { json?: boolean; snapshot: boolean; prune: boolean }) => {
       const config = await loadConfig(configPath());
-      code = typeof config === "number" ? config : await runCommand(config, selector, buildDeps(stop.signal), opts.json ?? false);
+      code = typeof config === "number" ? config : await runCommand(config, selector, buildDeps(stop.signal), opts);
     });
 
   program.command("plan")

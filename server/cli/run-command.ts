@@ -49,7 +49,8 @@ async function withSource<T>(sel: Selection, deps: CliDeps, extra: Partial<PassD
 }
 
 /** One pass over the selected sources, one after another. Exit 0 iff every dataset succeeded. */
-export async function runCommand(config: Config, selector: string | undefined, deps: CliDeps, json = false): Promise<number> {
+export async function runCommand(config: Config, selector: string | undefined, deps: CliDeps, opts: { json?: boolean; snapshot?: boolean; prune?: boolean } = {}): Promise<number> {
+  const json = opts.json ?? false;
   const selected = selectSources(config, selector);
   if (typeof selected === "string") {
     deps.stderr.write(`bzman run: ${selected}\n`);
@@ -60,7 +61,7 @@ export async function runCommand(config: Config, selector: string | undefined, d
   const records: RunRecord[] = [];
   try {
     for (const sel of selected) {
-      const job = jobFor(sel);
+      const job = jobFor(sel, { snapshot: opts.snapshot ?? true, prune: opts.prune ?? true, nowMs: deps.now().getTime() });
       progress.log(`${job.name}: pulling ${sel.only ?? job.roots.map((r) => r.name).join(", ")} from ${sel.source.user}@${sel.source.host}:${sel.source.port} into ${job.targetRoot}`);
       const record = await withSource(sel, deps, {
         onProgress: (p) => progress.update(p.step.targetDataset, `${job.name}:${p.step.sourceDataset} ${p.step.kind} ${range(p.step.from, p.step.to)}`, p.bytes),

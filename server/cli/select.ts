@@ -1,7 +1,7 @@
 // Which sources and datasets a command works on, from "SOURCE[:DATASET]" arguments.
 
 import type { Config, SourceConfig } from "../config/schema.ts";
-import { isWithin } from "../core/naming.ts";
+import { HOLD_TAG, isWithin, snapshotNameAt } from "../core/naming.ts";
 import type { SourceJob } from "../engine/run-source.ts";
 
 /** A source with an optional dataset limit. */
@@ -24,8 +24,18 @@ export function selectSources(config: Config, selector?: string): Selection[] | 
   return [{ source, only }];
 }
 
+/** What a pass does besides replicating. */
+export interface PassOptions {
+  /** Take `<prefix>_<time>` snapshots on the source first. */
+  snapshot: boolean;
+  /** Hold the common snapshot and prune both sides afterwards. */
+  prune: boolean;
+  /** Now, in milliseconds since the epoch (names the snapshot). */
+  nowMs: number;
+}
+
 /** The engine's job for a selected source. */
-export function jobFor(sel: Selection): SourceJob {
+export function jobFor(sel: Selection, pass: PassOptions = { snapshot: false, prune: false, nowMs: 0 }): SourceJob {
   const s = sel.source;
   return {
     name: s.name,
@@ -33,5 +43,7 @@ export function jobFor(sel: Selection): SourceJob {
     roots: s.datasets,
     policy: { firstSend: s.firstSend, includePrefixes: s.includePrefixes },
     ...(sel.only ? { only: sel.only } : {}),
+    ...(pass.snapshot ? { snapshot: { name: snapshotNameAt(s.snapshotPrefix, pass.nowMs), pre: s.preSnapshot, post: s.postSnapshot } } : {}),
+    ...(pass.prune ? { retention: { prefix: s.snapshotPrefix, keepSource: s.keepSource, keepBackup: s.keepBackup }, holdTag: HOLD_TAG } : {}),
   };
 }

@@ -43,6 +43,9 @@ const sourceSchema = z.strictObject({
     'expected "<type> <base64 key>" as in known_hosts, e.g. "ssh-ed25519 AAAAC3…"').optional(),
   target: z.string(),
   datasets: z.array(datasetSchema).min(1, "at least one dataset"),
+  /** Commands run on the source (through its guard) before / after the pass's snapshots. */
+  pre_snapshot: z.array(z.array(z.string().min(1)).min(1)).optional(),
+  post_snapshot: z.array(z.array(z.string().min(1)).min(1)).optional(),
   ...inheritable,
 });
 
@@ -84,6 +87,8 @@ export interface SourceConfig {
   maxLagSeconds: number;
   firstSend: "oldest" | "newest";
   includePrefixes: string[];
+  preSnapshot: string[][];
+  postSnapshot: string[][];
 }
 
 /** The normalized configuration. */
@@ -128,6 +133,7 @@ export function normalize(file: ConfigFile): Config {
         datasets: s.datasets.map((x) => ({ name: x.name, recursive: x.recursive })),
         schedule: o.schedule, snapshotPrefix: o.snapshot_prefix, keepSource: o.keep_source, keepBackup: o.keep_backup,
         maxLagSeconds: durationSeconds(o.max_lag), firstSend: o.first_send, includePrefixes: o.include_prefixes,
+        preSnapshot: s.pre_snapshot ?? [], postSnapshot: s.post_snapshot ?? [],
       };
     }),
   };

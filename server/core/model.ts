@@ -11,6 +11,8 @@ export interface Snapshot {
   createtxg: number;
   /** Creation time, seconds since the epoch. */
   creation: number;
+  /** Number of holds on the snapshot, where the listing reports it. */
+  userrefs?: number;
 }
 
 /** What kind of dataset ZFS reports. */
@@ -72,9 +74,11 @@ export type DatasetResult = "ok" | "up-to-date" | "conflict" | "failed" | "skipp
 /** Elapsed milliseconds per phase of a pass. */
 export interface Phases {
   connect?: number;
+  snapshot?: number;
   list?: number;
   plan?: number;
   transfer?: number;
+  prune?: number;
   total?: number;
 }
 
@@ -99,6 +103,10 @@ export interface DatasetRecord {
   message?: string;
   conflict?: string;
   error?: RecordedError;
+  /** Snapshots destroyed by retention in this pass, per side. */
+  pruned?: { source: number; backup: number };
+  /** Problems that do not make the backup wrong (a hold or a prune that failed). */
+  warnings?: string[];
 }
 
 /** The record of one pass over one source. */

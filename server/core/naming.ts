@@ -63,3 +63,8 @@ export function sourceFor(targetRoot: string, targetDataset: string): string | n
 export function snapshotPath(dataset: string, snapshot: string): string {
   return `${dataset}@${snapshot}`;
 }
+
+/** The name of the snapshot bzman takes at `epochMs`: `<prefix>_<UTC time>`, e.g. bzman_20261126T233000Z. */
+export function snapshotNameAt(prefix: string, epochMs: number): string {
+  return `${prefix}_${new Date(epochMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}`;
+}

@@ -3,11 +3,13 @@
 
 import { describeConflict, isConflict } from "../core/conflicts.ts";
 import type { DatasetRecord, Listing, Phases, RecordedError, ReplicationPolicy, RunRecord, SnapshotRef } from "../core/model.ts";
-import { parentOf, poolOf } from "../core/naming.ts";
+import { isWithin, parentOf, poolOf } from "../core/naming.ts";
 import { missingParents, planSource, type DatasetPlan, type DatasetRoot, type SourcePlan } from "../core/plan.ts";
 import { BackupError, toBackupError } from "../errors.ts";
 import type { Capabilities } from "../zfs/capabilities.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
+import { holdCommon, pruneDataset, type ReplicatedDataset, type RetentionSpec } from "./retention-pass.ts";
+import { takeSnapshots, type SnapshotErrors, type SnapshotSpec } from "./source-snapshots.ts";
 import { transferStep, type TransferProgress } from "./transfer.ts";
 
 /** What to replicate from one source, and where to. */
@@ -18,7 +20,16 @@ export interface SourceJob {
   policy: ReplicationPolicy;
   /** Limit the pass to this source dataset and what lies below it. */
   only?: string;
+  /** Snapshot the source first (the daemon's passes); absent: replicate what is there. */
+  snapshot?: SnapshotSpec;
+  /** Retention after replication; absent: nothing is pruned. */
+  retention?: RetentionSpec;
+  /** Tag of the hold on the newest common snapshot; absent: no holds. */
+  holdTag?: string;
 }
+
+/** Releases a lock. */
+export type Unlock = () => Promise<void>;
 
 /** What a pass needs from the outside world. */
 export interface PassDeps {
@@ -31,6 +42,11 @@ export interface PassDeps {
   onProgress?: (p: TransferProgress) => void;
   /** Called as each dataset finishes, for live output. */
   onDataset?: (record: DatasetRecord) => void;
+  /**
+   * Locks a target dataset for receiving. Resolves with the unlock function, or with a message
+   * saying who holds the lock; absent: no locking (one-shot tools that cannot overlap).
+   */
+  lock?: (target: string) => Promise<Unlock | string>;
 }
 
 /** The result of looking at a source without changing anything. */
@@ -38,8 +54,11 @@ export interface Inspection {
   remote: ZfsHost;
   remoteCaps: Capabilities;
   plan: SourcePlan;
+  sourceListing: Listing;
   targetListing: Listing;
   phases: Phases;
+  /** Roots whose snapshot for this pass could not be taken. */
+  snapshotErrors: SnapshotErrors;
 }
 
 function recordError(err: BackupError, at: Date): RecordedError {
@@ -57,9 +76,15 @@ async function timed<T>(phases: Phases, phase: keyof Phases, f: () => Promise<T>
   }
 }
 
-/** Connects, lists both sides (one call each) and plans. Changes nothing anywhere. */
+/**
+ * Connects, takes the pass's snapshots when the job says so, lists both sides (one call each)
+ * and plans. Without `job.snapshot` it changes nothing anywhere.
+ */
 export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phases = {}): Promise<Inspection> {
   const remote = await timed(phases, "connect", deps.connect, deps.now);
+  const snapshotErrors: SnapshotErrors = job.snapshot
+    ? await timed(phases, "snapshot", () => takeSnapshots(remote, job.roots, job.snapshot!, deps.signal), deps.now)
+    : new Map();
   const [remoteCaps, src, dst] = await timed(phases, "list", async () => {
     const caps = await remote.capabilities(deps.signal);
     return [caps, ...(await Promise.all([
@@ -74,7 +99,7 @@ export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phas
     }
   }
   const plan = await timed(phases, "plan", async () => planSource(job.roots, src.listing, dst.listing, job.targetRoot, job.policy, job.only), deps.now);
-  return { remote, remoteCaps, plan, targetListing: dst.listing, phases };
+  return { remote, remoteCaps, plan, sourceListing: src.listing, targetListing: dst.listing, phases, snapshotErrors };
 }
 
 /** The record of a dataset the planner did not send: up to date or a conflict. */
@@ -129,44 +154,101 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     record.error = recordError(containerError, deps.now());
   }
 
+  const replicated: ReplicatedDataset[] = [];
   for (const dp of plan.datasets) {
-    const base: DatasetRecord = { source: job.name, dataset: dp.sourceDataset, target: dp.targetDataset, mode: "error", result: "failed", steps: 0, bytes: 0, transferMs: 0 };
-    let rec: DatasetRecord;
-    if (dp.decision.kind !== "transfer") rec = recordDecision(base, dp, job);
-    else {
-      const steps = dp.decision.steps;
-      const first = steps[0]!;
-      const last = steps[steps.length - 1]!;
-      rec = { ...base, mode: first.kind, from: ref(first.from), to: ref(last.to), steps: steps.length, ...(first.kind === "full" ? { seed: ref(first.to) } : {}) };
-      const t0 = deps.now().getTime();
-      try {
-        if (deps.signal?.aborted) throw new BackupError("ABORTED", "the pass was stopped before this dataset");
-        if (containerError) throw containerError;
-        const parent = parentOf(dp.targetDataset);
-        if (first.kind === "full" && parent !== null && !present.has(parent)) {
-          throw new BackupError("ZFS_DATASET_MISSING", `parent ${parent} was not replicated, so ${dp.targetDataset} cannot be received`);
+    const rec = await replicateDataset(dp, { job, deps, remote, present, containerError });
+    const snapErr = [...inspection.snapshotErrors].find(([root]) => isWithin(dp.sourceDataset, root))?.[1];
+    if (snapErr && (rec.result === "ok" || rec.result === "up-to-date")) {
+      // Older snapshots were replicated, but this pass's snapshot is missing: not fresh, not OK.
+      rec.result = "failed";
+      rec.error = recordError(snapErr, deps.now());
+      rec.message = `the source snapshot for this pass was not taken: ${snapErr.message}`;
+    } else if (rec.result === "ok" || rec.result === "up-to-date") {
+      const d = dp.decision;
+      replicated.push({ record: rec, ...(d.kind === "transfer" && d.common ? { previousCommon: d.common } : {}) });
+    }
+    phases.transfer = (phases.transfer ?? 0) + rec.transferMs;
+    record.datasets.push(rec);
+    if (!job.retention && !job.holdTag) deps.onDataset?.(rec);
+  }
+
+  if (job.holdTag || job.retention) {
+    await timed(phases, "prune", async () => {
+      const hosts = { remote, local: deps.local };
+      for (const r of replicated) if (job.holdTag) await holdCommon(r, job.holdTag, hosts, deps.signal);
+      if (job.retention && replicated.length > 0) {
+        let target: Listing | undefined;
+        try {
+          target = (await deps.local.list([job.targetRoot], { signal: deps.signal })).listing;
+        } catch (err) {
+          for (const r of replicated) (r.record.warnings ??= []).push(`no pruning: cannot list the backup: ${toBackupError(err).message}`);
         }
-        for (const step of steps) {
-          rec.bytes += await transferStep(step, { remote, local: deps.local }, { type: dp.type, signal: deps.signal, onProgress: deps.onProgress });
-          if (step.kind === "full") {
-            present.add(dp.targetDataset);
-            await deps.local.secureReceived(dp.targetDataset, dp.type, deps.signal);
+        if (target) {
+          for (const r of replicated) {
+            await pruneDataset(r, job.retention, { source: inspection.sourceListing, target }, hosts, { now: deps.now().getTime() / 1000, tag: job.holdTag, signal: deps.signal });
           }
         }
-        rec.result = "ok";
-      } catch (err) {
-        const e = toBackupError(err);
-        rec.result = "failed";
-        rec.error = recordError(e, deps.now());
-        rec.message = e.message;
       }
-      rec.transferMs = deps.now().getTime() - t0;
-      phases.transfer = (phases.transfer ?? 0) + rec.transferMs;
-    }
-    record.datasets.push(rec);
-    deps.onDataset?.(rec);
+    }, deps.now);
+    for (const rec of record.datasets) deps.onDataset?.(rec);
   }
   return finish();
+}
+
+interface DatasetContext {
+  job: SourceJob;
+  deps: PassDeps;
+  remote: ZfsHost;
+  /** Target datasets that exist now (grows as datasets are received). */
+  present: Set<string>;
+  containerError?: BackupError;
+}
+
+/** Replicates one planned dataset (under its lock) and returns its record. */
+async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<DatasetRecord> {
+  const { job, deps, remote, present } = ctx;
+  const base: DatasetRecord = { source: job.name, dataset: dp.sourceDataset, target: dp.targetDataset, mode: "error", result: "failed", steps: 0, bytes: 0, transferMs: 0 };
+  if (dp.decision.kind !== "transfer") return recordDecision(base, dp, job);
+  const steps = dp.decision.steps;
+  const first = steps[0]!;
+  const last = steps[steps.length - 1]!;
+  const rec: DatasetRecord = { ...base, mode: first.kind, from: ref(first.from), to: ref(last.to), steps: steps.length, ...(first.kind === "full" ? { seed: ref(first.to) } : {}) };
+  const t0 = deps.now().getTime();
+  let unlock: Unlock | undefined;
+  try {
+    if (deps.signal?.aborted) throw new BackupError("ABORTED", "the pass was stopped before this dataset");
+    if (ctx.containerError) throw ctx.containerError;
+    const parent = parentOf(dp.targetDataset);
+    if (first.kind === "full" && parent !== null && !present.has(parent)) {
+      throw new BackupError("ZFS_DATASET_MISSING", `parent ${parent} was not replicated, so ${dp.targetDataset} cannot be received`);
+    }
+    if (deps.lock) {
+      const got = await deps.lock(dp.targetDataset);
+      if (typeof got === "string") {
+        rec.result = "skipped";
+        rec.message = got;
+        return rec;
+      }
+      unlock = got;
+    }
+    for (const step of steps) {
+      rec.bytes += await transferStep(step, { remote, local: deps.local }, { type: dp.type, signal: deps.signal, onProgress: deps.onProgress });
+      if (step.kind === "full") {
+        present.add(dp.targetDataset);
+        await deps.local.secureReceived(dp.targetDataset, dp.type, deps.signal);
+      }
+    }
+    rec.result = "ok";
+  } catch (err) {
+    const e = toBackupError(err);
+    rec.result = "failed";
+    rec.error = recordError(e, deps.now());
+    rec.message = e.message;
+  } finally {
+    await unlock?.();
+    rec.transferMs = deps.now().getTime() - t0;
+  }
+  return rec;
 }
 
 /** True iff every dataset of the record is replicated or already up to date. */

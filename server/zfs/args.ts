@@ -2,6 +2,7 @@
 // shaped; the source guard (source-hooks/) allows exactly these shapes.
 
 import type { DatasetType, Step } from "../core/model.ts";
+import { isOwnSnapshot } from "../core/retention.ts";
 import { snapshotPath } from "../core/naming.ts";
 import type { Capabilities } from "./capabilities.ts";
 import { LIST_COLUMNS } from "./parse.ts";
@@ -18,7 +19,7 @@ export function listArgs(roots: string[], caps: Capabilities, withResumeToken: b
     const cols = [...LIST_COLUMNS, ...(token ? ["receive_resume_token"] : [])].join(",");
     return ["zfs", "list", "-H", "-p", "-o", cols, "-t", "filesystem,volume,snapshot", "-r", ...roots];
   }
-  const props = ["guid", "createtxg", "creation", "type", ...(token ? ["receive_resume_token"] : [])].join(",");
+  const props = ["guid", "createtxg", "creation", "type", "userrefs", ...(token ? ["receive_resume_token"] : [])].join(",");
   return ["zfs", "get", "-H", "-p", "-o", "name,property,value", props, "-r", ...roots];
 }
 
@@ -68,4 +69,30 @@ export function setArgs(property: string, value: string, dataset: string): strin
 /** Health of one pool; fails with "no such pool" when it is missing. */
 export function poolHealthArgs(pool: string): string[] {
   return ["zpool", "list", "-H", "-o", "name,health", pool];
+}
+
+/** `zfs snapshot [-r] dataset@name`: with -r, the dataset and every child at one instant. */
+export function snapshotArgs(dataset: string, name: string, recursive: boolean): string[] {
+  return ["zfs", "snapshot", ...(recursive ? ["-r"] : []), snapshotPath(dataset, name)];
+}
+
+/**
+ * `zfs destroy dataset@snap` of one of bzman's own snapshots. Refuses anything else: a dataset,
+ * a foreign snapshot, a recursive destroy. The last line of defence behind retention.
+ */
+export function destroySnapshotArgs(dataset: string, snapshot: string, prefix: string): string[] {
+  if (!isOwnSnapshot(snapshot, prefix) || dataset.includes("@") || snapshot.includes("@")) {
+    throw new Error(`refusing to destroy ${dataset}@${snapshot}: not a ${prefix}_ snapshot`);
+  }
+  return ["zfs", "destroy", snapshotPath(dataset, snapshot)];
+}
+
+/** `zfs hold TAG dataset@snap`. */
+export function holdArgs(tag: string, dataset: string, snapshot: string): string[] {
+  return ["zfs", "hold", tag, snapshotPath(dataset, snapshot)];
+}
+
+/** `zfs release TAG dataset@snap`. */
+export function releaseArgs(tag: string, dataset: string, snapshot: string): string[] {
+  return ["zfs", "release", tag, snapshotPath(dataset, snapshot)];
 }

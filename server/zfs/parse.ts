@@ -5,7 +5,7 @@ import type { DatasetSnapshots, DatasetType, Listing, Snapshot } from "../core/m
 import { BackupError, type ErrorCode } from "../errors.ts";
 
 /** The columns asked of `zfs list -H -p -o …` (see args.ts), in order. */
-export const LIST_COLUMNS = ["name", "type", "guid", "createtxg", "creation"] as const;
+export const LIST_COLUMNS = ["name", "type", "guid", "createtxg", "creation", "userrefs"] as const;
 
 interface Row {
   name: string;
@@ -14,6 +14,7 @@ interface Row {
   createtxg?: string;
   creation?: string;
   receive_resume_token?: string;
+  userrefs?: string;
 }
 
 const DIGITS = /^\d+$/;
@@ -35,7 +36,8 @@ function toListing(rows: Map<string, Row>): Listing {
     }
     const at = row.name.indexOf("@");
     if (at >= 0) {
-      snapshots.push([row.name.slice(0, at), { name: row.name.slice(at + 1), guid, createtxg: Number(createtxg), creation: Number(creation) }]);
+      const refs = row.userrefs !== undefined && DIGITS.test(row.userrefs) ? { userrefs: Number(row.userrefs) } : {};
+      snapshots.push([row.name.slice(0, at), { name: row.name.slice(at + 1), guid, createtxg: Number(createtxg), creation: Number(creation), ...refs }]);
       continue;
     }
     if (row.type !== "filesystem" && row.type !== "volume") {
@@ -64,7 +66,7 @@ export function parseGetListing(stdout: string): Listing {
     const fields = text.split("\t");
     if (fields.length !== 3) fail(i + 1, text, `expected 3 tab-separated fields, got ${fields.length}`);
     const [name, property, value] = fields as [string, string, string];
-    if (!["guid", "createtxg", "creation", "type", "receive_resume_token"].includes(property)) {
+    if (!["guid", "createtxg", "creation", "type", "receive_resume_token", "userrefs"].includes(property)) {
       fail(i + 1, text, `unexpected property "${property}"`);
     }
     const row = rows.get(name) ?? { name };

@@ -3,7 +3,7 @@
 
 import type { DatasetType, Listing, Step } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
-import { sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
+import { destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
 import { MINIMAL_CAPABILITIES, parseCapabilities, type Capabilities } from "./capabilities.ts";
 import { parseSendEstimate, missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
 import type { CommandRunner, ExitStatus, RunningCommand } from "./runner.ts";
@@ -109,6 +109,33 @@ export class ZfsHost {
   /** Creates a container dataset (read-only, never mounted) above received datasets. */
   async createContainer(dataset: string, signal?: AbortSignal): Promise<void> {
     await this.runChecked(createContainerArgs(dataset), signal);
+  }
+
+  /** Takes `dataset@name` (recursively: every child at one instant). */
+  async snapshot(dataset: string, name: string, recursive: boolean, signal?: AbortSignal): Promise<void> {
+    const argv = snapshotArgs(dataset, name, recursive);
+    const r = await this.runner.run(argv, { signal });
+    // Two passes in the same second name the same snapshot: it exists, which is what was asked.
+    if (r.code !== 0 && !/dataset already exists/.test(r.stderr)) throw commandError(this.where, argv, r);
+  }
+
+  /** Destroys one of bzman's own snapshots (refuses any other name before running anything). */
+  async destroySnapshot(dataset: string, snapshot: string, prefix: string, signal?: AbortSignal): Promise<void> {
+    await this.runChecked(destroySnapshotArgs(dataset, snapshot, prefix), signal);
+  }
+
+  /** Places hold `tag` on a snapshot; a hold that is already there is fine. */
+  async hold(tag: string, dataset: string, snapshot: string, signal?: AbortSignal): Promise<void> {
+    const argv = holdArgs(tag, dataset, snapshot);
+    const r = await this.runner.run(argv, { signal });
+    if (r.code !== 0 && !/tag already exists/.test(r.stderr)) throw commandError(this.where, argv, r);
+  }
+
+  /** Releases hold `tag` from a snapshot; a hold that is not there is fine. */
+  async release(tag: string, dataset: string, snapshot: string, signal?: AbortSignal): Promise<void> {
+    const argv = releaseArgs(tag, dataset, snapshot);
+    const r = await this.runner.run(argv, { signal });
+    if (r.code !== 0 && !/no such tag|does not exist/.test(r.stderr)) throw commandError(this.where, argv, r);
   }
 
   /** Sets the safe properties on a freshly received dataset where receive could not (`-o`). */

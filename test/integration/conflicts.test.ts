@@ -28,7 +28,7 @@ describe("conflicts leave the backup untouched", { skip }, () => {
     }
     await must(["zfs", "snapshot", "-r", `${S}@s1`]);
     const config = rig.writeConfig({ datasets: ["modified", "diverged", "recreated", "fine"].map((d) => ({ name: `${S}/${d}` })) });
-    const r = await bzman(["--config", config, "run"]);
+    const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
   });
   after(async () => rig && (await rig.cleanup()));
@@ -52,7 +52,7 @@ describe("conflicts leave the backup untouched", { skip }, () => {
       datasets: ["modified", "diverged", "recreated", "fine", "missing"].map((d) => ({ name: `${S}/${d}` })),
     });
     const before = await poolFingerprint(rig.backupPool);
-    const r = await bzman(["--config", config, "run", "--json"]);
+    const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune", "--json"]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     const recs = JSON.parse(r.stdout).records[0].datasets as Rec[];
     const by = (name: string): Rec => recs.find((d) => d.dataset === `${S}/${name}`)!;
@@ -81,7 +81,7 @@ describe("conflicts leave the backup untouched", { skip }, () => {
   test("a missing target pool fails that source with a clear error; nothing is created", async () => {
     const missingPool = `nopool${rig.backupPool.slice(-6)}`;
     const config = rig.writeConfig({ target: `${missingPool}/src1`, datasets: [{ name: `${S}/fine` }] });
-    const r = await bzman(["--config", config, "run", "--json"]);
+    const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune", "--json"]);
     assert.equal(r.code, 1);
     const rec = JSON.parse(r.stdout).records[0].datasets[0] as Rec;
     assert.equal(rec.error?.code, "ZFS_POOL_MISSING");

@@ -122,7 +122,7 @@ describe("faults", { skip }, () => {
     const config = rig.writeConfig({ host_key: otherKey, datasets: [{ name: `${S}/big` }] });
     const before = await poolFingerprint(rig.backupPool);
     const acceptedBefore = accepted(rig);
-    const r = await bzman(["--config", config, "run", "--json"]);
+    const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune", "--json"]);
     assert.equal(r.code, 1);
     const d = JSON.parse(r.stdout).records[0].datasets[0];
     assert.equal(d.error.code, "SSH_HOSTKEY");
@@ -133,7 +133,7 @@ describe("faults", { skip }, () => {
 
   test("no pinned host key: refused, with the presented fingerprint to verify", async () => {
     const config = rig.writeConfig({ host_key: undefined, datasets: [{ name: `${S}/big` }] });
-    const r = await bzman(["--config", config, "run", "--json"]);
+    const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune", "--json"]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /warning: sources\[0\]\.host_key: not set/);
     const d = JSON.parse(r.stdout).records[0].datasets[0];
@@ -148,7 +148,7 @@ describe("faults", { skip }, () => {
     const text = readFileSync(config, "utf8");
     const down = `  - name: down\n    host: 127.0.0.1\n    port: ${closed}\n    user: root\n    identity: ${rig.identity}\n    host_key: ${rig.sshd.hostKey}\n    target: ${rig.backupPool}/down\n    datasets:\n      - name: tank\n`;
     writeFileSync(config, text.replace("sources:\n", `sources:\n${down}`));
-    const r = await bzman(["--config", config, "run", "--json"]);
+    const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune", "--json"]);
     assert.equal(r.code, 1, r.stderr);
     const [first, second] = JSON.parse(r.stdout).records;
     assert.equal(first.source, "down");
@@ -163,14 +163,14 @@ describe("faults", { skip }, () => {
     writeFileSync(config, `sources:\n  - name: a\n    host: 127.0.0.1\n    port: ${rig.sshd.port}\n    identity: ${rig.identity}\n    target: ${rig.backupPool}/x\n    colour: blue\n    datasets: [{ name: "${S}/big;reboot" }]\n` +
       `  - name: b\n    host: 127.0.0.1\n    target: ${rig.backupPool}/x\n    datasets: [{ name: ${S} }]\n`);
     const acceptedBefore = accepted(rig);
-    const r = await bzman(["--config", config, "run"]);
+    const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /sources\[0\]: unknown key "colour"/);
     assert.match(r.stderr, /sources\[1\]\.identity: missing \(required\)/);
     assert.match(r.stderr, /nothing was run/);
     writeFileSync(config, `sources:\n  - name: a\n    host: 127.0.0.1\n    port: ${rig.sshd.port}\n    identity: ${rig.identity}\n    target: ${rig.backupPool}/x\n    datasets: [{ name: "${S}/big;reboot" }]\n` +
       `  - name: b\n    host: 127.0.0.1\n    identity: ${rig.identity}\n    target: ${rig.backupPool}/x\n    datasets: [{ name: ${S} }]\n`);
-    const r3 = await bzman(["--config", config, "run"]);
+    const r3 = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"]);
     assert.equal(r3.code, 2, r3.stderr);
     assert.match(r3.stderr, /sources\[0\]\.datasets\[0\]\.name: ".*big;reboot" contains a character/);
     assert.match(r3.stderr, /sources\[1\]\.target: ".*\/x" overlaps the target/);

@@ -43,7 +43,7 @@ describe("replication end to end", { skip }, () => {
   });
 
   test("first run: full replication of every dataset, same GUIDs, read-only, unmounted", async () => {
-    const r = await bzman(["--config", config, "run"]);
+    const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /5 replicated, 0 up to date, 0 conflict\(s\), 0 failed/);
     assert.match(r.stderr, /OK +src1:.*\/app\/data .* full @s1/);
@@ -60,7 +60,7 @@ describe("replication end to end", { skip }, () => {
   });
 
   test("second run with nothing new: up to date, exit 0", async () => {
-    const r = await bzman(["--config", config, "run"]);
+    const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /0 replicated, 5 up to date/);
   });
@@ -81,7 +81,7 @@ describe("replication end to end", { skip }, () => {
     const home = planned.find((d) => d.dataset === `${S}/home`)!;
     assert.deepEqual(home.steps, [{ kind: "incremental", from: "s1", to: "s5", intermediates: true }]);
 
-    const r = await bzman(["--config", config, "run", "--json"]);
+    const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune", "--json"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const done = JSON.parse(r.stdout).records[0].datasets as Array<{ dataset: string; mode: string; result: string; from?: { name: string }; seed?: { name: string }; to: { name: string }; steps: number }>;
     // Every dataset did exactly what the plan said.
@@ -107,7 +107,7 @@ describe("replication end to end", { skip }, () => {
 
   test("a child gone on the source is kept on the backup and reported", async () => {
     await destroyDataset(`${S}/vm`, { recursive: true });
-    const r = await bzman(["--config", config, "run"]);
+    const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stderr, new RegExp(`kept: ${T}/vm \\(its source dataset is gone`));
     assert.equal(await prop(`${T}/vm`, "type"), "filesystem", "still on the backup");
@@ -115,12 +115,12 @@ describe("replication end to end", { skip }, () => {
 
   test("run SOURCE:DATASET limits the pass to that subtree", async () => {
     await must(["zfs", "snapshot", "-r", `${S}@s6`]);
-    const r = await bzman(["--config", config, "run", `${rig.sourceName}:${S}/app`]);
+    const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune", `${rig.sourceName}:${S}/app`]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /2 dataset\(s\): 2 replicated/);
     assert.ok((await snapshotGuids(`${T}/app`)).has("@s6"));
     assert.ok(!(await snapshotGuids(`${T}/home`)).has("@s6"), "home was not part of the pass");
-    const bad = await bzman(["--config", config, "run", `${rig.sourceName}:otherpool/x`]);
+    const bad = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune", `${rig.sourceName}:otherpool/x`]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /"otherpool\/x" is not among the datasets of src1/);
   });

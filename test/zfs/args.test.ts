@@ -19,9 +19,9 @@ test("capabilities: OpenZFS 2.1 has everything", () => {
 
 test("listArgs: zfs get on old ZFS, zfs list -p where probed", () => {
   assert.deepEqual(listArgs(["tank", "data/x"], zfsFuse, true),
-    ["zfs", "get", "-H", "-p", "-o", "name,property,value", "guid,createtxg,creation,type", "-r", "tank", "data/x"]);
+    ["zfs", "get", "-H", "-p", "-o", "name,property,value", "guid,createtxg,creation,type,userrefs", "-r", "tank", "data/x"]);
   assert.deepEqual(listArgs(["backup/w"], openzfs, true),
-    ["zfs", "list", "-H", "-p", "-o", "name,type,guid,createtxg,creation,receive_resume_token", "-t", "filesystem,volume,snapshot", "-r", "backup/w"]);
+    ["zfs", "list", "-H", "-p", "-o", "name,type,guid,createtxg,creation,userrefs,receive_resume_token", "-t", "filesystem,volume,snapshot", "-r", "backup/w"]);
 });
 
 test("sendArgs: full, -I, -i, resume; never -p or -R", () => {
@@ -45,4 +45,14 @@ test("receiveArgs: -u always, never -F; -s and -o safety properties where suppor
 test("createContainerArgs: never mounted, read-only, nothing executable", () => {
   assert.deepEqual(createContainerArgs("b/w"),
     ["zfs", "create", "-o", "readonly=on", "-o", "canmount=off", "-o", "setuid=off", "-o", "exec=off", "-o", "devices=off", "b/w"]);
+});
+
+test("destroySnapshotArgs: only bzman's own snapshots, never a dataset", async () => {
+  const { destroySnapshotArgs, snapshotArgs, holdArgs } = await import("../../server/zfs/args.ts");
+  assert.deepEqual(destroySnapshotArgs("tank/a", "bzman_20261126T000000Z", "bzman"), ["zfs", "destroy", "tank/a@bzman_20261126T000000Z"]);
+  assert.throws(() => destroySnapshotArgs("tank/a", "manual", "bzman"), /refusing to destroy/);
+  assert.throws(() => destroySnapshotArgs("tank/a", "bzmanx", "bzman"), /refusing to destroy/);
+  assert.throws(() => destroySnapshotArgs("tank/a@x", "bzman_1", "bzman"), /refusing to destroy/);
+  assert.deepEqual(snapshotArgs("tank", "bzman_1", true), ["zfs", "snapshot", "-r", "tank@bzman_1"]);
+  assert.deepEqual(holdArgs("bzman-common", "tank/a", "bzman_1"), ["zfs", "hold", "bzman-common", "tank/a@bzman_1"]);
 });

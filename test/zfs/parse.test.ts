@@ -22,6 +22,7 @@ test("parseListListing: OpenZFS rows, 64-bit GUIDs kept exact, bookmarks ignored
   assert.deepEqual([...l.keys()], ["tank", "tank/vm", "tank/vm/disk0", "backup/in"]);
   assert.equal(l.get("tank/vm")!.snapshots[0]!.guid, "18446744073709551615");
   assert.equal(l.get("tank/vm")!.snapshots.length, 1);
+  assert.equal(l.get("tank")!.snapshots[0]!.userrefs, 1);
   assert.equal(l.get("tank/vm/disk0")!.type, "volume");
   assert.equal(l.get("backup/in")!.resumeToken, "1-e604ea4bf-e0-789c63a2");
   assert.equal(l.get("tank")!.resumeToken, undefined);
@@ -31,7 +32,7 @@ test("parsers are strict: wrong field counts, unknown properties and non-numbers
   const bad = ["tank\tguid", "tank\tguid\t1\textra", "tank\tused\t5", "tank\tguid\tabc\ntank\tcreatetxg\t1\ntank\tcreation\t1\ntank\ttype\tfilesystem"];
   for (const text of bad) assert.throws(() => parseGetListing(text), (e: unknown) => e instanceof BackupError && e.code === "ZFS_PARSE", text);
   assert.throws(() => parseListListing("tank\tfilesystem\t1\t1", false), (e: unknown) => e instanceof BackupError && e.code === "ZFS_PARSE");
-  assert.throws(() => parseListListing("tank\tweird\t1\t1\t1", false), /unexpected type/);
+  assert.throws(() => parseListListing("tank\tweird\t1\t1\t1\t-", false), /unexpected type/);
 });
 
 test("missingDatasets: names from 'dataset does not exist' lines", () => {

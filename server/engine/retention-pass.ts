@@ -1,0 +1,82 @@
+// After a dataset is replicated: hold its newest common snapshot on both sides (releasing the
+// previous hold), and prune bzman's own snapshots on both sides by the retention policies.
+
+import type { DatasetRecord, Listing, Snapshot } from "../core/model.ts";
+import { planPrune, type KeepPolicy } from "../core/retention.ts";
+import { toBackupError } from "../errors.ts";
+import type { ZfsHost } from "../zfs/zfs-host.ts";
+
+/** What retention needs to know about a pass. */
+export interface RetentionSpec {
+  prefix: string;
+  keepSource: KeepPolicy;
+  keepBackup: KeepPolicy;
+}
+
+/** One replicated dataset, as retention sees it. */
+export interface ReplicatedDataset {
+  record: DatasetRecord;
+  /** The newest common snapshot before this pass (absent after a first, full send). */
+  previousCommon?: Snapshot;
+}
+
+/**
+ * Holds the newest common snapshot (`record.to`) with `tag` on both sides and releases the tag
+ * from the previous common one. Problems become warnings on the record: a missing hold does not
+ * make the backup wrong, but the operator should know.
+ */
+export async function holdCommon(ds: ReplicatedDataset, tag: string, hosts: { remote: ZfsHost; local: ZfsHost }, signal?: AbortSignal): Promise<void> {
+  const { record } = ds;
+  if (!record.to) return;
+  const sides: Array<[ZfsHost, string]> = [[hosts.remote, record.dataset], [hosts.local, record.target]];
+  for (const [host, dataset] of sides) {
+    if (!(await host.capabilities(signal)).holds) continue;
+    try {
+      await host.hold(tag, dataset, record.to.name, signal);
+      if (ds.previousCommon && ds.previousCommon.guid !== record.to.guid) await host.release(tag, dataset, ds.previousCommon.name, signal);
+    } catch (err) {
+      (record.warnings ??= []).push(`hold on ${host.where} ${dataset}@${record.to.name}: ${toBackupError(err).message}`);
+    }
+  }
+}
+
+async function pruneSide(host: ZfsHost, dataset: string, snapshots: Snapshot[], keep: KeepPolicy, spec: RetentionSpec, protect: Set<string>, now: number, tag: string | undefined, record: DatasetRecord, signal?: AbortSignal): Promise<number> {
+  const { destroy } = planPrune(snapshots, keep, { prefix: spec.prefix, protect, now });
+  let n = 0;
+  for (const s of destroy) {
+    try {
+      // A hold of ours left on an older snapshot (a pass that died between hold and release)
+      // would make the destroy fail; only our own tag is released, never anyone else's.
+      if (tag && (s.userrefs ?? 0) > 0 && (await host.capabilities(signal)).holds) await host.release(tag, dataset, s.name, signal);
+      await host.destroySnapshot(dataset, s.name, spec.prefix, signal);
+      n++;
+    } catch (err) {
+      (record.warnings ??= []).push(`prune on ${host.where} ${dataset}@${s.name}: ${toBackupError(err).message}`);
+    }
+  }
+  return n;
+}
+
+/**
+ * Prunes one replicated dataset on both sides. Precondition: the dataset was replicated (or was
+ * up to date) in this pass, so `record.to` is the newest common snapshot, which is protected.
+ */
+export async function pruneDataset(
+  ds: ReplicatedDataset, spec: RetentionSpec, listings: { source: Listing; target: Listing },
+  hosts: { remote: ZfsHost; local: ZfsHost }, opts: { now: number; tag?: string; signal?: AbortSignal },
+): Promise<void> {
+  const { record } = ds;
+  if (!record.to) return;
+  const protect = new Set([record.to.guid]);
+  const src = listings.source.get(record.dataset)?.snapshots ?? [];
+  const dst = listings.target.get(record.target)?.snapshots ?? [];
+  const commonOnSource = src.find((s) => s.guid === record.to!.guid);
+  // On the source, nothing newer than the common snapshot is pruned: it is not on the backup yet.
+  const protectSource = new Set([...protect, ...src.filter((s) => commonOnSource && s.createtxg > commonOnSource.createtxg).map((s) => s.guid)]);
+  // Never prune a side whose listing does not show the common snapshot: something is off.
+  const source = commonOnSource
+    ? await pruneSide(hosts.remote, record.dataset, src, spec.keepSource, spec, protectSource, opts.now, opts.tag, record, opts.signal) : 0;
+  const backup = dst.some((s) => s.guid === record.to!.guid)
+    ? await pruneSide(hosts.local, record.target, dst, spec.keepBackup, spec, protect, opts.now, opts.tag, record, opts.signal) : 0;
+  record.pruned = { source, backup };
+}

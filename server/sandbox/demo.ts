@@ -38,17 +38,23 @@ async function change(rig: Rig): Promise<void> {
   await must(["zfs", "snapshot", "-r", `${p}@demo_3`]);
 }
 
-/** Mounts a clone of a backed-up snapshot and compares a file with the source's snapshot copy. */
-async function verify(rig: Rig, dataset: string, file: string, snapshot: string): Promise<boolean> {
-  const clone = `${rig.backupPool}/verify`;
-  const mnt = join(rig.dir, "mnt", "verify");
+/** Mounts a clone of `snapshot` at a fresh directory, runs `f` on it, and destroys the clone. */
+async function withClone<T>(rig: Rig, snapshot: string, cloneName: string, f: (mnt: string) => T): Promise<T> {
+  const mnt = join(rig.dir, "mnt", cloneName.replaceAll("/", "_"));
   mkdirSync(mnt, { recursive: true });
-  await must(["zfs", "clone", "-o", `mountpoint=${mnt}`, "-o", "readonly=on", `${rig.backupPool}/${rig.sourceName}/${rig.sourcePool}/${dataset}@${snapshot}`, clone]);
+  await must(["zfs", "clone", "-o", `mountpoint=${mnt}`, "-o", "readonly=on", snapshot, cloneName]);
   try {
-    return sha(join(mnt, file)) === sha(join(rig.sourceMount, dataset, ".zfs", "snapshot", snapshot, file));
+    return f(mnt);
   } finally {
-    await destroyDataset(clone);
+    await destroyDataset(cloneName);
   }
+}
+
+/** Compares a file of a snapshot on the source with the same file of the backed-up snapshot. */
+async function verify(rig: Rig, dataset: string, file: string, snapshot: string): Promise<boolean> {
+  const source = await withClone(rig, `${rig.sourcePool}/${dataset}@${snapshot}`, `${rig.sourcePool}/verify`, (m) => sha(join(m, file)));
+  const backup = await withClone(rig, `${rig.backupPool}/${rig.sourceName}/${rig.sourcePool}/${dataset}@${snapshot}`, `${rig.backupPool}/verify`, (m) => sha(join(m, file)));
+  return source === backup;
 }
 
 /** Runs the demo; resolves with the exit code. */

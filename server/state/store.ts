@@ -1,0 +1,179 @@
+// Run history in lowdb: one row per pass per dataset. Writes are serialized through one queue
+// and atomic (lowdb writes a temp file and renames it), so the file survives kill -9. A corrupt
+// or invalid file is moved aside with a clear error, never silently emptied. History is bounded:
+// rows older than `detailHours` fold into per-day rollups (failures stay in detail), and
+// everything older than `days` is dropped.
+
+import { rename } from "node:fs/promises";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { Low } from "lowdb";
+import { JSONFile } from "lowdb/node";
+import { z } from "zod";
+import type { DatasetRecord, RunRecord } from "../core/model.ts";
+
+/** One dataset of one pass, as stored. */
+export type HistoryRow = DatasetRecord & {
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  phases: RunRecord["phases"];
+  /** Set once a failure kept in detail has been counted in its day's rollup. */
+  rolled?: boolean;
+};
+
+/** One dataset's passes of one UTC day, once their details have aged out. */
+export interface DailyRollup {
+  day: string;
+  source: string;
+  dataset: string;
+  passes: number;
+  failures: number;
+  bytes: number;
+  transferMs: number;
+  lastResult: string;
+  lastTo?: { name: string; guid: string };
+}
+
+const refSchema = z.object({ name: z.string(), guid: z.string() });
+const rowSchema = z.looseObject({
+  runId: z.string(), source: z.string(), dataset: z.string(), target: z.string(), startedAt: z.string(), finishedAt: z.string(),
+  mode: z.string(), result: z.string(), bytes: z.number(), transferMs: z.number(), steps: z.number(),
+  to: refSchema.optional(), from: refSchema.optional(),
+});
+const rollupSchema = z.object({
+  day: z.string(), source: z.string(), dataset: z.string(), passes: z.number(), failures: z.number(), bytes: z.number(),
+  transferMs: z.number(), lastResult: z.string(), lastTo: refSchema.optional(),
+});
+const fileSchema = z.object({ schemaVersion: z.literal(1), history: z.array(rowSchema), daily: z.array(rollupSchema) });
+
+/** The state file's contents. */
+export interface StateData {
+  schemaVersion: 1;
+  history: HistoryRow[];
+  daily: DailyRollup[];
+}
+
+/** How much history to keep. */
+export interface Retention {
+  /** Everything older is dropped. */
+  days: number;
+  /** Successful rows older than this fold into daily rollups. */
+  detailHours: number;
+}
+
+/** Defaults: 90 days of history, 48 hours of detail. */
+export const DEFAULT_HISTORY: Retention = { days: 90, detailHours: 48 };
+
+/** The outcome of opening the store; `problem` says what was moved aside, if anything. */
+export interface OpenedStore {
+  store: HistoryStore;
+  problem?: string;
+}
+
+const FAILED = new Set(["failed", "conflict"]);
+
+/** Folds aged-out rows into rollups and drops what is older than the bound. Pure. */
+export function compact(data: StateData, nowMs: number, keep: Retention): void {
+  const detailCut = new Date(nowMs - keep.detailHours * 3600_000).toISOString();
+  const dropCut = new Date(nowMs - keep.days * 86400_000).toISOString();
+  const rollups = new Map(data.daily.map((r) => [`${r.day}|${r.source}|${r.dataset}`, r]));
+  const kept: HistoryRow[] = [];
+  for (const row of data.history) {
+    if (row.startedAt < dropCut) continue;
+    if (row.startedAt >= detailCut || FAILED.has(row.result)) kept.push(row);
+    if (row.startedAt >= detailCut) continue;
+    // Failures stay in detail but still count in their day's rollup (once, when they age out).
+    if (row.rolled) continue;
+    const day = row.startedAt.slice(0, 10);
+    const key = `${day}|${row.source}|${row.dataset}`;
+    const r = rollups.get(key) ?? { day, source: row.source, dataset: row.dataset, passes: 0, failures: 0, bytes: 0, transferMs: 0, lastResult: row.result };
+    r.passes++;
+    if (FAILED.has(row.result)) {
+      r.failures++;
+      row.rolled = true;
+    }
+    r.bytes += row.bytes;
+    r.transferMs += row.transferMs;
+    r.lastResult = row.result;
+    if (row.to) r.lastTo = row.to;
+    rollups.set(key, r);
+  }
+  data.history = kept;
+  data.daily = [...rollups.values()].filter((r) => r.day >= dropCut.slice(0, 10)).sort((a, b) => a.day.localeCompare(b.day));
+}
+
+/** Typed access to the run history. One instance per file; all writes go through it. */
+export class HistoryStore {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly db: Low<StateData>, private readonly keep: Retention, private readonly now: () => number) {}
+
+  /**
+   * Opens (or creates) the state file. A file that cannot be parsed or does not match the schema
+   * is renamed to `<file>.corrupt-<time>` and a fresh history begins; `problem` says so.
+   */
+  static async open(path: string, opts: { keep?: Retention; now?: () => number } = {}): Promise<OpenedStore> {
+    mkdirSync(dirname(path), { recursive: true });
+    const now = opts.now ?? Date.now;
+    const fresh = (): StateData => ({ schemaVersion: 1, history: [], daily: [] });
+    const db = new Low<StateData>(new JSONFile<StateData>(path), fresh());
+    let problem: string | undefined;
+    try {
+      await db.read();
+      const parsed = fileSchema.safeParse(db.data);
+      if (!parsed.success) throw new Error(`not a bzman state file: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
+    } catch (err) {
+      const aside = `${path}.corrupt-${new Date(now()).toISOString().replace(/[:.]/g, "")}`;
+      await rename(path, aside);
+      problem = `the state file ${path} was unreadable (${(err as Error).message.split("\n")[0]}); it was moved to ${aside} and a new history begins`;
+      db.data = fresh();
+    }
+    return { store: new HistoryStore(db, opts.keep ?? DEFAULT_HISTORY, now), ...(problem ? { problem } : {}) };
+  }
+
+  /** Appends a pass's records (one row per dataset), compacts, and writes atomically. */
+  appendRun(run: RunRecord): Promise<void> {
+    return this.serialize(async () => {
+      for (const d of run.datasets) this.db.data.history.push({ ...d, runId: run.runId, startedAt: run.startedAt, finishedAt: run.finishedAt, phases: run.phases });
+      compact(this.db.data, this.now(), this.keep);
+      await this.db.write();
+    });
+  }
+
+  /** Rows of the last `hours` hours, oldest first. */
+  recent(hours: number): HistoryRow[] {
+    const cut = new Date(this.now() - hours * 3600_000).toISOString();
+    return this.db.data.history.filter((r) => r.startedAt >= cut);
+  }
+
+  /** The newest row per source and dataset. */
+  latest(): HistoryRow[] {
+    const m = new Map<string, HistoryRow>();
+    for (const r of this.db.data.history) m.set(`${r.source}\u0000${r.dataset}`, r);
+    return [...m.values()];
+  }
+
+  /** The newest successful row per source and dataset (for freshness). */
+  lastSuccess(): Map<string, HistoryRow> {
+    const m = new Map<string, HistoryRow>();
+    for (const r of this.db.data.history) if (r.result === "ok" || r.result === "up-to-date") m.set(`${r.source}:${r.dataset}`, r);
+    return m;
+  }
+
+  /** Daily rollups. */
+  daily(): DailyRollup[] {
+    return this.db.data.daily;
+  }
+
+  /** Waits for every queued write. */
+  flush(): Promise<void> {
+    return this.serialize(async () => {});
+  }
+
+  private serialize<T>(f: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(f, f);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+}

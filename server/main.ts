@@ -7,6 +7,8 @@ import { readConfig } from "./config/load.ts";
 import type { Config, SourceConfig } from "./config/schema.ts";
 import { EXIT, planCommand, runCommand, type CliDeps } from "./cli/run-command.ts";
 import { runDemo } from "./sandbox/demo.ts";
+import { serveCommand } from "./cli/serve-command.ts";
+import { createLogger } from "./log.ts";
 import { connectSource } from "./ssh/connection.ts";
 import { LocalRunner } from "./zfs/runner.ts";
 import { ZfsHost } from "./zfs/zfs-host.ts";
@@ -79,6 +81,14 @@ async function main(argv: string[]): Promise<number> {
     .action(async (selector: string | undefined, opts: { json?: boolean }) => {
       const config = await loadConfig(configPath());
       code = typeof config === "number" ? config : await planCommand(config, selector, opts.json ?? false, buildDeps(stop.signal));
+    });
+
+  program.command("serve")
+    .description("the daemon: a pass per source on its schedule (snapshot, pull, prune), recorded in the history")
+    .addHelpText("after", "\nStops cleanly on SIGTERM or SIGINT: no new passes, running transfers aborted and awaited, records written.\n\nExamples:\n  bzman serve\n  bzman --config /etc/bzman/bzman.yaml serve")
+    .action(async () => {
+      const config = await loadConfig(configPath());
+      code = typeof config === "number" ? config : await serveCommand(config, { ...buildDeps(stop.signal), log: createLogger() });
     });
 
   program.command("check")

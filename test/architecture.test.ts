@@ -17,9 +17,11 @@ const ALLOWED: Record<string, string[]> = {
   ssh: ["ssh", "zfs/runner.ts", "errors.ts"],
   engine: ["engine", "core", "zfs", "errors.ts"],
   state: ["state", "core", "errors.ts"],
-  cli: ["cli", "config", "core", "engine", "zfs", "state", "errors.ts"],
+  schedule: ["schedule", "core"],
+  cli: ["cli", "config", "core", "engine", "zfs", "state", "schedule", "errors.ts", "log.ts"],
   sandbox: ["sandbox", "config", "cli", "zfs", "core", "errors.ts"],
   "errors.ts": [],
+  "log.ts": [],
   "main.ts": ["*"],
 };
 

@@ -37,6 +37,8 @@ export function datasetLine(r: DatasetRecord): string {
       return `UP-TO-DATE ${head}  at ${range(undefined, r.to)}`;
     case "conflict":
       return `CONFLICT  ${head}  ${r.conflict}: ${r.message}`;
+    case "skipped":
+      return `SKIPPED   ${head}  ${r.message}`;
     default:
       return `FAILED    ${head}  ${r.mode === "error" ? "" : `${r.mode} ${range(r.from ?? r.seed, r.to)}  `}[${r.error?.code}] ${r.message}` +
         (r.error?.detail && !r.message?.includes(r.error.detail) ? `\n          stderr: ${r.error.detail.split("\n").slice(-3).join("\n                  ")}` : "");
@@ -45,7 +47,7 @@ export function datasetLine(r: DatasetRecord): string {
 
 /** "connect 120ms, list 80ms, plan 1ms, transfer 2.1s, total 2.4s". */
 export function phasesLine(p: Phases): string {
-  return (["connect", "list", "plan", "transfer", "total"] as const).map((k) => `${k} ${ms(p[k])}`).join(", ");
+  return (["connect", "snapshot", "list", "plan", "transfer", "prune", "total"] as const).filter((k) => k !== "snapshot" && k !== "prune" || p[k] !== undefined).map((k) => `${k} ${ms(p[k])}`).join(", ");
 }
 
 /** Counts of results over records. */
@@ -62,7 +64,8 @@ export function tally(records: RunRecord[]): Record<DatasetRecord["result"], num
 /** The block printed after a source's pass. */
 export function sourceSummary(r: RunRecord): string {
   const t = tally([r]);
-  const lines = [`${r.source}: ${phasesLine(r.phases)} — ${t.ok} replicated, ${t["up-to-date"]} up to date, ${t.conflict} conflict(s), ${t.failed} failed, ${bytes(t.bytes)}`];
+  const lines = [`${r.source}: ${phasesLine(r.phases)} — ${t.ok} replicated, ${t["up-to-date"]} up to date, ${t.conflict} conflict(s), ${t.failed} failed${t.skipped ? `, ${t.skipped} skipped` : ""}, ${bytes(t.bytes)}`];
+  for (const d of r.datasets) for (const w of d.warnings ?? []) lines.push(`  warning: ${w}`);
   for (const g of r.goneOnSource) lines.push(`  kept: ${g} (its source dataset is gone; the backup is kept)`);
   return lines.join("\n");
 }

@@ -1,11 +1,14 @@
 // `bzman run [SOURCE[:DATASET]]` and `bzman plan [SOURCE] [--json]`: one pass now in the
 // foreground, or what it would do. Adapters come in through CliDeps (built by main.ts).
 
+import { dirname, join } from "node:path";
 import type { Config, SourceConfig } from "../config/schema.ts";
 import { describeConflict, isConflict } from "../core/conflicts.ts";
 import type { RunRecord } from "../core/model.ts";
 import { inspectSource, runSource, runSucceeded, type PassDeps } from "../engine/run-source.ts";
 import { toBackupError } from "../errors.ts";
+import { TargetLocks } from "../state/locks.ts";
+import { HistoryStore } from "../state/store.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { datasetLine, finalSummary, range, sourceSummary } from "./format.ts";
 import { createProgress } from "./progress.ts";
@@ -37,15 +40,41 @@ function newRunId(now: Date): string {
 /** Runs `fn` with a pass's dependencies for one source, closing the connection afterwards. */
 async function withSource<T>(sel: Selection, deps: CliDeps, extra: Partial<PassDeps>, fn: (p: PassDeps) => Promise<T>): Promise<T> {
   let open: OpenSource | undefined;
+  const signal = extra.signal ?? deps.signal;
   const pass: PassDeps = {
-    connect: async () => (open = await deps.connect(sel.source, deps.signal)).host,
-    local: deps.local, now: deps.now, signal: deps.signal, ...extra,
+    connect: async () => (open = await deps.connect(sel.source, signal)).host,
+    local: deps.local, now: deps.now, signal, ...extra,
   };
   try {
     return await fn(pass);
   } finally {
     await open?.close();
   }
+}
+
+/** The history and the locks of this machine's bzman. */
+export interface Services {
+  store: HistoryStore;
+  locks: TargetLocks;
+}
+
+/** Opens the history (next to it, the locks); a message when that is impossible. */
+export async function openServices(config: Config, what: string, warn: (line: string) => void): Promise<Services | string> {
+  try {
+    const { store, problem } = await HistoryStore.open(config.state, { keep: config.history });
+    if (problem) warn(problem);
+    return { store, locks: new TargetLocks(join(dirname(config.state), "locks"), what, warn) };
+  } catch (err) {
+    return `cannot use the state file ${config.state}: ${(err as Error).message}`;
+  }
+}
+
+/** One whole pass over one source (snapshot, pull, prune as `opts` say), recorded in the history. */
+export async function passOnce(sel: Selection, deps: CliDeps, services: Services, opts: { snapshot: boolean; prune: boolean }, extra: Partial<PassDeps> = {}): Promise<RunRecord> {
+  const job = jobFor(sel, { ...opts, nowMs: deps.now().getTime() });
+  const record = await withSource(sel, deps, { lock: (t) => services.locks.acquire(t), ...extra }, (pass) => runSource(job, pass, newRunId(deps.now())));
+  await services.store.appendRun(record);
+  return record;
 }
 
 /** One pass over the selected sources, one after another. Exit 0 iff every dataset succeeded. */
@@ -56,17 +85,22 @@ export async function runCommand(config: Config, selector: string | undefined, d
     deps.stderr.write(`bzman run: ${selected}\n`);
     return EXIT.USAGE;
   }
+  const services = await openServices(config, "bzman run", (l) => deps.stderr.write(`bzman: warning: ${l}\n`));
+  if (typeof services === "string") {
+    deps.stderr.write(`bzman run: ${services}\n`);
+    return EXIT.USAGE;
+  }
   const t0 = deps.now().getTime();
   const progress = createProgress(deps.stderr);
   const records: RunRecord[] = [];
   try {
     for (const sel of selected) {
-      const job = jobFor(sel, { snapshot: opts.snapshot ?? true, prune: opts.prune ?? true, nowMs: deps.now().getTime() });
-      progress.log(`${job.name}: pulling ${sel.only ?? job.roots.map((r) => r.name).join(", ")} from ${sel.source.user}@${sel.source.host}:${sel.source.port} into ${job.targetRoot}`);
-      const record = await withSource(sel, deps, {
-        onProgress: (p) => progress.update(p.step.targetDataset, `${job.name}:${p.step.sourceDataset} ${p.step.kind} ${range(p.step.from, p.step.to)}`, p.bytes),
+      const s = sel.source;
+      progress.log(`${s.name}: pulling ${sel.only ?? s.datasets.map((r) => r.name).join(", ")} from ${s.user}@${s.host}:${s.port} into ${s.target}`);
+      const record = await passOnce(sel, deps, services, { snapshot: opts.snapshot ?? true, prune: opts.prune ?? true }, {
+        onProgress: (p) => progress.update(p.step.targetDataset, `${s.name}:${p.step.sourceDataset} ${p.step.kind} ${range(p.step.from, p.step.to)}`, p.bytes),
         onDataset: (d) => { progress.finish(d.target); progress.log(datasetLine(d)); },
-      }, (pass) => runSource(job, pass, newRunId(deps.now())));
+      });
       records.push(record);
       progress.log(sourceSummary(record));
     }

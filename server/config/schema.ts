@@ -59,6 +59,12 @@ export const configFileSchema = z.strictObject({
     to: z.array(z.string()).min(1),
     report: cron.optional(),
   }).optional(),
+  /** Transfers running at once, over all sources. */
+  max_transfers: z.number().int().min(1).max(64).default(2),
+  history: z.strictObject({
+    days: z.number().int().min(1).default(90),
+    detail_hours: z.number().int().min(1).default(48),
+  }).default({ days: 90, detail_hours: 48 }),
   defaults: z.strictObject(inheritable).default({}),
   sources: z.array(sourceSchema).min(1, "at least one source"),
 });
@@ -94,6 +100,8 @@ export interface SourceConfig {
 /** The normalized configuration. */
 export interface Config {
   state: string;
+  maxTransfers: number;
+  history: { days: number; detailHours: number };
   http: { listen: string; tokenFile?: string };
   mail?: { smtp: string; from: string; to: string[]; report?: string };
   sources: SourceConfig[];
@@ -122,6 +130,8 @@ export function normalize(file: ConfigFile): Config {
   const d = { ...BUILTIN_DEFAULTS, ...stripUndefined(file.defaults) };
   return {
     state: file.state,
+    maxTransfers: file.max_transfers,
+    history: { days: file.history.days, detailHours: file.history.detail_hours },
     http: { listen: file.http.listen, ...(file.http.token_file ? { tokenFile: file.http.token_file } : {}) },
     ...(file.mail ? { mail: file.mail } : {}),
     sources: file.sources.map((s) => {

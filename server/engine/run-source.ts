@@ -47,6 +47,8 @@ export interface PassDeps {
    * saying who holds the lock; absent: no locking (one-shot tools that cannot overlap).
    */
   lock?: (target: string) => Promise<Unlock | string>;
+  /** Waits for one of the global transfer slots; absent: no limit. */
+  transferSlot?: (signal?: AbortSignal) => Promise<() => void>;
 }
 
 /** The result of looking at a source without changing anything. */
@@ -230,6 +232,14 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
         return rec;
       }
       unlock = got;
+    }
+    if (deps.transferSlot) {
+      const release = await deps.transferSlot(deps.signal);
+      const prev = unlock;
+      unlock = async () => {
+        release();
+        await prev?.();
+      };
     }
     for (const step of steps) {
       rec.bytes += await transferStep(step, { remote, local: deps.local }, { type: dp.type, signal: deps.signal, onProgress: deps.onProgress });

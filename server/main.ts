@@ -8,6 +8,7 @@ import type { Config, SourceConfig } from "./config/schema.ts";
 import { EXIT, planCommand, runCommand, type CliDeps } from "./cli/run-command.ts";
 import { runDemo } from "./sandbox/demo.ts";
 import { serveCommand } from "./cli/serve-command.ts";
+import { checkCommand } from "./cli/check-command.ts";
 import { createLogger } from "./log.ts";
 import { connectSource } from "./ssh/connection.ts";
 import { LocalRunner } from "./zfs/runner.ts";
@@ -92,12 +93,15 @@ async function main(argv: string[]): Promise<number> {
     });
 
   program.command("check")
-    .description("validate the config file and list every problem with its path")
-    .addHelpText("after", "\nExamples:\n  bzman check\n  bzman --config ./bzman.yaml check")
-    .action(async () => {
+    .argument("[selector]", "SOURCE (default: every source)")
+    .option("--config-only", "only validate the config file; connect to nothing")
+    .description("validate the config (every problem with its path), then preflight each source: reachable, host key, zfs answers, datasets exist, backup pool ONLINE, room for the next pass")
+    .addHelpText("after", "\nExamples:\n  bzman check\n  bzman check web1\n  bzman --config ./bzman.yaml check --config-only\n\nExit status: 0 if every check passed, 1 if a check failed, 2 for a bad config or usage.")
+    .action(async (selector: string | undefined, opts: { configOnly?: boolean }) => {
       const config = await loadConfig(configPath());
       if (typeof config === "number") code = config;
-      else process.stdout.write(`${configPath()}: valid, ${config.sources.length} source(s): ${config.sources.map((s) => s.name).join(", ")}\n`);
+      else if (opts.configOnly) process.stdout.write(`${configPath()}: valid, ${config.sources.length} source(s): ${config.sources.map((s) => s.name).join(", ")}\n`);
+      else code = await checkCommand(config, selector, buildDeps(stop.signal));
     });
 
   program.command("demo")

@@ -15,10 +15,17 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("") || "(top level)";
 }
 
-function zodMessages(issues: z.core.$ZodIssue[]): string[] {
+/** The value at `path` in the parsed document (undefined when absent). */
+function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
+  let v: unknown = data;
+  for (const p of path) v = v !== null && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[p] : undefined;
+  return v;
+}
+
+function zodMessages(issues: z.core.$ZodIssue[], data: unknown): string[] {
   return issues.map((i) => {
     if (i.code === "unrecognized_keys") return `${formatPath(i.path)}: unknown key${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`;
-    if (i.code === "invalid_type" && i.input === undefined) return `${formatPath(i.path)}: missing (required)`;
+    if (i.code === "invalid_type" && valueAt(data, i.path) === undefined) return `${formatPath(i.path)}: missing (required)`;
     return `${formatPath(i.path)}: ${i.message}`;
   });
 }
@@ -60,8 +67,9 @@ function ruleErrors(file: ConfigFile): string[] {
 export function parseConfig(text: string, origin = "config"): ConfigResult {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) return { errors: doc.errors.map((e) => `${origin}: ${e.message.split("\n")[0]}`) };
-  const parsed = configFileSchema.safeParse(doc.toJS() ?? {});
-  if (!parsed.success) return { errors: zodMessages(parsed.error.issues) };
+  const data: unknown = doc.toJS() ?? {};
+  const parsed = configFileSchema.safeParse(data);
+  if (!parsed.success) return { errors: zodMessages(parsed.error.issues, data) };
   const errors = ruleErrors(parsed.data);
   if (errors.length > 0) return { errors };
   const warnings = parsed.data.sources.filter((s) => !s.host_key).map((s, i) =>

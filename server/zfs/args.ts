@@ -96,3 +96,8 @@ export function holdArgs(tag: string, dataset: string, snapshot: string): string
 export function releaseArgs(tag: string, dataset: string, snapshot: string): string[] {
   return ["zfs", "release", tag, snapshotPath(dataset, snapshot)];
 }
+
+/** Bytes available to a dataset (`zfs get -H -p -o value available`). */
+export function availableArgs(dataset: string): string[] {
+  return ["zfs", "get", "-H", "-p", "-o", "value", "available", dataset];
+}

@@ -3,7 +3,7 @@
 
 import type { DatasetType, Listing, Step } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
-import { destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
+import { availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
 import { MINIMAL_CAPABILITIES, parseCapabilities, type Capabilities } from "./capabilities.ts";
 import { parseSendEstimate, missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
 import type { CommandRunner, ExitStatus, RunningCommand } from "./runner.ts";
@@ -93,6 +93,13 @@ export class ZfsHost {
   async estimateSend(step: Step, signal?: AbortSignal): Promise<number | null> {
     if (!(await this.capabilities(signal)).sendEstimate) return null;
     return parseSendEstimate(await this.runChecked(sendEstimateArgs(step), signal));
+  }
+
+  /** Bytes available to `dataset` (for space checks). */
+  async available(dataset: string, signal?: AbortSignal): Promise<number> {
+    const out = (await this.runChecked(availableArgs(dataset), signal)).trim();
+    if (!/^\d+$/.test(out)) throw new BackupError("ZFS_PARSE", `${this.where}: available of ${dataset} is "${out}"`);
+    return Number(out);
   }
 
   /** Starts `zfs send` for a step; the caller pipes stdout and awaits `done`. */

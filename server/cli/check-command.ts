@@ -1,0 +1,80 @@
+// `bzman check`: the config is valid (main.ts has loaded it), then every source is preflighted:
+// reachable with the pinned host key, its zfs (or guard) answers, the datasets exist, the
+// backup pool exists and is ONLINE, and there is room for the estimated increment.
+
+import type { Config } from "../config/schema.ts";
+import { isConflict } from "../core/conflicts.ts";
+import { poolOf } from "../core/naming.ts";
+import { inspectSource } from "../engine/run-source.ts";
+import { toBackupError } from "../errors.ts";
+import type { Capabilities } from "../zfs/capabilities.ts";
+import { bytes } from "./format.ts";
+import { EXIT, type CliDeps } from "./run-command.ts";
+import { jobFor, selectSources } from "./select.ts";
+
+function capsLine(c: Capabilities): string {
+  return Object.entries(c).filter(([, v]) => v).map(([k]) => k).join(", ") || "none beyond the basics";
+}
+
+/** Preflights the selected sources; exit 0 iff every check passed. */
+export async function checkCommand(config: Config, selector: string | undefined, deps: CliDeps): Promise<number> {
+  const selected = selectSources(config, selector);
+  if (typeof selected === "string") {
+    deps.stderr.write(`bzman check: ${selected}\n`);
+    return EXIT.USAGE;
+  }
+  const out = (s: string): void => void deps.stdout.write(s + "\n");
+  let problems = 0;
+  const problem = (s: string): void => {
+    problems++;
+    out(`  PROBLEM ${s}`);
+  };
+  out(`config: valid, ${config.sources.length} source(s)`);
+  for (const sel of selected) {
+    const s = sel.source;
+    out(`${s.name} (${s.user}@${s.host}:${s.port} -> ${s.target})`);
+    const pool = poolOf(s.target);
+    try {
+      const health = await deps.local.poolHealth(pool, deps.signal);
+      if (health === null) problem(`backup pool "${pool}" does not exist`);
+      else if (health !== "ONLINE") problem(`backup pool "${pool}" is ${health}`);
+      else out(`  ok      backup pool ${pool} is ONLINE`);
+    } catch (err) {
+      problem(`backup pool "${pool}": ${toBackupError(err).message}`);
+    }
+    let open: { close(): Promise<void> } | undefined;
+    try {
+      const inspection = await inspectSource(jobFor(sel), {
+        connect: async () => { const o = await deps.connect(s, deps.signal); open = o; return o.host; },
+        local: deps.local, now: deps.now, signal: deps.signal,
+      });
+      out(`  ok      reachable, host key matches, zfs answers (${capsLine(inspection.remoteCaps)})`);
+      let estimate: number | null = 0;
+      for (const dp of inspection.plan.datasets) {
+        const d = dp.decision;
+        if (d.kind === "source-missing") problem(`dataset ${dp.sourceDataset} does not exist on ${s.name}`);
+        else if (isConflict(d)) problem(`dataset ${dp.sourceDataset}: ${d.kind}`);
+        if (d.kind !== "transfer" || estimate === null) continue;
+        for (const step of d.steps) {
+          const e = await inspection.remote.estimateSend(step, deps.signal);
+          estimate = e === null || estimate === null ? null : estimate + e;
+        }
+      }
+      const found = inspection.plan.datasets.filter((d) => d.decision.kind !== "source-missing").length;
+      out(`  ok      ${found} dataset(s) found`);
+      if (estimate === null) out(`  note    ${s.name} cannot estimate stream sizes (no zfs send -nP); free space not compared`);
+      else {
+        const avail = await deps.local.available(pool, deps.signal);
+        if (estimate > avail) problem(`the next pass needs about ${bytes(estimate)} but ${pool} has ${bytes(avail)} available`);
+        else out(`  ok      next pass about ${bytes(estimate)}, ${bytes(avail)} available in ${pool}`);
+      }
+    } catch (err) {
+      const e = toBackupError(err);
+      problem(`[${e.code}] ${e.message}`);
+    } finally {
+      await open?.close();
+    }
+  }
+  out(problems === 0 ? "all checks passed" : `${problems} problem(s)`);
+  return problems === 0 ? EXIT.OK : EXIT.FAILED;
+}

@@ -18,6 +18,8 @@ export type HistoryRow = DatasetRecord & {
   startedAt: string;
   finishedAt: string;
   phases: RunRecord["phases"];
+  /** Transfer rate of this dataset in the pass (bytes / transfer time). */
+  bytesPerSecond: number;
   /** Set once a failure kept in detail has been counted in its day's rollup. */
   rolled?: boolean;
 };
@@ -135,7 +137,10 @@ export class HistoryStore {
   /** Appends a pass's records (one row per dataset), compacts, and writes atomically. */
   appendRun(run: RunRecord): Promise<void> {
     return this.serialize(async () => {
-      for (const d of run.datasets) this.db.data.history.push({ ...d, runId: run.runId, startedAt: run.startedAt, finishedAt: run.finishedAt, phases: run.phases });
+      for (const d of run.datasets) {
+        const bytesPerSecond = d.transferMs > 0 ? Math.round((d.bytes * 1000) / d.transferMs) : 0;
+        this.db.data.history.push({ ...d, runId: run.runId, startedAt: run.startedAt, finishedAt: run.finishedAt, phases: run.phases, bytesPerSecond });
+      }
       compact(this.db.data, this.now(), this.keep);
       await this.db.write();
     });

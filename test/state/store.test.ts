@@ -28,6 +28,7 @@ test("appended runs survive a reopen; latest and recent read them back", async (
   assert.deepEqual(again.latest().map((r) => r.result), ["failed"]);
   assert.equal(again.recent(1).length, 2);
   assert.equal(again.lastSuccess().get("web1:tank/a")?.startedAt, "2026-11-26T11:00:00.000Z");
+  assert.equal(again.recent(1)[0]!.bytesPerSecond, 10_000, "100 bytes in 10 ms");
   rmSync(dir, { recursive: true });
 });
 
@@ -37,7 +38,7 @@ test("compact: details age into daily rollups, failures stay in detail, the boun
     run("2026-07-01T00:00:00.000Z", "ok"), // older than 90 days: dropped
     run("2026-11-20T01:00:00.000Z", "ok"), run("2026-11-20T02:00:00.000Z", "failed"), run("2026-11-20T03:00:00.000Z", "ok", "tank/a", 50),
     run("2026-11-26T11:00:00.000Z", "ok"), // within 48 h: detail
-  ].flatMap((r) => r.datasets.map((d) => ({ ...d, runId: r.runId, startedAt: r.startedAt, finishedAt: r.finishedAt, phases: r.phases })));
+  ].flatMap((r) => r.datasets.map((d) => ({ ...d, runId: r.runId, startedAt: r.startedAt, finishedAt: r.finishedAt, phases: r.phases, bytesPerSecond: 0 })));
   const data: StateData = { schemaVersion: 1, history: rows, daily: [] };
   compact(data, now, { days: 90, detailHours: 48 });
   assert.deepEqual(data.history.map((r) => `${r.startedAt.slice(0, 13)} ${r.result}`), ["2026-11-20T02 failed", "2026-11-26T11 ok"]);

@@ -122,3 +122,25 @@ test("runSource: a connect failure fails every configured root with the error, a
   assert.ok(!runSucceeded(rec));
   assert.equal(h.l.calls.length, 0, "nothing was run locally");
 });
+
+test("runSource: every transfer waits for a global slot and gives it back, even when it fails", async () => {
+  const src = listing([...dataset("tank", "1", [["a", "11", 10]]), ...dataset("tank/c", "2", [["a", "21", 10]]), ...dataset("tank/d", "3", [["a", "31", 10]])]);
+  const h = hosts([{ match: starts("zfs", "get"), stdout: src }, { match: starts("zfs", "send"), stdout: "data" }], [
+    { match: starts("zfs", "get"), stdout: listing(dataset("bak/w", "9", [])) },
+    { match: (a) => a[1] === "receive" && a.at(-1) === "bak/w/tank/d", readsStdin: true, code: 1, stderr: "cannot receive: out of space" },
+    { match: starts("zfs", "receive"), readsStdin: true },
+    { match: starts("zfs", "set"), code: 0 },
+  ]);
+  let held = 0;
+  let acquired = 0;
+  const transferSlot = async (): Promise<() => void> => {
+    assert.equal(held, 0, "one at a time");
+    held++;
+    acquired++;
+    return () => void held--;
+  };
+  const rec = await runSource(job, { connect: async () => h.remote, local: h.local, now: fixedNow, transferSlot }, "r4");
+  assert.equal(acquired, 3);
+  assert.equal(held, 0, "every slot given back");
+  assert.deepEqual(rec.datasets.map((d) => d.result), ["ok", "ok", "failed"]);
+});

@@ -97,9 +97,9 @@ describe("bzman serve", { skip }, () => {
     const newest = ours(src, "/a").at(-1)!;
     assert.equal(dst.get(newest), src.get(newest), "the newest is on both sides with the same GUID");
     const userrefs = async (snap: string): Promise<string> => (await must(["zfs", "get", "-H", "-o", "value", "userrefs", snap])).trim();
-    assert.equal(await userrefs(`${S}/a${newest}`), "1", "the common snapshot is held on the source");
-    assert.equal(await userrefs(`${T}/a${newest}`), "1", "and on the backup");
-    for (const old of ours(dst, "/a").slice(0, -1)) assert.equal(await userrefs(`${T}/a${old.slice(2)}`), "0", `no hold left on ${old}`);
+    assert.equal(await userrefs(`${S}${newest}`), "1", "the common snapshot is held on the source");
+    assert.equal(await userrefs(`${T}${newest}`), "1", "and on the backup");
+    for (const old of ours(dst, "/a").slice(0, -1)) assert.equal(await userrefs(`${T}${old}`), "0", `no hold left on ${old}`);
 
     const { store, problem } = await HistoryStore.open(join(rig.dir, "state.json"));
     assert.equal(problem, undefined);

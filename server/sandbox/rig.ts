@@ -2,7 +2,7 @@
 // a private sshd on loopback as the source host, bzman's key, and a config pointing at them.
 // Used by `bzman demo` and by the integration tests; cleans up everything it made.
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,8 +10,9 @@ import { stringify } from "yaml";
 import { ensureZfsDaemon, createFilePool, destroyPool, uniqueSuffix, type ZfsDaemon } from "./zfs-pools.ts";
 import { makeKey, startSshd, type Sshd } from "./sshd.ts";
 
-/** The source guard shipped in source-hooks/. */
-export const GUARD = fileURLToPath(new URL("../../source-hooks/bzman-guard", import.meta.url));
+/** The source guard shipped in source-hooks/ (found from the sources or from the built dist/). */
+export const GUARD = [new URL("../../source-hooks/bzman-guard", import.meta.url), new URL("../../../source-hooks/bzman-guard", import.meta.url)]
+  .map((u) => fileURLToPath(u)).find((p) => existsSync(p)) ?? fileURLToPath(new URL("../../source-hooks/bzman-guard", import.meta.url));
 
 /** Options of a rig. */
 export interface RigOptions {

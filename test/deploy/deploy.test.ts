@@ -1,0 +1,129 @@
+// deploy/ and source-hooks/install-source.sh: install.sh into a throwaway root (bzman --help runs
+// from there, the installed config is valid, a second run keeps config and key), the systemd unit
+// passes systemd-analyze verify, the SMF manifest is well-formed SMF, every script passes
+// shellcheck, install-source.sh works in a throwaway root and is idempotent, and every YAML
+// block in the README parses with the real schema. In CI every tool used here must be present.
+
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseConfig } from "../../server/config/load.ts";
+import { REPO } from "../helpers/sandbox.ts";
+
+const tmp = mkdtempSync(join(tmpdir(), "bzman-deploy-"));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function tool(name: string): boolean {
+  if (spawnSync("sh", ["-c", `command -v ${name}`]).status === 0) return true;
+  if (process.env.CI) throw new Error(`${name} is missing; CI must install it (.ci/run)`);
+  process.stderr.write(`*** SKIPPING checks that need ${name}: not installed ***\n`);
+  return false;
+}
+const sh = (args: string[], env: Record<string, string> = {}): { status: number | null; out: string } => {
+  const r = spawnSync("sh", args, { cwd: REPO, encoding: "utf8", env: { ...process.env, ...env } });
+  return { status: r.status, out: r.stdout + r.stderr };
+};
+
+test("every shell script passes shellcheck as POSIX sh", { skip: !tool("shellcheck") }, () => {
+  for (const f of ["deploy/install.sh", "deploy/bzman.rc", "source-hooks/install-source.sh", "source-hooks/bzman-guard"]) {
+    const r = spawnSync("shellcheck", ["-s", "sh", join(REPO, f)], { encoding: "utf8" });
+    assert.equal(r.status, 0, `${f}\n${r.stdout}`);
+  }
+});
+
+test("install.sh into a throwaway root: bzman runs from the prefix; a second run keeps config and key", () => {
+  const root = join(tmp, "root");
+  const first = sh(["deploy/install.sh", "--root", root, "--service", "systemd"]);
+  assert.equal(first.status, 0, first.out);
+  const bin = join(root, "opt/bzman/bin/bzman");
+  const help = spawnSync(bin, ["--help"], { encoding: "utf8" });
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /Usage: bzman/);
+  const conf = join(root, "etc/bzman/bzman.yaml");
+  const check = spawnSync(bin, ["--config", conf, "check", "--config-only"], { encoding: "utf8" });
+  assert.equal(check.status, 0, check.stderr);
+  assert.match(readFileSync(conf, "utf8"), /^state: \/var\/lib\/bzman\/state\.json/m);
+  assert.ok(existsSync(join(root, "etc/bzman/id_ed25519.pub")));
+  assert.ok(existsSync(join(root, "opt/bzman/lib/bzman/source-hooks/bzman-guard")));
+  writeFileSync(conf, readFileSync(conf, "utf8") + "# edited by the operator\n");
+  const keyBefore = readFileSync(join(root, "etc/bzman/id_ed25519"), "utf8");
+  const confBefore = readFileSync(conf, "utf8");
+  const second = sh(["deploy/install.sh", "--root", root, "--service", "systemd"]);
+  assert.equal(second.status, 0, second.out);
+  assert.match(second.out, /= keep .*bzman\.yaml/);
+  assert.match(second.out, /= keep .*id_ed25519/);
+  assert.equal(readFileSync(conf, "utf8"), confBefore, "the operator's config is never overwritten");
+  assert.equal(readFileSync(join(root, "etc/bzman/id_ed25519"), "utf8"), keyBefore, "the key is kept");
+  const unit = readFileSync(join(root, "etc/systemd/system/bzman.service"), "utf8");
+  assert.match(unit, /^ExecStart=\/opt\/bzman\/bin\/bzman --config \/etc\/bzman\/bzman\.yaml serve$/m);
+  assert.doesNotMatch(unit, /@[A-Z]+@/);
+  const dry = sh(["deploy/install.sh", "--root", join(tmp, "dry"), "--dry-run", "--service", "rc"]);
+  assert.equal(dry.status, 0, dry.out);
+  assert.ok(!existsSync(join(tmp, "dry")), "a dry run changes nothing");
+});
+
+test("the systemd unit passes systemd-analyze verify", { skip: !tool("systemd-analyze") }, () => {
+  const root = join(tmp, "root");
+  if (!existsSync(join(root, "etc/systemd/system/bzman.service"))) assert.equal(sh(["deploy/install.sh", "--root", root, "--service", "systemd"]).status, 0);
+  // Verify a copy whose ExecStart names the installed binary (the unit's own path is below the root).
+  mkdirSync(join(tmp, "verify"), { recursive: true });
+  const unit = readFileSync(join(root, "etc/systemd/system/bzman.service"), "utf8").replaceAll("/opt/bzman/bin/bzman", join(root, "opt/bzman/bin/bzman"));
+  writeFileSync(join(tmp, "verify/bzman.service"), unit);
+  const r = spawnSync("systemd-analyze", ["verify", join(tmp, "verify/bzman.service")], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(unit, /^ProtectSystem=strict$/m);
+  assert.match(unit, /^NoNewPrivileges=true$/m);
+  assert.match(unit, /^PrivateTmp=true$/m);
+});
+
+test("the SMF manifest is well-formed SMF: a manifest with start and stop methods", { skip: !tool("xmllint") }, () => {
+  const file = join(REPO, "deploy/bzman.smf.xml");
+  const r = spawnSync("xmllint", ["--noout", file], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const xml = readFileSync(file, "utf8");
+  assert.match(xml, /<!DOCTYPE service_bundle SYSTEM "\/usr\/share\/lib\/xml\/dtd\/service_bundle\.dtd\.1">/);
+  assert.match(xml, /<service_bundle type="manifest" name="bzman">/);
+  assert.match(xml, /<exec_method type="method" name="start" exec="@PREFIX@\/bin\/bzman --config @ETC@\/bzman.yaml serve &amp;"/);
+  assert.match(xml, /<exec_method type="method" name="stop" exec=":kill -TERM"/);
+});
+
+test("install-source.sh in a throwaway root: account, guard, key line; idempotent; refuses bad input", () => {
+  const d = join(tmp, "source");
+  mkdirSync(join(d, "etc"), { recursive: true });
+  for (const f of ["passwd", "group", "shadow", "gshadow", "login.defs"]) if (existsSync(`/etc/${f}`)) copyFileSync(`/etc/${f}`, join(d, "etc", f));
+  const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOH0ztHHpOBRN9joJK9XeaLVI9bh0Xd+O0B7UuUp2giM bzman@backup";
+  const args = ["source-hooks/install-source.sh", "--key", key, "--root", "tank", "--root", "data/vm", "--from", "10.0.0.5", "--destdir", d];
+  const dry = sh([...args, "--dry-run"]);
+  assert.equal(dry.status, 0, dry.out);
+  assert.ok(!existsSync(join(d, "usr")), "a dry run changes nothing");
+  const first = sh(args);
+  assert.equal(first.status, 0, first.out);
+  assert.match(readFileSync(join(d, "etc/passwd"), "utf8"), /^bzman:x:\d+:\d+::\/home\/bzman:\/bin\/sh$/m);
+  assert.match(first.out, /would run: zfs allow -u bzman send,snapshot,hold,release,destroy,mount tank/);
+  const keys = join(d, "home/bzman/.ssh/authorized_keys");
+  const line = `restrict,from="10.0.0.5",command="/usr/local/libexec/bzman-guard --root tank --root data/vm" ${key}\n`;
+  assert.equal(readFileSync(keys, "utf8"), line);
+  const second = sh(args);
+  assert.equal(second.status, 0, second.out);
+  assert.match(second.out, /= account bzman exists/);
+  assert.equal(readFileSync(keys, "utf8"), line, "one line, unchanged");
+  const guard = spawnSync("sh", [join(d, "usr/local/libexec/bzman-guard"), "--root", "tank", "--check"], { env: { SSH_ORIGINAL_COMMAND: "zfs destroy -r tank" }, encoding: "utf8" });
+  assert.match(guard.stdout, /^REJECT/, "the installed guard works");
+  for (const bad of [["--root", "tank;id"], ["--root", "-R"], ["--key", "not a key"]]) {
+    const r = sh(["source-hooks/install-source.sh", "--key", key, "--root", "tank", ...bad, "--destdir", d]);
+    assert.notEqual(r.status, 0, bad.join(" "));
+  }
+});
+
+test("every YAML block in the README parses with the real schema", () => {
+  const readme = readFileSync(join(REPO, "README.md"), "utf8");
+  const blocks = [...readme.matchAll(/```yaml\n([^]*?)```/g)].map((m) => m[1]!);
+  assert.ok(blocks.length >= 1);
+  for (const b of blocks) {
+    const r = parseConfig(b);
+    assert.ok("config" in r, `${JSON.stringify(r)}\n${b}`);
+  }
+});

@@ -14,6 +14,7 @@ import { connectSource, fetchHostKey } from "./ssh/connection.ts";
 import { fingerprint, parsePinnedKey } from "./ssh/host-key.ts";
 import { pinHostKey } from "./config/edit.ts";
 import { trustCommand } from "./cli/trust-command.ts";
+import { monitorCommand, statusCommand } from "./cli/status-command.ts";
 import { LocalRunner } from "./zfs/runner.ts";
 import { ZfsHost } from "./zfs/zfs-host.ts";
 
@@ -105,6 +106,24 @@ async function main(argv: string[]): Promise<number> {
       if (typeof config === "number") code = config;
       else if (opts.configOnly) process.stdout.write(`${configPath()}: valid, ${config.sources.length} source(s): ${config.sources.map((s) => s.name).join(", ")}\n`);
       else code = await checkCommand(config, selector, buildDeps(stop.signal));
+    });
+
+  program.command("status")
+    .option("--json", "the JSON of GET /status?format=json")
+    .description("what GET /status shows: per dataset the newest backup, its lag against max_lag, the last pass, progress, next run; pools; problems")
+    .addHelpText("after", "\nAsks the running daemon on http.listen; without one, builds the same from the history.\n\nExamples:\n  bzman status\n  bzman status --json | jq '.problems'\n\nExit status: 0 when every dataset is fresh and every pool healthy, 1 otherwise, 2 for a bad config.")
+    .action(async (opts: { json?: boolean }) => {
+      const config = await loadConfig(configPath());
+      code = typeof config === "number" ? config : await statusCommand(config, opts.json ?? false, buildDeps(stop.signal));
+    });
+
+  program.command("monitor")
+    .option("--json", "machine-readable output")
+    .description("pool health and capacity on the backup host and on every source (less than 25% free is a problem)")
+    .addHelpText("after", "\nExamples:\n  bzman monitor\n  bzman monitor --json\n\nExit status: 0 when every pool is ONLINE with room, 1 otherwise, 2 for a bad config.")
+    .action(async (opts: { json?: boolean }) => {
+      const config = await loadConfig(configPath());
+      code = typeof config === "number" ? config : await monitorCommand(config, opts.json ?? false, buildDeps(stop.signal));
     });
 
   program.command("trust")

@@ -3,7 +3,13 @@
 // Stops cleanly when `deps.signal` aborts (SIGTERM/SIGINT): no new passes, running transfers
 // aborted and awaited, records written.
 
+import { readFile } from "node:fs/promises";
+import type { Server } from "node:http";
 import type { Config } from "../config/schema.ts";
+import { poolOf } from "../core/naming.ts";
+import { buildStatus, type LiveTransfer, type PoolStatus, type StatusModel } from "../core/status.ts";
+import { checkPools } from "../engine/pools.ts";
+import { createStatusApp, parseListen } from "../http/status-app.ts";
 import type { RunRecord } from "../core/model.ts";
 import { Slots } from "../engine/slots.ts";
 import { runSucceeded } from "../engine/run-source.ts";
@@ -14,6 +20,24 @@ import { EXIT, openServices, passOnce, type CliDeps } from "./run-command.ts";
 
 /** How long running passes get to end after a stop request. */
 export const STOP_BOUND_MS = 30_000;
+
+/** How often the backup pools are checked. */
+const POOL_CHECK_MS = 60_000;
+
+/** Starts the status HTTP server of the config (none when `http.listen` is empty). */
+export async function listenStatus(config: Config, status: () => StatusModel): Promise<Server | undefined> {
+  if (!config.http.listen) return undefined;
+  const at = parseListen(config.http.listen);
+  if (typeof at === "string") throw new Error(at);
+  const token = config.http.tokenFile ? (await readFile(config.http.tokenFile, "utf8")).trim() : undefined;
+  if (config.http.tokenFile && !token) throw new Error(`http.token_file ${config.http.tokenFile} is empty`);
+  const app = createStatusApp({ status, ...(token ? { token } : {}) });
+  return new Promise((resolve, reject) => {
+    const server = app.listen(at.port, at.host);
+    server.once("listening", () => resolve(server));
+    server.once("error", (err: NodeJS.ErrnoException) => reject(new Error(`cannot serve status on ${config.http.listen}: ${err.code ?? err.message}`)));
+  });
+}
 
 /** A record for a tick that found the previous pass still running. */
 export function skippedRecord(source: Config["sources"][number], since: Date, now: Date, runId: string): RunRecord {
@@ -36,15 +60,32 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
   const slots = new Slots(config.maxTransfers);
   const byName = new Map(config.sources.map((s) => [s.name, s]));
   let ticks = 0;
+  const live = new Map<string, LiveTransfer>();
+  const pools = new Map<string, PoolStatus>();
+  const setPools = (list: PoolStatus[]): void => list.forEach((p) => pools.set(`${p.host}\u0000${p.pool}`, p));
+  const localPools = config.sources.map((s) => poolOf(s.target));
+  const refreshLocal = async (): Promise<void> => setPools(await checkPools(deps.local, "local", localPools, deps.now));
   const scheduler = new Scheduler(config.sources.map((s) => ({ name: s.name, cron: s.schedule })), {
     pass: async (name, signal) => {
       const source = byName.get(name)!;
       const slog = log.child({ source: name });
       slog.info("pass starts");
+      const started = new Map<string, number>();
       const record = await passOnce({ source }, deps, services, { snapshot: true, prune: true }, {
         signal,
         transferSlot: (sig) => slots.acquire(sig),
+        afterPass: async (remote) => {
+          setPools(await checkPools(remote, name, source.datasets.map((d) => poolOf(d.name)), deps.now, signal));
+          setPools(await checkPools(deps.local, "local", [poolOf(source.target)], deps.now, signal));
+        },
+        onProgress: (p) => {
+          const k = `${name}\u0000${p.step.sourceDataset}`;
+          const t0 = started.get(k) ?? (started.set(k, deps.now().getTime()), deps.now().getTime());
+          const ms = Math.max(1, deps.now().getTime() - t0);
+          live.set(k, { source: name, dataset: p.step.sourceDataset, bytes: p.bytes, since: new Date(t0).toISOString(), bytesPerSecond: Math.round((p.bytes * 1000) / ms) });
+        },
         onDataset: (d) => {
+          live.delete(`${name}\u0000${d.dataset}`);
           const line = { dataset: d.dataset, result: d.result, mode: d.mode, bytes: d.bytes, ms: d.transferMs, ...(d.error ? { code: d.error.code } : {}), ...(d.warnings ? { warnings: d.warnings } : {}) };
           if (d.result === "ok" || d.result === "up-to-date") slog.info(line, datasetLine(d));
           else slog.error(line, datasetLine(d));
@@ -58,16 +99,29 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
       void services.store.appendRun(rec);
     },
   });
+  const status = (): StatusModel => buildStatus({
+    sources: config.sources, rows: services.store.statusRows(), pools: [...pools.values()], live: [...live.values()],
+    nextRuns: new Map([...scheduler.nextRuns()].map(([n, d]) => [n, d?.toISOString() ?? null])), now: deps.now().getTime(),
+  });
+  let server: Server | undefined;
   try {
     scheduler.start();
+    server = await listenStatus(config, status);
+    if (server) log.info({ listen: config.http.listen }, "status on http");
   } catch (err) {
     log.error((err as Error).message);
+    await scheduler.shutdown(0);
     return EXIT.USAGE;
   }
+  await refreshLocal().catch((err: Error) => log.warn(`pool check: ${err.message}`));
+  const poolTimer = setInterval(() => void refreshLocal().catch(() => undefined), POOL_CHECK_MS);
+  poolTimer.unref();
   const next = Object.fromEntries([...scheduler.nextRuns()].map(([n, d]) => [n, d?.toISOString() ?? null]));
   log.info({ sources: config.sources.length, maxTransfers: config.maxTransfers, next }, "serving");
   await new Promise<void>((resolve) => (deps.signal.aborted ? resolve() : deps.signal.addEventListener("abort", () => resolve(), { once: true })));
   log.info("stopping: no new passes; running transfers are aborted and awaited");
+  clearInterval(poolTimer);
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   const late = await scheduler.shutdown(STOP_BOUND_MS);
   await services.store.flush();
   if (late.length) log.error({ sources: late }, "passes still running at exit");

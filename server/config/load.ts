@@ -33,6 +33,12 @@ function zodMessages(issues: z.core.$ZodIssue[], data: unknown): string[] {
 /** Cross-field rules the schema cannot express. */
 function ruleErrors(file: ConfigFile): string[] {
   const errors: string[] = [];
+  const listen = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(file.http.listen);
+  if (file.http.listen !== "" && !listen) errors.push(`http.listen: "${file.http.listen}" is not host:port (or "" for no HTTP)`);
+  const host = listen?.[1] ?? listen?.[2];
+  if (host && !/^(127\.\d+\.\d+\.\d+|localhost|::1)$/.test(host) && !file.http.token_file) {
+    errors.push(`http.listen: "${file.http.listen}" is beyond loopback; set http.token_file so that requests need a bearer token`);
+  }
   const seen = new Map<string, number>();
   file.sources.forEach((s, i) => {
     const at = `sources[${i}]`;

@@ -47,6 +47,8 @@ export interface PassDeps {
    * saying who holds the lock; absent: no locking (one-shot tools that cannot overlap).
    */
   lock?: (target: string) => Promise<Unlock | string>;
+  /** Called with the source's host at the end of a pass that connected (e.g. to check its pools). */
+  afterPass?: (remote: ZfsHost) => Promise<void>;
   /** Waits for one of the global transfer slots; absent: no limit. */
   transferSlot?: (signal?: AbortSignal) => Promise<() => void>;
 }
@@ -194,6 +196,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     }, deps.now);
     for (const rec of record.datasets) deps.onDataset?.(rec);
   }
+  await deps.afterPass?.(remote).catch(() => undefined);
   return finish();
 }
 

@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readConfig } from "../config/load.ts";
 import { runCommand, planCommand, EXIT, type CliDeps } from "../cli/run-command.ts";
+import { statusCommand } from "../cli/status-command.ts";
 import { ensurePackages } from "./host-parts.ts";
 import { startRig, type Rig } from "./rig.ts";
 import { destroyDataset, must } from "./zfs-pools.ts";
@@ -93,6 +94,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 
     say("What the backup pool holds now");
     out((await must(["zfs", "list", "-t", "all", "-r", "-o", "name,used,readonly,mounted", `${rig.backupPool}/${rig.sourceName}`])).trimEnd());
+    say("The status (bzman status; GET /status of the daemon shows the same)");
+    await statusCommand(config, false, opts.deps);
     say("Verifying: a clone of the backed-up snapshot has the same bytes as the source");
     const same = await verify(rig, "home/alice", "notes.txt", "demo_3") && await verify(rig, "db", "table.bin", "demo_1");
     out(same ? "home/alice/notes.txt@demo_3 and db/table.bin@demo_1: identical on source and backup" : "MISMATCH between source and backup");

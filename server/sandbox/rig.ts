@@ -36,7 +36,10 @@ export interface Rig {
   sshd: Sshd;
   /** Source name used in configs written by {@link Rig.writeConfig}. */
   sourceName: string;
-  /** Writes a config for this rig and returns its path; `source` overrides keys of the source entry. */
+  /**
+   * Writes a config for this rig and returns its path; `source` overrides keys of the source
+   * entry (and `http`, which goes to the top level; default: no HTTP listener).
+   */
   writeConfig(source?: Record<string, unknown>, file?: string): string;
   /** Leaves sshd and a zfs-fuse started here running when this process exits. */
   release(): void;
@@ -77,11 +80,16 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
       writeConfig(source = {}, file = join(dir, "bzman.yaml")) {
         const config = {
           state: join(dir, "state.json"),
+          http: { listen: "" },
           sources: [{
             name: sourceName, host: "127.0.0.1", port: sshd.port, user: "root", identity, host_key: sshd.hostKey,
             target: `${backupPool}/${sourceName}`, datasets: [{ name: sourcePool, recursive: true }], ...source,
           }],
-        };
+        } as Record<string, unknown>;
+        if (source.http) {
+          config.http = source.http;
+          delete (config.sources as Array<Record<string, unknown>>)[0]!.http;
+        }
         writeFileSync(file, stringify(config));
         return file;
       },

@@ -35,6 +35,9 @@ export interface DailyRollup {
   transferMs: number;
   lastResult: string;
   lastTo?: { name: string; guid: string };
+  /** Start of the day's last successful pass, and the snapshot it left on the backup. */
+  lastSuccessAt?: string;
+  lastSuccessTo?: { name: string; guid: string };
 }
 
 const refSchema = z.object({ name: z.string(), guid: z.string() });
@@ -46,6 +49,7 @@ const rowSchema = z.looseObject({
 const rollupSchema = z.object({
   day: z.string(), source: z.string(), dataset: z.string(), passes: z.number(), failures: z.number(), bytes: z.number(),
   transferMs: z.number(), lastResult: z.string(), lastTo: refSchema.optional(),
+  lastSuccessAt: z.string().optional(), lastSuccessTo: refSchema.optional(),
 });
 const fileSchema = z.object({ schemaVersion: z.literal(1), history: z.array(rowSchema), daily: z.array(rollupSchema) });
 
@@ -99,6 +103,10 @@ export function compact(data: StateData, nowMs: number, keep: Retention): void {
     r.transferMs += row.transferMs;
     r.lastResult = row.result;
     if (row.to) r.lastTo = row.to;
+    if ((row.result === "ok" || row.result === "up-to-date") && row.to) {
+      r.lastSuccessAt = row.startedAt;
+      r.lastSuccessTo = row.to;
+    }
     rollups.set(key, r);
   }
   data.history = kept;
@@ -164,6 +172,22 @@ export class HistoryStore {
     const m = new Map<string, HistoryRow>();
     for (const r of this.db.data.history) if (r.result === "ok" || r.result === "up-to-date") m.set(`${r.source}:${r.dataset}`, r);
     return m;
+  }
+
+  /**
+   * Rows for the status: every detail row, preceded by one row per dataset whose last success
+   * has aged into the daily rollups (so an old success still counts, at its real time).
+   */
+  statusRows(): HistoryRow[] {
+    const fromRollups = new Map<string, HistoryRow>();
+    for (const r of this.db.data.daily) {
+      if (!r.lastSuccessAt || !r.lastSuccessTo) continue;
+      fromRollups.set(`${r.source}\u0000${r.dataset}`, {
+        source: r.source, dataset: r.dataset, target: "", mode: "incremental", result: "ok", steps: 0, bytes: 0, transferMs: 0,
+        to: r.lastSuccessTo, runId: "rollup", startedAt: r.lastSuccessAt, finishedAt: r.lastSuccessAt, phases: {}, bytesPerSecond: 0,
+      });
+    }
+    return [...fromRollups.values(), ...this.db.data.history];
   }
 
   /** Daily rollups. */

@@ -101,3 +101,11 @@ export function releaseArgs(tag: string, dataset: string, snapshot: string): str
 export function availableArgs(dataset: string): string[] {
   return ["zfs", "get", "-H", "-p", "-o", "value", "available", dataset];
 }
+
+/** Columns of the pool status listing. */
+export const POOL_COLUMNS = "name,health,size,allocated,free,capacity";
+
+/** Health and capacity of one pool (`-p`: exact numbers where the host supports it). */
+export function poolStatusArgs(pool: string, parsable: boolean): string[] {
+  return ["zpool", "list", "-H", ...(parsable ? ["-p"] : []), "-o", POOL_COLUMNS, pool];
+}

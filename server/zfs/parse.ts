@@ -147,3 +147,23 @@ export function parseSendEstimate(stdout: string): number | null {
   const m = /^size\s+(\d+)\s*$/m.exec(stdout);
   return m ? Number(m[1]) : null;
 }
+
+const UNITS: Record<string, number> = { "": 1, B: 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40, P: 2 ** 50, E: 2 ** 60 };
+
+/** Bytes from "12345" (-p) or "1.5G" (human). Throws ZFS_PARSE on anything else. */
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)([BKMGTPE]?)$/.exec(text.trim());
+  if (!m) throw new BackupError("ZFS_PARSE", `not a size: "${text}"`);
+  return Math.round(Number(m[1]) * UNITS[m[2]!]!);
+}
+
+/** A pool's line of `zpool list -H [-p] -o name,health,size,allocated,free,capacity`. */
+export function parsePoolStatus(stdout: string): { pool: string; health: string; sizeBytes: number; allocatedBytes: number; freeBytes: number; capacity: number } {
+  const fields = stdout.trim().split("\t");
+  if (fields.length !== 6) throw new BackupError("ZFS_PARSE", `zpool list: expected 6 fields, got ${fields.length}`, { detail: stdout.slice(0, 300) });
+  const [pool, health, size, alloc, free, cap] = fields as [string, string, string, string, string, string];
+  const sizeBytes = parseSize(size);
+  const capNum = /^(\d+)%?$/.exec(cap);
+  if (!capNum) throw new BackupError("ZFS_PARSE", `zpool list: capacity "${cap}"`);
+  return { pool, health, sizeBytes, allocatedBytes: parseSize(alloc), freeBytes: parseSize(free), capacity: Number(capNum[1]) / 100 };
+}

@@ -3,9 +3,9 @@
 
 import type { DatasetType, Listing, Step } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
-import { availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
+import { poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
 import { MINIMAL_CAPABILITIES, parseCapabilities, type Capabilities } from "./capabilities.ts";
-import { parseSendEstimate, missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
+import { parsePoolStatus, parseSendEstimate, missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
 import type { CommandRunner, ExitStatus, RunningCommand } from "./runner.ts";
 
 /** A listing and the requested roots that do not exist. */
@@ -100,6 +100,21 @@ export class ZfsHost {
     const out = (await this.runChecked(availableArgs(dataset), signal)).trim();
     if (!/^\d+$/.test(out)) throw new BackupError("ZFS_PARSE", `${this.where}: available of ${dataset} is "${out}"`);
     return Number(out);
+  }
+
+  /**
+   * Health, size and capacity of `pool`, or null when it does not exist. Uses `zpool list -p`
+   * and falls back to human-readable sizes where the host's zpool has no -p.
+   */
+  async poolStatus(pool: string, signal?: AbortSignal): Promise<ReturnType<typeof parsePoolStatus> | null> {
+    for (const parsable of [true, false]) {
+      const argv = poolStatusArgs(pool, parsable);
+      const r = await this.runner.run(argv, { signal });
+      if (r.code === 0) return parsePoolStatus(r.stdout);
+      if (/no such pool/.test(r.stderr)) return null;
+      if (!(parsable && /invalid option/.test(r.stderr))) throw commandError(this.where, argv, r);
+    }
+    return null;
   }
 
   /** Starts `zfs send` for a step; the caller pipes stdout and awaits `done`. */

@@ -14,6 +14,8 @@ test("bzman demo replicates end to end and cleans up after itself", { skip }, as
   assert.match(r.stdout, /Demo finished: replicated end to end/);
   assert.match(r.stdout, /identical on source and backup/);
   assert.match(r.stdout, /6 replicated, 0 up to date, 0 conflict\(s\), 0 failed/);
+  assert.match(r.stdout, /bzman status at .*: all well/, "the status is shown");
+  assert.match(r.stdout, /src1:demosrc\S+\/home\/alice +ok +@bzman_/);
   const pools = /source pool: (\S+)/.exec(r.stdout)?.[1];
   assert.ok(pools, "the demo names its pools");
   const left = await must(["zpool", "list", "-H", "-o", "name"]).catch(() => "");

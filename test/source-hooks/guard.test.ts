@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { commandLine } from "../../server/ssh/ssh-runner.ts";
-import { destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
+import { poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
 import { MINIMAL_CAPABILITIES, type Capabilities } from "../../server/zfs/capabilities.ts";
 import { snaps } from "../helpers/snapshots.ts";
 
@@ -49,7 +49,7 @@ const accepted: string[][] = [
   snapshotArgs("tank", "bzman_20261126T000000Z", true), snapshotArgs("data/vm/disk0", "bzman_20261126T000000Z", false),
   destroySnapshotArgs("tank/www", "bzman_20261126T000000Z", "bzman"),
   holdArgs("bzman-common", "tank/www", "bzman_20261126T000000Z"), releaseArgs("bzman-common", "data/vm", "manual"),
-  ["zpool", "list", "-H", "-p", "-o", "name,health,size,allocated,free,capacity", "tank"], ["zpool", "status", "-x", "data"],
+  poolStatusArgs("tank", true), poolStatusArgs("data", false), ["zpool", "status", "-x", "data"],
   ["zfs", "set", "bzman:flushed=yes", "data/vm"],
 ];
 
@@ -70,7 +70,7 @@ const rejected: string[] = [
   "zfs get -H -p -o name,property,value guid,createtxg,creation,type,userrefs tank", "zfs list", "zfs list -H -p -o name -r tank",
   "zfs list -H -p -o name,type,guid,createtxg,creation,userrefs -t all -r tank", "zfs list -H -p -o name,type,guid,createtxg,creation,userrefs -t filesystem,volume,snapshot -r /",
   "zfs get -H -p -o name,property,value guid,createtxg,creation,type,userrefs -r ../etc",
-  "zpool destroy tank", "zpool list", "zpool list -H -p -o name,health,size,allocated,free,capacity other", "zpool status -x tank/www", "zpool import -a",
+  "zpool destroy tank", "zpool list", "zpool list -H -o name,health,size,allocated,free,capacity tank extra", "zpool list -H -p -o name,health tank", "zpool list -H -p -o name,health,size,allocated,free,capacity other", "zpool status -x tank/www", "zpool import -a",
   "sh -c id", "/usr/sbin/zfs send tank@a", "ZFS send tank@a", "zfs sеnd tank@a", "zfs send tank@а", "zfs send tank@a\u00a0x",
   "rm -rf /", "scp -f /etc/shadow", "internal-sftp", "zfs " + "x".repeat(5000), "zfs set bzman:flushed=yes data/vm; id",
 ];

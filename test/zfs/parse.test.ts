@@ -76,3 +76,14 @@ test("parseSendEstimate: OpenZFS `send -n -P` output", async () => {
   assert.equal(parseSendEstimate("full\ttank/a@s1\t3236952\nsize\t3236952\n"), 3236952);
   assert.equal(parseSendEstimate(""), null);
 });
+
+test("parsePoolStatus: zfs-fuse's human sizes and OpenZFS's -p numbers", async () => {
+  const { parsePoolStatus, parseSize } = await import("../../server/zfs/parse.ts");
+  assert.deepEqual(parsePoolStatus("pzt\tONLINE\t95.5M\t136K\t95.4M\t0%\n"),
+    { pool: "pzt", health: "ONLINE", sizeBytes: 100139008, allocatedBytes: 139264, freeBytes: 100034150, capacity: 0 });
+  assert.deepEqual(parsePoolStatus("tank\tDEGRADED\t1000000\t800000\t200000\t80\n"),
+    { pool: "tank", health: "DEGRADED", sizeBytes: 1000000, allocatedBytes: 800000, freeBytes: 200000, capacity: 0.8 });
+  assert.equal(parseSize("1.5G"), 1610612736);
+  assert.throws(() => parseSize("lots"), /not a size/);
+  assert.throws(() => parsePoolStatus("tank\tONLINE\n"), /expected 6 fields/);
+});

@@ -1,0 +1,132 @@
+// The status model behind `bzman status`, GET /status, /metrics and /healthz: per dataset the
+// newest backed-up snapshot, its lag against the freshness goal, the last pass, live progress and
+// the next run; per pool health and capacity; and whether all is well, with the reasons. Pure.
+
+import type { DatasetRecord, SnapshotRef } from "./model.ts";
+
+/** A pass row as the status needs it (a history row). */
+export type StatusRow = DatasetRecord & { startedAt: string; finishedAt: string };
+
+/** A configured source as the status needs it. */
+export interface StatusSource {
+  name: string;
+  target: string;
+  datasets: Array<{ name: string; recursive: boolean }>;
+  maxLagSeconds: number;
+}
+
+/** Health and capacity of one pool, where it was checked. */
+export interface PoolStatus {
+  /** "local" for the backup host, else the source name. */
+  host: string;
+  pool: string;
+  health: string;
+  sizeBytes: number;
+  freeBytes: number;
+  /** Used share of the pool, 0..1. */
+  capacity: number;
+  checkedAt: string;
+}
+
+/** A transfer running now. */
+export interface LiveTransfer {
+  source: string;
+  dataset: string;
+  bytes: number;
+  since: string;
+  bytesPerSecond: number;
+  /** Estimated total bytes, when the source could estimate. */
+  estimatedBytes?: number;
+}
+
+/** One dataset's line of the status. */
+export interface DatasetStatus {
+  source: string;
+  dataset: string;
+  target: string;
+  /** The newest snapshot known to be on the backup, and when the pass that put it there started. */
+  newest: (SnapshotRef & { at: string }) | null;
+  /** Seconds since `newest.at` (null: never backed up). */
+  lagSeconds: number | null;
+  maxLagSeconds: number;
+  fresh: boolean;
+  lastResult: string | null;
+  lastRunAt: string | null;
+  lastError: { code: string; message: string } | null;
+  lastBytes: number;
+  lastDurationMs: number;
+  progress: LiveTransfer | null;
+  nextRun: string | null;
+}
+
+/** The whole status. */
+export interface StatusModel {
+  generatedAt: string;
+  healthy: boolean;
+  /** Why it is not healthy (empty when healthy). */
+  problems: string[];
+  datasets: DatasetStatus[];
+  pools: PoolStatus[];
+}
+
+/** Inputs of {@link buildStatus}. */
+export interface StatusInputs {
+  sources: StatusSource[];
+  /** History rows, oldest first. */
+  rows: StatusRow[];
+  pools: PoolStatus[];
+  live: LiveTransfer[];
+  nextRuns: Map<string, string | null>;
+  /** Milliseconds since the epoch. */
+  now: number;
+  /** A pool used beyond this share is a problem (default 0.75: less than 25% free). */
+  capacityLimit?: number;
+}
+
+const key = (source: string, dataset: string): string => `${source}\u0000${dataset}`;
+
+/** Builds the status from the history, the pools and what runs now. */
+export function buildStatus(inp: StatusInputs): StatusModel {
+  const limit = inp.capacityLimit ?? 0.75;
+  const last = new Map<string, StatusRow>();
+  const lastGood = new Map<string, StatusRow>();
+  for (const r of inp.rows) {
+    if (r.result === "skipped") continue;
+    last.set(key(r.source, r.dataset), r);
+    if ((r.result === "ok" || r.result === "up-to-date") && r.to) lastGood.set(key(r.source, r.dataset), r);
+  }
+  const datasets: DatasetStatus[] = [];
+  const problems: string[] = [];
+  for (const s of inp.sources) {
+    const names = new Set(s.datasets.map((d) => d.name));
+    for (const r of last.values()) {
+      if (r.source === s.name && s.datasets.some((d) => d.recursive && r.dataset.startsWith(d.name + "/"))) names.add(r.dataset);
+    }
+    for (const name of [...names].sort()) {
+      const k = key(s.name, name);
+      const row = last.get(k);
+      const good = lastGood.get(k);
+      const lagSeconds = good ? Math.max(0, Math.round((inp.now - Date.parse(good.startedAt)) / 1000)) : null;
+      const fresh = lagSeconds !== null && lagSeconds <= s.maxLagSeconds;
+      const d: DatasetStatus = {
+        source: s.name, dataset: name, target: row?.target || `${s.target}/${name}`,
+        newest: good?.to ? { ...good.to, at: good.startedAt } : null,
+        lagSeconds, maxLagSeconds: s.maxLagSeconds, fresh,
+        lastResult: row?.result ?? null, lastRunAt: row?.startedAt ?? null,
+        lastError: row?.error ? { code: row.error.code, message: row.error.message } : null,
+        lastBytes: row?.bytes ?? 0, lastDurationMs: row?.transferMs ?? 0,
+        progress: inp.live.find((l) => l.source === s.name && l.dataset === name) ?? null,
+        nextRun: inp.nextRuns.get(s.name) ?? null,
+      };
+      datasets.push(d);
+      if (lagSeconds === null) problems.push(`${s.name}:${name} has never been backed up`);
+      else if (!fresh) problems.push(`${s.name}:${name} is ${lagSeconds}s behind (goal ${s.maxLagSeconds}s)`);
+      if (row && (row.result === "failed" || row.result === "conflict")) problems.push(`${s.name}:${name} last pass ${row.result}: ${row.error?.code ?? row.conflict ?? ""} ${row.message ?? row.error?.message ?? ""}`.trim());
+    }
+  }
+  for (const p of inp.pools) {
+    if (p.health !== "ONLINE") problems.push(`pool ${p.pool} on ${p.host} is ${p.health}`);
+    if (p.capacity > limit) problems.push(`pool ${p.pool} on ${p.host} is ${Math.round(p.capacity * 100)}% full (limit ${Math.round(limit * 100)}%)`);
+  }
+  return { generatedAt: new Date(inp.now).toISOString(), healthy: problems.length === 0, problems, datasets, pools: inp.pools };
+}

@@ -1,0 +1,41 @@
+// The status as Prometheus metrics (prom-client), built fresh from the model on each scrape.
+
+import { Gauge, Registry } from "prom-client";
+import type { StatusModel } from "../core/status.ts";
+
+/** The Prometheus text exposition of the status, and its content type. */
+export async function metricsText(m: StatusModel): Promise<{ body: string; contentType: string }> {
+  const registry = new Registry();
+  const g = (name: string, help: string, labelNames: string[]): Gauge => new Gauge({ name, help, labelNames, registers: [registry] });
+  const healthy = g("bzman_healthy", "1 when every dataset is fresh and every pool is healthy", []);
+  const lastSuccess = g("bzman_dataset_last_success_timestamp_seconds", "start of the last successful pass", ["source", "dataset"]);
+  const lag = g("bzman_dataset_lag_seconds", "seconds since the last successful pass started", ["source", "dataset"]);
+  const goal = g("bzman_dataset_max_lag_seconds", "the freshness goal", ["source", "dataset"]);
+  const fresh = g("bzman_dataset_fresh", "1 when within the freshness goal", ["source", "dataset"]);
+  const failed = g("bzman_dataset_last_pass_failed", "1 when the last pass failed or hit a conflict", ["source", "dataset"]);
+  const bytes = g("bzman_dataset_last_bytes", "bytes moved by the last pass", ["source", "dataset"]);
+  const duration = g("bzman_dataset_last_transfer_seconds", "transfer time of the last pass", ["source", "dataset"]);
+  const running = g("bzman_dataset_transfer_bytes", "bytes moved so far by a running transfer", ["source", "dataset"]);
+  const capacity = g("bzman_pool_capacity_ratio", "used share of the pool", ["host", "pool"]);
+  const free = g("bzman_pool_free_bytes", "free bytes in the pool", ["host", "pool"]);
+  const online = g("bzman_pool_online", "1 when the pool is ONLINE", ["host", "pool"]);
+  healthy.set(m.healthy ? 1 : 0);
+  for (const d of m.datasets) {
+    const l = { source: d.source, dataset: d.dataset };
+    if (d.newest) lastSuccess.set(l, Date.parse(d.newest.at) / 1000);
+    if (d.lagSeconds !== null) lag.set(l, d.lagSeconds);
+    goal.set(l, d.maxLagSeconds);
+    fresh.set(l, d.fresh ? 1 : 0);
+    failed.set(l, d.lastResult === "failed" || d.lastResult === "conflict" ? 1 : 0);
+    bytes.set(l, d.lastBytes);
+    duration.set(l, d.lastDurationMs / 1000);
+    if (d.progress) running.set(l, d.progress.bytes);
+  }
+  for (const p of m.pools) {
+    const l = { host: p.host, pool: p.pool };
+    capacity.set(l, p.capacity);
+    free.set(l, p.freeBytes);
+    online.set(l, p.health === "ONLINE" ? 1 : 0);
+  }
+  return { body: await registry.metrics(), contentType: registry.contentType };
+}

@@ -15,6 +15,7 @@ import { fingerprint, parsePinnedKey } from "./ssh/host-key.ts";
 import { pinHostKey } from "./config/edit.ts";
 import { trustCommand } from "./cli/trust-command.ts";
 import { monitorCommand, statusCommand } from "./cli/status-command.ts";
+import { reportCommand } from "./cli/report-command.ts";
 import { LocalRunner } from "./zfs/runner.ts";
 import { ZfsHost } from "./zfs/zfs-host.ts";
 
@@ -115,6 +116,17 @@ async function main(argv: string[]): Promise<number> {
     .action(async (opts: { json?: boolean }) => {
       const config = await loadConfig(configPath());
       code = typeof config === "number" ? config : await statusCommand(config, opts.json ?? false, buildDeps(stop.signal));
+    });
+
+  program.command("report")
+    .option("--print", "show the report in the terminal, fitted to its width (the default)")
+    .option("--send [address]", "mail the report now (to ADDRESS, or to mail.to)")
+    .option("--width <columns>", "width for --print (default: the terminal's)", (v) => Number(v))
+    .description("the last 24 hours: totals, and per dataset the newest backup, lag, passes, failures, bytes (failures first)")
+    .addHelpText("after", "\nExamples:\n  bzman report\n  bzman report --send\n  bzman report --send ops@example.com")
+    .action(async (opts: { send?: string | boolean; width?: number }) => {
+      const config = await loadConfig(configPath());
+      code = typeof config === "number" ? config : await reportCommand(config, opts, { ...buildDeps(stop.signal), log: createLogger({ stream: process.stderr }) });
     });
 
   program.command("monitor")

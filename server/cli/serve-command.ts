@@ -16,6 +16,7 @@ import { runSucceeded } from "../engine/run-source.ts";
 import type { Logger } from "../log.ts";
 import { Scheduler } from "../schedule/scheduler.ts";
 import { datasetLine } from "./format.ts";
+import { Notifier } from "./notify.ts";
 import { EXIT, openServices, passOnce, type CliDeps } from "./run-command.ts";
 
 /** How long running passes get to end after a stop request. */
@@ -92,6 +93,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
         },
       });
       slog[runSucceeded(record) ? "info" : "error"]({ runId: record.runId, phases: record.phases }, runSucceeded(record) ? "pass succeeded" : "pass FAILED");
+      void notifier.evaluate(status());
     },
     skipped: (name, since) => {
       const rec = skippedRecord(byName.get(name)!, since, deps.now(), `skip-${deps.now().getTime()}-${++ticks}`);
@@ -101,11 +103,21 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
   });
   const status = (): StatusModel => buildStatus({
     sources: config.sources, rows: services.store.statusRows(), pools: [...pools.values()], live: [...live.values()],
-    nextRuns: new Map([...scheduler.nextRuns()].map(([n, d]) => [n, d?.toISOString() ?? null])), now: deps.now().getTime(),
+    nextRuns: new Map([...scheduler.nextRuns()].map(([n, d]) => [n, d?.toISOString() ?? null])), now: deps.now().getTime(), capacityLimit: config.capacityLimit,
   });
+  const notifier = new Notifier(config, services.store, log, deps.now);
   let server: Server | undefined;
   try {
     scheduler.start();
+    if (config.mail?.report) {
+      scheduler.addJob("report", config.mail.report, async () => {
+        try {
+          log.info(`report mailed: ${await notifier.sendReport(status())}`);
+        } catch (err) {
+          log.error(`cannot send the report: ${(err as Error).message}`);
+        }
+      });
+    }
     server = await listenStatus(config, status);
     if (server) log.info({ listen: config.http.listen }, "status on http");
   } catch (err) {
@@ -114,7 +126,8 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
     return EXIT.USAGE;
   }
   await refreshLocal().catch((err: Error) => log.warn(`pool check: ${err.message}`));
-  const poolTimer = setInterval(() => void refreshLocal().catch(() => undefined), POOL_CHECK_MS);
+  void notifier.evaluate(status());
+  const poolTimer = setInterval(() => void refreshLocal().then(() => notifier.evaluate(status())).catch(() => undefined), POOL_CHECK_MS);
   poolTimer.unref();
   const next = Object.fromEntries([...scheduler.nextRuns()].map(([n, d]) => [n, d?.toISOString() ?? null]));
   log.info({ sources: config.sources.length, maxTransfers: config.maxTransfers, next }, "serving");
@@ -123,6 +136,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
   clearInterval(poolTimer);
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   const late = await scheduler.shutdown(STOP_BOUND_MS);
+  notifier.close();
   await services.store.flush();
   if (late.length) log.error({ sources: late }, "passes still running at exit");
   else log.info("stopped cleanly");

@@ -54,11 +54,15 @@ export const configFileSchema = z.strictObject({
   state: z.string().default("/var/lib/bzman/state.json"),
   http: z.strictObject({ listen: z.string().default("127.0.0.1:9720"), token_file: z.string().optional() }).default({ listen: "127.0.0.1:9720" }),
   mail: z.strictObject({
-    smtp: z.string(),
-    from: z.string(),
-    to: z.array(z.string()).min(1),
+    smtp: z.string().regex(/^smtps?:\/\/[^/\s]+$/, 'expected "smtp://host:port" or "smtps://user:password@host:465"'),
+    from: z.string().min(3),
+    to: z.array(z.string().min(3)).min(1),
     report: cron.optional(),
+    /** A condition still wrong is mailed again after this long. */
+    realert: duration.default("6h"),
   }).optional(),
+  /** A pool used beyond this share is a problem (0.75: less than 25% free). */
+  capacity_limit: z.number().gt(0).lte(1).default(0.75),
   /** Transfers running at once, over all sources. */
   max_transfers: z.number().int().min(1).max(64).default(2),
   history: z.strictObject({
@@ -103,7 +107,8 @@ export interface Config {
   maxTransfers: number;
   history: { days: number; detailHours: number };
   http: { listen: string; tokenFile?: string };
-  mail?: { smtp: string; from: string; to: string[]; report?: string };
+  mail?: { smtp: string; from: string; to: string[]; report?: string; realertSeconds: number };
+  capacityLimit: number;
   sources: SourceConfig[];
 }
 
@@ -133,7 +138,8 @@ export function normalize(file: ConfigFile): Config {
     maxTransfers: file.max_transfers,
     history: { days: file.history.days, detailHours: file.history.detail_hours },
     http: { listen: file.http.listen, ...(file.http.token_file ? { tokenFile: file.http.token_file } : {}) },
-    ...(file.mail ? { mail: file.mail } : {}),
+    ...(file.mail ? { mail: { smtp: file.mail.smtp, from: file.mail.from, to: file.mail.to, ...(file.mail.report ? { report: file.mail.report } : {}), realertSeconds: durationSeconds(file.mail.realert) } } : {}),
+    capacityLimit: file.capacity_limit,
     sources: file.sources.map((s) => {
       const o = { ...d, ...stripUndefined(s) };
       return {

@@ -53,6 +53,10 @@ export interface DatasetStatus {
   lastResult: string | null;
   lastRunAt: string | null;
   lastError: { code: string; message: string } | null;
+  /** The conflict kind of the last pass, if it hit one. */
+  lastConflict: string | null;
+  /** The last pass's explanation (conflicts, skips, errors). */
+  lastMessage: string | null;
   lastBytes: number;
   lastDurationMs: number;
   progress: LiveTransfer | null;
@@ -114,6 +118,7 @@ export function buildStatus(inp: StatusInputs): StatusModel {
         lagSeconds, maxLagSeconds: s.maxLagSeconds, fresh,
         lastResult: row?.result ?? null, lastRunAt: row?.startedAt ?? null,
         lastError: row?.error ? { code: row.error.code, message: row.error.message } : null,
+        lastConflict: row?.conflict ?? null, lastMessage: row?.message ?? null,
         lastBytes: row?.bytes ?? 0, lastDurationMs: row?.transferMs ?? 0,
         progress: inp.live.find((l) => l.source === s.name && l.dataset === name) ?? null,
         nextRun: inp.nextRuns.get(s.name) ?? null,

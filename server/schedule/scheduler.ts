@@ -35,6 +35,13 @@ export class Scheduler {
     }
   }
 
+  /** Adds a job outside the per-source passes (the nightly report); cancelled by shutdown(). */
+  addJob(name: string, cron: string, run: () => Promise<void>): void {
+    const job = schedule.scheduleJob(cron, () => void run().catch(() => undefined));
+    if (!job) throw new Error(`schedule "${cron}" of ${name} is not a valid cron expression`);
+    this.jobs.set(`job:${name}`, job);
+  }
+
   /** Starts a pass of `name` now unless one is running (then the tick is skipped). */
   fire(name: string): void {
     if (this.stop.signal.aborted) return;
@@ -49,7 +56,7 @@ export class Scheduler {
 
   /** Next scheduled time per source (null when none). */
   nextRuns(): Map<string, Date | null> {
-    return new Map([...this.jobs].map(([n, j]) => [n, j.nextInvocation() ? new Date(j.nextInvocation()!.getTime()) : null]));
+    return new Map([...this.jobs].filter(([n]) => !n.startsWith("job:")).map(([n, j]) => [n, j.nextInvocation() ? new Date(j.nextInvocation()!.getTime()) : null]));
   }
 
   /** Names of sources with a pass running, and since when. */

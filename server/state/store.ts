@@ -10,6 +10,7 @@ import { dirname } from "node:path";
 import { Low } from "lowdb";
 import { JSONFile } from "lowdb/node";
 import { z } from "zod";
+import type { AlertRecord } from "../core/alerts.ts";
 import type { DatasetRecord, RunRecord } from "../core/model.ts";
 
 /** One dataset of one pass, as stored. */
@@ -51,13 +52,15 @@ const rollupSchema = z.object({
   transferMs: z.number(), lastResult: z.string(), lastTo: refSchema.optional(),
   lastSuccessAt: z.string().optional(), lastSuccessTo: refSchema.optional(),
 });
-const fileSchema = z.object({ schemaVersion: z.literal(1), history: z.array(rowSchema), daily: z.array(rollupSchema) });
+const fileSchema = z.object({ schemaVersion: z.literal(1), history: z.array(rowSchema), daily: z.array(rollupSchema), alerts: z.array(z.looseObject({ key: z.string(), since: z.string(), lastSent: z.string() })).optional() });
 
 /** The state file's contents. */
 export interface StateData {
   schemaVersion: 1;
   history: HistoryRow[];
   daily: DailyRollup[];
+  /** What was mailed about conditions still open (so a restart does not mail them again). */
+  alerts?: AlertRecord[];
 }
 
 /** How much history to keep. */
@@ -188,6 +191,20 @@ export class HistoryStore {
       });
     }
     return [...fromRollups.values(), ...this.db.data.history];
+  }
+
+  /** What was mailed about open conditions, by key. */
+  alerts(): Map<string, AlertRecord> {
+    return new Map((this.db.data.alerts ?? []).map((a) => [a.key, a]));
+  }
+
+  /** Records that an alert was sent (`record`), or that the condition was resolved (`null`). */
+  recordAlert(key: string, record: AlertRecord | null): Promise<void> {
+    return this.serialize(async () => {
+      const rest = (this.db.data.alerts ?? []).filter((a) => a.key !== key);
+      this.db.data.alerts = record ? [...rest, record] : rest;
+      await this.db.write();
+    });
   }
 
   /** Daily rollups. */

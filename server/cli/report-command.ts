@@ -1,0 +1,43 @@
+// `bzman report [--print | --send [ADDRESS]]`: the last 24 hours from the history, in the
+// terminal (fitted to its width) or mailed now as the nightly report.
+
+import type { Config } from "../config/schema.ts";
+import { poolOf } from "../core/naming.ts";
+import { buildStatus } from "../core/status.ts";
+import { buildReport } from "../core/summary.ts";
+import { checkPools } from "../engine/pools.ts";
+import { reportTextTable } from "../email/report-text.ts";
+import type { Logger } from "../log.ts";
+import { Notifier } from "./notify.ts";
+import { EXIT, openServices, type CliDeps } from "./run-command.ts";
+
+/** Prints or sends the report; resolves with the exit code. */
+export async function reportCommand(config: Config, opts: { send?: string | boolean; width?: number }, deps: CliDeps & { log: Logger }): Promise<number> {
+  const services = await openServices(config, "bzman report", (l) => deps.stderr.write(`bzman: warning: ${l}\n`));
+  if (typeof services === "string") {
+    deps.stderr.write(`bzman report: ${services}\n`);
+    return EXIT.USAGE;
+  }
+  const pools = await checkPools(deps.local, "local", config.sources.map((s) => poolOf(s.target)), deps.now, deps.signal);
+  const status = buildStatus({ sources: config.sources, rows: services.store.statusRows(), pools, live: [], nextRuns: new Map(), now: deps.now().getTime(), capacityLimit: config.capacityLimit });
+  if (opts.send) {
+    if (!config.mail) {
+      deps.stderr.write("bzman report: the config has no mail: section\n");
+      return EXIT.USAGE;
+    }
+    const notifier = new Notifier(config, services.store, deps.log, deps.now);
+    try {
+      const subject = await notifier.sendReport(status, typeof opts.send === "string" ? [opts.send] : undefined);
+      deps.stdout.write(`sent: ${subject}\n`);
+      return EXIT.OK;
+    } catch (err) {
+      deps.stderr.write(`bzman report: cannot send: ${(err as Error).message}\n`);
+      return EXIT.FAILED;
+    } finally {
+      notifier.close();
+    }
+  }
+  const width = opts.width ?? deps.stdout.columns ?? (Number(process.env.COLUMNS) || 100);
+  deps.stdout.write(reportTextTable(buildReport(status, services.store.statusRows(), deps.now().getTime()), width));
+  return EXIT.OK;
+}

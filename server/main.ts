@@ -94,7 +94,19 @@ async function main(argv: string[]): Promise<number> {
     .addHelpText("after", "\nStops cleanly on SIGTERM or SIGINT: no new passes, running transfers aborted and awaited, records written.\n\nExamples:\n  bzman serve\n  bzman --config /etc/bzman/bzman.yaml serve")
     .action(async () => {
       const config = await loadConfig(configPath());
-      code = typeof config === "number" ? config : await serveCommand(config, { ...buildDeps(stop.signal), log: createLogger() });
+      if (typeof config === "number") {
+        code = config;
+        return;
+      }
+      // syslog through util-linux logger: one long-lived process reading "<priority>line" lines.
+      const logger = config.syslog
+        ? new LocalRunner().spawn(["logger", "--prio-prefix", "--socket-errors=off", "-t", config.syslog.tag, ...(config.syslog.socket ? ["-u", config.syslog.socket] : [])])
+        : undefined;
+      code = await serveCommand(config, { ...buildDeps(stop.signal), log: createLogger(logger ? { syslog: logger.stdin } : {}) });
+      if (logger) {
+        logger.stdin.end();
+        await logger.done.catch(() => undefined);
+      }
     });
 
   program.command("check")

@@ -61,6 +61,10 @@ export const configFileSchema = z.strictObject({
     /** A condition still wrong is mailed again after this long. */
     realert: duration.default("6h"),
   }).optional(),
+  log: z.strictObject({
+    /** Also log to syslog (daemon facility, tag bzman), through /dev/log or `socket`. */
+    syslog: z.union([z.boolean(), z.strictObject({ socket: z.string().min(1).optional(), tag: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional() })]).default(false),
+  }).default({ syslog: false }),
   /** A pool used beyond this share is a problem (0.75: less than 25% free). */
   capacity_limit: z.number().gt(0).lte(1).default(0.75),
   /** Transfers running at once, over all sources. */
@@ -109,6 +113,7 @@ export interface Config {
   http: { listen: string; tokenFile?: string };
   mail?: { smtp: string; from: string; to: string[]; report?: string; realertSeconds: number };
   capacityLimit: number;
+  syslog?: { socket?: string; tag: string };
   sources: SourceConfig[];
 }
 
@@ -140,6 +145,7 @@ export function normalize(file: ConfigFile): Config {
     http: { listen: file.http.listen, ...(file.http.token_file ? { tokenFile: file.http.token_file } : {}) },
     ...(file.mail ? { mail: { smtp: file.mail.smtp, from: file.mail.from, to: file.mail.to, ...(file.mail.report ? { report: file.mail.report } : {}), realertSeconds: durationSeconds(file.mail.realert) } } : {}),
     capacityLimit: file.capacity_limit,
+    ...(file.log.syslog ? { syslog: { ...(typeof file.log.syslog === "object" && file.log.syslog.socket ? { socket: file.log.syslog.socket } : {}), tag: (typeof file.log.syslog === "object" && file.log.syslog.tag) || "bzman" } } : {}),
     sources: file.sources.map((s) => {
       const o = { ...d, ...stripUndefined(s) };
       return {

@@ -52,7 +52,9 @@ command -v node > /dev/null || die "node (20 or newer) is required"
 command -v npm > /dev/null || die "npm is required"
 
 if [ ! -f "$here/dist/server/main.js" ]; then
-	run sh -c "cd '$here' && npm ci --no-audit --no-fund && npm run build"
+	# Build with the tree's own dev dependencies; install them only when they are missing.
+	[ -x "$here/node_modules/.bin/tsc" ] || run sh -c "cd '$here' && npm ci --no-audit --no-fund"
+	run sh -c "cd '$here' && npm run build"
 fi
 
 run mkdir -p "$lib" "$root$prefix/bin"

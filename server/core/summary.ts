@@ -48,7 +48,7 @@ export function buildReport(status: StatusModel, rows: StatusRow[], nowMs: numbe
       source: d.source, dataset: d.dataset, state: failedNow ? "failed" : d.fresh ? "ok" : "stale",
       newest: d.newest?.name ?? null, lagSeconds: d.lagSeconds, passes: mine.length, failures,
       bytes: mine.reduce((n, r) => n + r.bytes, 0), transferMs: mine.reduce((n, r) => n + r.transferMs, 0),
-      lastError: d.lastError ? `${d.lastError.code}: ${d.lastError.message}` : null,
+      lastError: d.lastError ? `${d.lastError.code}: ${d.lastError.message}` : d.lastResult === "conflict" ? `${d.lastConflict ?? "conflict"}: ${d.lastMessage ?? ""}` : null,
     };
   });
   out.sort((a, b) => ORDER[a.state] - ORDER[b.state] || b.failures - a.failures || `${a.source}:${a.dataset}`.localeCompare(`${b.source}:${b.dataset}`));

@@ -56,13 +56,13 @@ export function reportSubject(r: ReportModel): string {
 export function reportMjml(r: ReportModel): string {
   const rows = r.rows.map((x) => `<tr class="${x.state}" style="background:${x.state === "ok" ? "#ffffff" : x.state === "stale" ? "#fff6d6" : "#fde2e1"}">` +
     `<td>${esc(`${x.source}:${x.dataset}`)}</td><td>${x.state.toUpperCase()}</td><td>${esc(x.newest ? "@" + x.newest : "-")}</td><td>${lag(x.lagSeconds)}</td>` +
-    `<td>${x.passes}</td><td>${x.failures}</td><td>${esc(prettyBytes(x.bytes))}</td><td>${(x.transferMs / 1000).toFixed(1)}s</td><td>${esc(x.lastError ?? "")}</td></tr>`).join("\n");
-  return `<mjml><mj-head><mj-title>${esc(reportSubject(r))}</mj-title><mj-style>td,th{padding:4px 6px;border-bottom:1px solid #ddd;text-align:left;font-size:12px}</mj-style></mj-head>
+    `<td>${x.passes}</td><td>${x.failures}</td><td>${esc(prettyBytes(x.bytes))}</td><td>${(x.transferMs / 1000).toFixed(1)}s</td><td class="err">${esc(x.lastError ?? "")}</td></tr>`).join("\n");
+  return `<mjml><mj-head><mj-title>${esc(reportSubject(r))}</mj-title><mj-style>td,th{padding:4px 6px;border-bottom:1px solid #ddd;text-align:left;font-size:12px;white-space:nowrap}td.err{white-space:normal;min-width:220px}</mj-style></mj-head>
 <mj-body background-color="#f6f6f6" width="900px"><mj-section background-color="#ffffff"><mj-column>
 <mj-text font-size="20px" font-weight="bold">bzman: the last 24 hours</mj-text>
 <mj-text>${esc(r.from)} — ${esc(r.to)}<br/><b>${r.totals.passes}</b> passes, <b>${r.totals.failures}</b> failures, <b>${esc(prettyBytes(r.totals.bytes))}</b> moved, ${r.totals.datasets} datasets</mj-text>
 ${r.problems.length ? `<mj-text color="#b42318"><b>Problems now:</b><br/>${r.problems.map(esc).join("<br/>")}</mj-text>` : `<mj-text color="#1e7b34"><b>All datasets are backed up and fresh.</b></mj-text>`}
-<mj-raw><div style="padding:0 25px">${bytesChart(r.bytesPerHour)}</div></mj-raw>
+<mj-text><b>Bytes moved per hour</b><br/>${bytesChart(r.bytesPerHour)}</mj-text>
 <mj-table><tr><th>Dataset</th><th>State</th><th>Newest</th><th>Lag</th><th>Passes</th><th>Failures</th><th>Bytes</th><th>Time</th><th>Last error</th></tr>
 ${rows}
 </mj-table>

@@ -25,9 +25,16 @@ function cut(s: string, n: number): string {
 
 function state(d: DatasetStatus): string {
   if (d.progress) return `running ${prettyBytes(d.progress.bytes)}`;
-  if (!d.newest) return d.lastResult === "failed" ? "FAILED" : "NEVER";
   if (d.lastResult === "failed" || d.lastResult === "conflict") return d.lastResult.toUpperCase();
+  if (!d.newest) return "NEVER";
   return d.fresh ? "ok" : "STALE";
+}
+
+/** The last error, or the conflict, of a dataset, for one cell. */
+function problemOf(d: DatasetStatus): string {
+  if (d.lastError) return `${d.lastError.code}: ${d.lastError.message}`;
+  if (d.lastResult === "conflict") return `${d.lastConflict ?? "conflict"}: ${d.lastMessage ?? ""}`;
+  return "";
 }
 
 /** The status as text for a terminal: one row per dataset, then pools, then problems. */
@@ -58,7 +65,7 @@ export function statusPage(m: StatusModel): string {
     const cls = st === "ok" ? "ok" : st.startsWith("running") ? "run" : "bad";
     return `<tr class="${cls}" data-dataset="${esc(`${d.source}:${d.dataset}`)}"><td>${esc(`${d.source}:${d.dataset}`)}</td><td>${esc(st)}</td>` +
       `<td>${esc(d.newest ? "@" + d.newest.name : "-")}</td><td>${esc(age(d.lagSeconds))}</td><td>${esc(age(d.maxLagSeconds))}</td>` +
-      `<td>${esc(d.lastBytes ? prettyBytes(d.lastBytes) : "-")}</td><td>${esc(d.lastError ? `${d.lastError.code}: ${d.lastError.message}` : "")}</td></tr>`;
+      `<td>${esc(d.lastBytes ? prettyBytes(d.lastBytes) : "-")}</td><td>${esc(problemOf(d))}</td></tr>`;
   }).join("\n");
   const pools = m.pools.map((p) => `<tr class="${p.health === "ONLINE" ? "ok" : "bad"}"><td>${esc(p.pool)}</td><td>${esc(p.host)}</td><td>${esc(p.health)}</td><td>${Math.round(p.capacity * 100)}%</td><td>${esc(prettyBytes(p.freeBytes))}</td></tr>`).join("\n");
   const problems = m.problems.map((p) => `<li>${esc(p)}</li>`).join("");

@@ -13,6 +13,8 @@ export interface Condition {
   what: string;
   where: string;
   code: string;
+  /** The phase of the pass that went wrong, when it is about a pass. */
+  phase?: string;
   message: string;
   detail?: string;
   advice: string;
@@ -67,7 +69,7 @@ export function conditionsOf(m: StatusModel, detail: ReadonlyMap<string, string>
     // A pass stopped on purpose (SIGTERM, Ctrl-C) is not an incident; the next pass follows.
     if ((d.lastResult === "failed" && d.lastError?.code !== "ABORTED") || d.lastResult === "conflict") {
       const code = d.lastError?.code ?? d.lastConflict ?? "conflict";
-      out.push({ key: `pass ${where}`, host: d.source, what: d.lastResult === "failed" ? `pass FAILED (${code})` : "CONFLICT", where, code,
+      out.push({ key: `pass ${where}`, host: d.source, what: d.lastResult === "failed" ? `pass FAILED (${code})` : "CONFLICT", where, code, ...(d.lastPhase ? { phase: d.lastPhase } : {}),
         message: d.lastError?.message ?? d.lastMessage ?? "the last pass did not replicate this dataset", ...(detail.get(where) ? { detail: detail.get(where) } : {}), advice: adviceFor(code) });
     }
     if (!d.fresh && d.lagSeconds !== null) {

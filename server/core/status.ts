@@ -57,6 +57,8 @@ export interface DatasetStatus {
   lastConflict: string | null;
   /** The last pass's explanation (conflicts, skips, errors). */
   lastMessage: string | null;
+  /** Where the last pass stopped: "connect/list", "plan" or "transfer" (null: never ran). */
+  lastPhase: string | null;
   lastBytes: number;
   lastDurationMs: number;
   progress: LiveTransfer | null;
@@ -119,6 +121,7 @@ export function buildStatus(inp: StatusInputs): StatusModel {
         lastResult: row?.result ?? null, lastRunAt: row?.startedAt ?? null,
         lastError: row?.error ? { code: row.error.code, message: row.error.message } : null,
         lastConflict: row?.conflict ?? null, lastMessage: row?.message ?? null,
+        lastPhase: row ? (row.mode === "error" ? "connect/list" : row.mode === "conflict" || row.mode === "up-to-date" ? "plan" : "transfer") : null,
         lastBytes: row?.bytes ?? 0, lastDurationMs: row?.transferMs ?? 0,
         progress: inp.live.find((l) => l.source === s.name && l.dataset === name) ?? null,
         nextRun: inp.nextRuns.get(s.name) ?? null,

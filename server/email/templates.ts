@@ -22,7 +22,7 @@ export function alertMjml(a: AlertMail): string {
   const head = a.kind === "resolved" ? `Resolved: ${c.what}` : c.what;
   return `<mjml><mj-head><mj-title>${esc(alertSubject(a))}</mj-title></mj-head><mj-body background-color="#f6f6f6"><mj-section background-color="#ffffff"><mj-column>
 <mj-text font-size="20px" color="${color}" font-weight="bold">${esc(head)}</mj-text>
-<mj-text><b>Where:</b> ${esc(c.where)} (host ${esc(c.host)})<br/><b>Code:</b> ${esc(c.code)}<br/><b>Since:</b> ${esc(a.since)}</mj-text>
+<mj-text><b>Where:</b> ${esc(c.where)} (host ${esc(c.host)})<br/>${c.phase ? `<b>Phase:</b> ${esc(c.phase)}<br/>` : ""}<b>Code:</b> ${esc(c.code)}<br/><b>Since:</b> ${esc(a.since)}</mj-text>
 <mj-text><b>What happened:</b> ${esc(c.message)}</mj-text>
 ${c.detail && a.kind !== "resolved" ? `<mj-text font-family="monospace" font-size="12px" background-color="#f2f2f2"><pre style="white-space:pre-wrap">${esc(c.detail.slice(-2000))}</pre></mj-text>` : ""}
 ${a.kind !== "resolved" ? `<mj-text><b>What to do:</b> ${esc(c.advice)}</mj-text>` : `<mj-text>The condition cleared; no action needed.</mj-text>`}
@@ -32,7 +32,7 @@ ${a.kind !== "resolved" ? `<mj-text><b>What to do:</b> ${esc(c.advice)}</mj-text
 /** Text part of an alert mail. */
 export function alertText(a: AlertMail): string {
   const c = a.condition;
-  return [alertSubject(a), "", `Where: ${c.where} (host ${c.host})`, `Code: ${c.code}`, `Since: ${a.since}`, "", c.message,
+  return [alertSubject(a), "", `Where: ${c.where} (host ${c.host})`, ...(c.phase ? [`Phase: ${c.phase}`] : []), `Code: ${c.code}`, `Since: ${a.since}`, "", c.message,
     ...(c.detail && a.kind !== "resolved" ? ["", "stderr:", c.detail.slice(-2000)] : []), "", a.kind === "resolved" ? "The condition cleared." : `What to do: ${c.advice}`].join("\n") + "\n";
 }
 

@@ -10,14 +10,20 @@ export const SANDBOX_PACKAGES: Record<string, string> = {
   "openssh-client": "/usr/bin/ssh-keygen",
 };
 
-/** The sandbox packages that are not installed. */
-export function missingPackages(): string[] {
-  return Object.entries(SANDBOX_PACKAGES).filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg);
+/** What the test suite needs beyond the sandbox: linters, shells, a browser, syslog, systemd tools. */
+export const TEST_PACKAGES: Record<string, string> = {
+  shellcheck: "/usr/bin/shellcheck", busybox: "/usr/bin/busybox", "libxml2-utils": "/usr/bin/xmllint",
+  systemd: "/usr/bin/systemd-analyze", chromium: "/usr/bin/chromium", rsyslog: "/usr/sbin/rsyslogd",
+};
+
+/** The packages of `set` (default: the sandbox's) that are not installed. */
+export function missingPackages(set: Record<string, string> = SANDBOX_PACKAGES): string[] {
+  return Object.entries(set).filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg);
 }
 
-/** Installs missing packages with apt-get (root only); resolves with what was installed. */
-export async function ensurePackages(log: (line: string) => void): Promise<string[]> {
-  const missing = missingPackages();
+/** Installs the missing packages of `set` with apt-get (root only); resolves with what was installed. */
+export async function ensurePackages(log: (line: string) => void, set: Record<string, string> = SANDBOX_PACKAGES): Promise<string[]> {
+  const missing = missingPackages(set);
   if (missing.length === 0) return [];
   if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(", ")}: run as root to install them, or: apt-get install -y ${missing.join(" ")}`);
   const runner = new LocalRunner();

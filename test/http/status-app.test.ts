@@ -9,7 +9,7 @@ const model = (healthy: boolean): StatusModel => ({
   datasets: [{
     source: "web1", dataset: "tank/a-rather-long-dataset-name/with/children/and/more", target: "backup/web1/tank/x", newest: { name: "bzman_20261126T110000Z", guid: "1", at: "2026-11-26T11:00:00.000Z" },
     lagSeconds: healthy ? 60 : 10800, maxLagSeconds: 3600, fresh: healthy, lastResult: healthy ? "ok" : "failed", lastRunAt: "2026-11-26T11:00:00.000Z",
-    lastError: healthy ? null : { code: "SSH_CONNECT", message: "web1: cannot connect <script>" }, lastConflict: null, lastMessage: null, lastBytes: 123456789, lastDurationMs: 4200, progress: null, nextRun: "2026-11-26T12:10:00.000Z",
+    lastError: healthy ? null : { code: "SSH_CONNECT", message: "web1: cannot connect <script>" }, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 123456789, lastDurationMs: 4200, progress: null, nextRun: "2026-11-26T12:10:00.000Z",
   }],
   pools: [{ host: "local", pool: "backup", health: "ONLINE", sizeBytes: 1e9, freeBytes: 6e8, capacity: 0.4, checkedAt: "x" }],
 });

@@ -61,6 +61,7 @@ describe("alerts and reports by mail", { skip }, () => {
       assert.match(alert.subject!, /^\[bzman\] ALERT src1: CONFLICT — src1:/);
       assert.deepEqual((alert.to as { value: Array<{ address: string }> }).value.map((v) => v.address), ["ops@example.test"]);
       assert.match(alert.text!, /does not exist on the source host/);
+      assert.match(alert.text!, /^Phase: plan$/m);
       assert.match(alert.text!, /What to do: The dataset no longer exists on the source/);
       assert.match(String(alert.html), /What to do:/);
       const passes = (): number => d.out.join("").split("pass FAILED").length;

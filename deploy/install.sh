@@ -51,11 +51,14 @@ substitute() { # FILE DEST: the template with @PREFIX@, @ETC@, @STATE@ filled in
 command -v node > /dev/null || die "node (20 or newer) is required"
 command -v npm > /dev/null || die "npm is required"
 
-if [ ! -f "$here/dist/server/main.js" ]; then
-	# Build with the tree's own dev dependencies; install them only when they are missing.
+# Build from the sources in this tree, so what is installed is what is here (a stale dist/ is
+# never installed). The tree's dev dependencies are installed only when they are missing.
+if [ -d "$here/server" ]; then
 	[ -x "$here/node_modules/.bin/tsc" ] || run sh -c "cd '$here' && npm ci --no-audit --no-fund"
+	run rm -rf "$here/dist"
 	run sh -c "cd '$here' && npm run build"
 fi
+[ "$dry" = 1 ] || [ -f "$here/dist/server/main.js" ] || die "no build in $here/dist"
 
 run mkdir -p "$lib" "$root$prefix/bin"
 run rm -rf "$lib/dist"

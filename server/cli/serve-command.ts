@@ -83,7 +83,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
           const k = `${name}\u0000${p.step.sourceDataset}`;
           const t0 = started.get(k) ?? (started.set(k, deps.now().getTime()), deps.now().getTime());
           const ms = Math.max(1, deps.now().getTime() - t0);
-          live.set(k, { source: name, dataset: p.step.sourceDataset, bytes: p.bytes, since: new Date(t0).toISOString(), bytesPerSecond: Math.round((p.bytes * 1000) / ms) });
+          live.set(k, { source: name, dataset: p.step.sourceDataset, bytes: p.bytes, since: new Date(t0).toISOString(), bytesPerSecond: Math.round((p.bytes * 1000) / ms), ...(p.estimatedBytes !== undefined ? { estimatedBytes: p.estimatedBytes } : {}) });
         },
         onDataset: (d) => {
           live.delete(`${name}\u0000${d.dataset}`);

@@ -15,8 +15,8 @@ const lag = (s: number | null): string => (s === null ? "never" : s < 3600 ? `${
 export function reportTextTable(r: ReportModel, width: number): string {
   const cut = (s: string, n: number): string => (s.length <= n ? s : "…" + s.slice(s.length - n + 1));
   const render = (nameWidth: number, newestWidth: number): string => {
-    const t = new Table({ head: ["DATASET", "STATE", "NEWEST", "LAG", "PASSES", "FAILURES", "BYTES"], chars: BORDERLESS, style: { head: [], border: [], "padding-left": 0, "padding-right": 1 } });
-    for (const x of r.rows) t.push([cut(`${x.source}:${x.dataset}`, nameWidth), x.state.toUpperCase(), cut(x.newest ? "@" + x.newest : "-", newestWidth), lag(x.lagSeconds), String(x.passes), String(x.failures), prettyBytes(x.bytes)]);
+    const t = new Table({ head: ["DATASET", "STATE", "NEWEST", "LAG", "PASSES", "FAILURES", "BYTES", "TIME"], chars: BORDERLESS, style: { head: [], border: [], "padding-left": 0, "padding-right": 1 } });
+    for (const x of r.rows) t.push([cut(`${x.source}:${x.dataset}`, nameWidth), x.state.toUpperCase(), cut(x.newest ? "@" + x.newest : "-", newestWidth), lag(x.lagSeconds), String(x.passes), String(x.failures), prettyBytes(x.bytes), `${(x.transferMs / 1000).toFixed(1)}s`]);
     return t.toString().replace(/\s+$/gm, "");
   };
   // Shorten the dataset names first, then the snapshot names, until the table fits.

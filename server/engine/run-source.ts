@@ -245,7 +245,11 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
       };
     }
     for (const step of steps) {
-      rec.bytes += await transferStep(step, { remote, local: deps.local }, { type: dp.type, signal: deps.signal, onProgress: deps.onProgress });
+      // An estimate (for progress and ETA) costs one `send -nP`, only where the source has it.
+      const estimate = deps.onProgress ? await remote.estimateSend(step, deps.signal).catch(() => null) : null;
+      rec.bytes += await transferStep(step, { remote, local: deps.local }, {
+        type: dp.type, signal: deps.signal, onProgress: deps.onProgress, ...(estimate !== null ? { estimatedBytes: estimate } : {}),
+      });
       if (step.kind === "full") {
         present.add(dp.targetDataset);
         await deps.local.secureReceived(dp.targetDataset, dp.type, deps.signal);

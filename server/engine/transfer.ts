@@ -16,6 +16,8 @@ const RECEIVE_GRACE_MS = 30_000;
 export interface TransferProgress {
   step: Step;
   bytes: number;
+  /** The stream's estimated size, where the source could estimate it (`zfs send -nP`). */
+  estimatedBytes?: number;
 }
 
 /** Counts bytes flowing through and reports them. */
@@ -77,7 +79,7 @@ function transferError(
 export async function transferStep(
   step: Step,
   hosts: { remote: ZfsHost; local: ZfsHost },
-  opts: { type: DatasetType; signal?: AbortSignal; onProgress?: (p: TransferProgress) => void },
+  opts: { type: DatasetType; signal?: AbortSignal; onProgress?: (p: TransferProgress) => void; estimatedBytes?: number },
 ): Promise<number> {
   const stop = new AbortController();
   const onOuterAbort = (): void => stop.abort();
@@ -99,7 +101,8 @@ export async function transferStep(
       await recv.done.catch(() => undefined);
       throw err;
     }
-    const counter = new ByteCounter((bytes) => opts.onProgress?.({ step, bytes }));
+    const est = opts.estimatedBytes !== undefined ? { estimatedBytes: opts.estimatedBytes } : {};
+    const counter = new ByteCounter((bytes) => opts.onProgress?.({ step, bytes, ...est }));
     const onAbort = (): void => {
       send.stdout.destroy(new BackupError("ABORTED", `transfer of ${step.targetDataset} aborted`));
       stopRecv();

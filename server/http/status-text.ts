@@ -23,8 +23,14 @@ function cut(s: string, n: number): string {
   return s.length <= n ? s : "…" + s.slice(s.length - n + 1);
 }
 
+/** Time left of a running transfer, when its size was estimated and it is moving. */
+export function eta(p: NonNullable<DatasetStatus["progress"]>): string | null {
+  if (!p.estimatedBytes || p.bytesPerSecond <= 0) return null;
+  return age(Math.max(0, Math.round((p.estimatedBytes - p.bytes) / p.bytesPerSecond)));
+}
+
 function state(d: DatasetStatus): string {
-  if (d.progress) return `running ${prettyBytes(d.progress.bytes)}`;
+  if (d.progress) return `running ${prettyBytes(d.progress.bytes)}${eta(d.progress) ? ` ETA ${eta(d.progress)}` : ""}`;
   if (d.lastResult === "failed" || d.lastResult === "conflict") return d.lastResult.toUpperCase();
   if (!d.newest) return "NEVER";
   return d.fresh ? "ok" : "STALE";

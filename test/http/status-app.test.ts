@@ -105,3 +105,25 @@ test("parseListen and isLoopback", () => {
   assert.match(parseListen("nope") as string, /not host:port/);
   assert.ok(isLoopback("127.0.0.5") && isLoopback("::1") && !isLoopback("0.0.0.0"));
 });
+
+test("a running transfer shows its bytes and, with an estimate, its ETA", async () => {
+  const { statusText } = await import("../../server/http/status-text.ts");
+  const m = model(true);
+  m.datasets[0]!.progress = { source: "web1", dataset: "tank", bytes: 1_000_000, since: "x", bytesPerSecond: 100_000, estimatedBytes: 7_000_000 };
+  assert.match(statusText(m), /running 1 MB ETA 1m/);
+  m.datasets[0]!.progress = { source: "web1", dataset: "tank", bytes: 1_000_000, since: "x", bytesPerSecond: 100_000 };
+  assert.match(statusText(m), /running 1 MB +@/, "no estimate, no ETA");
+});
+
+test("the JSON shape of /status is the documented one (fields are only ever added)", async () => {
+  const s = await serve(true);
+  try {
+    const json = await (await fetch(`${s.url}/status?format=json`)).json();
+    assert.deepEqual(Object.keys(json).sort(), ["datasets", "generatedAt", "healthy", "pools", "problems"]);
+    assert.deepEqual(Object.keys(json.datasets[0]).sort(), ["dataset", "fresh", "lagSeconds", "lastBytes", "lastConflict", "lastDurationMs", "lastError", "lastMessage",
+      "lastPhase", "lastResult", "lastRunAt", "maxLagSeconds", "newest", "nextRun", "progress", "source", "target"]);
+    assert.deepEqual(Object.keys(json.pools[0]).sort(), ["capacity", "checkedAt", "freeBytes", "health", "host", "pool", "sizeBytes"]);
+  } finally {
+    await s.close();
+  }
+});

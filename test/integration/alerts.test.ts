@@ -87,7 +87,7 @@ describe("alerts and reports by mail", { skip }, () => {
     const printed = await bzman(["--config", config, "report", "--width", "72"]);
     assert.equal(printed.code, 0, printed.stderr);
     for (const line of printed.stdout.split("\n")) assert.ok(line.length <= 72, `too wide: ${line}`);
-    assert.match(printed.stdout, /DATASET +STATE +NEWEST +LAG +PASSES +FAILURES +BYTES/);
+    assert.match(printed.stdout, /DATASET +STATE +NEWEST +LAG +PASSES +FAILURES +BYTES +TIME/);
   });
 
   test("with the SMTP server down, replication carries on and the failure is logged", async () => {

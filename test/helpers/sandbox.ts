@@ -78,3 +78,43 @@ export async function snapshotGuids(dataset: string): Promise<Map<string, string
 export async function prop(dataset: string, property: string): Promise<string> {
   return (await must(["zfs", "get", "-H", "-o", "value", property, dataset])).trim();
 }
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `f` until it is true (a throwing `f` counts as false); throws after `ms`. */
+export async function until(what: string, f: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await Promise.resolve().then(f).catch(() => false))) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+/** A `bzman serve` started for a test: its stdout lines (JSON parsed where possible) and its exit. */
+export interface ServeProcess {
+  child: import("node:child_process").ChildProcess;
+  /** Log records seen so far ({msg} for lines that are not JSON). */
+  lines: Array<Record<string, unknown>>;
+  /** All stdout so far. */
+  out(): string;
+  exited: Promise<number | null>;
+}
+
+/** Starts `bzman --config CONFIG serve` (stderr passed through). */
+export function serveDaemon(config: string): ServeProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--config", config, "serve"], { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] });
+  const lines: Array<Record<string, unknown>> = [];
+  let all = "";
+  let buf = "";
+  child.stdout!.on("data", (c) => {
+    all += c;
+    buf += c;
+    for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      try { lines.push(JSON.parse(line)); } catch { lines.push({ msg: line }); }
+    }
+  });
+  return { child, lines, out: () => all, exited: new Promise((r) => child.once("close", (code) => r(code))) };
+}

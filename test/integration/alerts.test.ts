@@ -5,31 +5,13 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { startRig, type Rig } from "../../server/sandbox/rig.ts";
 import { freePort } from "../../server/sandbox/sshd.ts";
 import { must } from "../../server/sandbox/zfs-pools.ts";
-import { REPO, bzman, sandboxSkip } from "../helpers/sandbox.ts";
+import { bzman, sandboxSkip, serveDaemon as serve, until } from "../helpers/sandbox.ts";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.ts";
 
 const skip = sandboxSkip();
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, f: () => boolean, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
-function serve(config: string): { child: ChildProcess; out: string[]; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--config", config, "serve"], { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] });
-  const out: string[] = [];
-  child.stdout!.on("data", (c) => out.push(String(c)));
-  return { child, out, exited: new Promise((r) => child.once("close", (c) => r(c))) };
-}
-
 describe("alerts and reports by mail", { skip }, () => {
   let rig: Rig;
   let sink: SmtpSink;
@@ -64,7 +46,7 @@ describe("alerts and reports by mail", { skip }, () => {
       assert.match(alert.text!, /^Phase: plan$/m);
       assert.match(alert.text!, /What to do: The dataset no longer exists on the source/);
       assert.match(String(alert.html), /What to do:/);
-      const passes = (): number => d.out.join("").split("pass FAILED").length;
+      const passes = (): number => d.out().split("pass FAILED").length;
       const before = passes();
       await until("two more passes", () => passes() >= before + 2);
       assert.equal(about(`src1:${S}/later`), 1, "not mailed again within the re-alert interval");
@@ -100,8 +82,8 @@ describe("alerts and reports by mail", { skip }, () => {
     writeFileSync(config, stringify(doc));
     const d = serve(config);
     try {
-      await until("a failed mail and two passes", () => /cannot send mail \(retried at the next check\)/.test(d.out.join("")) && d.out.join("").split("pass FAILED").length >= 3);
-      assert.match(d.out.join(""), new RegExp(`"dataset":"${rig.sourcePool}/a","result":"(ok|up-to-date)"`), "the good dataset is still replicated");
+      await until("a failed mail and two passes", () => /cannot send mail \(retried at the next check\)/.test(d.out()) && d.out().split("pass FAILED").length >= 3);
+      assert.match(d.out(), new RegExp(`"dataset":"${rig.sourcePool}/a","result":"(ok|up-to-date)"`), "the good dataset is still replicated");
     } finally {
       d.child.kill("SIGTERM");
     }

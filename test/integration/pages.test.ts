@@ -4,7 +4,6 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
@@ -12,13 +11,12 @@ import { parse, stringify } from "yaml";
 import { startRig, type Rig } from "../../server/sandbox/rig.ts";
 import { freePort } from "../../server/sandbox/sshd.ts";
 import { must } from "../../server/sandbox/zfs-pools.ts";
-import { REPO, bzman, sandboxSkip } from "../helpers/sandbox.ts";
+import { REPO, bzman, sandboxSkip, serveDaemon, until } from "../helpers/sandbox.ts";
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const skip = sandboxSkip() || (existsSync(CHROMIUM) ? false : process.env.CI ? (() => { throw new Error("chromium is missing; CI must install it"); })() : "chromium not installed");
 const SHOTS = join(REPO, "test", "screenshots");
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe("status page and report in Chromium", { skip }, () => {
   let rig: Rig;
@@ -48,15 +46,13 @@ describe("status page and report in Chromium", { skip }, () => {
     const doc = parse(readFileSync(config, "utf8"));
     doc.mail = { smtp: `smtp://127.0.0.1:${sink.port}`, from: "bzman@backup.test", to: ["ops@example.test"] };
     writeFileSync(config, stringify(doc));
-    const d = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--config", config, "serve"], { cwd: REPO, stdio: "ignore" });
-    const exited = new Promise((r) => d.once("close", r));
+    const d = serveDaemon(config);
     try {
       const page = await browser.newPage({ viewport: { width: 1100, height: 520 } });
-      for (let i = 0; i < 100; i++) {
-        const res = await fetch(`http://127.0.0.1:${port}/status?format=json`).catch(() => null);
-        if (res?.ok && (await res.json()).datasets.filter((x: { lastResult: string }) => x.lastResult === "ok").length >= 3) break;
-        await sleep(300);
-      }
+      await until("three datasets backed up", async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/status?format=json`);
+        return res.ok && (await res.json()).datasets.filter((x: { lastResult: string }) => x.lastResult === "ok").length >= 3;
+      });
       await page.goto(`http://127.0.0.1:${port}/`);
       const rows = page.locator("#datasets tbody tr");
       assert.equal(await rows.count(), 4);
@@ -67,16 +63,16 @@ describe("status page and report in Chromium", { skip }, () => {
       assert.match((await page.locator("#verdict").textContent()) ?? "", /problem/);
       await page.screenshot({ path: join(SHOTS, "status-page.png"), fullPage: true });
     } finally {
-      d.kill("SIGTERM");
+      d.child.kill("SIGTERM");
     }
-    await exited;
+    await d.exited;
   });
 
   test("the report mail: failures first, chart drawn, screenshot", async () => {
     const config = join(rig.dir, "bzman.yaml");
     const r = await bzman(["--config", config, "report", "--send"]);
     assert.equal(r.code, 0, r.stderr);
-    for (let i = 0; i < 50 && !sink.mails.some((m) => m.subject?.startsWith("[bzman] report")); i++) await sleep(100);
+    await until("the report mail", () => sink.mails.some((m) => m.subject?.startsWith("[bzman] report")));
     const mail = sink.mails.find((m) => m.subject?.startsWith("[bzman] report"))!;
     const page = await browser.newPage({ viewport: { width: 960, height: 700 } });
     await page.setContent(String(mail.html));

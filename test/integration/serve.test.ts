@@ -4,45 +4,15 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startRig, type Rig } from "../../server/sandbox/rig.ts";
 import { must } from "../../server/sandbox/zfs-pools.ts";
 import { HistoryStore } from "../../server/state/store.ts";
-import { REPO, sandboxSkip, snapshotGuids } from "../helpers/sandbox.ts";
+import { sandboxSkip, serveDaemon as serve, snapshotGuids, until } from "../helpers/sandbox.ts";
 
 const skip = sandboxSkip();
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-interface Daemon { child: ChildProcess; lines: Array<Record<string, unknown>>; exited: Promise<number | null> }
-
-function serve(config: string): Daemon {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--config", config, "serve"], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-  const lines: Array<Record<string, unknown>> = [];
-  let buf = "";
-  child.stdout!.on("data", (c) => {
-    buf += c;
-    for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try { lines.push(JSON.parse(line)); } catch { lines.push({ msg: line }); }
-    }
-  });
-  child.stderr!.on("data", (c) => process.stderr.write(c));
-  const exited = new Promise<number | null>((r) => child.once("close", (code) => r(code)));
-  return { child, lines, exited };
-}
-
-async function until(what: string, f: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
 /** pids of `zfs send`/`zfs receive` processes naming something in `pool`. */
 function zfsProcesses(pool: string): number[] {
   return readdirSync("/proc").filter((d) => /^\d+$/.test(d)).filter((p) => {

@@ -6,31 +6,15 @@
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { startRig, type Rig } from "../../server/sandbox/rig.ts";
 import { freePort } from "../../server/sandbox/sshd.ts";
 import { destroyPool, must } from "../../server/sandbox/zfs-pools.ts";
-import { REPO, bzman, sandboxSkip } from "../helpers/sandbox.ts";
+import { bzman, sandboxSkip, serveDaemon as serve, until } from "../helpers/sandbox.ts";
 
 const skip = sandboxSkip();
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, f: () => Promise<boolean>, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await f().catch(() => false))) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(300);
-  }
-}
-
-function serve(config: string): { child: ChildProcess; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--config", config, "serve"], { cwd: REPO, stdio: ["ignore", "ignore", "inherit"] });
-  return { child, exited: new Promise((r) => child.once("close", (c) => r(c))) };
-}
-
 describe("status, metrics, healthz, monitor", { skip }, () => {
   let rig: Rig;
   let mirror: string;

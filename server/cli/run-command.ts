@@ -33,7 +33,8 @@ export interface CliDeps {
 /** Exit codes of the CLI. */
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
 
-function newRunId(now: Date): string {
+/** A run id: UTC time of the pass plus a few random characters. */
+export function newRunId(now: Date): string {
   return now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z") + "-" + Math.random().toString(36).slice(2, 6);
 }
 
@@ -70,9 +71,9 @@ export async function openServices(config: Config, what: string, warn: (line: st
 }
 
 /** One whole pass over one source (snapshot, pull, prune as `opts` say), recorded in the history. */
-export async function passOnce(sel: Selection, deps: CliDeps, services: Services, opts: { snapshot: boolean; prune: boolean }, extra: Partial<PassDeps> = {}): Promise<RunRecord> {
+export async function passOnce(sel: Selection, deps: CliDeps, services: Services, opts: { snapshot: boolean; prune: boolean; runId?: string }, extra: Partial<PassDeps> = {}): Promise<RunRecord> {
   const job = jobFor(sel, { ...opts, nowMs: deps.now().getTime() });
-  const record = await withSource(sel, deps, { lock: (t) => services.locks.acquire(t), ...extra }, (pass) => runSource(job, pass, newRunId(deps.now())));
+  const record = await withSource(sel, deps, { lock: (t) => services.locks.acquire(t), ...extra }, (pass) => runSource(job, pass, opts.runId ?? newRunId(deps.now())));
   await services.store.appendRun(record);
   return record;
 }

@@ -17,7 +17,7 @@ import type { Logger } from "../log.ts";
 import { Scheduler } from "../schedule/scheduler.ts";
 import { datasetLine } from "./format.ts";
 import { Notifier } from "./notify.ts";
-import { EXIT, openServices, passOnce, type CliDeps } from "./run-command.ts";
+import { EXIT, newRunId, openServices, passOnce, type CliDeps } from "./run-command.ts";
 
 /** How long running passes get to end after a stop request. */
 export const STOP_BOUND_MS = 30_000;
@@ -69,10 +69,11 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
   const scheduler = new Scheduler(config.sources.map((s) => ({ name: s.name, cron: s.schedule })), {
     pass: async (name, signal) => {
       const source = byName.get(name)!;
-      const slog = log.child({ source: name });
+      const runId = newRunId(deps.now());
+      const slog = log.child({ source: name, runId });
       slog.info("pass starts");
       const started = new Map<string, number>();
-      const record = await passOnce({ source }, deps, services, { snapshot: true, prune: true }, {
+      const record = await passOnce({ source }, deps, services, { snapshot: true, prune: true, runId }, {
         signal,
         transferSlot: (sig) => slots.acquire(sig),
         afterPass: async (remote) => {
@@ -92,7 +93,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
           else slog.error(line, datasetLine(d));
         },
       });
-      slog[runSucceeded(record) ? "info" : "error"]({ runId: record.runId, phases: record.phases }, runSucceeded(record) ? "pass succeeded" : "pass FAILED");
+      slog[runSucceeded(record) ? "info" : "error"]({ phases: record.phases }, runSucceeded(record) ? "pass succeeded" : "pass FAILED");
       void notifier.evaluate(status());
     },
     skipped: (name, since) => {

@@ -51,8 +51,8 @@ describe("syslog", { skip }, () => {
     await sleep(500);
     const text = messages();
     assert.match(text, /^daemon\.info bzman(\[\d+\])?: serving/m);
-    assert.match(text, new RegExp(`^daemon\\.info bzman(\\[\\d+\\])?: OK .* dataset=${rig.sourcePool}/a result=ok`, "m"));
-    assert.match(text, new RegExp(`^daemon\\.err bzman(\\[\\d+\\])?: CONFLICT .* source=src1 dataset=${rig.sourcePool}/nope result=conflict`, "m"));
+    assert.match(text, new RegExp(`^daemon\\.info bzman(\\[\\d+\\])?: OK .* source=src1 dataset=${rig.sourcePool}/a runId=\\S+ result=ok`, "m"));
+    assert.match(text, new RegExp(`^daemon\\.err bzman(\\[\\d+\\])?: CONFLICT .* source=src1 dataset=${rig.sourcePool}/nope runId=\\S+ result=conflict`, "m"));
     assert.match(text, /^daemon\.err bzman(\[\d+\])?: pass FAILED source=src1 runId=\S+/m);
   });
 });

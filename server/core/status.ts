@@ -97,7 +97,9 @@ export function buildStatus(inp: StatusInputs): StatusModel {
   const last = new Map<string, StatusRow>();
   const lastGood = new Map<string, StatusRow>();
   for (const r of inp.rows) {
-    if (r.result === "skipped") continue;
+    // A skipped tick, or a pass stopped on purpose (SIGTERM), says nothing about the dataset:
+    // the result before it stands. Both stay in the history.
+    if (r.result === "skipped" || r.error?.code === "ABORTED") continue;
     last.set(key(r.source, r.dataset), r);
     if ((r.result === "ok" || r.result === "up-to-date") && r.to) lastGood.set(key(r.source, r.dataset), r);
   }

@@ -36,3 +36,10 @@ test("pools: not ONLINE, or fuller than the limit, is a problem", () => {
   assert.deepEqual(m.problems, ["pool b on local is DEGRADED", "pool c on local is 80% full (limit 75%)"]);
   assert.equal(buildStatus({ sources: [], rows: [], pools: [pool("c", "ONLINE", 0.8)], live: [], nextRuns: new Map(), now: NOW, capacityLimit: 0.9 }).healthy, true);
 });
+
+test("a pass stopped on purpose (ABORTED) does not turn a fresh dataset into a failure", () => {
+  const rows = [row("tank", "2026-11-26T11:50:00Z", "ok"), row("tank", "2026-11-26T11:55:00Z", "failed", { error: { code: "ABORTED", message: "transfer aborted", at: "x" } })];
+  const m = buildStatus({ sources: [{ ...src, datasets: [{ name: "tank", recursive: false }] }], rows, pools: [], live: [], nextRuns: new Map(), now: NOW });
+  assert.equal(m.datasets[0]!.lastResult, "ok");
+  assert.equal(m.healthy, true, m.problems.join("; "));
+});

@@ -1,10 +1,11 @@
 // The status page and the report in a real browser (Debian chromium via playwright-core): DOM
-// assertions on rows and failure highlighting, and screenshots saved to test/screenshots/ (the
-// README shows them).
+// assertions on rows and failure highlighting, and screenshots saved by the test (the README's
+// copies in test/screenshots/ are refreshed with BZMAN_UPDATE_SCREENSHOTS=1).
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser } from "playwright-core";
 import { parse, stringify } from "yaml";
@@ -16,7 +17,8 @@ import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const skip = sandboxSkip() || (existsSync(CHROMIUM) ? false : process.env.CI ? (() => { throw new Error("chromium is missing; CI must install it"); })() : "chromium not installed");
-const SHOTS = join(REPO, "test", "screenshots");
+// Screenshots go to a temp folder; BZMAN_UPDATE_SCREENSHOTS=1 refreshes the README's copies.
+const SHOTS = process.env.BZMAN_UPDATE_SCREENSHOTS ? join(REPO, "test", "screenshots") : mkdtempSync(join(tmpdir(), "bzman-screenshots-"));
 
 describe("status page and report in Chromium", { skip }, () => {
   let rig: Rig;
@@ -62,6 +64,8 @@ describe("status page and report in Chromium", { skip }, () => {
       assert.equal(await page.locator(`#datasets tr[data-dataset="src1:${S}/www"]`).getAttribute("class"), "ok");
       assert.match((await page.locator("#verdict").textContent()) ?? "", /problem/);
       await page.screenshot({ path: join(SHOTS, "status-page.png"), fullPage: true });
+      assert.ok(existsSync(join(SHOTS, "status-page.png")));
+      process.stderr.write(`screenshot: ${join(SHOTS, "status-page.png")}\n`);
     } finally {
       d.child.kill("SIGTERM");
     }
@@ -82,5 +86,7 @@ describe("status page and report in Chromium", { skip }, () => {
     assert.match((await rows.first().textContent()) ?? "", /src1:\S+\/gone/);
     assert.ok((await page.locator("svg rect").count()) === 24, "24 hourly bars");
     await page.screenshot({ path: join(SHOTS, "report.png"), fullPage: true });
+    assert.ok(existsSync(join(SHOTS, "report.png")));
+    process.stderr.write(`screenshot: ${join(SHOTS, "report.png")}\n`);
   });
 });

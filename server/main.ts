@@ -16,8 +16,12 @@ import { pinHostKey } from "./config/edit.ts";
 import { trustCommand } from "./cli/trust-command.ts";
 import { monitorCommand, statusCommand } from "./cli/status-command.ts";
 import { reportCommand } from "./cli/report-command.ts";
+import { restoreCommand, type RestoreOptions } from "./cli/restore-command.ts";
+import { failbackCommand, promoteCommand, type FailbackOptions, type PromoteOptions } from "./cli/failover-command.ts";
+import { drillCommand, scrubCommand } from "./cli/verify-command.ts";
 import { LocalRunner } from "./zfs/runner.ts";
 import { ZfsHost } from "./zfs/zfs-host.ts";
+import { BackupError } from "./errors.ts";
 
 const DEFAULT_CONFIG = "/etc/bzman/bzman.yaml";
 
@@ -25,8 +29,12 @@ const DEFAULT_CONFIG = "/etc/bzman/bzman.yaml";
 function buildDeps(signal: AbortSignal): CliDeps {
   return {
     local: new ZfsHost(new LocalRunner()),
-    async connect(s: SourceConfig, sig?: AbortSignal) {
-      const conn = await connectSource({ name: s.name, host: s.host, port: s.port, user: s.user, identity: s.identity, ...(s.hostKey ? { hostKey: s.hostKey } : {}) }, sig);
+    async connect(s: SourceConfig, sig?: AbortSignal, opts?: { restore?: boolean }) {
+      if (opts?.restore && !s.restoreIdentity) {
+        throw new BackupError("SSH_IDENTITY", `${s.name}: no restore_identity in the config; bzman writes to a source only with a restore key (install it with source-hooks/install-source.sh --restore)`);
+      }
+      const [user, identity] = opts?.restore ? [s.restoreUser, s.restoreIdentity!] : [s.user, s.identity];
+      const conn = await connectSource({ name: s.name, host: s.host, port: s.port, user, identity, ...(s.hostKey ? { hostKey: s.hostKey } : {}) }, sig);
       return { host: new ZfsHost(conn.runner), close: () => conn.close() };
     },
     now: () => new Date(),
@@ -166,6 +174,65 @@ async function main(argv: string[]): Promise<number> {
         pin: (source, key) => pinHostKey(configPath(), source, key),
         stdin: process.stdin, stdout: process.stdout, stderr: process.stderr,
       });
+    });
+
+  program.command("restore")
+    .argument("[backup]", "SOURCE:DATASET[@SNAPSHOT] (default: the newest snapshot); with --local also BACKUP_DATASET@SNAPSHOT; with --cleanup a clone's name")
+    .option("--to <host[:dataset]>", "restore onto this configured source (and dataset) instead of the original source")
+    .option("--as <name>", "the new dataset's name: a sibling of the original, or a full path with /")
+    .option("--mount", "mount the restored dataset on the source (default: received unmounted)")
+    .option("--force", "a dataset already at the destination is renamed aside (kept) and the backup received in its place")
+    .option("-y, --yes", "do not ask for confirmation (with --force)")
+    .option("--dry-run", "say what would happen; change nothing")
+    .option("--local", "a writable clone on this host instead (quick file-level recovery); needs --as")
+    .option("--mountpoint <path>", "where to mount a --local clone")
+    .option("--cleanup", "remove the clones made by --local (all, or the one named)")
+    .description("get data back: send a backup snapshot to a source under a new name (never over a live dataset), or clone it here")
+    .addHelpText("after", "\nThe source must have a restore key (restore_identity in the config, installed with\nsource-hooks/install-source.sh --restore): the everyday replication key can never write there.\n\nExamples:\n  bzman restore web1:tank/www                      # newest backup, to tank/www-restored-<UTC> on web1\n  bzman restore web1:tank/www@bzman_20261126T230000Z --as www-yesterday\n  bzman restore web1:tank/www --to web2:tank/www-from-web1\n  bzman restore --local web1:tank/www --as www-files --mountpoint /mnt/www\n  bzman restore --cleanup\n\nExit status: 0 when done, 1 when it failed or was refused, 2 for a bad config or usage.")
+    .action(async (spec: string | undefined, opts: RestoreOptions) => {
+      const config = await loadConfig(configPath());
+      code = typeof config === "number" ? config : await restoreCommand(config, spec, opts, { ...buildDeps(stop.signal), stdin: process.stdin });
+    });
+
+  program.command("promote")
+    .argument("<dataset>", "SOURCE:DATASET whose backup goes live on this host")
+    .option("--as <name>", "the live dataset (default: <pool>/bzman-live/<source>/<dataset>)")
+    .option("--mountpoint <path>", "where to mount it")
+    .option("--dry-run", "say what would happen; change nothing")
+    .description("failover: the newest backup of a dataset becomes a live, writable dataset on this host; its pulls pause")
+    .addHelpText("after", "\nExamples:\n  bzman promote web1:tank/www --mountpoint /srv/www\n\nThen, when the source is back: bzman failback web1:tank/www")
+    .action(async (spec: string, opts: PromoteOptions) => {
+      const config = await loadConfig(configPath());
+      code = typeof config === "number" ? config : await promoteCommand(config, spec, opts, { ...buildDeps(stop.signal), stdin: process.stdin });
+    });
+
+  program.command("failback")
+    .argument("<dataset>", "SOURCE:DATASET promoted earlier")
+    .option("--force", "a source dataset with snapshots the live copy lacks is renamed aside (kept) and re-seeded")
+    .option("-y, --yes", "do not ask for confirmation (with --force)")
+    .option("--dry-run", "say what would be sent; change nothing")
+    .description("after a promote: send the live copy back to the source (restore key), make it the backup again, resume pulls")
+    .addHelpText("after", "\nThe live copy is made read-only and snapshotted first, so nothing written to it is lost.\n\nExamples:\n  bzman failback web1:tank/www --dry-run\n  bzman failback web1:tank/www")
+    .action(async (spec: string, opts: FailbackOptions) => {
+      const config = await loadConfig(configPath());
+      code = typeof config === "number" ? config : await failbackCommand(config, spec, opts, { ...buildDeps(stop.signal), stdin: process.stdin });
+    });
+
+  program.command("drill")
+    .argument("[source]", "the source to drill (default: each)")
+    .description("a restore drill now: clone a random recent backup snapshot, check it mounts, read every file, compare with the source, destroy the clone")
+    .addHelpText("after", "\nScheduled per source with drill: { schedule: \"0 4 * * *\" } in the config.\n\nExit status: 0 when every drill passed, 1 otherwise, 2 for a bad config.")
+    .action(async (name: string | undefined) => {
+      const config = await loadConfig(configPath());
+      code = typeof config === "number" ? config : await drillCommand(config, name, buildDeps(stop.signal));
+    });
+
+  program.command("scrub")
+    .description("scrub every backup pool now and wait for the result (errors found are a problem in the status)")
+    .addHelpText("after", "\nScheduled with scrub: { schedule: \"0 2 * * 0\" } in the config.\n\nExit status: 0 when every pool scrubbed clean, 1 otherwise, 2 for a bad config.")
+    .action(async () => {
+      const config = await loadConfig(configPath());
+      code = typeof config === "number" ? config : await scrubCommand(config, buildDeps(stop.signal), { pollMs: 2000 });
     });
 
   program.command("demo")

@@ -19,7 +19,7 @@ export async function reportCommand(config: Config, opts: { send?: string | bool
     return EXIT.USAGE;
   }
   const pools = await checkPools(deps.local, "local", config.sources.map((s) => poolOf(s.target)), deps.now, deps.signal);
-  const status = buildStatus({ sources: config.sources, rows: services.store.statusRows(), pools, live: [], nextRuns: new Map(), now: deps.now().getTime(), capacityLimit: config.capacityLimit });
+  const status = buildStatus({ sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools, live: [], nextRuns: new Map(), now: deps.now().getTime(), capacityLimit: config.capacityLimit });
   if (opts.send) {
     if (!config.mail) {
       deps.stderr.write("bzman report: the config has no mail: section\n");

@@ -9,6 +9,7 @@ import { inspectSource, runSource, runSucceeded, type PassDeps } from "../engine
 import { toBackupError } from "../errors.ts";
 import { TargetLocks } from "../state/locks.ts";
 import { HistoryStore } from "../state/store.ts";
+import { Journal } from "../state/journal.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { datasetLine, finalSummary, range, sourceSummary } from "./format.ts";
 import { createProgress } from "./progress.ts";
@@ -23,7 +24,8 @@ export interface OpenSource {
 /** What the commands need from outside; main.ts builds the real ones. */
 export interface CliDeps {
   local: ZfsHost;
-  connect(source: SourceConfig, signal?: AbortSignal): Promise<OpenSource>;
+  /** Opens a connection to a source: with its replication key, or (`restore`) its restore key. */
+  connect(source: SourceConfig, signal?: AbortSignal, opts?: { restore?: boolean }): Promise<OpenSource>;
   now(): Date;
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
@@ -53,10 +55,20 @@ async function withSource<T>(sel: Selection, deps: CliDeps, extra: Partial<PassD
   }
 }
 
-/** The history and the locks of this machine's bzman. */
+/** The history, the operations journal and the locks of this machine's bzman. */
 export interface Services {
   store: HistoryStore;
+  journal: Journal;
   locks: TargetLocks;
+}
+
+/** The source datasets of `source` whose pulls are paused (promoted), with the reason. */
+export function pausedDatasets(journal: Journal, source: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const p of journal.promotions().values()) {
+    if (p.source === source) out.set(p.dataset, `promoted to local:${p.live} at ${p.at}; pulls resume after bzman failback ${source}:${p.dataset}`);
+  }
+  return out;
 }
 
 /** Opens the history (next to it, the locks); a message when that is impossible. */
@@ -64,7 +76,7 @@ export async function openServices(config: Config, what: string, warn: (line: st
   try {
     const { store, problem } = await HistoryStore.open(config.state, { keep: config.history });
     if (problem) warn(problem);
-    return { store, locks: new TargetLocks(join(dirname(config.state), "locks"), what, warn) };
+    return { store, journal: Journal.besideState(config.state), locks: new TargetLocks(join(dirname(config.state), "locks"), what, warn) };
   } catch (err) {
     return `cannot use the state file ${config.state}: ${(err as Error).message}`;
   }
@@ -72,7 +84,7 @@ export async function openServices(config: Config, what: string, warn: (line: st
 
 /** One whole pass over one source (snapshot, pull, prune as `opts` say), recorded in the history. */
 export async function passOnce(sel: Selection, deps: CliDeps, services: Services, opts: { snapshot: boolean; prune: boolean; runId?: string }, extra: Partial<PassDeps> = {}): Promise<RunRecord> {
-  const job = jobFor(sel, { ...opts, nowMs: deps.now().getTime() });
+  const job = { ...jobFor(sel, { ...opts, nowMs: deps.now().getTime() }), paused: pausedDatasets(services.journal, sel.source.name) };
   const record = await withSource(sel, deps, { lock: (t) => services.locks.acquire(t), ...extra }, (pass) => runSource(job, pass, opts.runId ?? newRunId(deps.now())));
   await services.store.appendRun(record);
   return record;

@@ -17,6 +17,7 @@ import type { Logger } from "../log.ts";
 import { Scheduler } from "../schedule/scheduler.ts";
 import { datasetLine } from "./format.ts";
 import { Notifier } from "./notify.ts";
+import { drillOnce, scrubOnce } from "./verify-command.ts";
 import { EXIT, newRunId, openServices, passOnce, type CliDeps } from "./run-command.ts";
 
 /** How long running passes get to end after a stop request. */
@@ -103,7 +104,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
     },
   });
   const status = (): StatusModel => buildStatus({
-    sources: config.sources, rows: services.store.statusRows(), pools: [...pools.values()], live: [...live.values()],
+    sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools: [...pools.values()], live: [...live.values()],
     nextRuns: new Map([...scheduler.nextRuns()].map(([n, d]) => [n, d?.toISOString() ?? null])), now: deps.now().getTime(), capacityLimit: config.capacityLimit,
   });
   const notifier = new Notifier(config, services.store, log, deps.now);
@@ -116,6 +117,37 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
           log.info(`report mailed: ${await notifier.sendReport(status())}`);
         } catch (err) {
           log.error(`cannot send the report: ${(err as Error).message}`);
+        }
+      });
+    }
+    // Proving the backups: restore drills per source and scrubs of the backup pools, one at a time each.
+    for (const source of config.sources) {
+      if (!source.drill) continue;
+      let running = false;
+      scheduler.addJob(`drill ${source.name}`, source.drill.schedule, async () => {
+        if (running || deps.signal.aborted) return;
+        running = true;
+        try {
+          const op = await drillOnce(source, deps, services);
+          log[op.result === "ok" ? "info" : "error"]({ source: source.name, drill: op.details ?? {} }, op.message);
+          void notifier.evaluate(status());
+        } finally {
+          running = false;
+        }
+      });
+    }
+    if (config.scrub) {
+      let running = false;
+      scheduler.addJob("scrub", config.scrub.schedule, async () => {
+        if (running || deps.signal.aborted) return;
+        running = true;
+        try {
+          for (const op of await scrubOnce(config, deps, services, { onStart: (pool) => log.info({ pool }, "scrub starts") })) {
+            log[op.result === "ok" ? "info" : "error"]({ pool: op.pool, scrub: op.details ?? {} }, op.message);
+          }
+          void notifier.evaluate(status());
+        } finally {
+          running = false;
         }
       });
     }

@@ -37,7 +37,7 @@ export async function statusCommand(config: Config, json: boolean, deps: CliDeps
       return EXIT.USAGE;
     }
     const pools = await checkPools(deps.local, "local", config.sources.map((s) => poolOf(s.target)), deps.now, deps.signal);
-    model = buildStatus({ sources: config.sources, rows: services.store.statusRows(), pools, live: [], nextRuns: new Map(), now: deps.now().getTime() });
+    model = buildStatus({ sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools, live: [], nextRuns: new Map(), now: deps.now().getTime() });
     if (!json) deps.stderr.write("(no daemon answered on http.listen; this is built from the history; next runs unknown)\n");
   }
   deps.stdout.write(json ? JSON.stringify(model, null, 2) + "\n" : statusText(model));

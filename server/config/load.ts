@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import { datasetNameProblem, isWithin } from "../core/naming.ts";
+import { LIVE_CONTAINER, RESTORE_CONTAINER, datasetNameProblem, isWithin, poolOf } from "../core/naming.ts";
 import { configFileSchema, normalize, type Config, type ConfigFile } from "./schema.ts";
 
 /** The outcome of reading a config. */
@@ -48,6 +48,13 @@ function ruleErrors(file: ConfigFile): string[] {
     const tp = datasetNameProblem(s.target);
     if (tp) errors.push(`${at}.target: ${tp}`);
     if (!s.target.includes("/")) errors.push(`${at}.target: must be a dataset below the backup pool's root, like "${s.target}/${s.name}"`);
+    for (const reserved of [RESTORE_CONTAINER, LIVE_CONTAINER]) {
+      const c = `${poolOf(s.target)}/${reserved}`;
+      if (isWithin(s.target, c)) errors.push(`${at}.target: "${s.target}" lies in ${c}, which bzman keeps for its restores and promoted datasets`);
+    }
+    if (s.restore_identity !== undefined && s.restore_identity === s.identity) {
+      errors.push(`${at}.restore_identity: is the replication key (identity); the restore key must be a second key, installed with the guard's --restore mode`);
+    }
     s.datasets.forEach((d, j) => {
       const p = datasetNameProblem(d.name);
       if (p) errors.push(`${at}.datasets[${j}].name: ${p}`);

@@ -26,6 +26,12 @@ const inheritable = {
   max_lag: duration.optional(),
   first_send: z.enum(["oldest", "newest"]).optional(),
   include_prefixes: z.array(z.string().min(1)).optional(),
+  /** A scheduled restore drill: clone a random recent backup snapshot, check it, destroy the clone. */
+  drill: z.strictObject({
+    schedule: cron,
+    /** The drill picks among this many newest backup snapshots of a random dataset. */
+    recent: z.number().int().min(1).default(10),
+  }).optional(),
 };
 
 const datasetSchema = z.strictObject({
@@ -39,6 +45,10 @@ const sourceSchema = z.strictObject({
   port: z.number().int().min(1).max(65535).default(22),
   user: z.string().regex(/^[a-z_][a-z0-9_.-]*$/i, "not a user name").default("bzman"),
   identity: z.string().min(1),
+  /** A second key, installed on the source with the guard's --restore mode: the only one that may write there. */
+  restore_identity: z.string().min(1).optional(),
+  /** The account of the restore key (default: user). */
+  restore_user: z.string().regex(/^[a-z_][a-z0-9_.-]*$/i, "not a user name").optional(),
   host_key: z.string().regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}( .*)?$/,
     'expected "<type> <base64 key>" as in known_hosts, e.g. "ssh-ed25519 AAAAC3…"').optional(),
   target: z.string(),
@@ -67,6 +77,8 @@ export const configFileSchema = z.strictObject({
   }).default({ syslog: false }),
   /** A pool used beyond this share is a problem (0.75: less than 25% free). */
   capacity_limit: z.number().gt(0).lte(1).default(0.75),
+  /** A scheduled `zpool scrub` of every backup pool, with its result in the status and the report. */
+  scrub: z.strictObject({ schedule: cron }).optional(),
   /** Transfers running at once, over all sources. */
   max_transfers: z.number().int().min(1).max(64).default(2),
   history: z.strictObject({
@@ -90,6 +102,9 @@ export interface SourceConfig {
   port: number;
   user: string;
   identity: string;
+  /** The restore key and its account, where one is configured. */
+  restoreIdentity?: string;
+  restoreUser: string;
   hostKey?: string;
   target: string;
   datasets: Array<{ name: string; recursive: boolean }>;
@@ -103,6 +118,8 @@ export interface SourceConfig {
   includePrefixes: string[];
   preSnapshot: string[][];
   postSnapshot: string[][];
+  /** The restore drill, where one is scheduled. */
+  drill?: { schedule: string; recent: number };
 }
 
 /** The normalized configuration. */
@@ -114,6 +131,8 @@ export interface Config {
   mail?: { smtp: string; from: string; to: string[]; report?: string; realertSeconds: number };
   capacityLimit: number;
   syslog?: { socket?: string; tag: string };
+  /** The scrub schedule of the backup pools, where one is set. */
+  scrub?: { schedule: string };
   sources: SourceConfig[];
 }
 
@@ -145,17 +164,20 @@ export function normalize(file: ConfigFile): Config {
     http: { listen: file.http.listen, ...(file.http.token_file ? { tokenFile: file.http.token_file } : {}) },
     ...(file.mail ? { mail: { smtp: file.mail.smtp, from: file.mail.from, to: file.mail.to, ...(file.mail.report ? { report: file.mail.report } : {}), realertSeconds: durationSeconds(file.mail.realert) } } : {}),
     capacityLimit: file.capacity_limit,
+    ...(file.scrub ? { scrub: { schedule: file.scrub.schedule } } : {}),
     ...(file.log.syslog ? { syslog: { ...(typeof file.log.syslog === "object" && file.log.syslog.socket ? { socket: file.log.syslog.socket } : {}), tag: (typeof file.log.syslog === "object" && file.log.syslog.tag) || "bzman" } } : {}),
     sources: file.sources.map((s) => {
       const o = { ...d, ...stripUndefined(s) };
       return {
         name: s.name, host: s.host, port: s.port, user: s.user, identity: s.identity,
+        ...(s.restore_identity ? { restoreIdentity: s.restore_identity } : {}), restoreUser: s.restore_user ?? s.user,
         ...(s.host_key ? { hostKey: s.host_key } : {}),
         target: s.target,
         datasets: s.datasets.map((x) => ({ name: x.name, recursive: x.recursive })),
         schedule: o.schedule, snapshotPrefix: o.snapshot_prefix, keepSource: o.keep_source, keepBackup: o.keep_backup,
         maxLagSeconds: durationSeconds(o.max_lag), firstSend: o.first_send, includePrefixes: o.include_prefixes,
         preSnapshot: s.pre_snapshot ?? [], postSnapshot: s.post_snapshot ?? [],
+        ...(o.drill ? { drill: { schedule: o.drill.schedule, recent: o.drill.recent } } : {}),
       };
     }),
   };

@@ -54,6 +54,8 @@ const ADVICE: Record<string, string> = {
   STALE: "No successful pass within the freshness goal. See the last error of this dataset.",
   POOL_HEALTH: "A pool is not ONLINE. Run zpool status -x on that host and replace the failed device.",
   POOL_SPACE: "A pool is filling up. Free space, add capacity, or tighten retention.",
+  DRILL_FAILED: "A backup snapshot could not be restored intact. Run zpool status -v on the backup pool and bzman drill SOURCE again; until it passes, treat that backup as unproven.",
+  SCRUB_ERRORS: "The scrub found damaged data on the backup pool. zpool status -v lists the files; replace failing disks, and re-seed the affected datasets if errors persist.",
 };
 
 /** What to do about an error code or condition kind. */
@@ -76,6 +78,12 @@ export function conditionsOf(m: StatusModel, detail: ReadonlyMap<string, string>
       out.push({ key: `lag ${where}`, host: d.source, what: "behind its freshness goal", where, code: "STALE",
         message: `${where} is ${d.lagSeconds}s behind; the goal is ${d.maxLagSeconds}s`, advice: adviceFor("STALE") });
     }
+  }
+  for (const d of m.drills) {
+    if (d.result === "failed") out.push({ key: `drill ${d.subject}`, host: d.subject, what: "restore drill FAILED", where: d.subject, code: "DRILL_FAILED", message: d.message, advice: adviceFor("DRILL_FAILED") });
+  }
+  for (const c of m.scrubs) {
+    if (c.result === "failed") out.push({ key: `scrub ${c.subject}`, host: "local", what: "scrub found errors", where: `local:${c.subject}`, code: "SCRUB_ERRORS", message: c.message, advice: adviceFor("SCRUB_ERRORS") });
   }
   for (const p of m.pools) {
     const where = `${p.host}:${p.pool}`;

@@ -122,3 +122,44 @@ export interface RunRecord {
   /** A failure of the whole source (connect, list), also copied into each dataset's record. */
   error?: RecordedError;
 }
+
+/** A backup dataset turned into a live one on the backup host by `bzman promote`. */
+export interface Promotion {
+  source: string;
+  /** The source dataset whose backup was promoted; its pulls are paused until failback. */
+  dataset: string;
+  /** Where the backup lived (and returns to at failback). */
+  target: string;
+  /** The live dataset it was renamed to. */
+  live: string;
+  /** The newest backup snapshot at promotion: what the source and the live copy share. */
+  snapshot: SnapshotRef;
+  at: string;
+}
+
+/** What kind of operation an {@link OperationRecord} is. */
+export type OperationKind = "restore" | "clone" | "cleanup" | "promote" | "failback" | "drill" | "scrub";
+
+/** One restore, clone, cleanup, promotion, failback, drill or scrub, as recorded in the state file. */
+export interface OperationRecord {
+  id: string;
+  kind: OperationKind;
+  /** What it was about: "web1:tank/www", "web1", or "pool backup". */
+  subject: string;
+  source?: string;
+  dataset?: string;
+  pool?: string;
+  startedAt: string;
+  finishedAt: string;
+  result: "ok" | "failed";
+  /** One line for people: what was done, or what went wrong and what to do. */
+  message: string;
+  bytes?: number;
+  error?: RecordedError;
+  /** Facts of the operation (snapshot, files counted, bytes read, scrub errors, …). */
+  details?: Record<string, string | number | boolean>;
+  /** A promotion this operation put in force (set as soon as the backup was renamed live). */
+  promotion?: Promotion;
+  /** Set by the failback that ended the promotion of `source`/`dataset`. */
+  promotionEnded?: boolean;
+}

@@ -68,3 +68,25 @@ export function snapshotPath(dataset: string, snapshot: string): string {
 export function snapshotNameAt(prefix: string, epochMs: number): string {
   return `${prefix}_${new Date(epochMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}`;
 }
+
+/** A compact UTC stamp for names: 20261127T014500Z. */
+export function utcStamp(epochMs: number): string {
+  return new Date(epochMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+}
+
+/** Why a dataset is renamed aside rather than overwritten. */
+export type AsideReason = "restore" | "failback";
+
+/**
+ * The name a dataset is kept under when a restore or failback needs its place:
+ * `<dataset>.before-restore-<UTC>`. The source guard allows renames to exactly this shape.
+ */
+export function asideName(dataset: string, why: AsideReason, epochMs: number): string {
+  return `${dataset}.before-${why}-${utcStamp(epochMs)}`;
+}
+
+/** The dataset on each backup pool below which bzman's own clones live (restores, drills). */
+export const RESTORE_CONTAINER = "bzman-restore";
+
+/** The dataset on each backup pool below which promoted datasets live by default. */
+export const LIVE_CONTAINER = "bzman-live";

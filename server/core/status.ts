@@ -2,7 +2,8 @@
 // newest backed-up snapshot, its lag against the freshness goal, the last pass, live progress and
 // the next run; per pool health and capacity; and whether all is well, with the reasons. Pure.
 
-import type { DatasetRecord, SnapshotRef } from "./model.ts";
+import type { DatasetRecord, OperationRecord, Promotion, SnapshotRef } from "./model.ts";
+import { isWithin } from "./naming.ts";
 
 /** A pass row as the status needs it (a history row). */
 export type StatusRow = DatasetRecord & { startedAt: string; finishedAt: string };
@@ -63,6 +64,17 @@ export interface DatasetStatus {
   lastDurationMs: number;
   progress: LiveTransfer | null;
   nextRun: string | null;
+  /** Set while the backup is promoted to a live dataset (pulls paused until failback). */
+  promoted: { live: string; at: string } | null;
+}
+
+/** The last restore drill of a source, or the last scrub of a backup pool. */
+export interface CheckStatus {
+  /** The source name (drills) or the pool (scrubs). */
+  subject: string;
+  at: string;
+  result: "ok" | "failed";
+  message: string;
 }
 
 /** The whole status. */
@@ -73,6 +85,10 @@ export interface StatusModel {
   problems: string[];
   datasets: DatasetStatus[];
   pools: PoolStatus[];
+  /** The newest restore drill per source that has had one. */
+  drills: CheckStatus[];
+  /** The newest scrub per backup pool that has had one. */
+  scrubs: CheckStatus[];
 }
 
 /** Inputs of {@link buildStatus}. */
@@ -87,6 +103,20 @@ export interface StatusInputs {
   now: number;
   /** A pool used beyond this share is a problem (default 0.75: less than 25% free). */
   capacityLimit?: number;
+  /** Promotions in force. */
+  promotions?: Promotion[];
+  /** Recorded operations, oldest first (drills and scrubs are read from them). */
+  operations?: OperationRecord[];
+}
+
+/** The newest operation of `kind` per subject key. */
+function newestBy(ops: OperationRecord[], kind: "drill" | "scrub", keyOf: (o: OperationRecord) => string | undefined): CheckStatus[] {
+  const m = new Map<string, CheckStatus>();
+  for (const o of ops) {
+    const k = o.kind === kind ? keyOf(o) : undefined;
+    if (k !== undefined) m.set(k, { subject: k, at: o.finishedAt, result: o.result, message: o.message });
+  }
+  return [...m.values()].sort((a, b) => a.subject.localeCompare(b.subject));
 }
 
 const key = (source: string, dataset: string): string => `${source}\u0000${dataset}`;
@@ -116,6 +146,7 @@ export function buildStatus(inp: StatusInputs): StatusModel {
       const good = lastGood.get(k);
       const lagSeconds = good ? Math.max(0, Math.round((inp.now - Date.parse(good.startedAt)) / 1000)) : null;
       const fresh = lagSeconds !== null && lagSeconds <= s.maxLagSeconds;
+      const promo = (inp.promotions ?? []).find((p) => p.source === s.name && isWithin(name, p.dataset));
       const d: DatasetStatus = {
         source: s.name, dataset: name, target: row?.target || `${s.target}/${name}`,
         newest: good?.to ? { ...good.to, at: good.startedAt } : null,
@@ -127,8 +158,11 @@ export function buildStatus(inp: StatusInputs): StatusModel {
         lastBytes: row?.bytes ?? 0, lastDurationMs: row?.transferMs ?? 0,
         progress: inp.live.find((l) => l.source === s.name && l.dataset === name) ?? null,
         nextRun: inp.nextRuns.get(s.name) ?? null,
+        promoted: promo ? { live: promo.live, at: promo.at } : null,
       };
       datasets.push(d);
+      // A promoted dataset is served from the backup host on purpose; its pulls are paused.
+      if (promo) continue;
       if (lagSeconds === null) problems.push(`${s.name}:${name} has never been backed up`);
       else if (!fresh) problems.push(`${s.name}:${name} is ${lagSeconds}s behind (goal ${s.maxLagSeconds}s)`);
       if (row && (row.result === "failed" || row.result === "conflict")) problems.push(`${s.name}:${name} last pass ${row.result}: ${row.error?.code ?? row.conflict ?? ""} ${row.message ?? row.error?.message ?? ""}`.trim());
@@ -138,5 +172,9 @@ export function buildStatus(inp: StatusInputs): StatusModel {
     if (p.health !== "ONLINE") problems.push(`pool ${p.pool} on ${p.host} is ${p.health}`);
     if (p.capacity > limit) problems.push(`pool ${p.pool} on ${p.host} is ${Math.round(p.capacity * 100)}% full (limit ${Math.round(limit * 100)}%)`);
   }
-  return { generatedAt: new Date(inp.now).toISOString(), healthy: problems.length === 0, problems, datasets, pools: inp.pools };
+  const drills = newestBy(inp.operations ?? [], "drill", (o) => o.source);
+  const scrubs = newestBy(inp.operations ?? [], "scrub", (o) => o.pool);
+  for (const d of drills) if (d.result === "failed") problems.push(`restore drill of ${d.subject} failed: ${d.message}`);
+  for (const c of scrubs) if (c.result === "failed") problems.push(`scrub of pool ${c.subject}: ${c.message}`);
+  return { generatedAt: new Date(inp.now).toISOString(), healthy: problems.length === 0, problems, datasets, pools: inp.pools, drills, scrubs };
 }

@@ -1,7 +1,7 @@
 // The nightly report's model, pure: the last 24 hours truly (by time, not the last N records):
 // totals, one row per dataset (failures first, then stale, then the rest), and bytes per hour.
 
-import type { PoolStatus, StatusModel, StatusRow } from "./status.ts";
+import type { CheckStatus, PoolStatus, StatusModel, StatusRow } from "./status.ts";
 
 /** One dataset's line of the report. */
 export interface ReportRow {
@@ -27,6 +27,8 @@ export interface ReportModel {
   bytesPerHour: number[];
   problems: string[];
   pools: PoolStatus[];
+  /** The newest restore drill per source and scrub per backup pool. */
+  checks: Array<CheckStatus & { kind: "drill" | "scrub" }>;
 }
 
 const ORDER = { failed: 0, stale: 1, ok: 2 } as const;
@@ -56,5 +58,6 @@ export function buildReport(status: StatusModel, rows: StatusRow[], nowMs: numbe
     from: new Date(fromMs).toISOString(), to: new Date(nowMs).toISOString(),
     totals: { passes: inWindow.length, failures: inWindow.filter((r) => r.result === "failed" || r.result === "conflict").length, bytes: inWindow.reduce((n, r) => n + r.bytes, 0), datasets: out.length },
     rows: out, bytesPerHour, problems: status.problems, pools: status.pools,
+    checks: [...status.drills.map((d) => ({ ...d, kind: "drill" as const })), ...status.scrubs.map((c) => ({ ...c, kind: "scrub" as const }))],
   };
 }

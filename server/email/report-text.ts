@@ -36,6 +36,7 @@ export function reportTextTable(r: ReportModel, width: number): string {
     cut(`${r.totals.passes} passes, ${r.totals.failures} failures, ${prettyBytes(r.totals.bytes)} moved, ${r.totals.datasets} datasets`, width),
     "", table,
   ];
+  for (const c of r.checks) lines.push(cut(`${c.kind === "drill" ? "restore drill" : "scrub"} of ${c.subject} at ${c.at.slice(0, 16).replace("T", " ")}: ${c.result === "ok" ? "ok" : `FAILED: ${c.message}`}`, width));
   if (r.problems.length) lines.push("", "PROBLEMS:", ...r.problems.map((p) => `  - ${cut(p, width - 4)}`));
   return lines.join("\n") + "\n";
 }

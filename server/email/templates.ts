@@ -66,6 +66,7 @@ ${r.problems.length ? `<mj-text color="#b42318"><b>Problems now:</b><br/>${r.pro
 <mj-table><tr><th>Dataset</th><th>State</th><th>Newest</th><th>Lag</th><th>Passes</th><th>Failures</th><th>Bytes</th><th>Time</th><th>Last error</th></tr>
 ${rows}
 </mj-table>
+${r.checks.length ? `<mj-table><tr><th>Check</th><th>Of</th><th>When</th><th>Result</th></tr>${r.checks.map((c) => `<tr><td>${c.kind === "drill" ? "Restore drill" : "Scrub"}</td><td>${esc(c.subject)}</td><td>${esc(c.at.slice(0, 16).replace("T", " "))}</td><td style="color:${c.result === "ok" ? "#1e7b34" : "#b42318"}">${esc(c.result === "ok" ? "ok" : `FAILED: ${c.message}`)}</td></tr>`).join("")}</mj-table>` : ""}
 ${r.pools.length ? `<mj-table><tr><th>Pool</th><th>Host</th><th>Health</th><th>Used</th><th>Free</th></tr>${r.pools.map((p) => `<tr><td>${esc(p.pool)}</td><td>${esc(p.host)}</td><td>${esc(p.health)}</td><td>${Math.round(p.capacity * 100)}%</td><td>${esc(prettyBytes(p.freeBytes))}</td></tr>`).join("")}</mj-table>` : ""}
 </mj-column></mj-section></mj-body></mjml>`;
 }

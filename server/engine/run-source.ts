@@ -26,6 +26,11 @@ export interface SourceJob {
   retention?: RetentionSpec;
   /** Tag of the hold on the newest common snapshot; absent: no holds. */
   holdTag?: string;
+  /**
+   * Source datasets not to pull (with what lies below them), each with the reason: datasets
+   * promoted to live ones, until failback. Their records say "skipped" and why.
+   */
+  paused?: ReadonlyMap<string, string>;
 }
 
 /** Releases a lock. */
@@ -87,7 +92,7 @@ async function timed<T>(phases: Phases, phase: keyof Phases, f: () => Promise<T>
 export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phases = {}): Promise<Inspection> {
   const remote = await timed(phases, "connect", deps.connect, deps.now);
   const snapshotErrors: SnapshotErrors = job.snapshot
-    ? await timed(phases, "snapshot", () => takeSnapshots(remote, job.roots, job.snapshot!, deps.signal), deps.now)
+    ? await timed(phases, "snapshot", () => takeSnapshots(remote, job.roots, job.snapshot!, deps.signal, [...(job.paused?.keys() ?? [])]), deps.now)
     : new Map();
   const [remoteCaps, src, dst] = await timed(phases, "list", async () => {
     const caps = await remote.capabilities(deps.signal);
@@ -146,10 +151,12 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
 
   const { remote, plan, targetListing } = inspection;
   record.goneOnSource = plan.goneOnSource;
+  const pausedFor = (name: string): string | undefined => [...(job.paused ?? [])].find(([root]) => isWithin(name, root))?.[1];
+  const active = plan.datasets.filter((dp) => pausedFor(dp.sourceDataset) === undefined);
   const present = new Set(targetListing.keys());
   let containerError: BackupError | undefined;
   try {
-    for (const c of missingParents(plan.datasets, targetListing, job.targetRoot)) {
+    for (const c of missingParents(active, targetListing, job.targetRoot)) {
       await deps.local.createContainer(c, deps.signal);
       present.add(c);
     }
@@ -160,6 +167,13 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
 
   const replicated: ReplicatedDataset[] = [];
   for (const dp of plan.datasets) {
+    const why = pausedFor(dp.sourceDataset);
+    if (why !== undefined) {
+      const rec: DatasetRecord = { source: job.name, dataset: dp.sourceDataset, target: dp.targetDataset, mode: "error", result: "skipped", steps: 0, bytes: 0, transferMs: 0, message: why };
+      record.datasets.push(rec);
+      deps.onDataset?.(rec);
+      continue;
+    }
     const rec = await replicateDataset(dp, { job, deps, remote, present, containerError });
     const snapErr = [...inspection.snapshotErrors].find(([root]) => isWithin(dp.sourceDataset, root))?.[1];
     if (snapErr && (rec.result === "ok" || rec.result === "up-to-date")) {
@@ -247,7 +261,7 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
     for (const step of steps) {
       // An estimate (for progress and ETA) costs one `send -nP`, only where the source has it.
       const estimate = deps.onProgress ? await remote.estimateSend(step, deps.signal).catch(() => null) : null;
-      rec.bytes += await transferStep(step, { remote, local: deps.local }, {
+      rec.bytes += await transferStep(step, { sender: remote, receiver: deps.local }, {
         type: dp.type, signal: deps.signal, onProgress: deps.onProgress, ...(estimate !== null ? { estimatedBytes: estimate } : {}),
       });
       if (step.kind === "full") {

@@ -1,6 +1,8 @@
 // Taking this pass's snapshots on the source: optional pre-snapshot commands (e.g. a database
-// flush), `zfs snapshot [-r]` per root at one instant, then post-snapshot commands.
+// flush), `zfs snapshot [-r]` per root at one instant, then post-snapshot commands. A promoted
+// (paused) dataset gets no new snapshot: its failback must find the source as it was left.
 
+import { isWithin } from "../core/naming.ts";
 import type { DatasetRoot } from "../core/plan.ts";
 import { BackupError, toBackupError } from "../errors.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
@@ -9,6 +11,8 @@ import type { ZfsHost } from "../zfs/zfs-host.ts";
 export interface SnapshotSpec {
   /** The snapshot name for this pass (`<prefix>_<UTC time>`). */
   name: string;
+  /** The prefix of bzman's snapshots (what it may destroy). */
+  prefix?: string;
   /** argv arrays run on the source before the snapshots; a failure means no snapshot is taken. */
   pre?: string[][];
   /** argv arrays run on the source after the snapshots (also after a failed snapshot). */
@@ -31,14 +35,21 @@ async function runHooks(remote: ZfsHost, hooks: string[][], phase: string, signa
 }
 
 /** Takes the pass's snapshots; returns the roots that could not be snapshotted, with why. */
-export async function takeSnapshots(remote: ZfsHost, roots: DatasetRoot[], spec: SnapshotSpec, signal?: AbortSignal): Promise<SnapshotErrors> {
+export async function takeSnapshots(remote: ZfsHost, roots: DatasetRoot[], spec: SnapshotSpec, signal?: AbortSignal, paused: string[] = []): Promise<SnapshotErrors> {
   const errors: SnapshotErrors = new Map();
+  const isPaused = (name: string): boolean => paused.some((p) => isWithin(name, p));
   const pre = await runHooks(remote, spec.pre ?? [], "pre-snapshot", signal);
   if (pre) for (const r of roots) errors.set(r.name, pre);
   else {
     for (const r of roots) {
+      if (isPaused(r.name)) continue;
       try {
         await remote.snapshot(r.name, spec.name, r.recursive, signal);
+        // `-r` cannot leave a child out: the snapshot just taken of a paused child is removed
+        // again (it is bzman's own, taken a moment ago, and holds nothing the source lacks).
+        for (const p of paused) {
+          if (r.recursive && isWithin(p, r.name)) await remote.destroySnapshot(p, spec.name, spec.prefix ?? spec.name.slice(0, spec.name.lastIndexOf("_")), signal).catch(() => undefined);
+        }
       } catch (err) {
         errors.set(r.name, toBackupError(err));
       }

@@ -1,5 +1,6 @@
-// One step on the wire: remote `zfs send` → byte counter → local `zfs receive`, joined with
-// stream.pipeline. Either side failing tears down both; both exit statuses are always awaited.
+// One step on the wire: `zfs send` on one host → byte counter → `zfs receive` on another, joined
+// with stream.pipeline. Replication sends from a source into the backup; a restore the other way.
+// Either side failing tears down both; both exit statuses are always awaited.
 
 import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -47,12 +48,14 @@ function failed(s: PromiseSettledResult<ExitStatus>): boolean {
  * receive, else the sender's failure, else receive's, else the pipe's.
  */
 function transferError(
-  step: Step, remote: ZfsHost, send: PromiseSettledResult<ExitStatus>, sendArgv: string[],
+  step: Step, hosts: Hosts, send: PromiseSettledResult<ExitStatus>, sendArgv: string[],
   recv: PromiseSettledResult<ExitStatus>, recvArgv: string[], pipe: PromiseSettledResult<void>, aborted: boolean,
 ): BackupError {
+  const remote = hosts.sender;
+  const where = hosts.receiver.where;
   const recvCode = recv.status === "fulfilled" ? tryClassifyStderr(recv.value.stderr) : null;
   if (recv.status === "fulfilled" && recv.value.code !== 0 && recvCode && DESTINATION_CODES.includes(recvCode)) {
-    return commandError("local", recvArgv, recv.value);
+    return commandError(where, recvArgv, recv.value);
   }
   if (aborted) return new BackupError("ABORTED", `transfer of ${step.targetDataset} aborted`);
   if (send.status === "rejected") return send.reason instanceof BackupError ? send.reason : new BackupError("SSH_CHANNEL", String(send.reason));
@@ -66,20 +69,30 @@ function transferError(
       { detail: (s.stderr.trim() + recvDetail).trim() || undefined });
   }
   if (recv.status === "rejected") return recv.reason instanceof BackupError ? recv.reason : new BackupError("SPAWN_FAILED", String(recv.reason));
-  if (recv.value.code !== 0) return commandError("local", recvArgv, recv.value);
+  if (recv.value.code !== 0) return commandError(where, recvArgv, recv.value);
   const reason = pipe.status === "rejected" ? (pipe.reason as Error).message : "unknown";
   return new BackupError("SSH_CHANNEL", `stream of ${step.targetDataset} broke: ${reason}`);
 }
 
+/** The two ends of a step: replication sends on the source and receives locally; a restore the reverse. */
+export interface Hosts {
+  sender: ZfsHost;
+  receiver: ZfsHost;
+}
+
 /**
- * Runs one step: streams `remote` send into `local` receive. Resolves with the bytes moved when
+ * Runs one step: streams the sender's `zfs send` into the receiver's `zfs receive`. Resolves with the bytes moved when
  * both commands exit 0; otherwise throws the root-cause BackupError after both have ended.
  * Precondition for a full step: the target does not exist and its parent does.
  */
 export async function transferStep(
   step: Step,
-  hosts: { remote: ZfsHost; local: ZfsHost },
-  opts: { type: DatasetType; signal?: AbortSignal; onProgress?: (p: TransferProgress) => void; estimatedBytes?: number },
+  hosts: Hosts,
+  opts: {
+    type: DatasetType; signal?: AbortSignal; onProgress?: (p: TransferProgress) => void; estimatedBytes?: number;
+    /** A restore: receive without bzman's safe properties, mounted or not. */
+    restore?: { mount: boolean };
+  },
 ): Promise<number> {
   const stop = new AbortController();
   const onOuterAbort = (): void => stop.abort();
@@ -88,14 +101,16 @@ export async function transferStep(
   try {
     // The receive gets no abort signal: it is stopped by closing its stdin, so it sees a cut
     // stream and cleans up after itself (a killed client may leave zfs-fuse's daemon mid-way).
-    const recv = await hosts.local.receive(step.targetDataset, { full: step.kind === "full", type: opts.type });
+    const recv = opts.restore
+      ? await hosts.receiver.receiveRestore(step.targetDataset, opts.restore.mount)
+      : await hosts.receiver.receive(step.targetDataset, { full: step.kind === "full", type: opts.type });
     const stopRecv = (): void => {
       recv.stdin.destroy();
       recvKillTimer ??= setTimeout(() => recv.kill(), RECEIVE_GRACE_MS).unref();
     };
     let send;
     try {
-      send = await hosts.remote.send(step, stop.signal);
+      send = await hosts.sender.send(step, stop.signal);
     } catch (err) {
       stopRecv();
       await recv.done.catch(() => undefined);
@@ -120,7 +135,7 @@ export async function transferStep(
     });
     const [p, sd, rd] = await Promise.allSettled([pipe, send.done, recvDone]);
     if (p.status === "fulfilled" && !failed(sd) && !failed(rd)) return counter.bytes;
-    throw transferError(step, hosts.remote, sd, send.argv, rd, recv.argv, p, opts.signal?.aborted ?? false);
+    throw transferError(step, hosts, sd, send.argv, rd, recv.argv, p, opts.signal?.aborted ?? false);
   } finally {
     clearTimeout(recvKillTimer);
     opts.signal?.removeEventListener("abort", onOuterAbort);

@@ -30,6 +30,7 @@ export function eta(p: NonNullable<DatasetStatus["progress"]>): string | null {
 }
 
 function state(d: DatasetStatus): string {
+  if (d.promoted) return "PROMOTED";
   if (d.progress) return `running ${prettyBytes(d.progress.bytes)}${eta(d.progress) ? ` ETA ${eta(d.progress)}` : ""}`;
   if (d.lastResult === "failed" || d.lastResult === "conflict") return d.lastResult.toUpperCase();
   if (!d.newest) return "NEVER";
@@ -58,6 +59,14 @@ export function statusText(m: StatusModel): string {
     for (const x of m.pools) p.push([x.pool, x.host, x.health, `${Math.round(x.capacity * 100)}%`, prettyBytes(x.freeBytes)]);
     lines.push("", p.toString());
   }
+  const promoted = m.datasets.filter((d) => d.promoted);
+  if (promoted.length) lines.push("", ...promoted.map((d) => `PROMOTED ${d.source}:${d.dataset} is live as local:${d.promoted!.live} since ${d.promoted!.at}; pulls paused until bzman failback`));
+  const checks = [...m.drills.map((d) => ["drill", d] as const), ...m.scrubs.map((c) => ["scrub", c] as const)];
+  if (checks.length) {
+    const c = new Table({ head: ["CHECK", "OF", "WHEN", "RESULT"], chars: BORDERLESS, style: { head: [], border: [], "padding-left": 0, "padding-right": 1 } });
+    for (const [kind, x] of checks) c.push([kind, cut(x.subject, 24), x.at.slice(0, 16).replace("T", " "), x.result === "ok" ? "ok" : "FAILED"]);
+    lines.push("", c.toString());
+  }
   if (m.problems.length) lines.push("", "PROBLEMS:", ...m.problems.map((x) => `  - ${x}`));
   return lines.map((l) => l.replace(/\s+$/gm, "")).join("\n") + "\n";
 }
@@ -75,6 +84,8 @@ export function statusPage(m: StatusModel): string {
   }).join("\n");
   const pools = m.pools.map((p) => `<tr class="${p.health === "ONLINE" ? "ok" : "bad"}"><td>${esc(p.pool)}</td><td>${esc(p.host)}</td><td>${esc(p.health)}</td><td>${Math.round(p.capacity * 100)}%</td><td>${esc(prettyBytes(p.freeBytes))}</td></tr>`).join("\n");
   const problems = m.problems.map((p) => `<li>${esc(p)}</li>`).join("");
+  const checks = [...m.drills.map((d) => ["Restore drill", d] as const), ...m.scrubs.map((c) => ["Scrub", c] as const)]
+    .map(([kind, x]) => `<tr class="${x.result === "ok" ? "ok" : "bad"}"><td>${kind}</td><td>${esc(x.subject)}</td><td>${esc(x.at)}</td><td>${esc(x.message)}</td></tr>`).join("\n");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>bzman status</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -92,6 +103,7 @@ ${problems ? `<ul id="problems">${problems}</ul>` : ""}
 <tbody>
 ${rows}
 </tbody></table>
+${checks ? `<table id="checks"><thead><tr><th>Check</th><th>Of</th><th>When</th><th>Result</th></tr></thead><tbody>\n${checks}\n</tbody></table>` : ""}
 ${pools ? `<table id="pools"><thead><tr><th>Pool</th><th>Host</th><th>Health</th><th>Used</th><th>Free</th></tr></thead><tbody>\n${pools}\n</tbody></table>` : ""}
 <p><small>Generated ${esc(m.generatedAt)} · <a href="/status">text</a> · <a href="/status?format=json">JSON</a> · <a href="/metrics">metrics</a></small></p>
 </body></html>

@@ -23,6 +23,8 @@ export interface RigOptions {
    * guard as forced command, allowing the source pool and the hook `zfs set bzman:flushed=yes POOL`.
    */
   keyOptions?: string;
+  /** Where the restore key may write, as a path below the source pool (default: the whole pool). */
+  restoreRoot?: string;
   poolSizeMiB?: number;
 }
 
@@ -33,6 +35,8 @@ export interface Rig {
   backupPool: string;
   sourceMount: string;
   identity: string;
+  /** The restore key: bound to the guard's --restore mode below `restoreRoot` (default the source pool). */
+  restoreIdentity: string;
   sshd: Sshd;
   /** Source name used in configs written by {@link Rig.writeConfig}. */
   sourceName: string;
@@ -71,18 +75,21 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
     const pub = await makeKey(identity, "bzman-sandbox-client");
     const guard = `/bin/sh ${GUARD} --root ${sourcePool} --hook 'zfs set bzman:flushed=yes ${sourcePool}'`;
     const keyOptions = opts.keyOptions ?? `restrict,command="${guard}"`;
-    const sshd = await startSshd(join(dir, "sshd"), [`${keyOptions} ${pub}`]);
+    const restoreIdentity = join(dir, "id_restore");
+    const restorePub = await makeKey(restoreIdentity, "bzman-sandbox-restore");
+    const restoreGuard = `/bin/sh ${GUARD} --restore --root ${opts.restoreRoot ? `${sourcePool}/${opts.restoreRoot}` : sourcePool}`;
+    const sshd = await startSshd(join(dir, "sshd"), [`${keyOptions} ${pub}`, `restrict,command="${restoreGuard}" ${restorePub}`]);
     undo.push(() => sshd.stop());
     const sourceName = "src1";
     return {
-      dir, sourcePool, backupPool, sourceMount: src.mountpoint, identity, sshd, sourceName, cleanup,
+      dir, sourcePool, backupPool, sourceMount: src.mountpoint, identity, restoreIdentity, sshd, sourceName, cleanup,
       release: () => (sshd.release(), daemon.release()),
       writeConfig(source = {}, file = join(dir, "bzman.yaml")) {
         const config = {
           state: join(dir, "state.json"),
           http: { listen: "" },
           sources: [{
-            name: sourceName, host: "127.0.0.1", port: sshd.port, user: "root", identity, host_key: sshd.hostKey,
+            name: sourceName, host: "127.0.0.1", port: sshd.port, user: "root", identity, restore_identity: restoreIdentity, host_key: sshd.hostKey,
             target: `${backupPool}/${sourceName}`, datasets: [{ name: sourcePool, recursive: true }], ...source,
           }],
         } as Record<string, unknown>;

@@ -85,6 +85,9 @@ export class SshRunner implements CommandRunner {
         // so that it can close, and the remote command loses its output and ends.
         pipeline(ch, stdout, (e) => e && (ch.close(), drain()));
         stdin.pipe(ch);
+        // A writer that gives up destroys stdin without ending it: the remote command still gets
+        // EOF, so a remote `zfs receive` sees a cut stream and ends instead of waiting forever.
+        stdin.once("close", () => ch.writableEnded || ch.end());
         ch.once("close", () => settle?.({ code: status?.code ?? null, signal: status?.signal ?? null, stderr: stderr.toString() }));
       });
     }).finally(() => {

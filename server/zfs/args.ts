@@ -109,3 +109,62 @@ export const POOL_COLUMNS = "name,health,size,allocated,free,capacity";
 export function poolStatusArgs(pool: string, parsable: boolean): string[] {
   return ["zpool", "list", "-H", ...(parsable ? ["-p"] : []), "-o", POOL_COLUMNS, pool];
 }
+
+/**
+ * `zfs receive [-u] target` for a restore onto a host: no `-F`, no safe properties (the restored
+ * dataset is meant to be used), mounted unless `mount` is false. The guard's --restore mode allows
+ * exactly this shape.
+ */
+export function restoreReceiveArgs(target: string, mount: boolean): string[] {
+  return ["zfs", "receive", ...(mount ? [] : ["-u"]), target];
+}
+
+/** `zfs rename from to` (both datasets, never snapshots). */
+export function renameArgs(from: string, to: string): string[] {
+  if (from.includes("@") || to.includes("@")) throw new Error(`refusing to rename ${from} to ${to}: not datasets`);
+  return ["zfs", "rename", from, to];
+}
+
+/** `zfs clone -o k=v … dataset@snapshot clone`. */
+export function cloneArgs(snapshot: string, clone: string, props: Array<[string, string]>): string[] {
+  return ["zfs", "clone", ...props.flatMap(([k, v]) => ["-o", `${k}=${v}`]), snapshot, clone];
+}
+
+/** `zfs destroy dataset` of one dataset without children or snapshots (never -r, never a snapshot). */
+export function destroyDatasetArgs(dataset: string): string[] {
+  if (dataset.includes("@") || !dataset.includes("/")) throw new Error(`refusing to destroy ${dataset}: not a dataset below a pool`);
+  return ["zfs", "destroy", dataset];
+}
+
+/** `zfs create -o k=v … dataset` (a plain dataset, e.g. a container of clones). */
+export function createArgs(dataset: string, props: Array<[string, string]>): string[] {
+  return ["zfs", "create", ...props.flatMap(([k, v]) => ["-o", `${k}=${v}`]), dataset];
+}
+
+/** `zfs inherit property dataset`. */
+export function inheritArgs(property: string, dataset: string): string[] {
+  return ["zfs", "inherit", property, dataset];
+}
+
+/** `zfs mount dataset` / `zfs unmount dataset`. */
+export function mountArgs(dataset: string, mount: boolean): string[] {
+  return ["zfs", mount ? "mount" : "unmount", dataset];
+}
+
+/** Properties of a snapshot the restore drill compares between source and backup. */
+export const DRILL_PROPERTIES = "guid,referenced";
+
+/** `zfs get -H -p -o name,property,value PROPS dataset…` (no recursion). */
+export function getArgs(properties: string, datasets: string[]): string[] {
+  return ["zfs", "get", "-H", "-p", "-o", "name,property,value", properties, ...datasets];
+}
+
+/** `zpool scrub pool`: starts a scrub (returns at once). */
+export function scrubArgs(pool: string): string[] {
+  return ["zpool", "scrub", pool];
+}
+
+/** `zpool status pool`: the text with the scrub line and error counts. */
+export function zpoolStatusArgs(pool: string): string[] {
+  return ["zpool", "status", pool];
+}

@@ -167,3 +167,38 @@ export function parsePoolStatus(stdout: string): { pool: string; health: string;
   if (!capNum) throw new BackupError("ZFS_PARSE", `zpool list: capacity "${cap}"`);
   return { pool, health, sizeBytes, allocatedBytes: parseSize(alloc), freeBytes: parseSize(free), capacity: Number(capNum[1]) / 100 };
 }
+
+/** The scrub state of a pool, from `zpool status` (zfs-fuse's "scrub:" line or OpenZFS's "scan:"). */
+export interface ScrubState {
+  state: "none" | "running" | "finished" | "canceled";
+  /** Errors the last finished scrub found (null while none finished). */
+  errors: number | null;
+  /** Percent done of a running scrub, where reported. */
+  percent?: number;
+  /** "N data errors" of the pool's errors: line (0 for "No known data errors"). */
+  dataErrors: number;
+  /** The checksum error count of the pool's own row. */
+  checksumErrors: number;
+}
+
+/** Parses `zpool status POOL`. Throws ZFS_PARSE when the text has no state line. */
+export function parseScrubStatus(text: string, pool: string): ScrubState {
+  if (!/^\s*state:/m.test(text)) throw new BackupError("ZFS_PARSE", `zpool status ${pool}: no state line`, { detail: text.slice(0, 300) });
+  const scan = /^\s*(?:scrub|scan):\s*(.*)$/m.exec(text)?.[1] ?? "";
+  // A progress figure may be on the scan line (zfs-fuse) or on the lines after it (OpenZFS).
+  const after = text.slice(text.indexOf(scan) + scan.length).split(/\n\s*config:/)[0] ?? "";
+  const percent = /([\d.]+)% done/.exec(scan + after)?.[1];
+  let state: ScrubState["state"] = "none";
+  let errors: number | null = null;
+  if (/scrub in progress/.test(scan)) state = "running";
+  else if (/scrub (?:canceled|stopped)/.test(scan)) state = "canceled";
+  else if (/scrub (?:completed|repaired)/.test(scan)) {
+    state = "finished";
+    errors = Number(/with (\d+) errors/.exec(scan)?.[1] ?? NaN);
+    if (Number.isNaN(errors)) throw new BackupError("ZFS_PARSE", `zpool status ${pool}: scrub line "${scan}"`);
+  }
+  const errLine = /^\s*errors:\s*(.*)$/m.exec(text)?.[1] ?? "";
+  const dataErrors = /no known data errors/i.test(errLine) ? 0 : Number(/(\d+) data errors?/.exec(errLine)?.[1] ?? 0);
+  const row = new RegExp(`^\\s+${pool.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s+\\S+\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)`, "m").exec(text);
+  return { state, errors, ...(percent !== undefined ? { percent: Number(percent) } : {}), dataErrors, checksumErrors: row ? Number(row[3]) : 0 };
+}

@@ -3,9 +3,9 @@
 
 import type { DatasetType, Listing, Step } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
-import { poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
+import { cloneArgs, createArgs, destroyDatasetArgs, getArgs, inheritArgs, mountArgs, renameArgs, restoreReceiveArgs, scrubArgs, zpoolStatusArgs, poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
 import { MINIMAL_CAPABILITIES, parseCapabilities, type Capabilities } from "./capabilities.ts";
-import { parsePoolStatus, parseSendEstimate, missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
+import { parseScrubStatus, type ScrubState, parsePoolStatus, parseSendEstimate, missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
 import type { CommandRunner, ExitStatus, RunningCommand } from "./runner.ts";
 
 /** A listing and the requested roots that do not exist. */
@@ -165,5 +165,89 @@ export class ZfsHost {
     const caps = await this.capabilities(signal);
     if (caps.receiveProperties) return;
     for (const [k, v] of safeProperties(type)) await this.runChecked(setArgs(k, v, dataset), signal);
+  }
+
+  /** Starts `zfs receive [-u] target` for a restore (no safe properties, never -F). */
+  async receiveRestore(target: string, mount: boolean, signal?: AbortSignal): Promise<RunningCommand> {
+    return this.runner.spawn(restoreReceiveArgs(target, mount), { signal });
+  }
+
+  /**
+   * `zfs get -p` of `properties` on `datasets`: name → property → value. Datasets that do not
+   * exist are absent from the result; any other failure throws.
+   */
+  async properties(properties: string, datasets: string[], signal?: AbortSignal): Promise<Map<string, Record<string, string>>> {
+    const argv = getArgs(properties, datasets);
+    const r = await this.runner.run(argv, { signal });
+    if (r.code !== 0 && !onlyMissingDatasets(r.stderr)) throw commandError(this.where, argv, r);
+    const out = new Map<string, Record<string, string>>();
+    for (const line of r.stdout.split("\n")) {
+      const [name, prop, value] = line.split("\t");
+      if (!name || !prop || value === undefined) continue;
+      out.set(name, { ...out.get(name), [prop]: value });
+    }
+    return out;
+  }
+
+  /** Renames a dataset (both names full paths), retrying a while when ZFS calls it busy. */
+  async rename(from: string, to: string, signal?: AbortSignal): Promise<void> {
+    await this.retryBusy(renameArgs(from, to), () => false, signal);
+  }
+
+  /** Runs argv, retrying for a few seconds while ZFS says busy; `done` accepts a failure as success. */
+  private async retryBusy(argv: string[], done: (stderr: string) => boolean, signal?: AbortSignal): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const r = await this.runner.run(argv, { signal });
+      if (r.code === 0 || done(r.stderr)) return;
+      if (tryClassifyStderr(r.stderr) !== "ZFS_BUSY" || attempt >= 15) throw commandError(this.where, argv, r);
+      await new Promise((res) => setTimeout(res, 400));
+    }
+  }
+
+  /** Clones `snapshot` (dataset@name) as `clone` with the given properties. */
+  async clone(snapshot: string, clone: string, props: Array<[string, string]>, signal?: AbortSignal): Promise<void> {
+    await this.runChecked(cloneArgs(snapshot, clone, props), signal);
+  }
+
+  /** Creates a plain dataset with the given properties. */
+  async create(dataset: string, props: Array<[string, string]>, signal?: AbortSignal): Promise<void> {
+    await this.runChecked(createArgs(dataset, props), signal);
+  }
+
+  /**
+   * Destroys one dataset without children or snapshots, retrying a few times while ZFS calls it
+   * busy (a clone just unmounted). A dataset already gone is fine.
+   */
+  async destroyDataset(dataset: string, signal?: AbortSignal): Promise<void> {
+    await this.retryBusy(destroyDatasetArgs(dataset), (e) => /dataset does not exist/.test(e), signal);
+  }
+
+  /** `zfs set property=value dataset`. */
+  async set(property: string, value: string, dataset: string, signal?: AbortSignal): Promise<void> {
+    await this.runChecked(setArgs(property, value, dataset), signal);
+  }
+
+  /** `zfs inherit property dataset`. */
+  async inherit(property: string, dataset: string, signal?: AbortSignal): Promise<void> {
+    await this.runChecked(inheritArgs(property, dataset), signal);
+  }
+
+  /** Mounts (true) or unmounts (false) a dataset; already in that state is fine. */
+  async mount(dataset: string, mount: boolean, signal?: AbortSignal): Promise<void> {
+    const argv = mountArgs(dataset, mount);
+    const r = await this.runner.run(argv, { signal });
+    if (r.code !== 0 && !/already mounted|not currently mounted|not mounted/.test(r.stderr)) throw commandError(this.where, argv, r);
+  }
+
+  /** Starts a scrub of `pool`; one already running is fine. */
+  async scrub(pool: string, signal?: AbortSignal): Promise<void> {
+    const argv = scrubArgs(pool);
+    const r = await this.runner.run(argv, { signal });
+    if (r.code !== 0 && !/currently scrubbing|scrub.*in progress/i.test(r.stderr)) throw commandError(this.where, argv, r);
+  }
+
+  /** The scrub state and error counts of `pool`. */
+  async scrubStatus(pool: string, signal?: AbortSignal): Promise<ScrubState> {
+    return parseScrubStatus(await this.runChecked(zpoolStatusArgs(pool), signal), pool);
   }
 }

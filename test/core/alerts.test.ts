@@ -37,14 +37,18 @@ test("conditionsOf: failed and conflicting passes, stale datasets, unhealthy and
   const m: StatusModel = {
     generatedAt: "x", healthy: false, problems: [],
     datasets: [
-      { source: "web1", dataset: "tank/a", target: "b/a", newest: null, lagSeconds: 7200, maxLagSeconds: 3600, fresh: false, lastResult: "failed", lastRunAt: "x", lastError: { code: "ZFS_DEST_MODIFIED", message: "modified" }, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 0, lastDurationMs: 0, progress: null, nextRun: null },
-      { source: "web1", dataset: "tank/b", target: "b/b", newest: null, lagSeconds: 10, maxLagSeconds: 3600, fresh: true, lastResult: "conflict", lastRunAt: "x", lastError: null, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 0, lastDurationMs: 0, progress: null, nextRun: null },
-      { source: "web1", dataset: "tank/c", target: "b/c", newest: null, lagSeconds: 10, maxLagSeconds: 3600, fresh: true, lastResult: "ok", lastRunAt: "x", lastError: null, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 0, lastDurationMs: 0, progress: null, nextRun: null },
+      { source: "web1", dataset: "tank/a", target: "b/a", newest: null, lagSeconds: 7200, maxLagSeconds: 3600, fresh: false, lastResult: "failed", lastRunAt: "x", lastError: { code: "ZFS_DEST_MODIFIED", message: "modified" }, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 0, lastDurationMs: 0, progress: null, nextRun: null, promoted: null },
+      { source: "web1", dataset: "tank/b", target: "b/b", newest: null, lagSeconds: 10, maxLagSeconds: 3600, fresh: true, lastResult: "conflict", lastRunAt: "x", lastError: null, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 0, lastDurationMs: 0, progress: null, nextRun: null, promoted: null },
+      { source: "web1", dataset: "tank/c", target: "b/c", newest: null, lagSeconds: 10, maxLagSeconds: 3600, fresh: true, lastResult: "ok", lastRunAt: "x", lastError: null, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 0, lastDurationMs: 0, progress: null, nextRun: null, promoted: null },
     ],
     pools: [{ host: "local", pool: "backup", health: "DEGRADED", sizeBytes: 1, freeBytes: 0, capacity: 0.9, checkedAt: "x" }],
+    drills: [{ subject: "web1", at: "x", result: "failed", message: "cannot read a.bin: EIO" }, { subject: "web2", at: "x", result: "ok", message: "fine" }],
+    scrubs: [{ subject: "backup", at: "x", result: "failed", message: "the scrub of backup found 2 error(s)" }],
   };
   const c = conditionsOf(m, new Map([["web1:tank/a", "cannot receive: destination modified"]]));
-  assert.deepEqual(c.map((x) => x.key), ["pass web1:tank/a", "lag web1:tank/a", "pass web1:tank/b", "pool-health local:backup", "pool-space local:backup"]);
+  assert.deepEqual(c.map((x) => x.key), ["pass web1:tank/a", "lag web1:tank/a", "pass web1:tank/b", "drill web1", "scrub backup", "pool-health local:backup", "pool-space local:backup"]);
+  assert.equal(c[3]!.code, "DRILL_FAILED");
+  assert.match(c[4]!.advice, /zpool status -v/);
   assert.equal(c[0]!.detail, "cannot receive: destination modified");
   assert.match(c[0]!.advice, /will not roll it back/);
   assert.equal(c[0]!.what, "pass FAILED (ZFS_DEST_MODIFIED)");

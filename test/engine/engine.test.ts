@@ -14,10 +14,11 @@ const [s1, s2] = snaps("s1", "s2");
 const full = { kind: "full" as const, sourceDataset: "tank/a", targetDataset: "bak/w/tank/a", to: s1, intermediates: false };
 const incr = { kind: "incremental" as const, sourceDataset: "tank/a", targetDataset: "bak/w/tank/a", from: s1, to: s2, intermediates: false };
 
-function hosts(remote: Script[], local: Script[]): { remote: ZfsHost; local: ZfsHost; r: FakeRunner; l: FakeRunner } {
+function hosts(remote: Script[], local: Script[]): { remote: ZfsHost; local: ZfsHost; sender: ZfsHost; receiver: ZfsHost; r: FakeRunner; l: FakeRunner } {
   const r = new FakeRunner("web1", [probe, ...remote]);
   const l = new FakeRunner("local", [probe, ...local]);
-  return { remote: new ZfsHost(r), local: new ZfsHost(l), r, l };
+  const [remoteHost, localHost] = [new ZfsHost(r), new ZfsHost(l)];
+  return { remote: remoteHost, local: localHost, sender: remoteHost, receiver: localHost, r, l };
 }
 
 test("transferStep: bytes are counted through, both exits 0 → bytes", async () => {

@@ -1,0 +1,166 @@
+// Failover and failback. `promote` renames a backup dataset to a live one on the backup host
+// (writable, mounted); its pulls pause. `failback` freezes the live copy, snapshots it, sends the
+// difference back to the source through the restore key, and renames the copy back into the
+// backup tree, so the source and the backup share that snapshot and pulls go on from it.
+// No step destroys anything: what is in the way is refused or, with force, renamed aside.
+
+import type { DatasetSnapshots, Promotion, Snapshot, Step } from "../core/model.ts";
+import { asideName, snapshotNameAt, snapshotPath } from "../core/naming.ts";
+import { planFailback } from "../core/restore.ts";
+import { BackupError, toBackupError } from "../errors.ts";
+import { safeProperties } from "../zfs/args.ts";
+import type { ZfsHost } from "../zfs/zfs-host.ts";
+import { createParents, datasetExists } from "./restore.ts";
+import { transferStep, type TransferProgress } from "./transfer.ts";
+
+/** What to promote. */
+export interface PromoteRequest {
+  source: string;
+  dataset: string;
+  target: string;
+  live: string;
+  mountpoint?: string;
+  nowMs: number;
+}
+
+async function listOne(host: ZfsHost, dataset: string, signal?: AbortSignal): Promise<{ ds: DatasetSnapshots | undefined; children: string[] }> {
+  const { listing } = await host.list([dataset], { resumeTokens: host.where === "local", signal });
+  return { ds: listing.get(dataset), children: [...listing.keys()].filter((n) => n.startsWith(dataset + "/")) };
+}
+
+/**
+ * Promotes a backup dataset: checks it (exists, has a snapshot, no children, no partial receive),
+ * renames it to `live`, calls `onPromoted` at once (so its pulls pause even if a later step
+ * fails), then makes it writable and mounts it.
+ */
+export async function promote(local: ZfsHost, req: PromoteRequest, onPromoted: (p: Promotion) => void, signal?: AbortSignal): Promise<Promotion> {
+  const { ds, children } = await listOne(local, req.target, signal);
+  if (!ds) throw new BackupError("ZFS_DATASET_MISSING", `local:${req.target} (the backup of ${req.source}:${req.dataset}) does not exist`);
+  if (children.length > 0) throw new BackupError("ZFS_FAILED", `local:${req.target} has child datasets (${children.slice(0, 3).join(", ")}); promote works on one dataset without children`);
+  if (ds.resumeToken) throw new BackupError("ZFS_RECV_RESUMABLE", `local:${req.target} holds a partly received stream; let the next pass finish it first`);
+  const newest = ds.snapshots[ds.snapshots.length - 1];
+  if (!newest) throw new BackupError("ZFS_DATASET_MISSING", `local:${req.target} has no snapshot to promote`);
+  if (await datasetExists(local, req.live, signal)) throw new BackupError("ZFS_DEST_EXISTS", `local:${req.live} exists; pick another name (--as)`);
+  await createParents(local, req.live, signal);
+  await local.rename(req.target, req.live, signal);
+  const promotion: Promotion = { source: req.source, dataset: req.dataset, target: req.target, live: req.live, snapshot: { name: newest.name, guid: newest.guid }, at: new Date(req.nowMs).toISOString() };
+  onPromoted(promotion);
+  await local.set("readonly", "off", req.live, signal);
+  if (ds.type === "filesystem") {
+    await local.set("canmount", "on", req.live, signal);
+    await local.set("exec", "on", req.live, signal);
+    if (req.mountpoint) await local.set("mountpoint", req.mountpoint, req.live, signal);
+    else await local.inherit("mountpoint", req.live, signal);
+    await local.mount(req.live, true, signal);
+  }
+  return promotion;
+}
+
+/** What to fail back. */
+export interface FailbackRequest {
+  promotion: Promotion;
+  /** A source dataset with snapshots the live copy lacks is renamed aside (kept) and re-seeded. */
+  force: boolean;
+  snapshotPrefix: string;
+  nowMs: number;
+}
+
+/** What a failback did. */
+export interface FailbackResult {
+  mode: "incremental" | "full";
+  snapshot: Snapshot;
+  bytes: number;
+  /** Where the source dataset that was in the way was kept. */
+  aside?: string;
+  /** Set when the copy could not be renamed back and was copied instead: the redundant live dataset. */
+  leftLive?: string;
+}
+
+/** Copies every snapshot of `live` (oldest full, the rest in one -I) into the new dataset `target`. */
+async function copyBack(local: ZfsHost, live: DatasetSnapshots, target: string, signal?: AbortSignal): Promise<void> {
+  const snaps = (await listOne(local, live.name, signal)).ds!.snapshots;
+  const [first, last] = [snaps[0]!, snaps[snaps.length - 1]!];
+  const steps: Step[] = [{ kind: "full", sourceDataset: live.name, targetDataset: target, to: first, intermediates: false }];
+  if (last.guid !== first.guid) steps.push({ kind: "incremental", sourceDataset: live.name, targetDataset: target, from: first, to: last, intermediates: true });
+  for (const step of steps) await transferStep(step, { sender: local, receiver: local }, { type: live.type, ...(signal ? { signal } : {}) });
+  const got = new Set((await listOne(local, target, signal)).ds?.snapshots.map((s) => s.guid) ?? []);
+  const lost = snaps.filter((s) => !got.has(s.guid));
+  if (lost.length) throw new BackupError("ZFS_FAILED", `copying local:${live.name} back to ${target} missed ${lost.map((s) => s.name).join(", ")}`);
+}
+
+/**
+ * Fails back: freezes the live copy (read-only) and snapshots it, sends it to the source (the
+ * restore key), checks the snapshot arrived, and renames the copy back to its backup name with
+ * the backup's safe properties. A refusal before anything was sent makes the copy writable again.
+ */
+export async function failback(local: ZfsHost, remote: ZfsHost, req: FailbackRequest, opts: { signal?: AbortSignal; onProgress?: (p: TransferProgress) => void } = {}): Promise<FailbackResult> {
+  const { promotion: p, signal } = { ...req, signal: opts.signal };
+  const where = `${remote.where}:${p.dataset}`;
+  const first = await listOne(local, p.live, signal);
+  if (!first.ds) throw new BackupError("ZFS_DATASET_MISSING", `local:${p.live} (the promoted copy of ${where}) does not exist`);
+  if (first.children.length > 0) throw new BackupError("ZFS_FAILED", `local:${p.live} has child datasets (${first.children.slice(0, 3).join(", ")}); move them out first`);
+  if (await datasetExists(local, p.target, signal)) throw new BackupError("ZFS_DEST_EXISTS", `local:${p.target} exists again, so the promoted copy cannot return there; rename it aside first`);
+
+  // Nothing written after the failback snapshot may be lost: the copy is read-only from here on.
+  await local.set("readonly", "on", p.live, signal);
+  let sent = false;
+  try {
+    const name = snapshotNameAt(req.snapshotPrefix, req.nowMs);
+    await local.snapshot(p.live, name, false, signal);
+    const live = (await listOne(local, p.live, signal)).ds!;
+    const f = live.snapshots.find((s) => s.name === name);
+    if (!f) throw new BackupError("ZFS_FAILED", `local:${snapshotPath(p.live, name)} was not created`);
+
+    const src = (await listOne(remote, p.dataset, signal)).ds;
+    const plan = planFailback(live, src, req.force);
+    if (plan.kind === "refuse") {
+      throw new BackupError("ZFS_DEST_EXISTS", `${plan.reason}. Keep them by renaming ${p.dataset} aside on the source, or --force to have bzman keep it as ${asideName(p.dataset, "failback", req.nowMs)} and re-seed it`);
+    }
+    let aside: string | undefined;
+    if (plan.kind === "full-aside") {
+      aside = asideName(p.dataset, "failback", req.nowMs);
+      await remote.rename(p.dataset, aside, signal);
+    }
+    const step: Step = plan.kind === "incremental"
+      ? { kind: "incremental", sourceDataset: p.live, targetDataset: p.dataset, from: plan.from, to: f, intermediates: true }
+      : { kind: "full", sourceDataset: p.live, targetDataset: p.dataset, to: f, intermediates: false };
+    let bytes = 0;
+    if (!(plan.kind === "incremental" && plan.from.guid === f.guid)) {
+      sent = true;
+      try {
+        bytes = await transferStep(step, { sender: local, receiver: remote }, {
+          type: live.type, restore: { mount: true }, ...(signal ? { signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+        });
+      } catch (err) {
+        const e = toBackupError(err);
+        if (e.code === "ZFS_DEST_MODIFIED") {
+          throw new BackupError("ZFS_DEST_MODIFIED", `${where} changed on the source after ${plan.kind === "incremental" ? plan.from.name : "its newest snapshot"}. If those changes are not needed, roll it back there (zfs rollback ${p.dataset}) and fail back again; or --force to keep it as ${asideName(p.dataset, "failback", req.nowMs)} and re-seed it`, { detail: e.detail });
+        }
+        throw e;
+      }
+    }
+    const after = (await listOne(remote, p.dataset, signal)).ds;
+    if (!after?.snapshots.some((s) => s.guid === f.guid)) throw new BackupError("ZFS_FAILED", `${where}: the send ended well but ${f.name} (GUID ${f.guid}) is not there`);
+
+    // The source has it: the copy goes back into the backup tree as a backup again.
+    await local.mount(p.live, false, signal);
+    await createParents(local, p.target, signal);
+    let copiedBack = false;
+    try {
+      await local.rename(p.live, p.target, signal);
+    } catch (err) {
+      // Some ZFS ports (zfs-fuse) cannot rename a dataset that was ever mounted: copy it back
+      // instead, every snapshot with its GUID, and leave the live copy (now redundant) in place.
+      if (toBackupError(err).code !== "ZFS_BUSY") throw err;
+      await copyBack(local, live, p.target, signal);
+      copiedBack = true;
+    }
+    for (const [k, v] of safeProperties(live.type)) await local.set(k, v, p.target, signal);
+    if (live.type === "filesystem") await local.inherit("mountpoint", p.target, signal);
+    return { mode: plan.kind === "incremental" ? "incremental" : "full", snapshot: f, bytes, ...(aside ? { aside } : {}), ...(copiedBack ? { leftLive: p.live } : {}) };
+  } catch (err) {
+    // Refused or failed before the source got anything: the live copy goes on serving, writable.
+    if (!sent) await local.set("readonly", "off", p.live).catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,129 @@
+// Getting data back: a backup snapshot sent from the backup pool to a source (or another host)
+// under a new name, or cloned writable on the backup host for file-level recovery, and those
+// clones removed again. A dataset in the way is never overwritten: it is refused, or with force
+// renamed aside and kept.
+
+import type { DatasetType, Snapshot, Step } from "../core/model.ts";
+import { RESTORE_CONTAINER, asideName, parentOf, poolOf, snapshotPath } from "../core/naming.ts";
+import { BackupError } from "../errors.ts";
+import type { ZfsHost } from "../zfs/zfs-host.ts";
+import { transferStep, type TransferProgress } from "./transfer.ts";
+
+/** The user property marking a dataset as a clone bzman made (value: the snapshot it came from). */
+export const RESTORE_PROPERTY = "bzman:restore-of";
+
+/** A restore of one backup snapshot onto a host. */
+export interface RestoreRequest {
+  /** The dataset on the backup pool and the snapshot to send. */
+  backupDataset: string;
+  snapshot: Snapshot;
+  type: DatasetType;
+  /** The dataset to create on the receiving host. */
+  destination: string;
+  /** A dataset already at `destination` is renamed aside (kept) instead of refusing. */
+  force: boolean;
+  /** Mount the restored dataset (a restore to a new name stays unmounted). */
+  mount: boolean;
+  nowMs: number;
+}
+
+/** What a restore did. */
+export interface RestoreResult {
+  bytes: number;
+  /** Where a dataset that was in the way was kept. */
+  aside?: string;
+}
+
+/** Whether `dataset` exists on `host` (through the listing its guard allows). */
+export async function datasetExists(host: ZfsHost, dataset: string, signal?: AbortSignal): Promise<boolean> {
+  const r = await host.list([dataset], { signal });
+  return r.listing.has(dataset);
+}
+
+/**
+ * Sends `req.snapshot` of the backup dataset (a full stream) from `from` into `req.destination`
+ * on `to`, and checks that the snapshot arrived with its GUID.
+ */
+export async function restoreSnapshot(req: RestoreRequest, hosts: { from: ZfsHost; to: ZfsHost }, opts: { signal?: AbortSignal; onProgress?: (p: TransferProgress) => void } = {}): Promise<RestoreResult> {
+  const where = `${hosts.to.where}:${req.destination}`;
+  let aside: string | undefined;
+  if (await datasetExists(hosts.to, req.destination, opts.signal)) {
+    if (!req.force) {
+      throw new BackupError("ZFS_DEST_EXISTS", `${where} exists; bzman never overwrites a dataset. Pick another name (--as), or --force to keep it as ${asideName(req.destination, "restore", req.nowMs)} and restore in its place`);
+    }
+    aside = asideName(req.destination, "restore", req.nowMs);
+    await hosts.to.rename(req.destination, aside, opts.signal);
+  }
+  const parent = parentOf(req.destination);
+  if (parent !== null && !(await datasetExists(hosts.to, parent, opts.signal))) {
+    throw new BackupError("ZFS_DATASET_MISSING", `${hosts.to.where}:${parent} does not exist, so ${req.destination} cannot be received; create it first`);
+  }
+  const step: Step = { kind: "full", sourceDataset: req.backupDataset, targetDataset: req.destination, to: req.snapshot, intermediates: false };
+  const estimate = await hosts.from.estimateSend(step, opts.signal).catch(() => null);
+  const bytes = await transferStep(step, { sender: hosts.from, receiver: hosts.to }, {
+    type: req.type, restore: { mount: req.mount }, ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(estimate !== null ? { estimatedBytes: estimate } : {}),
+  });
+  const got = (await hosts.to.list([req.destination], opts.signal ? { signal: opts.signal } : {})).listing.get(req.destination);
+  if (!got?.snapshots.some((s) => s.guid === req.snapshot.guid)) {
+    throw new BackupError("ZFS_FAILED", `${where}: the receive ended well but ${req.snapshot.name} (GUID ${req.snapshot.guid}) is not there`);
+  }
+  return { bytes, ...(aside ? { aside } : {}) };
+}
+
+/** Creates the missing ancestors of `dataset` below its pool as unmounted plain containers. */
+export async function createParents(host: ZfsHost, dataset: string, signal?: AbortSignal): Promise<void> {
+  const missing: string[] = [];
+  for (let p = parentOf(dataset); p !== null && p !== poolOf(dataset); p = parentOf(p)) {
+    if (await datasetExists(host, p, signal)) break;
+    missing.unshift(p);
+  }
+  for (const p of missing) await host.create(p, [["canmount", "off"]], signal);
+}
+
+/**
+ * A writable clone of a backup snapshot on the backup host, mounted (at `mountpoint`, else where
+ * it inherits). Marked with {@link RESTORE_PROPERTY} so that cleanup finds it. Nothing executable.
+ */
+export async function cloneSnapshot(local: ZfsHost, req: { dataset: string; snapshot: string; clone: string; mountpoint?: string; readonly?: boolean }, signal?: AbortSignal): Promise<void> {
+  if (await datasetExists(local, req.clone, signal)) {
+    throw new BackupError("ZFS_DEST_EXISTS", `local:${req.clone} exists; pick another name (--as) or remove it (bzman restore --cleanup ${req.clone})`);
+  }
+  await createParents(local, req.clone, signal);
+  const props: Array<[string, string]> = [
+    ["readonly", req.readonly ? "on" : "off"], ["canmount", "on"], ["exec", "off"], ["setuid", "off"], ["devices", "off"],
+    [RESTORE_PROPERTY, snapshotPath(req.dataset, req.snapshot)], ...(req.mountpoint ? [["mountpoint", req.mountpoint] as [string, string]] : []),
+  ];
+  await local.clone(snapshotPath(req.dataset, req.snapshot), req.clone, props, signal);
+  await local.mount(req.clone, true, signal);
+}
+
+/** The clones bzman made below `<pool>/bzman-restore` of each pool: name → the snapshot it came from. */
+export async function listClones(local: ZfsHost, pools: string[], signal?: AbortSignal): Promise<Map<string, string>> {
+  const containers = [...new Set(pools)].map((p) => `${p}/${RESTORE_CONTAINER}`);
+  const { listing } = await local.list(containers, { signal });
+  const names = [...listing.keys()].filter((n) => !containers.includes(n));
+  if (names.length === 0) return new Map();
+  const props = await local.properties(RESTORE_PROPERTY, names, signal);
+  const out = new Map<string, string>();
+  for (const [name, p] of props) {
+    const of = p[RESTORE_PROPERTY];
+    if (of && of !== "-") out.set(name, of);
+  }
+  return out;
+}
+
+/**
+ * Unmounts and destroys one clone bzman made. Refuses a dataset without bzman's mark, and one
+ * with snapshots or children of its own (zfs destroy without -r refuses those too).
+ */
+export async function destroyClone(local: ZfsHost, clone: string, signal?: AbortSignal): Promise<void> {
+  const props = (await local.properties(`${RESTORE_PROPERTY},origin`, [clone], signal)).get(clone);
+  if (!props) throw new BackupError("ZFS_DATASET_MISSING", `local:${clone} does not exist`);
+  const of = props[RESTORE_PROPERTY];
+  if (!of || of === "-" || !props.origin || props.origin === "-") {
+    throw new BackupError("ZFS_FAILED", `local:${clone} is not a clone bzman made (no ${RESTORE_PROPERTY} property); it is left alone`);
+  }
+  await local.mount(clone, false, signal);
+  await local.destroyDataset(clone, signal);
+}

@@ -124,7 +124,7 @@ export async function failbackCommand(config: Config, spec: string, opts: Failba
     progress.stop();
     const e = toBackupError(err);
     deps.stderr.write(`bzman failback: FAILED [${e.code}] ${e.message}\nThe promotion stays in force (pulls of ${subject} stay paused); run bzman failback again once the cause is fixed.\n`);
-    recordOperation(services, deps, { ...base, result: "failed", message: e.message, error: failure(e, deps.now()) });
+    if (!opts.dryRun) recordOperation(services, deps, { ...base, result: "failed", message: e.message, error: failure(e, deps.now()) });
     return EXIT.FAILED;
   } finally {
     await open.close();

@@ -23,8 +23,8 @@ export interface RigOptions {
    * guard as forced command, allowing the source pool and the hook `zfs set bzman:flushed=yes POOL`.
    */
   keyOptions?: string;
-  /** Where the restore key may write, as a path below the source pool (default: the whole pool). */
-  restoreRoot?: string;
+  /** Where the restore key may write, as paths below the source pool (default: the whole pool). */
+  restoreRoots?: string[];
   poolSizeMiB?: number;
 }
 
@@ -35,7 +35,7 @@ export interface Rig {
   backupPool: string;
   sourceMount: string;
   identity: string;
-  /** The restore key: bound to the guard's --restore mode below `restoreRoot` (default the source pool). */
+  /** The restore key: bound to the guard's --restore mode below `restoreRoots` (default the source pool). */
   restoreIdentity: string;
   sshd: Sshd;
   /** Source name used in configs written by {@link Rig.writeConfig}. */
@@ -77,7 +77,7 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
     const keyOptions = opts.keyOptions ?? `restrict,command="${guard}"`;
     const restoreIdentity = join(dir, "id_restore");
     const restorePub = await makeKey(restoreIdentity, "bzman-sandbox-restore");
-    const restoreGuard = `/bin/sh ${GUARD} --restore --root ${opts.restoreRoot ? `${sourcePool}/${opts.restoreRoot}` : sourcePool}`;
+    const restoreGuard = `/bin/sh ${GUARD} --restore ${(opts.restoreRoots ?? [""]).map((r) => `--root ${r ? `${sourcePool}/${r}` : sourcePool}`).join(" ")}`;
     const sshd = await startSshd(join(dir, "sshd"), [`${keyOptions} ${pub}`, `restrict,command="${restoreGuard}" ${restorePub}`]);
     undo.push(() => sshd.stop());
     const sourceName = "src1";

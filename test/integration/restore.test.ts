@@ -1,0 +1,184 @@
+// Getting data back, on real parts (zfs-fuse, a private sshd, the guard as forced command on both
+// keys): a restore to a new name on the source holds the original's files; the replication key
+// can never `zfs receive` on the source and the restore key only below its root; a local clone
+// and its cleanup; promote → write → failback → pulls go on, nothing lost.
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { startRig, type Rig } from "../../server/sandbox/rig.ts";
+import { destroyDataset, must } from "../../server/sandbox/zfs-pools.ts";
+import { LocalRunner } from "../../server/zfs/runner.ts";
+import { connectSource } from "../../server/ssh/connection.ts";
+import { bzman, prop, sandboxSkip, snapshotGuids } from "../helpers/sandbox.ts";
+
+/** Every file below `dir` with the sha256 of its content. */
+function tree(dir: string, base = dir, out = new Map<string, string>()): Map<string, string> {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) tree(p, base, out);
+    else out.set(p.slice(base.length + 1), createHash("sha256").update(readFileSync(p)).digest("hex"));
+  }
+  return out;
+}
+
+async function mountpointOf(dataset: string): Promise<string> {
+  return prop(dataset, "mountpoint");
+}
+
+const runner = new LocalRunner();
+const skip = sandboxSkip();
+describe("restore, promote and failback", { skip }, () => {
+  let rig: Rig;
+  let config: string;
+  let S: string;
+  let B: string;
+
+  before(async () => {
+    rig = await startRig({ name: "rst", restoreRoots: ["restored", "www"] });
+    S = rig.sourcePool;
+    B = rig.backupPool;
+    await must(["zfs", "create", `${S}/www`]);
+    await must(["zfs", "create", "-o", "canmount=off", `${S}/restored`]);
+    const www = await mountpointOf(`${S}/www`);
+    writeFileSync(join(www, "index.html"), "<h1>v1</h1>\n");
+    mkdirSync(join(www, "img"));
+    writeFileSync(join(www, "img", "logo.bin"), Buffer.alloc(200_000, 7));
+    config = rig.writeConfig({ datasets: [{ name: `${S}/www` }] });
+    const r = await bzman(["--config", config, "run"]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+  });
+  after(async () => {
+    if (rig) await rig.cleanup();
+  });
+
+  test("restore to a new name on the source: the original's files at that snapshot, unmounted until asked", async () => {
+    const original = tree(await mountpointOf(`${S}/www`));
+    writeFileSync(join(await mountpointOf(`${S}/www`), "index.html"), "<h1>v2, after the backup</h1>\n");
+    const r = await bzman(["--config", config, "restore", `src1:${S}/www`, "--as", `${S}/restored/www`]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^OK restored /m);
+    assert.equal(await prop(`${S}/restored/www`, "mounted"), "no");
+    await must(["zfs", "mount", `${S}/restored/www`]);
+    assert.deepEqual(tree(await mountpointOf(`${S}/restored/www`)), original);
+    // The backup's snapshot arrived with its identity.
+    const [bak, restored] = [await snapshotGuids(`${B}/src1/${S}/www`), await snapshotGuids(`${S}/restored/www`)];
+    assert.ok([...restored.values()].every((g) => [...bak.values()].includes(g)));
+    // Recorded, and never over a dataset that exists.
+    const again = await bzman(["--config", config, "restore", `src1:${S}/www`, "--as", `${S}/restored/www`]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /exists; bzman never overwrites a dataset/);
+    const journal = readFileSync(join(rig.dir, "operations.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(journal.filter((o) => o.kind === "restore").map((o) => o.result), ["ok", "failed"]);
+  });
+
+  test("--force keeps what is in the way (renamed aside) after confirmation", async () => {
+    await must(["zfs", "create", "-o", "canmount=noauto", `${S}/restored/old`]);
+    const noTty = await bzman(["--config", config, "restore", `src1:${S}/www`, "--as", `${S}/restored/old`, "--force"]);
+    assert.equal(noTty.code, 1);
+    assert.match(noTty.stderr, /pass --yes/);
+    const dry = await bzman(["--config", config, "restore", `src1:${S}/www`, "--as", `${S}/restored/old`, "--force", "--dry-run"]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /would be renamed aside/);
+    const r = await bzman(["--config", config, "restore", `src1:${S}/www`, "--as", `${S}/restored/old`, "--force", "--yes"]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const names = (await must(["zfs", "list", "-H", "-o", "name", "-r", `${S}/restored`])).split("\n");
+    assert.ok(names.some((n) => /\/restored\/old\.before-restore-\d{8}T\d{6}Z$/.test(n)), names.join(" "));
+  });
+
+  test("the replication key cannot receive on the source; the restore key only below its root", async () => {
+    const tryReceive = async (identity: string, dataset: string): Promise<string> => {
+      const c = await connectSource({ name: "src1", host: "127.0.0.1", port: rig.sshd.port, user: "root", identity, hostKey: rig.sshd.hostKey });
+      try {
+        const run = c.runner.spawn(["zfs", "receive", "-u", dataset]);
+        run.stdin.end();
+        return (await run.done).stderr;
+      } finally {
+        await c.close();
+      }
+    };
+    assert.match(await tryReceive(rig.identity, `${S}/restored/x`), /bzman-guard: rejected/);
+    assert.match(await tryReceive(rig.restoreIdentity, `${S}/www-elsewhere`), /bzman-guard: rejected/);
+    assert.doesNotMatch(await tryReceive(rig.restoreIdentity, `${S}/restored/x`), /bzman-guard/);
+    // Through bzman: a destination outside the restore root is refused by the guard, and nothing is written.
+    const r = await bzman(["--config", config, "restore", `src1:${S}/www`]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /GUARD_REJECTED/);
+    assert.ok(!(await must(["zfs", "list", "-H", "-o", "name", "-r", S])).includes("www-restored"));
+  });
+
+  test("a local clone for file recovery, and its cleanup", async () => {
+    const at = join(rig.dir, "files");
+    const r = await bzman(["--config", config, "restore", "--local", `src1:${S}/www`, "--as", "www-files", "--mountpoint", at]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.equal(readFileSync(join(at, "index.html"), "utf8"), "<h1>v1</h1>\n");
+    writeFileSync(join(at, "scratch.txt"), "writable");
+    const listed = await bzman(["--config", config, "restore", "--cleanup", "--dry-run"]);
+    assert.match(listed.stdout, new RegExp(`would destroy ${B}/bzman-restore/www-files`));
+    const c = await bzman(["--config", config, "restore", "--cleanup"]);
+    assert.equal(c.code, 0, c.stderr);
+    assert.ok(!(await must(["zfs", "list", "-H", "-o", "name", "-r", B])).includes("www-files"));
+    // A dataset bzman did not clone is never destroyed by cleanup.
+    const refused = await bzman(["--config", config, "restore", "--cleanup", `${B}/src1`]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /not a clone bzman made/);
+  });
+
+  test("promote → write on the backup host → failback → pulls continue; nothing lost", async () => {
+    const target = `${B}/src1/${S}/www`;
+    const before = await snapshotGuids(target);
+    const live = join(rig.dir, "live");
+    const p = await bzman(["--config", config, "promote", `src1:${S}/www`, "--mountpoint", live]);
+    assert.equal(p.code, 0, p.stderr + p.stdout);
+    assert.match(p.stdout, /^PROMOTED /m);
+    assert.equal(await prop(`${B}/bzman-live/src1/${S}/www`, "readonly"), "off");
+    writeFileSync(join(live, "order-4711.txt"), "written during the failover\n");
+
+    // While promoted: its pulls are skipped (and no snapshot piles up on the source), status says so.
+    const srcBefore = await snapshotGuids(`${S}/www`);
+    const run = await bzman(["--config", config, "run"]);
+    assert.match(run.stdout + run.stderr, /SKIPPED .*promoted to local:/);
+    assert.deepEqual(await snapshotGuids(`${S}/www`), srcBefore);
+    const st = await bzman(["--config", config, "status", "--json"]);
+    const ds = JSON.parse(st.stdout).datasets.find((d: { dataset: string }) => d.dataset === `${S}/www`);
+    assert.equal(ds.promoted.live, `${B}/bzman-live/src1/${S}/www`);
+    assert.equal(existsSync(target), false);
+
+    // The source lost the dataset (the disaster); failback re-seeds it from the live copy.
+    for (const snap of (await snapshotGuids(`${S}/www`)).keys()) await runner.run(["zfs", "release", "bzman-common", `${S}/www${snap}`]);
+    await destroyDataset(`${S}/www`, { recursive: true });
+    const dry = await bzman(["--config", config, "failback", `src1:${S}/www`, "--dry-run"]);
+    assert.match(dry.stdout, /a full stream/);
+    const fb = await bzman(["--config", config, "failback", `src1:${S}/www`]);
+    assert.equal(fb.code, 0, fb.stderr + fb.stdout);
+    assert.match(fb.stdout, /^FAILED BACK /m);
+    const www = await mountpointOf(`${S}/www`);
+    assert.equal(readFileSync(join(www, "order-4711.txt"), "utf8"), "written during the failover\n");
+    assert.equal(readFileSync(join(www, "index.html"), "utf8"), "<h1>v1</h1>\n");
+
+    // The backup keeps its history, gains the failback snapshot, and pulls go on from it.
+    const after = await snapshotGuids(target);
+    for (const [name, guid] of before) assert.equal(after.get(name), guid, `${name} kept`);
+    assert.equal(await prop(target, "readonly"), "on");
+    writeFileSync(join(www, "after.txt"), "back to normal\n");
+    const next = await bzman(["--config", config, "run"]);
+    assert.equal(next.code, 0, next.stderr + next.stdout);
+    assert.match(next.stdout + next.stderr, new RegExp(`OK +src1:${S}/www .* incremental`));
+    assert.equal(JSON.parse((await bzman(["--config", config, "status", "--json"])).stdout).datasets.find((d: { dataset: string }) => d.dataset === `${S}/www`).promoted, null);
+    const again = await bzman(["--config", config, "failback", `src1:${S}/www`]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /is not promoted/);
+
+    // A switchover: the source stays intact, so failback sends only what changed on the live copy.
+    assert.equal((await bzman(["--config", config, "promote", `src1:${S}/www`, "--mountpoint", live])).code, 0);
+    writeFileSync(join(live, "order-4712.txt"), "second failover\n");
+    const inc = await bzman(["--config", config, "failback", `src1:${S}/www`]);
+    assert.equal(inc.code, 0, inc.stderr + inc.stdout);
+    assert.match(inc.stdout, /sent an incremental/);
+    assert.equal(readFileSync(join(www, "order-4712.txt"), "utf8"), "second failover\n");
+    assert.equal(readFileSync(join(www, "after.txt"), "utf8"), "back to normal\n");
+    assert.equal((await bzman(["--config", config, "run"])).code, 0);
+  });
+});

@@ -145,3 +145,18 @@ test("runSource: every transfer waits for a global slot and gives it back, even 
   assert.equal(held, 0, "every slot given back");
   assert.deepEqual(rec.datasets.map((d) => d.result), ["ok", "ok", "failed"]);
 });
+
+test("runSource: a paused (promoted) dataset is skipped with its reason; no container is made for it and the rest replicate", async () => {
+  const src = listing([...dataset("tank", "1", [["a", "11", 10]]), ...dataset("tank/c", "2", [["a", "21", 10]])]);
+  const h = hosts([{ match: starts("zfs", "get"), stdout: src }, { match: starts("zfs", "send"), stdout: "data" }], [
+    { match: starts("zfs", "get"), stdout: "", stderr: "cannot open 'bak/w': dataset does not exist\n", code: 1 },
+    { match: starts("zpool", "list"), stdout: "bak\tONLINE\n" },
+    { match: starts("zfs", "create"), code: 0 },
+    { match: starts("zfs", "receive"), readsStdin: true },
+    { match: starts("zfs", "set"), code: 0 },
+  ]);
+  const paused = new Map([["tank/c", "promoted to local:bak/bzman-live/w/tank/c"]]);
+  const rec = await runSource({ ...job, paused }, { connect: async () => h.remote, local: h.local, now: fixedNow }, "r1");
+  assert.deepEqual(rec.datasets.map((d) => [d.dataset, d.result, d.message ?? ""]), [["tank", "ok", ""], ["tank/c", "skipped", "promoted to local:bak/bzman-live/w/tank/c"]]);
+  assert.ok(!h.l.calls.some((a) => a.at(-1) === "bak/w/tank/c"), "nothing is received or created at the promoted dataset's name");
+});

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { commandLine } from "../../server/ssh/ssh-runner.ts";
-import { poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
+import { getArgs, DRILL_PROPERTIES, renameArgs, restoreReceiveArgs, poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
 import { MINIMAL_CAPABILITIES, type Capabilities } from "../../server/zfs/capabilities.ts";
 import { snaps } from "../helpers/snapshots.ts";
 
@@ -51,6 +51,7 @@ const accepted: string[][] = [
   holdArgs("bzman-common", "tank/www", "bzman_20261126T000000Z"), releaseArgs("bzman-common", "data/vm", "manual"),
   poolStatusArgs("tank", true), poolStatusArgs("data", false), ["zpool", "status", "-x", "data"],
   ["zfs", "set", "bzman:flushed=yes", "data/vm"],
+  getArgs(DRILL_PROPERTIES, ["tank/www@bzman_20261126T000000Z"]),
 ];
 
 const rejected: string[] = [
@@ -130,6 +131,32 @@ test("--raw-only requires zfs send -w; --allow-resume admits send -t", () => {
   assert.match(guard(shell, "zfs send tank@bzman_1", ["--raw-only", "--check"]).stdout, /^REJECT raw sends only/);
   assert.match(guard(shell, "zfs send -w tank@bzman_1", ["--raw-only", "--check"]).stdout, /^ACCEPT/);
   assert.match(guard(shell, "zfs send -t 1-abc-def", ["--allow-resume", "--check"]).stdout, /^ACCEPT/);
+});
+
+// The restore key's mode: only the listing, `zfs receive [-u]` below the roots and renames aside.
+const restoreAccepted: string[][] = [
+  probeArgs(), listArgs(["tank"], MINIMAL_CAPABILITIES, false), listArgs(["data/vm/x"], full, true),
+  restoreReceiveArgs("tank/www-restored-20261127T010203Z", false), restoreReceiveArgs("data/vm/disk0", true),
+  renameArgs("tank/www", "tank/www.before-restore-20261127T010203Z"), renameArgs("data/vm", "data/vm.before-failback-20261127T010203Z"),
+];
+const restoreRejected = [
+  "zfs receive -F tank/www", "zfs receive -u -F tank/www", "zfs recv tank/www", "zfs receive -u other/x", "zfs receive -u tankx/y", "zfs receive tank/x tank/y",
+  "zfs receive -u -o readonly=off tank/x", "zfs receive -d tank", "zfs receive -u tank/x.before-restore-20261127T010203Z",
+  "zfs rename tank/a tank/b", "zfs rename tank/a other/a.before-restore-20261127T010203Z", "zfs rename tank/a tank/a.before-restore-now",
+  "zfs rename -r tank/a tank/a.before-restore-20261127T010203Z", "zfs rename tank/a@x tank/a@y", "zfs rename tank/a tank/a.before-restore-20261127T010203Z/x",
+  "zfs send tank/www@bzman_1", "zfs snapshot tank@bzman_1", "zfs destroy tank/www@bzman_1", "zfs hold bzman-common tank@bzman_1",
+  "zpool list -H -o name,health,size,allocated,free,capacity tank", "zfs set bzman:flushed=yes data/vm",
+];
+
+test("--restore mode: the restore key's shapes are accepted below the roots; everything else, replication included, is refused", () => {
+  const shell = shells[0]![1];
+  for (const argv of restoreAccepted) {
+    const line = commandLine(argv);
+    assert.equal(guard(shell, line, ["--restore", "--check"]).stdout.trim(), `ACCEPT ${line}`, line);
+  }
+  for (const line of restoreRejected) assert.match(guard(shell, line, ["--restore", "--check"]).stdout, /^REJECT /, `accepted: ${line}`);
+  // The everyday key never writes: receive and rename need --restore.
+  for (const argv of restoreAccepted.slice(3)) assert.match(guard(shell, commandLine(argv)).stdout, /^REJECT zfs (receive|rename) needs the restore key/);
 });
 
 test("a guard without --root refuses to start", () => {

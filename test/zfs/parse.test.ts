@@ -87,3 +87,16 @@ test("parsePoolStatus: zfs-fuse's human sizes and OpenZFS's -p numbers", async (
   assert.throws(() => parseSize("lots"), /not a size/);
   assert.throws(() => parsePoolStatus("tank\tONLINE\n"), /expected 6 fields/);
 });
+
+test("parseScrubStatus: zfs-fuse and OpenZFS, finished, running and with errors", async () => {
+  const { parseScrubStatus } = await import("../../server/zfs/parse.ts");
+  const { readFileSync } = await import("node:fs");
+  const fx = (name: string): string => readFileSync(new URL(`../fixtures/zfs/${name}`, import.meta.url), "utf8");
+  assert.deepEqual(parseScrubStatus(fx("zfs-fuse-status-scrub-errors.txt"), "pz2"), { state: "finished", errors: 8, dataErrors: 1, checksumErrors: 8 });
+  assert.deepEqual(parseScrubStatus(fx("zfs-fuse-status-scrub-running.txt"), "pz1"), { state: "running", errors: null, percent: 42.5, dataErrors: 0, checksumErrors: 0 });
+  assert.deepEqual(parseScrubStatus(fx("openzfs-2.1-status-scrub.txt"), "backup"), { state: "finished", errors: 0, dataErrors: 0, checksumErrors: 0 });
+  assert.deepEqual(parseScrubStatus(fx("openzfs-2.1-status-scrub-running.txt"), "backup"), { state: "running", errors: null, percent: 25.23, dataErrors: 0, checksumErrors: 0 });
+  assert.equal(parseScrubStatus("  pool: p\n state: ONLINE\n scrub: none requested\nerrors: No known data errors\n", "p").state, "none");
+  assert.equal(parseScrubStatus("  pool: p\n state: ONLINE\n  scan: scrub canceled on Fri Nov 27 02:00:14 2026\n", "p").state, "canceled");
+  assert.throws(() => parseScrubStatus("garbage", "p"), /no state line/);
+});

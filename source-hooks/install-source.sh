@@ -5,12 +5,15 @@
 #   3. `zfs allow` delegation of exactly what bzman needs on each root (not with --as-root),
 #   4. bzman's key in the account's authorized_keys, bound to the guard (replacing an older
 #      line with the same key).
+# --restore installs the second, restore key instead (run it again with the restore key): its
+# line binds the guard's --restore mode (only receive below the roots and renames aside), and
+# delegation grants what a restore needs. The everyday key never gets those rights.
 # --destdir DIR works below DIR (a throwaway root: packaging, tests): the account is created
 # with `useradd --root DIR`, and delegation is printed, not run. --dry-run prints every step.
 #
 # Usage: sh install-source.sh --key "ssh-ed25519 AAAA… bzman@backup" --root tank [--root data/vm]
 #          [--user bzman | --as-root] [--from ADDRESS] [--prefix /usr/local]
-#          [--guard-option OPTION]… [--destdir DIR] [--dry-run]
+#          [--guard-option OPTION]… [--restore] [--destdir DIR] [--dry-run]
 set -eu
 
 user=bzman
@@ -23,6 +26,8 @@ guard_opts=""
 destdir=""
 dry=0
 PERMISSIONS=send,snapshot,hold,release,destroy,mount
+RESTORE_PERMISSIONS=receive,create,mount,rename
+restore=0
 
 die() { printf 'install-source.sh: %s\n' "$*" >&2; exit 1; }
 while [ $# -gt 0 ]; do
@@ -36,6 +41,7 @@ while [ $# -gt 0 ]; do
 	--guard-option) [ $# -ge 2 ] || die "$1 needs a value"; guard_opts="$guard_opts $2"; shift 2 ;;
 	--destdir) [ $# -ge 2 ] || die "$1 needs a value"; destdir=$2; shift 2 ;;
 	--dry-run) dry=1; shift ;;
+	--restore) restore=1; shift ;;
 	-h | --help) sed -n '2,15p' "$0"; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
@@ -82,6 +88,10 @@ run chmod 0755 "$destdir$guard.tmp"
 run mv "$destdir$guard.tmp" "$destdir$guard"
 
 # 3. delegation
+if [ "$restore" = 1 ]; then
+	PERMISSIONS=$RESTORE_PERMISSIONS
+	guard_opts="$guard_opts --restore"
+fi
 if [ "$as_root" = 0 ]; then
 	for r in $roots; do
 		if [ -n "$destdir" ]; then printf '= would run: zfs allow -u %s %s %s (not in a --destdir)\n' "$user" "$PERMISSIONS" "$r"
@@ -110,4 +120,5 @@ if [ "$dry" = 0 ]; then
 	owner=$(passwd_line | cut -d: -f3,4)
 	[ -z "$owner" ] || chown -R "$owner" "$ssh_dir"
 fi
-printf 'done: %s may now run only bzman'"'"'s commands on%s\n' "$user" "$roots"
+if [ "$restore" = 1 ]; then printf 'done: this key of %s may now only receive restores below%s\n' "$user" "$roots"
+else printf 'done: %s may now run only bzman'"'"'s commands on%s\n' "$user" "$roots"; fi

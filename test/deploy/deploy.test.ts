@@ -112,6 +112,12 @@ test("install-source.sh in a throwaway root: account, guard, key line; idempoten
   assert.equal(readFileSync(keys, "utf8"), line, "one line, unchanged");
   const guard = spawnSync("sh", [join(d, "usr/local/libexec/bzman-guard"), "--root", "tank", "--check"], { env: { SSH_ORIGINAL_COMMAND: "zfs destroy -r tank" }, encoding: "utf8" });
   assert.match(guard.stdout, /^REJECT/, "the installed guard works");
+  // The restore key: a second line, bound to --restore, with the rights a restore needs.
+  const restoreKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKwq3wJ3GqYl4Qm7d5n9v0bqk0Zc8x2yQ8mQ1pVb7R2s bzman-restore@backup";
+  const rs = sh(["source-hooks/install-source.sh", "--key", restoreKey, "--root", "tank", "--restore", "--destdir", d]);
+  assert.equal(rs.status, 0, rs.out);
+  assert.match(rs.out, /would run: zfs allow -u bzman receive,create,mount,rename tank/);
+  assert.equal(readFileSync(keys, "utf8"), line + `restrict,command="/usr/local/libexec/bzman-guard --root tank --restore" ${restoreKey}\n`, "both keys, each with its own guard mode");
   for (const bad of [["--root", "tank;id"], ["--root", "-R"], ["--key", "not a key"]]) {
     const r = sh(["source-hooks/install-source.sh", "--key", key, "--root", "tank", ...bad, "--destdir", d]);
     assert.notEqual(r.status, 0, bad.join(" "));

@@ -8,6 +8,7 @@ import { poolOf } from "../core/naming.ts";
 import { inspectSource } from "../engine/run-source.ts";
 import { toBackupError } from "../errors.ts";
 import type { Capabilities } from "../zfs/capabilities.ts";
+import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { bytes } from "./format.ts";
 import { EXIT, type CliDeps } from "./run-command.ts";
 import { jobFor, selectSources } from "./select.ts";
@@ -73,6 +74,23 @@ export async function checkCommand(config: Config, selector: string | undefined,
       problem(`[${e.code}] ${e.message}`);
     } finally {
       await open?.close();
+    }
+    if (!s.restoreIdentity) out(`  note    no restore key (restore_identity): bzman restore and failback cannot write to ${s.name}`);
+    else {
+      // The restore key must log in and list, and must not be the everyday key's guard mode.
+      let r: { host: ZfsHost; close(): Promise<void> } | undefined;
+      try {
+        r = await deps.connect(s, deps.signal, { restore: true });
+        await r.host.capabilities(deps.signal);
+        const send = await r.host.runner.run(["zfs", "send", "-n", "-P", `${s.datasets[0]!.name}@bzman-check`], { signal: deps.signal });
+        if (!/bzman-guard: rejected/.test(send.stderr)) problem(`the restore key of ${s.name} may run zfs send: its authorized_keys line lacks the guard's --restore mode`);
+        else out(`  ok      restore key logs in (${s.restoreUser}), its guard is in --restore mode`);
+      } catch (err) {
+        const e = toBackupError(err);
+        problem(`restore key: [${e.code}] ${e.message}`);
+      } finally {
+        await r?.close();
+      }
     }
   }
   out(problems === 0 ? "all checks passed" : `${problems} problem(s)`);

@@ -19,7 +19,20 @@ export async function metricsText(m: StatusModel): Promise<{ body: string; conte
   const capacity = g("bzman_pool_capacity_ratio", "used share of the pool", ["host", "pool"]);
   const free = g("bzman_pool_free_bytes", "free bytes in the pool", ["host", "pool"]);
   const online = g("bzman_pool_online", "1 when the pool is ONLINE", ["host", "pool"]);
+  const promoted = g("bzman_dataset_promoted", "1 while the backup is promoted to a live dataset (pulls paused)", ["source", "dataset"]);
+  const drillOk = g("bzman_drill_ok", "1 when the newest restore drill of the source passed", ["source"]);
+  const drillAt = g("bzman_drill_timestamp_seconds", "when the newest restore drill of the source ended", ["source"]);
+  const scrubOk = g("bzman_scrub_ok", "1 when the newest scrub of the backup pool found no errors", ["pool"]);
+  const scrubAt = g("bzman_scrub_timestamp_seconds", "when the newest scrub of the backup pool ended", ["pool"]);
   healthy.set(m.healthy ? 1 : 0);
+  for (const d of m.drills) {
+    drillOk.set({ source: d.subject }, d.result === "ok" ? 1 : 0);
+    drillAt.set({ source: d.subject }, Date.parse(d.at) / 1000);
+  }
+  for (const c of m.scrubs) {
+    scrubOk.set({ pool: c.subject }, c.result === "ok" ? 1 : 0);
+    scrubAt.set({ pool: c.subject }, Date.parse(c.at) / 1000);
+  }
   for (const d of m.datasets) {
     const l = { source: d.source, dataset: d.dataset };
     if (d.newest) lastSuccess.set(l, Date.parse(d.newest.at) / 1000);
@@ -30,6 +43,7 @@ export async function metricsText(m: StatusModel): Promise<{ body: string; conte
     bytes.set(l, d.lastBytes);
     duration.set(l, d.lastDurationMs / 1000);
     if (d.progress) running.set(l, d.progress.bytes);
+    promoted.set(l, d.promoted ? 1 : 0);
   }
   for (const p of m.pools) {
     const l = { host: p.host, pool: p.pool };

@@ -70,6 +70,9 @@ test("GET /metrics: Prometheus text format with the dataset and pool series", as
     assert.match(body, /^bzman_dataset_lag_seconds\{source="web1",dataset="tank\/a-rather[^"]*"\} 10800$/m);
     assert.match(body, /^bzman_dataset_last_pass_failed\{[^}]*\} 1$/m);
     assert.match(body, /^bzman_pool_capacity_ratio\{host="local",pool="backup"\} 0\.4$/m);
+    assert.match(body, /^bzman_drill_ok\{source="web1"\} 1$/m);
+    assert.match(body, /^bzman_scrub_ok\{pool="backup"\} 1$/m);
+    assert.match(body, /^bzman_dataset_promoted\{[^}]*\} 0$/m);
   } finally {
     await s.close();
   }

@@ -40,7 +40,13 @@ describe("bzman check", { skip }, () => {
     assert.match(r.stdout, /ok +reachable, host key matches, zfs answers \(holds, zvols\)/);
     assert.match(r.stdout, /ok +1 dataset\(s\) found/);
     assert.match(r.stdout, /cannot estimate stream sizes/);
+    assert.match(r.stdout, /ok +restore key logs in \(root\), its guard is in --restore mode/);
     assert.match(r.stdout, /all checks passed/);
+    // The replication key given as the restore key is caught: it could run zfs send.
+    const swapped = rig.writeConfig({ datasets: [{ name: `${rig.sourcePool}/a` }], restore_identity: rig.identity, identity: rig.restoreIdentity }, `${rig.dir}/swapped.yaml`);
+    const w = await bzman(["--config", swapped, "check"]);
+    assert.equal(w.code, 1, w.stdout);
+    assert.match(w.stdout, /PROBLEM the restore key of src1 may run zfs send/);
   });
 
   test("each problem is named, with its source; exit 1", async () => {

@@ -29,6 +29,7 @@ export const ErrorCodes = {
   ZFS_SEND_FAILED: { transient: true, text: "zfs send on the source failed" },
   ZFS_PARSE: { transient: false, text: "zfs output could not be parsed" },
   ZFS_FAILED: { transient: false, text: "a zfs command failed" },
+  STALLED: { transient: true, text: "a transfer moved no byte for the stall timeout and was stopped" },
   ABORTED: { transient: true, text: "the operation was aborted" },
   INTERNAL: { transient: false, text: "an unexpected internal error (a bug)" },
 } as const;

@@ -10,7 +10,7 @@ import { runDemo } from "./sandbox/demo.ts";
 import { serveCommand } from "./cli/serve-command.ts";
 import { checkCommand } from "./cli/check-command.ts";
 import { createLogger } from "./log.ts";
-import { connectSource, fetchHostKey } from "./ssh/connection.ts";
+import { connectSource, fetchHostKey, nativeCryptoAvailable } from "./ssh/connection.ts";
 import { fingerprint, parsePinnedKey } from "./ssh/host-key.ts";
 import { pinHostKey } from "./config/edit.ts";
 import { trustCommand } from "./cli/trust-command.ts";
@@ -34,10 +34,11 @@ function buildDeps(signal: AbortSignal): CliDeps {
         throw new BackupError("SSH_IDENTITY", `${s.name}: no restore_identity in the config; bzman writes to a source only with a restore key (install it with source-hooks/install-source.sh --restore)`);
       }
       const [user, identity] = opts?.restore ? [s.restoreUser, s.restoreIdentity!] : [s.user, s.identity];
-      const conn = await connectSource({ name: s.name, host: s.host, port: s.port, user, identity, ...(s.hostKey ? { hostKey: s.hostKey } : {}) }, sig);
+      const conn = await connectSource({ name: s.name, host: s.host, port: s.port, user, identity, ...(s.hostKey ? { hostKey: s.hostKey } : {}), ...(s.sshCipher ? { cipher: s.sshCipher } : {}) }, sig);
       return { host: new ZfsHost(conn.runner), close: () => conn.close() };
     },
     now: () => new Date(),
+    sshNative: nativeCryptoAvailable(),
     stdout: process.stdout,
     stderr: process.stderr,
     signal,

@@ -31,6 +31,8 @@ export async function checkCommand(config: Config, selector: string | undefined,
     out(`  PROBLEM ${s}`);
   };
   out(`config: valid, ${config.sources.length} source(s)`);
+  if (deps.sshNative === false) out("note    ssh2's native crypto binding is not built: transfers run 2-5x slower (npm rebuild ssh2, with a C++ compiler)");
+  else if (deps.sshNative) out("ok      ssh2's native crypto binding is built (AES-GCM at full speed)");
   for (const sel of selected) {
     const s = sel.source;
     out(`${s.name} (${s.user}@${s.host}:${s.port} -> ${s.target})`);

@@ -27,6 +27,8 @@ export interface CliDeps {
   /** Opens a connection to a source: with its replication key, or (`restore`) its restore key. */
   connect(source: SourceConfig, signal?: AbortSignal, opts?: { restore?: boolean }): Promise<OpenSource>;
   now(): Date;
+  /** Whether ssh2's native crypto binding is built (absent: unknown). */
+  sshNative?: boolean;
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
   signal: AbortSignal;

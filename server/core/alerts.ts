@@ -48,6 +48,7 @@ const ADVICE: Record<string, string> = {
   ZFS_SEND_FAILED: "The stream from the source broke. The next pass retries from the last common snapshot.",
   SSH_NO_EXIT_STATUS: "The connection dropped during the transfer. The next pass retries.",
   ZFS_INVALID_STREAM: "The stream was cut or corrupt. The next pass retries.",
+  STALLED: "The stream stopped moving (a hung source, a dead link, a full pipe). Both ends were stopped; the next pass retries. If it keeps happening, check the link and the source's load, or raise stall_timeout.",
   "no-common-snapshot": "The backup shares no snapshot with the source. bzman left it untouched; rename it aside to re-seed.",
   diverged: "The backup has snapshots the source lacks. bzman left it untouched; decide which side is right.",
   "source-missing": "The dataset no longer exists on the source. Remove it from the config or restore it.",

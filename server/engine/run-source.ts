@@ -31,6 +31,8 @@ export interface SourceJob {
    * promoted to live ones, until failback. Their records say "skipped" and why.
    */
   paused?: ReadonlyMap<string, string>;
+  /** Stop a transfer that moves no byte for this long (absent: no watchdog). */
+  stallMs?: number;
 }
 
 /** Releases a lock. */
@@ -263,6 +265,7 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
       const estimate = deps.onProgress ? await remote.estimateSend(step, deps.signal).catch(() => null) : null;
       rec.bytes += await transferStep(step, { sender: remote, receiver: deps.local }, {
         type: dp.type, signal: deps.signal, onProgress: deps.onProgress, ...(estimate !== null ? { estimatedBytes: estimate } : {}),
+        ...(job.stallMs !== undefined ? { stallMs: job.stallMs } : {}),
       });
       if (step.kind === "full") {
         present.add(dp.targetDataset);

@@ -92,12 +92,15 @@ export async function transferStep(
     type: DatasetType; signal?: AbortSignal; onProgress?: (p: TransferProgress) => void; estimatedBytes?: number;
     /** A restore: receive without bzman's safe properties, mounted or not. */
     restore?: { mount: boolean };
+    /** Stop both ends when no byte has moved for this long (absent: no watchdog). */
+    stallMs?: number;
   },
 ): Promise<number> {
   const stop = new AbortController();
   const onOuterAbort = (): void => stop.abort();
   opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
   let recvKillTimer: NodeJS.Timeout | undefined;
+  let stallTimer: NodeJS.Timeout | undefined;
   try {
     // The receive gets no abort signal: it is stopped by closing its stdin, so it sees a cut
     // stream and cleans up after itself (a killed client may leave zfs-fuse's daemon mid-way).
@@ -117,7 +120,22 @@ export async function transferStep(
       throw err;
     }
     const est = opts.estimatedBytes !== undefined ? { estimatedBytes: opts.estimatedBytes } : {};
-    const counter = new ByteCounter((bytes) => opts.onProgress?.({ step, bytes, ...est }));
+    // The stall watchdog: re-armed by every chunk; when it fires, both ends are stopped.
+    let stalled = false;
+    const onStall = (): void => {
+      stalled = true;
+      send.stdout.destroy(new BackupError("STALLED", `transfer of ${step.targetDataset} stalled`));
+      send.kill();
+      stopRecv();
+    };
+    const arm = (): void => {
+      if (opts.stallMs === undefined) return;
+      clearTimeout(stallTimer);
+      stallTimer = setTimeout(onStall, opts.stallMs);
+      stallTimer.unref();
+    };
+    arm();
+    const counter = new ByteCounter((bytes) => (arm(), opts.onProgress?.({ step, bytes, ...est })));
     const onAbort = (): void => {
       send.stdout.destroy(new BackupError("ABORTED", `transfer of ${step.targetDataset} aborted`));
       stopRecv();
@@ -134,9 +152,14 @@ export async function transferStep(
       return s;
     });
     const [p, sd, rd] = await Promise.allSettled([pipe, send.done, recvDone]);
+    clearTimeout(stallTimer);
     if (p.status === "fulfilled" && !failed(sd) && !failed(rd)) return counter.bytes;
+    if (stalled) {
+      throw new BackupError("STALLED", `transfer of ${step.targetDataset} moved no byte for ${Math.round(opts.stallMs! / 1000)}s after ${counter.bytes} bytes; both ends were stopped`);
+    }
     throw transferError(step, hosts, sd, send.argv, rd, recv.argv, p, opts.signal?.aborted ?? false);
   } finally {
+    clearTimeout(stallTimer);
     clearTimeout(recvKillTimer);
     opts.signal?.removeEventListener("abort", onOuterAbort);
   }

@@ -3,6 +3,7 @@
 // before any command is sent.
 
 import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import ssh2 from "ssh2";
 import { BackupError } from "../errors.ts";
 import { fingerprint, hostKeyAlgorithms, keyTypeOf, parsePinnedKey } from "./host-key.ts";
@@ -20,6 +21,27 @@ export interface SourceEndpoint {
   hostKey?: string;
   readyTimeoutMs?: number;
   keepaliveIntervalMs?: number;
+  /** The SSH cipher to use (default: {@link CIPHERS}, fastest first). */
+  cipher?: string;
+}
+
+/**
+ * Ciphers in order of preference: AES-GCM first (the fastest measured on x86 with AES-NI and
+ * ssh2's native binding), CTR and ChaCha20 after it for hosts that lack it.
+ */
+export const CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr", "chacha20-poly1305@openssh.com"];
+
+/**
+ * Whether ssh2's optional native crypto binding is built. Without it ssh2 falls back to slower
+ * JavaScript paths for AES-GCM and ChaCha20 (transfers 2-5x slower).
+ */
+export function nativeCryptoAvailable(): boolean {
+  try {
+    const crypto = createRequire(import.meta.url)("ssh2/lib/protocol/crypto.js") as { bindingAvailable?: boolean };
+    return crypto.bindingAvailable === true;
+  } catch {
+    return false;
+  }
 }
 
 /** An open connection to a source. */
@@ -84,7 +106,11 @@ export async function connectSource(ep: SourceEndpoint, signal?: AbortSignal): P
     const onAbort = (): void => finish(new BackupError("ABORTED", `${ep.name}: connect aborted`));
     signal?.addEventListener("abort", onAbort, { once: true });
 
-    client.on("ready", () => finish(null));
+    client.on("ready", () => {
+      // ssh2 leaves Nagle on: every short command would wait ~40 ms for a delayed ACK.
+      client.setNoDelay(true);
+      finish(null);
+    });
     client.on("error", (err: Error & { level?: string }) => {
       if (presented && (!pinned || !presented.equals(pinned.blob))) {
         const got = `${keyTypeOf(presented)} ${fingerprint(presented)}`;
@@ -108,7 +134,10 @@ export async function connectSource(ep: SourceEndpoint, signal?: AbortSignal): P
         readyTimeout: ep.readyTimeoutMs ?? 20_000,
         keepaliveInterval: ep.keepaliveIntervalMs ?? 15_000,
         keepaliveCountMax: 4,
-        ...(pinned ? { algorithms: { serverHostKey: hostKeyAlgorithms(pinned.type) as ssh2.ServerHostKeyAlgorithm[] } } : {}),
+        algorithms: {
+          cipher: (ep.cipher ? [ep.cipher] : CIPHERS) as ssh2.CipherAlgorithm[],
+          ...(pinned ? { serverHostKey: hostKeyAlgorithms(pinned.type) as ssh2.ServerHostKeyAlgorithm[] } : {}),
+        },
         hostVerifier: (key: Buffer) => {
           presented = Buffer.from(key);
           return pinned !== undefined && presented.equals(pinned.blob);

@@ -68,6 +68,22 @@ test("transferStep: an aborted transfer is ABORTED and both commands are stopped
   await assert.rejects(transferStep(incr, h, { type: "filesystem", signal: stop.signal }), (e: unknown) => e instanceof BackupError && e.code === "ABORTED");
 });
 
+test("transferStep: a stream that moves no byte for the stall timeout is STALLED; both ends are stopped", async () => {
+  const h = hosts([{ match: starts("zfs", "send"), stdout: "x", delayMs: 1500 }], [{ match: starts("zfs", "receive"), readsStdin: true }]);
+  const t0 = Date.now();
+  await assert.rejects(transferStep(incr, h, { type: "filesystem", stallMs: 100 }), (e: unknown) => {
+    assert.ok(e instanceof BackupError);
+    assert.equal(e.code, "STALLED");
+    assert.match(e.message, /moved no byte for 0s after 0 bytes; both ends were stopped/);
+    assert.equal(e.transient, true);
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 1400, "the receive was stopped, not waited for");
+  // A stream that keeps moving is never stopped, however slow overall.
+  const ok = hosts([{ match: starts("zfs", "send"), stdout: "y".repeat(10), delayMs: 50 }], [{ match: starts("zfs", "receive"), readsStdin: true }]);
+  assert.equal(await transferStep(incr, ok, { type: "filesystem", stallMs: 1000 }), 10);
+});
+
 function listing(lines: string[]): string {
   return lines.map((l) => l.split(" ").join("\t")).join("\n") + "\n";
 }

@@ -38,6 +38,7 @@ export class FakeRunner implements CommandRunner {
     const stdout = new PassThrough();
     const stdin = new PassThrough();
     let killed = false;
+    let early: (() => void) | undefined;
     const key = argv.join(" ");
     const done = new Promise<ExitStatus>((resolve, reject) => {
       const finish = (): void => {
@@ -54,11 +55,19 @@ export class FakeRunner implements CommandRunner {
           finish();
         }
       };
-      setTimeout(go, s.delayMs ?? 0);
+      const timer = setTimeout(go, s.delayMs ?? 0);
+      // A command killed while it still waits ends at once, as a real process would.
+      early = (): void => {
+        clearTimeout(timer);
+        stdout.end();
+        finish();
+      };
     });
     const kill = (): void => {
+      if (killed) return;
       killed = true;
       stdin.destroy();
+      early?.();
     };
     opts.signal?.addEventListener("abort", kill, { once: true });
     return { argv, stdin, stdout, done, kill };

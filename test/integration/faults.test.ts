@@ -11,6 +11,8 @@ import { runSource, type SourceJob } from "../../server/engine/run-source.ts";
 import { startRig, type Rig } from "../../server/sandbox/rig.ts";
 import { freePort, makeKey } from "../../server/sandbox/sshd.ts";
 import { must } from "../../server/sandbox/zfs-pools.ts";
+import { buildStatus } from "../../server/core/status.ts";
+import { conditionsOf } from "../../server/core/alerts.ts";
 import { bzman, poolFingerprint, realPassDeps, sandboxSkip, snapshotGuids } from "../helpers/sandbox.ts";
 
 const skip = sandboxSkip();
@@ -91,6 +93,52 @@ describe("faults", { skip }, () => {
 
     const again = realPassDeps(rig);
     const rec2 = await runSource(job, again, "retry");
+    await again.close();
+    assert.equal(rec2.datasets[0]!.result, "ok", JSON.stringify(rec2.datasets[0]));
+    assert.deepEqual(await snapshotGuids(T), await snapshotGuids(`${S}/big`));
+  });
+
+  test("a stream that stops moving hits the stall watchdog: both ends stopped, STALLED alerted, next run completes", async () => {
+    writeFileSync(join(rig.sourceMount, "big", "blob2.bin"), randomBytes(24 * 1024 * 1024));
+    await must(["zfs", "snapshot", `${S}/big@s3`]);
+    const before = [...(await snapshotGuids(T)).keys()];
+    // Freezing the source's sshd session (SIGSTOP) stalls the stream without closing anything.
+    let frozen: number[] = [];
+    const deps = realPassDeps(rig, {
+      onProgress: (p) => {
+        if (frozen.length === 0 && p.bytes > 1024 * 1024) {
+          frozen = childrenOf(rig.sshd.pid);
+          for (const pid of frozen) process.kill(pid, "SIGSTOP");
+        }
+      },
+    });
+    let rec;
+    try {
+      rec = await runSource({ ...job, stallMs: 1500 }, deps, "stall");
+    } finally {
+      for (const pid of frozen) {
+        try {
+          process.kill(pid, "SIGKILL");
+          process.kill(pid, "SIGCONT");
+        } catch { /* gone */ }
+      }
+      await deps.close();
+    }
+    assert.ok(frozen.length > 0, "the source's sshd session was found and frozen");
+    const d = rec.datasets[0]!;
+    assert.equal(d.result, "failed");
+    assert.equal(d.error!.code, "STALLED", JSON.stringify(d.error));
+    assert.match(d.message!, /moved no byte for 2s after \d+ bytes; both ends were stopped/);
+    assert.deepEqual([...(await snapshotGuids(T)).keys()], before, "target still at its previous snapshot");
+    assert.deepEqual(processesWith("receive", T), [], "no receive left running");
+    const status = buildStatus({ sources: [{ name: rig.sourceName, target: job.targetRoot, datasets: [{ name: `${S}/big`, recursive: false }], maxLagSeconds: 3600 }],
+      rows: rec.datasets.map((x) => ({ ...x, startedAt: rec.startedAt, finishedAt: rec.finishedAt })), pools: [], live: [], nextRuns: new Map(), now: Date.now() });
+    const alert = conditionsOf(status).find((c) => c.code === "STALLED");
+    assert.ok(alert, "a STALLED pass is an alert");
+    assert.match(alert.advice, /raise stall_timeout/);
+
+    const again = realPassDeps(rig);
+    const rec2 = await runSource({ ...job, stallMs: 60_000 }, again, "after-stall");
     await again.close();
     assert.equal(rec2.datasets[0]!.result, "ok", JSON.stringify(rec2.datasets[0]));
     assert.deepEqual(await snapshotGuids(T), await snapshotGuids(`${S}/big`));

@@ -44,16 +44,21 @@ export function newRunId(now: Date): string {
 
 /** Runs `fn` with a pass's dependencies for one source, closing the connection afterwards. */
 async function withSource<T>(sel: Selection, deps: CliDeps, extra: Partial<PassDeps>, fn: (p: PassDeps) => Promise<T>): Promise<T> {
-  let open: OpenSource | undefined;
+  // A retry within the pass may connect again: every connection opened is closed at the end.
+  const opened: OpenSource[] = [];
   const signal = extra.signal ?? deps.signal;
   const pass: PassDeps = {
-    connect: async () => (open = await deps.connect(sel.source, signal)).host,
+    connect: async () => {
+      const o = await deps.connect(sel.source, signal);
+      opened.push(o);
+      return o.host;
+    },
     local: deps.local, now: deps.now, signal, ...extra,
   };
   try {
     return await fn(pass);
   } finally {
-    await open?.close();
+    await Promise.all(opened.map((o) => o.close()));
   }
 }
 

@@ -30,6 +30,8 @@ const inheritable = {
   ssh_cipher: z.enum(["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr", "chacha20-poly1305@openssh.com"]).optional(),
   /** A transfer that moves no byte for this long is stalled: both ends are stopped. */
   stall_timeout: duration.optional(),
+  /** Retries within a pass of a step that failed for a transient reason (5 s, then 10 s, …). */
+  retries: z.number().int().min(0).max(10).optional(),
   /** A scheduled restore drill: clone a random recent backup snapshot, check it, destroy the clone. */
   drill: z.strictObject({
     schedule: cron,
@@ -128,6 +130,8 @@ export interface SourceConfig {
   sshCipher?: string;
   /** Seconds without a byte after which a transfer is stopped as stalled. */
   stallTimeoutSeconds: number;
+  /** Retries of a transiently failed step within a pass. */
+  retries: number;
 }
 
 /** The normalized configuration. */
@@ -154,6 +158,7 @@ export const BUILTIN_DEFAULTS = {
   first_send: "oldest" as const,
   include_prefixes: [] as string[],
   stall_timeout: "10m",
+  retries: 2,
 };
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
@@ -187,7 +192,7 @@ export function normalize(file: ConfigFile): Config {
         maxLagSeconds: durationSeconds(o.max_lag), firstSend: o.first_send, includePrefixes: o.include_prefixes,
         preSnapshot: s.pre_snapshot ?? [], postSnapshot: s.post_snapshot ?? [],
         ...(o.drill ? { drill: { schedule: o.drill.schedule, recent: o.drill.recent } } : {}),
-        ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout),
+        ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), retries: o.retries,
       };
     }),
   };

@@ -10,6 +10,9 @@ import type { Capabilities } from "../zfs/capabilities.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { holdCommon, pruneDataset, type ReplicatedDataset, type RetentionSpec } from "./retention-pass.ts";
 import { takeSnapshots, type SnapshotErrors, type SnapshotSpec } from "./source-snapshots.ts";
+import pRetry, { AbortError } from "p-retry";
+import { continueStep } from "../core/continue.ts";
+import type { Step } from "../core/model.ts";
 import { transferStep, type TransferProgress } from "./transfer.ts";
 
 /** What to replicate from one source, and where to. */
@@ -33,6 +36,11 @@ export interface SourceJob {
   paused?: ReadonlyMap<string, string>;
   /** Stop a transfer that moves no byte for this long (absent: no watchdog). */
   stallMs?: number;
+  /**
+   * Retries of a step that failed for a transient reason (connection lost, stream cut, stalled),
+   * within the pass: reconnect, re-list the target, continue from what it holds (absent: none).
+   */
+  retry?: { retries: number; minTimeoutMs: number };
 }
 
 /** Releases a lock. */
@@ -151,7 +159,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     return finish();
   }
 
-  const { remote, plan, targetListing } = inspection;
+  const { plan, targetListing } = inspection;
   record.goneOnSource = plan.goneOnSource;
   const pausedFor = (name: string): string | undefined => [...(job.paused ?? [])].find(([root]) => isWithin(name, root))?.[1];
   const active = plan.datasets.filter((dp) => pausedFor(dp.sourceDataset) === undefined);
@@ -168,6 +176,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
   }
 
   const replicated: ReplicatedDataset[] = [];
+  const ctx: DatasetContext = { job, deps, remote: inspection.remote, present, ...(containerError ? { containerError } : {}) };
   for (const dp of plan.datasets) {
     const why = pausedFor(dp.sourceDataset);
     if (why !== undefined) {
@@ -176,7 +185,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
       deps.onDataset?.(rec);
       continue;
     }
-    const rec = await replicateDataset(dp, { job, deps, remote, present, containerError });
+    const rec = await replicateDataset(dp, ctx);
     const snapErr = [...inspection.snapshotErrors].find(([root]) => isWithin(dp.sourceDataset, root))?.[1];
     if (snapErr && (rec.result === "ok" || rec.result === "up-to-date")) {
       // Older snapshots were replicated, but this pass's snapshot is missing: not fresh, not OK.
@@ -194,7 +203,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
 
   if (job.holdTag || job.retention) {
     await timed(phases, "prune", async () => {
-      const hosts = { remote, local: deps.local };
+      const hosts = { remote: ctx.remote, local: deps.local };
       for (const r of replicated) if (job.holdTag) await holdCommon(r, job.holdTag, hosts, deps.signal);
       if (job.retention && replicated.length > 0) {
         let target: Listing | undefined;
@@ -212,13 +221,14 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     }, deps.now);
     for (const rec of record.datasets) deps.onDataset?.(rec);
   }
-  await deps.afterPass?.(remote).catch(() => undefined);
+  await deps.afterPass?.(ctx.remote).catch(() => undefined);
   return finish();
 }
 
 interface DatasetContext {
   job: SourceJob;
   deps: PassDeps;
+  /** The source's host; replaced when a retry had to reconnect. */
   remote: ZfsHost;
   /** Target datasets that exist now (grows as datasets are received). */
   present: Set<string>;
@@ -227,7 +237,7 @@ interface DatasetContext {
 
 /** Replicates one planned dataset (under its lock) and returns its record. */
 async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<DatasetRecord> {
-  const { job, deps, remote, present } = ctx;
+  const { job, deps, present } = ctx;
   const base: DatasetRecord = { source: job.name, dataset: dp.sourceDataset, target: dp.targetDataset, mode: "error", result: "failed", steps: 0, bytes: 0, transferMs: 0 };
   if (dp.decision.kind !== "transfer") return recordDecision(base, dp, job);
   const steps = dp.decision.steps;
@@ -261,12 +271,7 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
       };
     }
     for (const step of steps) {
-      // An estimate (for progress and ETA) costs one `send -nP`, only where the source has it.
-      const estimate = deps.onProgress ? await remote.estimateSend(step, deps.signal).catch(() => null) : null;
-      rec.bytes += await transferStep(step, { sender: remote, receiver: deps.local }, {
-        type: dp.type, signal: deps.signal, onProgress: deps.onProgress, ...(estimate !== null ? { estimatedBytes: estimate } : {}),
-        ...(job.stallMs !== undefined ? { stallMs: job.stallMs } : {}),
-      });
+      rec.bytes += await transferWithRetries(step, dp, rec, ctx);
       if (step.kind === "full") {
         present.add(dp.targetDataset);
         await deps.local.secureReceived(dp.targetDataset, dp.type, deps.signal);
@@ -283,6 +288,49 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
     rec.transferMs = deps.now().getTime() - t0;
   }
   return rec;
+}
+
+/** Errors worth another attempt within the pass: transient, and not a deliberate stop. */
+function retryable(err: unknown): boolean {
+  const e = toBackupError(err);
+  return e.transient && e.code !== "ABORTED";
+}
+
+/**
+ * Runs one step, retrying transient failures with exponential backoff (p-retry). Before each
+ * retry it reconnects (the failure may have been the connection) and re-lists the target, and
+ * continues from what the target holds: done, the same step, a later base, or a resume token.
+ */
+async function transferWithRetries(step: Step, dp: DatasetPlan, rec: DatasetRecord, ctx: DatasetContext): Promise<number> {
+  const { job, deps } = ctx;
+  let last: BackupError | undefined;
+  return pRetry(async (attempt) => {
+    let current = step;
+    if (attempt > 1) {
+      if (deps.signal?.aborted) throw new AbortError(new BackupError("ABORTED", "the pass was stopped before a retry"));
+      ctx.remote = await deps.connect();
+      const target = (await deps.local.list([dp.targetDataset], { resumeTokens: true, signal: deps.signal })).listing.get(dp.targetDataset);
+      const next = continueStep(step, target);
+      if (next.kind === "done") return 0;
+      if (next.kind === "stuck") throw new AbortError(new BackupError(last!.code, `${last!.message} (not retried: ${next.reason})`, { detail: last!.detail }));
+      current = next.step;
+    }
+    // An estimate (for progress and ETA) costs one `send -nP`, only where the source has it.
+    const estimate = deps.onProgress ? await ctx.remote.estimateSend(current, deps.signal).catch(() => null) : null;
+    return transferStep(current, { sender: ctx.remote, receiver: deps.local }, {
+      type: dp.type, signal: deps.signal, onProgress: deps.onProgress, ...(estimate !== null ? { estimatedBytes: estimate } : {}),
+      ...(job.stallMs !== undefined ? { stallMs: job.stallMs } : {}),
+    });
+  }, {
+    // No `signal` here: p-retry would reject at once on abort, before the running transfer has
+    // stopped both ends; the transfer itself reacts to the signal and is awaited.
+    retries: job.retry?.retries ?? 0, minTimeout: job.retry?.minTimeoutMs ?? 5000, maxTimeout: 15_000, factor: 2, randomize: true,
+    shouldRetry: (err) => retryable(err) && !deps.signal?.aborted,
+    onFailedAttempt: (err) => {
+      last = toBackupError(err);
+      if (err.retriesLeft > 0 && retryable(err) && !deps.signal?.aborted) (rec.warnings ??= []).push(`attempt ${err.attemptNumber} failed (${last.code}: ${last.message}); retried`);
+    },
+  });
 }
 
 /** True iff every dataset of the record is replicated or already up to date. */

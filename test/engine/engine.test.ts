@@ -176,3 +176,27 @@ test("runSource: a paused (promoted) dataset is skipped with its reason; no cont
   assert.deepEqual(rec.datasets.map((d) => [d.dataset, d.result, d.message ?? ""]), [["tank", "ok", ""], ["tank/c", "skipped", "promoted to local:bak/bzman-live/w/tank/c"]]);
   assert.ok(!h.l.calls.some((a) => a.at(-1) === "bak/w/tank/c"), "nothing is received or created at the promoted dataset's name");
 });
+
+test("runSource: a transient failure is retried within the pass (reconnecting, continuing from the target); a permanent one is not", async () => {
+  const src = listing(dataset("tank", "1", [["a", "11", 10], ["b", "12", 20]]));
+  const bak = listing(dataset("bak/w/tank", "9", [["a", "11", 10]]).map((l) => l));
+  let sends = 0;
+  const h = hosts([{ match: starts("zfs", "get"), stdout: src },
+    { match: (a) => starts("zfs", "send")(a) && ++sends === 1, fail: new BackupError("SSH_CHANNEL", "web1: connection lost") },
+    { match: starts("zfs", "send"), stdout: "data" }], [
+    { match: starts("zfs", "get"), stdout: bak },
+    { match: starts("zfs", "receive"), readsStdin: true },
+  ]);
+  let connects = 0;
+  const rec = await runSource({ ...job, retry: { retries: 2, minTimeoutMs: 10 } }, { connect: async () => (connects++, h.remote), local: h.local, now: fixedNow }, "r1");
+  assert.equal(rec.datasets[0]!.result, "ok", JSON.stringify(rec.datasets[0]));
+  assert.equal(connects, 2, "reconnected before the retry");
+  assert.match(rec.datasets[0]!.warnings!.join(" "), /attempt 1 failed \(SSH_CHANNEL: web1: connection lost\); retried/);
+  assert.deepEqual(h.r.calls.filter((a) => a[1] === "send").map((a) => a.join(" ")), ["zfs send -i tank@a tank@b", "zfs send -i tank@a tank@b"]);
+
+  const denied = hosts([{ match: starts("zfs", "get"), stdout: src }, { match: starts("zfs", "send"), stderr: "bzman-guard: rejected: x", code: 255 }],
+    [{ match: starts("zfs", "get"), stdout: bak }, { match: starts("zfs", "receive"), readsStdin: true }]);
+  const rec2 = await runSource({ ...job, retry: { retries: 2, minTimeoutMs: 10 } }, { connect: async () => denied.remote, local: denied.local, now: fixedNow }, "r2");
+  assert.equal(rec2.datasets[0]!.error?.code, "GUARD_REJECTED");
+  assert.equal(denied.r.calls.filter((a) => a[1] === "send").length, 1, "a permanent failure is not retried");
+});

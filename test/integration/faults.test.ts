@@ -144,6 +144,29 @@ describe("faults", { skip }, () => {
     assert.deepEqual(await snapshotGuids(T), await snapshotGuids(`${S}/big`));
   });
 
+  test("with retries, a session killed mid-stream is reconnected and the same pass completes", async () => {
+    writeFileSync(join(rig.sourceMount, "big", "blob3.bin"), randomBytes(16 * 1024 * 1024));
+    await must(["zfs", "snapshot", `${S}/big@s4`]);
+    let killed: number[] = [];
+    const logins = accepted(rig);
+    const deps = realPassDeps(rig, {
+      onProgress: (p) => {
+        if (killed.length === 0 && p.bytes > 1024 * 1024) {
+          killed = childrenOf(rig.sshd.pid);
+          for (const pid of killed) process.kill(pid, "SIGKILL");
+        }
+      },
+    });
+    const rec = await runSource({ ...job, retry: { retries: 2, minTimeoutMs: 200 } }, deps, "retry-in-pass");
+    await deps.close();
+    assert.ok(killed.length > 0, "the source's sshd session was found and killed");
+    const d = rec.datasets[0]!;
+    assert.equal(d.result, "ok", JSON.stringify(d));
+    assert.match(d.warnings!.join(" "), /attempt 1 failed \((SSH_NO_EXIT_STATUS|SSH_CHANNEL|ZFS_INVALID_STREAM)/);
+    assert.ok(accepted(rig) >= logins + 2, "a second connection was made");
+    assert.deepEqual(await snapshotGuids(T), await snapshotGuids(`${S}/big`));
+  });
+
   test("our side aborts mid-stream (the channel is closed): both processes end, target unchanged", async () => {
     await must(["zfs", "create", `${S}/fresh`]);
     writeFileSync(join(rig.sourceMount, "fresh", "blob.bin"), randomBytes(24 * 1024 * 1024));

@@ -1,0 +1,35 @@
+// Where to continue a step after a transient failure, pure: from what the target holds now.
+// A cut `-I` stream may have landed some of its snapshots; a cut stream received with `-s`
+// leaves a resume token. The next step is decided from the target by GUID, never assumed.
+
+import type { DatasetSnapshots, Step } from "./model.ts";
+
+/** What to do after a step failed: it is done, the step to run now, or why it cannot go on. */
+export type Continuation = { kind: "done" } | { kind: "step"; step: Step } | { kind: "stuck"; reason: string };
+
+/**
+ * The step that finishes `step`, given the target as it is now (undefined: it does not exist).
+ * A resume token wins (`send -t` finishes the partly received snapshot); else the target's
+ * newest snapshot must be `step.from` or one the stream already delivered on the way to `to`.
+ */
+export function continueStep(step: Step, target: DatasetSnapshots | undefined): Continuation {
+  if (target?.resumeToken) {
+    return { kind: "step", step: { kind: "resume", sourceDataset: step.sourceDataset, targetDataset: step.targetDataset, ...(step.to ? { to: step.to } : {}), intermediates: false, resumeToken: target.resumeToken } };
+  }
+  const newest = target?.snapshots[target.snapshots.length - 1];
+  if (step.to && target?.snapshots.some((s) => s.guid === step.to!.guid)) {
+    return newest?.guid === step.to.guid ? { kind: "done" } : { kind: "stuck", reason: `${step.targetDataset} has snapshots after ${step.to.name}` };
+  }
+  if (step.kind === "resume") return { kind: "stuck", reason: `the partial receive of ${step.targetDataset} is gone` };
+  if (step.kind === "full" || !step.from) {
+    if (!target) return { kind: "step", step };
+    return { kind: "stuck", reason: `${step.targetDataset} exists now but lacks ${step.to?.name ?? "the snapshot"}` };
+  }
+  if (!newest) return { kind: "stuck", reason: `${step.targetDataset} has no snapshot to continue from` };
+  if (newest.guid === step.from.guid) return { kind: "step", step };
+  // A snapshot newer than `from` that the cut stream delivered: continue from it.
+  if (newest.createtxg > 0 && target!.snapshots.some((s) => s.guid === step.from!.guid)) {
+    return { kind: "step", step: { ...step, from: newest, kind: "incremental" } };
+  }
+  return { kind: "stuck", reason: `${step.targetDataset}'s newest snapshot ${newest.name} is not the base of the step` };
+}

@@ -44,6 +44,7 @@ export function jobFor(sel: Selection, pass: PassOptions = { snapshot: false, pr
     policy: { firstSend: s.firstSend, includePrefixes: s.includePrefixes },
     stallMs: s.stallTimeoutSeconds * 1000,
     retry: { retries: s.retries, minTimeoutMs: 5000 },
+    onConflict: s.onConflict,
     ...(sel.only ? { only: sel.only } : {}),
     ...(pass.snapshot ? { snapshot: { name: snapshotNameAt(s.snapshotPrefix, pass.nowMs), prefix: s.snapshotPrefix, pre: s.preSnapshot, post: s.postSnapshot } } : {}),
     ...(pass.prune ? { retention: { prefix: s.snapshotPrefix, keepSource: s.keepSource, keepBackup: s.keepBackup }, holdTag: HOLD_TAG } : {}),

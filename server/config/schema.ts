@@ -30,6 +30,9 @@ const inheritable = {
   ssh_cipher: z.enum(["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr", "chacha20-poly1305@openssh.com"]).optional(),
   /** A transfer that moves no byte for this long is stalled: both ends are stopped. */
   stall_timeout: duration.optional(),
+  /** A backup that conflicts with its source (diverged, nothing in common): report it and leave it
+   * untouched (default), or keep it under `<dataset>.diverged-<UTC>` and re-seed it in full. */
+  on_conflict: z.enum(["report", "rename"]).optional(),
   /** Retries within a pass of a step that failed for a transient reason (5 s, then 10 s, …). */
   retries: z.number().int().min(0).max(10).optional(),
   /** A scheduled restore drill: clone a random recent backup snapshot, check it, destroy the clone. */
@@ -132,6 +135,8 @@ export interface SourceConfig {
   stallTimeoutSeconds: number;
   /** Retries of a transiently failed step within a pass. */
   retries: number;
+  /** What to do with a conflicting backup. */
+  onConflict: "report" | "rename";
 }
 
 /** The normalized configuration. */
@@ -159,6 +164,7 @@ export const BUILTIN_DEFAULTS = {
   include_prefixes: [] as string[],
   stall_timeout: "10m",
   retries: 2,
+  on_conflict: "report" as const,
 };
 
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
@@ -192,7 +198,7 @@ export function normalize(file: ConfigFile): Config {
         maxLagSeconds: durationSeconds(o.max_lag), firstSend: o.first_send, includePrefixes: o.include_prefixes,
         preSnapshot: s.pre_snapshot ?? [], postSnapshot: s.post_snapshot ?? [],
         ...(o.drill ? { drill: { schedule: o.drill.schedule, recent: o.drill.recent } } : {}),
-        ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), retries: o.retries,
+        ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), retries: o.retries, onConflict: o.on_conflict,
       };
     }),
   };

@@ -52,6 +52,7 @@ const ADVICE: Record<string, string> = {
   "no-common-snapshot": "The backup shares no snapshot with the source. bzman left it untouched; rename it aside to re-seed.",
   diverged: "The backup has snapshots the source lacks. bzman left it untouched; decide which side is right.",
   "source-missing": "The dataset no longer exists on the source. Remove it from the config or restore it.",
+  KEPT_ASIDE: "Compare the kept copy with the new one and find out why they diverged (a rollback or a reinstall on the source?). When it is not needed any more, destroy it with zfs destroy -r.",
   STALE: "No successful pass within the freshness goal. See the last error of this dataset.",
   POOL_HEALTH: "A pool is not ONLINE. Run zpool status -x on that host and replace the failed device.",
   POOL_SPACE: "A pool is filling up. Free space, add capacity, or tighten retention.",
@@ -74,6 +75,10 @@ export function conditionsOf(m: StatusModel, detail: ReadonlyMap<string, string>
       const code = d.lastError?.code ?? d.lastConflict ?? "conflict";
       out.push({ key: `pass ${where}`, host: d.source, what: d.lastResult === "failed" ? `pass FAILED (${code})` : "CONFLICT", where, code, ...(d.lastPhase ? { phase: d.lastPhase } : {}),
         message: d.lastError?.message ?? d.lastMessage ?? "the last pass did not replicate this dataset", ...(detail.get(where) ? { detail: detail.get(where) } : {}), advice: adviceFor(code) });
+    }
+    if (d.lastKeptAside) {
+      out.push({ key: `aside ${where}`, host: d.source, what: "backup conflicted: kept aside and re-seeded", where, code: "KEPT_ASIDE",
+        message: `the backup of ${where} conflicted with the source; it is kept as ${d.lastKeptAside} and a full copy was received in its place`, advice: adviceFor("KEPT_ASIDE") });
     }
     if (!d.fresh && d.lagSeconds !== null) {
       out.push({ key: `lag ${where}`, host: d.source, what: "behind its freshness goal", where, code: "STALE",

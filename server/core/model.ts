@@ -107,6 +107,8 @@ export interface DatasetRecord {
   pruned?: { source: number; backup: number };
   /** Problems that do not make the backup wrong (a hold or a prune that failed). */
   warnings?: string[];
+  /** Where a conflicting backup was kept before it was re-seeded (`on_conflict: rename`). */
+  keptAside?: string;
 }
 
 /** The record of one pass over one source. */

@@ -90,3 +90,8 @@ export const RESTORE_CONTAINER = "bzman-restore";
 
 /** The dataset on each backup pool below which promoted datasets live by default. */
 export const LIVE_CONTAINER = "bzman-live";
+
+/** Where `on_conflict: rename` keeps a conflicting backup: `<dataset>.diverged-<UTC>`. */
+export function divergedName(dataset: string, epochMs: number): string {
+  return `${dataset}.diverged-${utcStamp(epochMs)}`;
+}

@@ -66,6 +66,8 @@ export interface DatasetStatus {
   nextRun: string | null;
   /** Set while the backup is promoted to a live dataset (pulls paused until failback). */
   promoted: { live: string; at: string } | null;
+  /** Where the last pass kept a conflicting backup before re-seeding it (`on_conflict: rename`). */
+  lastKeptAside: string | null;
 }
 
 /** The last restore drill of a source, or the last scrub of a backup pool. */
@@ -159,6 +161,7 @@ export function buildStatus(inp: StatusInputs): StatusModel {
         progress: inp.live.find((l) => l.source === s.name && l.dataset === name) ?? null,
         nextRun: inp.nextRuns.get(s.name) ?? null,
         promoted: promo ? { live: promo.live, at: promo.at } : null,
+        lastKeptAside: row?.keptAside ?? null,
       };
       datasets.push(d);
       // A promoted dataset is served from the backup host on purpose; its pulls are paused.

@@ -3,8 +3,8 @@
 
 import { describeConflict, isConflict } from "../core/conflicts.ts";
 import type { DatasetRecord, Listing, Phases, RecordedError, ReplicationPolicy, RunRecord, SnapshotRef } from "../core/model.ts";
-import { isWithin, parentOf, poolOf } from "../core/naming.ts";
-import { missingParents, planSource, type DatasetPlan, type DatasetRoot, type SourcePlan } from "../core/plan.ts";
+import { divergedName, isWithin, parentOf, poolOf } from "../core/naming.ts";
+import { missingParents, planDataset, planSource, type DatasetPlan, type DatasetRoot, type SourcePlan } from "../core/plan.ts";
 import { BackupError, toBackupError } from "../errors.ts";
 import type { Capabilities } from "../zfs/capabilities.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
@@ -41,6 +41,8 @@ export interface SourceJob {
    * within the pass: reconnect, re-list the target, continue from what it holds (absent: none).
    */
   retry?: { retries: number; minTimeoutMs: number };
+  /** A backup that conflicts with its source: report it (default) or keep it aside and re-seed. */
+  onConflict?: "report" | "rename";
 }
 
 /** Releases a lock. */
@@ -148,7 +150,8 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
   try {
     inspection = await inspectSource(job, deps, phases);
   } catch (err) {
-    const e = toBackupError(err);
+    // A stop request kills whatever runs (a listing dies of SIGPIPE): that is the stop, not a fault.
+    const e = deps.signal?.aborted ? new BackupError("ABORTED", `the pass was stopped (${toBackupError(err).message})`) : toBackupError(err);
     record.error = recordError(e, deps.now());
     const roots = job.only ? [job.only] : job.roots.map((r) => r.name);
     for (const name of roots) {
@@ -176,7 +179,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
   }
 
   const replicated: ReplicatedDataset[] = [];
-  const ctx: DatasetContext = { job, deps, remote: inspection.remote, present, ...(containerError ? { containerError } : {}) };
+  const ctx: DatasetContext = { job, deps, remote: inspection.remote, sourceListing: inspection.sourceListing, present, ...(containerError ? { containerError } : {}) };
   for (const dp of plan.datasets) {
     const why = pausedFor(dp.sourceDataset);
     if (why !== undefined) {
@@ -230,6 +233,8 @@ interface DatasetContext {
   deps: PassDeps;
   /** The source's host; replaced when a retry had to reconnect. */
   remote: ZfsHost;
+  /** The source's listing of this pass (to re-plan a dataset that is re-seeded). */
+  sourceListing: Listing;
   /** Target datasets that exist now (grows as datasets are received). */
   present: Set<string>;
   containerError?: BackupError;
@@ -239,8 +244,17 @@ interface DatasetContext {
 async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<DatasetRecord> {
   const { job, deps, present } = ctx;
   const base: DatasetRecord = { source: job.name, dataset: dp.sourceDataset, target: dp.targetDataset, mode: "error", result: "failed", steps: 0, bytes: 0, transferMs: 0 };
-  if (dp.decision.kind !== "transfer") return recordDecision(base, dp, job);
-  const steps = dp.decision.steps;
+  // With on_conflict: rename, a backup that diverged (or shares nothing) is kept under another
+  // name and re-seeded in full; without children only, since a rename would take them along.
+  const reseed = job.onConflict === "rename" && RENAMEABLE.has(dp.decision.kind) && ![...present].some((n) => n.startsWith(dp.targetDataset + "/"))
+    ? planDataset(ctx.sourceListing.get(dp.sourceDataset), undefined, dp.targetDataset, job.policy) : undefined;
+  const decision = reseed?.kind === "transfer" ? reseed : dp.decision;
+  if (decision.kind !== "transfer") {
+    const r = recordDecision(base, dp, job);
+    if (job.onConflict === "rename" && RENAMEABLE.has(dp.decision.kind)) r.message = `${r.message ?? ""} Not renamed aside: ${dp.targetDataset} has child datasets.`.trim();
+    return r;
+  }
+  const steps = decision.steps;
   const first = steps[0]!;
   const last = steps[steps.length - 1]!;
   const rec: DatasetRecord = { ...base, mode: first.kind, from: ref(first.from), to: ref(last.to), steps: steps.length, ...(first.kind === "full" ? { seed: ref(first.to) } : {}) };
@@ -270,6 +284,13 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
         await prev?.();
       };
     }
+    if (decision !== dp.decision) {
+      const aside = divergedName(dp.targetDataset, deps.now().getTime());
+      await deps.local.rename(dp.targetDataset, aside, deps.signal);
+      present.delete(dp.targetDataset);
+      rec.keptAside = aside;
+      (rec.warnings ??= []).push(`the backup ${dp.targetDataset} conflicted with the source (${dp.decision.kind}); it is kept as ${aside} and was re-seeded in full`);
+    }
     for (const step of steps) {
       rec.bytes += await transferWithRetries(step, dp, rec, ctx);
       if (step.kind === "full") {
@@ -289,6 +310,9 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
   }
   return rec;
 }
+
+/** Conflicts that renaming the backup aside and re-seeding resolves. */
+const RENAMEABLE = new Set(["diverged", "no-common-snapshot", "target-exists"]);
 
 /** Errors worth another attempt within the pass: transient, and not a deliberate stop. */
 function retryable(err: unknown): boolean {

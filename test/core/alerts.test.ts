@@ -37,9 +37,9 @@ test("conditionsOf: failed and conflicting passes, stale datasets, unhealthy and
   const m: StatusModel = {
     generatedAt: "x", healthy: false, problems: [],
     datasets: [
-      { source: "web1", dataset: "tank/a", target: "b/a", newest: null, lagSeconds: 7200, maxLagSeconds: 3600, fresh: false, lastResult: "failed", lastRunAt: "x", lastError: { code: "ZFS_DEST_MODIFIED", message: "modified" }, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 0, lastDurationMs: 0, progress: null, nextRun: null, promoted: null },
-      { source: "web1", dataset: "tank/b", target: "b/b", newest: null, lagSeconds: 10, maxLagSeconds: 3600, fresh: true, lastResult: "conflict", lastRunAt: "x", lastError: null, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 0, lastDurationMs: 0, progress: null, nextRun: null, promoted: null },
-      { source: "web1", dataset: "tank/c", target: "b/c", newest: null, lagSeconds: 10, maxLagSeconds: 3600, fresh: true, lastResult: "ok", lastRunAt: "x", lastError: null, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 0, lastDurationMs: 0, progress: null, nextRun: null, promoted: null },
+      { source: "web1", dataset: "tank/a", target: "b/a", newest: null, lagSeconds: 7200, maxLagSeconds: 3600, fresh: false, lastResult: "failed", lastRunAt: "x", lastError: { code: "ZFS_DEST_MODIFIED", message: "modified" }, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 0, lastDurationMs: 0, progress: null, nextRun: null, promoted: null, lastKeptAside: null },
+      { source: "web1", dataset: "tank/b", target: "b/b", newest: null, lagSeconds: 10, maxLagSeconds: 3600, fresh: true, lastResult: "conflict", lastRunAt: "x", lastError: null, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 0, lastDurationMs: 0, progress: null, nextRun: null, promoted: null, lastKeptAside: null },
+      { source: "web1", dataset: "tank/c", target: "b/c", newest: null, lagSeconds: 10, maxLagSeconds: 3600, fresh: true, lastResult: "ok", lastRunAt: "x", lastError: null, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 0, lastDurationMs: 0, progress: null, nextRun: null, promoted: null, lastKeptAside: null },
     ],
     pools: [{ host: "local", pool: "backup", health: "DEGRADED", sizeBytes: 1, freeBytes: 0, capacity: 0.9, checkedAt: "x" }],
     drills: [{ subject: "web1", at: "x", result: "failed", message: "cannot read a.bin: EIO" }, { subject: "web2", at: "x", result: "ok", message: "fine" }],

@@ -200,3 +200,12 @@ test("runSource: a transient failure is retried within the pass (reconnecting, c
   assert.equal(rec2.datasets[0]!.error?.code, "GUARD_REJECTED");
   assert.equal(denied.r.calls.filter((a) => a[1] === "send").length, 1, "a permanent failure is not retried");
 });
+
+test("runSource: a listing killed by a stop request is recorded as ABORTED, not as a failure of the source", async () => {
+  const stop = new AbortController();
+  const h = hosts([{ match: starts("zfs", "get"), stdout: "", stderr: "", code: null, signal: "SIGPIPE", delayMs: 30 }], [{ match: starts("zfs", "get"), stdout: "" }]);
+  setTimeout(() => stop.abort(), 5);
+  const rec = await runSource(job, { connect: async () => h.remote, local: h.local, now: fixedNow, signal: stop.signal }, "r1");
+  assert.equal(rec.error?.code, "ABORTED");
+  assert.match(rec.error!.message, /the pass was stopped/);
+});

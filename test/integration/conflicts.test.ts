@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startRig, type Rig } from "../../server/sandbox/rig.ts";
 import { destroyDataset, must } from "../../server/sandbox/zfs-pools.ts";
-import { bzman, poolFingerprint, sandboxSkip } from "../helpers/sandbox.ts";
+import { bzman, poolFingerprint, sandboxSkip, snapshotGuids } from "../helpers/sandbox.ts";
 
 const skip = sandboxSkip();
 
@@ -76,6 +76,36 @@ describe("conflicts leave the backup untouched", { skip }, () => {
     assert.ok(changed.every((l) => l.includes(`${T}/fine`)), `only 'fine' may change:\n${changed.join("\n")}`);
     assert.ok(existsSync(join(mnt, "local-change.txt")), "the local change was not rolled back");
     await must(["zfs", "unmount", `${T}/modified`]);
+  });
+
+  test("on_conflict: rename keeps each conflicting backup under a new name and re-seeds a complete copy", async () => {
+    const names = ["diverged", "recreated"];
+    const old = new Map<string, string>();
+    for (const n of names) old.set(n, await must(["zfs", "get", "-H", "-p", "-o", "name,value", "guid", "-r", `${T}/${n}`]));
+    const config = rig.writeConfig({ on_conflict: "rename", datasets: names.map((d) => ({ name: `${S}/${d}` })) });
+    const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune", "--json"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const recs = JSON.parse(r.stdout).records[0].datasets as Array<Rec & { keptAside: string; warnings: string[] }>;
+    for (const n of names) {
+      const rec = recs.find((d) => d.dataset === `${S}/${n}`)!;
+      assert.equal(rec.result, "ok");
+      assert.equal(rec.mode, "full");
+      assert.match(rec.keptAside, new RegExp(`^${T}/${n}\\.diverged-\\d{8}T\\d{6}Z$`));
+      assert.match(rec.warnings.join(" "), /conflicted with the source .* it is kept as .* and was re-seeded in full/);
+      // The old backup is kept whole (same snapshots, same GUIDs) under its new name.
+      const kept = await must(["zfs", "get", "-H", "-p", "-o", "name,value", "guid", "-r", rec.keptAside]);
+      assert.equal(kept.replaceAll(rec.keptAside, `${T}/${n}`), old.get(n));
+      // The re-seeded copy has every snapshot of the source, by GUID.
+      const guids = async (d: string): Promise<string[]> => [...(await snapshotGuids(d)).values()].sort();
+      assert.deepEqual(await guids(`${T}/${n}`), await guids(`${S}/${n}`));
+    }
+    assert.match(r.stderr, /warning: the backup \S+\/diverged conflicted with the source \(diverged\)/);
+    const st = JSON.parse((await bzman(["--config", config, "status", "--json"])).stdout);
+    assert.ok(st.datasets.every((d: { lastKeptAside: string | null }) => d.lastKeptAside?.includes(".diverged-")));
+    // The next pass is an ordinary one.
+    const again = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"]);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stderr, /UP-TO-DATE/);
   });
 
   test("a missing target pool fails that source with a clear error; nothing is created", async () => {

@@ -21,21 +21,28 @@ export interface ReplicatedDataset {
 }
 
 /**
- * Holds the newest common snapshot (`record.to`) with `tag` on both sides and releases the tag
- * from the previous common one. Problems become warnings on the record: a missing hold does not
- * make the backup wrong, but the operator should know.
+ * Holds the newest common snapshot (`record.to`) of every replicated dataset with `tag` on both
+ * sides and releases the tag from the previous common ones: per side one `zfs hold` and one
+ * `zfs release` (in batches), not two commands per dataset. Problems become warnings on the
+ * records they concern: a missing hold does not make the backup wrong, but the operator should know.
  */
-export async function holdCommon(ds: ReplicatedDataset, tag: string, hosts: { remote: ZfsHost; local: ZfsHost }, signal?: AbortSignal): Promise<void> {
-  const { record } = ds;
-  if (!record.to) return;
-  const sides: Array<[ZfsHost, string]> = [[hosts.remote, record.dataset], [hosts.local, record.target]];
-  for (const [host, dataset] of sides) {
-    if (!(await host.capabilities(signal)).holds) continue;
+export async function holdCommonAll(list: ReplicatedDataset[], tag: string, hosts: { remote: ZfsHost; local: ZfsHost }, signal?: AbortSignal): Promise<void> {
+  const withTo = list.filter((d) => d.record.to);
+  const sides: Array<[ZfsHost, (d: ReplicatedDataset) => string]> = [[hosts.remote, (d) => d.record.dataset], [hosts.local, (d) => d.record.target]];
+  for (const [host, datasetOf] of sides) {
     try {
-      await host.hold(tag, dataset, record.to.name, signal);
-      if (ds.previousCommon && ds.previousCommon.guid !== record.to.guid) await host.release(tag, dataset, ds.previousCommon.name, signal);
+      if (!(await host.capabilities(signal)).holds) continue;
+      const warn = (failures: string[]): void => {
+        for (const f of failures) {
+          const d = withTo.find((x) => f.startsWith(`${datasetOf(x)}@`));
+          if (d) (d.record.warnings ??= []).push(`hold on ${host.where} ${f}`);
+        }
+      };
+      warn(await host.holdMany("hold", tag, withTo.map((d) => [datasetOf(d), d.record.to!.name]), signal));
+      const moved = withTo.filter((d) => d.previousCommon && d.previousCommon.guid !== d.record.to!.guid);
+      warn(await host.holdMany("release", tag, moved.map((d) => [datasetOf(d), d.previousCommon!.name]), signal));
     } catch (err) {
-      (record.warnings ??= []).push(`hold on ${host.where} ${dataset}@${record.to.name}: ${toBackupError(err).message}`);
+      for (const d of withTo) (d.record.warnings ??= []).push(`holds on ${host.where}: ${toBackupError(err).message}`);
     }
   }
 }

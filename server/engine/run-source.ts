@@ -8,7 +8,7 @@ import { missingParents, planDataset, planSource, type DatasetPlan, type Dataset
 import { BackupError, toBackupError } from "../errors.ts";
 import type { Capabilities } from "../zfs/capabilities.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
-import { holdCommon, pruneDataset, type ReplicatedDataset, type RetentionSpec } from "./retention-pass.ts";
+import { holdCommonAll, pruneDataset, type ReplicatedDataset, type RetentionSpec } from "./retention-pass.ts";
 import { takeSnapshots, type SnapshotErrors, type SnapshotSpec } from "./source-snapshots.ts";
 import pRetry, { AbortError } from "p-retry";
 import { continueStep } from "../core/continue.ts";
@@ -207,7 +207,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
   if (job.holdTag || job.retention) {
     await timed(phases, "prune", async () => {
       const hosts = { remote: ctx.remote, local: deps.local };
-      for (const r of replicated) if (job.holdTag) await holdCommon(r, job.holdTag, hosts, deps.signal);
+      if (job.holdTag) await holdCommonAll(replicated, job.holdTag, hosts, deps.signal);
       if (job.retention && replicated.length > 0) {
         let target: Listing | undefined;
         try {

@@ -3,7 +3,7 @@
 
 import type { DatasetType, Listing, Step } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
-import { cloneArgs, createArgs, destroyDatasetArgs, getArgs, inheritArgs, mountArgs, renameArgs, restoreReceiveArgs, scrubArgs, zpoolStatusArgs, poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
+import { holdBatchArgs, cloneArgs, createArgs, destroyDatasetArgs, getArgs, inheritArgs, mountArgs, renameArgs, restoreReceiveArgs, scrubArgs, zpoolStatusArgs, poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
 import { MINIMAL_CAPABILITIES, parseCapabilities, type Capabilities } from "./capabilities.ts";
 import { parseScrubStatus, type ScrubState, parsePoolStatus, parseSendEstimate, missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
 import type { CommandRunner, ExitStatus, RunningCommand } from "./runner.ts";
@@ -158,6 +158,29 @@ export class ZfsHost {
     const argv = releaseArgs(tag, dataset, snapshot);
     const r = await this.runner.run(argv, { signal });
     if (r.code !== 0 && !/no such tag|does not exist/.test(r.stderr)) throw commandError(this.where, argv, r);
+  }
+
+  /**
+   * Places (`hold`) or releases hold `tag` on many snapshots, one command per batch. A batch that
+   * fails is redone one snapshot at a time, so a tag already there (or already gone) stays fine
+   * and every other failure is reported per snapshot: "dataset@snap: message".
+   */
+  async holdMany(verb: "hold" | "release", tag: string, snapshots: Array<[string, string]>, signal?: AbortSignal): Promise<string[]> {
+    const failures: string[] = [];
+    for (const argv of holdBatchArgs(verb, tag, snapshots)) {
+      const r = await this.runner.run(argv, { signal });
+      if (r.code === 0) continue;
+      for (const a of argv.slice(3)) {
+        const [dataset, snap] = [a.slice(0, a.indexOf("@")), a.slice(a.indexOf("@") + 1)];
+        try {
+          if (verb === "hold") await this.hold(tag, dataset, snap, signal);
+          else await this.release(tag, dataset, snap, signal);
+        } catch (err) {
+          failures.push(`${a}: ${(err as Error).message}`);
+        }
+      }
+    }
+    return failures;
   }
 
   /** Sets the safe properties on a freshly received dataset where receive could not (`-o`). */

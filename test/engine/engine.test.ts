@@ -209,3 +209,17 @@ test("runSource: a listing killed by a stop request is recorded as ABORTED, not 
   assert.equal(rec.error?.code, "ABORTED");
   assert.match(rec.error!.message, /the pass was stopped/);
 });
+
+test("holdMany: one command per batch; a failed batch is redone per snapshot, a tag already there is fine", async () => {
+  let batches = 0;
+  const r = new FakeRunner("web1", [probe,
+    { match: (a) => starts("zfs", "hold")(a) && a.length > 4 && ++batches > 0, stderr: "cannot hold 'tank/a@s1': tag already exists on this dataset\n", code: 1 },
+    { match: (a) => starts("zfs", "hold")(a) && a[3] === "tank/a@s1", stderr: "cannot hold 'tank/a@s1': tag already exists on this dataset\n", code: 1 },
+    { match: (a) => starts("zfs", "hold")(a) && a[3] === "tank/c@s1", stderr: "cannot hold 'tank/c@s1': permission denied\n", code: 1 },
+    { match: starts("zfs", "hold"), code: 0 }]);
+  const failures = await new ZfsHost(r).holdMany("hold", "bzman-common", [["tank/a", "s1"], ["tank/b", "s1"], ["tank/c", "s1"]]);
+  assert.equal(batches, 1);
+  assert.deepEqual(r.calls.filter((a) => a[1] === "hold").map((a) => a.length), [6, 4, 4, 4]);
+  assert.equal(failures.length, 1);
+  assert.match(failures[0]!, /^tank\/c@s1: .*permission denied/);
+});

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { commandLine } from "../../server/ssh/ssh-runner.ts";
-import { getArgs, DRILL_PROPERTIES, renameArgs, restoreReceiveArgs, poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
+import { holdBatchArgs, getArgs, DRILL_PROPERTIES, renameArgs, restoreReceiveArgs, poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
 import { MINIMAL_CAPABILITIES, type Capabilities } from "../../server/zfs/capabilities.ts";
 import { snaps } from "../helpers/snapshots.ts";
 
@@ -52,6 +52,8 @@ const accepted: string[][] = [
   poolStatusArgs("tank", true), poolStatusArgs("data", false), ["zpool", "status", "-x", "data"],
   ["zfs", "set", "bzman:flushed=yes", "data/vm"],
   getArgs(DRILL_PROPERTIES, ["tank/www@bzman_20261126T000000Z"]),
+  ...holdBatchArgs("hold", "bzman-common", [["tank/www", "bzman_20261126T000000Z"], ["data/vm/disk0", "bzman_20261126T000000Z"], ["tank", "manual"]]),
+  ...holdBatchArgs("release", "bzman-common", Array.from({ length: 300 }, (_, i): [string, string] => [`tank/ds${i}`, "bzman_20261126T000000Z"])),
 ];
 
 const rejected: string[] = [
@@ -67,6 +69,7 @@ const rejected: string[] = [
   "zfs rollback -r tank@a", "zfs rename tank/a tank/b", "zfs clone tank@a tank/b", "zfs create tank/x", "zfs mount -a", "zfs allow tank",
   "zfs snapshot tank@manual", "zfs snapshot -r other@bzman_1", "zfs snapshot tank@bzman_1 tank/x@bzman_1", "zfs snapshot -o x=y tank@bzman_1",
   "zfs hold other-tag tank@bzman_1", "zfs hold bzman-common other@bzman_1", "zfs release -r bzman-common tank@bzman_1",
+  "zfs hold bzman-common tank@bzman_1 other@bzman_1", "zfs release bzman-common tank@bzman_1 tank", "zfs hold bzman-common",
   "zfs get all tank", "zfs get -H -p -o name,property,value guid -r tank", "zfs get -H -p -o name,property,value guid,createtxg,creation,type,userrefs -r other",
   "zfs get -H -p -o name,property,value guid,createtxg,creation,type,userrefs tank", "zfs list", "zfs list -H -p -o name -r tank",
   "zfs list -H -p -o name,type,guid,createtxg,creation,userrefs -t all -r tank", "zfs list -H -p -o name,type,guid,createtxg,creation,userrefs -t filesystem,volume,snapshot -r /",

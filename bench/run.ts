@@ -2,9 +2,9 @@
 // are shared and noisy; absolute times are printed for context only).
 //   1. Parsing a large `zfs get -H -p` listing vs the irreducible cost of splitting its lines.
 //   2. Planning a large source (200 datasets x 1000 snapshots) vs parsing its listings.
-//   3. The transfer's byte counter in a pipeline vs the same pipeline with a bare PassThrough.
+//   3. The transfer's byte counting (a listener beside the pipe) vs the same pipeline uncounted.
 
-import { PassThrough, Readable, Transform, Writable } from "node:stream";
+import { PassThrough, Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { planSource } from "../server/core/plan.ts";
 import { parseGetListing } from "../server/zfs/parse.ts";
@@ -78,11 +78,12 @@ async function main(): Promise<void> {
   const plain = await bestAsync(() => pipeline(source(), new PassThrough(), sink()), 3);
   const counted = await bestAsync(async () => {
     let bytes = 0;
-    const counter = new Transform({ transform(c: Buffer, _e, cb) { bytes += c.length; cb(null, c); } });
-    await pipeline(source(), counter, sink());
+    const from = source();
+    from.on("data", (c: Buffer) => void (bytes += c.length));
+    await pipeline(from, new PassThrough(), sink());
     if (bytes !== TOTAL) throw new Error("byte count wrong");
   }, 3);
-  process.stdout.write(`3. 512 MiB through the byte counter: ${fmt(counted)} vs bare PassThrough ${fmt(plain)}  ratio ${(counted / plain).toFixed(2)}x  (${((TOTAL / 1e6) / (counted / 1000)).toFixed(0)} MB/s)\n`);
+  process.stdout.write(`3. 512 MiB counted by a listener beside the pipe: ${fmt(counted)} vs uncounted ${fmt(plain)}  ratio ${(counted / plain).toFixed(2)}x  (${((TOTAL / 1e6) / (counted / 1000)).toFixed(0)} MB/s)\n`);
 }
 
 main();

@@ -3,6 +3,7 @@
 import type { Config, SourceConfig } from "../config/schema.ts";
 import { HOLD_TAG, isWithin, snapshotNameAt } from "../core/naming.ts";
 import type { SourceJob } from "../engine/run-source.ts";
+import { limitAt } from "../core/bandwidth.ts";
 
 /** A source with an optional dataset limit. */
 export interface Selection {
@@ -34,6 +35,11 @@ export interface PassOptions {
   nowMs: number;
 }
 
+/** Minutes since local midnight (bandwidth windows are in the backup host's local time). */
+function localMinuteOfDay(d: Date): number {
+  return d.getHours() * 60 + d.getMinutes();
+}
+
 /** The engine's job for a selected source. */
 export function jobFor(sel: Selection, pass: PassOptions = { snapshot: false, prune: false, nowMs: 0 }): SourceJob {
   const s = sel.source;
@@ -45,6 +51,7 @@ export function jobFor(sel: Selection, pass: PassOptions = { snapshot: false, pr
     stallMs: s.stallTimeoutSeconds * 1000,
     retry: { retries: s.retries, minTimeoutMs: 5000 },
     onConflict: s.onConflict,
+    ...(s.bandwidthLimit ? { rate: () => limitAt(s.bandwidthLimit, localMinuteOfDay(new Date())) } : {}),
     ...(sel.only ? { only: sel.only } : {}),
     ...(pass.snapshot ? { snapshot: { name: snapshotNameAt(s.snapshotPrefix, pass.nowMs), prefix: s.snapshotPrefix, pre: s.preSnapshot, post: s.postSnapshot } } : {}),
     ...(pass.prune ? { retention: { prefix: s.snapshotPrefix, keepSource: s.keepSource, keepBackup: s.keepBackup }, holdTag: HOLD_TAG } : {}),

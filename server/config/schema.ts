@@ -3,6 +3,7 @@
 
 import { z } from "zod";
 import { DEFAULT_SNAPSHOT_PREFIX } from "../core/naming.ts";
+import { parseRate, parseTimeOfDay, type BandwidthLimit } from "../core/bandwidth.ts";
 
 const duration = z.string().regex(/^\d+(s|m|h|d|w)$/, 'expected a duration like "30m", "1h", "2d"');
 const cron = z.string().refine((s) => /^\S+(\s+\S+){4,5}$/.test(s.trim()), "expected a cron expression of 5 or 6 fields");
@@ -33,6 +34,15 @@ const inheritable = {
   /** A backup that conflicts with its source (diverged, nothing in common): report it and leave it
    * untouched (default), or keep it under `<dataset>.diverged-<UTC>` and re-seed it in full. */
   on_conflict: z.enum(["report", "rename"]).optional(),
+  /** At most this many bytes per second per transfer ("20M"), always or between two local times. */
+  bandwidth_limit: z.union([
+    z.string().refine((x) => parseRate(x) !== null, 'expected a rate in bytes per second like "500K", "20M" or "1G"'),
+    z.strictObject({
+      rate: z.string().refine((x) => parseRate(x) !== null, 'expected a rate in bytes per second like "500K", "20M" or "1G"'),
+      from: z.string().refine((x) => parseTimeOfDay(x) !== null, 'expected a local time of day like "08:00"'),
+      to: z.string().refine((x) => parseTimeOfDay(x) !== null, 'expected a local time of day like "18:00"'),
+    }),
+  ]).optional(),
   /** Retries within a pass of a step that failed for a transient reason (5 s, then 10 s, …). */
   retries: z.number().int().min(0).max(10).optional(),
   /** A scheduled restore drill: clone a random recent backup snapshot, check it, destroy the clone. */
@@ -137,6 +147,8 @@ export interface SourceConfig {
   retries: number;
   /** What to do with a conflicting backup. */
   onConflict: "report" | "rename";
+  /** The bandwidth limit per transfer, where one is set. */
+  bandwidthLimit?: BandwidthLimit;
 }
 
 /** The normalized configuration. */
@@ -199,9 +211,15 @@ export function normalize(file: ConfigFile): Config {
         preSnapshot: s.pre_snapshot ?? [], postSnapshot: s.post_snapshot ?? [],
         ...(o.drill ? { drill: { schedule: o.drill.schedule, recent: o.drill.recent } } : {}),
         ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), retries: o.retries, onConflict: o.on_conflict,
+        ...(o.bandwidth_limit ? { bandwidthLimit: bandwidthOf(o.bandwidth_limit) } : {}),
       };
     }),
   };
+}
+
+function bandwidthOf(b: string | { rate: string; from: string; to: string }): BandwidthLimit {
+  if (typeof b === "string") return { bytesPerSecond: parseRate(b)! };
+  return { bytesPerSecond: parseRate(b.rate)!, from: parseTimeOfDay(b.from)!, to: parseTimeOfDay(b.to)! };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -43,6 +43,8 @@ export interface SourceJob {
   retry?: { retries: number; minTimeoutMs: number };
   /** A backup that conflicts with its source: report it (default) or keep it aside and re-seed. */
   onConflict?: "report" | "rename";
+  /** The bandwidth limit per transfer now, in bytes per second (null: none); absent: no limit. */
+  rate?: () => number | null;
 }
 
 /** Releases a lock. */
@@ -343,7 +345,7 @@ async function transferWithRetries(step: Step, dp: DatasetPlan, rec: DatasetReco
     const estimate = deps.onProgress ? await ctx.remote.estimateSend(current, deps.signal).catch(() => null) : null;
     return transferStep(current, { sender: ctx.remote, receiver: deps.local }, {
       type: dp.type, signal: deps.signal, onProgress: deps.onProgress, ...(estimate !== null ? { estimatedBytes: estimate } : {}),
-      ...(job.stallMs !== undefined ? { stallMs: job.stallMs } : {}),
+      ...(job.stallMs !== undefined ? { stallMs: job.stallMs } : {}), ...(job.rate ? { rate: job.rate } : {}),
     });
   }, {
     // No `signal` here: p-retry would reject at once on abort, before the running transfer has

@@ -8,6 +8,7 @@ import { BackupError, type ErrorCode } from "../errors.ts";
 import { tryClassifyStderr } from "../zfs/parse.ts";
 import type { ExitStatus } from "../zfs/runner.ts";
 import { commandError, describeExit, type ZfsHost } from "../zfs/zfs-host.ts";
+import { Throttle } from "./throttle.ts";
 
 /** How long a receive whose stream was cut may take to fail by itself before it is killed. */
 const RECEIVE_GRACE_MS = 30_000;
@@ -80,6 +81,8 @@ export async function transferStep(
     restore?: { mount: boolean };
     /** Stop both ends when no byte has moved for this long (absent: no watchdog). */
     stallMs?: number;
+    /** The bandwidth limit in bytes per second now (null: none); absent: nothing in the pipe. */
+    rate?: () => number | null;
   },
 ): Promise<number> {
   const stop = new AbortController();
@@ -134,7 +137,7 @@ export async function transferStep(
     };
     stop.signal.addEventListener("abort", onAbort, { once: true });
     // A pipe failure (either side gone) stops both commands, so neither is left waiting.
-    const pipe = pipeline(send.stdout, recv.stdin).catch((err: unknown) => {
+    const pipe = (opts.rate ? pipeline(send.stdout, new Throttle(opts.rate), recv.stdin) : pipeline(send.stdout, recv.stdin)).catch((err: unknown) => {
       send.kill();
       stopRecv();
       throw err;

@@ -167,6 +167,19 @@ describe("faults", { skip }, () => {
     assert.deepEqual(await snapshotGuids(T), await snapshotGuids(`${S}/big`));
   });
 
+  test("bandwidth_limit from the config slows the stream to the limit; every byte arrives", async () => {
+    // 3 MiB at 1 MiB/s cannot take less than ~2.7 s (a quarter second of burst); on loopback the
+    // same stream takes a fraction of a second. Noise only makes it slower, never faster.
+    writeFileSync(join(rig.sourceMount, "big", "limited.bin"), randomBytes(3 * 1024 * 1024));
+    const config = rig.writeConfig({ datasets: [{ name: `${S}/big` }], bandwidth_limit: "1M" }, join(rig.dir, "limited.yaml"));
+    const r = await bzman(["--config", config, "run", "--no-prune", "--json"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const d = JSON.parse(r.stdout).records[0].datasets[0] as { bytes: number; transferMs: number };
+    assert.ok(d.bytes > 3 * 1024 * 1024, `${d.bytes} bytes`);
+    assert.ok(d.transferMs >= 2700, `took ${d.transferMs} ms for ${d.bytes} bytes at 1 MiB/s`);
+    assert.deepEqual(await snapshotGuids(T), await snapshotGuids(`${S}/big`));
+  });
+
   test("our side aborts mid-stream (the channel is closed): both processes end, target unchanged", async () => {
     await must(["zfs", "create", `${S}/fresh`]);
     writeFileSync(join(rig.sourceMount, "fresh", "blob.bin"), randomBytes(24 * 1024 * 1024));

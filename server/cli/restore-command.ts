@@ -155,7 +155,7 @@ async function restoreRemote(config: Config, spec: string, opts: RestoreOptions,
       return EXIT.FAILED;
     }
     const t0 = deps.now().getTime();
-    const res = await restoreSnapshot({ backupDataset: r.backup, snapshot: r.snapshot, type: r.type, destination, force: opts.force ?? false, mount: opts.mount ?? false, nowMs: t0 },
+    const res = await restoreSnapshot({ backupDataset: r.backup, snapshot: r.snapshot, type: r.type, destination, force: opts.force ?? false, mount: opts.mount ?? false, raw: r.source.sendRaw, nowMs: t0 },
       { from: deps.local, to: open.host }, { signal: deps.signal, onProgress: (p) => progress.update("restore", `${subject} -> ${host.name}:${destination}`, p.bytes) });
     progress.stop();
     const took = deps.now().getTime() - t0;

@@ -51,6 +51,7 @@ export function jobFor(sel: Selection, pass: PassOptions = { snapshot: false, pr
     stallMs: s.stallTimeoutSeconds * 1000,
     retry: { retries: s.retries, minTimeoutMs: 5000 },
     onConflict: s.onConflict,
+    ...(s.sendRaw ? { raw: true } : {}),
     ...(s.bandwidthLimit ? { rate: () => limitAt(s.bandwidthLimit, localMinuteOfDay(new Date())) } : {}),
     ...(sel.only ? { only: sel.only } : {}),
     ...(pass.snapshot ? { snapshot: { name: snapshotNameAt(s.snapshotPrefix, pass.nowMs), prefix: s.snapshotPrefix, pre: s.preSnapshot, post: s.postSnapshot } } : {}),

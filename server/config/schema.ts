@@ -43,6 +43,8 @@ const inheritable = {
       to: z.string().refine((x) => parseTimeOfDay(x) !== null, 'expected a local time of day like "18:00"'),
     }),
   ]).optional(),
+  /** Raw sends (`zfs send -w`): encrypted datasets leave the source encrypted and stay so on the backup. */
+  send_raw: z.boolean().optional(),
   /** Retries within a pass of a step that failed for a transient reason (5 s, then 10 s, …). */
   retries: z.number().int().min(0).max(10).optional(),
   /** A scheduled restore drill: clone a random recent backup snapshot, check it, destroy the clone. */
@@ -149,6 +151,8 @@ export interface SourceConfig {
   onConflict: "report" | "rename";
   /** The bandwidth limit per transfer, where one is set. */
   bandwidthLimit?: BandwidthLimit;
+  /** Raw sends (`zfs send -w`), for encrypted datasets. */
+  sendRaw: boolean;
 }
 
 /** The normalized configuration. */
@@ -210,7 +214,7 @@ export function normalize(file: ConfigFile): Config {
         maxLagSeconds: durationSeconds(o.max_lag), firstSend: o.first_send, includePrefixes: o.include_prefixes,
         preSnapshot: s.pre_snapshot ?? [], postSnapshot: s.post_snapshot ?? [],
         ...(o.drill ? { drill: { schedule: o.drill.schedule, recent: o.drill.recent } } : {}),
-        ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), retries: o.retries, onConflict: o.on_conflict,
+        ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), retries: o.retries, onConflict: o.on_conflict, sendRaw: o.send_raw ?? false,
         ...(o.bandwidth_limit ? { bandwidthLimit: bandwidthOf(o.bandwidth_limit) } : {}),
       };
     }),

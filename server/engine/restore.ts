@@ -24,6 +24,8 @@ export interface RestoreRequest {
   force: boolean;
   /** Mount the restored dataset (a restore to a new name stays unmounted). */
   mount: boolean;
+  /** Send raw (`-w`), as the backup of an encrypted dataset must be. */
+  raw?: boolean;
   nowMs: number;
 }
 
@@ -59,9 +61,10 @@ export async function restoreSnapshot(req: RestoreRequest, hosts: { from: ZfsHos
     throw new BackupError("ZFS_DATASET_MISSING", `${hosts.to.where}:${parent} does not exist, so ${req.destination} cannot be received; create it first`);
   }
   const step: Step = { kind: "full", sourceDataset: req.backupDataset, targetDataset: req.destination, to: req.snapshot, intermediates: false };
-  const estimate = await hosts.from.estimateSend(step, opts.signal).catch(() => null);
+  const send = { raw: req.raw ?? false };
+  const estimate = await hosts.from.estimateSend(step, opts.signal, send).catch(() => null);
   const bytes = await transferStep(step, { sender: hosts.from, receiver: hosts.to }, {
-    type: req.type, restore: { mount: req.mount }, ...(opts.signal ? { signal: opts.signal } : {}),
+    type: req.type, restore: { mount: req.mount }, send, ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(estimate !== null ? { estimatedBytes: estimate } : {}),
   });
   const got = (await hosts.to.list([req.destination], opts.signal ? { signal: opts.signal } : {})).listing.get(req.destination);

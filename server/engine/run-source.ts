@@ -6,7 +6,7 @@ import type { DatasetRecord, Listing, Phases, RecordedError, ReplicationPolicy, 
 import { divergedName, isWithin, parentOf, poolOf } from "../core/naming.ts";
 import { missingParents, planDataset, planSource, type DatasetPlan, type DatasetRoot, type SourcePlan } from "../core/plan.ts";
 import { BackupError, toBackupError } from "../errors.ts";
-import type { Capabilities } from "../zfs/capabilities.ts";
+import { commonStreamFlags, type Capabilities } from "../zfs/capabilities.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { holdCommonAll, pruneDataset, type ReplicatedDataset, type RetentionSpec } from "./retention-pass.ts";
 import { takeSnapshots, type SnapshotErrors, type SnapshotSpec } from "./source-snapshots.ts";
@@ -45,6 +45,8 @@ export interface SourceJob {
   onConflict?: "report" | "rename";
   /** The bandwidth limit per transfer now, in bytes per second (null: none); absent: no limit. */
   rate?: () => number | null;
+  /** Send raw streams (`zfs send -w`): encrypted datasets arrive encrypted. */
+  raw?: boolean;
 }
 
 /** Releases a lock. */
@@ -341,9 +343,12 @@ async function transferWithRetries(step: Step, dp: DatasetPlan, rec: DatasetReco
       if (next.kind === "stuck") throw new AbortError(new BackupError(last!.code, `${last!.message} (not retried: ${next.reason})`, { detail: last!.detail }));
       current = next.step;
     }
+    // `-L -e -c` where both ends have them: blocks travel as stored (compressed stays compressed).
+    const send = { raw: job.raw ?? false, flags: job.raw ? [] : commonStreamFlags(await ctx.remote.capabilities(deps.signal), await deps.local.capabilities(deps.signal)) };
     // An estimate (for progress and ETA) costs one `send -nP`, only where the source has it.
-    const estimate = deps.onProgress ? await ctx.remote.estimateSend(current, deps.signal).catch(() => null) : null;
+    const estimate = deps.onProgress ? await ctx.remote.estimateSend(current, deps.signal, send).catch(() => null) : null;
     return transferStep(current, { sender: ctx.remote, receiver: deps.local }, {
+      send,
       type: dp.type, signal: deps.signal, onProgress: deps.onProgress, ...(estimate !== null ? { estimatedBytes: estimate } : {}),
       ...(job.stallMs !== undefined ? { stallMs: job.stallMs } : {}), ...(job.rate ? { rate: job.rate } : {}),
     });

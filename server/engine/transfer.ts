@@ -7,6 +7,7 @@ import type { DatasetType, Step } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
 import { tryClassifyStderr } from "../zfs/parse.ts";
 import type { ExitStatus } from "../zfs/runner.ts";
+import type { SendOptions } from "../zfs/args.ts";
 import { commandError, describeExit, type ZfsHost } from "../zfs/zfs-host.ts";
 import { Throttle } from "./throttle.ts";
 
@@ -81,6 +82,8 @@ export async function transferStep(
     restore?: { mount: boolean };
     /** Stop both ends when no byte has moved for this long (absent: no watchdog). */
     stallMs?: number;
+    /** How the sender sends: raw and stream flags (absent: a plain stream). */
+    send?: SendOptions;
     /** The bandwidth limit in bytes per second now (null: none); absent: nothing in the pipe. */
     rate?: () => number | null;
   },
@@ -102,7 +105,7 @@ export async function transferStep(
     };
     let send;
     try {
-      send = await hosts.sender.send(step, stop.signal);
+      send = await hosts.sender.send(step, stop.signal, opts.send ?? {});
     } catch (err) {
       stopRecv();
       await recv.done.catch(() => undefined);

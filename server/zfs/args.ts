@@ -23,18 +23,24 @@ export function listArgs(roots: string[], caps: Capabilities, withResumeToken: b
   return ["zfs", "get", "-H", "-p", "-o", "name,property,value", props, "-r", ...roots];
 }
 
+/** How a stream is sent: raw (`-w`, encrypted data stays encrypted) and stream flags (`-L -e -c`). */
+export interface SendOptions {
+  raw?: boolean;
+  flags?: string[];
+}
+
 /** `zfs send` for one planned step. Never `-p`/`-R`: no source property reaches the backup. */
-export function sendArgs(step: Step, opts: { raw?: boolean } = {}): string[] {
-  const raw = opts.raw ? ["-w"] : [];
-  if (step.kind === "resume") return ["zfs", "send", ...raw, "-t", step.resumeToken!];
+export function sendArgs(step: Step, opts: SendOptions = {}): string[] {
+  const head = ["zfs", "send", ...(opts.flags ?? []), ...(opts.raw ? ["-w"] : [])];
+  if (step.kind === "resume") return [...head, "-t", step.resumeToken!];
   const to = snapshotPath(step.sourceDataset, step.to!.name);
-  if (step.kind === "full") return ["zfs", "send", ...raw, to];
-  return ["zfs", "send", ...raw, step.intermediates ? "-I" : "-i", snapshotPath(step.sourceDataset, step.from!.name), to];
+  if (step.kind === "full") return [...head, to];
+  return [...head, step.intermediates ? "-I" : "-i", snapshotPath(step.sourceDataset, step.from!.name), to];
 }
 
 /** `zfs send -n -P` for a step: prints the estimated stream size, sends nothing. */
-export function sendEstimateArgs(step: Step): string[] {
-  const [zfs, send, ...rest] = sendArgs(step);
+export function sendEstimateArgs(step: Step, opts: SendOptions = {}): string[] {
+  const [zfs, send, ...rest] = sendArgs(step, opts);
   return [zfs!, send!, "-n", "-P", ...rest];
 }
 

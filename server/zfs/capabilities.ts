@@ -19,12 +19,25 @@ export interface Capabilities {
   sendEstimate: boolean;
   /** Volumes (`create -V`). */
   zvols: boolean;
+  /** Stream flags `zfs send` takes that keep blocks as stored: `-L` (large blocks), `-e` (embedded), `-c` (compressed). */
+  streamFlags: string[];
+}
+
+/** The stream flags bzman uses where both ends have them, in the order the guard allows. */
+export const STREAM_FLAGS = ["-L", "-e", "-c"];
+
+/**
+ * The stream flags for a transfer: those both the sender and the receiver list for `zfs send`
+ * (a zfs that can send a compressed stream can receive one; an older receiver gets a plain one).
+ */
+export function commonStreamFlags(sender: Capabilities, receiver: Capabilities): string[] {
+  return STREAM_FLAGS.filter((f) => sender.streamFlags.includes(f) && receiver.streamFlags.includes(f));
 }
 
 /** What bzman assumes of a host it could not probe: the oldest ZFS it supports. */
 export const MINIMAL_CAPABILITIES: Capabilities = {
   listParsable: false, holds: false, bookmarks: false, resume: false, rawSend: false,
-  receiveProperties: false, sendEstimate: false, zvols: false,
+  receiveProperties: false, sendEstimate: false, zvols: false, streamFlags: [],
 };
 
 function usageLine(usage: string, command: string): string[] {
@@ -50,5 +63,6 @@ export function parseCapabilities(usage: string): Capabilities {
     receiveProperties: receive.some((l) => /-o\s+<?property/.test(l)),
     sendEstimate: sendFlags.includes("n") && sendFlags.includes("P"),
     zvols: usageLine(usage, "create").some((l) => l.includes("-V")),
+    streamFlags: STREAM_FLAGS.filter((f) => sendFlags.includes(f.slice(1))),
   };
 }

@@ -4,6 +4,7 @@
 import type { DatasetType, Listing, Step } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
 import { holdBatchArgs, cloneArgs, createArgs, destroyDatasetArgs, getArgs, inheritArgs, mountArgs, renameArgs, restoreReceiveArgs, scrubArgs, zpoolStatusArgs, poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
+import type { SendOptions } from "./args.ts";
 import { MINIMAL_CAPABILITIES, parseCapabilities, type Capabilities } from "./capabilities.ts";
 import { parseScrubStatus, type ScrubState, parsePoolStatus, parseSendEstimate, missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
 import type { CommandRunner, ExitStatus, RunningCommand } from "./runner.ts";
@@ -90,9 +91,9 @@ export class ZfsHost {
   }
 
   /** Estimated stream size of a step in bytes, or null where the host cannot estimate (`send -nP`). */
-  async estimateSend(step: Step, signal?: AbortSignal): Promise<number | null> {
+  async estimateSend(step: Step, signal?: AbortSignal, opts: SendOptions = {}): Promise<number | null> {
     if (!(await this.capabilities(signal)).sendEstimate) return null;
-    return parseSendEstimate(await this.runChecked(sendEstimateArgs(step), signal));
+    return parseSendEstimate(await this.runChecked(sendEstimateArgs(step, opts), signal));
   }
 
   /** Bytes available to `dataset` (for space checks). */
@@ -118,8 +119,11 @@ export class ZfsHost {
   }
 
   /** Starts `zfs send` for a step; the caller pipes stdout and awaits `done`. */
-  async send(step: Step, signal?: AbortSignal): Promise<RunningCommand> {
-    return this.runner.spawn(sendArgs(step), { signal });
+  async send(step: Step, signal?: AbortSignal, opts: SendOptions = {}): Promise<RunningCommand> {
+    if (opts.raw && !(await this.capabilities(signal)).rawSend) {
+      throw new BackupError("ZFS_UNSUPPORTED", `${this.where}: this zfs cannot send raw streams (zfs send -w); remove send_raw for this source or upgrade its ZFS`);
+    }
+    return this.runner.spawn(sendArgs(step, opts), { signal });
   }
 
   /** Starts `zfs receive` into `target` (never -F); the caller writes the stream to stdin. */

@@ -180,6 +180,16 @@ describe("faults", { skip }, () => {
     assert.deepEqual(await snapshotGuids(T), await snapshotGuids(`${S}/big`));
   });
 
+  test("send_raw on a source whose zfs has no raw send fails clearly and changes nothing", async () => {
+    const config = rig.writeConfig({ datasets: [{ name: `${S}/big` }], send_raw: true, retries: 0 }, join(rig.dir, "raw.yaml"));
+    const before = await poolFingerprint(rig.backupPool);
+    writeFileSync(join(rig.sourceMount, "big", "raw.txt"), "x");
+    const r = await bzman(["--config", config, "run", "--no-prune"]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /FAILED .*\[ZFS_UNSUPPORTED\] src1: this zfs cannot send raw streams \(zfs send -w\); remove send_raw/);
+    assert.equal(await poolFingerprint(rig.backupPool), before);
+  });
+
   test("our side aborts mid-stream (the channel is closed): both processes end, target unchanged", async () => {
     await must(["zfs", "create", `${S}/fresh`]);
     writeFileSync(join(rig.sourceMount, "fresh", "blob.bin"), randomBytes(24 * 1024 * 1024));

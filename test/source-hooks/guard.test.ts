@@ -32,7 +32,7 @@ function guard(shell: string[], command: string, extra: string[] = ["--check"], 
 }
 
 // Every shape bzman sends, built by the same code that builds the real commands.
-const full: Capabilities = { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true };
+const full: Capabilities = { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true, streamFlags: ["-L", "-e", "-c"] };
 const two = snaps("bzman_20261126T000000Z", "bzman_20261126T001000Z");
 const a = two[0]!;
 const c = two[1]!;
@@ -52,6 +52,10 @@ const accepted: string[][] = [
   poolStatusArgs("tank", true), poolStatusArgs("data", false), ["zpool", "status", "-x", "data"],
   ["zfs", "set", "bzman:flushed=yes", "data/vm"],
   getArgs(DRILL_PROPERTIES, ["tank/www@bzman_20261126T000000Z"]),
+  sendArgs({ ...base, kind: "incremental", from: a, to: c, intermediates: true }, { flags: ["-L", "-e", "-c"] }),
+  sendArgs({ ...base, kind: "full", to: a, intermediates: false }, { flags: ["-c"] }),
+  sendEstimateArgs({ ...base, kind: "incremental", from: a, to: c, intermediates: true }, { flags: ["-L", "-c"] }),
+  sendArgs({ ...base, kind: "full", to: a, intermediates: false }, { raw: true }),
   ...holdBatchArgs("hold", "bzman-common", [["tank/www", "bzman_20261126T000000Z"], ["data/vm/disk0", "bzman_20261126T000000Z"], ["tank", "manual"]]),
   ...holdBatchArgs("release", "bzman-common", Array.from({ length: 300 }, (_, i): [string, string] => [`tank/ds${i}`, "bzman_20261126T000000Z"])),
 ];
@@ -64,7 +68,7 @@ const rejected: string[] = [
   "zfs destroy -r tank", "zfs destroy tank", "zfs destroy tank/www", "zfs destroy tank/www@manual", "zfs destroy tank/www@bzman_1,bzman_2",
   "zfs destroy tank/www@bzman_1%bzman_9", "zfs destroy -d tank/www@bzman_1", "zfs destroy other/x@bzman_1", "zfs destroy tank@bzman_",
   "zfs send other@bzman_1", "zfs send tankx@bzman_1", "zfs send tank", "zfs send -R tank@bzman_1", "zfs send -p tank@bzman_1",
-  "zfs send -I tank/a@x other/b@y", "zfs send -I other@x tank@y", "zfs send -t 1-abc", "zfs send -- tank@a", "zfs send -o x tank@a",
+  "zfs send -I tank/a@x other/b@y", "zfs send -c -L tank@bzman_1", "zfs send -w -c tank@bzman_1", "zfs send -D tank@bzman_1", "zfs send -L -L tank@bzman_1", "zfs send -I other@x tank@y", "zfs send -t 1-abc", "zfs send -- tank@a", "zfs send -o x tank@a",
   "zfs receive tank/x", "zfs recv -F tank", "zfs set readonly=off tank", "zfs set bzman:flushed=yes tank",
   "zfs rollback -r tank@a", "zfs rename tank/a tank/b", "zfs clone tank@a tank/b", "zfs create tank/x", "zfs mount -a", "zfs allow tank",
   "zfs snapshot tank@manual", "zfs snapshot -r other@bzman_1", "zfs snapshot tank@bzman_1 tank/x@bzman_1", "zfs snapshot -o x=y tank@bzman_1",

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { parseCapabilities, MINIMAL_CAPABILITIES } from "../../server/zfs/capabilities.ts";
+import { commonStreamFlags, parseCapabilities, MINIMAL_CAPABILITIES } from "../../server/zfs/capabilities.ts";
 import { createContainerArgs, listArgs, receiveArgs, sendArgs } from "../../server/zfs/args.ts";
 import { snaps } from "../helpers/snapshots.ts";
 
@@ -11,10 +11,12 @@ const openzfs = parseCapabilities(fixture("openzfs-2.1-usage.txt"));
 
 test("capabilities: zfs-fuse has holds only", () => {
   assert.deepEqual(zfsFuse, { ...MINIMAL_CAPABILITIES, holds: true, zvols: true });
+  assert.deepEqual(commonStreamFlags(openzfs, zfsFuse), [], "an old receiver gets a plain stream");
 });
 
 test("capabilities: OpenZFS 2.1 has everything", () => {
-  assert.deepEqual(openzfs, { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true });
+  assert.deepEqual(openzfs, { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true, streamFlags: ["-L", "-e", "-c"] });
+  assert.deepEqual(commonStreamFlags(openzfs, openzfs), ["-L", "-e", "-c"]);
 });
 
 test("listArgs: zfs get on old ZFS, zfs list -p where probed", () => {

@@ -2,9 +2,11 @@
 // and atomic (lowdb writes a temp file and renames it), so the file survives kill -9. A corrupt
 // or invalid file is moved aside with a clear error, never silently emptied. History is bounded:
 // rows older than `detailHours` fold into per-day rollups (failures stay in detail), and
-// everything older than `days` is dropped.
+// everything older than `days` is dropped. Another bzman process (a `bzman run` beside the daemon)
+// may write the same file: every write first re-reads the file when it changed since this
+// process last wrote it, so no process overwrites what another recorded.
 
-import { rename } from "node:fs/promises";
+import { readFile, rename, stat } from "node:fs/promises";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { Low } from "lowdb";
@@ -120,7 +122,38 @@ export function compact(data: StateData, nowMs: number, keep: Retention): void {
 export class HistoryStore {
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(private readonly db: Low<StateData>, private readonly keep: Retention, private readonly now: () => number) {}
+  /** size, mtime and inode of the file as this process last read or wrote it. */
+  private seen = "";
+
+  private constructor(private readonly db: Low<StateData>, private readonly keep: Retention, private readonly now: () => number, private readonly path: string) {}
+
+  private static async fingerprint(path: string): Promise<string> {
+    try {
+      const st = await stat(path);
+      return `${st.size}:${st.mtimeMs}:${st.ino}`;
+    } catch {
+      return "";
+    }
+  }
+
+  /** Re-reads the file if another process wrote it since this one last did (a bad file is left to the next open). */
+  private async refresh(): Promise<void> {
+    const now = await HistoryStore.fingerprint(this.path);
+    if (now === this.seen || now === "") return;
+    try {
+      const raw: unknown = JSON.parse(await readFile(this.path, "utf8"));
+      if (fileSchema.safeParse(raw).success) this.db.data = raw as StateData;
+    } catch {
+      // Unreadable now (a writer mid-rename is impossible: writes are atomic); keep what is in memory.
+    }
+    this.seen = now;
+  }
+
+  /** Writes the file and remembers its fingerprint. */
+  private async write(): Promise<void> {
+    await this.db.write();
+    this.seen = await HistoryStore.fingerprint(this.path);
+  }
 
   /**
    * Opens (or creates) the state file. A file that cannot be parsed or does not match the schema
@@ -142,18 +175,21 @@ export class HistoryStore {
       problem = `the state file ${path} was unreadable (${(err as Error).message.split("\n")[0]}); it was moved to ${aside} and a new history begins`;
       db.data = fresh();
     }
-    return { store: new HistoryStore(db, opts.keep ?? DEFAULT_HISTORY, now), ...(problem ? { problem } : {}) };
+    const store = new HistoryStore(db, opts.keep ?? DEFAULT_HISTORY, now, path);
+    store.seen = await HistoryStore.fingerprint(path);
+    return { store, ...(problem ? { problem } : {}) };
   }
 
   /** Appends a pass's records (one row per dataset), compacts, and writes atomically. */
   appendRun(run: RunRecord): Promise<void> {
     return this.serialize(async () => {
+      await this.refresh();
       for (const d of run.datasets) {
         const bytesPerSecond = d.transferMs > 0 ? Math.round((d.bytes * 1000) / d.transferMs) : 0;
         this.db.data.history.push({ ...d, runId: run.runId, startedAt: run.startedAt, finishedAt: run.finishedAt, phases: run.phases, bytesPerSecond });
       }
       compact(this.db.data, this.now(), this.keep);
-      await this.db.write();
+      await this.write();
     });
   }
 
@@ -201,9 +237,10 @@ export class HistoryStore {
   /** Records that an alert was sent (`record`), or that the condition was resolved (`null`). */
   recordAlert(key: string, record: AlertRecord | null): Promise<void> {
     return this.serialize(async () => {
+      await this.refresh();
       const rest = (this.db.data.alerts ?? []).filter((a) => a.key !== key);
       this.db.data.alerts = record ? [...rest, record] : rest;
-      await this.db.write();
+      await this.write();
     });
   }
 

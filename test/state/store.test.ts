@@ -32,6 +32,23 @@ test("appended runs survive a reopen; latest and recent read them back", async (
   rmSync(dir, { recursive: true });
 });
 
+test("two processes on one file (the daemon and a bzman run): neither overwrites what the other recorded", async () => {
+  const dir = tmp();
+  const path = join(dir, "state.json");
+  const now = Date.parse("2026-11-26T12:00:00Z");
+  const daemon = (await HistoryStore.open(path, { now: () => now })).store;
+  await daemon.appendRun(run("2026-11-26T11:00:00.000Z", "ok", "tank/a"));
+  const manual = (await HistoryStore.open(path, { now: () => now })).store;
+  await manual.appendRun(run("2026-11-26T11:05:00.000Z", "ok", "tank/b"));
+  await manual.recordAlert("pass web1:tank/b", { key: "pass web1:tank/b", condition: { key: "pass web1:tank/b", host: "web1", what: "x", where: "y", code: "Z", message: "m", advice: "a" }, since: "t", lastSent: "t" });
+  await daemon.appendRun(run("2026-11-26T11:10:00.000Z", "failed", "tank/a"));
+  const onDisk = JSON.parse(readFileSync(path, "utf8")) as StateData;
+  assert.deepEqual(onDisk.history.map((r) => `${r.dataset} ${r.startedAt.slice(11, 16)}`), ["tank/a 11:00", "tank/b 11:05", "tank/a 11:10"]);
+  assert.deepEqual(onDisk.alerts?.map((a) => a.key), ["pass web1:tank/b"]);
+  assert.equal(daemon.latest().length, 2, "the daemon sees the other process's row after its own write");
+  rmSync(dir, { recursive: true });
+});
+
 test("compact: details age into daily rollups, failures stay in detail, the bound drops the rest", () => {
   const now = Date.parse("2026-11-26T12:00:00Z");
   const rows = [

@@ -14,7 +14,9 @@ import { EXIT, type CliDeps } from "./run-command.ts";
 import { jobFor, selectSources } from "./select.ts";
 
 function capsLine(c: Capabilities): string {
-  return Object.entries(c).filter(([, v]) => v).map(([k]) => k).join(", ") || "none beyond the basics";
+  const names = Object.entries(c).filter(([, v]) => v === true).map(([k]) => k);
+  if (c.streamFlags.length > 0) names.push(`send ${c.streamFlags.join(" ")}`);
+  return names.join(", ") || "none beyond the basics";
 }
 
 /** Preflights the selected sources; exit 0 iff every check passed. */

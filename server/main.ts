@@ -1,24 +1,21 @@
 #!/usr/bin/env node
 // Composition root: parses the command line, reads the config, builds the concrete adapters
 // (local zfs, SSH to sources) and hands them to the commands. The only place that exits.
+// Commands that need heavy modules (express, nodemailer, MJML) are imported when they run, so
+// `bzman run` and the others start in a fraction of the time.
 
 import { Command, Option } from "commander";
 import { readConfig } from "./config/load.ts";
 import type { Config, SourceConfig } from "./config/schema.ts";
 import { EXIT, planCommand, runCommand, type CliDeps } from "./cli/run-command.ts";
-import { runDemo } from "./sandbox/demo.ts";
-import { serveCommand } from "./cli/serve-command.ts";
 import { checkCommand } from "./cli/check-command.ts";
 import { createLogger } from "./log.ts";
 import { connectSource, fetchHostKey, nativeCryptoAvailable } from "./ssh/connection.ts";
 import { fingerprint, parsePinnedKey } from "./ssh/host-key.ts";
 import { pinHostKey } from "./config/edit.ts";
 import { trustCommand } from "./cli/trust-command.ts";
-import { monitorCommand, statusCommand } from "./cli/status-command.ts";
-import { reportCommand } from "./cli/report-command.ts";
 import { restoreCommand, type RestoreOptions } from "./cli/restore-command.ts";
 import { failbackCommand, promoteCommand, type FailbackOptions, type PromoteOptions } from "./cli/failover-command.ts";
-import { drillCommand, scrubCommand } from "./cli/verify-command.ts";
 import { LocalRunner } from "./zfs/runner.ts";
 import { ZfsHost } from "./zfs/zfs-host.ts";
 import { BackupError } from "./errors.ts";
@@ -111,6 +108,7 @@ async function main(argv: string[]): Promise<number> {
       const logger = config.syslog
         ? new LocalRunner().spawn(["logger", "--prio-prefix", "--socket-errors=off", "-t", config.syslog.tag, ...(config.syslog.socket ? ["-u", config.syslog.socket] : [])])
         : undefined;
+      const { serveCommand } = await import("./cli/serve-command.ts");
       code = await serveCommand(config, { ...buildDeps(stop.signal), log: createLogger(logger ? { syslog: logger.stdin } : {}) });
       if (logger) {
         logger.stdin.end();
@@ -136,6 +134,7 @@ async function main(argv: string[]): Promise<number> {
     .addHelpText("after", "\nAsks the running daemon on http.listen; without one, builds the same from the history.\n\nExamples:\n  bzman status\n  bzman status --json | jq '.problems'\n\nExit status: 0 when every dataset is fresh and every pool healthy, 1 otherwise, 2 for a bad config.")
     .action(async (opts: { json?: boolean }) => {
       const config = await loadConfig(configPath());
+      const { statusCommand } = await import("./cli/status-command.ts");
       code = typeof config === "number" ? config : await statusCommand(config, opts.json ?? false, buildDeps(stop.signal));
     });
 
@@ -147,6 +146,7 @@ async function main(argv: string[]): Promise<number> {
     .addHelpText("after", "\nExamples:\n  bzman report\n  bzman report --send\n  bzman report --send ops@example.com")
     .action(async (opts: { send?: string | boolean; width?: number }) => {
       const config = await loadConfig(configPath());
+      const { reportCommand } = await import("./cli/report-command.ts");
       code = typeof config === "number" ? config : await reportCommand(config, opts, { ...buildDeps(stop.signal), log: createLogger({ stream: process.stderr }) });
     });
 
@@ -156,6 +156,7 @@ async function main(argv: string[]): Promise<number> {
     .addHelpText("after", "\nExamples:\n  bzman monitor\n  bzman monitor --json\n\nExit status: 0 when every pool is ONLINE with room, 1 otherwise, 2 for a bad config.")
     .action(async (opts: { json?: boolean }) => {
       const config = await loadConfig(configPath());
+      const { monitorCommand } = await import("./cli/status-command.ts");
       code = typeof config === "number" ? config : await monitorCommand(config, opts.json ?? false, buildDeps(stop.signal));
     });
 
@@ -225,6 +226,7 @@ async function main(argv: string[]): Promise<number> {
     .addHelpText("after", "\nScheduled per source with drill: { schedule: \"0 4 * * *\" } in the config.\n\nExit status: 0 when every drill passed, 1 otherwise, 2 for a bad config.")
     .action(async (name: string | undefined) => {
       const config = await loadConfig(configPath());
+      const { drillCommand } = await import("./cli/verify-command.ts");
       code = typeof config === "number" ? config : await drillCommand(config, name, buildDeps(stop.signal));
     });
 
@@ -233,6 +235,7 @@ async function main(argv: string[]): Promise<number> {
     .addHelpText("after", "\nScheduled with scrub: { schedule: \"0 2 * * 0\" } in the config.\n\nExit status: 0 when every pool scrubbed clean, 1 otherwise, 2 for a bad config.")
     .action(async () => {
       const config = await loadConfig(configPath());
+      const { scrubCommand } = await import("./cli/verify-command.ts");
       code = typeof config === "number" ? config : await scrubCommand(config, buildDeps(stop.signal), { pollMs: 2000 });
     });
 
@@ -241,6 +244,7 @@ async function main(argv: string[]): Promise<number> {
     .option("--keep", "leave the sandbox running afterwards and print how to look at it and remove it")
     .addHelpText("after", "\nNeeds root on Debian: installs zfs-fuse and openssh-server when missing.\n\nExamples:\n  sudo npm run demo\n  sudo bzman demo --keep")
     .action(async (opts: { keep?: boolean }) => {
+      const { runDemo } = await import("./sandbox/demo.ts");
       code = await runDemo({ keep: opts.keep ?? false, signal: stop.signal, deps: buildDeps(stop.signal) });
     });
 

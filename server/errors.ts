@@ -22,6 +22,7 @@ export const ErrorCodes = {
   ZFS_SNAPSHOT_MISMATCH: { transient: false, text: "the backup's newest snapshot is not the stream's base" },
   ZFS_INVALID_STREAM: { transient: true, text: "the replication stream was cut or corrupt" },
   ZFS_RECV_RESUMABLE: { transient: true, text: "the receive was interrupted and can resume" },
+  ZFS_RESUME_STALE: { transient: false, text: "a partial receive cannot resume: its snapshot is gone on the source" },
   ZFS_BUSY: { transient: true, text: "the dataset is busy" },
   ZFS_NO_SPACE: { transient: false, text: "the pool is out of space" },
   ZFS_PERMISSION: { transient: false, text: "permission denied by ZFS" },

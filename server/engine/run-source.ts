@@ -295,12 +295,30 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
       rec.keptAside = aside;
       (rec.warnings ??= []).push(`the backup ${dp.targetDataset} conflicted with the source (${dp.decision.kind}); it is kept as ${aside} and was re-seeded in full`);
     }
-    for (const step of steps) {
-      rec.bytes += await transferWithRetries(step, dp, rec, ctx);
-      if (step.kind === "full") {
-        present.add(dp.targetDataset);
-        await deps.local.secureReceived(dp.targetDataset, dp.type, deps.signal);
+    const run = async (list: Step[]): Promise<void> => {
+      for (const step of list) {
+        rec.bytes += await transferWithRetries(step, dp, rec, ctx);
+        if (step.kind === "full") {
+          present.add(dp.targetDataset);
+          await deps.local.secureReceived(dp.targetDataset, dp.type, deps.signal);
+        }
       }
+    };
+    try {
+      await run(steps);
+    } catch (err) {
+      // A partial receive whose snapshot vanished on the source can never resume: discard it
+      // (`zfs receive -A`) and plan the dataset again from what the target really holds.
+      if (first.kind !== "resume" || toBackupError(err).code !== "ZFS_RESUME_STALE") throw err;
+      await deps.local.abortPartialReceive(dp.targetDataset, deps.signal);
+      (rec.warnings ??= []).push(`the partial receive of ${dp.targetDataset} could not resume (${toBackupError(err).message}); it was discarded (zfs receive -A) and the dataset planned again`);
+      const target = (await deps.local.list([dp.targetDataset], { resumeTokens: true, signal: deps.signal })).listing.get(dp.targetDataset);
+      const again = planDataset(ctx.sourceListing.get(dp.sourceDataset), target, dp.targetDataset, job.policy);
+      if (again.kind === "transfer") {
+        Object.assign(rec, { mode: again.steps[0]!.kind, from: ref(again.steps[0]!.from), to: ref(again.steps.at(-1)!.to), steps: again.steps.length });
+        await run(again.steps);
+      } else if (again.kind === "up-to-date") rec.to = ref(again.snapshot);
+      else throw new BackupError("ZFS_RESUME_STALE", `after discarding the partial receive: ${describeConflict(again, `${job.name}:${dp.sourceDataset}`, dp.targetDataset)}`);
     }
     rec.result = "ok";
   } catch (err) {

@@ -50,7 +50,7 @@ function transferError(
   if (send.value.code !== 0) {
     const s = send.value;
     const guard = tryClassifyStderr(s.stderr);
-    if (guard === "GUARD_REJECTED" || guard === "ZFS_DATASET_MISSING" || guard === "ZFS_PERMISSION") return commandError(remote.where, sendArgv, s);
+    if (guard === "GUARD_REJECTED" || guard === "ZFS_DATASET_MISSING" || guard === "ZFS_PERMISSION" || guard === "ZFS_RESUME_STALE") return commandError(remote.where, sendArgv, s);
     const code: ErrorCode = s.code === null && !s.signal ? "SSH_NO_EXIT_STATUS" : "ZFS_SEND_FAILED";
     const recvDetail = recv.status === "fulfilled" && recv.value.stderr.trim() ? `\nreceive: ${recv.value.stderr.trim()}` : "";
     return new BackupError(code, `${remote.where}: zfs send ended with ${describeExit(s)}${s.stderr.trim() ? ": " + s.stderr.trim().split("\n").pop() : ""}`,

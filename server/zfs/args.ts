@@ -199,3 +199,8 @@ export function scrubArgs(pool: string): string[] {
 export function zpoolStatusArgs(pool: string): string[] {
   return ["zpool", "status", pool];
 }
+
+/** `zfs receive -A target`: discards the partly received state of an interrupted receive. */
+export function abortReceiveArgs(target: string): string[] {
+  return ["zfs", "receive", "-A", target];
+}

@@ -108,6 +108,7 @@ type Matcher = [ErrorCode, RegExp];
 // matched with whitespace collapsed.
 const MATCHERS: Matcher[] = [
   ["GUARD_REJECTED", /bzman-guard: rejected/],
+  ["ZFS_RESUME_STALE", /used in the initial send no longer exists|resume token is corrupt|cannot resume send/i],
   ["ZFS_RECV_RESUMABLE", /partially-complete state|saved partially received state|resume token/i],
   ["ZFS_DEST_MODIFIED", /destination .* has been modified since most recent snapshot/],
   ["ZFS_SNAPSHOT_MISMATCH", /most recent snapshot of .* does not match incremental source/],

@@ -12,6 +12,10 @@ const SAFE_ARG = /^[A-Za-z0-9_.,:/@%+=-]+$/;
 const KILL_WAIT_MS = 10_000;
 /** Longest command line bzman sends. */
 const MAX_COMMAND = 8192;
+/** Channels open at once on one connection (a stock sshd allows 10 sessions per connection). */
+export const MAX_CHANNELS = 4;
+/** Attempts to open a channel the server refused (it may be at its session limit for a moment). */
+const OPEN_ATTEMPTS = 3;
 
 /** The command string for `argv`, or a BackupError when an argument is unsafe. */
 export function commandLine(argv: string[]): string {
@@ -28,6 +32,37 @@ export function commandLine(argv: string[]): string {
 /** Runs commands on a source over an established ssh2 connection. */
 export class SshRunner implements CommandRunner {
   private readonly active = new Set<string[]>();
+  private openChannels = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  /** Waits for one of the {@link MAX_CHANNELS} channel slots; resolves with its release. */
+  private slot(): Promise<() => void> {
+    return new Promise((resolve) => {
+      const take = (): void => {
+        this.openChannels++;
+        let released = false;
+        resolve(() => {
+          if (released) return;
+          released = true;
+          this.openChannels--;
+          this.waiting.shift()?.();
+        });
+      };
+      if (this.openChannels < MAX_CHANNELS) take();
+      else this.waiting.push(take);
+    });
+  }
+
+  /** `client.exec`, retried with a short backoff when the server refuses to open the channel. */
+  private exec(command: string, cb: (err: Error | undefined, ch?: ssh2.ClientChannel) => void, attempt = 1): void {
+    this.client.exec(command, (err, ch) => {
+      if (err && attempt < OPEN_ATTEMPTS && /open failure|administratively prohibited|resource shortage/i.test(err.message)) {
+        setTimeout(() => this.exec(command, cb, attempt + 1), 250 * 2 ** (attempt - 1)).unref();
+        return;
+      }
+      cb(err ?? undefined, ch);
+    });
+  }
 
   constructor(private readonly client: ssh2.Client, readonly where: string) {}
 
@@ -67,28 +102,43 @@ export class SshRunner implements CommandRunner {
         resolve(s);
       };
       this.client.once("close", onClientClose);
-      this.client.exec(command, (err, ch) => {
-        if (err) {
-          this.client.removeListener("close", onClientClose);
-          settle = undefined;
-          const e = new BackupError("SSH_CHANNEL", `${this.where}: cannot run ${argv.slice(0, 2).join(" ")}: ${err.message}`, { cause: err });
-          stdout.destroy(e);
-          reject(e);
+      void this.slot().then((release) => {
+        const settleNow = settle;
+        if (!settleNow) {
+          release(); // the connection closed while this command waited: nothing to start
           return;
         }
-        channel = ch;
-        if (killed || opts.signal?.aborted) ((killed = false), kill());
-        let status: { code: number | null; signal: string | null } | undefined;
-        ch.on("exit", (code: number | null, signal?: string) => (status = { code, signal: signal ?? null }));
-        ch.stderr.on("data", (c: Buffer) => stderr.push(c));
-        // A failing consumer destroys stdout; pipeline then ends the channel, which is drained
-        // so that it can close, and the remote command loses its output and ends.
-        pipeline(ch, stdout, (e) => e && (ch.close(), drain()));
-        stdin.pipe(ch);
-        // A writer that gives up destroys stdin without ending it: the remote command still gets
-        // EOF, so a remote `zfs receive` sees a cut stream and ends instead of waiting forever.
-        stdin.once("close", () => ch.writableEnded || ch.end());
-        ch.once("close", () => settle?.({ code: status?.code ?? null, signal: status?.signal ?? null, stderr: stderr.toString() }));
+        settle = (st) => (release(), settleNow?.(st));
+        if (killed) {
+          // Stopped while it waited for a channel: nothing was started.
+          stdout.end();
+          settle({ code: null, signal: null, stderr: "" });
+          return;
+        }
+        this.exec(command, (err, ch) => {
+          if (err || !ch) {
+            release();
+            this.client.removeListener("close", onClientClose);
+            settle = undefined;
+            const e = new BackupError("SSH_CHANNEL", `${this.where}: cannot run ${argv.slice(0, 2).join(" ")}: ${err?.message ?? "no channel"}`, { cause: err });
+            stdout.destroy(e);
+            reject(e);
+            return;
+          }
+          channel = ch;
+          if (killed || opts.signal?.aborted) ((killed = false), kill());
+          let status: { code: number | null; signal: string | null } | undefined;
+          ch.on("exit", (code: number | null, signal?: string) => (status = { code, signal: signal ?? null }));
+          ch.stderr.on("data", (c: Buffer) => stderr.push(c));
+          // A failing consumer destroys stdout; pipeline then ends the channel, which is drained
+          // so that it can close, and the remote command loses its output and ends.
+          pipeline(ch, stdout, (e) => e && (ch.close(), drain()));
+          stdin.pipe(ch);
+          // A writer that gives up destroys stdin without ending it: the remote command still gets
+          // EOF, so a remote `zfs receive` sees a cut stream and ends instead of waiting forever.
+          stdin.once("close", () => ch.writableEnded || ch.end());
+          ch.once("close", () => settle?.({ code: status?.code ?? null, signal: status?.signal ?? null, stderr: stderr.toString() }));
+        });
       });
     }).finally(() => {
       this.active.delete(argv);

@@ -42,3 +42,51 @@ for (const arg of hostile) {
 test("commandLine: refuses over-long command lines", () => {
   assert.throws(() => commandLine(["zfs", "a".repeat(9000)]), /too long/);
 });
+
+test("SshRunner: at most MAX_CHANNELS channels at once per connection; a refused channel open is retried", async () => {
+  const { EventEmitter } = await import("node:events");
+  const { Duplex, PassThrough } = await import("node:stream");
+  const { SshRunner, MAX_CHANNELS } = await import("../../server/ssh/ssh-runner.ts");
+  class FakeChannel extends Duplex {
+    stderr = new PassThrough();
+    override _read(): void {}
+    override _write(_c: unknown, _e: string, cb: () => void): void { cb(); }
+    signal(): void {}
+    close(): void { this.finish(); }
+    finish(): void {
+      this.push("out");
+      this.push(null);
+      this.emit("exit", 0);
+      this.once("end", () => setImmediate(() => this.emit("close")));
+      this.resume();
+    }
+  }
+  let open = 0;
+  let peak = 0;
+  let refusals = 1;
+  const channels: FakeChannel[] = [];
+  const client = Object.assign(new EventEmitter(), {
+    exec(_cmd: string, cb: (err: Error | undefined, ch?: FakeChannel) => void): void {
+      if (refusals-- > 0) return void setImmediate(() => cb(new Error("(SSH) Channel open failure: open failed")));
+      const ch = new FakeChannel();
+      open++;
+      peak = Math.max(peak, open);
+      ch.once("close", () => open--);
+      channels.push(ch);
+      setImmediate(() => cb(undefined, ch));
+    },
+  });
+  const runner = new SshRunner(client as never, "web1");
+  const runs = Array.from({ length: 7 }, (_, i) => runner.run(["zfs", "get", `x${i}`]));
+  for (let i = 0; i < 40 && channels.length < MAX_CHANNELS; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(channels.length, MAX_CHANNELS, "the first channels opened (one after a refusal)");
+  while (channels.length < 7) {
+    const ch = channels.find((c) => !c.readableEnded);
+    ch?.finish();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  for (const c of channels) if (!c.readableEnded) c.finish();
+  const results = await Promise.all(runs);
+  assert.ok(results.every((r) => r.code === 0 && r.stdout === "out"));
+  assert.equal(peak, MAX_CHANNELS);
+});

@@ -31,7 +31,7 @@ function buildDeps(signal: AbortSignal): CliDeps {
         throw new BackupError("SSH_IDENTITY", `${s.name}: no restore_identity in the config; bzman writes to a source only with a restore key (install it with source-hooks/install-source.sh --restore)`);
       }
       const [user, identity] = opts?.restore ? [s.restoreUser, s.restoreIdentity!] : [s.user, s.identity];
-      const conn = await connectSource({ name: s.name, host: s.host, port: s.port, user, identity, ...(s.hostKey ? { hostKey: s.hostKey } : {}), ...(s.sshCipher ? { cipher: s.sshCipher } : {}) }, sig);
+      const conn = await connectSource({ name: s.name, host: s.host, port: s.port, user, identity, ...(s.hostKey ? { hostKey: s.hostKey } : {}), ...(s.sshCipher ? { cipher: s.sshCipher } : {}), compress: s.sshCompression }, sig);
       return { host: new ZfsHost(conn.runner), close: () => conn.close() };
     },
     now: () => new Date(),

@@ -29,6 +29,8 @@ const inheritable = {
   include_prefixes: z.array(z.string().min(1)).optional(),
   /** The SSH cipher (default: AES-GCM, the fastest measured, then the others). */
   ssh_cipher: z.enum(["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr", "chacha20-poly1305@openssh.com"]).optional(),
+  /** zlib compression of the SSH transport: for slow links only (it costs CPU on both ends). */
+  ssh_compression: z.boolean().optional(),
   /** A transfer that moves no byte for this long is stalled: both ends are stopped. */
   stall_timeout: duration.optional(),
   /** A backup that conflicts with its source (diverged, nothing in common): report it and leave it
@@ -143,6 +145,8 @@ export interface SourceConfig {
   drill?: { schedule: string; recent: number };
   /** The SSH cipher, where one is chosen. */
   sshCipher?: string;
+  /** zlib compression of the SSH transport. */
+  sshCompression: boolean;
   /** Seconds without a byte after which a transfer is stopped as stalled. */
   stallTimeoutSeconds: number;
   /** Retries of a transiently failed step within a pass. */
@@ -214,7 +218,7 @@ export function normalize(file: ConfigFile): Config {
         maxLagSeconds: durationSeconds(o.max_lag), firstSend: o.first_send, includePrefixes: o.include_prefixes,
         preSnapshot: s.pre_snapshot ?? [], postSnapshot: s.post_snapshot ?? [],
         ...(o.drill ? { drill: { schedule: o.drill.schedule, recent: o.drill.recent } } : {}),
-        ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), retries: o.retries, onConflict: o.on_conflict, sendRaw: o.send_raw ?? false,
+        ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), sshCompression: o.ssh_compression ?? false, retries: o.retries, onConflict: o.on_conflict, sendRaw: o.send_raw ?? false,
         ...(o.bandwidth_limit ? { bandwidthLimit: bandwidthOf(o.bandwidth_limit) } : {}),
       };
     }),

@@ -23,6 +23,8 @@ export interface SourceEndpoint {
   keepaliveIntervalMs?: number;
   /** The SSH cipher to use (default: {@link CIPHERS}, fastest first). */
   cipher?: string;
+  /** zlib compression of the SSH transport (for slow links; it costs CPU on both ends). */
+  compress?: boolean;
 }
 
 /**
@@ -136,6 +138,7 @@ export async function connectSource(ep: SourceEndpoint, signal?: AbortSignal): P
         keepaliveCountMax: 4,
         algorithms: {
           cipher: (ep.cipher ? [ep.cipher] : CIPHERS) as ssh2.CipherAlgorithm[],
+          compress: (ep.compress ? ["zlib@openssh.com", "zlib", "none"] : ["none"]) as ssh2.CompressionAlgorithm[],
           ...(pinned ? { serverHostKey: hostKeyAlgorithms(pinned.type) as ssh2.ServerHostKeyAlgorithm[] } : {}),
         },
         hostVerifier: (key: Buffer) => {

@@ -7,7 +7,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../../server/config/load.ts";
@@ -118,6 +118,12 @@ test("install-source.sh in a throwaway root: account, guard, key line; idempoten
   assert.equal(rs.status, 0, rs.out);
   assert.match(rs.out, /would run: zfs allow -u bzman receive,create,mount,rename tank/);
   assert.equal(readFileSync(keys, "utf8"), line + `restrict,command="/usr/local/libexec/bzman-guard --root tank --restore" ${restoreKey}\n`, "both keys, each with its own guard mode");
+  // An existing account with a heavy login shell is pointed out (it slows every command).
+  appendFileSync(join(d, "etc/passwd"), "shelly:x:4321:4321::/home/shelly:/bin/bash\n");
+  const shelly = sh(["source-hooks/install-source.sh", "--key", key, "--root", "tank", "--user", "shelly", "--destdir", d, "--dry-run"]);
+  assert.equal(shelly.status, 0, shelly.out);
+  assert.match(shelly.out, /warning: the login shell of shelly is \/bin\/bash; a light one saves ~250 ms per command: usermod -s \/bin\/sh shelly/);
+  assert.doesNotMatch(first.out, /warning: the login shell/, "the account the installer creates has /bin/sh");
   for (const bad of [["--root", "tank;id"], ["--root", "-R"], ["--key", "not a key"]]) {
     const r = sh(["source-hooks/install-source.sh", "--key", key, "--root", "tank", ...bad, "--destdir", d]);
     assert.notEqual(r.status, 0, bad.join(" "));

@@ -180,6 +180,18 @@ describe("faults", { skip }, () => {
     assert.deepEqual(await snapshotGuids(T), await snapshotGuids(`${S}/big`));
   });
 
+  test("ssh_compression and ssh_cipher from the config: the connection is made with them and the pass completes", async () => {
+    writeFileSync(join(rig.sourceMount, "big", "text.txt"), "compressible\n".repeat(100_000));
+    const config = rig.writeConfig({ datasets: [{ name: `${S}/big` }], ssh_compression: true, ssh_cipher: "aes256-gcm@openssh.com" }, join(rig.dir, "zlib.yaml"));
+    const r = await bzman(["--config", config, "run", "--no-prune"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(await snapshotGuids(T), await snapshotGuids(`${S}/big`));
+    const bad = rig.writeConfig({ datasets: [{ name: `${S}/big` }], ssh_cipher: "3des-cbc" }, join(rig.dir, "bad-cipher.yaml"));
+    const refused = await bzman(["--config", bad, "run"]);
+    assert.equal(refused.code, 2);
+    assert.match(refused.stderr, /ssh_cipher/);
+  });
+
   test("send_raw on a source whose zfs has no raw send fails clearly and changes nothing", async () => {
     const config = rig.writeConfig({ datasets: [{ name: `${S}/big` }], send_raw: true, retries: 0 }, join(rig.dir, "raw.yaml"));
     const before = await poolFingerprint(rig.backupPool);

@@ -9,12 +9,12 @@ export const LIST_COLUMNS = ["name", "type", "guid", "createtxg", "creation", "u
 
 interface Row {
   name: string;
-  type?: string;
-  guid?: string;
-  createtxg?: string;
-  creation?: string;
-  receive_resume_token?: string;
-  userrefs?: string;
+  type: string | undefined;
+  guid: string | undefined;
+  createtxg: string | undefined;
+  creation: string | undefined;
+  receive_resume_token: string | undefined;
+  userrefs: string | undefined;
 }
 
 const DIGITS = /^\d+$/;
@@ -22,6 +22,8 @@ const DIGITS = /^\d+$/;
 function fail(line: number, text: string, why: string): never {
   throw new BackupError("ZFS_PARSE", `zfs output line ${line}: ${why}`, { detail: text.slice(0, 300) });
 }
+
+const GET_PROPERTIES = new Set(["guid", "createtxg", "creation", "type", "receive_resume_token", "userrefs"]);
 
 function toListing(rows: Map<string, Row>): Listing {
   const listing: Listing = new Map();
@@ -36,8 +38,9 @@ function toListing(rows: Map<string, Row>): Listing {
     }
     const at = row.name.indexOf("@");
     if (at >= 0) {
-      const refs = row.userrefs !== undefined && DIGITS.test(row.userrefs) ? { userrefs: Number(row.userrefs) } : {};
-      snapshots.push([row.name.slice(0, at), { name: row.name.slice(at + 1), guid, createtxg: Number(createtxg), creation: Number(creation), ...refs }]);
+      const snap: Snapshot = { name: row.name.slice(at + 1), guid, createtxg: Number(createtxg), creation: Number(creation) };
+      if (row.userrefs !== undefined && DIGITS.test(row.userrefs)) snap.userrefs = Number(row.userrefs);
+      snapshots.push([row.name.slice(0, at), snap]);
       continue;
     }
     if (row.type !== "filesystem" && row.type !== "volume") {
@@ -60,19 +63,39 @@ function toListing(rows: Map<string, Row>): Listing {
 /** Parses `zfs get -H -p -o name,property,value guid,createtxg,creation,type[,receive_resume_token] -r …`. */
 export function parseGetListing(stdout: string): Listing {
   const rows = new Map<string, Row>();
-  const lines = stdout.split("\n");
-  lines.forEach((text, i) => {
-    if (text === "") return;
-    const fields = text.split("\t");
-    if (fields.length !== 3) fail(i + 1, text, `expected 3 tab-separated fields, got ${fields.length}`);
-    const [name, property, value] = fields as [string, string, string];
-    if (!["guid", "createtxg", "creation", "type", "receive_resume_token", "userrefs"].includes(property)) {
-      fail(i + 1, text, `unexpected property "${property}"`);
+  // One pass over the text, cutting fields by index: no array per line. zfs prints a dataset's
+  // properties on consecutive lines, so the previous row is reused without a lookup.
+  let prev: Row | undefined;
+  let start = 0;
+  let line = 0;
+  while (start < stdout.length) {
+    let end = stdout.indexOf("\n", start);
+    if (end < 0) end = stdout.length;
+    line++;
+    if (end > start) {
+      const t1 = stdout.indexOf("\t", start);
+      const t2 = t1 >= 0 && t1 < end ? stdout.indexOf("\t", t1 + 1) : -1;
+      const t3 = t2 >= 0 && t2 < end ? stdout.indexOf("\t", t2 + 1) : -1;
+      if (t1 < 0 || t1 >= end || t2 < 0 || t2 >= end || (t3 >= 0 && t3 < end)) {
+        const text = stdout.slice(start, end);
+        fail(line, text, `expected 3 tab-separated fields, got ${text.split("\t").length}`);
+      }
+      const property = stdout.slice(t1 + 1, t2);
+      if (!GET_PROPERTIES.has(property)) fail(line, stdout.slice(start, end), `unexpected property "${property}"`);
+      let row = prev !== undefined && t1 - start === prev.name.length && stdout.startsWith(prev.name, start) ? prev : undefined;
+      if (!row) {
+        const name = stdout.slice(start, t1);
+        row = rows.get(name);
+        if (!row) {
+          row = { name, type: undefined, guid: undefined, createtxg: undefined, creation: undefined, receive_resume_token: undefined, userrefs: undefined };
+          rows.set(name, row);
+        }
+      }
+      prev = row;
+      (row as unknown as Record<string, string>)[property] = stdout.slice(t2 + 1, end);
     }
-    const row = rows.get(name) ?? { name };
-    (row as unknown as Record<string, string>)[property] = value;
-    rows.set(name, row);
-  });
+    start = end + 1;
+  }
   return toListing(rows);
 }
 
@@ -84,9 +107,8 @@ export function parseListListing(stdout: string, withResumeToken: boolean): List
     if (text === "") return;
     const fields = text.split("\t");
     if (fields.length !== columns.length) fail(i + 1, text, `expected ${columns.length} tab-separated fields, got ${fields.length}`);
-    const row: Record<string, string> = {};
-    columns.forEach((c, k) => (row[c] = fields[k]!));
-    rows.set(row.name!, row as unknown as Row);
+    const row: Row = { name: fields[0]!, type: fields[1], guid: fields[2], createtxg: fields[3], creation: fields[4], userrefs: fields[5], receive_resume_token: withResumeToken ? fields[6] : undefined };
+    rows.set(row.name, row);
   });
   return toListing(rows);
 }

@@ -100,3 +100,19 @@ test("parseScrubStatus: zfs-fuse and OpenZFS, finished, running and with errors"
   assert.equal(parseScrubStatus("  pool: p\n state: ONLINE\n  scan: scrub canceled on Fri Nov 27 02:00:14 2026\n", "p").state, "canceled");
   assert.throws(() => parseScrubStatus("garbage", "p"), /no state line/);
 });
+
+test("parseGetListing: rows of one dataset need not be consecutive; a name that prefixes the next is not confused with it", async () => {
+  const { parseGetListing } = await import("../../server/zfs/parse.ts");
+  const rows = [
+    "tank/a\tguid\t1", "tank/ab\tguid\t2", "tank/a\tcreatetxg\t1", "tank/ab\tcreatetxg\t1", "tank/a\tcreation\t5", "tank/a\ttype\tfilesystem",
+    "tank/ab\tcreation\t5", "tank/ab\ttype\tfilesystem", "tank/a@s\tguid\t11", "tank/a@s\tcreatetxg\t9", "tank/a@s\tcreation\t6", "tank/a@s\ttype\tsnapshot",
+    "tank/ab@s\tguid\t22", "tank/ab@s\tcreatetxg\t8", "tank/ab@s\tcreation\t6", "tank/ab@s\ttype\tsnapshot",
+  ];
+  const l = parseGetListing(rows.join("\n") + "\n");
+  assert.deepEqual([...l.keys()], ["tank/a", "tank/ab"]);
+  assert.deepEqual(l.get("tank/a")!.snapshots.map((s) => s.guid), ["11"]);
+  assert.deepEqual(l.get("tank/ab")!.snapshots.map((s) => [s.guid, s.createtxg]), [["22", 8]]);
+  assert.throws(() => parseGetListing("tank/a\tguid\n"), /line 1: expected 3 tab-separated fields, got 2/);
+  assert.throws(() => parseGetListing("tank/a\tguid\t1\n\ntank/a\tguid\t1\textra\n"), /line 3: expected 3 tab-separated fields, got 4/);
+  assert.throws(() => parseGetListing("tank/a\tcolour\tred\n"), /unexpected property "colour"/);
+});

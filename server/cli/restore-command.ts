@@ -167,7 +167,8 @@ async function restoreRemote(config: Config, spec: string, opts: RestoreOptions,
   } catch (err) {
     progress.stop();
     const e = toBackupError(err);
-    deps.stderr.write(`bzman restore: FAILED [${e.code}] ${e.message}\n${e.detail ? e.detail.split("\n").slice(-5).map((l) => `  ${l}\n`).join("") : ""}`);
+    const hint = e.code === "GUARD_REJECTED" ? `The restore key's guard on ${host.name} lets zfs receive through only below its --root options; pick a destination there with --as (or --to HOST:DATASET).\n` : "";
+    deps.stderr.write(`bzman restore: FAILED [${e.code}] ${e.message}\n${e.detail ? e.detail.split("\n").slice(-5).map((l) => `  ${l}\n`).join("") : ""}${hint}`);
     recordOperation(services, deps, { kind: "restore", subject, source: r.source.name, dataset: r.dataset, startedAt, result: "failed", message: e.message, error: failure(e, deps.now()), details: { to: `${host.name}:${destination}` } });
     return EXIT.FAILED;
   } finally {

@@ -106,6 +106,7 @@ describe("restore, promote and failback", { skip }, () => {
     const r = await bzman(["--config", config, "restore", `src1:${S}/www`]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /GUARD_REJECTED/);
+    assert.match(r.stderr, /lets zfs receive through only below its --root options; pick a destination there with --as/);
     assert.ok(!(await must(["zfs", "list", "-H", "-o", "name", "-r", S])).includes("www-restored"));
   });
 

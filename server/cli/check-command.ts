@@ -8,6 +8,7 @@ import { poolOf } from "../core/naming.ts";
 import { inspectSource } from "../engine/run-source.ts";
 import { toBackupError } from "../errors.ts";
 import type { Capabilities } from "../zfs/capabilities.ts";
+import { restoreKeyProbeArgs } from "../zfs/args.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { bytes } from "./format.ts";
 import { EXIT, type CliDeps } from "./run-command.ts";
@@ -86,7 +87,7 @@ export async function checkCommand(config: Config, selector: string | undefined,
       try {
         r = await deps.connect(s, deps.signal, { restore: true });
         await r.host.capabilities(deps.signal);
-        const send = await r.host.runner.run(["zfs", "send", "-n", "-P", `${s.datasets[0]!.name}@bzman-check`], { signal: deps.signal });
+        const send = await r.host.runner.run(restoreKeyProbeArgs(s.datasets[0]!.name), { signal: deps.signal });
         if (!/bzman-guard: rejected/.test(send.stderr)) problem(`the restore key of ${s.name} may run zfs send: its authorized_keys line lacks the guard's --restore mode`);
         else out(`  ok      restore key logs in (${s.restoreUser}), its guard is in --restore mode`);
       } catch (err) {

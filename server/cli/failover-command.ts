@@ -37,13 +37,20 @@ async function locked<T>(services: Services, target: string, deps: RestoreDeps, 
   }
 }
 
+/** The dataset a promote or failback names, and the services; an exit code after a usage error. */
+async function prelude(config: Config, spec: string, verb: "promote" | "failback", deps: RestoreDeps): Promise<{ p: Exclude<ReturnType<typeof parseSpec>, string>; services: Services; subject: string } | number> {
+  const p = parseSpec(config, spec);
+  if (typeof p === "string" || p.snapshot) return (deps.stderr.write(`bzman ${verb}: ${typeof p === "string" ? p : `${verb} takes SOURCE:DATASET (no @SNAPSHOT: the newest backup snapshot is the one that counts)`}\n`), EXIT.USAGE);
+  const services = await openServices(config, `bzman ${verb}`, (l) => deps.stderr.write(`bzman: warning: ${l}\n`));
+  if (typeof services === "string") return (deps.stderr.write(`bzman ${verb}: ${services}\n`), EXIT.USAGE);
+  return { p, services, subject: `${p.source.name}:${p.dataset}` };
+}
+
 /** Runs `bzman promote`; resolves with the exit code. */
 export async function promoteCommand(config: Config, spec: string, opts: PromoteOptions, deps: RestoreDeps): Promise<number> {
-  const p = parseSpec(config, spec);
-  if (typeof p === "string" || p.snapshot) return (deps.stderr.write(`bzman promote: ${typeof p === "string" ? p : "promote takes SOURCE:DATASET (its newest backup snapshot is what goes live)"}\n`), EXIT.USAGE);
-  const services = await openServices(config, "bzman promote", (l) => deps.stderr.write(`bzman: warning: ${l}\n`));
-  if (typeof services === "string") return (deps.stderr.write(`bzman promote: ${services}\n`), EXIT.USAGE);
-  const subject = `${p.source.name}:${p.dataset}`;
+  const pre = await prelude(config, spec, "promote", deps);
+  if (typeof pre === "number") return pre;
+  const { p, services, subject } = pre;
   const already = services.journal.promotions().get(promotionKey(p.source.name, p.dataset));
   if (already) return (deps.stderr.write(`bzman promote: ${subject} is already promoted (local:${already.live}, since ${already.at})\n`), EXIT.FAILED);
   const target = targetFor(p.source.target, p.dataset);
@@ -76,11 +83,9 @@ export async function promoteCommand(config: Config, spec: string, opts: Promote
 
 /** Runs `bzman failback`; resolves with the exit code. */
 export async function failbackCommand(config: Config, spec: string, opts: FailbackOptions, deps: RestoreDeps): Promise<number> {
-  const p = parseSpec(config, spec);
-  if (typeof p === "string" || p.snapshot) return (deps.stderr.write(`bzman failback: ${typeof p === "string" ? p : "failback takes SOURCE:DATASET"}\n`), EXIT.USAGE);
-  const services = await openServices(config, "bzman failback", (l) => deps.stderr.write(`bzman: warning: ${l}\n`));
-  if (typeof services === "string") return (deps.stderr.write(`bzman failback: ${services}\n`), EXIT.USAGE);
-  const subject = `${p.source.name}:${p.dataset}`;
+  const pre = await prelude(config, spec, "failback", deps);
+  if (typeof pre === "number") return pre;
+  const { p, services, subject } = pre;
   const promotion = services.journal.promotions().get(promotionKey(p.source.name, p.dataset));
   if (!promotion) return (deps.stderr.write(`bzman failback: ${subject} is not promoted; nothing to fail back\n`), EXIT.FAILED);
   deps.stdout.write(`fail back local:${promotion.live} to ${subject} (${p.source.restoreUser}@${p.source.host}, restore key), then return it to local:${promotion.target}\n`);

@@ -204,3 +204,12 @@ export function zpoolStatusArgs(pool: string): string[] {
 export function abortReceiveArgs(target: string): string[] {
   return ["zfs", "receive", "-A", target];
 }
+
+/**
+ * What `bzman check` asks of a restore key to prove its guard is in --restore mode: a send
+ * estimate of a snapshot that does not exist, which that mode refuses and a replication key's
+ * guard would let through (to fail harmlessly in zfs).
+ */
+export function restoreKeyProbeArgs(dataset: string): string[] {
+  return ["zfs", "send", "-n", "-P", `${dataset}@bzman-check`];
+}

@@ -95,15 +95,18 @@ const dataset = (name: string, guid: string, snapsOf: Array<[string, string, num
 const job: SourceJob = { name: "web1", targetRoot: "bak/w", roots: [{ name: "tank", recursive: true }], policy: { firstSend: "oldest", includePrefixes: [] } };
 const fixedNow = (): Date => new Date("2026-11-26T12:00:00Z");
 
+/** The backup host's answers when the target root does not exist yet: everything arrives in full. */
+const emptyBackup = (): Script[] => [
+  { match: starts("zfs", "get"), stdout: "", stderr: "cannot open 'bak/w': dataset does not exist\n", code: 1 },
+  { match: starts("zpool", "list"), stdout: "bak\tONLINE\n" },
+  { match: starts("zfs", "create"), code: 0 },
+  { match: starts("zfs", "receive"), readsStdin: true },
+  { match: starts("zfs", "set"), code: 0 },
+];
+
 test("runSource: containers first, parents before children, full then incremental, safe properties set", async () => {
   const src = listing([...dataset("tank", "1", [["a", "11", 10], ["b", "12", 20]]), ...dataset("tank/c", "2", [["a", "21", 10]])]);
-  const h = hosts([{ match: starts("zfs", "get"), stdout: src }, { match: starts("zfs", "send"), stdout: "data" }], [
-    { match: starts("zfs", "get"), stdout: "", stderr: "cannot open 'bak/w': dataset does not exist\n", code: 1 },
-    { match: starts("zpool", "list"), stdout: "bak\tONLINE\n" },
-    { match: starts("zfs", "create"), code: 0 },
-    { match: starts("zfs", "receive"), readsStdin: true },
-    { match: starts("zfs", "set"), code: 0 },
-  ]);
+  const h = hosts([{ match: starts("zfs", "get"), stdout: src }, { match: starts("zfs", "send"), stdout: "data" }], emptyBackup());
   const rec = await runSource(job, { connect: async () => h.remote, local: h.local, now: fixedNow }, "r1");
   assert.ok(runSucceeded(rec), JSON.stringify(rec, null, 1));
   const local = h.l.calls.filter((a) => a[1] !== "get" && a.length > 1).map((a) => a.filter((x) => !x.startsWith("-") && !x.includes("=")).join(" "));
@@ -164,13 +167,7 @@ test("runSource: every transfer waits for a global slot and gives it back, even 
 
 test("runSource: a paused (promoted) dataset is skipped with its reason; no container is made for it and the rest replicate", async () => {
   const src = listing([...dataset("tank", "1", [["a", "11", 10]]), ...dataset("tank/c", "2", [["a", "21", 10]])]);
-  const h = hosts([{ match: starts("zfs", "get"), stdout: src }, { match: starts("zfs", "send"), stdout: "data" }], [
-    { match: starts("zfs", "get"), stdout: "", stderr: "cannot open 'bak/w': dataset does not exist\n", code: 1 },
-    { match: starts("zpool", "list"), stdout: "bak\tONLINE\n" },
-    { match: starts("zfs", "create"), code: 0 },
-    { match: starts("zfs", "receive"), readsStdin: true },
-    { match: starts("zfs", "set"), code: 0 },
-  ]);
+  const h = hosts([{ match: starts("zfs", "get"), stdout: src }, { match: starts("zfs", "send"), stdout: "data" }], emptyBackup());
   const paused = new Map([["tank/c", "promoted to local:bak/bzman-live/w/tank/c"]]);
   const rec = await runSource({ ...job, paused }, { connect: async () => h.remote, local: h.local, now: fixedNow }, "r1");
   assert.deepEqual(rec.datasets.map((d) => [d.dataset, d.result, d.message ?? ""]), [["tank", "ok", ""], ["tank/c", "skipped", "promoted to local:bak/bzman-live/w/tank/c"]]);

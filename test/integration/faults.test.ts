@@ -43,6 +43,15 @@ function childrenOf(ppid: number): number[] {
   }).map(Number);
 }
 
+/** Runs a pass of `j` and checks it completes with the target equal to the source (by GUID). */
+async function passCompletes(rig: Rig, j: SourceJob, id: string, target: string, source: string): Promise<void> {
+  const deps = realPassDeps(rig);
+  const rec = await runSource(j, deps, id);
+  await deps.close();
+  assert.equal(rec.datasets[0]!.result, "ok", JSON.stringify(rec.datasets[0]));
+  assert.deepEqual(await snapshotGuids(target), await snapshotGuids(source));
+}
+
 const accepted = (rig: Rig): number => (readFileSync(rig.sshd.logPath, "utf8").match(/Accepted publickey/g) ?? []).length;
 
 describe("faults", { skip }, () => {
@@ -91,11 +100,7 @@ describe("faults", { skip }, () => {
     assert.deepEqual([...(await snapshotGuids(T)).keys()], ["@s1"], "target still at its previous snapshot");
     assert.deepEqual(processesWith("receive", T), [], "no receive left running");
 
-    const again = realPassDeps(rig);
-    const rec2 = await runSource(job, again, "retry");
-    await again.close();
-    assert.equal(rec2.datasets[0]!.result, "ok", JSON.stringify(rec2.datasets[0]));
-    assert.deepEqual(await snapshotGuids(T), await snapshotGuids(`${S}/big`));
+    await passCompletes(rig, job, "retry", T, `${S}/big`);
   });
 
   test("a stream that stops moving hits the stall watchdog: both ends stopped, STALLED alerted, next run completes", async () => {
@@ -137,11 +142,7 @@ describe("faults", { skip }, () => {
     assert.ok(alert, "a STALLED pass is an alert");
     assert.match(alert.advice, /raise stall_timeout/);
 
-    const again = realPassDeps(rig);
-    const rec2 = await runSource({ ...job, stallMs: 60_000 }, again, "after-stall");
-    await again.close();
-    assert.equal(rec2.datasets[0]!.result, "ok", JSON.stringify(rec2.datasets[0]));
-    assert.deepEqual(await snapshotGuids(T), await snapshotGuids(`${S}/big`));
+    await passCompletes(rig, { ...job, stallMs: 60_000 }, "after-stall", T, `${S}/big`);
   });
 
   test("with retries, a session killed mid-stream is reconnected and the same pass completes", async () => {

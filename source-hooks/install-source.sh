@@ -26,6 +26,8 @@ guard_opts=""
 destdir=""
 dry=0
 PERMISSIONS=send,snapshot,hold,release,destroy,mount
+# Added where this zfs has bookmarks (older ones reject the permission's name).
+BOOKMARK_PERMISSION=bookmark
 RESTORE_PERMISSIONS=receive,create,mount,rename
 restore=0
 
@@ -98,6 +100,8 @@ run mv "$destdir$guard.tmp" "$destdir$guard"
 if [ "$restore" = 1 ]; then
 	PERMISSIONS=$RESTORE_PERMISSIONS
 	guard_opts="$guard_opts --restore"
+elif { zfs 2>&1 || true; } | grep -q '^[[:space:]]*bookmark '; then
+	PERMISSIONS=$PERMISSIONS,$BOOKMARK_PERMISSION
 fi
 if [ "$as_root" = 0 ]; then
 	for r in $roots; do

@@ -55,6 +55,7 @@ export function jobFor(sel: Selection, pass: PassOptions = { snapshot: false, pr
     ...(s.bandwidthLimit ? { rate: () => limitAt(s.bandwidthLimit, localMinuteOfDay(new Date())) } : {}),
     ...(sel.only ? { only: sel.only } : {}),
     ...(pass.snapshot ? { snapshot: { name: snapshotNameAt(s.snapshotPrefix, pass.nowMs), prefix: s.snapshotPrefix, pre: s.preSnapshot, post: s.postSnapshot } } : {}),
+    ...(pass.prune && s.bookmarks ? { bookmarks: { prefix: s.snapshotPrefix } } : {}),
     ...(pass.prune ? { retention: { prefix: s.snapshotPrefix, keepSource: s.keepSource, keepBackup: s.keepBackup }, holdTag: HOLD_TAG } : {}),
   };
 }

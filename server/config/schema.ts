@@ -47,6 +47,12 @@ const inheritable = {
   ]).optional(),
   /** Raw sends (`zfs send -w`): encrypted datasets leave the source encrypted and stay so on the backup. */
   send_raw: z.boolean().optional(),
+  /**
+   * Keep a bookmark of the newest replicated snapshot on the source (where it has bookmarks), so
+   * a pass continues incrementally after that snapshot is destroyed there. Costs one or two zfs
+   * commands per changed dataset and pass.
+   */
+  bookmarks: z.boolean().optional(),
   /** Retries within a pass of a step that failed for a transient reason (5 s, then 10 s, …). */
   retries: z.number().int().min(0).max(10).optional(),
   /** A scheduled restore drill: clone a random recent backup snapshot, check it, destroy the clone. */
@@ -157,6 +163,8 @@ export interface SourceConfig {
   bandwidthLimit?: BandwidthLimit;
   /** Raw sends (`zfs send -w`), for encrypted datasets. */
   sendRaw: boolean;
+  /** Keep a bookmark of the newest replicated snapshot on the source. */
+  bookmarks: boolean;
 }
 
 /** The normalized configuration. */
@@ -218,7 +226,7 @@ export function normalize(file: ConfigFile): Config {
         maxLagSeconds: durationSeconds(o.max_lag), firstSend: o.first_send, includePrefixes: o.include_prefixes,
         preSnapshot: s.pre_snapshot ?? [], postSnapshot: s.post_snapshot ?? [],
         ...(o.drill ? { drill: { schedule: o.drill.schedule, recent: o.drill.recent } } : {}),
-        ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), sshCompression: o.ssh_compression ?? false, retries: o.retries, onConflict: o.on_conflict, sendRaw: o.send_raw ?? false,
+        ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), sshCompression: o.ssh_compression ?? false, retries: o.retries, onConflict: o.on_conflict, sendRaw: o.send_raw ?? false, bookmarks: o.bookmarks ?? false,
         ...(o.bandwidth_limit ? { bandwidthLimit: bandwidthOf(o.bandwidth_limit) } : {}),
       };
     }),

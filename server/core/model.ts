@@ -26,6 +26,11 @@ export interface DatasetSnapshots {
   snapshots: Snapshot[];
   /** Set when the target holds a partially received stream that can resume (`receive -s`). */
   resumeToken?: string;
+  /**
+   * Bookmarks (`dataset#name`, name without the `#`), oldest first, where the listing asked for
+   * them: an incremental can start from one after its snapshot is gone.
+   */
+  bookmarks?: Snapshot[];
 }
 
 /** A listing of one host, one call per host per run: dataset name → dataset. */
@@ -44,6 +49,8 @@ export interface Step {
   /** `-I` (true: every snapshot between from and to) or `-i` (false: just `to`). */
   intermediates: boolean;
   resumeToken?: string;
+  /** `from` is a bookmark of the source (`-i dataset#name`): its snapshot is gone there. */
+  fromBookmark?: boolean;
 }
 
 /** How to choose what to send; part of the per-source policy. */
@@ -109,6 +116,11 @@ export interface DatasetRecord {
   warnings?: string[];
   /** Where a conflicting backup was kept before it was re-seeded (`on_conflict: rename`). */
   keptAside?: string;
+  /**
+   * A partially received stream's `receive_resume_token`: the token this pass resumed (mode
+   * "resume"), or the one a failed transfer left behind for the next pass.
+   */
+  resumeToken?: string;
 }
 
 /** The record of one pass over one source. */

@@ -38,6 +38,28 @@ function incrementalSteps(all: Snapshot[], wanted: Snapshot[], from: Snapshot, s
 }
 
 /**
+ * No snapshot is common, but a bookmark of the source may mark one the target has (its snapshot
+ * was destroyed on the source): then the first step is `-i dataset#bookmark` to the first wanted
+ * snapshot after it. Without one, the typed no-common-snapshot conflict.
+ */
+function fromBookmark(source: DatasetSnapshots, targetSnaps: Snapshot[], all: Snapshot[], wanted: Snapshot[], targetDataset: string): Decision {
+  const targetByGuid = new Map(targetSnaps.map((s) => [s.guid, s]));
+  const mark = [...(source.bookmarks ?? [])].sort(byTxg).reverse().find((b) => targetByGuid.has(b.guid) && isSafeSnapshotName(b.name));
+  if (!mark) return { kind: "no-common-snapshot", targetSnapshots: targetSnaps };
+  const onTarget = targetByGuid.get(mark.guid)!;
+  const sourceGuids = new Set(all.map((s) => s.guid));
+  const targetOnly = targetSnaps.filter((s) => s.createtxg > onTarget.createtxg && !sourceGuids.has(s.guid));
+  const sourceOnly = all.filter((s) => s.createtxg > mark.createtxg);
+  if (targetOnly.length > 0) return { kind: "diverged", common: onTarget, targetOnly, sourceOnly };
+  const next = wanted.find((s) => s.createtxg > mark.createtxg);
+  if (!next) return { kind: "up-to-date", snapshot: onTarget };
+  const src = source.name;
+  const first: Step = { kind: "incremental", sourceDataset: src, targetDataset, from: mark, fromBookmark: true, to: next, intermediates: false };
+  const rest = wanted.some((s) => s.createtxg > next.createtxg) ? incrementalSteps(all, wanted, next, src, targetDataset) : [];
+  return { kind: "transfer", steps: [first, ...rest] };
+}
+
+/**
  * Decides what to do for one dataset. `source` undefined: the dataset is gone on the source.
  * `target` undefined: the target dataset does not exist yet. Never proposes anything that would
  * destroy or roll back data on the target: such cases come back as conflicts.
@@ -74,7 +96,7 @@ export function planDataset(
 
   const targetByGuid = new Map(targetSnaps.map((s) => [s.guid, s]));
   const common = [...all].reverse().find((s) => targetByGuid.has(s.guid));
-  if (!common) return { kind: "no-common-snapshot", targetSnapshots: targetSnaps };
+  if (!common) return fromBookmark(source, targetSnaps, all, wanted, targetDataset);
 
   const commonOnTarget = targetByGuid.get(common.guid)!;
   const sourceGuids = new Set(source.snapshots.map((s) => s.guid));

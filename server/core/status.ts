@@ -68,6 +68,8 @@ export interface DatasetStatus {
   promoted: { live: string; at: string } | null;
   /** Where the last pass kept a conflicting backup before re-seeding it (`on_conflict: rename`). */
   lastKeptAside: string | null;
+  /** The resume token the last pass left (failed) or resumed (ok); null when none. */
+  resumeToken: string | null;
 }
 
 /** The last restore drill of a source, or the last scrub of a backup pool. */
@@ -162,6 +164,7 @@ export function buildStatus(inp: StatusInputs): StatusModel {
         nextRun: inp.nextRuns.get(s.name) ?? null,
         promoted: promo ? { live: promo.live, at: promo.at } : null,
         lastKeptAside: row?.keptAside ?? null,
+        resumeToken: row?.resumeToken ?? null,
       };
       datasets.push(d);
       // A promoted dataset is served from the backup host on purpose; its pulls are paused.

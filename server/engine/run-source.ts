@@ -1,6 +1,7 @@
 // One pass over one source: connect → list both sides once → plan (pure) → transfer each
 // dataset → a RunRecord. Gets its hosts injected; never touches SSH, state or email itself.
 
+import { bookmarkReplicated } from "./bookmarks.ts";
 import { describeConflict, isConflict } from "../core/conflicts.ts";
 import type { DatasetRecord, Listing, Phases, RecordedError, ReplicationPolicy, RunRecord, SnapshotRef } from "../core/model.ts";
 import { divergedName, isWithin, parentOf, poolOf } from "../core/naming.ts";
@@ -47,6 +48,11 @@ export interface SourceJob {
   rate?: () => number | null;
   /** Send raw streams (`zfs send -w`): encrypted datasets arrive encrypted. */
   raw?: boolean;
+  /**
+   * Keep a bookmark of each replicated dataset's newest common snapshot on the source (bzman's
+   * own snapshots, names with this prefix), so a pass can continue after that snapshot is gone.
+   */
+  bookmarks?: { prefix: string };
 }
 
 /** Releases a lock. */
@@ -113,7 +119,7 @@ export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phas
   const [remoteCaps, src, dst] = await timed(phases, "list", async () => {
     const caps = await remote.capabilities(deps.signal);
     return [caps, ...(await Promise.all([
-      remote.list(job.roots.map((r) => r.name), { signal: deps.signal }),
+      remote.list(job.roots.map((r) => r.name), { bookmarks: true, signal: deps.signal }),
       deps.local.list([job.targetRoot], { resumeTokens: true, signal: deps.signal }),
     ]))] as const;
   }, deps.now);
@@ -205,13 +211,14 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     }
     phases.transfer = (phases.transfer ?? 0) + rec.transferMs;
     record.datasets.push(rec);
-    if (!job.retention && !job.holdTag) deps.onDataset?.(rec);
+    if (!job.retention && !job.holdTag && !job.bookmarks) deps.onDataset?.(rec);
   }
 
-  if (job.holdTag || job.retention) {
+  if (job.holdTag || job.retention || job.bookmarks) {
     await timed(phases, "prune", async () => {
       const hosts = { remote: ctx.remote, local: deps.local };
       if (job.holdTag) await holdCommonAll(replicated, job.holdTag, hosts, deps.signal);
+      if (job.bookmarks) await bookmarkReplicated(replicated, inspection.sourceListing, job.bookmarks.prefix, ctx.remote, deps.signal);
       if (job.retention && replicated.length > 0) {
         let target: Listing | undefined;
         try {
@@ -261,9 +268,16 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
   const steps = decision.steps;
   const first = steps[0]!;
   const last = steps[steps.length - 1]!;
-  const rec: DatasetRecord = { ...base, mode: first.kind, from: ref(first.from), to: ref(last.to), steps: steps.length, ...(first.kind === "full" ? { seed: ref(first.to) } : {}) };
+  const rec: DatasetRecord = {
+    ...base, mode: first.kind, from: ref(first.from), to: ref(last.to), steps: steps.length,
+    ...(first.kind === "full" ? { seed: ref(first.to) } : {}), ...(first.resumeToken ? { resumeToken: first.resumeToken } : {}),
+  };
+  if (first.fromBookmark) {
+    (rec.warnings ??= []).push(`the newest common snapshot @${first.from!.name} is gone on the source; continued from its bookmark ${dp.sourceDataset}#${first.from!.name}`);
+  }
   const t0 = deps.now().getTime();
   let unlock: Unlock | undefined;
+  let sent = false;
   try {
     if (deps.signal?.aborted) throw new BackupError("ABORTED", "the pass was stopped before this dataset");
     if (ctx.containerError) throw ctx.containerError;
@@ -304,6 +318,7 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
         }
       }
     };
+    sent = true;
     try {
       await run(steps);
     } catch (err) {
@@ -326,6 +341,13 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
     rec.result = "failed";
     rec.error = recordError(e, deps.now());
     rec.message = e.message;
+    // Where the backup keeps an interrupted stream (`receive -s`), the next pass resumes it.
+    const resumable = sent && (await deps.local.knownCapabilities()).resume;
+    const left = resumable ? (await deps.local.list([dp.targetDataset], { resumeTokens: true }).catch(() => undefined))?.listing.get(dp.targetDataset)?.resumeToken : undefined;
+    if (left) {
+      rec.resumeToken = left;
+      rec.message += " The partial stream is kept; the next pass resumes it (zfs send -t).";
+    } else delete rec.resumeToken;
   } finally {
     await unlock?.();
     rec.transferMs = deps.now().getTime() - t0;

@@ -16,6 +16,11 @@ export const TEST_PACKAGES: Record<string, string> = {
   systemd: "/usr/bin/systemd-analyze", chromium: "/usr/bin/chromium", rsyslog: "/usr/sbin/rsyslogd",
 };
 
+/** What the OpenZFS tier needs to build and boot its QEMU guest (test/openzfs/vm.sh). */
+export const VM_PACKAGES: Record<string, string> = {
+  "qemu-system-x86": "/usr/bin/qemu-system-x86_64", "qemu-utils": "/usr/bin/qemu-img", debootstrap: "/usr/sbin/debootstrap", cpio: "/usr/bin/cpio",
+};
+
 /** The packages of `set` (default: the sandbox's) that are not installed. */
 export function missingPackages(set: Record<string, string> = SANDBOX_PACKAGES): string[] {
   return Object.entries(set).filter(([, file]) => !existsSync(file)).map(([pkg]) => pkg);

@@ -7,7 +7,9 @@ import { BackupError } from "../errors.ts";
 import { TailBuffer, runToEnd, type CommandRunner, type ExitStatus, type RunningCommand } from "../zfs/runner.ts";
 
 /** Characters allowed in an argument sent over SSH. */
-const SAFE_ARG = /^[A-Za-z0-9_.,:/@%+=-]+$/;
+// `#` (bookmarks: dataset#name) only after the first character: a word that starts with `#`
+// would be a comment to a remote shell.
+const SAFE_ARG = /^[A-Za-z0-9_.,:/@%+=-][A-Za-z0-9_.,:/@#%+=-]*$/;
 /** How long a killed command may take to confirm its channel closed. */
 const KILL_WAIT_MS = 10_000;
 /** Longest command line bzman sends. */
@@ -21,7 +23,7 @@ const OPEN_ATTEMPTS = 3;
 export function commandLine(argv: string[]): string {
   for (const a of argv) {
     if (!SAFE_ARG.test(a)) {
-      throw new BackupError("UNSAFE_ARGUMENT", `refusing to send the argument ${JSON.stringify(a)} over SSH (allowed: letters, digits and _.,:/@%+=-)`);
+      throw new BackupError("UNSAFE_ARGUMENT", `refusing to send the argument ${JSON.stringify(a)} over SSH (allowed: letters, digits and _.,:/@%+=-, and # after the first character)`);
     }
   }
   const line = argv.join(" ");

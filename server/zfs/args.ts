@@ -12,12 +12,16 @@ export function probeArgs(): string[] {
   return ["zfs"];
 }
 
-/** One listing of datasets and snapshots below `roots`, in the most efficient form the host supports. */
-export function listArgs(roots: string[], caps: Capabilities, withResumeToken: boolean): string[] {
+/**
+ * One listing of datasets and snapshots below `roots`, in the most efficient form the host
+ * supports; with `withBookmarks`, bookmarks too where the host has them (the source's listing).
+ */
+export function listArgs(roots: string[], caps: Capabilities, withResumeToken: boolean, withBookmarks = false): string[] {
   const token = withResumeToken && caps.resume;
   if (caps.listParsable) {
     const cols = [...LIST_COLUMNS, ...(token ? ["receive_resume_token"] : [])].join(",");
-    return ["zfs", "list", "-H", "-p", "-o", cols, "-t", "filesystem,volume,snapshot", "-r", ...roots];
+    const types = withBookmarks && caps.bookmarks ? "filesystem,volume,snapshot,bookmark" : "filesystem,volume,snapshot";
+    return ["zfs", "list", "-H", "-p", "-o", cols, "-t", types, "-r", ...roots];
   }
   const props = ["guid", "createtxg", "creation", "type", "userrefs", ...(token ? ["receive_resume_token"] : [])].join(",");
   return ["zfs", "get", "-H", "-p", "-o", "name,property,value", props, "-r", ...roots];
@@ -31,11 +35,26 @@ export interface SendOptions {
 
 /** `zfs send` for one planned step. Never `-p`/`-R`: no source property reaches the backup. */
 export function sendArgs(step: Step, opts: SendOptions = {}): string[] {
+  // A resumed send takes its flags (-L -e -c -w) from the token; OpenZFS lists only -nVvPe with -t.
+  if (step.kind === "resume") return ["zfs", "send", "-t", step.resumeToken!];
   const head = ["zfs", "send", ...(opts.flags ?? []), ...(opts.raw ? ["-w"] : [])];
-  if (step.kind === "resume") return [...head, "-t", step.resumeToken!];
   const to = snapshotPath(step.sourceDataset, step.to!.name);
   if (step.kind === "full") return [...head, to];
-  return [...head, step.intermediates ? "-I" : "-i", snapshotPath(step.sourceDataset, step.from!.name), to];
+  const from = step.fromBookmark ? `${step.sourceDataset}#${step.from!.name}` : snapshotPath(step.sourceDataset, step.from!.name);
+  return [...head, step.intermediates && !step.fromBookmark ? "-I" : "-i", from, to];
+}
+
+/** `zfs bookmark DATASET@SNAP DATASET#SNAP`: a bookmark named after the snapshot it marks. */
+export function bookmarkArgs(dataset: string, snapshot: string): string[] {
+  return ["zfs", "bookmark", snapshotPath(dataset, snapshot), `${dataset}#${snapshot}`];
+}
+
+/** `zfs destroy DATASET#NAME` for one of bzman's own bookmarks (`<prefix>_…`); refuses any other. */
+export function destroyBookmarkArgs(dataset: string, name: string, prefix: string): string[] {
+  if (!isOwnSnapshot(name, prefix) || /[@#]/.test(dataset) || /[@#]/.test(name)) {
+    throw new Error(`refusing to destroy ${dataset}#${name}: not a ${prefix}_ bookmark`);
+  }
+  return ["zfs", "destroy", `${dataset}#${name}`];
 }
 
 /** `zfs send -n -P` for a step: prints the estimated stream size, sends nothing. */

@@ -28,13 +28,18 @@ const GET_PROPERTIES = new Set(["guid", "createtxg", "creation", "type", "receiv
 function toListing(rows: Map<string, Row>): Listing {
   const listing: Listing = new Map();
   const snapshots: Array<[string, Snapshot]> = [];
+  const bookmarks: Array<[string, Snapshot]> = [];
   for (const row of rows.values()) {
-    if (row.type === "bookmark" || row.name.includes("#")) continue;
     const { guid, createtxg, creation } = row;
     if (!guid || !DIGITS.test(guid) || !createtxg || !DIGITS.test(createtxg) || !creation || !DIGITS.test(creation)) {
       throw new BackupError("ZFS_PARSE", `zfs output for ${row.name}: guid, createtxg and creation must be numbers`, {
         detail: JSON.stringify(row),
       });
+    }
+    const hash = row.name.indexOf("#");
+    if (hash >= 0) {
+      bookmarks.push([row.name.slice(0, hash), { name: row.name.slice(hash + 1), guid, createtxg: Number(createtxg), creation: Number(creation) }]);
+      continue;
     }
     const at = row.name.indexOf("@");
     if (at >= 0) {
@@ -56,7 +61,14 @@ function toListing(rows: Map<string, Row>): Listing {
     });
   }
   for (const [dataset, snap] of snapshots) listing.get(dataset)?.snapshots.push(snap);
-  for (const d of listing.values()) d.snapshots.sort((a, b) => a.createtxg - b.createtxg);
+  for (const [dataset, mark] of bookmarks) {
+    const d = listing.get(dataset);
+    if (d) (d.bookmarks ??= []).push(mark);
+  }
+  for (const d of listing.values()) {
+    d.snapshots.sort((a, b) => a.createtxg - b.createtxg);
+    d.bookmarks?.sort((a, b) => a.createtxg - b.createtxg);
+  }
   return listing;
 }
 

@@ -3,7 +3,7 @@
 
 import type { DatasetType, Listing, Step } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
-import { abortReceiveArgs, holdBatchArgs, cloneArgs, createArgs, destroyDatasetArgs, getArgs, inheritArgs, mountArgs, renameArgs, restoreReceiveArgs, scrubArgs, zpoolStatusArgs, poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
+import { abortReceiveArgs, bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, cloneArgs, createArgs, destroyDatasetArgs, getArgs, inheritArgs, mountArgs, renameArgs, restoreReceiveArgs, scrubArgs, zpoolStatusArgs, poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
 import type { SendOptions } from "./args.ts";
 import { MINIMAL_CAPABILITIES, parseCapabilities, type Capabilities } from "./capabilities.ts";
 import { parseScrubStatus, type ScrubState, parsePoolStatus, parseSendEstimate, missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
@@ -69,9 +69,9 @@ export class ZfsHost {
    * Lists every dataset and snapshot below `roots` in one call. Roots that do not exist are
    * returned in `missing`; any other failure throws.
    */
-  async list(roots: string[], opts: { resumeTokens?: boolean; signal?: AbortSignal } = {}): Promise<ListResult> {
+  async list(roots: string[], opts: { resumeTokens?: boolean; bookmarks?: boolean; signal?: AbortSignal } = {}): Promise<ListResult> {
     const caps = await this.capabilities(opts.signal);
-    const argv = listArgs(roots, caps, opts.resumeTokens ?? false);
+    const argv = listArgs(roots, caps, opts.resumeTokens ?? false, opts.bookmarks ?? false);
     const r = await this.runner.run(argv, { signal: opts.signal });
     if (r.code !== 0 && !onlyMissingDatasets(r.stderr)) throw commandError(this.where, argv, r);
     const withToken = argv.some((a) => a.includes("receive_resume_token"));
@@ -148,6 +148,18 @@ export class ZfsHost {
   /** Destroys one of bzman's own snapshots (refuses any other name before running anything). */
   async destroySnapshot(dataset: string, snapshot: string, prefix: string, signal?: AbortSignal): Promise<void> {
     await this.runChecked(destroySnapshotArgs(dataset, snapshot, prefix), signal);
+  }
+
+  /** Bookmarks `dataset@snapshot` as `dataset#snapshot`; a bookmark that is already there is fine. */
+  async bookmark(dataset: string, snapshot: string, signal?: AbortSignal): Promise<void> {
+    const argv = bookmarkArgs(dataset, snapshot);
+    const r = await this.runner.run(argv, { signal });
+    if (r.code !== 0 && !/bookmark exists/.test(r.stderr)) throw commandError(this.where, argv, r);
+  }
+
+  /** Destroys one of bzman's own bookmarks (refuses any other name before running anything). */
+  async destroyBookmark(dataset: string, name: string, prefix: string, signal?: AbortSignal): Promise<void> {
+    await this.runChecked(destroyBookmarkArgs(dataset, name, prefix), signal);
   }
 
   /** Places hold `tag` on a snapshot; a hold that is already there is fine. */

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { planDataset, planSource, missingParents } from "../../server/core/plan.ts";
+import { planBookmarks } from "../../server/core/bookmarks.ts";
 import type { Decision } from "../../server/core/conflicts.ts";
 import { ds, listing, snaps } from "../helpers/snapshots.ts";
 
@@ -11,7 +12,7 @@ function show(d: Decision): string {
   switch (d.kind) {
     case "transfer":
       return d.steps.map((s) => s.kind === "resume" ? `resume(${s.resumeToken})`
-        : s.kind === "full" ? `full(@${s.to!.name})` : `${s.intermediates ? "-I" : "-i"}(@${s.from!.name}..@${s.to!.name})`).join(" ");
+        : s.kind === "full" ? `full(@${s.to!.name})` : `${s.intermediates ? "-I" : "-i"}(${s.fromBookmark ? "#" : "@"}${s.from!.name}..@${s.to!.name})`).join(" ");
     case "up-to-date": return `up-to-date(@${d.snapshot.name})`;
     case "diverged": return `diverged(common=@${d.common.name}, targetOnly=${d.targetOnly.map((s) => s.name)})`;
     case "no-common-snapshot": return `no-common(${d.targetSnapshots.length})`;
@@ -20,7 +21,7 @@ function show(d: Decision): string {
   }
 }
 
-const cases: Array<{ name: string; source?: string[]; target?: string[]; targetOpts?: object; policy?: object; want: string }> = [
+const cases: Array<{ name: string; source?: string[]; target?: string[]; targetOpts?: object; sourceOpts?: object; policy?: object; want: string }> = [
   { name: "source gone", target: ["a"], want: "source-missing" },
   { name: "source without snapshots", source: [], want: "no-source-snapshots" },
   { name: "first replication: full of oldest, then -I to newest", source: ["a", "b", "c"], want: "full(@a) -I(@a..@c)" },
@@ -46,11 +47,26 @@ const cases: Array<{ name: string; source?: string[]; target?: string[]; targetO
     policy: { firstSend: "oldest", includePrefixes: ["bzman_"] }, want: "-i(@manual..@bzman_1)" },
   { name: "unsafe snapshot name never an endpoint", source: ["a", "b;rm"], target: ["a"], want: "up-to-date(@a)" },
   { name: "resume token wins", source: ["a", "b"], target: ["a"], targetOpts: { resumeToken: "1-abc" }, want: "resume(1-abc)" },
+  // Bookmarks: the common snapshot was destroyed on the source, its bookmark (same GUID) is left.
+  { name: "common snapshot gone, its bookmark continues: -i from the bookmark", source: ["c", "d"], target: ["a", "b"],
+    sourceOpts: { bookmarks: snaps("a", "b") }, want: "-i(#b..@c) -i(@c..@d)" },
+  { name: "from a bookmark to the only newer snapshot", source: ["c"], target: ["a", "b"], sourceOpts: { bookmarks: snaps("b") }, want: "-i(#b..@c)" },
+  { name: "a common snapshot is preferred to a bookmark", source: ["b", "c"], target: ["a", "b"], sourceOpts: { bookmarks: snaps("a") }, want: "-i(@b..@c)" },
+  { name: "bookmark with another GUID is no base", source: ["c"], target: ["a", "b"], sourceOpts: { bookmarks: snaps("b#other") }, want: "no-common(2)" },
+  { name: "target newer than the bookmark: diverged, nothing sent", source: ["c"], target: ["a", "b", "t"], sourceOpts: { bookmarks: snaps("a", "b") },
+    want: "diverged(common=@b, targetOnly=t)" },
+  { name: "bookmark and nothing newer on the source: up to date", source: [], target: ["a", "b"], sourceOpts: { bookmarks: snaps("a", "b") }, want: "no-source-snapshots" },
 ];
+
+/** Source snapshots; with bookmarks, created after the bookmarked ones (createtxg past theirs). */
+function snapsAfter(names: string[], opts?: { bookmarks?: unknown[] }): ReturnType<typeof snaps> {
+  const offset = opts?.bookmarks ? 1000 : 0;
+  return snaps(...names).map((s) => ({ ...s, createtxg: s.createtxg + offset }));
+}
 
 for (const c of cases) {
   test(`planDataset: ${c.name}`, () => {
-    const source = c.source ? ds("tank/a", snaps(...c.source)) : undefined;
+    const source = c.source ? ds("tank/a", snapsAfter(c.source, c.sourceOpts), c.sourceOpts) : undefined;
     const target = c.target ? ds(T, snaps(...c.target), c.targetOpts) : undefined;
     assert.equal(show(planDataset(source, target, T, c.policy as never)), c.want);
   });
@@ -94,4 +110,16 @@ test("missingParents: a parent received in the same pass is not a container", ()
   const src = listing(ds("tank", snaps("s1")), ds("tank/a", snaps("s1")));
   const p = planSource([{ name: "tank", recursive: true }], src, listing(ds("backup/w", [])), "backup/w");
   assert.deepEqual(missingParents(p.datasets, listing(ds("backup/w", [])), "backup/w"), []);
+});
+
+test("planBookmarks: bookmark bzman's newest common snapshot once; destroy only bzman's older bookmarks", () => {
+  const [b1, b2] = snaps("bzman_1", "bzman_2");
+  const src = listing(
+    ds("tank/a", [b1!, b2!], { bookmarks: [{ ...b1! }, ...snaps("manual-old")] }),
+    ds("tank/b", snaps("bzman_1"), { bookmarks: snaps("bzman_1") }),
+    ds("tank/c", snaps("hand-made")),
+  );
+  const plan = planBookmarks([["tank/a", b2!], ["tank/b", { name: "bzman_1", guid: "g-bzman_1" }], ["tank/c", { name: "hand-made", guid: "g-hand-made" }], ["tank/gone", b2!]], src, "bzman");
+  assert.deepEqual(plan.create, [["tank/a", "bzman_2"]]);
+  assert.deepEqual(plan.destroy, [["tank/a", "bzman_1"]]);
 });

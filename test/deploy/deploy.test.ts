@@ -102,7 +102,7 @@ test("install-source.sh in a throwaway root: account, guard, key line; idempoten
   const first = sh(args);
   assert.equal(first.status, 0, first.out);
   assert.match(readFileSync(join(d, "etc/passwd"), "utf8"), /^bzman:x:\d+:\d+::\/home\/bzman:\/bin\/sh$/m);
-  assert.match(first.out, /would run: zfs allow -u bzman send,snapshot,hold,release,destroy,mount tank/);
+  assert.match(first.out, /would run: zfs allow -u bzman send,snapshot,hold,release,destroy,mount(,bookmark)? tank/);
   const keys = join(d, "home/bzman/.ssh/authorized_keys");
   const line = `restrict,from="10.0.0.5",command="/usr/local/libexec/bzman-guard --root tank --root data/vm" ${key}\n`;
   assert.equal(readFileSync(keys, "utf8"), line);

@@ -242,3 +242,28 @@ test("runSource: a partial receive whose snapshot is gone on the source is disca
   assert.equal(d.mode, "incremental");
   assert.equal(d.to?.name, "c");
 });
+
+test("runSource: a cut stream into a resumable backup records the token it left; the pass that resumes names it", async () => {
+  const ozUsage = readFileSync(new URL("../fixtures/zfs/openzfs-2.1-usage.txt", import.meta.url), "utf8");
+  const src = listing(dataset("tank", "1", [["a", "11", 10], ["c", "13", 30]]));
+  const row = (name: string, type: string, guid: string, txg: number, token = "-"): string => [name, type, guid, String(txg), "1700000000", "-", token].join("\t");
+  const bak = (token: string): string => [row("bak/w", "filesystem", "7", 1), row("bak/w/tank", "filesystem", "9", 2, token), row("bak/w/tank@a", "snapshot", "11", 10)].join("\n") + "\n";
+  const usage = { match: (a: string[]) => a.length === 1 && a[0] === "zfs", stderr: ozUsage, code: 2 };
+  const remote = (): FakeRunner => new FakeRunner("web1", [probe, { match: starts("zfs", "get"), stdout: src }, { match: starts("zfs", "send"), stdout: "data" }]);
+  let lists = 0;
+  const l1 = new FakeRunner("local", [usage,
+    { match: (a) => starts("zfs", "list")(a) && ++lists === 1, stdout: bak("-") }, { match: starts("zfs", "list"), stdout: bak("1-abc-def") },
+    { match: starts("zfs", "receive"), readsStdin: true, code: 1, stderr: "cannot receive incremental stream: checksum mismatch or incomplete stream.\nPartially received snapshot is saved.\n" }]);
+  const cut = (await runSource(job, { connect: async () => new ZfsHost(remote()), local: new ZfsHost(l1), now: fixedNow }, "r1")).datasets[0]!;
+  assert.equal(cut.result, "failed");
+  assert.equal(cut.resumeToken, "1-abc-def", "the token the cut stream left");
+  assert.match(cut.message!, /next pass resumes it/);
+  const r2 = remote();
+  const l2 = new FakeRunner("local", [usage, { match: starts("zfs", "list"), stdout: bak("1-abc-def") }, { match: starts("zfs", "receive"), readsStdin: true }]);
+  const resumed = (await runSource(job, { connect: async () => new ZfsHost(r2), local: new ZfsHost(l2), now: fixedNow }, "r2")).datasets[0]!;
+  assert.equal(resumed.result, "ok", JSON.stringify(resumed));
+  assert.equal(resumed.mode, "resume");
+  assert.equal(resumed.resumeToken, "1-abc-def", "the resumed token is in the record");
+  assert.deepEqual(r2.calls.filter((a) => a[1] === "send").map((a) => a.join(" ")), ["zfs send -t 1-abc-def"]);
+  assert.ok(l2.calls.some((a) => a[1] === "receive" && a.includes("-s")), "received resumable again");
+});

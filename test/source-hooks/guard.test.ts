@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { commandLine } from "../../server/ssh/ssh-runner.ts";
-import { holdBatchArgs, getArgs, DRILL_PROPERTIES, renameArgs, restoreReceiveArgs, poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
+import { bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, getArgs, DRILL_PROPERTIES, renameArgs, restoreReceiveArgs, poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
 import { MINIMAL_CAPABILITIES, type Capabilities } from "../../server/zfs/capabilities.ts";
 import { snaps } from "../helpers/snapshots.ts";
 
@@ -57,6 +57,10 @@ const accepted: string[][] = [
   sendEstimateArgs({ ...base, kind: "incremental", from: a, to: c, intermediates: true }, { flags: ["-L", "-c"] }),
   sendArgs({ ...base, kind: "full", to: a, intermediates: false }, { raw: true }),
   ...holdBatchArgs("hold", "bzman-common", [["tank/www", "bzman_20261126T000000Z"], ["data/vm/disk0", "bzman_20261126T000000Z"], ["tank", "manual"]]),
+  listArgs(["tank", "data/vm"], full, false, true),
+  sendArgs({ ...base, kind: "incremental", from: a, fromBookmark: true, to: c, intermediates: false }, { flags: ["-L", "-e", "-c"] }),
+  sendArgs({ ...base, kind: "incremental", from: { ...a, name: "made-by-hand" }, fromBookmark: true, to: c, intermediates: true }),
+  bookmarkArgs("tank/www", "bzman_20261126T000000Z"), destroyBookmarkArgs("data/vm/disk0", "bzman_20261126T000000Z", "bzman"),
   ...holdBatchArgs("release", "bzman-common", Array.from({ length: 300 }, (_, i): [string, string] => [`tank/ds${i}`, "bzman_20261126T000000Z"])),
 ];
 
@@ -80,6 +84,11 @@ const rejected: string[] = [
   "zfs get -H -p -o name,property,value guid,createtxg,creation,type,userrefs -r ../etc",
   "zpool destroy tank", "zpool list", "zpool list -H -o name,health,size,allocated,free,capacity tank extra", "zpool list -H -p -o name,health tank", "zpool list -H -p -o name,health,size,allocated,free,capacity other", "zpool status -x tank/www", "zpool import -a",
   "sh -c id", "/usr/sbin/zfs send tank@a", "ZFS send tank@a", "zfs sеnd tank@a", "zfs send tank@а", "zfs send tank@a\u00a0x",
+  "zfs bookmark tank@manual tank#manual", "zfs bookmark tank@bzman_1 tank#bzman_2", "zfs bookmark tank@bzman_1 other#bzman_1",
+  "zfs bookmark other@bzman_1 other#bzman_1", "zfs bookmark tank#bzman_1 tank#bzman_2", "zfs bookmark tank@bzman_1", "zfs destroy tank#manual",
+  "zfs destroy other#bzman_1", "zfs destroy tank#bzman_1#x", "zfs destroy tank#", "zfs send -I tank#bzman_1 tank@bzman_2",
+  "zfs send -i tank#bzman_1 tank/www@bzman_2", "zfs send -i other#x other@y", "zfs send tank#bzman_1", "zfs send -i tank#-x tank@bzman_2",
+  "zfs list -H -p -o name,type,guid,createtxg,creation,userrefs -t bookmark -r tank", "zfs snapshot tank#bzman_1", "zfs send -i tank@a#b tank@c",
   "rm -rf /", "scp -f /etc/shadow", "internal-sftp", "zfs " + "x".repeat(5000), "zfs set bzman:flushed=yes data/vm; id",
 ];
 

@@ -29,10 +29,11 @@ test("hostKeyAlgorithms: the pinned type is what the host must present", () => {
 
 test("commandLine: safe argv joined with spaces", () => {
   assert.equal(commandLine(["zfs", "send", "-I", "tank/a@s1", "tank/a@s3"]), "zfs send -I tank/a@s1 tank/a@s3");
+  assert.equal(commandLine(["zfs", "send", "-i", "tank/a#s1", "tank/a@s3"]), "zfs send -i tank/a#s1 tank/a@s3");
   assert.equal(commandLine(["zfs", "get", "-H", "-p", "-o", "name,property,value", "guid,createtxg", "-r", "tank"]), "zfs get -H -p -o name,property,value guid,createtxg -r tank");
 });
 
-const hostile = ["tank/a;reboot", "tank/a b", "$(id)", "`id`", "a|b", "a&b", "a>b", "a<b", "a\nb", "*", "a?", "~root", "'x'", "\"x\"", "a\\b", "", "tank/ä"];
+const hostile = ["#comment", "tank/a;reboot", "tank/a b", "$(id)", "`id`", "a|b", "a&b", "a>b", "a<b", "a\nb", "*", "a?", "~root", "'x'", "\"x\"", "a\\b", "", "tank/ä"];
 for (const arg of hostile) {
   test(`commandLine: refuses ${JSON.stringify(arg)}`, () => {
     assert.throws(() => commandLine(["zfs", "send", arg]), (e: unknown) => e instanceof BackupError && e.code === "UNSAFE_ARGUMENT");

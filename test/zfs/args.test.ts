@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { commonStreamFlags, parseCapabilities, MINIMAL_CAPABILITIES } from "../../server/zfs/capabilities.ts";
-import { createContainerArgs, listArgs, receiveArgs, sendArgs } from "../../server/zfs/args.ts";
+import { createContainerArgs, listArgs, receiveArgs, sendArgs , destroyBookmarkArgs } from "../../server/zfs/args.ts";
 import { snaps } from "../helpers/snapshots.ts";
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/zfs/${name}`, import.meta.url), "utf8");
@@ -24,6 +24,9 @@ test("listArgs: zfs get on old ZFS, zfs list -p where probed", () => {
     ["zfs", "get", "-H", "-p", "-o", "name,property,value", "guid,createtxg,creation,type,userrefs", "-r", "tank", "data/x"]);
   assert.deepEqual(listArgs(["backup/w"], openzfs, true),
     ["zfs", "list", "-H", "-p", "-o", "name,type,guid,createtxg,creation,userrefs,receive_resume_token", "-t", "filesystem,volume,snapshot", "-r", "backup/w"]);
+  assert.deepEqual(listArgs(["tank"], openzfs, false, true),
+    ["zfs", "list", "-H", "-p", "-o", "name,type,guid,createtxg,creation,userrefs", "-t", "filesystem,volume,snapshot,bookmark", "-r", "tank"]);
+  assert.deepEqual(listArgs(["tank"], zfsFuse, false, true).slice(0, 2), ["zfs", "get"], "no bookmarks where zfs has none");
 });
 
 test("sendArgs: full, -I, -i, resume; never -p or -R", () => {
@@ -33,6 +36,10 @@ test("sendArgs: full, -I, -i, resume; never -p or -R", () => {
   assert.deepEqual(sendArgs({ ...base, kind: "incremental", from: a, to: c, intermediates: true }), ["zfs", "send", "-I", "tank/x@a", "tank/x@c"]);
   assert.deepEqual(sendArgs({ ...base, kind: "incremental", from: a, to: c, intermediates: false }), ["zfs", "send", "-i", "tank/x@a", "tank/x@c"]);
   assert.deepEqual(sendArgs({ ...base, kind: "resume", resumeToken: "1-ab", intermediates: false }), ["zfs", "send", "-t", "1-ab"]);
+  assert.deepEqual(sendArgs({ ...base, kind: "resume", resumeToken: "1-ab", intermediates: false }, { flags: ["-L", "-c"], raw: true }), ["zfs", "send", "-t", "1-ab"],
+    "the token carries the stream's flags");
+  // From a bookmark only -i exists: zfs cannot send the snapshots between (they are gone).
+  assert.deepEqual(sendArgs({ ...base, kind: "incremental", from: a, fromBookmark: true, to: c, intermediates: true }), ["zfs", "send", "-i", "tank/x#a", "tank/x@c"]);
 });
 
 test("receiveArgs: -u always, never -F; -s and -o safety properties where supported", () => {
@@ -47,6 +54,13 @@ test("receiveArgs: -u always, never -F; -s and -o safety properties where suppor
 test("createContainerArgs: never mounted, read-only, nothing executable", () => {
   assert.deepEqual(createContainerArgs("b/w"),
     ["zfs", "create", "-o", "readonly=on", "-o", "canmount=off", "-o", "setuid=off", "-o", "exec=off", "-o", "devices=off", "b/w"]);
+});
+
+test("destroyBookmarkArgs: only bzman's own bookmarks", () => {
+  assert.deepEqual(destroyBookmarkArgs("tank/x", "bzman_1", "bzman"), ["zfs", "destroy", "tank/x#bzman_1"]);
+  for (const [d, n] of [["tank/x", "manual"], ["tank/x@a", "bzman_1"], ["tank/x", "bzman_1#2"], ["tank/x", "bzman_1@2"]]) {
+    assert.throws(() => destroyBookmarkArgs(d!, n!, "bzman"), /refusing/);
+  }
 });
 
 test("destroySnapshotArgs: only bzman's own snapshots, never a dataset", async () => {

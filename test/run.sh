@@ -1,8 +1,9 @@
 #!/bin/sh
 # The test command (npm test): installs the Debian parts the integration tier needs when running
 # as root, type-checks, then runs every test file with node's test runner, one file at a time
-# (integration files share the machine's single zfs-fuse daemon). `sh test/run.sh unit` runs the
-# unit tests only.
+# (integration files share the machine's single zfs-fuse daemon), then the OpenZFS tier
+# (test/openzfs/run.sh: a QEMU guest with real OpenZFS 2.1). `sh test/run.sh unit` runs the unit
+# tests only.
 set -eu
 cd "$(dirname "$0")/.."
 if [ "${1:-}" != unit ] && [ "$(id -u)" = 0 ]; then
@@ -10,9 +11,12 @@ if [ "${1:-}" != unit ] && [ "$(id -u)" = 0 ]; then
 fi
 npx tsc -p tsconfig.json --noEmit
 if [ "${1:-}" = unit ]; then
-  files=$(find test -name '*.test.ts' -not -path 'test/integration/*' | sort)
+  files=$(find test -name '*.test.ts' -not -path 'test/integration/*' -not -path 'test/openzfs/*' | sort)
 else
-  files="$(find test -name '*.test.ts' -not -path 'test/integration/*' | sort) $(find test/integration -name '*.test.ts' | sort)"
+  files="$(find test -name '*.test.ts' -not -path 'test/integration/*' -not -path 'test/openzfs/*' | sort) $(find test/integration -name '*.test.ts' | sort)"
 fi
 # shellcheck disable=SC2086 # word splitting of the file list is intended
-exec node --import tsx --test --test-concurrency=1 --test-reporter=spec $files
+node --import tsx --test --test-concurrency=1 --test-reporter=spec $files
+if [ "${1:-}" != unit ]; then
+  exec sh test/openzfs/run.sh
+fi

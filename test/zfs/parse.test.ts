@@ -17,11 +17,13 @@ test("parseGetListing: zfs-fuse listing groups snapshots under datasets, ordered
   assert.equal(l.get("zxs/a/c1")!.snapshots.length, 1);
 });
 
-test("parseListListing: OpenZFS rows, 64-bit GUIDs kept exact, bookmarks ignored, resume token read", () => {
+test("parseListListing: OpenZFS rows, 64-bit GUIDs kept exact, bookmarks apart from snapshots, resume token read", () => {
   const l = parseListListing(fixture("openzfs-2.1-list-listing.txt"), true);
   assert.deepEqual([...l.keys()], ["tank", "tank/vm", "tank/vm/disk0", "backup/in"]);
   assert.equal(l.get("tank/vm")!.snapshots[0]!.guid, "18446744073709551615");
   assert.equal(l.get("tank/vm")!.snapshots.length, 1);
+  assert.deepEqual(l.get("tank/vm")!.bookmarks, [{ name: "bm1", guid: "18446744073709551615", createtxg: 100, creation: 1700000100 }]);
+  assert.equal(l.get("tank")!.bookmarks, undefined);
   assert.equal(l.get("tank")!.snapshots[0]!.userrefs, 1);
   assert.equal(l.get("tank/vm/disk0")!.type, "volume");
   assert.equal(l.get("backup/in")!.resumeToken, "1-e604ea4bf-e0-789c63a2");
@@ -115,4 +117,18 @@ test("parseGetListing: rows of one dataset need not be consecutive; a name that 
   assert.throws(() => parseGetListing("tank/a\tguid\n"), /line 1: expected 3 tab-separated fields, got 2/);
   assert.throws(() => parseGetListing("tank/a\tguid\t1\n\ntank/a\tguid\t1\textra\n"), /line 3: expected 3 tab-separated fields, got 4/);
   assert.throws(() => parseGetListing("tank/a\tcolour\tred\n"), /unexpected property "colour"/);
+});
+
+test("parseListListing: listings recorded on OpenZFS 2.1.11 (resume token, volume, bookmark)", () => {
+  const l = parseListListing(fixture("openzfs-2.1-vm-listing.txt"), true);
+  assert.match(l.get("dst/backup/src/data")!.resumeToken ?? "", /^1-[0-9a-f]+-[0-9a-f]+-789c/);
+  assert.equal(l.get("src/vol")!.type, "volume");
+  assert.equal(l.get("dst/backup/src/vol")!.type, "volume");
+  // The backup's snapshots carry the source's GUIDs: that is what the planner matches on.
+  const srcGuids = new Set(l.get("src/data")!.snapshots.map((s) => s.guid));
+  assert.ok(l.get("dst/backup/src/data")!.snapshots.every((s) => srcGuids.has(s.guid)));
+  const b = parseListListing(fixture("openzfs-2.1-vm-listing-bookmarks.txt"), false);
+  const data = b.get("src/data")!;
+  assert.equal(data.bookmarks?.length, 1);
+  assert.equal(data.bookmarks![0]!.guid, data.snapshots.at(-1)!.guid, "a bookmark has its snapshot's GUID");
 });

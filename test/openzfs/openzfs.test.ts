@@ -1,0 +1,186 @@
+// The OpenZFS tier: bzman against real OpenZFS 2.1 in a QEMU guest (test/openzfs/vm.sh), for
+// what zfs-fuse cannot show: resumable receives (`-s`, tokens, `send -t`, `receive -A`),
+// bookmarks, zvols and `-p` listings. The guest is the source (bzman's key bound to the guard)
+// and, through bin/zfs, also the backup host: both ends of every stream are OpenZFS.
+
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { stringify } from "yaml";
+import { startGuest, type Guest } from "./guest.ts";
+import { vmSkip } from "./skip.ts";
+import { REPO, sleep, until } from "../helpers/sandbox.ts";
+import { listArgs } from "../../server/zfs/args.ts";
+import { parseCapabilities } from "../../server/zfs/capabilities.ts";
+import { parseListListing } from "../../server/zfs/parse.ts";
+
+const SKIP = vmSkip();
+const FIXTURES = join(REPO, "test/fixtures/zfs");
+
+/** With BZMAN_RECORD_FIXTURES=1, keeps what the guest printed as a parser fixture. */
+function record(name: string, text: string): void {
+  if (process.env.BZMAN_RECORD_FIXTURES) writeFileSync(join(FIXTURES, name), text);
+}
+const TARGET = "dst/backup";
+type Result = { code: number | null; stdout: string; stderr: string };
+
+describe("on real OpenZFS 2.1 in a QEMU guest", { skip: SKIP, timeout: 1_800_000 }, () => {
+  let g: Guest;
+  let config: string;
+  let slowConfig: string;
+  let bookmarkConfig: string;
+
+  /** bzman's CLI with the guest's zfs as the local one. */
+  const bzman = (args: string[]): { child: ReturnType<typeof spawn>; done: Promise<Result> } => {
+    const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", ...args], {
+      cwd: REPO, env: { ...process.env, PATH: `${g.bin}:${process.env.PATH}` },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout!.on("data", (c) => (stdout += c));
+    child.stderr!.on("data", (c) => (stderr += c));
+    const done = new Promise<Result>((resolve) => child.once("close", (code) => resolve({ code, stdout, stderr })));
+    return { child, done };
+  };
+  /** One `bzman run --json`; returns the record of each dataset by source dataset. */
+  const runPass = async (cfg = config): Promise<Map<string, Record<string, unknown>>> => {
+    const r = await bzman(["--config", cfg, "run", "--json"]).done;
+    assert.equal(r.code, 0, `bzman run failed:\n${r.stdout}\n${r.stderr}`);
+    const { records } = JSON.parse(r.stdout) as { records: Array<{ datasets: Array<Record<string, unknown>> }> };
+    return new Map(records.flatMap((rec) => rec.datasets).map((d) => [d.dataset as string, d]));
+  };
+  const zfs = (...args: string[]): Promise<string> => g.admin(["zfs", ...args]);
+  /** name → guid of the snapshots of one dataset. */
+  const guids = async (ds: string): Promise<Map<string, string>> => {
+    const out = await zfs("list", "-H", "-p", "-o", "name,guid", "-t", "snapshot", "-d", "1", ds);
+    return new Map(out.trim().split("\n").filter(Boolean).map((l) => l.split("\t") as [string, string]).map(([n, id]) => [n.slice(n.indexOf("@") + 1), id]));
+  };
+  const newestGuid = async (ds: string): Promise<string> => {
+    const out = await zfs("list", "-H", "-p", "-o", "guid", "-t", "snapshot", "-s", "createtxg", "-d", "1", ds);
+    return out.trim().split("\n").at(-1)!;
+  };
+  const token = async (ds: string): Promise<string> => (await zfs("get", "-H", "-o", "value", "receive_resume_token", ds)).trim();
+
+  /** Starts a throttled pass, kills it with SIGKILL while `zfs receive` runs, and waits for the token. */
+  const killMidStream = async (dataset: string): Promise<string> => {
+    const pass = bzman(["--config", slowConfig, "run"]);
+    await until("zfs receive to start in the guest", async () => (await g.admin(["pgrep", "-f", `zfs receive -u -s .*${dataset}`])).trim() !== "", 120_000);
+    await sleep(3000);
+    pass.child.kill("SIGKILL");
+    await pass.done;
+    let t = "-";
+    await until("a resume token on the target", async () => (t = await token(dataset)) !== "-", 60_000);
+    return t;
+  };
+
+  before(async () => {
+    g = await startGuest();
+    for (const pool of ["src", "dst"]) {
+      await g.admin(["truncate", "-s", "768M", `/tmp/${pool}.img`]);
+      await g.admin(["zpool", "create", "-O", "compression=off", "-O", `mountpoint=/${pool}`, pool, `/tmp/${pool}.img`]);
+    }
+    await zfs("create", "src/data");
+    await zfs("create", "-V", "32M", "-o", "volmode=dev", "src/vol");
+    await zfs("create", "-p", TARGET);
+    await g.admin(["sh", "-c", "echo first > /src/data/first.txt && udevadm settle && dd if=/dev/urandom of=/dev/zvol/src/vol bs=1M count=8 status=none && sync"]);
+    const source = { name: "vm", host: "127.0.0.1", port: g.port, user: "root", identity: g.identity, host_key: g.hostKey, target: TARGET, datasets: [{ name: "src", recursive: true }], retries: 0 };
+    config = join(g.dir, "bzman.yaml");
+    writeFileSync(config, stringify({ state: join(g.dir, "state.json"), http: { listen: "" }, sources: [source] }));
+    bookmarkConfig = join(g.dir, "bookmarks.yaml");
+    writeFileSync(bookmarkConfig, stringify({ state: join(g.dir, "state.json"), http: { listen: "" }, sources: [{ ...source, bookmarks: true }] }));
+    slowConfig = join(g.dir, "slow.yaml");
+    writeFileSync(slowConfig, stringify({ state: join(g.dir, "state.json"), http: { listen: "" }, sources: [{ ...source, bandwidth_limit: "4M" }] }));
+  });
+  after(async () => {
+    await g?.stop();
+  });
+
+  it("replicates a filesystem and a zvol; the volume arrives with the same bytes", async () => {
+    const recs = await runPass();
+    for (const ds of ["src", "src/data", "src/vol"]) {
+      assert.equal(recs.get(ds)?.result, "ok", JSON.stringify(recs.get(ds)));
+      assert.equal(await newestGuid(`${TARGET}/${ds}`), await newestGuid(ds), `${ds}: newest snapshot replicated`);
+    }
+    assert.equal((await zfs("get", "-H", "-o", "value", "type", `${TARGET}/src/vol`)).trim(), "volume");
+    // The backup volume's device shows the bytes of its newest snapshot; compare with the source's.
+    const sum = (dev: string): Promise<string> => g.admin(["sh", "-c", `udevadm settle; md5sum < ${dev}`]);
+    const snap = [...(await guids("src/vol")).keys()].at(-1)!;
+    await zfs("set", "snapdev=visible", "src/vol");
+    await zfs("set", "snapdev=visible", `${TARGET}/src/vol`);
+    assert.equal(await sum(`/dev/zvol/${TARGET}/src/vol@${snap}`), await sum(`/dev/zvol/src/vol@${snap}`));
+  });
+
+  it("check (after the first pass) reads OpenZFS's capabilities: resume, bookmarks, zvols, parsable listings", async () => {
+    record("openzfs-2.1-usage.txt", await g.admin(["sh", "-c", "zfs 2>&1; true"]));
+    const r = await bzman(["--config", config, "check", "vm"]).done;
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    for (const cap of ["listParsable", "holds", "bookmarks", "resume", "rawSend", "zvols", "send -L -e -c"]) assert.match(r.stdout, new RegExp(cap), `check names ${cap}`);
+  });
+
+  it("a pass killed with SIGKILL mid-stream leaves a resume token; the next pass resumes it with send -t", async () => {
+    await g.admin(["sh", "-c", "dd if=/dev/urandom of=/src/data/big.bin bs=1M count=40 status=none && sync"]);
+    const before = await guids(`${TARGET}/src/data`);
+    const t = await killMidStream(`${TARGET}/src/data`);
+    // bzman's parser reads this OpenZFS's own listing: the token, bookmarks, the volume.
+    const argv = listArgs(["src", "dst"], parseCapabilities(await g.admin(["sh", "-c", "zfs 2>&1; true"])), true, true);
+    const live = await g.admin(argv);
+    record("openzfs-2.1-vm-listing.txt", live);
+    const parsed = parseListListing(live, true);
+    assert.equal(parsed.get(`${TARGET}/src/data`)?.resumeToken, t);
+    assert.equal(parsed.get("src/vol")?.type, "volume");
+    assert.equal(parsed.get("src/data")?.snapshots.at(-1)?.guid, await newestGuid("src/data"));
+    // Nothing was lost: every snapshot the backup had is still there, with the same GUID.
+    assert.deepEqual(new Map([...(await guids(`${TARGET}/src/data`))].filter(([n]) => before.has(n))), before);
+    const recs = await runPass();
+    const rec = recs.get("src/data")!;
+    assert.equal(rec.mode, "resume", JSON.stringify(rec));
+    assert.equal(rec.result, "ok", JSON.stringify(rec));
+    assert.equal(rec.resumeToken, t, "the record names the token it resumed");
+    assert.ok((rec.bytes as number) < 38 * 1024 * 1024, `the resumed stream sent only the rest (${rec.bytes} bytes)`);
+    assert.equal(await token(`${TARGET}/src/data`), "-");
+    const after = await runPass();
+    assert.equal(after.get("src/data")?.result, "ok");
+    assert.equal(await newestGuid(`${TARGET}/src/data`), await newestGuid("src/data"));
+  });
+
+  it("a token whose snapshot vanished on the source is discarded with receive -A and the dataset replanned", async () => {
+    await g.admin(["sh", "-c", "dd if=/dev/urandom of=/src/data/big2.bin bs=1M count=32 status=none && sync"]);
+    await killMidStream(`${TARGET}/src/data`);
+    const gone = [...(await guids("src/data")).keys()].at(-1)!;
+    await g.admin(["sh", "-c", `zfs holds -H src/data@${gone} | cut -f2 | while read -r tag; do zfs release "$tag" src/data@${gone}; done; zfs destroy src/data@${gone}`]);
+    const recs = await runPass();
+    const rec = recs.get("src/data")!;
+    assert.equal(rec.result, "ok", JSON.stringify(rec));
+    assert.equal(rec.mode, "incremental", JSON.stringify(rec));
+    assert.match(String(rec.warnings), /discarded \(zfs receive -A\)/);
+    assert.equal(await token(`${TARGET}/src/data`), "-");
+    assert.equal(await newestGuid(`${TARGET}/src/data`), await newestGuid("src/data"));
+    assert.ok(!(await guids(`${TARGET}/src/data`)).has(gone));
+  });
+
+  it("continues from a bookmark when the newest common snapshot is destroyed on the source", async () => {
+    await runPass(bookmarkConfig);
+    const common = [...(await guids("src/data")).keys()].at(-1)!;
+    const marks = async (): Promise<string[]> => (await zfs("list", "-H", "-o", "name", "-t", "bookmark", "-d", "1", "src/data")).trim().split("\n").filter(Boolean);
+    assert.deepEqual(await marks(), [`src/data#${common}`], "bzman bookmarked the newest common snapshot");
+    // Someone releases bzman's hold and destroys every snapshot of the dataset on the source.
+    await g.admin(["sh", "-c", "for s in $(zfs list -H -o name -t snapshot -d 1 src/data); do zfs release bzman-common $s 2>/dev/null; zfs destroy $s; done"]);
+    await g.admin(["sh", "-c", "echo after > /src/data/after.txt && sync"]);
+    const backupGuid = (await zfs("get", "-H", "-p", "-o", "value", "guid", `${TARGET}/src/data`)).trim();
+    const recs = await runPass(bookmarkConfig);
+    const rec = recs.get("src/data")!;
+    assert.equal(rec.result, "ok", JSON.stringify(rec));
+    assert.equal(rec.mode, "incremental", JSON.stringify(rec));
+    assert.match(String(rec.warnings), new RegExp(`continued from its bookmark src/data#${common}`));
+    const now = [...(await guids("src/data")).keys()].at(-1)!;
+    assert.equal(await newestGuid(`${TARGET}/src/data`), await newestGuid("src/data"));
+    assert.equal((await zfs("get", "-H", "-p", "-o", "value", "guid", `${TARGET}/src/data`)).trim(), backupGuid, "the same backup dataset, received into");
+    assert.equal((rec.from as { name: string }).name, common);
+    assert.deepEqual(await marks(), [`src/data#${now}`], "the bookmark moved to the new common snapshot");
+    const live = await g.admin(listArgs(["src"], parseCapabilities(await g.admin(["sh", "-c", "zfs 2>&1; true"])), false, true));
+    record("openzfs-2.1-vm-listing-bookmarks.txt", live);
+    assert.deepEqual(parseListListing(live, false).get("src/data")?.bookmarks?.map((b) => b.name), [now]);
+  });
+});

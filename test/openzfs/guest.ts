@@ -22,6 +22,11 @@ export interface Guest {
   port: number;
   /** bzman's key (forced command: the guard with `--root src --allow-resume`). */
   identity: string;
+  /**
+   * A second bzman key whose guard runs `zfs` through /mnt/share/zfs-cut: every `zfs send`
+   * stream is cut after 2 MiB by `head -c` and the command still exits 0 (a fault on demand).
+   */
+  cutIdentity: string;
   /** The guest's host key as bzman's config wants it. */
   hostKey: string;
   /** A directory with `zfs` and `zpool` that run in the guest; put it first in PATH. */
@@ -58,12 +63,22 @@ export async function startGuest(): Promise<Guest> {
   const identity = join(dir, "id_bzman");
   const adminKey = join(dir, "id_admin");
   const bzmanPub = await makeKey(identity, "bzman");
+  const cutIdentity = join(dir, "id_cut");
+  const cutPub = await makeKey(cutIdentity, "bzman-cut");
   const adminPub = await makeKey(adminKey, "bzman-test-admin");
   const hostPub = await makeKey(join(share, "host_key"), "openzfs-vm");
   copyFileSync(GUARD, join(share, "bzman-guard"));
   writeFileSync(join(share, "authorized_keys"), [
-    `restrict,command="/bin/sh /mnt/share/bzman-guard --root src --allow-resume" ${bzmanPub}`, adminPub, "",
+    `restrict,command="/bin/sh /mnt/share/bzman-guard --root src --allow-resume" ${bzmanPub}`,
+    `restrict,command="/bin/sh /mnt/share/bzman-guard --root src --allow-resume --zfs /mnt/share/zfs-cut" ${cutPub}`,
+    adminPub, "",
   ].join("\n"));
+  writeFileSync(join(share, "zfs-cut"), [
+    "#!/bin/sh",
+    "# zfs, but a stream of `zfs send` ends after 2 MiB, and the command still exits 0.",
+    'if [ "$1" = send ] && [ "$2" != -n ]; then zfs "$@" | head -c 2097152; exit 0; fi',
+    'exec zfs "$@"', "",
+  ].join("\n"), { mode: 0o755 });
   writeFileSync(join(share, "sshd_config"), [
     "Port 22", "HostKey /etc/ssh/bzman_host_key", "AuthorizedKeysFile /etc/ssh/bzman_authorized_keys",
     "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
@@ -112,7 +127,15 @@ export async function startGuest(): Promise<Guest> {
   const kill = (): void => {
     if (!exited && qemu.pid) try { process.kill(-qemu.pid, "SIGKILL"); } catch { /* already gone */ }
   };
+  // QEMU runs in its own process group (so one kill stops vm.sh, timeout and QEMU): take it
+  // along when this process exits or is told to stop.
+  const onSignal = (signal: NodeJS.Signals): void => {
+    kill();
+    process.kill(process.pid, signal);
+  };
   process.once("exit", kill);
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
 
   const admin = (argv: string[], input?: Buffer): Promise<string> =>
     run(["ssh", "-F", sshConfig, "guest", "--", argv.map(shq).join(" ")], input);
@@ -123,6 +146,8 @@ export async function startGuest(): Promise<Guest> {
     kill();
     await gone;
     process.removeListener("exit", kill);
+    process.removeListener("SIGTERM", onSignal);
+    process.removeListener("SIGINT", onSignal);
     rmSync(dir, { recursive: true, force: true });
   };
 
@@ -145,5 +170,5 @@ export async function startGuest(): Promise<Guest> {
     }
   }
   chmodSync(dir, 0o700);
-  return { dir, port, identity, hostKey: `${type} ${key}`, bin, admin, stop };
+  return { dir, port, identity, cutIdentity, hostKey: `${type} ${key}`, bin, admin, stop };
 }

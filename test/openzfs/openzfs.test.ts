@@ -31,6 +31,7 @@ describe("on real OpenZFS 2.1 in a QEMU guest", { skip: SKIP, timeout: 1_800_000
   let config: string;
   let slowConfig: string;
   let bookmarkConfig: string;
+  let cutConfig: string;
 
   /** bzman's CLI with the guest's zfs as the local one. */
   const bzman = (args: string[]): { child: ReturnType<typeof spawn>; done: Promise<Result> } => {
@@ -66,10 +67,12 @@ describe("on real OpenZFS 2.1 in a QEMU guest", { skip: SKIP, timeout: 1_800_000
   /** Starts a throttled pass, kills it with SIGKILL while `zfs receive` runs, and waits for the token. */
   const killMidStream = async (dataset: string): Promise<string> => {
     const pass = bzman(["--config", slowConfig, "run"]);
-    await until("zfs receive to start in the guest", async () => (await g.admin(["pgrep", "-f", `zfs receive -u -s .*${dataset}`])).trim() !== "", 120_000);
+    await until("zfs receive to start in the guest", async () => (await g.admin(["pgrep", "-f", `^zfs receive -u -s .*${dataset}`])).trim() !== "", 120_000);
     await sleep(3000);
     pass.child.kill("SIGKILL");
     await pass.done;
+    // OpenZFS shows a token while a resumable receive is still running: wait for its end.
+    await until("zfs receive to end in the guest", async () => (await g.admin(["sh", "-c", "pgrep -f '^zfs receive' || echo none"])).trim() === "none", 60_000);
     let t = "-";
     await until("a resume token on the target", async () => (t = await token(dataset)) !== "-", 60_000);
     return t;
@@ -88,6 +91,8 @@ describe("on real OpenZFS 2.1 in a QEMU guest", { skip: SKIP, timeout: 1_800_000
     const source = { name: "vm", host: "127.0.0.1", port: g.port, user: "root", identity: g.identity, host_key: g.hostKey, target: TARGET, datasets: [{ name: "src", recursive: true }], retries: 0 };
     config = join(g.dir, "bzman.yaml");
     writeFileSync(config, stringify({ state: join(g.dir, "state.json"), http: { listen: "" }, sources: [source] }));
+    cutConfig = join(g.dir, "cut.yaml");
+    writeFileSync(cutConfig, stringify({ state: join(g.dir, "state.json"), http: { listen: "" }, sources: [{ ...source, identity: g.cutIdentity }] }));
     bookmarkConfig = join(g.dir, "bookmarks.yaml");
     writeFileSync(bookmarkConfig, stringify({ state: join(g.dir, "state.json"), http: { listen: "" }, sources: [{ ...source, bookmarks: true }] }));
     slowConfig = join(g.dir, "slow.yaml");
@@ -142,6 +147,49 @@ describe("on real OpenZFS 2.1 in a QEMU guest", { skip: SKIP, timeout: 1_800_000
     assert.equal(await token(`${TARGET}/src/data`), "-");
     const after = await runPass();
     assert.equal(after.get("src/data")?.result, "ok");
+    assert.equal(await newestGuid(`${TARGET}/src/data`), await newestGuid("src/data"));
+  });
+
+  it("the remote zfs send killed mid-stream: the dataset fails with its token in the record and the status; the next pass resumes", async () => {
+    await g.admin(["sh", "-c", "dd if=/dev/urandom of=/src/data/big3.bin bs=1M count=24 status=none && sync"]);
+    const pass = bzman(["--config", slowConfig, "run"]);
+    await until("zfs send to start in the guest", async () => (await g.admin(["pgrep", "-f", "^zfs send (-L|-t)"])).trim() !== "", 120_000);
+    await sleep(2000);
+    await g.admin(["pkill", "-KILL", "-f", "^zfs send (-L|-t)"]);
+    const r = await pass.done;
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const left = await token(`${TARGET}/src/data`);
+    assert.notEqual(left, "-", "the receive kept the partial stream");
+    const status = await bzman(["--config", config, "status", "--json"]).done;
+    const d = (JSON.parse(status.stdout) as { datasets: Array<Record<string, unknown>> }).datasets.find((x) => x.dataset === "src/data")!;
+    assert.equal(d.lastResult, "failed");
+    assert.equal(d.resumeToken, left, "the status shows the token");
+    assert.match(String(d.lastMessage), /next pass resumes it/);
+    const rec = (await runPass()).get("src/data")!;
+    assert.equal(rec.mode, "resume", JSON.stringify(rec));
+    assert.equal(rec.result, "ok");
+    assert.equal(await token(`${TARGET}/src/data`), "-");
+  });
+
+  it("a stream cut short on the source (head -c, and its send exits 0) fails the receive, never the backup; the next pass resumes", async () => {
+    await g.admin(["sh", "-c", "dd if=/dev/urandom of=/src/data/big4.bin bs=1M count=8 status=none && sync"]);
+    const before = await guids(`${TARGET}/src/data`);
+    const r = await bzman(["--config", cutConfig, "run", "--json"]).done;
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const { records } = JSON.parse(r.stdout) as { records: Array<{ datasets: Array<Record<string, unknown>> }> };
+    const cut = records[0]!.datasets.find((x) => x.dataset === "src/data")!;
+    assert.equal(cut.result, "failed", JSON.stringify(cut));
+    // Nothing lost: every snapshot the backup had is there; what arrived is whole source snapshots
+    // (a cut -I stream keeps the ones it completed).
+    const after = await guids(`${TARGET}/src/data`);
+    assert.deepEqual(new Map([...after].filter(([n]) => before.has(n))), before);
+    const sourceGuids = new Set((await guids("src/data")).values());
+    assert.ok([...after].filter(([n]) => !before.has(n)).every(([, id]) => sourceGuids.has(id)));
+    assert.equal(cut.resumeToken, await token(`${TARGET}/src/data`));
+    const rec = (await runPass()).get("src/data")!;
+    assert.equal(rec.mode, "resume", JSON.stringify(rec));
+    assert.equal(rec.result, "ok");
+    await runPass();
     assert.equal(await newestGuid(`${TARGET}/src/data`), await newestGuid("src/data"));
   });
 

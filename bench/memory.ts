@@ -5,8 +5,7 @@
 // same run: the heap after the first rounds (everything loaded and warm). Bounded means the heap
 // stops growing while the passes go on.
 
-import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildStatus } from "../server/core/status.ts";
@@ -14,6 +13,7 @@ import { runSource, type SourceJob } from "../server/engine/run-source.ts";
 import { HistoryStore } from "../server/state/store.ts";
 import { ZfsHost } from "../server/zfs/zfs-host.ts";
 import { FakeRunner, starts } from "../test/helpers/fake-runner.ts";
+import { listingText } from "./listings.ts";
 
 const SOURCES = 200;
 const DATASETS = 5;
@@ -28,21 +28,9 @@ if (!global.gc) {
 
 const usage = readFileSync(new URL("../test/fixtures/zfs/zfs-fuse-usage.txt", import.meta.url), "utf8");
 
-function listing(pool: string, snaps: number): string {
-  const out: string[] = [];
-  for (let d = 0; d < DATASETS; d++) {
-    const ds = `${pool}/ds${d}`;
-    out.push(`${ds}\tguid\t${1e15 + d}`, `${ds}\tcreatetxg\t1`, `${ds}\tcreation\t1700000000`, `${ds}\ttype\tfilesystem`, `${ds}\tuserrefs\t-`);
-    for (let s = 0; s < snaps; s++) {
-      const n = `${ds}@bzman_${String(s).padStart(5, "0")}`;
-      out.push(`${n}\tguid\t${d * 1000 + s + 1}`, `${n}\tcreatetxg\t${10 + s}`, `${n}\tcreation\t${1700000000 + s * 600}`, `${n}\ttype\tsnapshot`, `${n}\tuserrefs\t0`);
-    }
-  }
-  return out.join("\n") + "\n";
-}
-
-const srcText = listing("tank", 25);
-const dstText = listing("backup/SRC/tank", 24);
+const guid = (d: number, s: number): string => String(d * 1000 + s + 1);
+const srcText = listingText("tank", DATASETS, 25, guid);
+const dstText = listingText("backup/SRC/tank", DATASETS, 24, guid);
 const probe = { match: (a: string[]) => a.length === 1 && a[0] === "zfs", stderr: usage, code: 2 };
 const jobs: SourceJob[] = Array.from({ length: SOURCES }, (_, i) => ({
   name: `src${i}`, targetRoot: `backup/src${i}`, roots: [{ name: "tank", recursive: true }], policy: { firstSend: "oldest", includePrefixes: [] },

@@ -67,7 +67,7 @@ describe("on real OpenZFS 2.1 in a QEMU guest", { skip: SKIP, timeout: 1_800_000
   /** Starts a throttled pass, kills it with SIGKILL while `zfs receive` runs, and waits for the token. */
   const killMidStream = async (dataset: string): Promise<string> => {
     const pass = bzman(["--config", slowConfig, "run"]);
-    await until("zfs receive to start in the guest", async () => (await g.admin(["pgrep", "-f", `^zfs receive -u -s .*${dataset}`])).trim() !== "", 120_000);
+    await until("zfs receive to start in the guest", async () => (await g.admin(["pgrep", "-f", `^zfs receive .*${dataset}`])).trim() !== "", 120_000);
     await sleep(3000);
     pass.child.kill("SIGKILL");
     await pass.done;

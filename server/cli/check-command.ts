@@ -8,7 +8,6 @@ import { poolOf } from "../core/naming.ts";
 import { inspectSource } from "../engine/run-source.ts";
 import { toBackupError } from "../errors.ts";
 import type { Capabilities } from "../zfs/capabilities.ts";
-import { restoreKeyProbeArgs } from "../zfs/args.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { bytes } from "./format.ts";
 import { EXIT, type CliDeps } from "./run-command.ts";
@@ -55,6 +54,10 @@ export async function checkCommand(config: Config, selector: string | undefined,
         local: deps.local, now: deps.now, signal: deps.signal,
       });
       out(`  ok      reachable, host key matches, zfs answers (${capsLine(inspection.remoteCaps)})`);
+      if (inspection.remoteCaps.resume && (await deps.local.capabilities(deps.signal)).resume) {
+        if (await inspection.remote.resumeAllowed(deps.signal)) out("  ok      interrupted transfers resume (the guard admits zfs send -t)");
+        else out(`  note    the guard on ${s.name} refuses zfs send -t: an interrupted transfer is sent again from its start (install-source.sh enables resume unless --no-resume)`);
+      }
       let estimate: number | null = 0;
       for (const dp of inspection.plan.datasets) {
         const d = dp.decision;
@@ -87,8 +90,7 @@ export async function checkCommand(config: Config, selector: string | undefined,
       try {
         r = await deps.connect(s, deps.signal, { restore: true });
         await r.host.capabilities(deps.signal);
-        const send = await r.host.runner.run(restoreKeyProbeArgs(s.datasets[0]!.name), { signal: deps.signal });
-        if (!/bzman-guard: rejected/.test(send.stderr)) problem(`the restore key of ${s.name} may run zfs send: its authorized_keys line lacks the guard's --restore mode`);
+        if (!(await r.host.refusesSend(s.datasets[0]!.name, deps.signal))) problem(`the restore key of ${s.name} may run zfs send: its authorized_keys line lacks the guard's --restore mode`);
         else out(`  ok      restore key logs in (${s.restoreUser}), its guard is in --restore mode`);
       } catch (err) {
         const e = toBackupError(err);

@@ -1,28 +1,31 @@
 // Which sources and datasets a command works on, from "SOURCE[:DATASET]" arguments.
 
 import type { Config, SourceConfig } from "../config/schema.ts";
-import { HOLD_TAG, isWithin, snapshotNameAt } from "../core/naming.ts";
+import { holdTagFor, isWithin, snapshotNameAt } from "../core/naming.ts";
 import type { SourceJob } from "../engine/run-source.ts";
 import { limitAt } from "../core/bandwidth.ts";
 
 /** A source with an optional dataset limit. */
 export interface Selection {
   source: SourceConfig;
+  /** This receiver's instance (the config's `instance`): its hold tag and bookmark names. */
+  instance: string;
   only?: string;
 }
 
 /** Resolves "SOURCE[:DATASET]" (or nothing: every source); an error message when it names nothing configured. */
 export function selectSources(config: Config, selector?: string): Selection[] | string {
-  if (!selector) return config.sources.map((source) => ({ source }));
+  const instance = config.instance;
+  if (!selector) return config.sources.map((source) => ({ source, instance }));
   const i = selector.indexOf(":");
   const name = i < 0 ? selector : selector.slice(0, i);
   const only = i < 0 ? undefined : selector.slice(i + 1);
   const source = config.sources.find((s) => s.name === name);
   if (!source) return `no source named "${name}" in the config (sources: ${config.sources.map((s) => s.name).join(", ")})`;
-  if (only === undefined) return [{ source }];
+  if (only === undefined) return [{ source, instance }];
   const covered = source.datasets.some((d) => d.name === only || (d.recursive && isWithin(only, d.name)));
   if (!covered) return `"${only}" is not among the datasets of ${name} (${source.datasets.map((d) => d.name + (d.recursive ? " (recursive)" : "")).join(", ")})`;
-  return [{ source, only }];
+  return [{ source, instance, only }];
 }
 
 /** What a pass does besides replicating. */
@@ -43,6 +46,7 @@ function localMinuteOfDay(d: Date): number {
 /** The engine's job for a selected source. */
 export function jobFor(sel: Selection, pass: PassOptions = { snapshot: false, prune: false, nowMs: 0 }): SourceJob {
   const s = sel.source;
+  const instance = sel.instance;
   return {
     name: s.name,
     targetRoot: s.target,
@@ -55,7 +59,7 @@ export function jobFor(sel: Selection, pass: PassOptions = { snapshot: false, pr
     ...(s.bandwidthLimit ? { rate: () => limitAt(s.bandwidthLimit, localMinuteOfDay(new Date())) } : {}),
     ...(sel.only ? { only: sel.only } : {}),
     ...(pass.snapshot ? { snapshot: { name: snapshotNameAt(s.snapshotPrefix, pass.nowMs), prefix: s.snapshotPrefix, pre: s.preSnapshot, post: s.postSnapshot } } : {}),
-    ...(pass.prune && s.bookmarks ? { bookmarks: { prefix: s.snapshotPrefix } } : {}),
-    ...(pass.prune ? { retention: { prefix: s.snapshotPrefix, keepSource: s.keepSource, keepBackup: s.keepBackup }, holdTag: HOLD_TAG } : {}),
+    ...(pass.prune && s.bookmarks ? { bookmarks: { prefix: s.snapshotPrefix, instance } } : {}),
+    ...(pass.prune ? { retention: { prefix: s.snapshotPrefix, keepSource: s.keepSource, keepBackup: s.keepBackup }, holdTag: holdTagFor(instance) } : {}),
   };
 }

@@ -74,7 +74,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
       const slog = log.child({ source: name, runId });
       slog.info("pass starts");
       const started = new Map<string, number>();
-      const record = await passOnce({ source }, deps, services, { snapshot: true, prune: true, runId }, {
+      const record = await passOnce({ source, instance: config.instance }, deps, services, { snapshot: true, prune: true, runId }, {
         signal,
         transferSlot: (sig) => slots.acquire(sig),
         afterPass: async (remote) => {

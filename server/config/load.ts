@@ -2,9 +2,10 @@
 // its path in the file ("sources[1].datasets[0].name: …"); never a half-valid config.
 
 import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import { LIVE_CONTAINER, RESTORE_CONTAINER, datasetNameProblem, isWithin, poolOf } from "../core/naming.ts";
+import { LIVE_CONTAINER, RESTORE_CONTAINER, datasetNameProblem, instanceFromHostname, isWithin, poolOf } from "../core/naming.ts";
 import { configFileSchema, normalize, type Config, type ConfigFile } from "./schema.ts";
 
 /** The outcome of reading a config. */
@@ -76,18 +77,23 @@ function ruleErrors(file: ConfigFile): string[] {
   return errors;
 }
 
-/** Validates config text. `origin` names the file in YAML syntax errors. */
-export function parseConfig(text: string, origin = "config"): ConfigResult {
+/**
+ * Validates config text. `origin` names the file in YAML syntax errors; `host` is the host name
+ * the default `instance` comes from (this machine's by default).
+ */
+export function parseConfig(text: string, origin = "config", host = hostname()): ConfigResult {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) return { errors: doc.errors.map((e) => `${origin}: ${e.message.split("\n")[0]}`) };
   const data: unknown = doc.toJS() ?? {};
   const parsed = configFileSchema.safeParse(data);
   if (!parsed.success) return { errors: zodMessages(parsed.error.issues, data) };
   const errors = ruleErrors(parsed.data);
-  if (errors.length > 0) return { errors };
+  const instance = parsed.data.instance ?? instanceFromHostname(host);
+  if (instance === null) errors.push(`instance: not set, and the host name "${host}" gives no valid instance name; set instance: (lower-case letters, digits, _ and -)`);
+  if (errors.length > 0 || instance === null) return { errors };
   const warnings = parsed.data.sources.filter((s) => !s.host_key).map((s, i) =>
     `sources[${i}].host_key: not set; bzman will refuse to connect to ${s.name} until its host key is pinned`);
-  return { config: normalize(parsed.data), warnings };
+  return { config: normalize(parsed.data, instance), warnings };
 }
 
 /** Reads and validates a config file. */

@@ -2,7 +2,7 @@
 // the rest of bzman uses, with every source's defaults filled in.
 
 import { z } from "zod";
-import { DEFAULT_SNAPSHOT_PREFIX } from "../core/naming.ts";
+import { DEFAULT_SNAPSHOT_PREFIX, isValidInstance } from "../core/naming.ts";
 import { parseRate, parseTimeOfDay, type BandwidthLimit } from "../core/bandwidth.ts";
 
 const duration = z.string().regex(/^\d+(s|m|h|d|w)$/, 'expected a duration like "30m", "1h", "2d"');
@@ -91,6 +91,8 @@ const sourceSchema = z.strictObject({
 /** The config file as written. */
 export const configFileSchema = z.strictObject({
   state: z.string().default("/var/lib/bzman/state.json"),
+  /** This receiver's identity in hold tags and bookmark names; default: from the host name. */
+  instance: z.string().refine(isValidInstance, "lower-case letters, digits, _ and - only, starting with a letter or digit, at most 63").optional(),
   http: z.strictObject({ listen: z.string().default("127.0.0.1:9720"), token_file: z.string().optional() }).default({ listen: "127.0.0.1:9720" }),
   mail: z.strictObject({
     smtp: z.string().regex(/^smtps?:\/\/[^/\s]+$/, 'expected "smtp://host:port" or "smtps://user:password@host:465"'),
@@ -170,6 +172,8 @@ export interface SourceConfig {
 /** The normalized configuration. */
 export interface Config {
   state: string;
+  /** This receiver's identity: its hold tag is `bzman.<instance>`, its bookmarks `<snapshot>.<instance>`. */
+  instance: string;
   maxTransfers: number;
   history: { days: number; detailHours: number };
   http: { listen: string; tokenFile?: string };
@@ -202,11 +206,15 @@ export function durationSeconds(d: string): number {
   return Number(d.slice(0, -1)) * UNIT_SECONDS[d.slice(-1)]!;
 }
 
-/** Fills every source's settings from the source, then `defaults:`, then the built-in defaults. */
-export function normalize(file: ConfigFile): Config {
+/**
+ * Fills every source's settings from the source, then `defaults:`, then the built-in defaults.
+ * `instance` is the default instance (from the host name), used when the file names none.
+ */
+export function normalize(file: ConfigFile, instance: string): Config {
   const d = { ...BUILTIN_DEFAULTS, ...stripUndefined(file.defaults) };
   return {
     state: file.state,
+    instance: file.instance ?? instance,
     maxTransfers: file.max_transfers,
     history: { days: file.history.days, detailHours: file.history.detail_hours },
     http: { listen: file.http.listen, ...(file.http.token_file ? { tokenFile: file.http.token_file } : {}) },

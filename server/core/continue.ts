@@ -33,3 +33,19 @@ export function continueStep(step: Step, target: DatasetSnapshots | undefined): 
   }
   return { kind: "stuck", reason: `${step.targetDataset}'s newest snapshot ${newest.name} is not the base of the step` };
 }
+
+/** Whether a failed resume (`zfs send -t`) is given up: the partial receive discarded, the dataset planned again. */
+export type ResumeFailure = { discard: true; why: string } | { discard: false };
+
+/**
+ * What a pass does when resuming a partial receive failed with error `code`. A token whose
+ * snapshot is gone on the source can never resume, and a source whose guard refuses `send -t`
+ * never lets it: in both cases the partial receive is discarded (`zfs receive -A`) and the step
+ * sent again in the same pass, so the dataset does not fail every pass. Anything else (a cut
+ * stream, a lost connection) keeps the partial state for the next attempt.
+ */
+export function afterFailedResume(code: string): ResumeFailure {
+  if (code === "ZFS_RESUME_STALE") return { discard: true, why: "its snapshot is gone on the source" };
+  if (code === "GUARD_REJECTED") return { discard: true, why: "the source's guard refuses to resume sends (zfs send -t)" };
+  return { discard: false };
+}

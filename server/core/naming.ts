@@ -4,8 +4,64 @@
 /** Default prefix of snapshots bzman takes on sources; retention only ever touches these. */
 export const DEFAULT_SNAPSHOT_PREFIX = "bzman";
 
-/** Tag of the holds bzman places on the newest common snapshot. */
-export const HOLD_TAG = "bzman-common";
+/**
+ * The hold tag of receivers from before instances existed. An upgraded receiver releases it
+ * where it finds it on its own snapshots (it was its own), but never places it.
+ */
+export const LEGACY_HOLD_TAG = "bzman-common";
+
+// A receiver's identity: what its hold tag and bookmark names carry, so that several receivers
+// of one source (3-2-1) never release or destroy each other's.
+const INSTANCE_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** True iff `name` is a valid receiver instance name (`[a-z0-9][a-z0-9_-]*`, at most 63). */
+export function isValidInstance(name: string): boolean {
+  return INSTANCE_RE.test(name);
+}
+
+/**
+ * The default instance of a receiver, from its host name: cut at the first `.`, lower-cased, any
+ * character outside `[a-z0-9_-]` made `-`. The source installer derives the same from the key's
+ * comment (`bzman@<hostname>`), so both ends agree without configuration. Null when that yields no
+ * valid name.
+ */
+export function instanceFromHostname(hostname: string): string | null {
+  const name = hostname.split(".")[0]!.toLowerCase().replace(/[^a-z0-9_-]/g, "-");
+  return isValidInstance(name) ? name : null;
+}
+
+/** The tag of the holds a receiver places on its newest common snapshots: `bzman.<instance>`. */
+export function holdTagFor(instance: string): string {
+  return `bzman.${instance}`;
+}
+
+/** The name of a receiver's bookmark of its snapshot `snapshot`: `<snapshot>.<instance>`. */
+export function bookmarkNameFor(snapshot: string, instance: string): string {
+  return `${snapshot}.${instance}`;
+}
+
+// The UTC stamp bzman writes into its snapshot names (see snapshotNameAt).
+const STAMP = "[0-9]{8}T[0-9]{6}Z";
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/**
+ * True iff `name` is exactly one of bzman's snapshots for `prefix`: `<prefix>_<UTC stamp>` as
+ * {@link snapshotNameAt} writes it. A name that merely starts with the prefix (another receiver's
+ * `bzman_dr_…`, an operator's `bzman_before_upgrade`) is not.
+ */
+export function isOwnSnapshot(name: string, prefix: string): boolean {
+  return new RegExp(`^${escape(prefix)}_${STAMP}$`).test(name);
+}
+
+/**
+ * True iff `name` is one of this receiver's bookmarks: `<own snapshot>.<instance>`, or the
+ * `<own snapshot>` that receivers from before instances wrote (`legacy`, default true).
+ */
+export function isOwnBookmark(name: string, prefix: string, instance: string, legacy = true): boolean {
+  if (legacy && isOwnSnapshot(name, prefix)) return true;
+  const suffix = `.${instance}`;
+  return name.endsWith(suffix) && isOwnSnapshot(name.slice(0, -suffix.length), prefix);
+}
 
 // A component starts with a letter, digit or underscore (never '-': it would read as an option)
 // and holds only ZFS's name characters minus the space, so argv never needs quoting anywhere.

@@ -1,7 +1,8 @@
-// Retention, pure: which of bzman's own snapshots (by prefix) to destroy under a count-based and/or
+// Retention, pure: which of bzman's own snapshots (`<prefix>_<UTC stamp>`) to destroy under a count-based and/or
 // grandfather-father-son policy. Never a foreign snapshot, never a protected (common) one.
 
 import type { Snapshot } from "./model.ts";
+import { isOwnSnapshot } from "./naming.ts";
 
 /** How many snapshots to keep: the newest `last`, plus one per hour/day/week/month/year. */
 export interface KeepPolicy {
@@ -43,13 +44,9 @@ export interface PrunePlan {
   keep: Array<{ snapshot: Snapshot; reasons: KeepReason[] }>;
 }
 
-/** True iff `name` is one of bzman's snapshots for `prefix` (`<prefix>_…`). */
-export function isOwnSnapshot(name: string, prefix: string): boolean {
-  return name.startsWith(prefix + "_");
-}
 
 /**
- * Decides which snapshots to destroy. Candidates are bzman's own (`<prefix>_…`) only. Kept:
+ * Decides which snapshots to destroy. Candidates are bzman's own (exactly `<prefix>_<UTC stamp>`) only. Kept:
  * the `last` newest; for each bucket the oldest snapshot of each of the N most recent periods
  * that have a snapshot (gaps in time do not use up slots, so an outage never costs history);
  * every GUID in `protect` (the newest common snapshot); anything dated after `now`. A policy with

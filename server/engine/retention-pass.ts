@@ -1,7 +1,10 @@
 // After a dataset is replicated: hold its newest common snapshot on both sides (releasing the
 // previous hold), and prune bzman's own snapshots on both sides by the retention policies.
+// Only this receiver's hold tag (and the legacy one it wrote before instances) is ever released;
+// a snapshot another receiver holds is left alone, so several receivers can share one source.
 
 import type { DatasetRecord, Listing, Snapshot } from "../core/model.ts";
+import { LEGACY_HOLD_TAG } from "../core/naming.ts";
 import { planPrune, type KeepPolicy } from "../core/retention.ts";
 import { toBackupError } from "../errors.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
@@ -52,13 +55,20 @@ async function pruneSide(host: ZfsHost, dataset: string, snapshots: Snapshot[], 
   let n = 0;
   for (const s of destroy) {
     try {
-      // A hold of ours left on an older snapshot (a pass that died between hold and release)
-      // would make the destroy fail; only our own tag is released, never anyone else's.
-      if (tag && (s.userrefs ?? 0) > 0 && (await host.capabilities(signal)).holds) await host.release(tag, dataset, s.name, signal);
+      // A hold of ours left on an older snapshot (a pass that died between hold and release, or
+      // the legacy tag of this receiver before instances) would make the destroy fail; only those
+      // two tags are released, never another receiver's.
+      if (tag && (s.userrefs ?? 0) > 0 && (await host.capabilities(signal)).holds) {
+        await host.release(tag, dataset, s.name, signal);
+        if (tag !== LEGACY_HOLD_TAG) await host.release(LEGACY_HOLD_TAG, dataset, s.name, signal);
+      }
       await host.destroySnapshot(dataset, s.name, spec.prefix, signal);
       n++;
     } catch (err) {
-      (record.warnings ??= []).push(`prune on ${host.where} ${dataset}@${s.name}: ${toBackupError(err).message}`);
+      const e = toBackupError(err);
+      // Still held: by another receiver of this source (or an operator). Theirs to release.
+      if (e.code === "ZFS_BUSY") continue;
+      (record.warnings ??= []).push(`prune on ${host.where} ${dataset}@${s.name}: ${e.message}`);
     }
   }
   return n;

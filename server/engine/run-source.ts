@@ -12,7 +12,7 @@ import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { holdCommonAll, pruneDataset, type ReplicatedDataset, type RetentionSpec } from "./retention-pass.ts";
 import { takeSnapshots, type SnapshotErrors, type SnapshotSpec } from "./source-snapshots.ts";
 import pRetry, { AbortError } from "p-retry";
-import { continueStep } from "../core/continue.ts";
+import { afterFailedResume, continueStep } from "../core/continue.ts";
 import type { Step } from "../core/model.ts";
 import { transferStep, type TransferProgress } from "./transfer.ts";
 
@@ -50,9 +50,10 @@ export interface SourceJob {
   raw?: boolean;
   /**
    * Keep a bookmark of each replicated dataset's newest common snapshot on the source (bzman's
-   * own snapshots, names with this prefix), so a pass can continue after that snapshot is gone.
+   * own snapshots, names with this prefix; bookmarks named for this receiver's instance), so a
+   * pass can continue after that snapshot is gone.
    */
-  bookmarks?: { prefix: string };
+  bookmarks?: { prefix: string; instance: string };
 }
 
 /** Releases a lock. */
@@ -218,7 +219,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     await timed(phases, "prune", async () => {
       const hosts = { remote: ctx.remote, local: deps.local };
       if (job.holdTag) await holdCommonAll(replicated, job.holdTag, hosts, deps.signal);
-      if (job.bookmarks) await bookmarkReplicated(replicated, inspection.sourceListing, job.bookmarks.prefix, ctx.remote, deps.signal);
+      if (job.bookmarks) await bookmarkReplicated(replicated, inspection.sourceListing, job.bookmarks, ctx.remote, deps.signal);
       if (job.retention && replicated.length > 0) {
         let target: Listing | undefined;
         try {
@@ -322,11 +323,12 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
     try {
       await run(steps);
     } catch (err) {
-      // A partial receive whose snapshot vanished on the source can never resume: discard it
+      // A partial receive that can never resume (core/continue.ts decides): discard it
       // (`zfs receive -A`) and plan the dataset again from what the target really holds.
-      if (first.kind !== "resume" || toBackupError(err).code !== "ZFS_RESUME_STALE") throw err;
+      const failure = first.kind === "resume" ? afterFailedResume(toBackupError(err).code) : { discard: false as const };
+      if (!failure.discard) throw err;
       await deps.local.abortPartialReceive(dp.targetDataset, deps.signal);
-      (rec.warnings ??= []).push(`the partial receive of ${dp.targetDataset} could not resume (${toBackupError(err).message}); it was discarded (zfs receive -A) and the dataset planned again`);
+      (rec.warnings ??= []).push(`the partial receive of ${dp.targetDataset} could not resume: ${failure.why} (${toBackupError(err).message}); it was discarded (zfs receive -A) and the dataset planned again`);
       const target = (await deps.local.list([dp.targetDataset], { resumeTokens: true, signal: deps.signal })).listing.get(dp.targetDataset);
       const again = planDataset(ctx.sourceListing.get(dp.sourceDataset), target, dp.targetDataset, job.policy);
       if (again.kind === "transfer") {

@@ -2,7 +2,8 @@
 // shaped; the source guard (source-hooks/) allows exactly these shapes.
 
 import type { DatasetType, Step } from "../core/model.ts";
-import { isOwnSnapshot } from "../core/retention.ts";
+import { isOwnBookmark, isOwnSnapshot } from "../core/naming.ts";
+import { BackupError } from "../errors.ts";
 import { snapshotPath } from "../core/naming.ts";
 import type { Capabilities } from "./capabilities.ts";
 import { LIST_COLUMNS } from "./parse.ts";
@@ -44,15 +45,18 @@ export function sendArgs(step: Step, opts: SendOptions = {}): string[] {
   return [...head, step.intermediates && !step.fromBookmark ? "-I" : "-i", from, to];
 }
 
-/** `zfs bookmark DATASET@SNAP DATASET#SNAP`: a bookmark named after the snapshot it marks. */
-export function bookmarkArgs(dataset: string, snapshot: string): string[] {
-  return ["zfs", "bookmark", snapshotPath(dataset, snapshot), `${dataset}#${snapshot}`];
+/** `zfs bookmark DATASET@SNAP DATASET#BOOKMARK` (bzman names it `<snapshot>.<instance>`). */
+export function bookmarkArgs(dataset: string, snapshot: string, bookmark: string): string[] {
+  return ["zfs", "bookmark", snapshotPath(dataset, snapshot), `${dataset}#${bookmark}`];
 }
 
-/** `zfs destroy DATASET#NAME` for one of bzman's own bookmarks (`<prefix>_…`); refuses any other. */
-export function destroyBookmarkArgs(dataset: string, name: string, prefix: string): string[] {
-  if (!isOwnSnapshot(name, prefix) || /[@#]/.test(dataset) || /[@#]/.test(name)) {
-    throw new Error(`refusing to destroy ${dataset}#${name}: not a ${prefix}_ bookmark`);
+/**
+ * `zfs destroy DATASET#NAME` for one of this receiver's own bookmarks (`<prefix>_<UTC>.<instance>`,
+ * or the unsuffixed name of receivers before instances); refuses any other before running anything.
+ */
+export function destroyBookmarkArgs(dataset: string, name: string, own: { prefix: string; instance: string }): string[] {
+  if (!isOwnBookmark(name, own.prefix, own.instance) || /[@#]/.test(dataset) || /[@#]/.test(name)) {
+    throw new BackupError("UNSAFE_ARGUMENT", `refusing to destroy ${dataset}#${name}: not a bookmark of this receiver (${own.prefix}_<UTC>.${own.instance})`);
   }
   return ["zfs", "destroy", `${dataset}#${name}`];
 }
@@ -107,7 +111,7 @@ export function snapshotArgs(dataset: string, name: string, recursive: boolean):
  */
 export function destroySnapshotArgs(dataset: string, snapshot: string, prefix: string): string[] {
   if (!isOwnSnapshot(snapshot, prefix) || dataset.includes("@") || snapshot.includes("@")) {
-    throw new Error(`refusing to destroy ${dataset}@${snapshot}: not a ${prefix}_ snapshot`);
+    throw new BackupError("UNSAFE_ARGUMENT", `refusing to destroy ${dataset}@${snapshot}: not one of bzman's snapshots (${prefix}_<UTC stamp>)`);
   }
   return ["zfs", "destroy", snapshotPath(dataset, snapshot)];
 }
@@ -171,7 +175,7 @@ export function restoreReceiveArgs(target: string, mount: boolean): string[] {
 
 /** `zfs rename from to` (both datasets, never snapshots). */
 export function renameArgs(from: string, to: string): string[] {
-  if (from.includes("@") || to.includes("@")) throw new Error(`refusing to rename ${from} to ${to}: not datasets`);
+  if (from.includes("@") || to.includes("@")) throw new BackupError("UNSAFE_ARGUMENT", `refusing to rename ${from} to ${to}: not datasets`);
   return ["zfs", "rename", from, to];
 }
 
@@ -182,7 +186,7 @@ export function cloneArgs(snapshot: string, clone: string, props: Array<[string,
 
 /** `zfs destroy dataset` of one dataset without children or snapshots (never -r, never a snapshot). */
 export function destroyDatasetArgs(dataset: string): string[] {
-  if (dataset.includes("@") || !dataset.includes("/")) throw new Error(`refusing to destroy ${dataset}: not a dataset below a pool`);
+  if (dataset.includes("@") || !dataset.includes("/")) throw new BackupError("UNSAFE_ARGUMENT", `refusing to destroy ${dataset}: not a dataset below a pool`);
   return ["zfs", "destroy", dataset];
 }
 
@@ -231,4 +235,16 @@ export function abortReceiveArgs(target: string): string[] {
  */
 export function restoreKeyProbeArgs(dataset: string): string[] {
   return ["zfs", "send", "-n", "-P", `${dataset}@bzman-check`];
+}
+
+/** A resume token of the right shape that names nothing: what `bzman check` resumes, dry. */
+export const RESUME_PROBE_TOKEN = "1-0-0-0";
+
+/**
+ * What `bzman check` asks of a source whose zfs can resume: a dry resumed send (`-n -P -t`) of a
+ * token that names nothing. A guard without resume refuses it with its "may not resume" message;
+ * one with resume inspects the token, which fails harmlessly.
+ */
+export function resumeProbeArgs(): string[] {
+  return ["zfs", "send", "-n", "-P", "-t", RESUME_PROBE_TOKEN];
 }

@@ -3,7 +3,7 @@
 
 import type { DatasetType, Listing, Step } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
-import { abortReceiveArgs, bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, cloneArgs, createArgs, destroyDatasetArgs, getArgs, inheritArgs, mountArgs, renameArgs, restoreReceiveArgs, scrubArgs, zpoolStatusArgs, poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
+import { abortReceiveArgs, bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, cloneArgs, createArgs, destroyDatasetArgs, getArgs, inheritArgs, mountArgs, renameArgs, restoreReceiveArgs, scrubArgs, zpoolStatusArgs, poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, restoreKeyProbeArgs, resumeProbeArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
 import type { SendOptions } from "./args.ts";
 import { MINIMAL_CAPABILITIES, parseCapabilities, type Capabilities } from "./capabilities.ts";
 import { parseScrubStatus, type ScrubState, parsePoolStatus, parseSendEstimate, missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
@@ -150,16 +150,34 @@ export class ZfsHost {
     await this.runChecked(destroySnapshotArgs(dataset, snapshot, prefix), signal);
   }
 
-  /** Bookmarks `dataset@snapshot` as `dataset#snapshot`; a bookmark that is already there is fine. */
-  async bookmark(dataset: string, snapshot: string, signal?: AbortSignal): Promise<void> {
-    const argv = bookmarkArgs(dataset, snapshot);
+  /**
+   * False iff this host's guard refuses resumed sends (`zfs send -t`), asked with a dry resume of
+   * a token that names nothing. Only meaningful where the host's zfs can resume.
+   */
+  async resumeAllowed(signal?: AbortSignal): Promise<boolean> {
+    const r = await this.runner.run(resumeProbeArgs(), { signal });
+    return !/bzman-guard: rejected: this key may not resume/.test(r.stderr);
+  }
+
+  /**
+   * False iff this host's guard is not in --restore mode: a restore key must be refused a send
+   * (a dry send estimate of a snapshot that does not exist, harmless anywhere).
+   */
+  async refusesSend(dataset: string, signal?: AbortSignal): Promise<boolean> {
+    const r = await this.runner.run(restoreKeyProbeArgs(dataset), { signal });
+    return /bzman-guard: rejected/.test(r.stderr);
+  }
+
+  /** Bookmarks `dataset@snapshot` as `dataset#bookmark`; a bookmark that is already there is fine. */
+  async bookmark(dataset: string, snapshot: string, bookmark: string, signal?: AbortSignal): Promise<void> {
+    const argv = bookmarkArgs(dataset, snapshot, bookmark);
     const r = await this.runner.run(argv, { signal });
     if (r.code !== 0 && !/bookmark exists/.test(r.stderr)) throw commandError(this.where, argv, r);
   }
 
-  /** Destroys one of bzman's own bookmarks (refuses any other name before running anything). */
-  async destroyBookmark(dataset: string, name: string, prefix: string, signal?: AbortSignal): Promise<void> {
-    await this.runChecked(destroyBookmarkArgs(dataset, name, prefix), signal);
+  /** Destroys one of this receiver's own bookmarks (refuses any other name before running anything). */
+  async destroyBookmark(dataset: string, name: string, own: { prefix: string; instance: string }, signal?: AbortSignal): Promise<void> {
+    await this.runChecked(destroyBookmarkArgs(dataset, name, own), signal);
   }
 
   /** Places hold `tag` on a snapshot; a hold that is already there is fine. */

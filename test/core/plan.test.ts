@@ -112,14 +112,24 @@ test("missingParents: a parent received in the same pass is not a container", ()
   assert.deepEqual(missingParents(p.datasets, listing(ds("backup/w", [])), "backup/w"), []);
 });
 
-test("planBookmarks: bookmark bzman's newest common snapshot once; destroy only bzman's older bookmarks", () => {
-  const [b1, b2] = snaps("bzman_1", "bzman_2");
+test("planBookmarks: bookmark bzman's newest common snapshot once per instance; destroy only this instance's older bookmarks", () => {
+  const S1 = "bzman_20261201T070000Z";
+  const S2 = "bzman_20261201T071000Z";
+  const [b1, b2] = snaps(S1, S2);
+  const mark = (name: string, of: { guid: string; createtxg: number; creation: number }) => ({ ...of, name });
   const src = listing(
-    ds("tank/a", [b1!, b2!], { bookmarks: [{ ...b1! }, ...snaps("manual-old")] }),
-    ds("tank/b", snaps("bzman_1"), { bookmarks: snaps("bzman_1") }),
+    // an unsuffixed bookmark from before instances, another receiver's, a hand-made one
+    ds("tank/a", [b1!, b2!], { bookmarks: [mark(S1, b1!), mark(`${S1}.other`, b1!), ...snaps("manual-old")] }),
+    // this instance already has one of the common snapshot
+    ds("tank/b", snaps(S1), { bookmarks: [mark(`${S1}.b1`, snaps(S1)[0]!)] }),
+    // only another receiver has one: this one still makes its own
+    ds("tank/d", snaps(S1), { bookmarks: [mark(`${S1}.other`, snaps(S1)[0]!)] }),
     ds("tank/c", snaps("hand-made")),
+    // a name that only starts with the prefix is not bzman's
+    ds("tank/e", snaps("bzman_before_upgrade")),
   );
-  const plan = planBookmarks([["tank/a", b2!], ["tank/b", { name: "bzman_1", guid: "g-bzman_1" }], ["tank/c", { name: "hand-made", guid: "g-hand-made" }], ["tank/gone", b2!]], src, "bzman");
-  assert.deepEqual(plan.create, [["tank/a", "bzman_2"]]);
-  assert.deepEqual(plan.destroy, [["tank/a", "bzman_1"]]);
+  const plan = planBookmarks([["tank/a", b2!], ["tank/b", { name: S1, guid: `g-${S1}` }], ["tank/d", { name: S1, guid: `g-${S1}` }],
+    ["tank/c", { name: "hand-made", guid: "g-hand-made" }], ["tank/e", { name: "bzman_before_upgrade", guid: "g-bzman_before_upgrade" }], ["tank/gone", b2!]], src, "bzman", "b1");
+  assert.deepEqual(plan.create, [["tank/a", S2, `${S2}.b1`], ["tank/d", S1, `${S1}.b1`]]);
+  assert.deepEqual(plan.destroy, [["tank/a", S1]]);
 });

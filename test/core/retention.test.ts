@@ -2,19 +2,24 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { periodOf, planPrune, type KeepPolicy } from "../../server/core/retention.ts";
 import type { Snapshot } from "../../server/core/model.ts";
+import { snapshotNameAt } from "../../server/core/naming.ts";
 
 const at = (iso: string): number => Date.parse(iso) / 1000;
 let txg = 0;
-/** Snapshots at ISO times (UTC); names bzman_<n> unless a name is given as "name=ISO". */
+// bzman's own names are `bzman_<UTC stamp>`; the tests speak of them as bzman_<n> (their index).
+const alias = new Map<string, string>();
+/** Snapshots at ISO times (UTC); bzman's own names (bzman_<n> in results) unless a name is given as "name=ISO". */
 function snapsAt(...specs: string[]): Snapshot[] {
   return specs.map((spec, i) => {
-    const [name, iso] = spec.includes("=") ? spec.split("=") as [string, string] : [`bzman_${i}`, spec];
+    const [given, iso] = spec.includes("=") ? spec.split("=") as [string, string] : [undefined, spec];
+    const name = given ?? snapshotNameAt("bzman", at(iso) * 1000);
+    if (!given) alias.set(name, `bzman_${i}`);
     return { name, guid: `g${i}-${name}`, createtxg: ++txg, creation: at(iso) };
   });
 }
 const NOW = at("2026-06-15T12:00:00Z");
 const prune = (s: Snapshot[], policy: KeepPolicy, protect: string[] = [], now = NOW): string[] =>
-  planPrune(s, policy, { prefix: "bzman", protect: new Set(protect), now }).destroy.map((x) => x.name);
+  planPrune(s, policy, { prefix: "bzman", protect: new Set(protect), now }).destroy.map((x) => alias.get(x.name) ?? x.name);
 
 test("periodOf: UTC hours, days, ISO weeks (Monday), months and years", () => {
   assert.equal(periodOf(at("2026-03-01T00:00:00Z"), "daily") - periodOf(at("2026-02-28T23:59:59Z"), "daily"), 1);
@@ -38,6 +43,14 @@ test("last: N keeps the newest N of ours", () => {
 test("foreign snapshots are never destroyed, whatever the policy", () => {
   const s = snapsAt("manual=2026-06-01T00:00:00Z", "2026-06-02T00:00:00Z", "other_1=2026-06-03T00:00:00Z", "bzmanx=2026-06-04T00:00:00Z");
   assert.deepEqual(prune(s, { last: 0 }), ["bzman_1"]);
+});
+
+test("only exactly <prefix>_<UTC stamp> is ours: another receiver's bzman_dr_…, a hand-made bzman_before_upgrade, bzman_1 are not", () => {
+  const s = snapsAt("bzman_dr_20260601T000000Z=2026-06-01T00:00:00Z", "bzman_before_upgrade=2026-06-01T01:00:00Z", "bzman_1=2026-06-01T02:00:00Z",
+    "bzman_20260601T030000Z.x=2026-06-01T03:00:00Z", "xbzman_20260601T040000Z=2026-06-01T04:00:00Z", "2026-06-02T00:00:00Z");
+  assert.deepEqual(prune(s, { last: 0 }), ["bzman_5"]);
+  const dr = planPrune(s, { last: 0 }, { prefix: "bzman_dr", protect: new Set(), now: NOW }).destroy.map((x) => x.name);
+  assert.deepEqual(dr, ["bzman_dr_20260601T000000Z"], "the other receiver's own, by its own prefix");
 });
 
 test("the protected (common) snapshot survives even when every rule would drop it", () => {

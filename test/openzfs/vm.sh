@@ -1,11 +1,14 @@
 #!/bin/bash
-# test/openzfs/vm.sh — a throwaway QEMU guest running Debian bookworm's OpenZFS 2.1 kernel module,
-# for the OpenZFS tier of the tests (resume tokens, bookmarks, zvols, `-p` listings: what zfs-fuse
-# lacks). Nothing here touches /etc/apt or the host's pools.
+# test/openzfs/vm.sh — a throwaway QEMU guest running a Debian build of OpenZFS on bookworm's 6.1
+# kernel, for the OpenZFS tier of the tests (resume tokens, bookmarks, zvols, `-p` listings: what
+# zfs-fuse lacks). Nothing here touches /etc/apt or the host's pools.
 #
-#   vm.sh build CACHE             build once (idempotent): kernel, initramfs and a root image with
-#                                 zfs.ko, zfsutils-linux and openssh-server. About 8 minutes on 2
-#                                 cores, 1.2 GiB. Keep CACHE outside the clone so later runs reuse it.
+#   vm.sh build CACHE [SERIES]    build once (idempotent): kernel, initramfs and a root image with
+#                                 zfs.ko, zfsutils-linux and openssh-server. SERIES is 2.1 (bookworm's
+#                                 OpenZFS, the default) or 2.3 (bookworm-backports contrib: the module
+#                                 is built from its zfs-dkms and the guest's userland comes from
+#                                 backports). About 8 minutes on 2 cores each. Keep CACHE outside the
+#                                 clone, one per series, so later runs reuse it.
 #   vm.sh boot CACHE SHARE PORT   boot the guest; SHARE is mounted (virtio-9p) at /mnt/share and
 #                                 SHARE/guest.sh runs as root; the guest's port 22 is forwarded
 #                                 from 127.0.0.1:PORT and the guest reaches nothing else. Exits with
@@ -42,10 +45,28 @@ private_apt() {
     -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache= -o APT::Sandbox::User=root "$@"
 }
 
+# Installs zfsutils-linux $3 from bookworm-backports into the guest root $1 with the guest's own
+# apt (services never start: policy-rc.d), then empties its package lists again.
+guest_userland_from_backports() {
+  local root=$1 mirror=$2 zver=$3
+  say "guest userland: zfsutils-linux $zver from bookworm-backports"
+  printf 'deb %s bookworm main contrib\ndeb %s bookworm-backports main contrib\n' "$mirror" "$mirror" > "$root/etc/apt/sources.list"
+  printf '#!/bin/sh\nexit 101\n' > "$root/usr/sbin/policy-rc.d"; chmod 0755 "$root/usr/sbin/policy-rc.d"
+  mount -t proc proc "$root/proc"
+  local rc=0
+  { chroot "$root" apt-get -qq update &&
+    DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -qq --no-install-recommends \
+      -t bookworm-backports "zfsutils-linux=$zver"; } > "$root/../backports.log" 2>&1 || rc=$?
+  umount "$root/proc"
+  rm -f "$root/usr/sbin/policy-rc.d"
+  [ "$rc" = 0 ] || { tail -20 "$root/../backports.log" >&2; fail "installing zfsutils-linux $zver in the guest failed"; }
+}
+
 build() {
-  local cache; cache=$(realpath -m "$1")
+  local cache series_want=${2:-2.1}; cache=$(realpath -m "$1")
+  case "$series_want" in 2.1 | 2.3) ;; *) fail "unknown OpenZFS series $series_want (2.1 or 2.3)" ;; esac
   mkdir -p "$cache"
-  if grep -qs "^recipe $RECIPE," "$cache/BUILT"; then say "already built: $(cat "$cache/BUILT")"; return 0; fi
+  if grep -qs "^recipe $RECIPE, .* OpenZFS $series_want\." "$cache/BUILT"; then say "already built: $(cat "$cache/BUILT")"; return 0; fi
   rm -f "$cache/BUILT" "$cache/vmlinuz" "$cache/initrd.gz" "$cache/root.img"
   [ "$(id -u)" = 0 ] || fail "building the guest needs root (debootstrap, chroot)"
   local tool
@@ -65,6 +86,7 @@ build() {
     echo "deb [signed-by=$keyring] $mirror bookworm main contrib"
     echo "deb [signed-by=$keyring] $mirror bookworm-updates main contrib"
     [ -z "$security" ] || echo "deb [signed-by=$keyring] $security bookworm-security main contrib"
+    [ "$series_want" = 2.1 ] || echo "deb [signed-by=$keyring] $mirror bookworm-backports main contrib"
   } > "$APT_DIR/sources.list"
 
   say "package lists (main and contrib, private)"
@@ -75,7 +97,13 @@ build() {
   [ -n "$kabi" ] || fail "cannot tell which kernel linux-image-amd64 names"
   local kver zver series
   kver=$(private_apt apt-cache show "linux-image-$kabi" | awk '$1=="Version:" {print $2; exit}')
-  zver=$(private_apt apt-cache policy zfs-dkms | awk '$1=="Candidate:" {print $2}')
+  if [ "$series_want" = 2.1 ]; then
+    zver=$(private_apt apt-cache policy zfs-dkms | awk '$1=="Candidate:" {print $2}')
+  else # backports is never the candidate: take its newest version of the series
+    zver=$(private_apt apt-cache madison zfs-dkms | awk -F'|' -v s="$series_want" \
+      '$3 ~ /bookworm-backports/ {gsub(/ /, "", $2); if (index($2, s ".") == 1) {print $2; exit}}')
+  fi
+  [ -n "$zver" ] || fail "no zfs-dkms of OpenZFS $series_want in the archive"
   series=$(echo "$kabi" | cut -d. -f1,2)
   say "kernel $kabi ($kver), OpenZFS $zver"
 
@@ -92,10 +120,11 @@ build() {
   echo "include $hdr/linux-headers-${kabi%-amd64}-common/Makefile" > "$hdr/linux-headers-$kabi/Makefile"
 
   say "guest root file system (debootstrap minbase with zfsutils-linux $zver and openssh-server)"
-  local root=$work/root
-  debootstrap --variant=minbase --components=main,contrib \
-    --include=zfsutils-linux,kmod,udev,procps,iproute2,openssh-server,busybox-static \
+  local root=$work/root include=kmod,udev,procps,iproute2,openssh-server,busybox-static
+  [ "$series_want" = 2.1 ] && include=zfsutils-linux,$include
+  debootstrap --variant=minbase --components=main,contrib --include="$include" \
     bookworm "$root" "$mirror" > "$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; fail "debootstrap failed (log: $work/debootstrap.log)"; }
+  [ "$series_want" = 2.1 ] || guest_userland_from_backports "$root" "$mirror" "$zver"
   local have
   # shellcheck disable=SC2016 # ${Version} is dpkg-query's field, not the shell's
   have=$(chroot "$root" dpkg-query -W -f '${Version}' zfsutils-linux)
@@ -200,7 +229,7 @@ boot() {
 }
 
 case "${1:-}" in
-  build) build "${2:?CACHE}" ;;
+  build) build "${2:?CACHE}" "${3:-2.1}" ;;
   boot) boot "${2:?CACHE}" "${3:?SHARE}" "${4:?PORT}" ;;
-  *) sed -n '2,19p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,22p' "$0" >&2; exit 2 ;;
 esac

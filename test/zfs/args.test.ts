@@ -56,10 +56,13 @@ test("createContainerArgs: never mounted, read-only, nothing executable", () => 
     ["zfs", "create", "-o", "readonly=on", "-o", "canmount=off", "-o", "setuid=off", "-o", "exec=off", "-o", "devices=off", "b/w"]);
 });
 
-test("destroyBookmarkArgs: only bzman's own bookmarks", () => {
-  assert.deepEqual(destroyBookmarkArgs("tank/x", "bzman_1", "bzman"), ["zfs", "destroy", "tank/x#bzman_1"]);
-  for (const [d, n] of [["tank/x", "manual"], ["tank/x@a", "bzman_1"], ["tank/x", "bzman_1#2"], ["tank/x", "bzman_1@2"]]) {
-    assert.throws(() => destroyBookmarkArgs(d!, n!, "bzman"), /refusing/);
+test("destroyBookmarkArgs: only this receiver's own bookmarks (and the unsuffixed ones from before instances)", () => {
+  const own = { prefix: "bzman", instance: "b1" };
+  assert.deepEqual(destroyBookmarkArgs("tank/x", "bzman_20261201T073000Z.b1", own), ["zfs", "destroy", "tank/x#bzman_20261201T073000Z.b1"]);
+  assert.deepEqual(destroyBookmarkArgs("tank/x", "bzman_20261201T073000Z", own), ["zfs", "destroy", "tank/x#bzman_20261201T073000Z"]);
+  for (const [d, n] of [["tank/x", "manual"], ["tank/x", "bzman_1"], ["tank/x", "bzman_20261201T073000Z.b2"], ["tank/x", "bzman_dr_20261201T073000Z.b1"],
+    ["tank/x@a", "bzman_20261201T073000Z.b1"], ["tank/x", "bzman_20261201T073000Z.b1#2"], ["tank/x", "bzman_20261201T073000Z@2"]]) {
+    assert.throws(() => destroyBookmarkArgs(d!, n!, own), (e: Error & { code?: string }) => e.code === "UNSAFE_ARGUMENT" && /refusing/.test(e.message), `${d}#${n}`);
   }
 });
 

@@ -274,7 +274,7 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
     ...(first.kind === "full" ? { seed: ref(first.to) } : {}), ...(first.resumeToken ? { resumeToken: first.resumeToken } : {}),
   };
   if (first.fromBookmark) {
-    (rec.warnings ??= []).push(`the newest common snapshot @${first.from!.name} is gone on the source; continued from its bookmark ${dp.sourceDataset}#${first.from!.name}`);
+    (rec.warnings ??= []).push(`the newest common snapshot is gone on the source; continued from its bookmark ${dp.sourceDataset}#${first.from!.name}`);
   }
   const t0 = deps.now().getTime();
   let unlock: Unlock | undefined;

@@ -1,28 +1,53 @@
 // A complete sandbox on one machine: a "source" pool and a "backup" pool on files (zfs-fuse),
-// a private sshd on loopback as the source host, bzman's key, and a config pointing at them.
-// Used by `bzman demo` and by the integration tests; cleans up everything it made.
+// a private sshd on loopback as the source host, bzman's keys installed there by the shipped
+// source-hooks/install-source.sh, and a config pointing at them. Used by `bzman demo` and by the
+// integration tests; cleans up everything it made.
 
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
-import { ensureZfsDaemon, createFilePool, destroyPool, uniqueSuffix, type ZfsDaemon } from "./zfs-pools.ts";
+import { ensureZfsDaemon, createFilePool, destroyPool, must, uniqueSuffix, type ZfsDaemon } from "./zfs-pools.ts";
 import { makeKey, startSshd, type Sshd } from "./sshd.ts";
 
-/** The source guard shipped in source-hooks/ (found from the sources or from the built dist/). */
-export const GUARD = [new URL("../../source-hooks/bzman-guard", import.meta.url), new URL("../../../source-hooks/bzman-guard", import.meta.url)]
-  .map((u) => fileURLToPath(u)).find((p) => existsSync(p)) ?? fileURLToPath(new URL("../../source-hooks/bzman-guard", import.meta.url));
+/** A file shipped in source-hooks/ (found from the sources or from the built dist/). */
+function sourceHook(name: string): string {
+  return [new URL(`../../source-hooks/${name}`, import.meta.url), new URL(`../../../source-hooks/${name}`, import.meta.url)]
+    .map((u) => fileURLToPath(u)).find((p) => existsSync(p)) ?? fileURLToPath(new URL(`../../source-hooks/${name}`, import.meta.url));
+}
+
+/** The source guard shipped in source-hooks/. */
+export const GUARD = sourceHook("bzman-guard");
+
+/** The source installer shipped in source-hooks/. */
+export const INSTALL_SOURCE = sourceHook("install-source.sh");
+
+/** The comment of bzman's keys, as deploy/install.sh writes it (the installer reads the instance from it). */
+export const KEY_COMMENT = `bzman@${hostname()}`;
+
+/**
+ * Runs install-source.sh for root (zfs-fuse cannot delegate, so the source account is root, as
+ * the README says for such hosts) with the guard below `prefix`. root's home is bound to `home`
+ * in a private mount namespace, so the key line lands in `home/.ssh/authorized_keys` (which the
+ * rig's sshd reads) and the machine's own /root stays untouched. Returns what it printed.
+ */
+async function installForRoot(home: string, prefix: string, args: string[]): Promise<string> {
+  mkdirSync(home, { recursive: true });
+  return must(["unshare", "-m", "sh", "-c", 'mount --bind "$1" /root && shift && exec sh "$@"', "sh", home,
+    INSTALL_SOURCE, "--as-root", "--prefix", prefix, ...args]);
+}
 
 /** Options of a rig. */
 export interface RigOptions {
   /** Prefix of the pool names (a unique suffix is added). */
   name?: string;
   /**
-   * Options put in front of bzman's key in authorized_keys. Default: `restrict` and the source
-   * guard as forced command, allowing the source pool and the hook `zfs set bzman:flushed=yes POOL`.
+   * Extra install-source.sh arguments for bzman's key (the rig always gives `--key`, `--root
+   * POOL`, `--as-root`, its `--prefix`, and the guard option `--hook "zfs set bzman:flushed=yes
+   * POOL"` for the hook tests).
    */
-  keyOptions?: string;
+  installArgs?: string[];
   /** Where the restore key may write, as paths below the source pool (default: the whole pool). */
   restoreRoots?: string[];
   poolSizeMiB?: number;
@@ -38,6 +63,14 @@ export interface Rig {
   /** The restore key: bound to the guard's --restore mode below `restoreRoots` (default the source pool). */
   restoreIdentity: string;
   sshd: Sshd;
+  /** The source's authorized_keys, as install-source.sh wrote it (sshd reads it). */
+  authorizedKeys: string;
+  /**
+   * Another receiver's key for this source: made with the comment `bzman@<host>` (the installer
+   * reads the instance from it) and installed like the first, with `extra` installer arguments.
+   * Returns the private key's path.
+   */
+  installKey(host: string, extra?: string[]): Promise<string>;
   /** Source name used in configs written by {@link Rig.writeConfig}. */
   sourceName: string;
   /**
@@ -72,17 +105,26 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
     await createFilePool(backupPool, dir, size);
     undo.push(() => destroyPool(backupPool));
     const identity = join(dir, "id_ed25519");
-    const pub = await makeKey(identity, "bzman-sandbox-client");
-    const guard = `/bin/sh ${GUARD} --root ${sourcePool} --hook 'zfs set bzman:flushed=yes ${sourcePool}'`;
-    const keyOptions = opts.keyOptions ?? `restrict,command="${guard}"`;
+    const pub = await makeKey(identity, KEY_COMMENT);
     const restoreIdentity = join(dir, "id_restore");
-    const restorePub = await makeKey(restoreIdentity, "bzman-sandbox-restore");
-    const restoreGuard = `/bin/sh ${GUARD} --restore ${(opts.restoreRoots ?? [""]).map((r) => `--root ${r ? `${sourcePool}/${r}` : sourcePool}`).join(" ")}`;
-    const sshd = await startSshd(join(dir, "sshd"), [`${keyOptions} ${pub}`, `restrict,command="${restoreGuard}" ${restorePub}`]);
+    const restorePub = await makeKey(restoreIdentity, KEY_COMMENT.replace(/^bzman@/, "bzman-restore@"));
+    // Both keys installed as an operator installs them (README: "Setting up a source").
+    const home = join(dir, "source-root-home");
+    const prefix = join(dir, "source-usr-local");
+    await installForRoot(home, prefix, ["--key", pub, "--root", sourcePool, "--guard-option", `--hook 'zfs set bzman:flushed=yes ${sourcePool}'`, ...(opts.installArgs ?? [])]);
+    await installForRoot(home, prefix, ["--key", restorePub, "--restore", ...(opts.restoreRoots ?? [""]).flatMap((r) => ["--root", r ? `${sourcePool}/${r}` : sourcePool])]);
+    const authorizedKeys = join(home, ".ssh", "authorized_keys");
+    const sshd = await startSshd(join(dir, "sshd"), authorizedKeys);
+    const installKey = async (host: string, extra: string[] = []): Promise<string> => {
+      const key = join(dir, `id_${host}`);
+      const keyPub = await makeKey(key, `bzman@${host}`);
+      await installForRoot(home, prefix, ["--key", keyPub, "--root", sourcePool, ...extra]);
+      return key;
+    };
     undo.push(() => sshd.stop());
     const sourceName = "src1";
     return {
-      dir, sourcePool, backupPool, sourceMount: src.mountpoint, identity, restoreIdentity, sshd, sourceName, cleanup,
+      dir, sourcePool, backupPool, sourceMount: src.mountpoint, identity, restoreIdentity, sshd, authorizedKeys, installKey, sourceName, cleanup,
       release: () => (sshd.release(), daemon.release()),
       writeConfig(source = {}, file = join(dir, "bzman.yaml")) {
         const config = {

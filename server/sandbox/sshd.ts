@@ -46,20 +46,24 @@ async function listening(port: number): Promise<boolean> {
   });
 }
 
-/** Starts sshd in `dir` accepting `authorizedKeys` lines (each may carry options like restrict,command=…). */
-export async function startSshd(dir: string, authorizedKeys: string[]): Promise<Sshd> {
+/**
+ * Starts sshd in `dir` reading keys from the file `authorizedKeys` (as install-source.sh wrote
+ * it), or from these lines (each may carry options like restrict,command=…), written to `dir`.
+ */
+export async function startSshd(dir: string, authorizedKeys: string | string[]): Promise<Sshd> {
   mkdirSync(dir, { recursive: true });
   mkdirSync("/run/sshd", { recursive: true });
   const hostKeyPath = join(dir, "ssh_host_ed25519_key");
   const hostPub = await makeKey(hostKeyPath, "bzman-sandbox-host");
-  writeFileSync(join(dir, "authorized_keys"), authorizedKeys.join("\n") + "\n", { mode: 0o600 });
+  const keysFile = typeof authorizedKeys === "string" ? authorizedKeys : join(dir, "authorized_keys");
+  if (typeof authorizedKeys !== "string") writeFileSync(keysFile, authorizedKeys.join("\n") + "\n", { mode: 0o600 });
   const logPath = join(dir, "sshd.log");
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     const config = join(dir, "sshd_config");
     writeFileSync(config, [
       `Port ${port}`, "ListenAddress 127.0.0.1", `HostKey ${hostKeyPath}`, `PidFile ${join(dir, "sshd.pid")}`,
-      `AuthorizedKeysFile ${join(dir, "authorized_keys")}`, "StrictModes no", "UsePAM no", "PasswordAuthentication no",
+      `AuthorizedKeysFile ${keysFile}`, "StrictModes no", "UsePAM no", "PasswordAuthentication no",
       "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password", "LogLevel VERBOSE", "MaxStartups 64", "MaxSessions 32",
       "Subsystem sftp internal-sftp", "",
     ].join("\n"));

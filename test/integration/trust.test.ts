@@ -49,8 +49,7 @@ describe("bzman trust", { skip }, () => {
   });
 
   test("a changed host key is refused between two runs; trust asks, and pins only when confirmed", async () => {
-    const keyLine = readFileSync(join(rig.dir, "sshd", "authorized_keys"), "utf8").trim();
-    second = await startSshd(join(rig.dir, "sshd2"), [keyLine]);
+    second = await startSshd(join(rig.dir, "sshd2"), rig.authorizedKeys);
     // The "same host" now answers with another key: point the source at the reinstalled sshd.
     writeFileSync(config, readFileSync(config, "utf8").replace(`port: ${rig.sshd.port}`, `port: ${second.port}`));
     const refused = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune", "--json"]);

@@ -1,32 +1,50 @@
-// The OpenZFS guest of the OpenZFS test tier: boots test/openzfs/vm.sh's QEMU guest with sshd
-// inside, reachable only on a forwarded 127.0.0.1 port. Two keys: bzman's, bound to the source
-// guard as forced command (the guest is the source host), and an admin key for the test's own
-// setup. `bin/zfs` and `bin/zpool` are wrappers that run those commands in the guest, so a bzman
-// started with `bin` first in PATH has the guest's pools as its local backup pools: both ends of
-// every transfer are real OpenZFS.
+// The OpenZFS guest of the OpenZFS test tier: boots test/openzfs/vm.sh's QEMU guest (OpenZFS 2.1
+// or 2.3) with sshd inside, reachable only on a forwarded 127.0.0.1 port. The guest is the source
+// host: its pools are prepared by the test, then bzman's keys are installed by the shipped
+// source-hooks/install-source.sh, run in the guest with the README's arguments (account, guard,
+// `zfs allow` delegation, key line), see {@link Guest.installSource}. An admin key (root) is for
+// the test's own setup. `bin/zfs` and `bin/zpool` are wrappers that run those commands in the
+// guest as root, so a bzman started with `bin` first in PATH has the guest's pools as its local
+// backup pools: both ends of every transfer are real OpenZFS.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { hostname } from "node:os";
 import { join } from "node:path";
-import { GUARD } from "../../server/sandbox/rig.ts";
 import { freePort, makeKey } from "../../server/sandbox/sshd.ts";
 import { REPO, sleep } from "../helpers/sandbox.ts";
 
-/** Where the guest is built once and reused (outside the clone). */
-export const VM_CACHE = process.env.BZMAN_VM_CACHE ?? "/var/cache/bzman-openzfs-vm";
+/** The OpenZFS series the tier runs on: `BZMAN_OPENZFS` (2.1 or 2.3; default 2.1). */
+export const SERIES = process.env.BZMAN_OPENZFS ?? "2.1";
+
+/**
+ * Where the guest of `series` is built once and reused (outside the clone): `BZMAN_VM_CACHE`
+ * (default /var/cache/bzman-openzfs-vm) for 2.1, with `-<series>` appended for the others.
+ */
+export function vmCache(series = SERIES): string {
+  const base = process.env.BZMAN_VM_CACHE ?? "/var/cache/bzman-openzfs-vm";
+  return series === "2.1" ? base : `${base}-${series}`;
+}
+
+/** The comment of bzman's keys, as deploy/install.sh writes it: `bzman@<host name>`. */
+export const KEY_COMMENT = `bzman@${hostname()}`;
 
 /** A booted guest. */
 export interface Guest {
   dir: string;
   port: number;
-  /** bzman's key (forced command: the guard with `--root src --allow-resume`). */
-  identity: string;
+  /** Which OpenZFS the guest runs (2.1 or 2.3). */
+  series: string;
   /**
-   * A second bzman key whose guard runs `zfs` through /mnt/share/zfs-cut: every `zfs send`
-   * stream is cut after 2 MiB by `head -c` and the command still exits 0 (a fault on demand).
+   * Makes a new key for bzman (comment `bzman@<host>`, as deploy/install.sh makes it), installs it
+   * in the guest as the README says, `install-source.sh --key "<public key>" --root src`, plus
+   * `extra` installer arguments (e.g. `--no-resume`, `--guard-option --raw-only`), and returns the
+   * private key's path and what the installer printed. Call it once the pools exist (delegation).
+   * `/mnt/share/zfs-cut` is a zfs wrapper for `--guard-option "--zfs /mnt/share/zfs-cut"`: it cuts
+   * every `zfs send` stream after 2 MiB with `head -c` and still exits 0 (a fault on demand).
    */
-  cutIdentity: string;
+  installSource(name: string, extra?: string[]): Promise<{ identity: string; output: string }>;
   /** The guest's host key as bzman's config wants it. */
   hostKey: string;
   /** A directory with `zfs` and `zpool` that run in the guest; put it first in PATH. */
@@ -53,26 +71,21 @@ function run(argv: string[], input?: Buffer): Promise<string> {
   });
 }
 
-/** Boots the guest (built in {@link VM_CACHE}) and resolves once root can log in over SSH. */
-export async function startGuest(): Promise<Guest> {
+/** Boots the guest of `series` (built in {@link vmCache}) and resolves once root can log in over SSH. */
+export async function startGuest(series = SERIES): Promise<Guest> {
   const dir = mkdtempSync(join(tmpdir(), "bzman-openzfs-"));
   const share = join(dir, "share");
   const bin = join(dir, "bin");
   mkdirSync(share);
   mkdirSync(bin);
-  const identity = join(dir, "id_bzman");
   const adminKey = join(dir, "id_admin");
-  const bzmanPub = await makeKey(identity, "bzman");
-  const cutIdentity = join(dir, "id_cut");
-  const cutPub = await makeKey(cutIdentity, "bzman-cut");
   const adminPub = await makeKey(adminKey, "bzman-test-admin");
   const hostPub = await makeKey(join(share, "host_key"), "openzfs-vm");
-  copyFileSync(GUARD, join(share, "bzman-guard"));
-  writeFileSync(join(share, "authorized_keys"), [
-    `restrict,command="/bin/sh /mnt/share/bzman-guard --root src --allow-resume" ${bzmanPub}`,
-    `restrict,command="/bin/sh /mnt/share/bzman-guard --root src --allow-resume --zfs /mnt/share/zfs-cut" ${cutPub}`,
-    adminPub, "",
-  ].join("\n"));
+  // The shipped source hooks, as an operator copies them onto a source.
+  mkdirSync(join(share, "source-hooks"));
+  for (const f of ["install-source.sh", "bzman-guard"]) copyFileSync(join(REPO, "source-hooks", f), join(share, "source-hooks", f));
+  // Only the admin key is written by hand: it is the test's root shell, not one of bzman's keys.
+  writeFileSync(join(share, "authorized_keys"), adminPub + "\n");
   writeFileSync(join(share, "zfs-cut"), [
     "#!/bin/sh",
     "# zfs, but a stream of `zfs send` ends after 2 MiB, and the command still exits 0.",
@@ -80,7 +93,7 @@ export async function startGuest(): Promise<Guest> {
     'exec zfs "$@"', "",
   ].join("\n"), { mode: 0o755 });
   writeFileSync(join(share, "sshd_config"), [
-    "Port 22", "HostKey /etc/ssh/bzman_host_key", "AuthorizedKeysFile /etc/ssh/bzman_authorized_keys",
+    "Port 22", "HostKey /etc/ssh/bzman_host_key", "AuthorizedKeysFile .ssh/authorized_keys /etc/ssh/bzman_authorized_keys",
     "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
     "UsePAM no", "StrictModes no", "MaxSessions 32", "MaxStartups 64", "UseDNS no", "",
   ].join("\n"));
@@ -117,7 +130,7 @@ export async function startGuest(): Promise<Guest> {
   }
 
   const console = join(dir, "console.log");
-  const qemu: ChildProcess = spawn("bash", [join(REPO, "test/openzfs/vm.sh"), "boot", VM_CACHE, share, String(port)], {
+  const qemu: ChildProcess = spawn("bash", [join(REPO, "test/openzfs/vm.sh"), "boot", vmCache(series), share, String(port)], {
     detached: true, stdio: ["ignore", "pipe", "pipe"],
   });
   qemu.stdout!.on("data", (c) => writeFileSync(console, c, { flag: "a" }));
@@ -170,5 +183,11 @@ export async function startGuest(): Promise<Guest> {
     }
   }
   chmodSync(dir, 0o700);
-  return { dir, port, identity, cutIdentity, hostKey: `${type} ${key}`, bin, admin, stop };
+  const installSource = async (name: string, extra: string[] = []): Promise<{ identity: string; output: string }> => {
+    const identity = join(dir, `id_${name}`);
+    const pub = await makeKey(identity, KEY_COMMENT);
+    const output = await admin(["sh", "/mnt/share/source-hooks/install-source.sh", "--key", pub, "--root", "src", ...extra]);
+    return { identity, output };
+  };
+  return { dir, port, series, hostKey: `${type} ${key}`, bin, admin, installSource, stop };
 }

@@ -1,7 +1,9 @@
-// The OpenZFS tier: bzman against real OpenZFS 2.1 in a QEMU guest (test/openzfs/vm.sh), for
-// what zfs-fuse cannot show: resumable receives (`-s`, tokens, `send -t`, `receive -A`),
-// bookmarks, zvols and `-p` listings. The guest is the source (bzman's key bound to the guard)
-// and, through bin/zfs, also the backup host: both ends of every stream are OpenZFS.
+// The OpenZFS tier: bzman against real OpenZFS (2.1 or 2.3, BZMAN_OPENZFS) in a QEMU guest
+// (test/openzfs/vm.sh), for what zfs-fuse cannot show: resumable receives (`-s`, tokens,
+// `send -t`, `receive -A`), bookmarks, zvols, raw sends and `-p` listings. The guest is the
+// source, set up by the shipped install-source.sh (account bzman with `zfs allow` delegation,
+// the guard, its key lines) and, through bin/zfs, also the backup host: both ends of every
+// stream are OpenZFS.
 
 import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -9,7 +11,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { stringify } from "yaml";
-import { startGuest, type Guest } from "./guest.ts";
+import { KEY_COMMENT, SERIES, startGuest, type Guest } from "./guest.ts";
 import { vmSkip } from "./skip.ts";
 import { REPO, sleep, until } from "../helpers/sandbox.ts";
 import { listArgs } from "../../server/zfs/args.ts";
@@ -19,19 +21,24 @@ import { parseListListing } from "../../server/zfs/parse.ts";
 const SKIP = vmSkip();
 const FIXTURES = join(REPO, "test/fixtures/zfs");
 
-/** With BZMAN_RECORD_FIXTURES=1, keeps what the guest printed as a parser fixture. */
+/** With BZMAN_RECORD_FIXTURES=1, keeps what the guest printed as a parser fixture (openzfs-<series>-<name>). */
 function record(name: string, text: string): void {
-  if (process.env.BZMAN_RECORD_FIXTURES) writeFileSync(join(FIXTURES, name), text);
+  if (process.env.BZMAN_RECORD_FIXTURES) writeFileSync(join(FIXTURES, `openzfs-${SERIES}-${name}`), text);
 }
 const TARGET = "dst/backup";
 type Result = { code: number | null; stdout: string; stderr: string };
 
-describe("on real OpenZFS 2.1 in a QEMU guest", { skip: SKIP, timeout: 1_800_000 }, () => {
+describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-source.sh`, { skip: SKIP, timeout: 1_800_000 }, () => {
   let g: Guest;
   let config: string;
   let slowConfig: string;
   let bookmarkConfig: string;
   let cutConfig: string;
+  let noResumeConfig: string;
+  let noResumeSlowConfig: string;
+  let rawConfig: string;
+  let rawCutConfig: string;
+  let identity: string;
 
   /** bzman's CLI with the guest's zfs as the local one. */
   const bzman = (args: string[]): { child: ReturnType<typeof spawn>; done: Promise<Result> } => {
@@ -65,8 +72,8 @@ describe("on real OpenZFS 2.1 in a QEMU guest", { skip: SKIP, timeout: 1_800_000
   const token = async (ds: string): Promise<string> => (await zfs("get", "-H", "-o", "value", "receive_resume_token", ds)).trim();
 
   /** Starts a throttled pass, kills it with SIGKILL while `zfs receive` runs, and waits for the token. */
-  const killMidStream = async (dataset: string): Promise<string> => {
-    const pass = bzman(["--config", slowConfig, "run"]);
+  const killMidStream = async (dataset: string, cfg = slowConfig): Promise<string> => {
+    const pass = bzman(["--config", cfg, "run"]);
     await until("zfs receive to start in the guest", async () => (await g.admin(["pgrep", "-f", `^zfs receive .*${dataset}`])).trim() !== "", 120_000);
     await sleep(3000);
     pass.child.kill("SIGKILL");
@@ -80,23 +87,43 @@ describe("on real OpenZFS 2.1 in a QEMU guest", { skip: SKIP, timeout: 1_800_000
 
   before(async () => {
     g = await startGuest();
-    for (const pool of ["src", "dst"]) {
-      await g.admin(["truncate", "-s", "768M", `/tmp/${pool}.img`]);
+    for (const pool of ["src", "dst", "other"]) {
+      await g.admin(["truncate", "-s", pool === "other" ? "128M" : "768M", `/tmp/${pool}.img`]);
       await g.admin(["zpool", "create", "-O", "compression=off", "-O", `mountpoint=/${pool}`, pool, `/tmp/${pool}.img`]);
     }
     await zfs("create", "src/data");
     await zfs("create", "-V", "32M", "-o", "volmode=dev", "src/vol");
+    await zfs("create", "src/raw");
     await zfs("create", "-p", TARGET);
+    await zfs("create", "-p", "dst/raw");
     await g.admin(["sh", "-c", "echo first > /src/data/first.txt && udevadm settle && dd if=/dev/urandom of=/dev/zvol/src/vol bs=1M count=8 status=none && sync"]);
-    const source = { name: "vm", host: "127.0.0.1", port: g.port, user: "root", identity: g.identity, host_key: g.hostKey, target: TARGET, datasets: [{ name: "src", recursive: true }], retries: 0 };
-    config = join(g.dir, "bzman.yaml");
-    writeFileSync(config, stringify({ state: join(g.dir, "state.json"), http: { listen: "" }, sources: [source] }));
-    cutConfig = join(g.dir, "cut.yaml");
-    writeFileSync(cutConfig, stringify({ state: join(g.dir, "state.json"), http: { listen: "" }, sources: [{ ...source, identity: g.cutIdentity }] }));
-    bookmarkConfig = join(g.dir, "bookmarks.yaml");
-    writeFileSync(bookmarkConfig, stringify({ state: join(g.dir, "state.json"), http: { listen: "" }, sources: [{ ...source, bookmarks: true }] }));
-    slowConfig = join(g.dir, "slow.yaml");
-    writeFileSync(slowConfig, stringify({ state: join(g.dir, "state.json"), http: { listen: "" }, sources: [{ ...source, bandwidth_limit: "4M" }] }));
+    // The source as an operator sets it up: the README's installer line per key.
+    const main = await g.installSource("bzman");
+    assert.match(main.output, /allow -u bzman .*send/, "delegation, not root");
+    assert.match(main.output, /--allow-resume/, "the installer enabled resume: this zfs has it");
+    identity = main.identity;
+    const cut = await g.installSource("cut", ["--guard-option", "--zfs /mnt/share/zfs-cut"]);
+    const noResume = await g.installSource("noresume", ["--no-resume"]);
+    assert.doesNotMatch(noResume.output, /--allow-resume/);
+    const raw = await g.installSource("raw", ["--guard-option", "--raw-only"]);
+    const rawCut = await g.installSource("rawcut", ["--guard-option", "--raw-only", "--guard-option", "--zfs /mnt/share/zfs-cut"]);
+    const source = { name: "vm", host: "127.0.0.1", port: g.port, user: "bzman", identity, host_key: g.hostKey, target: TARGET, retries: 0,
+      // Not src recursively: src/raw is the raw receiver's (below), one receiver per dataset and instance.
+      datasets: [{ name: "src" }, { name: "src/data" }, { name: "src/vol" }] };
+    const write = (name: string, over: Record<string, unknown>): string => {
+      const file = join(g.dir, `${name}.yaml`);
+      writeFileSync(file, stringify({ state: join(g.dir, "state.json"), http: { listen: "" }, sources: [{ ...source, ...over }] }));
+      return file;
+    };
+    config = write("bzman", {});
+    cutConfig = write("cut", { identity: cut.identity });
+    bookmarkConfig = write("bookmarks", { bookmarks: true });
+    slowConfig = write("slow", { bandwidth_limit: "4M" });
+    noResumeConfig = write("noresume", { identity: noResume.identity });
+    noResumeSlowConfig = write("noresume-slow", { identity: noResume.identity, bandwidth_limit: "4M" });
+    const rawSource = { datasets: [{ name: "src/raw" }], target: "dst/raw", send_raw: true };
+    rawConfig = write("raw", { ...rawSource, identity: raw.identity });
+    rawCutConfig = write("rawcut", { ...rawSource, identity: rawCut.identity });
   });
   after(async () => {
     await g?.stop();
@@ -117,11 +144,14 @@ describe("on real OpenZFS 2.1 in a QEMU guest", { skip: SKIP, timeout: 1_800_000
     assert.equal(await sum(`/dev/zvol/${TARGET}/src/vol@${snap}`), await sum(`/dev/zvol/src/vol@${snap}`));
   });
 
-  it("check (after the first pass) reads OpenZFS's capabilities: resume, bookmarks, zvols, parsable listings", async () => {
-    record("openzfs-2.1-usage.txt", await g.admin(["sh", "-c", "zfs 2>&1; true"]));
+  it("check (after the first pass) reads OpenZFS's capabilities: resume, bookmarks, zvols, parsable listings; it says whether the guard resumes", async () => {
+    record("usage.txt", await g.admin(["sh", "-c", "zfs 2>&1; true"]));
     const r = await bzman(["--config", config, "check", "vm"]).done;
     assert.equal(r.code, 0, r.stdout + r.stderr);
     for (const cap of ["listParsable", "holds", "bookmarks", "resume", "rawSend", "zvols", "send -L -e -c"]) assert.match(r.stdout, new RegExp(cap), `check names ${cap}`);
+    assert.match(r.stdout, /ok +interrupted transfers resume/);
+    const n = await bzman(["--config", noResumeConfig, "check", "vm"]).done;
+    assert.match(n.stdout, /note +the guard on vm refuses zfs send -t/, n.stdout + n.stderr);
   });
 
   it("a pass killed with SIGKILL mid-stream leaves a resume token; the next pass resumes it with send -t", async () => {
@@ -131,7 +161,9 @@ describe("on real OpenZFS 2.1 in a QEMU guest", { skip: SKIP, timeout: 1_800_000
     // bzman's parser reads this OpenZFS's own listing: the token, bookmarks, the volume.
     const argv = listArgs(["src", "dst"], parseCapabilities(await g.admin(["sh", "-c", "zfs 2>&1; true"])), true, true);
     const live = await g.admin(argv);
-    record("openzfs-2.1-vm-listing.txt", live);
+    record("vm-listing.txt", live);
+    // What the guard reads to check a token: `zfs send -nvt` names the snapshot it resumes.
+    record("send-nvt.txt", await g.admin(["sh", "-c", `zfs send -nvt ${t} 2>&1`]));
     const parsed = parseListListing(live, true);
     assert.equal(parsed.get(`${TARGET}/src/data`)?.resumeToken, t);
     assert.equal(parsed.get("src/vol")?.type, "volume");
@@ -208,27 +240,76 @@ describe("on real OpenZFS 2.1 in a QEMU guest", { skip: SKIP, timeout: 1_800_000
     assert.ok(!(await guids(`${TARGET}/src/data`)).has(gone));
   });
 
+  it("a guard that refuses resume (installed with --no-resume): the partial receive is discarded and the step sent again in the same pass", async () => {
+    await g.admin(["sh", "-c", "dd if=/dev/urandom of=/src/data/big5.bin bs=1M count=24 status=none && sync"]);
+    await killMidStream(`${TARGET}/src/data`, noResumeSlowConfig);
+    const rec = (await runPass(noResumeConfig)).get("src/data")!;
+    assert.equal(rec.result, "ok", JSON.stringify(rec));
+    assert.equal(rec.mode, "incremental", JSON.stringify(rec));
+    assert.match(String(rec.warnings), /guard refuses to resume sends .*discarded \(zfs receive -A\)/);
+    assert.equal(await token(`${TARGET}/src/data`), "-");
+    assert.equal(await newestGuid(`${TARGET}/src/data`), await newestGuid("src/data"));
+  });
+
+  it("a token of a dataset outside the guard's roots is refused by the guard, and nothing is sent", async () => {
+    // A real token naming other/secret: a cut stream of it received resumably, as root.
+    await g.admin(["sh", "-c", "zfs create other/secret && echo secret > /other/secret/s.txt && zfs snapshot other/secret@s && " +
+      "{ zfs send other/secret@s | head -c 65536 | zfs receive -s -u dst/stolen; true; }"]);
+    const t = await token("dst/stolen");
+    assert.notEqual(t, "-");
+    assert.match(await g.admin(["sh", "-c", `zfs send -nvt ${t} 2>&1; true`]), /toname = other\/secret@s/);
+    const r = await new Promise<Result>((resolve) => {
+      const child = spawn("ssh", ["-i", identity, "-p", String(g.port), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+        "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "bzman@127.0.0.1", `zfs send -t ${t}`]);
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (c) => (stdout += c));
+      child.stderr.on("data", (c) => (stderr += c));
+      child.once("close", (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal(r.code, 255, r.stderr);
+    assert.match(r.stderr, /bzman-guard: rejected/);
+    assert.equal(r.stdout.length, 0, "not a byte of the stream");
+  });
+
+  it("a raw stream cut under --raw-only resumes through the raw-only guard (the token carries -w)", async () => {
+    assert.equal((await runPass(rawConfig)).get("src/raw")?.result, "ok");
+    await g.admin(["sh", "-c", "dd if=/dev/urandom of=/src/raw/big.bin bs=1M count=8 status=none && sync"]);
+    const r = await bzman(["--config", rawCutConfig, "run", "--json"]).done;
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    const t = await token("dst/raw/src/raw");
+    assert.notEqual(t, "-", "the cut raw stream left a token");
+    assert.match(await g.admin(["sh", "-c", `zfs send -nvt ${t} 2>&1; true`]), /rawok/);
+    const rec = (await runPass(rawConfig)).get("src/raw")!;
+    assert.equal(rec.mode, "resume", JSON.stringify(rec));
+    assert.equal(rec.result, "ok", JSON.stringify(rec));
+    assert.equal(await token("dst/raw/src/raw"), "-");
+    await runPass(rawConfig);
+    assert.equal(await newestGuid("dst/raw/src/raw"), await newestGuid("src/raw"));
+  });
+
   it("continues from a bookmark when the newest common snapshot is destroyed on the source", async () => {
     await runPass(bookmarkConfig);
     const common = [...(await guids("src/data")).keys()].at(-1)!;
     const marks = async (): Promise<string[]> => (await zfs("list", "-H", "-o", "name", "-t", "bookmark", "-d", "1", "src/data")).trim().split("\n").filter(Boolean);
-    assert.deepEqual(await marks(), [`src/data#${common}`], "bzman bookmarked the newest common snapshot");
+    const instance = KEY_COMMENT.slice("bzman@".length).split(".")[0]!.toLowerCase().replace(/[^a-z0-9_-]/g, "-");
+    assert.deepEqual(await marks(), [`src/data#${common}.${instance}`], "bzman bookmarked the newest common snapshot, named for its instance");
     // Someone releases bzman's hold and destroys every snapshot of the dataset on the source.
-    await g.admin(["sh", "-c", "for s in $(zfs list -H -o name -t snapshot -d 1 src/data); do zfs release bzman-common $s 2>/dev/null; zfs destroy $s; done"]);
+    await g.admin(["sh", "-c", "for s in $(zfs list -H -o name -t snapshot -d 1 src/data); do zfs holds -H $s | cut -f2 | while read -r tag; do zfs release \"$tag\" $s; done; zfs destroy $s; done"]);
     await g.admin(["sh", "-c", "echo after > /src/data/after.txt && sync"]);
     const backupGuid = (await zfs("get", "-H", "-p", "-o", "value", "guid", `${TARGET}/src/data`)).trim();
     const recs = await runPass(bookmarkConfig);
     const rec = recs.get("src/data")!;
     assert.equal(rec.result, "ok", JSON.stringify(rec));
     assert.equal(rec.mode, "incremental", JSON.stringify(rec));
-    assert.match(String(rec.warnings), new RegExp(`continued from its bookmark src/data#${common}`));
+    assert.match(String(rec.warnings), new RegExp(`continued from its bookmark src/data#${common}\\.${instance}`));
     const now = [...(await guids("src/data")).keys()].at(-1)!;
     assert.equal(await newestGuid(`${TARGET}/src/data`), await newestGuid("src/data"));
     assert.equal((await zfs("get", "-H", "-p", "-o", "value", "guid", `${TARGET}/src/data`)).trim(), backupGuid, "the same backup dataset, received into");
-    assert.equal((rec.from as { name: string }).name, common);
-    assert.deepEqual(await marks(), [`src/data#${now}`], "the bookmark moved to the new common snapshot");
+    assert.equal((rec.from as { name: string }).name, `${common}.${instance}`, "the step started from the bookmark");
+    assert.deepEqual(await marks(), [`src/data#${now}.${instance}`], "the bookmark moved to the new common snapshot");
     const live = await g.admin(listArgs(["src"], parseCapabilities(await g.admin(["sh", "-c", "zfs 2>&1; true"])), false, true));
-    record("openzfs-2.1-vm-listing-bookmarks.txt", live);
-    assert.deepEqual(parseListListing(live, false).get("src/data")?.bookmarks?.map((b) => b.name), [now]);
+    record("vm-listing-bookmarks.txt", live);
+    assert.deepEqual(parseListListing(live, false).get("src/data")?.bookmarks?.map((b) => b.name), [`${now}.${instance}`]);
   });
 });

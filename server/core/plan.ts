@@ -114,6 +114,18 @@ export interface DatasetRoot {
   recursive: boolean;
 }
 
+/**
+ * The roots a pass snapshots. Without `only`, the configured roots. With `only` (a pass limited
+ * to one dataset and what lies below it), only that dataset: recursively when the root covering
+ * it is recursive, so nothing outside the limit gets a snapshot it will not pull. Empty when
+ * `only` lies under no root.
+ */
+export function snapshotRoots(roots: DatasetRoot[], only?: string): DatasetRoot[] {
+  if (only === undefined) return roots;
+  const root = roots.find((r) => r.name === only || (r.recursive && isWithin(only, r.name)));
+  return root ? [{ name: only, recursive: root.recursive }] : [];
+}
+
 /** The decision for one dataset of a source, with where it lands. */
 export interface DatasetPlan {
   sourceDataset: string;

@@ -5,7 +5,7 @@ import { bookmarkReplicated } from "./bookmarks.ts";
 import { describeConflict, isConflict } from "../core/conflicts.ts";
 import type { DatasetRecord, Listing, Phases, RecordedError, ReplicationPolicy, RunRecord, SnapshotRef } from "../core/model.ts";
 import { divergedName, isWithin, parentOf, poolOf } from "../core/naming.ts";
-import { missingParents, planDataset, planSource, type DatasetPlan, type DatasetRoot, type SourcePlan } from "../core/plan.ts";
+import { missingParents, planDataset, planSource, snapshotRoots, type DatasetPlan, type DatasetRoot, type SourcePlan } from "../core/plan.ts";
 import { BackupError, toBackupError } from "../errors.ts";
 import { commonStreamFlags, type Capabilities } from "../zfs/capabilities.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
@@ -115,7 +115,7 @@ async function timed<T>(phases: Phases, phase: keyof Phases, f: () => Promise<T>
 export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phases = {}): Promise<Inspection> {
   const remote = await timed(phases, "connect", deps.connect, deps.now);
   const snapshotErrors: SnapshotErrors = job.snapshot
-    ? await timed(phases, "snapshot", () => takeSnapshots(remote, job.roots, job.snapshot!, deps.signal, [...(job.paused?.keys() ?? [])]), deps.now)
+    ? await timed(phases, "snapshot", () => takeSnapshots(remote, snapshotRoots(job.roots, job.only), job.snapshot!, deps.signal, [...(job.paused?.keys() ?? [])]), deps.now)
     : new Map();
   const [remoteCaps, src, dst] = await timed(phases, "list", async () => {
     const caps = await remote.capabilities(deps.signal);

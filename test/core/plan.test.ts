@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { planDataset, planSource, missingParents } from "../../server/core/plan.ts";
+import { planDataset, planSource, missingParents, snapshotRoots } from "../../server/core/plan.ts";
 import { planBookmarks } from "../../server/core/bookmarks.ts";
 import type { Decision } from "../../server/core/conflicts.ts";
 import { ds, listing, snaps } from "../helpers/snapshots.ts";
@@ -91,6 +91,19 @@ test("planSource: non-recursive roots ignore children; a missing root is planned
   const p = planSource([{ name: "tank/vm", recursive: false }, { name: "tank/nope", recursive: false }], src, listing(), "backup/w");
   assert.deepEqual(p.datasets.map((d) => `${d.sourceDataset}->${d.targetDataset}:${d.decision.kind}`),
     ["tank/nope->backup/w/tank/nope:source-missing", "tank/vm->backup/w/tank/vm:transfer"]);
+});
+
+test("snapshotRoots: a pass limited to one dataset snapshots only it (recursively under a recursive root)", () => {
+  const roots = [{ name: "tank", recursive: true }, { name: "data/vm", recursive: false }];
+  const cases: Array<[string | undefined, Array<{ name: string; recursive: boolean }>]> = [
+    [undefined, roots],
+    ["tank", [{ name: "tank", recursive: true }]],
+    ["tank/www", [{ name: "tank/www", recursive: true }]],
+    ["data/vm", [{ name: "data/vm", recursive: false }]],
+    ["data/vm/child", []],
+    ["other", []],
+  ];
+  for (const [only, want] of cases) assert.deepEqual(snapshotRoots(roots, only), want, String(only));
 });
 
 test("planSource: `only` limits to one subtree", () => {

@@ -120,6 +120,12 @@ describe("replication end to end", { skip }, () => {
     assert.match(r.stdout, /2 dataset\(s\): 2 replicated/);
     assert.ok((await snapshotGuids(`${T}/app`)).has("@s6"));
     assert.ok(!(await snapshotGuids(`${T}/home`)).has("@s6"), "home was not part of the pass");
+    // With snapshots: only that subtree gets this pass's snapshot on the source.
+    const before = await snapshotGuids(S);
+    const snap = await bzman(["--config", config, "run", "--no-prune", `${rig.sourceName}:${S}/app`]);
+    assert.equal(snap.code, 0, snap.stdout + snap.stderr);
+    const added = [...(await snapshotGuids(S)).keys()].filter((n) => !before.has(n));
+    assert.ok(added.length > 0 && added.every((n) => n.startsWith("/app")), `new source snapshots only below ${S}/app: ${added.join(" ")}`);
     const bad = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune", `${rig.sourceName}:otherpool/x`]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /"otherpool\/x" is not among the datasets of src1/);

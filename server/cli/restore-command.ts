@@ -6,9 +6,9 @@
 import { createInterface } from "node:readline/promises";
 import type { Config, SourceConfig } from "../config/schema.ts";
 import type { DatasetType, OperationKind, OperationRecord, Snapshot } from "../core/model.ts";
-import { isWithin, poolOf, snapshotPath, sourceFor, targetFor } from "../core/naming.ts";
+import { RESTORE_CONTAINER, isWithin, poolOf, snapshotPath, sourceFor, targetFor } from "../core/naming.ts";
 import { backupNameProblem, clonePath, pickSnapshot, restoreDestination } from "../core/restore.ts";
-import { cloneSnapshot, destroyClone, listClones, restoreSnapshot } from "../engine/restore.ts";
+import { RESTORE_PROPERTY, cloneSnapshot, destroyClone, listClones, restoreSnapshot } from "../engine/restore.ts";
 import { toBackupError, type BackupError } from "../errors.ts";
 import { bytes, ms, rate } from "./format.ts";
 import { createProgress } from "./progress.ts";
@@ -215,6 +215,12 @@ async function cleanup(config: Config, name: string | undefined, opts: RestoreOp
   if (chosen.length === 0) return (deps.stdout.write("no clones to remove\n"), EXIT.OK);
   let failed = 0;
   for (const c of chosen) {
+    if (opts.dryRun && !clones.has(c)) {
+      // The dry run refuses what the real run refuses.
+      failed++;
+      deps.stderr.write(`bzman restore --cleanup: ${c} is not a clone bzman made (below <pool>/${RESTORE_CONTAINER}, with ${RESTORE_PROPERTY} set on it); it would be left alone\n`);
+      continue;
+    }
     if (opts.dryRun) {
       deps.stdout.write(`dry run: would destroy ${c} (a clone of ${clones.get(c) ?? "?"})\n`);
       continue;

@@ -107,7 +107,8 @@ export async function listClones(local: ZfsHost, pools: string[], signal?: Abort
   const { listing } = await local.list(containers, { signal });
   const names = [...listing.keys()].filter((n) => !containers.includes(n));
   if (names.length === 0) return new Map();
-  const props = await local.properties(RESTORE_PROPERTY, names, signal);
+  // Only where bzman set its mark: a dataset an operator made inside a clone inherits it.
+  const props = await local.properties(RESTORE_PROPERTY, names, signal, { localOnly: true });
   const out = new Map<string, string>();
   for (const [name, p] of props) {
     const of = p[RESTORE_PROPERTY];
@@ -117,16 +118,9 @@ export async function listClones(local: ZfsHost, pools: string[], signal?: Abort
 }
 
 /**
- * Unmounts and destroys one clone bzman made. Refuses a dataset without bzman's mark, and one
- * with snapshots or children of its own (zfs destroy without -r refuses those too).
+ * Unmounts and destroys one clone bzman made. Refuses a dataset without bzman's mark set on it
+ * (not inherited), and one with snapshots or children of its own: see ZfsHost.destroyOwnClone.
  */
 export async function destroyClone(local: ZfsHost, clone: string, signal?: AbortSignal): Promise<void> {
-  const props = (await local.properties(`${RESTORE_PROPERTY},origin`, [clone], signal)).get(clone);
-  if (!props) throw new BackupError("ZFS_DATASET_MISSING", `local:${clone} does not exist`);
-  const of = props[RESTORE_PROPERTY];
-  if (!of || of === "-" || !props.origin || props.origin === "-") {
-    throw new BackupError("ZFS_FAILED", `local:${clone} is not a clone bzman made (no ${RESTORE_PROPERTY} property); it is left alone`);
-  }
-  await local.mount(clone, false, signal);
-  await local.destroyDataset(clone, signal);
+  await local.destroyOwnClone(clone, RESTORE_PROPERTY, signal);
 }

@@ -208,9 +208,12 @@ export function mountArgs(dataset: string, mount: boolean): string[] {
 /** Properties of a snapshot the restore drill compares between source and backup. */
 export const DRILL_PROPERTIES = "guid,referenced";
 
-/** `zfs get -H -p -o name,property,value PROPS dataset…` (no recursion). */
-export function getArgs(properties: string, datasets: string[]): string[] {
-  return ["zfs", "get", "-H", "-p", "-o", "name,property,value", properties, ...datasets];
+/**
+ * `zfs get -H -p -o name,property,value PROPS dataset…` (no recursion). With `localOnly`
+ * (`-s local`), only values set on the dataset itself: an inherited mark is no mark.
+ */
+export function getArgs(properties: string, datasets: string[], localOnly = false): string[] {
+  return ["zfs", "get", "-H", "-p", "-o", "name,property,value", ...(localOnly ? ["-s", "local"] : []), properties, ...datasets];
 }
 
 /** `zpool scrub pool`: starts a scrub (returns at once). */

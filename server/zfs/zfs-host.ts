@@ -238,8 +238,8 @@ export class ZfsHost {
    * `zfs get -p` of `properties` on `datasets`: name → property → value. Datasets that do not
    * exist are absent from the result; any other failure throws.
    */
-  async properties(properties: string, datasets: string[], signal?: AbortSignal): Promise<Map<string, Record<string, string>>> {
-    const argv = getArgs(properties, datasets);
+  async properties(properties: string, datasets: string[], signal?: AbortSignal, opts: { localOnly?: boolean } = {}): Promise<Map<string, Record<string, string>>> {
+    const argv = getArgs(properties, datasets, opts.localOnly ?? false);
     const r = await this.runner.run(argv, { signal });
     if (r.code !== 0 && !onlyMissingDatasets(r.stderr)) throw commandError(this.where, argv, r);
     const out = new Map<string, Record<string, string>>();
@@ -280,8 +280,27 @@ export class ZfsHost {
    * Destroys one dataset without children or snapshots, retrying a few times while ZFS calls it
    * busy (a clone just unmounted). A dataset already gone is fine.
    */
-  async destroyDataset(dataset: string, signal?: AbortSignal): Promise<void> {
-    await this.retryBusy(destroyDatasetArgs(dataset), (e) => /dataset does not exist/.test(e), signal);
+  /**
+   * Destroys `clone`, a dataset bzman cloned, and nothing else: the only way bzman destroys a
+   * dataset. Refuses (before unmounting anything) unless `mark` is set on it locally (an
+   * inherited value marks an operator's dataset inside bzman's), it is a clone (has an origin),
+   * and it has no children or snapshots of its own. Then unmounts and destroys it.
+   */
+  async destroyOwnClone(clone: string, mark: string, signal?: AbortSignal): Promise<void> {
+    const own = (await this.properties(mark, [clone], signal, { localOnly: true })).get(clone)?.[mark];
+    const origin = (await this.properties("origin", [clone], signal)).get(clone)?.origin;
+    if (origin === undefined) throw new BackupError("ZFS_DATASET_MISSING", `${this.where}:${clone} does not exist`);
+    if (!own || own === "-" || origin === "-") {
+      throw new BackupError("UNSAFE_ARGUMENT", `${this.where}:${clone} is not a clone bzman made (no ${mark} set on it); it is left alone`);
+    }
+    const below = [...(await this.list([clone], { signal })).listing.entries()];
+    const children = below.map(([n]) => n).filter((n) => n !== clone);
+    const snapshots = below.find(([n]) => n === clone)?.[1].snapshots.length ?? 0;
+    if (children.length > 0 || snapshots > 0) {
+      throw new BackupError("UNSAFE_ARGUMENT", `${this.where}:${clone} holds ${children.length > 0 ? `datasets bzman did not make (${children.join(", ")})` : `${snapshots} snapshot(s)`}; it is left alone, with them`);
+    }
+    await this.mount(clone, false, signal);
+    await this.retryBusy(destroyDatasetArgs(clone), (e) => /dataset does not exist/.test(e), signal);
   }
 
   /** `zfs set property=value dataset`. */

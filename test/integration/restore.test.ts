@@ -116,6 +116,20 @@ describe("restore, promote and failback", { skip }, () => {
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.equal(readFileSync(join(at, "index.html"), "utf8"), "<h1>v1</h1>\n");
     writeFileSync(join(at, "scratch.txt"), "writable");
+    // An operator's own clone inside bzman's (it inherits bzman's mark): never bzman's to destroy.
+    const clone = `${B}/bzman-restore/www-files`;
+    await must(["zfs", "snapshot", `${clone}@op`]);
+    await must(["zfs", "clone", `${clone}@op`, `${clone}/mywork`]);
+    writeFileSync(join(at, "mywork", "notes.txt"), "the operator's work");
+    const guarded = await bzman(["--config", config, "restore", "--cleanup"]);
+    assert.equal(guarded.code, 1, guarded.stdout + guarded.stderr);
+    assert.doesNotMatch(guarded.stdout, /removed/);
+    assert.match(guarded.stderr, /www-files holds datasets bzman did not make \(.*mywork\); it is left alone/);
+    assert.equal(readFileSync(join(at, "mywork", "notes.txt"), "utf8"), "the operator's work", "still mounted, still there");
+    assert.equal((await bzman(["--config", config, "restore", "--cleanup", `${clone}/mywork`])).code, 1, "named explicitly, still refused");
+    assert.equal(await prop(`${clone}/mywork`, "type"), "filesystem");
+    await destroyDataset(`${clone}/mywork`);
+    await destroyDataset(`${clone}@op`);
     const listed = await bzman(["--config", config, "restore", "--cleanup", "--dry-run"]);
     assert.match(listed.stdout, new RegExp(`would destroy ${B}/bzman-restore/www-files`));
     const c = await bzman(["--config", config, "restore", "--cleanup"]);
@@ -125,6 +139,10 @@ describe("restore, promote and failback", { skip }, () => {
     const refused = await bzman(["--config", config, "restore", "--cleanup", `${B}/src1`]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /not a clone bzman made/);
+    const dry = await bzman(["--config", config, "restore", "--cleanup", "--dry-run", `${B}/src1`]);
+    assert.equal(dry.code, 1, "the dry run refuses what the real run refuses");
+    assert.match(dry.stderr, /not a clone bzman made .* it would be left alone/);
+    assert.doesNotMatch(dry.stdout, /would destroy/);
   });
 
   test("promote → write on the backup host → failback → pulls continue; nothing lost", async () => {

@@ -92,7 +92,8 @@ export async function openServices(config: Config, what: string, warn: (line: st
 /** One whole pass over one source (snapshot, pull, prune as `opts` say), recorded in the history. */
 export async function passOnce(sel: Selection, deps: CliDeps, services: Services, opts: { snapshot: boolean; prune: boolean; runId?: string }, extra: Partial<PassDeps> = {}): Promise<RunRecord> {
   const job = { ...jobFor(sel, { ...opts, nowMs: deps.now().getTime() }), paused: pausedDatasets(services.journal, sel.source.name) };
-  const record = await withSource(sel, deps, { lock: (t) => services.locks.acquire(t), ...extra }, (pass) => runSource(job, pass, opts.runId ?? newRunId(deps.now())));
+  const record = await withSource(sel, deps, { lock: (t) => services.locks.acquire(t), pausedNow: () => pausedDatasets(services.journal, sel.source.name), ...extra },
+    (pass) => runSource(job, pass, opts.runId ?? newRunId(deps.now())));
   await services.store.appendRun(record);
   return record;
 }

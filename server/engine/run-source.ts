@@ -13,6 +13,7 @@ import { holdCommonAll, pruneDataset, type ReplicatedDataset, type RetentionSpec
 import { takeSnapshots, type SnapshotErrors, type SnapshotSpec } from "./source-snapshots.ts";
 import pRetry, { AbortError } from "p-retry";
 import { afterFailedResume, continueStep } from "../core/continue.ts";
+import { pauseReason, type Paused } from "../core/pause.ts";
 import type { Step } from "../core/model.ts";
 import { transferStep, type TransferProgress } from "./transfer.ts";
 
@@ -79,6 +80,17 @@ export interface PassDeps {
   afterPass?: (remote: ZfsHost) => Promise<void>;
   /** Waits for one of the global transfer slots; absent: no limit. */
   transferSlot?: (signal?: AbortSignal) => Promise<() => void>;
+  /**
+   * The paused (promoted) datasets as they are now; absent: `job.paused` throughout. A pass asks
+   * again before snapshotting, before each dataset, after taking its lock, and before holds and
+   * pruning, so a promote that finished meanwhile is respected.
+   */
+  pausedNow?: () => Paused | Promise<Paused>;
+}
+
+/** The paused datasets now (fresh where the pass can ask, else as the job started with). */
+async function currentPaused(job: SourceJob, deps: PassDeps): Promise<Paused | undefined> {
+  return deps.pausedNow ? await deps.pausedNow() : job.paused;
 }
 
 /** The result of looking at a source without changing anything. */
@@ -115,7 +127,7 @@ async function timed<T>(phases: Phases, phase: keyof Phases, f: () => Promise<T>
 export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phases = {}): Promise<Inspection> {
   const remote = await timed(phases, "connect", deps.connect, deps.now);
   const snapshotErrors: SnapshotErrors = job.snapshot
-    ? await timed(phases, "snapshot", () => takeSnapshots(remote, snapshotRoots(job.roots, job.only), job.snapshot!, deps.signal, [...(job.paused?.keys() ?? [])]), deps.now)
+    ? await timed(phases, "snapshot", async () => takeSnapshots(remote, snapshotRoots(job.roots, job.only), job.snapshot!, deps.signal, [...((await currentPaused(job, deps))?.keys() ?? [])]), deps.now)
     : new Map();
   const [remoteCaps, src, dst] = await timed(phases, "list", async () => {
     const caps = await remote.capabilities(deps.signal);
@@ -175,8 +187,8 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
 
   const { plan, targetListing } = inspection;
   record.goneOnSource = plan.goneOnSource;
-  const pausedFor = (name: string): string | undefined => [...(job.paused ?? [])].find(([root]) => isWithin(name, root))?.[1];
-  const active = plan.datasets.filter((dp) => pausedFor(dp.sourceDataset) === undefined);
+  const pausedAtStart = await currentPaused(job, deps);
+  const active = plan.datasets.filter((dp) => pauseReason(pausedAtStart, dp.sourceDataset) === undefined);
   const present = new Set(targetListing.keys());
   let containerError: BackupError | undefined;
   try {
@@ -192,7 +204,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
   const replicated: ReplicatedDataset[] = [];
   const ctx: DatasetContext = { job, deps, remote: inspection.remote, sourceListing: inspection.sourceListing, present, ...(containerError ? { containerError } : {}) };
   for (const dp of plan.datasets) {
-    const why = pausedFor(dp.sourceDataset);
+    const why = pauseReason(await currentPaused(job, deps), dp.sourceDataset);
     if (why !== undefined) {
       const rec: DatasetRecord = { source: job.name, dataset: dp.sourceDataset, target: dp.targetDataset, mode: "error", result: "skipped", steps: 0, bytes: 0, transferMs: 0, message: why };
       record.datasets.push(rec);
@@ -216,6 +228,16 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
   }
 
   if (job.holdTag || job.retention || job.bookmarks) {
+    // A dataset promoted since it was replicated is live now: never held or pruned on either side.
+    const pausedNow = await currentPaused(job, deps);
+    for (let i = replicated.length - 1; i >= 0; i--) {
+      const r = replicated[i]!;
+      const why = pauseReason(pausedNow, r.record.dataset);
+      if (why !== undefined) {
+        replicated.splice(i, 1);
+        (r.record.warnings ??= []).push(`not held or pruned: ${why}`);
+      }
+    }
     await timed(phases, "prune", async () => {
       const hosts = { remote: ctx.remote, local: deps.local };
       if (job.holdTag) await holdCommonAll(replicated, job.holdTag, hosts, deps.signal);
@@ -294,6 +316,13 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
         return rec;
       }
       unlock = got;
+      // A promote of this dataset may have finished while the pass waited for the lock.
+      const why = pauseReason(await currentPaused(job, deps), dp.sourceDataset);
+      if (why !== undefined) {
+        rec.result = "skipped";
+        rec.message = why;
+        return rec;
+      }
     }
     if (deps.transferSlot) {
       const release = await deps.transferSlot(deps.signal);

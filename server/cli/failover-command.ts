@@ -5,7 +5,7 @@
 import type { Config } from "../config/schema.ts";
 import { LIVE_CONTAINER, poolOf, targetFor } from "../core/naming.ts";
 import { backupNameProblem, defaultLiveName, planFailback } from "../core/restore.ts";
-import { failback, promote } from "../engine/promote.ts";
+import { checkPromote, failback, promote } from "../engine/promote.ts";
 import { toBackupError } from "../errors.ts";
 import { promotionKey } from "../state/journal.ts";
 import { bytes, ms } from "./format.ts";
@@ -59,7 +59,16 @@ export async function promoteCommand(config: Config, spec: string, opts: Promote
   const problem = backupNameProblem(live, pool, config.sources.map((s) => s.target));
   if (problem) return (deps.stderr.write(`bzman promote: --as: ${problem}\n`), EXIT.USAGE);
   deps.stdout.write(`promote local:${target} (the backup of ${subject}) to the live dataset local:${live}\n`);
-  if (opts.dryRun) return (deps.stdout.write(`dry run: it would be renamed, made writable and mounted${opts.mountpoint ? ` at ${opts.mountpoint}` : ""}; pulls of ${subject} would pause until failback\n`), EXIT.OK);
+  if (opts.dryRun) {
+    // The same checks as the real run: what it would refuse, the dry run refuses.
+    try {
+      await checkPromote(deps.local, { source: p.source.name, dataset: p.dataset, target, live, nowMs: deps.now().getTime() }, deps.signal);
+    } catch (err) {
+      const e = toBackupError(err);
+      return (deps.stderr.write(`bzman promote: dry run: refused [${e.code}] ${e.message}\n`), EXIT.FAILED);
+    }
+    return (deps.stdout.write(`dry run: it would be renamed, made writable and mounted${opts.mountpoint ? ` at ${opts.mountpoint}` : ""}; pulls of ${subject} would pause until failback\n`), EXIT.OK);
+  }
   const startedAt = deps.now().toISOString();
   const base = { kind: "promote" as const, subject, source: p.source.name, dataset: p.dataset, startedAt };
   const out = await locked(services, target, deps, async () => {

@@ -29,11 +29,11 @@ async function listOne(host: ZfsHost, dataset: string, signal?: AbortSignal): Pr
 }
 
 /**
- * Promotes a backup dataset: checks it (exists, has a snapshot, no children, no partial receive),
- * renames it to `live`, calls `onPromoted` at once (so its pulls pause even if a later step
- * fails), then makes it writable and mounts it.
+ * Everything promote checks before it changes anything (the backup exists, has a snapshot, no
+ * children, no partial receive; the live name is free); throws what promote would. A dry run
+ * calls exactly this. Returns the backup dataset and its newest snapshot.
  */
-export async function promote(local: ZfsHost, req: PromoteRequest, onPromoted: (p: Promotion) => void, signal?: AbortSignal): Promise<Promotion> {
+export async function checkPromote(local: ZfsHost, req: PromoteRequest, signal?: AbortSignal): Promise<{ ds: DatasetSnapshots; newest: Snapshot }> {
   const { ds, children } = await listOne(local, req.target, signal);
   if (!ds) throw new BackupError("ZFS_DATASET_MISSING", `local:${req.target} (the backup of ${req.source}:${req.dataset}) does not exist`);
   if (children.length > 0) throw new BackupError("ZFS_FAILED", `local:${req.target} has child datasets (${children.slice(0, 3).join(", ")}); promote works on one dataset without children`);
@@ -41,6 +41,16 @@ export async function promote(local: ZfsHost, req: PromoteRequest, onPromoted: (
   const newest = ds.snapshots[ds.snapshots.length - 1];
   if (!newest) throw new BackupError("ZFS_DATASET_MISSING", `local:${req.target} has no snapshot to promote`);
   if (await datasetExists(local, req.live, signal)) throw new BackupError("ZFS_DEST_EXISTS", `local:${req.live} exists; pick another name (--as)`);
+  return { ds, newest };
+}
+
+/**
+ * Promotes a backup dataset: checks it ({@link checkPromote}), renames it to `live`, calls
+ * `onPromoted` at once (so its pulls pause even if a later step fails), then makes it writable
+ * and mounts it.
+ */
+export async function promote(local: ZfsHost, req: PromoteRequest, onPromoted: (p: Promotion) => void, signal?: AbortSignal): Promise<Promotion> {
+  const { ds, newest } = await checkPromote(local, req, signal);
   await createParents(local, req.live, signal);
   await local.rename(req.target, req.live, signal);
   const promotion: Promotion = { source: req.source, dataset: req.dataset, target: req.target, live: req.live, snapshot: { name: newest.name, guid: newest.guid }, at: new Date(req.nowMs).toISOString() };

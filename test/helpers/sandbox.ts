@@ -4,7 +4,9 @@
 
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
+import { holdTagFor, instanceFromHostname } from "../../server/core/naming.ts";
 import { missingPackages } from "../../server/sandbox/host-parts.ts";
 import type { Rig } from "../../server/sandbox/rig.ts";
 import { must } from "../../server/sandbox/zfs-pools.ts";
@@ -14,6 +16,9 @@ import { ZfsHost } from "../../server/zfs/zfs-host.ts";
 import type { PassDeps } from "../../server/engine/run-source.ts";
 
 export const REPO = fileURLToPath(new URL("../..", import.meta.url));
+
+/** The hold tag of a receiver on this machine with the default instance (from the host name). */
+export const HOLD_TAG = holdTagFor(instanceFromHostname(hostname()) ?? "unnamed");
 
 /** False when the integration tier can run here; a reason to skip when not (outside CI only). */
 export function sandboxSkip(): string | false {

@@ -12,7 +12,7 @@ import { startRig, type Rig } from "../../server/sandbox/rig.ts";
 import { destroyDataset, must } from "../../server/sandbox/zfs-pools.ts";
 import { LocalRunner } from "../../server/zfs/runner.ts";
 import { connectSource } from "../../server/ssh/connection.ts";
-import { bzman, prop, sandboxSkip, snapshotGuids } from "../helpers/sandbox.ts";
+import { HOLD_TAG, bzman, prop, sandboxSkip, snapshotGuids } from "../helpers/sandbox.ts";
 
 /** Every file below `dir` with the sha256 of its content. */
 function tree(dir: string, base = dir, out = new Map<string, string>()): Map<string, string> {
@@ -149,6 +149,12 @@ describe("restore, promote and failback", { skip }, () => {
     const target = `${B}/src1/${S}/www`;
     const before = await snapshotGuids(target);
     const live = join(rig.dir, "live");
+    // A dry run refuses what the real run would: a live name that is taken.
+    await must(["zfs", "create", "-p", `${B}/bzman-live/taken`]);
+    const dryTaken = await bzman(["--config", config, "promote", `src1:${S}/www`, "--as", "taken", "--dry-run"]);
+    assert.equal(dryTaken.code, 1, dryTaken.stdout + dryTaken.stderr);
+    assert.match(dryTaken.stderr, /dry run: refused \[ZFS_DEST_EXISTS\] local:.*bzman-live\/taken exists/);
+    assert.equal((await bzman(["--config", config, "promote", `src1:${S}/www`, "--dry-run"])).code, 0, "a free name passes the dry run");
     const p = await bzman(["--config", config, "promote", `src1:${S}/www`, "--mountpoint", live]);
     assert.equal(p.code, 0, p.stderr + p.stdout);
     assert.match(p.stdout, /^PROMOTED /m);
@@ -166,7 +172,7 @@ describe("restore, promote and failback", { skip }, () => {
     assert.equal(existsSync(target), false);
 
     // The source lost the dataset (the disaster); failback re-seeds it from the live copy.
-    for (const snap of (await snapshotGuids(`${S}/www`)).keys()) await runner.run(["zfs", "release", "bzman-common", `${S}/www${snap}`]);
+    for (const snap of (await snapshotGuids(`${S}/www`)).keys()) await runner.run(["zfs", "release", HOLD_TAG, `${S}/www${snap}`]);
     await destroyDataset(`${S}/www`, { recursive: true });
     const dry = await bzman(["--config", config, "failback", `src1:${S}/www`, "--dry-run"]);
     assert.match(dry.stdout, /a full stream/);

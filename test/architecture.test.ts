@@ -67,3 +67,20 @@ test("no module but the runners starts processes, and nothing uses a shell", () 
     assert.doesNotMatch(src, /shell:\s*true|\bexecSync\(|\bexec\(\s*["'`]/, rel);
   }
 });
+
+test("engine/ executes decisions made in core/: it does not make them again", () => {
+  // Each pattern is a decision that core/ owns (core/README.md says which function makes it).
+  const decisions: Array<[RegExp, string]> = [
+    [/onConflict\s*[!=]==/, "what to do with a conflict under on_conflict: core/conflict-policy.ts onConflict"],
+    [/code\s*[!=]==\s*"(ZFS_RESUME_STALE|GUARD_REJECTED)"/, "whether a failed resume is given up: core/continue.ts afterFailedResume"],
+    [/paused[^\n]*isWithin|isWithin[^\n]*paused/, "whether a dataset is paused: core/pause.ts pauseReason"],
+    [/result\s*===\s*"ok"\s*\|\|\s*\w+\.result\s*===\s*"up-to-date"\)\s*\{\s*\/\/ Older snapshots/, "a pass snapshot's failure: core/conflict-policy.ts withSnapshotOutcome"],
+    [/RENAMEABLE|\.diverged-/, "which conflicts a rename resolves, and the aside name: core/conflict-policy.ts, core/naming.ts"],
+  ];
+  const found: string[] = [];
+  for (const file of files(join(SERVER, "engine"))) {
+    const src = readFileSync(file, "utf8");
+    for (const [re, what] of decisions) if (re.test(src)) found.push(`${relative(SERVER, file)}: ${what}`);
+  }
+  assert.deepEqual(found, []);
+});

@@ -13,6 +13,7 @@ import { holdCommonAll, pruneDataset, type ReplicatedDataset, type RetentionSpec
 import { takeSnapshots, type SnapshotErrors, type SnapshotSpec } from "./source-snapshots.ts";
 import pRetry, { AbortError } from "p-retry";
 import { afterFailedResume, continueStep } from "../core/continue.ts";
+import { onConflict, withSnapshotOutcome } from "../core/conflict-policy.ts";
 import { pauseReason, type Paused } from "../core/pause.ts";
 import type { Step } from "../core/model.ts";
 import { transferStep, type TransferProgress } from "./transfer.ts";
@@ -127,7 +128,7 @@ async function timed<T>(phases: Phases, phase: keyof Phases, f: () => Promise<T>
 export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phases = {}): Promise<Inspection> {
   const remote = await timed(phases, "connect", deps.connect, deps.now);
   const snapshotErrors: SnapshotErrors = job.snapshot
-    ? await timed(phases, "snapshot", async () => takeSnapshots(remote, snapshotRoots(job.roots, job.only), job.snapshot!, deps.signal, [...((await currentPaused(job, deps))?.keys() ?? [])]), deps.now)
+    ? await timed(phases, "snapshot", async () => takeSnapshots(remote, snapshotRoots(job.roots, job.only), job.snapshot!, deps.signal, await currentPaused(job, deps)), deps.now)
     : new Map();
   const [remoteCaps, src, dst] = await timed(phases, "list", async () => {
     const caps = await remote.capabilities(deps.signal);
@@ -213,11 +214,11 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     }
     const rec = await replicateDataset(dp, ctx);
     const snapErr = [...inspection.snapshotErrors].find(([root]) => isWithin(dp.sourceDataset, root))?.[1];
-    if (snapErr && (rec.result === "ok" || rec.result === "up-to-date")) {
-      // Older snapshots were replicated, but this pass's snapshot is missing: not fresh, not OK.
-      rec.result = "failed";
-      rec.error = recordError(snapErr, deps.now());
-      rec.message = `the source snapshot for this pass was not taken: ${snapErr.message}`;
+    const outcome = withSnapshotOutcome(rec.result, snapErr?.message);
+    if (outcome.failedBecause !== undefined) {
+      rec.result = outcome.result;
+      rec.error = recordError(snapErr!, deps.now());
+      rec.message = outcome.failedBecause;
     } else if (rec.result === "ok" || rec.result === "up-to-date") {
       const d = dp.decision;
       replicated.push({ record: rec, ...(d.kind === "transfer" && d.common ? { previousCommon: d.common } : {}) });
@@ -278,14 +279,15 @@ interface DatasetContext {
 async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<DatasetRecord> {
   const { job, deps, present } = ctx;
   const base: DatasetRecord = { source: job.name, dataset: dp.sourceDataset, target: dp.targetDataset, mode: "error", result: "failed", steps: 0, bytes: 0, transferMs: 0 };
-  // With on_conflict: rename, a backup that diverged (or shares nothing) is kept under another
-  // name and re-seeded in full; without children only, since a rename would take them along.
-  const reseed = job.onConflict === "rename" && RENAMEABLE.has(dp.decision.kind) && ![...present].some((n) => n.startsWith(dp.targetDataset + "/"))
-    ? planDataset(ctx.sourceListing.get(dp.sourceDataset), undefined, dp.targetDataset, job.policy) : undefined;
-  const decision = reseed?.kind === "transfer" ? reseed : dp.decision;
+  // on_conflict (core/conflict-policy.ts): as planned, or keep the backup aside and re-seed it.
+  const action = onConflict(dp.decision, job.onConflict, {
+    source: ctx.sourceListing.get(dp.sourceDataset), targetDataset: dp.targetDataset, replication: job.policy,
+    targetHasChildren: [...present].some((n) => n.startsWith(dp.targetDataset + "/")),
+  });
+  const decision = action.decision;
   if (decision.kind !== "transfer") {
     const r = recordDecision(base, dp, job);
-    if (job.onConflict === "rename" && RENAMEABLE.has(dp.decision.kind)) r.message = `${r.message ?? ""} Not renamed aside: ${dp.targetDataset} has child datasets.`.trim();
+    if (action.kind === "as-planned" && action.note) r.message = `${r.message ?? ""} ${action.note}`.trim();
     return r;
   }
   const steps = decision.steps;
@@ -332,7 +334,7 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
         await prev?.();
       };
     }
-    if (decision !== dp.decision) {
+    if (action.kind === "rename-and-reseed") {
       const aside = divergedName(dp.targetDataset, deps.now().getTime());
       await deps.local.rename(dp.targetDataset, aside, deps.signal);
       present.delete(dp.targetDataset);
@@ -385,9 +387,6 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
   }
   return rec;
 }
-
-/** Conflicts that renaming the backup aside and re-seeding resolves. */
-const RENAMEABLE = new Set(["diverged", "no-common-snapshot", "target-exists"]);
 
 /** Errors worth another attempt within the pass: transient, and not a deliberate stop. */
 function retryable(err: unknown): boolean {

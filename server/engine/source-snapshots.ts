@@ -3,6 +3,7 @@
 // (paused) dataset gets no new snapshot: its failback must find the source as it was left.
 
 import { isWithin } from "../core/naming.ts";
+import { pauseReason, type Paused } from "../core/pause.ts";
 import type { DatasetRoot } from "../core/plan.ts";
 import { BackupError, toBackupError } from "../errors.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
@@ -35,9 +36,9 @@ async function runHooks(remote: ZfsHost, hooks: string[][], phase: string, signa
 }
 
 /** Takes the pass's snapshots; returns the roots that could not be snapshotted, with why. */
-export async function takeSnapshots(remote: ZfsHost, roots: DatasetRoot[], spec: SnapshotSpec, signal?: AbortSignal, paused: string[] = []): Promise<SnapshotErrors> {
+export async function takeSnapshots(remote: ZfsHost, roots: DatasetRoot[], spec: SnapshotSpec, signal?: AbortSignal, paused: Paused = new Map()): Promise<SnapshotErrors> {
   const errors: SnapshotErrors = new Map();
-  const isPaused = (name: string): boolean => paused.some((p) => isWithin(name, p));
+  const isPaused = (name: string): boolean => pauseReason(paused, name) !== undefined;
   const pre = await runHooks(remote, spec.pre ?? [], "pre-snapshot", signal);
   if (pre) for (const r of roots) errors.set(r.name, pre);
   else {
@@ -47,7 +48,7 @@ export async function takeSnapshots(remote: ZfsHost, roots: DatasetRoot[], spec:
         await remote.snapshot(r.name, spec.name, r.recursive, signal);
         // `-r` cannot leave a child out: the snapshot just taken of a paused child is removed
         // again (it is bzman's own, taken a moment ago, and holds nothing the source lacks).
-        for (const p of paused) {
+        for (const p of paused.keys()) {
           if (r.recursive && isWithin(p, r.name)) await remote.destroySnapshot(p, spec.name, spec.prefix ?? spec.name.slice(0, spec.name.lastIndexOf("_")), signal).catch(() => undefined);
         }
       } catch (err) {

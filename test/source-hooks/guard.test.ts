@@ -1,7 +1,8 @@
 // The source guard, through `sh bzman-guard --check` and for real with a canary `zfs`: every
 // command shape bzman's argv builders produce is accepted; a table of hostile or wrong commands
 // is rejected and runs nothing. Runs under every POSIX shell present (dash, bash, busybox ash),
-// and shellcheck must find nothing. In CI each of those must be present.
+// and shellcheck must find nothing. In CI each of those must be present. This file runs the guard
+// as an old key line does (no --instance).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -90,6 +91,14 @@ const rejected: string[] = [
   "zfs send -i tank#bzman_1 tank/www@bzman_2", "zfs send -i other#x other@y", "zfs send tank#bzman_1", "zfs send -i tank#-x tank@bzman_2",
   "zfs list -H -p -o name,type,guid,createtxg,creation,userrefs -t bookmark -r tank", "zfs snapshot tank#bzman_1", "zfs send -i tank@a#b tank@c",
   "rm -rf /", "scp -f /etc/shadow", "internal-sftp", "zfs " + "x".repeat(5000), "zfs set bzman:flushed=yes data/vm; id",
+  // Names the guard refuses itself: `.`/`..`/empty components, and own snapshots not exactly <prefix>_<STAMP>.
+  "zfs send tank/../etc@a", "zfs send tank/./www@a", "zfs send tank//www@a", "zfs send tank/www/@a", "zfs send tank@..", "zfs send tank/www@.",
+  "zfs list -H -p -o name,type,guid,createtxg,creation,userrefs -t filesystem,volume,snapshot -r tank/..",
+  "zfs snapshot tank@bzman_1", "zfs snapshot tank@bzman_20261126T000000", "zfs snapshot -r tank@bzman_20261126T000000Zx", "zfs destroy tank/www@bzman_manual",
+  "zfs destroy tank/www@bzman_20261126T000000Z.x", "zfs bookmark tank@bzman_1 tank#bzman_1", "zfs destroy tank/www#bzman_1",
+  // Without --instance: the legacy tag and bookmark names only.
+  "zfs hold bzman.backup1 tank@bzman_20261126T000000Z", "zfs release bzman.backup1 tank@bzman_20261126T000000Z",
+  "zfs bookmark tank@bzman_20261126T000000Z tank#bzman_20261126T000000Z.backup1", "zfs destroy tank#bzman_20261126T000000Z.backup1",
 ];
 
 test("the guard passes shellcheck (POSIX sh)", () => {
@@ -162,6 +171,10 @@ const restoreRejected = [
   "zfs rename -r tank/a tank/a.before-restore-20261127T010203Z", "zfs rename tank/a@x tank/a@y", "zfs rename tank/a tank/a.before-restore-20261127T010203Z/x",
   "zfs send tank/www@bzman_1", "zfs snapshot tank@bzman_1", "zfs destroy tank/www@bzman_1", "zfs hold bzman-common tank@bzman_1",
   "zpool list -H -o name,health,size,allocated,free,capacity tank", "zfs set bzman:flushed=yes data/vm",
+  // The new name is exactly <old>.before-restore-<STAMP>: once accepted without the <old>. part.
+  "zfs rename tank/a restore-20261127T010203Z", "zfs rename tank/a failback-20261127T010203Z", "zfs rename tank/a tank/a.before-restore-20261127T010203",
+  "zfs rename tank/a tank/a.before-failback-20261127T010203Zx", "zfs rename tank/../a tank/../a.before-restore-20261127T010203Z",
+  "zfs receive -u tank/./x", "zfs receive tank/www/..", "zfs get -H -p -o name,property,value guid,referenced tank/www@bzman_20261126T000000Z",
 ];
 
 test("--restore mode: the restore key's shapes are accepted below the roots; everything else, replication included, is refused", () => {
@@ -173,6 +186,16 @@ test("--restore mode: the restore key's shapes are accepted below the roots; eve
   for (const line of restoreRejected) assert.match(guard(shell, line, ["--restore", "--check"]).stdout, /^REJECT /, `accepted: ${line}`);
   // The everyday key never writes: receive and rename need --restore.
   for (const argv of restoreAccepted.slice(3)) assert.match(guard(shell, commandLine(argv)).stdout, /^REJECT zfs (receive|rename) needs the restore key/);
+});
+
+test("a rejection's reason is cut like its command (the allowed characters, 300 bytes) for --check and the log", () => {
+  const shell = shells[0]![1];
+  const long = `zfs ${"x".repeat(1000)}`;
+  assert.equal(guard(shell, long).stdout, `REJECT ${`zfs ${"x".repeat(1000)} is not allowed`.slice(0, 300)}: ${long.slice(0, 300)}\n`);
+  assert.equal(guard(shell, "zfs send tank@a\ntouch /tmp/x\u001b[2J").stdout, "REJECT character outside the allowed set: zfs send tank@a?touch /tmp/x??2J\n");
+  const logged = guard(shell, long, ["--log"]);
+  assert.equal(logged.status, 255);
+  assert.equal(logged.stderr, "bzman-guard: rejected: this key may only run bzman's zfs commands\n", "--log changes nothing the client sees");
 });
 
 test("a guard without --root refuses to start", () => {

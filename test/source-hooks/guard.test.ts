@@ -2,7 +2,7 @@
 // command shape bzman's argv builders produce is accepted; a table of hostile or wrong commands
 // is rejected and runs nothing. Runs under every POSIX shell present (dash, bash, busybox ash),
 // and shellcheck must find nothing. In CI each of those must be present. This file runs the guard
-// as an old key line does (no --instance).
+// as an old key line does (no --instance), and the instance shapes with one.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -156,6 +156,36 @@ test("--raw-only requires zfs send -w; --allow-resume admits send -t", () => {
   assert.match(guard(shell, "zfs send tank@bzman_1", ["--raw-only", "--check"]).stdout, /^REJECT raw sends only/);
   assert.match(guard(shell, "zfs send -w tank@bzman_1", ["--raw-only", "--check"]).stdout, /^ACCEPT/);
   assert.match(guard(shell, "zfs send -t 1-abc-def", ["--allow-resume", "--check"]).stdout, /^ACCEPT/);
+});
+
+// Several receivers: with --instance each has its own hold tag and bookmarks.
+const S = "bzman_20261126T000000Z";
+const instanceAccepted: string[][] = [
+  holdArgs("bzman.backup1", "tank/www", S), releaseArgs("bzman.backup1", "tank/www", "manual"), releaseArgs("bzman-common", "tank/www", S),
+  ...holdBatchArgs("release", "bzman-common", [["tank/www", S], ["data/vm", "manual"]]),
+  [...bookmarkArgs("tank/www", S).slice(0, -1), `${bookmarkArgs("tank/www", S).at(-1)!}.backup1`],
+  destroyBookmarkArgs("tank/www", `${S}.backup1`, "bzman"), destroyBookmarkArgs("tank/www", S, "bzman"),
+];
+const instanceRejected = [
+  `zfs hold bzman-common tank/www@${S}`, `zfs hold bzman.backup2 tank/www@${S}`, `zfs release bzman.backup2 tank/www@${S}`,
+  `zfs hold bzman tank/www@${S}`, `zfs release bzman. tank/www@${S}`, `zfs hold bzman.backup1x tank/www@${S}`,
+  `zfs bookmark tank/www@${S} tank/www#${S}`, `zfs bookmark tank/www@${S} tank/www#${S}.backup2`, `zfs bookmark tank/www@${S} tank/www#${S}.`,
+  `zfs destroy tank/www#${S}.backup2`, `zfs destroy tank/www#${S}.`, `zfs destroy tank/www#${S}.backup1.backup1`, `zfs destroy tank/www#manual.backup1`,
+];
+
+test("--instance: its own hold tag and bookmarks; the legacy tag only released, legacy bookmarks only destroyed", () => {
+  for (const [, shell] of shells) {
+    for (const argv of instanceAccepted) {
+      const line = commandLine(argv);
+      assert.equal(guard(shell, line, ["--instance", "backup1", "--check"]).stdout, `ACCEPT ${line}\n`, line);
+    }
+    for (const line of instanceRejected) assert.match(guard(shell, line, ["--instance", "backup1", "--check"]).stdout, /^REJECT /, `accepted: ${line}`);
+  }
+  const shell = shells[0]![1];
+  // --hold-tag overrides the tag; a bad --instance stops the guard.
+  assert.match(guard(shell, `zfs hold site-a tank/www@${S}`, ["--instance", "backup1", "--hold-tag", "site-a", "--check"]).stdout, /^ACCEPT /);
+  assert.match(guard(shell, `zfs hold bzman.backup1 tank/www@${S}`, ["--instance", "backup1", "--hold-tag", "site-a", "--check"]).stdout, /^REJECT /);
+  for (const bad of ["Backup1", "-x", "a.b", "x".repeat(64), ""]) assert.equal(guard(shell, "zfs", ["--instance", bad, "--check"]).status, 2, bad);
 });
 
 // The restore key's mode: only the listing, `zfs receive [-u]` below the roots and renames aside.

@@ -7,25 +7,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { commandLine } from "../../server/ssh/ssh-runner.ts";
 import { bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, getArgs, DRILL_PROPERTIES, renameArgs, restoreReceiveArgs, poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
 import { MINIMAL_CAPABILITIES, type Capabilities } from "../../server/zfs/capabilities.ts";
 import { snaps } from "../helpers/snapshots.ts";
+import { FakeZfs, FIXTURES, GUARD, shells, TOKEN } from "./harness.ts";
 
-const GUARD = fileURLToPath(new URL("../../source-hooks/bzman-guard", import.meta.url));
 const ARGS = ["--root", "tank", "--root", "data/vm", "--hook", "zfs set bzman:flushed=yes data/vm"];
-
-const SHELLS: Array<[string, string[]]> = [["dash", ["/usr/bin/dash"]], ["bash --posix", ["/usr/bin/bash", "--posix"]], ["busybox ash", ["/usr/bin/busybox", "ash"]]];
-const shells = SHELLS.filter(([name, argv]) => {
-  if (existsSync(argv[0]!)) return true;
-  if (process.env.CI) throw new Error(`${name} is missing; CI must install it (.ci/run)`);
-  process.stderr.write(`*** SKIPPING the guard under ${name}: not installed ***\n`);
-  return false;
-});
 
 function guard(shell: string[], command: string, extra: string[] = ["--check"], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(shell[0]!, [...shell.slice(1), GUARD, ...ARGS, ...extra], { env: { SSH_ORIGINAL_COMMAND: command, ...env }, encoding: "utf8" });
@@ -151,11 +142,20 @@ test("for real: rejected commands run nothing (a canary zfs is never called); ac
   rmSync(dir, { recursive: true });
 });
 
-test("--raw-only requires zfs send -w; --allow-resume admits send -t", () => {
+test("--raw-only requires zfs send -w; --allow-resume admits send -t once its dry run is below the roots", () => {
   const shell = shells[0]![1];
   assert.match(guard(shell, "zfs send tank@bzman_1", ["--raw-only", "--check"]).stdout, /^REJECT raw sends only/);
   assert.match(guard(shell, "zfs send -w tank@bzman_1", ["--raw-only", "--check"]).stdout, /^ACCEPT/);
-  assert.match(guard(shell, "zfs send -t 1-abc-def", ["--allow-resume", "--check"]).stdout, /^ACCEPT/);
+  const fake = new FakeZfs();
+  const env = { FAKE_LOG: fake.log(), FAKE_OUTPUT: join(FIXTURES, "openzfs-transcribed-send-nvt-full-raw.txt") };
+  const resume = ["--root", "src", "--zfs", fake.path, "--check"];
+  assert.match(guard(shell, `zfs send -t ${TOKEN}`, resume, env).stdout, /^REJECT resume not allowed/);
+  assert.deepEqual(FakeZfs.lines(env.FAKE_LOG), [], "no dry run without --allow-resume");
+  assert.equal(guard(shell, `zfs send -t ${TOKEN}`, ["--allow-resume", ...resume], env).stdout, `ACCEPT zfs send -t ${TOKEN}\n`);
+  assert.equal(guard(shell, `zfs send -t ${TOKEN}`, ["--allow-resume", "--raw-only", ...resume], env).stdout, `ACCEPT zfs send -w -t ${TOKEN}\n`);
+  assert.match(guard(shell, `zfs send -t ${TOKEN}`, ["--allow-resume", ...resume.slice(0, 1), "tank", ...resume.slice(2)], env).stdout, /^REJECT resume token names a snapshot outside the roots/);
+  assert.equal(readFileSync(env.FAKE_LOG, "utf8"), `dry-run send -nvt ${TOKEN}\n`.repeat(3), "--check still runs the dry run");
+  fake.remove();
 });
 
 // Several receivers: with --instance each has its own hold tag and bookmarks.

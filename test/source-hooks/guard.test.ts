@@ -2,7 +2,8 @@
 // command shape bzman's argv builders produce is accepted; a table of hostile or wrong commands
 // is rejected and runs nothing. Runs under every POSIX shell present (dash, bash, busybox ash),
 // and shellcheck must find nothing. In CI each of those must be present. This file runs the guard
-// as an old key line does (no --instance), and the instance shapes with one.
+// as an old key line does (no --instance), and the instance shapes with one; hostile.test.ts runs
+// the generated corpus (corpus.ts).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";

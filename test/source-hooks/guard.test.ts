@@ -1,30 +1,23 @@
 // The source guard, through `sh bzman-guard --check` and for real with a canary `zfs`: every
 // command shape bzman's argv builders produce is accepted; a table of hostile or wrong commands
 // is rejected and runs nothing. Runs under every POSIX shell present (dash, bash, busybox ash),
-// and shellcheck must find nothing. In CI each of those must be present.
+// and shellcheck must find nothing. In CI each of those must be present. This file runs the guard
+// as an old key line does (no --instance), and the instance shapes with one; hostile.test.ts runs
+// the generated corpus (corpus.ts).
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { commandLine } from "../../server/ssh/ssh-runner.ts";
 import { bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, getArgs, DRILL_PROPERTIES, renameArgs, restoreReceiveArgs, poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
 import { MINIMAL_CAPABILITIES, type Capabilities } from "../../server/zfs/capabilities.ts";
 import { snaps } from "../helpers/snapshots.ts";
+import { FakeZfs, FIXTURES, GUARD, shells, TOKEN } from "./harness.ts";
 
-const GUARD = fileURLToPath(new URL("../../source-hooks/bzman-guard", import.meta.url));
 const ARGS = ["--root", "tank", "--root", "data/vm", "--hook", "zfs set bzman:flushed=yes data/vm"];
-
-const SHELLS: Array<[string, string[]]> = [["dash", ["/usr/bin/dash"]], ["bash --posix", ["/usr/bin/bash", "--posix"]], ["busybox ash", ["/usr/bin/busybox", "ash"]]];
-const shells = SHELLS.filter(([name, argv]) => {
-  if (existsSync(argv[0]!)) return true;
-  if (process.env.CI) throw new Error(`${name} is missing; CI must install it (.ci/run)`);
-  process.stderr.write(`*** SKIPPING the guard under ${name}: not installed ***\n`);
-  return false;
-});
 
 function guard(shell: string[], command: string, extra: string[] = ["--check"], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(shell[0]!, [...shell.slice(1), GUARD, ...ARGS, ...extra], { env: { SSH_ORIGINAL_COMMAND: command, ...env }, encoding: "utf8" });
@@ -90,6 +83,14 @@ const rejected: string[] = [
   "zfs send -i tank#bzman_1 tank/www@bzman_2", "zfs send -i other#x other@y", "zfs send tank#bzman_1", "zfs send -i tank#-x tank@bzman_2",
   "zfs list -H -p -o name,type,guid,createtxg,creation,userrefs -t bookmark -r tank", "zfs snapshot tank#bzman_1", "zfs send -i tank@a#b tank@c",
   "rm -rf /", "scp -f /etc/shadow", "internal-sftp", "zfs " + "x".repeat(5000), "zfs set bzman:flushed=yes data/vm; id",
+  // Names the guard refuses itself: `.`/`..`/empty components, and own snapshots not exactly <prefix>_<STAMP>.
+  "zfs send tank/../etc@a", "zfs send tank/./www@a", "zfs send tank//www@a", "zfs send tank/www/@a", "zfs send tank@..", "zfs send tank/www@.",
+  "zfs list -H -p -o name,type,guid,createtxg,creation,userrefs -t filesystem,volume,snapshot -r tank/..",
+  "zfs snapshot tank@bzman_1", "zfs snapshot tank@bzman_20261126T000000", "zfs snapshot -r tank@bzman_20261126T000000Zx", "zfs destroy tank/www@bzman_manual",
+  "zfs destroy tank/www@bzman_20261126T000000Z.x", "zfs bookmark tank@bzman_1 tank#bzman_1", "zfs destroy tank/www#bzman_1",
+  // Without --instance: the legacy tag and bookmark names only.
+  "zfs hold bzman.backup1 tank@bzman_20261126T000000Z", "zfs release bzman.backup1 tank@bzman_20261126T000000Z",
+  "zfs bookmark tank@bzman_20261126T000000Z tank#bzman_20261126T000000Z.backup1", "zfs destroy tank#bzman_20261126T000000Z.backup1",
 ];
 
 test("the guard passes shellcheck (POSIX sh)", () => {
@@ -142,11 +143,50 @@ test("for real: rejected commands run nothing (a canary zfs is never called); ac
   rmSync(dir, { recursive: true });
 });
 
-test("--raw-only requires zfs send -w; --allow-resume admits send -t", () => {
+test("--raw-only requires zfs send -w; --allow-resume admits send -t once its dry run is below the roots", () => {
   const shell = shells[0]![1];
   assert.match(guard(shell, "zfs send tank@bzman_1", ["--raw-only", "--check"]).stdout, /^REJECT raw sends only/);
   assert.match(guard(shell, "zfs send -w tank@bzman_1", ["--raw-only", "--check"]).stdout, /^ACCEPT/);
-  assert.match(guard(shell, "zfs send -t 1-abc-def", ["--allow-resume", "--check"]).stdout, /^ACCEPT/);
+  const fake = new FakeZfs();
+  const env = { FAKE_LOG: fake.log(), FAKE_OUTPUT: join(FIXTURES, "openzfs-transcribed-send-nvt-full-raw.txt") };
+  const resume = ["--root", "src", "--zfs", fake.path, "--check"];
+  assert.match(guard(shell, `zfs send -t ${TOKEN}`, resume, env).stdout, /^REJECT resume not allowed/);
+  assert.deepEqual(FakeZfs.lines(env.FAKE_LOG), [], "no dry run without --allow-resume");
+  assert.equal(guard(shell, `zfs send -t ${TOKEN}`, ["--allow-resume", ...resume], env).stdout, `ACCEPT zfs send -t ${TOKEN}\n`);
+  assert.equal(guard(shell, `zfs send -t ${TOKEN}`, ["--allow-resume", "--raw-only", ...resume], env).stdout, `ACCEPT zfs send -w -t ${TOKEN}\n`);
+  assert.match(guard(shell, `zfs send -t ${TOKEN}`, ["--allow-resume", ...resume.slice(0, 1), "tank", ...resume.slice(2)], env).stdout, /^REJECT resume token names a snapshot outside the roots/);
+  assert.equal(readFileSync(env.FAKE_LOG, "utf8"), `dry-run send -nvt ${TOKEN}\n`.repeat(3), "--check still runs the dry run");
+  fake.remove();
+});
+
+// Several receivers: with --instance each has its own hold tag and bookmarks.
+const S = "bzman_20261126T000000Z";
+const instanceAccepted: string[][] = [
+  holdArgs("bzman.backup1", "tank/www", S), releaseArgs("bzman.backup1", "tank/www", "manual"), releaseArgs("bzman-common", "tank/www", S),
+  ...holdBatchArgs("release", "bzman-common", [["tank/www", S], ["data/vm", "manual"]]),
+  [...bookmarkArgs("tank/www", S).slice(0, -1), `${bookmarkArgs("tank/www", S).at(-1)!}.backup1`],
+  destroyBookmarkArgs("tank/www", `${S}.backup1`, "bzman"), destroyBookmarkArgs("tank/www", S, "bzman"),
+];
+const instanceRejected = [
+  `zfs hold bzman-common tank/www@${S}`, `zfs hold bzman.backup2 tank/www@${S}`, `zfs release bzman.backup2 tank/www@${S}`,
+  `zfs hold bzman tank/www@${S}`, `zfs release bzman. tank/www@${S}`, `zfs hold bzman.backup1x tank/www@${S}`,
+  `zfs bookmark tank/www@${S} tank/www#${S}`, `zfs bookmark tank/www@${S} tank/www#${S}.backup2`, `zfs bookmark tank/www@${S} tank/www#${S}.`,
+  `zfs destroy tank/www#${S}.backup2`, `zfs destroy tank/www#${S}.`, `zfs destroy tank/www#${S}.backup1.backup1`, `zfs destroy tank/www#manual.backup1`,
+];
+
+test("--instance: its own hold tag and bookmarks; the legacy tag only released, legacy bookmarks only destroyed", () => {
+  for (const [, shell] of shells) {
+    for (const argv of instanceAccepted) {
+      const line = commandLine(argv);
+      assert.equal(guard(shell, line, ["--instance", "backup1", "--check"]).stdout, `ACCEPT ${line}\n`, line);
+    }
+    for (const line of instanceRejected) assert.match(guard(shell, line, ["--instance", "backup1", "--check"]).stdout, /^REJECT /, `accepted: ${line}`);
+  }
+  const shell = shells[0]![1];
+  // --hold-tag overrides the tag; a bad --instance stops the guard.
+  assert.match(guard(shell, `zfs hold site-a tank/www@${S}`, ["--instance", "backup1", "--hold-tag", "site-a", "--check"]).stdout, /^ACCEPT /);
+  assert.match(guard(shell, `zfs hold bzman.backup1 tank/www@${S}`, ["--instance", "backup1", "--hold-tag", "site-a", "--check"]).stdout, /^REJECT /);
+  for (const bad of ["Backup1", "-x", "a.b", "x".repeat(64), ""]) assert.equal(guard(shell, "zfs", ["--instance", bad, "--check"]).status, 2, bad);
 });
 
 // The restore key's mode: only the listing, `zfs receive [-u]` below the roots and renames aside.
@@ -162,6 +202,10 @@ const restoreRejected = [
   "zfs rename -r tank/a tank/a.before-restore-20261127T010203Z", "zfs rename tank/a@x tank/a@y", "zfs rename tank/a tank/a.before-restore-20261127T010203Z/x",
   "zfs send tank/www@bzman_1", "zfs snapshot tank@bzman_1", "zfs destroy tank/www@bzman_1", "zfs hold bzman-common tank@bzman_1",
   "zpool list -H -o name,health,size,allocated,free,capacity tank", "zfs set bzman:flushed=yes data/vm",
+  // The new name is exactly <old>.before-restore-<STAMP>: once accepted without the <old>. part.
+  "zfs rename tank/a restore-20261127T010203Z", "zfs rename tank/a failback-20261127T010203Z", "zfs rename tank/a tank/a.before-restore-20261127T010203",
+  "zfs rename tank/a tank/a.before-failback-20261127T010203Zx", "zfs rename tank/../a tank/../a.before-restore-20261127T010203Z",
+  "zfs receive -u tank/./x", "zfs receive tank/www/..", "zfs get -H -p -o name,property,value guid,referenced tank/www@bzman_20261126T000000Z",
 ];
 
 test("--restore mode: the restore key's shapes are accepted below the roots; everything else, replication included, is refused", () => {
@@ -173,6 +217,16 @@ test("--restore mode: the restore key's shapes are accepted below the roots; eve
   for (const line of restoreRejected) assert.match(guard(shell, line, ["--restore", "--check"]).stdout, /^REJECT /, `accepted: ${line}`);
   // The everyday key never writes: receive and rename need --restore.
   for (const argv of restoreAccepted.slice(3)) assert.match(guard(shell, commandLine(argv)).stdout, /^REJECT zfs (receive|rename) needs the restore key/);
+});
+
+test("a rejection's reason is cut like its command (the allowed characters, 300 bytes) for --check and the log", () => {
+  const shell = shells[0]![1];
+  const long = `zfs ${"x".repeat(1000)}`;
+  assert.equal(guard(shell, long).stdout, `REJECT ${`zfs ${"x".repeat(1000)} is not allowed`.slice(0, 300)}: ${long.slice(0, 300)}\n`);
+  assert.equal(guard(shell, "zfs send tank@a\ntouch /tmp/x\u001b[2J").stdout, "REJECT character outside the allowed set: zfs send tank@a?touch /tmp/x??2J\n");
+  const logged = guard(shell, long, ["--log"]);
+  assert.equal(logged.status, 255);
+  assert.equal(logged.stderr, "bzman-guard: rejected: this key may only run bzman's zfs commands\n", "--log changes nothing the client sees");
 });
 
 test("a guard without --root refuses to start", () => {

@@ -27,7 +27,7 @@ test(`the hostile corpus: ${hostile.length} commands per shell, every family pre
   for (const f of ["injection", "argv", "dataset", "name", "own", "bookmark", "tag", "legacy", "rename", "restore", "token", "dry-run"]) {
     assert.ok((families.get(f) ?? 0) > 0, `family ${f}`);
   }
-  assert.ok(hostile.length * shells.length > 3000, String(hostile.length));
+  assert.ok(hostile.length > 2000, String(hostile.length));
 });
 
 for (const [name, shell] of shells) {

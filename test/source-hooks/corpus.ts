@@ -38,6 +38,8 @@ export interface Job {
 }
 
 export const INSTANCE = "backup1";
+/** This receiver's own names, as the destroy builders want them. */
+const OWN = { prefix: "bzman", instance: INSTANCE };
 export const TAG = `bzman.${INSTANCE}`;
 export const CANARY = `/tmp/bzman-guard-canary-${process.pid}`;
 const A = "bzman_20261126T000000Z";
@@ -52,7 +54,6 @@ const resume: Step = { ...step, kind: "resume", resumeToken: TOKEN, intermediate
 
 /** The replication key's shapes (with --instance), each as bzman builds it. */
 function replicationBases(hook: string): string[][] {
-  const withInstance = (argv: string[]): string[] => [...argv.slice(0, -1), `${argv.at(-1)!}.${INSTANCE}`];
   return [
     probeArgs(),
     listArgs(["tank"], MINIMAL_CAPABILITIES, false), listArgs(["tank", "data/vm/disk0"], MINIMAL_CAPABILITIES, true),
@@ -66,8 +67,8 @@ function replicationBases(hook: string): string[][] {
     sendArgs({ ...step, sourceDataset: "data/vm/disk0", kind: "full", to: { ...a, name: "manual-2024" }, intermediates: false }),
     snapshotArgs("tank", A, true), snapshotArgs("data/vm/disk0", A, false),
     destroySnapshotArgs("tank/www", A, "bzman"),
-    withInstance(bookmarkArgs("tank/www", A)),
-    destroyBookmarkArgs("data/vm/disk0", `${A}.${INSTANCE}`, "bzman"), destroyBookmarkArgs("tank/www", A, "bzman"),
+    bookmarkArgs("tank/www", A, `${A}.${INSTANCE}`),
+    destroyBookmarkArgs("data/vm/disk0", `${A}.${INSTANCE}`, OWN), destroyBookmarkArgs("tank/www", A, OWN),
     holdArgs(TAG, "tank/www", A), releaseArgs(TAG, "data/vm", "manual"), releaseArgs("bzman-common", "tank/www", A),
     ...holdBatchArgs("hold", TAG, [["tank/www", A], ["data/vm/disk0", A], ["tank", "manual"]]),
     poolStatusArgs("tank", true), poolStatusArgs("data", false), ["zpool", "status", "-x", "data"],
@@ -248,7 +249,7 @@ export function corpus(fake: FakeZfs): { accepted: Job[]; hostile: Job[] } {
 
   // Own snapshots and bookmarks: exactly <prefix>_<STAMP>, bookmarks with this instance's suffix.
   const ownBases = [snapshotArgs("tank", A, true), snapshotArgs("data/vm/disk0", A, false), destroySnapshotArgs("tank/www", A, "bzman"),
-    [...bookmarkArgs("tank/www", A).slice(0, -1), `tank/www#${A}.${INSTANCE}`], ["zfs", "destroy", `data/vm/disk0#${A}.${INSTANCE}`], ["zfs", "destroy", `tank/www#${A}`]];
+    bookmarkArgs("tank/www", A, `${A}.${INSTANCE}`), ["zfs", "destroy", `data/vm/disk0#${A}.${INSTANCE}`], ["zfs", "destroy", `tank/www#${A}`]];
   for (const b of ownBases) for (const v of OWN_VARIANTS) hostile.push({ family: "own", args: repl, command: commandLine(b).replaceAll(A, v) });
   for (const v of [`tank/www#${A}`, `tank/www#${A}.backup2`, `tank/www#${A}.`, `tank/www#${A}.backup1x`, `tank/www#${A}.${INSTANCE}.${INSTANCE}`,
     `tank/www#${A}-${INSTANCE}`, `tank/www#${A}${INSTANCE}`, `tank/www#${A}.BACKUP1`, `tank/www#${INSTANCE}`, `tank/www#${C}.${INSTANCE}`,
@@ -274,9 +275,9 @@ export function corpus(fake: FakeZfs): { accepted: Job[]; hostile: Job[] } {
   // Without --instance (an old key line): today's shapes only.
   ok("legacy", legacy, holdArgs("bzman-common", "tank/www", A));
   ok("legacy", legacy, releaseArgs("bzman-common", "tank/www", A));
-  ok("legacy", legacy, bookmarkArgs("tank/www", A));
-  ok("legacy", legacy, destroyBookmarkArgs("tank/www", A, "bzman"));
-  for (const cmd of [holdArgs(TAG, "tank/www", A), releaseArgs(TAG, "tank/www", A), [...bookmarkArgs("tank/www", A).slice(0, -1), `tank/www#${A}.${INSTANCE}`],
+  ok("legacy", legacy, bookmarkArgs("tank/www", A, A));
+  ok("legacy", legacy, destroyBookmarkArgs("tank/www", A, OWN));
+  for (const cmd of [holdArgs(TAG, "tank/www", A), releaseArgs(TAG, "tank/www", A), bookmarkArgs("tank/www", A, `${A}.${INSTANCE}`),
     ["zfs", "destroy", `tank/www#${A}.${INSTANCE}`]]) {
     hostile.push({ family: "legacy", args: legacy, command: commandLine(cmd) });
   }

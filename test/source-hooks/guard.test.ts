@@ -12,10 +12,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { commandLine } from "../../server/ssh/ssh-runner.ts";
-import { bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, getArgs, DRILL_PROPERTIES, renameArgs, restoreReceiveArgs, poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
+import { bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, getArgs, DRILL_PROPERTIES, renameArgs, restoreReceiveArgs, poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, resumeProbeArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
 import { MINIMAL_CAPABILITIES, type Capabilities } from "../../server/zfs/capabilities.ts";
+import { tryClassifyStderr } from "../../server/zfs/parse.ts";
 import { snaps } from "../helpers/snapshots.ts";
-import { FakeZfs, FIXTURES, GUARD, shells, TOKEN } from "./harness.ts";
+import { FakeZfs, FIXED_MESSAGE, FIXTURES, GUARD, RESUME_MESSAGE, shells, TOKEN } from "./harness.ts";
 
 const ARGS = ["--root", "tank", "--root", "data/vm", "--hook", "zfs set bzman:flushed=yes data/vm"];
 
@@ -53,7 +54,7 @@ const accepted: string[][] = [
   listArgs(["tank", "data/vm"], full, false, true),
   sendArgs({ ...base, kind: "incremental", from: a, fromBookmark: true, to: c, intermediates: false }, { flags: ["-L", "-e", "-c"] }),
   sendArgs({ ...base, kind: "incremental", from: { ...a, name: "made-by-hand" }, fromBookmark: true, to: c, intermediates: true }),
-  bookmarkArgs("tank/www", "bzman_20261126T000000Z"), destroyBookmarkArgs("data/vm/disk0", "bzman_20261126T000000Z", "bzman"),
+  bookmarkArgs("tank/www", "bzman_20261126T000000Z", "bzman_20261126T000000Z"), destroyBookmarkArgs("data/vm/disk0", "bzman_20261126T000000Z", { prefix: "bzman", instance: "backup1" }),
   ...holdBatchArgs("release", "bzman-common", Array.from({ length: 300 }, (_, i): [string, string] => [`tank/ds${i}`, "bzman_20261126T000000Z"])),
 ];
 
@@ -123,6 +124,23 @@ for (const [name, shell] of shells) {
   });
 }
 
+test("a key without --allow-resume refuses zfs send -t with its own fixed message, and runs nothing (bzman resends the step; check tells)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "bzman-guard-"));
+  const canary = join(dir, "ran");
+  const fake = join(dir, "zfs");
+  writeFileSync(fake, `#!/bin/sh\nprintf '%s\\n' "$*" >> ${canary}\n`);
+  chmodSync(fake, 0o755);
+  for (const [, shell] of shells) {
+    for (const line of [commandLine(sendArgs({ ...base, kind: "resume", resumeToken: "1-e686b09a9-e8-789c6360", intermediates: false })), commandLine(resumeProbeArgs())]) {
+      const r = guard(shell, line, ["--zfs", fake]);
+      assert.equal(r.status, 255, line);
+      assert.equal(r.stderr, RESUME_MESSAGE, line);
+      assert.equal(tryClassifyStderr(r.stderr), "GUARD_REJECTED");
+      assert.ok(!existsSync(canary), `ran something for ${line}`);
+    }
+  }
+});
+
 test("for real: rejected commands run nothing (a canary zfs is never called); accepted ones run it", () => {
   const dir = mkdtempSync(join(tmpdir(), "bzman-guard-"));
   const canary = join(dir, "ran");
@@ -133,7 +151,7 @@ test("for real: rejected commands run nothing (a canary zfs is never called); ac
   for (const line of rejected) {
     const r = guard(shell, line, ["--zfs", fake, "--zpool", fake]);
     assert.equal(r.status, 255, JSON.stringify(line));
-    assert.equal(r.stderr, "bzman-guard: rejected: this key may only run bzman's zfs commands\n", "one fixed message");
+    assert.ok([FIXED_MESSAGE, RESUME_MESSAGE].includes(r.stderr), `one of the two fixed messages: ${r.stderr}`);
     assert.ok(!existsSync(canary), `ran something for ${JSON.stringify(line)}`);
     assert.ok(!existsSync("/tmp/x"), "no injected command ran");
   }
@@ -164,8 +182,8 @@ const S = "bzman_20261126T000000Z";
 const instanceAccepted: string[][] = [
   holdArgs("bzman.backup1", "tank/www", S), releaseArgs("bzman.backup1", "tank/www", "manual"), releaseArgs("bzman-common", "tank/www", S),
   ...holdBatchArgs("release", "bzman-common", [["tank/www", S], ["data/vm", "manual"]]),
-  [...bookmarkArgs("tank/www", S).slice(0, -1), `${bookmarkArgs("tank/www", S).at(-1)!}.backup1`],
-  destroyBookmarkArgs("tank/www", `${S}.backup1`, "bzman"), destroyBookmarkArgs("tank/www", S, "bzman"),
+  bookmarkArgs("tank/www", S, `${S}.backup1`),
+  destroyBookmarkArgs("tank/www", `${S}.backup1`, { prefix: "bzman", instance: "backup1" }), destroyBookmarkArgs("tank/www", S, { prefix: "bzman", instance: "backup1" }),
 ];
 const instanceRejected = [
   `zfs hold bzman-common tank/www@${S}`, `zfs hold bzman.backup2 tank/www@${S}`, `zfs release bzman.backup2 tank/www@${S}`,

@@ -12,6 +12,9 @@ export const GUARD = fileURLToPath(new URL("../../source-hooks/bzman-guard", imp
 export const FIXTURES = fileURLToPath(new URL("../fixtures/zfs/", import.meta.url));
 export const FIXED_MESSAGE = "bzman-guard: rejected: this key may only run bzman's zfs commands\n";
 
+/** The other fixed message: a resumed send (`zfs send -t`) on a key whose guard lacks --allow-resume. */
+export const RESUME_MESSAGE = "bzman-guard: rejected: this key may not resume sends (zfs send -t); its guard lacks --allow-resume\n";
+
 const SHELLS: Array<[string, string[]]> = [["dash", ["/usr/bin/dash"]], ["bash --posix", ["/usr/bin/bash", "--posix"]], ["busybox ash", ["/usr/bin/busybox", "ash"]]];
 /** The POSIX shells present here, as [name, argv before the script]. */
 export const shells = SHELLS.filter(([name, argv]) => {

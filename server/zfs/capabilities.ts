@@ -19,6 +19,12 @@ export interface Capabilities {
   sendEstimate: boolean;
   /** Volumes (`create -V`). */
   zvols: boolean;
+  /**
+   * `zfs list -j` (JSON, OpenZFS 2.3+). Not used for listings (bzman's `-H -p` parser is strict
+   * and tested on every platform), reported by `bzman check`. OpenZFS 2.2+ also has the
+   * `snapshots_changed` property, which no usage line shows: it must be asked of a dataset.
+   */
+  listJson: boolean;
   /** Stream flags `zfs send` takes that keep blocks as stored: `-L` (large blocks), `-e` (embedded), `-c` (compressed). */
   streamFlags: string[];
 }
@@ -37,7 +43,7 @@ export function commonStreamFlags(sender: Capabilities, receiver: Capabilities):
 /** What bzman assumes of a host it could not probe: the oldest ZFS it supports. */
 export const MINIMAL_CAPABILITIES: Capabilities = {
   listParsable: false, holds: false, bookmarks: false, resume: false, rawSend: false,
-  receiveProperties: false, sendEstimate: false, zvols: false, streamFlags: [],
+  receiveProperties: false, sendEstimate: false, zvols: false, listJson: false, streamFlags: [],
 };
 
 function usageLine(usage: string, command: string): string[] {
@@ -63,6 +69,7 @@ export function parseCapabilities(usage: string): Capabilities {
     receiveProperties: receive.some((l) => /-o\s+<?property/.test(l)),
     sendEstimate: sendFlags.includes("n") && sendFlags.includes("P"),
     zvols: usageLine(usage, "create").some((l) => l.includes("-V")),
+    listJson: list.some((l) => /\[-j\b/.test(l)),
     streamFlags: STREAM_FLAGS.filter((f) => sendFlags.includes(f.slice(1))),
   };
 }

@@ -47,7 +47,7 @@ const C = "bzman_20261126T001000Z";
 const STAMP = "20261201T073000Z";
 const ASIDE_AT = Date.UTC(2026, 11, 1, 7, 30, 0);
 
-const full: Capabilities = { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true, streamFlags: ["-L", "-e", "-c"] };
+const full: Capabilities = { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true, listJson: false, streamFlags: ["-L", "-e", "-c"] };
 const [a, c] = snaps(A, C) as [ReturnType<typeof snaps>[number], ReturnType<typeof snaps>[number]];
 const step = { sourceDataset: "tank/www", targetDataset: "backup/w/tank/www" };
 const resume: Step = { ...step, kind: "resume", resumeToken: TOKEN, intermediates: false };

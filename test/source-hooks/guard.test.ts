@@ -26,7 +26,7 @@ function guard(shell: string[], command: string, extra: string[] = ["--check"], 
 }
 
 // Every shape bzman sends, built by the same code that builds the real commands.
-const full: Capabilities = { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true, streamFlags: ["-L", "-e", "-c"] };
+const full: Capabilities = { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true, listJson: false, streamFlags: ["-L", "-e", "-c"] };
 const two = snaps("bzman_20261126T000000Z", "bzman_20261126T001000Z");
 const a = two[0]!;
 const c = two[1]!;

@@ -8,6 +8,7 @@ import { snaps } from "../helpers/snapshots.ts";
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/zfs/${name}`, import.meta.url), "utf8");
 const zfsFuse = parseCapabilities(fixture("zfs-fuse-usage.txt"));
 const openzfs = parseCapabilities(fixture("openzfs-2.1-usage.txt"));
+const openzfs23 = parseCapabilities(fixture("openzfs-2.3-usage.txt"));
 
 test("capabilities: zfs-fuse has holds only", () => {
   assert.deepEqual(zfsFuse, { ...MINIMAL_CAPABILITIES, holds: true, zvols: true });
@@ -15,8 +16,13 @@ test("capabilities: zfs-fuse has holds only", () => {
 });
 
 test("capabilities: OpenZFS 2.1 has everything", () => {
-  assert.deepEqual(openzfs, { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true, streamFlags: ["-L", "-e", "-c"] });
+  assert.deepEqual(openzfs, { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true, listJson: false, streamFlags: ["-L", "-e", "-c"] });
   assert.deepEqual(commonStreamFlags(openzfs, openzfs), ["-L", "-e", "-c"]);
+});
+
+test("capabilities: OpenZFS 2.3 (its send usage wraps over two lines) has the same, and list -j", () => {
+  assert.deepEqual(openzfs23, { ...openzfs, listJson: true });
+  assert.deepEqual(commonStreamFlags(openzfs23, openzfs), ["-L", "-e", "-c"]);
 });
 
 test("listArgs: zfs get on old ZFS, zfs list -p where probed", () => {

@@ -105,9 +105,11 @@ passwd_line() { # the passwd entry of $user, from the destdir or this system
 	else getent passwd "$user" 2>/dev/null || grep "^$user:" /etc/passwd 2>/dev/null || true; fi
 }
 if [ "$as_root" = 0 ] && [ -z "$(passwd_line)" ]; then
-	if [ -n "$destdir" ]; then run useradd --root "$destdir" -r -m -d "/home/$user" -s /bin/sh "$user"
+	# The password field is "*": no password can work, but the account is not "locked" (useradd's
+	# "!"), which sshd without PAM (UsePAM no) refuses even for keys.
+	if [ -n "$destdir" ]; then run useradd --root "$destdir" -r -m -d "/home/$user" -s /bin/sh -p '*' "$user"
 	elif [ "$(uname -s)" = FreeBSD ]; then run pw useradd "$user" -m -d "/home/$user" -s /bin/sh -c "bzman backups"
-	else run useradd -r -m -d "/home/$user" -s /bin/sh "$user"; fi
+	else run useradd -r -m -d "/home/$user" -s /bin/sh -p '*' "$user"; fi
 else
 	printf '= account %s exists\n' "$user"
 fi

@@ -106,6 +106,8 @@ test("install-source.sh in a throwaway root: account, guard, key line; idempoten
   const first = run(args);
   assert.equal(first.status, 0, first.out);
   assert.match(readFileSync(join(d, "etc/passwd"), "utf8"), /^bzman:x:\d+:\d+::\/home\/bzman:\/bin\/sh$/m);
+  // No password can work, but the account is not locked ("!"): sshd without PAM refuses locked accounts even for keys.
+  assert.match(readFileSync(join(d, "etc/shadow"), "utf8"), /^bzman:\*:/m);
   assert.match(first.out, /would run: zfs allow -u bzman send,snapshot,hold,release,destroy,mount tank/);
   const keys = join(d, "home/bzman/.ssh/authorized_keys");
   const line = `restrict,from="10.0.0.5",command="/usr/local/libexec/bzman-guard --root tank --root data/vm --instance backup" ${key}\n`;

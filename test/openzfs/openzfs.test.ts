@@ -254,8 +254,8 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
 
   it("a token of a dataset outside the guard's roots is refused by the guard, and nothing is sent", async () => {
     // A real token naming other/secret: a cut stream of it received resumably, as root.
-    await g.admin(["sh", "-c", "zfs create other/secret && echo secret > /other/secret/s.txt && zfs snapshot other/secret@s && " +
-      "{ zfs send other/secret@s | head -c 65536 | zfs receive -s -u dst/stolen; true; }"]);
+    await g.admin(["sh", "-c", "zfs create other/secret && dd if=/dev/urandom of=/other/secret/s.bin bs=1M count=4 status=none && zfs snapshot other/secret@s && " +
+      "{ zfs send other/secret@s | head -c 1048576 | zfs receive -s -u dst/stolen; true; }"]);
     const t = await token("dst/stolen");
     assert.notEqual(t, "-");
     assert.match(await g.admin(["sh", "-c", `zfs send -nvt ${t} 2>&1; true`]), /toname = other\/secret@s/);

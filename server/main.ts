@@ -10,6 +10,7 @@ import type { Config, SourceConfig } from "./config/schema.ts";
 import { EXIT, planCommand, runCommand, type CliDeps } from "./cli/run-command.ts";
 import { checkCommand } from "./cli/check-command.ts";
 import { createLogger } from "./log.ts";
+import { LoggerSyslog } from "./syslog.ts";
 import { connectSource, fetchHostKey, nativeCryptoAvailable } from "./ssh/connection.ts";
 import { fingerprint, parsePinnedKey } from "./ssh/host-key.ts";
 import { pinHostKey } from "./config/edit.ts";
@@ -104,15 +105,18 @@ async function main(argv: string[]): Promise<number> {
         code = config;
         return;
       }
-      // syslog through util-linux logger: one long-lived process reading "<priority>line" lines.
-      const logger = config.syslog
-        ? new LocalRunner().spawn(["logger", "--prio-prefix", "--socket-errors=off", "-t", config.syslog.tag, ...(config.syslog.socket ? ["-u", config.syslog.socket] : [])])
+      // syslog through logger(1), one process per severity (syslog.ts); its own trouble goes to stderr.
+      const syslog = config.syslog
+        ? new LoggerSyslog({
+          runner: new LocalRunner(), tag: config.syslog.tag, ...(config.syslog.socket ? { extraArgs: ["-u", config.syslog.socket] } : {}),
+          report: (line) => process.stderr.write(`bzman: ${line}\n`),
+        })
         : undefined;
       const { serveCommand } = await import("./cli/serve-command.ts");
-      code = await serveCommand(config, { ...buildDeps(stop.signal), log: createLogger(logger ? { syslog: logger.stdin } : {}) });
-      if (logger) {
-        logger.stdin.end();
-        await logger.done.catch(() => undefined);
+      try {
+        code = await serveCommand(config, { ...buildDeps(stop.signal), log: createLogger(syslog ? { syslog } : {}) });
+      } finally {
+        await syslog?.close();
       }
     });
 

@@ -41,14 +41,14 @@ run() {
 	[ "$dry" = 1 ] || "$@"
 }
 
-substitute() { # FILE DEST: the template with @PREFIX@, @ETC@, @STATE@ filled in
+substitute() { # FILE DEST: the template with @NODE@, @PREFIX@, @ETC@, @STATE@ filled in
 	printf '+ write %s\n' "$2"
 	[ "$dry" = 1 ] && return 0
-	sed -e "s#@PREFIX@#$prefix#g" -e "s#@ETC@#$etc#g" -e "s#@STATE@#$state#g" "$1" > "$2.tmp"
+	sed -e "s#@NODE@#$node#g" -e "s#@PREFIX@#$prefix#g" -e "s#@ETC@#$etc#g" -e "s#@STATE@#$state#g" "$1" > "$2.tmp"
 	mv "$2.tmp" "$2"
 }
 
-command -v node > /dev/null || die "node (20 or newer) is required"
+node=$(command -v node) || die "node (20, 22 or 24) is required"
 command -v npm > /dev/null || die "npm is required"
 
 # Build from the sources in this tree, so what is installed is what is here (a stale dist/ is

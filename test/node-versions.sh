@@ -49,7 +49,10 @@ addons() {
 	for gyp in $(find "$1/node_modules" -name binding.gyp -not -path '*/test/*' | sort); do
 		pkg=$(dirname "$gyp")
 		built=$(find "$pkg/build/Release" -maxdepth 1 -name '*.node' 2>/dev/null | head -n 1)
-		[ -n "$built" ] || fail "$pkg: no native module was built (see the npm ci log above)"
+		if [ -z "$built" ]; then
+			cat "$log" >&2
+			fail "$pkg: no native module was built (npm ci's output above)"
+		fi
 		"$2" -e 'process.dlopen({ exports: {} }, process.argv[1])' "$built" || fail "$built does not load in $2"
 		found=$((found + 1))
 	done
@@ -83,7 +86,7 @@ for v in $VERSIONS; do
 	fi
 	if grep -q EBADENGINE "$log"; then
 		grep -A4 EBADENGINE "$log" >&2
-		fail "Node $v: npm ci warns EBADENGINE on a version package.json supports"
+		fail "Node $v: npm ci warns EBADENGINE: package.json and every dependency must support each version tested here"
 	fi
 	addons "$work" "$root/bin/node"
 	t2=$(now)

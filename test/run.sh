@@ -4,12 +4,13 @@
 # (integration files share the machine's single zfs-fuse daemon), then the OpenZFS tier
 # (test/openzfs/run.sh: a QEMU guest with real OpenZFS 2.1), then the other Node versions
 # (test/node-versions.sh: the unit tier and the demo on Node 22 and 24).
-# `sh test/run.sh unit` runs the unit tests only (on this node); `sh test/run.sh nodes` only
-# the other Node versions.
+# `sh test/run.sh unit` runs the unit tests only (on this node); `sh test/run.sh nodes [MODE]`
+# only the other Node versions (MODE: see test/node-versions.sh).
 set -eu
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = nodes ]; then
-  exec sh test/node-versions.sh
+  shift
+  exec sh test/node-versions.sh "$@"
 fi
 if [ "${1:-}" != unit ] && [ "$(id -u)" = 0 ]; then
   node --import tsx test/helpers/install-parts.ts

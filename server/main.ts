@@ -120,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
       const syslog = config.syslog
         ? new LoggerSyslog({
           runner: new LocalRunner(), tag: config.syslog.tag, ...(config.syslog.socket ? { extraArgs: ["-u", config.syslog.socket] } : {}),
-          report: (line) => process.stderr.write(`bzman: ${line}\n`),
+          report: (line) => process.stderr.write(`bzman: ${line}\n`), stopping: stop.signal,
         })
         : undefined;
       const { serveCommand } = await import("./cli/serve-command.ts");

@@ -1,7 +1,8 @@
 // syslog through the platform's logger(1): one long-lived `logger -p FACILITY.LEVEL -t TAG` per
 // severity in use, fed one record per line on stdin — the only use of logger that Linux, FreeBSD
 // and illumos share. Starts its processes only through the injected runner; never throws into
-// the logging path: a logger that dies is reported, and started again for the next line.
+// the logging path: a logger that dies is reported, and started again for the next line; at a
+// stop (service managers signal the loggers with bzman) the shutdown lines go to new ones.
 
 import type { SyslogSink } from "./log.ts";
 import type { ExitStatus, RunningCommand } from "./zfs/runner.ts";
@@ -40,12 +41,24 @@ export interface LoggerSyslogOptions {
   now?: () => number;
   /** Overrides CLOSE_GRACE_MS. */
   closeGraceMs?: number;
+  /**
+   * Aborted when bzman is stopping. systemd and svc.startd signal every process of the service
+   * at stop, the loggers too, and bzman may not yet have seen them die: then every logger is
+   * retired (its input closed) and the shutdown lines go to new ones. A logger ended by
+   * SIGTERM, SIGINT or SIGHUP is reported only if bzman was not stopping when its next line
+   * came (or at close).
+   */
+  stopping?: AbortSignal;
 }
 
 interface Child {
   cmd: RunningCommand;
   startedAt: number;
   exited: boolean;
+  /** close() killed it: it had not exited after its stdin was closed. */
+  killed?: boolean;
+  /** Its input was closed at the stop; the next line of its severity goes to a new logger. */
+  retired?: boolean;
 }
 
 interface Channel {
@@ -57,7 +70,12 @@ interface Channel {
   notBefore: number;
   /** Lines lost since the last report. */
   dropped: number;
+  /** The report of a logger ended by a stop signal, held until it is known whether bzman is stopping. */
+  held?: string;
 }
+
+/** The signals a service manager stops a service with. */
+const STOP_SIGNALS = new Set(["SIGTERM", "SIGINT", "SIGHUP"]);
 
 /** How a command ended, in words. */
 function ended(s: ExitStatus): string {
@@ -72,11 +90,14 @@ function ended(s: ExitStatus): string {
 export class LoggerSyslog implements SyslogSink {
   private readonly channels = new Map<number, Channel>();
   private readonly exits = new Set<Promise<void>>();
+  /** Every logger not yet exited, retired ones included. */
+  private readonly live = new Set<Child>();
   private closing = false;
   private readonly now: () => number;
 
   constructor(private readonly opts: LoggerSyslogOptions) {
     this.now = opts.now ?? Date.now;
+    opts.stopping?.addEventListener("abort", () => this.retire(), { once: true });
   }
 
   /** The argv of the logger for `severity`. */
@@ -107,19 +128,36 @@ export class LoggerSyslog implements SyslogSink {
   /** Ends every logger (stdin closed, then killed after CLOSE_GRACE_MS) and awaits their exits; reports lines dropped. */
   async close(): Promise<void> {
     this.closing = true;
-    for (const ch of this.channels.values()) {
-      const c = ch.child;
-      if (!c || c.exited) continue;
+    for (const c of this.live) {
       c.cmd.stdin.end();
-      const timer = setTimeout(() => c.cmd.kill(), this.opts.closeGraceMs ?? CLOSE_GRACE_MS);
+      const timer = setTimeout(() => {
+        c.killed = true;
+        c.cmd.kill();
+      }, this.opts.closeGraceMs ?? CLOSE_GRACE_MS);
       void c.cmd.done.finally(() => clearTimeout(timer)).catch(() => undefined);
     }
     while (this.exits.size) await Promise.all([...this.exits]);
-    for (const ch of this.channels.values()) this.reportDropped(ch);
+    for (const ch of this.channels.values()) {
+      this.reportHeld(ch);
+      this.reportDropped(ch);
+    }
+  }
+
+  /** At the stop: every running logger gets its input closed (it may already be dead); new ones take the next lines. */
+  private retire(): void {
+    if (this.closing) return;
+    for (const ch of this.channels.values()) {
+      const c = ch.child;
+      if (!c || c.exited) continue;
+      c.retired = true;
+      c.cmd.stdin.end();
+      ch.child = undefined;
+    }
   }
 
   /** Starts the logger of `ch`; false when it cannot be started. */
   private start(ch: Channel): boolean {
+    this.reportHeld(ch);
     this.reportDropped(ch);
     const argv = this.argv(ch.severity);
     let cmd: RunningCommand;
@@ -131,6 +169,7 @@ export class LoggerSyslog implements SyslogSink {
     }
     const child: Child = { cmd, startedAt: this.now(), exited: false };
     ch.child = child;
+    this.live.add(child);
     const exit = cmd.done.then(
       (status) => this.exited(ch, child, status),
       (err: Error) => this.exited(ch, child, undefined, err),
@@ -142,22 +181,32 @@ export class LoggerSyslog implements SyslogSink {
 
   private exited(ch: Channel, child: Child, status?: ExitStatus, err?: Error): void {
     child.exited = true;
+    this.live.delete(child);
     const what = `\`${child.cmd.argv.join(" ")}\``;
-    if (this.closing) {
+    if (this.closing || child.retired) {
       if (err) this.opts.report(`syslog: ${what}: ${err.message}`);
+      else if (child.killed) this.opts.report(`syslog: ${what} had not exited ${this.opts.closeGraceMs ?? CLOSE_GRACE_MS} ms after its input ended; killed`);
+      else if (status && STOP_SIGNALS.has(status.signal ?? "") && this.opts.stopping?.aborted) return;
       else if (status && (status.code !== 0 || status.signal)) this.opts.report(`syslog: ${what} ${ended(status)}`);
       return;
     }
-    this.died(ch, child.startedAt, `${what} ${err ? err.message : ended(status!)}`);
+    this.died(ch, child.startedAt, `${what} ${err ? err.message : ended(status!)}`, STOP_SIGNALS.has(status?.signal ?? ""));
   }
 
   /** A logger of `ch` started at `startedAt` is gone: report it and decide when the next may start. */
-  private died(ch: Channel, startedAt: number, why: string): void {
+  private died(ch: Channel, startedAt: number, why: string, stopSignal = false): void {
     const now = this.now();
     ch.quickDeaths = now - startedAt < QUICK_DEATH_MS ? ch.quickDeaths + 1 : 0;
     const delay = ch.quickDeaths < 2 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 1000 * 2 ** ch.quickDeaths);
     ch.notBefore = now + delay;
-    this.opts.report(`syslog: ${why}; ${delay ? `started again in ${Math.round(delay / 1000)} s, lines until then are dropped` : "started again with the next line"}`);
+    const line = `syslog: ${why}; ${delay ? `started again in ${Math.round(delay / 1000)} s, lines until then are dropped` : "started again with the next line"}`;
+    if (stopSignal && this.opts.stopping && delay === 0) ch.held = line;
+    else this.opts.report(line);
+  }
+
+  private reportHeld(ch: Channel): void {
+    if (ch.held && !this.opts.stopping?.aborted) this.opts.report(ch.held);
+    ch.held = undefined;
   }
 
   private reportDropped(ch: Channel): void {

@@ -1,10 +1,12 @@
-// syslog on real parts, without ZFS: `bzman serve` (zfs and zpool are stand-ins that fail, and the
-// one source is a closed port) logs through real logger processes into a private rsyslogd on its
-// own socket (the history file is unreadable, for a warning). The default path runs `logger` as illumos and FreeBSD have it — a stand-in first on
-// PATH that accepts only -p and -t and then hands the lines to util-linux's logger for that
-// socket — so bzman may use nothing else; `socket:` runs util-linux's logger -u directly. Records
-// arrive at their priorities; a logger killed mid-run is reported and replaced, and the lines
-// of the clean shutdown still arrive; no logger outlives bzman.
+// syslog on real parts, without ZFS: `bzman serve` (zfs and zpool are stand-ins that fail, the
+// one source is a closed port, the history file is unreadable for a warning) logs through real
+// logger processes into a private rsyslogd on its own socket. The default path runs `logger` as
+// illumos and FreeBSD have it — a stand-in first on PATH that accepts only -p and -t and then
+// hands the lines to util-linux's logger for that socket — so bzman may use nothing else;
+// `socket:` runs util-linux's logger -u directly. Records arrive at their priorities; a logger
+// killed mid-run is reported and replaced; the lines of the clean shutdown arrive, also when the
+// stop signals every process of the service (as systemd and svc.startd do); no logger outlives
+// bzman.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -90,13 +92,14 @@ describe("syslog through logger(1) into a private rsyslogd", { skip }, () => {
     return file;
   }
 
-  function serve(file: string, path: string): { stderr: () => string; exited: Promise<number | null>; kill: (s: NodeJS.Signals) => void } {
+  /** bzman serve in a process group of its own (its loggers join it), as a service manager runs it. */
+  function serve(file: string, path: string): { stderr: () => string; exited: Promise<number | null>; kill: (s: NodeJS.Signals) => void; killGroup: (s: NodeJS.Signals) => void } {
     const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--config", file, "serve"], {
-      cwd: REPO, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, PATH: `${path}:${process.env.PATH}`, BZMAN_TEST_DIR: dir },
+      cwd: REPO, stdio: ["ignore", "ignore", "pipe"], detached: true, env: { ...process.env, PATH: `${path}:${process.env.PATH}`, BZMAN_TEST_DIR: dir },
     });
     let err = "";
     child.stderr!.on("data", (c) => (err += c));
-    return { stderr: () => err, exited: new Promise((r) => child.once("close", (code) => r(code))), kill: (s) => child.kill(s) };
+    return { stderr: () => err, exited: new Promise((r) => child.once("close", (code) => r(code))), kill: (s) => child.kill(s), killGroup: (s) => process.kill(-child.pid!, s) };
   }
 
   const alive = (pid: number): boolean => {
@@ -148,5 +151,17 @@ describe("syslog through logger(1) into a private rsyslogd", { skip }, () => {
     assert.equal(await d.exited, 0, d.stderr());
     await until("stopped cleanly", () => /^daemon\.info bzman-sock: stopped cleanly/m.test(messages()), 10_000);
     assert.doesNotMatch(d.stderr(), /syslog:/, "no logger trouble reported");
+  });
+
+  test("a stop that signals every process of the service (systemd, svc.startd): the shutdown lines arrive, no logger trouble is reported", async () => {
+    const d = serve(config("group", { tag: "bzman-group" }), `${strict}:${fakes}`);
+    await until("serving", () => /^daemon\.info bzman-group: serving/m.test(messages()) && /^daemon\.err bzman-group: pass FAILED/m.test(messages()), 30_000)
+      .catch((err: Error) => (d.kill("SIGKILL"), assert.fail(`${err.message}\n${d.stderr()}`)));
+    d.killGroup("SIGTERM");
+    assert.equal(await d.exited, 0, d.stderr());
+    await until("the shutdown lines in syslog", () => /^daemon\.info bzman-group: stopped cleanly/m.test(messages()), 10_000)
+      .catch(() => assert.fail(`${messages().split("\n").filter((l) => l.includes("bzman-group")).slice(-6).join("\n")}\nstderr:\n${d.stderr()}`));
+    assert.match(messages(), /^daemon\.info bzman-group: stopping: no new passes/m);
+    assert.doesNotMatch(d.stderr(), /syslog:/, "the loggers' SIGTERM is part of the stop");
   });
 });

@@ -60,7 +60,7 @@ class FakeStarter {
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-function rig(opts: { extraArgs?: string[] } = {}): { starter: FakeStarter; sink: LoggerSyslog; reports: string[]; clock: { t: number } } {
+function rig(opts: { extraArgs?: string[]; stopping?: AbortSignal } = {}): { starter: FakeStarter; sink: LoggerSyslog; reports: string[]; clock: { t: number } } {
   const starter = new FakeStarter();
   const reports: string[] = [];
   const clock = { t: 1_000_000 };
@@ -160,6 +160,7 @@ test("a logger that reads nothing never makes bzman hold more than about 1 MiB f
   for (let i = 0; i < 3000; i++) sink.write(6, line);
   await sink.close();
   assert.ok(starter.started[0]!.killed, "a logger that does not exit after its stdin is closed is killed");
+  assert.ok(reports.includes("syslog: `logger -p daemon.info -t bzman` had not exited 50 ms after its input ended; killed"), reports.join("\n"));
   const dropped = Number(/^syslog: (\d+) line\(s\) for daemon.info were dropped/m.exec(reports.join("\n"))?.[1]);
   const kept = 3000 - dropped;
   assert.ok(kept * 1000 > MAX_PENDING_BYTES && (kept - 1) * 1000 <= MAX_PENDING_BYTES + 1000, `${kept} lines held`);
@@ -180,4 +181,52 @@ test("close() awaits every logger and reports one that failed; nothing is starte
   assert.deepEqual(reports, ["syslog: `logger -p daemon.warning -t bzman` exited with status 2: logger: bad"]);
   sink.write(6, "late");
   assert.equal(starter.started.length, 2);
+});
+
+test("at a stop, loggers the service manager signalled with bzman are replaced without a report; the same signal while running is reported", async () => {
+  const stop = new AbortController();
+  const { starter, sink, reports, clock } = rig({ stopping: stop.signal });
+  sink.write(6, "serving");
+  sink.write(3, "failed");
+  clock.t += 60_000;
+  starter.started[0]!.exit({ code: null, signal: "SIGTERM" }); // systemd's or svc.startd's SIGTERM to every process
+  await tick();
+  stop.abort(); // bzman's own SIGTERM handler
+  await tick();
+  assert.ok(starter.started[1]!.stdinEnded, "at the stop a logger that may be dead unnoticed is retired");
+  sink.write(3, "late error");
+  assert.equal(starter.started.length, 3, "its next line goes to a new one");
+  sink.write(6, "stopping");
+  assert.equal(starter.started.length, 4, "replaced for the shutdown lines");
+  await tick();
+  assert.deepEqual(starter.started[2]!.lines, ["late error"]);
+  assert.deepEqual(starter.started[3]!.lines, ["stopping"]);
+  starter.exitOnEof = false;
+  const closing = sink.close();
+  starter.started[2]!.exit({ code: null, signal: "SIGTERM" }); // signalled while closing
+  starter.started[3]!.exit({ code: 0 });
+  await closing;
+  assert.deepEqual(reports, [], "nothing to report about a stop");
+
+  const running = rig({ stopping: new AbortController().signal });
+  running.sink.write(6, "a");
+  running.clock.t += 60_000;
+  running.starter.started[0]!.exit({ code: null, signal: "SIGTERM" }); // someone else's kill
+  await tick();
+  running.sink.write(6, "b");
+  assert.deepEqual(running.reports, ["syslog: `logger -p daemon.info -t bzman` ended by SIGTERM; started again with the next line"]);
+  await running.sink.close();
+});
+
+test("a logger retired at the stop that does not exit is killed at close, so close() always ends", async () => {
+  const stop = new AbortController();
+  const { starter, sink, reports } = rig({ stopping: stop.signal });
+  starter.exitOnEof = false;
+  sink.write(6, "serving");
+  stop.abort();
+  sink.write(6, "stopping");
+  starter.started[1]!.exit({ code: 0 });
+  await sink.close();
+  assert.ok(starter.started[0]!.killed);
+  assert.deepEqual(reports, ["syslog: `logger -p daemon.info -t bzman` had not exited 50 ms after its input ended; killed"]);
 });

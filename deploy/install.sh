@@ -6,15 +6,23 @@
 #   ETC/id_ed25519     bzman's SSH key for the sources, only if there is none
 #   STATE              the history and lock directory (0750)
 #   the service        systemd unit, SMF manifest or FreeBSD rc.d script, by platform
+# The defaults follow the platform (uname):
+#   Linux                 /opt/bzman, /etc/bzman, /var/lib/bzman; systemd when present
+#   SmartOS global zone   /opt/bzman, /opt/bzman/etc, /opt/bzman/var; SMF, manifest in
+#                         /opt/custom/smf (/etc does not survive a reboot there, /opt does)
+#   other illumos         /opt/bzman, /etc/bzman, /var/lib/bzman; SMF, /var/svc/manifest/site
+#   FreeBSD               /usr/local, /usr/local/etc/bzman, /var/db/bzman; rc.d
+# The services run node by its full path: the one on PATH now, or --node.
 # Idempotent. --root DIR installs below DIR (packaging, tests); nothing is started then.
 #
-# Usage: sh deploy/install.sh [--prefix /opt/bzman] [--etc /etc/bzman] [--state /var/lib/bzman]
+# Usage: sh deploy/install.sh [--prefix DIR] [--etc DIR] [--state DIR] [--node PATH]
 #                             [--root DIR] [--service auto|systemd|smf|rc|none] [--dry-run]
 set -eu
 
-prefix=/opt/bzman
-etc=/etc/bzman
-state=/var/lib/bzman
+prefix=""
+etc=""
+state=""
+node=""
 root=""
 service=auto
 dry=0
@@ -25,13 +33,47 @@ while [ $# -gt 0 ]; do
 	--prefix) [ $# -ge 2 ] || die "$1 needs a value"; prefix=$2; shift 2 ;;
 	--etc) [ $# -ge 2 ] || die "$1 needs a value"; etc=$2; shift 2 ;;
 	--state) [ $# -ge 2 ] || die "$1 needs a value"; state=$2; shift 2 ;;
+	--node) [ $# -ge 2 ] || die "$1 needs a value"; node=$2; shift 2 ;;
 	--root) [ $# -ge 2 ] || die "$1 needs a value"; root=$2; shift 2 ;;
 	--service) [ $# -ge 2 ] || die "$1 needs a value"; service=$2; shift 2 ;;
 	--dry-run) dry=1; shift ;;
-	-h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,20p' "$0"; exit 0 ;;
 	*) die "unknown option $1 (see --help)" ;;
 	esac
 done
+
+# The platform, once: smartos (the global zone of SmartOS), illumos, freebsd or linux.
+case "$(uname -s)" in
+SunOS)
+	platform=illumos
+	case "$(uname -v)" in
+	*joyent*) [ "$(zonename 2> /dev/null || echo global)" = global ] && platform=smartos ;;
+	esac
+	;;
+FreeBSD) platform=freebsd ;;
+*) platform=linux ;;
+esac
+# Where SMF imports manifests at boot: on the SmartOS global zone only /opt/custom/smf survives.
+manifests=/var/svc/manifest/site
+case "$platform" in
+smartos) : "${prefix:=/opt/bzman}" "${etc:=/opt/bzman/etc}" "${state:=/opt/bzman/var}"; manifests=/opt/custom/smf ;;
+freebsd) : "${prefix:=/usr/local}" "${etc:=/usr/local/etc/bzman}" "${state:=/var/db/bzman}" ;;
+*) : "${prefix:=/opt/bzman}" "${etc:=/etc/bzman}" "${state:=/var/lib/bzman}" ;;
+esac
+
+[ -n "$node" ] || node=$(command -v node) || die "node (20, 22 or 24) is required"
+command -v npm > /dev/null || die "npm is required"
+# These paths end up in sed expressions, an SMF exec string and an rc.d command line.
+for p in "$prefix" "$etc" "$state" "$node"; do
+	case "$p" in
+	/*) ;;
+	*) die "$p: paths must be absolute" ;;
+	esac
+	case "$p" in
+	*[!A-Za-z0-9/._+-]*) die "$p: paths may hold only letters, digits and / . _ + -" ;;
+	esac
+done
+[ -x "$node" ] || die "$node is not an executable node"
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 lib=$root$prefix/lib/bzman
@@ -41,15 +83,12 @@ run() {
 	[ "$dry" = 1 ] || "$@"
 }
 
-substitute() { # FILE DEST: the template with @PREFIX@, @ETC@, @STATE@ filled in
+substitute() { # FILE DEST: the template with @NODE@, @PREFIX@, @ETC@, @STATE@ filled in
 	printf '+ write %s\n' "$2"
 	[ "$dry" = 1 ] && return 0
-	sed -e "s#@PREFIX@#$prefix#g" -e "s#@ETC@#$etc#g" -e "s#@STATE@#$state#g" "$1" > "$2.tmp"
+	sed -e "s#@NODE@#$node#g" -e "s#@PREFIX@#$prefix#g" -e "s#@ETC@#$etc#g" -e "s#@STATE@#$state#g" "$1" > "$2.tmp"
 	mv "$2.tmp" "$2"
 }
-
-command -v node > /dev/null || die "node (20 or newer) is required"
-command -v npm > /dev/null || die "npm is required"
 
 # Build from the sources in this tree, so what is installed is what is here (a stale dist/ is
 # never installed). The tree's dev dependencies are installed only when they are missing.
@@ -74,8 +113,8 @@ if [ -f "$root$etc/bzman.yaml" ]; then
 else
 	printf '+ write %s\n' "$root$etc/bzman.yaml"
 	if [ "$dry" = 0 ]; then
-		sed -e "s#^state: /var/lib/bzman/state.json#state: $state/state.json#" \
-			-e "s#/etc/bzman/id_ed25519#$etc/id_ed25519#g" "$here/deploy/bzman.example.yaml" > "$root$etc/bzman.yaml"
+		sed -e "s#^state: /var/lib/bzman/#state: $state/#" -e "s#/etc/bzman/#$etc/#g" \
+			"$here/deploy/bzman.example.yaml" > "$root$etc/bzman.yaml"
 		chmod 0640 "$root$etc/bzman.yaml"
 	fi
 fi
@@ -86,11 +125,13 @@ else
 fi
 
 if [ "$service" = auto ]; then
-	if [ "$(uname -s)" = FreeBSD ]; then service=rc
-	elif command -v svccfg > /dev/null; then service=smf
-	elif [ -d /etc/systemd/system ] || command -v systemctl > /dev/null; then service=systemd
-	else service=none; fi
+	case "$platform" in
+	smartos | illumos) service=smf ;;
+	freebsd) service=rc ;;
+	*) if [ -d /etc/systemd/system ] || command -v systemctl > /dev/null; then service=systemd; else service=none; fi ;;
+	esac
 fi
+note=""
 case "$service" in
 systemd)
 	run mkdir -p "$root/etc/systemd/system"
@@ -99,27 +140,36 @@ systemd)
 	next="systemctl enable --now bzman"
 	;;
 smf)
-	substitute "$here/deploy/bzman.smf.xml" "$lib/bzman.smf.xml"
-	[ -n "$root" ] || run svccfg import "$lib/bzman.smf.xml"
-	next="svcadm enable bzman"
+	run mkdir -p "$root$manifests"
+	substitute "$here/deploy/bzman.smf.xml" "$root$manifests/bzman.xml"
+	[ -n "$root" ] || run svccfg import "$manifests/bzman.xml"
+	next="svcadm enable bzman   (its log: svcs -L bzman)"
 	;;
 rc)
-	run mkdir -p "$root/usr/local/etc/rc.d"
+	run mkdir -p "$root/usr/local/etc/rc.d" "$root/usr/local/etc/newsyslog.conf.d"
 	substitute "$here/deploy/bzman.rc" "$root/usr/local/etc/rc.d/bzman"
 	run chmod 0555 "$root/usr/local/etc/rc.d/bzman"
-	next="sysrc bzman_enable=YES && service bzman start"
+	substitute "$here/deploy/bzman.newsyslog.conf" "$root/usr/local/etc/newsyslog.conf.d/bzman.conf"
+	next="sysrc bzman_enable=YES && service bzman start   (its log: /var/log/bzman.log)"
 	;;
-none) next="run $prefix/bin/bzman --config $etc/bzman.yaml serve under your service manager" ;;
+none) next="run $node $prefix/bin/bzman --config $etc/bzman.yaml serve under your service manager" ;;
 *) die "unknown --service $service" ;;
 esac
+if [ "$platform" = smartos ]; then
+	note="
+This is the global zone of SmartOS: /etc and manifests imported by hand are gone after a
+reboot, so the config, the key and the history are under $etc and $state, and the
+manifest is $manifests/bzman.xml, which SmartOS imports at every boot."
+fi
 
 cat <<DONE
 
-bzman is installed in $prefix.
+bzman is installed in $prefix; its config is $etc/bzman.yaml, its history in $state.$note
 1. Edit $etc/bzman.yaml: your sources, their datasets and targets.
 2. On each source, install the guard and this key (source-hooks/install-source.sh):
    $( [ -f "$root$etc/id_ed25519.pub" ] && cat "$root$etc/id_ed25519.pub" || echo "(the key is created when not a dry run)")
 3. Pin each source's host key: $prefix/bin/bzman --config $etc/bzman.yaml trust SOURCE
+   ($([ "$etc" = /etc/bzman ] && echo "--config can be left out: it is the default" || echo "or export BZMAN_CONFIG=$etc/bzman.yaml once"))
 4. Check: $prefix/bin/bzman --config $etc/bzman.yaml check
 5. Start: $next
 DONE

@@ -1,49 +1,63 @@
 // The logger: pino, JSON lines on stdout (pretty on a terminal, through a main-thread stream:
 // pino's worker transports cannot load TypeScript under tsx). Child loggers carry source/dataset.
+// Optionally every record also goes to a syslog sink as one line at its severity; how the sink
+// reaches syslog is not this module's business (see syslog.ts).
 
-import { Transform, type TransformCallback, type Writable } from "node:stream";
+import { Writable } from "node:stream";
 import pino from "pino";
 import pretty from "pino-pretty";
 
 /** bzman's logger type. */
 export type Logger = pino.Logger;
 
-/** syslog severity of each pino level (facility daemon = 3). */
+/** Receives one syslog record: `severity` 0 (emerg) … 7 (debug), `line` without a newline. Must not throw. */
+export interface SyslogSink {
+  write(severity: number, line: string): void;
+}
+
+/** syslog severity of each pino level: trace and debug → debug, info, warn → warning, error → err, fatal → crit. */
 const SEVERITY: Record<number, number> = { 10: 7, 20: 7, 30: 6, 40: 4, 50: 3, 60: 2 };
 
+/** The fields of a record that its syslog line carries after the message. */
+const FIELDS = ["source", "dataset", "runId", "result", "code"];
+
 /**
- * Turns pino's JSON lines into lines for `logger --prio-prefix`: "<priority>msg key=value…",
- * with the source, dataset and run id of each record.
+ * One pino JSON line as a syslog record: its severity and "msg key=value…" with the source,
+ * dataset, run id, result and code of the record. A line that is not JSON is passed on at info.
  */
-export function syslogLines(): Transform {
+export function syslogRecord(json: string): { severity: number; line: string } {
+  try {
+    const r = JSON.parse(json) as Record<string, unknown>;
+    const fields = FIELDS.filter((k) => r[k] !== undefined).map((k) => `${k}=${String(r[k])}`);
+    const line = `${String(r.msg ?? "")}${fields.length ? " " + fields.join(" ") : ""}`.replace(/[\r\n]+/g, " ").trim();
+    return { severity: SEVERITY[Number(r.level)] ?? 6, line };
+  } catch {
+    return { severity: 6, line: json.replace(/[\r\n]+/g, " ").trim() };
+  }
+}
+
+/** A stream that cuts pino's output into lines and hands each record to `sink`. */
+export function syslogStream(sink: SyslogSink): Writable {
   let rest = "";
-  return new Transform({
-    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
-      const text = rest + chunk.toString("utf8");
-      const lines = text.split("\n");
+  return new Writable({
+    write(chunk: Buffer | string, _enc, cb) {
+      const lines = (rest + chunk.toString()).split("\n");
       rest = lines.pop() ?? "";
-      const out = lines.filter(Boolean).map((line) => {
-        try {
-          const r = JSON.parse(line) as Record<string, unknown>;
-          const prio = 3 * 8 + (SEVERITY[Number(r.level)] ?? 6);
-          const fields = ["source", "dataset", "runId", "result", "code"].filter((k) => r[k] !== undefined).map((k) => `${k}=${String(r[k])}`);
-          return `<${prio}>${String(r.msg ?? "").replace(/[\r\n]+/g, " ")}${fields.length ? " " + fields.join(" ") : ""}\n`;
-        } catch {
-          return `<30>${line}\n`;
-        }
-      });
-      cb(null, out.join(""));
+      for (const l of lines) {
+        if (!l) continue;
+        const { severity, line } = syslogRecord(l);
+        if (line) sink.write(severity, line);
+      }
+      cb();
     },
   });
 }
 
 /** A logger writing to `stream` (stdout by default; pretty when it is a terminal) and, when given, to syslog. */
-export function createLogger(opts: { level?: string; stream?: NodeJS.WritableStream & { isTTY?: boolean }; syslog?: Writable } = {}): Logger {
+export function createLogger(opts: { level?: string; stream?: NodeJS.WritableStream & { isTTY?: boolean }; syslog?: SyslogSink } = {}): Logger {
   const stream = opts.stream ?? process.stdout;
   const dest = stream.isTTY ? pretty({ destination: stream as NodeJS.WritableStream, colorize: true, sync: true }) : (stream as NodeJS.WritableStream);
   const options = { level: opts.level ?? "info", base: { app: "bzman" }, timestamp: pino.stdTimeFunctions.isoTime };
   if (!opts.syslog) return pino(options, dest as pino.DestinationStream);
-  const toSyslog = syslogLines();
-  toSyslog.pipe(opts.syslog);
-  return pino(options, pino.multistream([{ stream: dest as pino.DestinationStream, level: "trace" }, { stream: toSyslog, level: "trace" }]));
+  return pino(options, pino.multistream([{ stream: dest as pino.DestinationStream, level: "trace" }, { stream: syslogStream(opts.syslog), level: "trace" }]));
 }

@@ -10,6 +10,7 @@ import type { Config, SourceConfig } from "./config/schema.ts";
 import { EXIT, planCommand, runCommand, type CliDeps } from "./cli/run-command.ts";
 import { checkCommand } from "./cli/check-command.ts";
 import { createLogger } from "./log.ts";
+import { LoggerSyslog } from "./syslog.ts";
 import { connectSource, fetchHostKey, nativeCryptoAvailable } from "./ssh/connection.ts";
 import { fingerprint, parsePinnedKey } from "./ssh/host-key.ts";
 import { pinHostKey } from "./config/edit.ts";
@@ -21,6 +22,17 @@ import { ZfsHost } from "./zfs/zfs-host.ts";
 import { BackupError } from "./errors.ts";
 
 const DEFAULT_CONFIG = "/etc/bzman/bzman.yaml";
+
+/**
+ * smf_method(7)'s SMF_EXIT_ERR_CONFIG: svc.startd puts a service whose start method exits with
+ * it into maintenance instead of starting it again (every second, for a "child" service).
+ */
+const SMF_EXIT_ERR_CONFIG = 96;
+
+/** The exit code of `serve`: a config or state that cannot work is SMF_EXIT_ERR_CONFIG under SMF (svc.startd sets SMF_FMRI). */
+function serveExit(code: number): number {
+  return code === EXIT.USAGE && process.env.SMF_FMRI ? SMF_EXIT_ERR_CONFIG : code;
+}
 
 /** Real adapters for the commands. */
 function buildDeps(signal: AbortSignal): CliDeps {
@@ -97,22 +109,25 @@ async function main(argv: string[]): Promise<number> {
 
   program.command("serve")
     .description("the daemon: a pass per source on its schedule (snapshot, pull, prune), recorded in the history")
-    .addHelpText("after", "\nStops cleanly on SIGTERM or SIGINT: no new passes, running transfers aborted and awaited, records written.\n\nExamples:\n  bzman serve\n  bzman --config /etc/bzman/bzman.yaml serve")
+    .addHelpText("after", "\nStops cleanly on SIGTERM or SIGINT: no new passes, running transfers aborted and awaited, records written.\n\nExamples:\n  bzman serve\n  bzman --config /etc/bzman/bzman.yaml serve\n\nExit status: 0 after a clean stop, 2 for a bad config or an unusable state file (96, SMF_EXIT_ERR_CONFIG, when svc.startd runs it).")
     .action(async () => {
       const config = await loadConfig(configPath());
       if (typeof config === "number") {
-        code = config;
+        code = serveExit(config);
         return;
       }
-      // syslog through util-linux logger: one long-lived process reading "<priority>line" lines.
-      const logger = config.syslog
-        ? new LocalRunner().spawn(["logger", "--prio-prefix", "--socket-errors=off", "-t", config.syslog.tag, ...(config.syslog.socket ? ["-u", config.syslog.socket] : [])])
+      // syslog through logger(1), one process per severity (syslog.ts); its own trouble goes to stderr.
+      const syslog = config.syslog
+        ? new LoggerSyslog({
+          runner: new LocalRunner(), tag: config.syslog.tag, ...(config.syslog.socket ? { extraArgs: ["-u", config.syslog.socket] } : {}),
+          report: (line) => process.stderr.write(`bzman: ${line}\n`), stopping: stop.signal,
+        })
         : undefined;
       const { serveCommand } = await import("./cli/serve-command.ts");
-      code = await serveCommand(config, { ...buildDeps(stop.signal), log: createLogger(logger ? { syslog: logger.stdin } : {}) });
-      if (logger) {
-        logger.stdin.end();
-        await logger.done.catch(() => undefined);
+      try {
+        code = serveExit(await serveCommand(config, { ...buildDeps(stop.signal), log: createLogger(syslog ? { syslog } : {}) }));
+      } finally {
+        await syslog?.close();
       }
     });
 

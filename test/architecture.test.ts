@@ -24,6 +24,7 @@ const ALLOWED: Record<string, string[]> = {
   sandbox: ["sandbox", "config", "cli", "zfs", "core", "errors.ts"],
   "errors.ts": [],
   "log.ts": [],
+  "syslog.ts": ["log.ts", "zfs/runner.ts"],
   "main.ts": ["*"],
 };
 

@@ -103,7 +103,7 @@ export const configFileSchema = z.strictObject({
     realert: duration.default("6h"),
   }).optional(),
   log: z.strictObject({
-    /** Also log to syslog (daemon facility, tag bzman), through /dev/log or `socket`. */
+    /** Also log to syslog (daemon facility, tag bzman) through logger(1); `socket` is passed as `-u` (util-linux logger only). */
     syslog: z.union([z.boolean(), z.strictObject({ socket: z.string().min(1).optional(), tag: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional() })]).default(false),
   }).default({ syslog: false }),
   /** A pool used beyond this share is a problem (0.75: less than 25% free). */

@@ -1,6 +1,6 @@
 // deploy/ and source-hooks/install-source.sh: install.sh into a throwaway root (bzman --help runs
 // from there, the installed config is valid, a second run keeps config and key), the systemd unit
-// passes systemd-analyze verify, the SMF manifest is well-formed SMF, every script passes
+// passes systemd-analyze verify (the SMF manifest: smf.test.ts), every script passes
 // shellcheck, install-source.sh works in a throwaway root and is idempotent, and every YAML
 // block in the README parses with the real schema. In CI every tool used here must be present.
 
@@ -77,17 +77,6 @@ test("the systemd unit passes systemd-analyze verify", { skip: !tool("systemd-an
   assert.match(unit, /^ProtectSystem=strict$/m);
   assert.match(unit, /^NoNewPrivileges=true$/m);
   assert.match(unit, /^PrivateTmp=true$/m);
-});
-
-test("the SMF manifest is well-formed SMF: a manifest with start and stop methods", { skip: !tool("xmllint") }, () => {
-  const file = join(REPO, "deploy/bzman.smf.xml");
-  const r = spawnSync("xmllint", ["--noout", file], { encoding: "utf8" });
-  assert.equal(r.status, 0, r.stderr);
-  const xml = readFileSync(file, "utf8");
-  assert.match(xml, /<!DOCTYPE service_bundle SYSTEM "\/usr\/share\/lib\/xml\/dtd\/service_bundle\.dtd\.1">/);
-  assert.match(xml, /<service_bundle type="manifest" name="bzman">/);
-  assert.match(xml, /<exec_method type="method" name="start" exec="@PREFIX@\/bin\/bzman --config @ETC@\/bzman.yaml serve &amp;"/);
-  assert.match(xml, /<exec_method type="method" name="stop" exec=":kill -TERM"/);
 });
 
 test("install-source.sh in a throwaway root: account, guard, key line; idempotent; refuses bad input", () => {

@@ -2,7 +2,8 @@
 # The test command (npm test): installs the Debian parts the integration tier needs when running
 # as root, type-checks, then runs every test file with node's test runner, one file at a time
 # (integration files share the machine's single zfs-fuse daemon), then the OpenZFS tier
-# (test/openzfs/run.sh: a QEMU guest with real OpenZFS 2.1), then the other Node versions
+# (test/openzfs/run.sh: QEMU guests with real OpenZFS 2.1 and 2.3, built in the background
+# while the other tiers run when they are not cached yet), then the other Node versions
 # (test/node-versions.sh: the unit tier and the demo on Node 22 and 24).
 # `sh test/run.sh unit` runs the unit tests only (on this node); `sh test/run.sh nodes [MODE]`
 # only the other Node versions (MODE: see test/node-versions.sh).
@@ -12,8 +13,13 @@ if [ "${1:-}" = nodes ]; then
   shift
   exec sh test/node-versions.sh "$@"
 fi
+guests=""
 if [ "${1:-}" != unit ] && [ "$(id -u)" = 0 ]; then
   node --import tsx test/helpers/install-parts.ts
+  # The OpenZFS guests take minutes to build the first time: build them beside the other tiers.
+  guests_log=$(mktemp)
+  sh test/openzfs/run.sh build > "$guests_log" 2>&1 &
+  guests=$!
 fi
 npx tsc -p tsconfig.json --noEmit
 if [ "${1:-}" = unit ]; then
@@ -24,6 +30,14 @@ fi
 # shellcheck disable=SC2086 # word splitting of the file list is intended
 node --import tsx --test --test-concurrency=1 --test-reporter=spec $files
 if [ "${1:-}" != unit ]; then
+  if [ -n "$guests" ]; then
+    if ! wait "$guests"; then
+      tail -n 40 "$guests_log" >&2
+      echo "test/run.sh: building the OpenZFS guests failed (log above)" >&2
+      exit 1
+    fi
+    cat "$guests_log"
+  fi
   sh test/openzfs/run.sh
   exec sh test/node-versions.sh
 fi

@@ -3,18 +3,19 @@
 # bookworm-backports): installs QEMU and debootstrap when missing (root only), builds each guest
 # once (BZMAN_VM_CACHE, default /var/cache/bzman-openzfs-vm, and the same with -2.3; outside the
 # clone, reused by later runs), then runs test/openzfs/*.test.ts against each. BZMAN_OPENZFS=2.3
-# runs one series only. Not root outside CI: the tests skip and say so.
+# runs one series only. `run.sh build` only builds the guests (test/run.sh does that in the
+# background while the other tiers run). Not root outside CI: the tests skip and say so.
 set -eu
 cd "$(dirname "$0")/../.."
 cache=${BZMAN_VM_CACHE:-/var/cache/bzman-openzfs-vm}
 series=${BZMAN_OPENZFS:-2.1 2.3}
+dir_of() { if [ "$1" = 2.1 ]; then echo "$cache"; else echo "$cache-$1"; fi; }
 if [ "$(id -u)" = 0 ]; then
   node --import tsx test/helpers/install-parts.ts vm
+  for s in $series; do bash test/openzfs/vm.sh build "$(dir_of "$s")" "$s"; done
 fi
+[ "${1:-}" != build ] || exit 0
 for s in $series; do
-  dir=$cache
-  [ "$s" = 2.1 ] || dir=$cache-$s
-  if [ "$(id -u)" = 0 ]; then bash test/openzfs/vm.sh build "$dir" "$s"; fi
   echo "OpenZFS tier on OpenZFS $s"
   BZMAN_OPENZFS=$s node --import tsx --test --test-concurrency=1 --test-reporter=spec test/openzfs/*.test.ts
 done

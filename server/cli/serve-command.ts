@@ -114,7 +114,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
     sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools: [...pools.values()], live: [...live.values()],
     nextRuns: new Map([...scheduler.nextRuns()].map(([n, d]) => [n, d?.toISOString() ?? null])), now: deps.now().getTime(), capacityLimit: config.capacityLimit,
   });
-  const notifier = new Notifier(config, services.store, log, deps.now);
+  const notifier = new Notifier(config, services.store, log, deps.now, { status: () => status() });
   let server: Server | undefined;
   try {
     scheduler.start();

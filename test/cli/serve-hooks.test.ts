@@ -1,8 +1,9 @@
 // The daemon's monitoring hooks through the real `bzman serve` (scheduler, history file, HTTP
 // status), with scripted zfs on both ends (no ZFS here): each pass pings its source's dead man's
 // switch (start, success, /fail) on a real local HTTP server, the counters on /metrics follow the
-// passes, and a ping endpoint that never answers holds up nothing: passes go on every second,
-// the ping is cut at its timeout and logged, and the daemon still stops at once.
+// passes, and ping and webhook endpoints that never answer hold up nothing: passes go on every
+// second, the alert mail still goes out, each request is cut at its timeout and logged, and the
+// daemon stops within its bound for pings in flight.
 
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
@@ -20,6 +21,7 @@ import { freePort } from "../../server/sandbox/sshd.ts";
 import { ZfsHost } from "../../server/zfs/zfs-host.ts";
 import { FakeRunner, starts, type Script } from "../helpers/fake-runner.ts";
 import { startHookServer } from "../helpers/hook-server.ts";
+import { startSmtpSink } from "../helpers/smtp-sink.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "bzman-serve-hooks-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -53,20 +55,23 @@ function deps(signal: AbortSignal, out: PassThrough): CliDeps & { log: ReturnTyp
   };
 }
 
-test("serve: pings per pass (start, success, /fail) beside a hanging endpoint that delays nothing; counters on /metrics", { timeout: 60_000 }, async () => {
+test("serve: pings per pass (start, success, /fail) and alerts beside hanging endpoints that delay nothing; counters on /metrics", { timeout: 60_000 }, async () => {
   const hooks = await startHookServer();
+  const sink = await startSmtpSink();
   const port = await freePort();
   const text = `
 state: ${join(tmp, "state.json")}
 http: { listen: "127.0.0.1:${port}" }
+mail: { smtp: "smtp://127.0.0.1:${sink.port}", from: bzman@backup.test, to: [ops@example.test] }
+webhook: { url: "${hooks.url}/hang/webhook", timeout: 1s }
 defaults: { schedule: "* * * * * *", ping_url: { url: "${hooks.url}/ping/{source}", start: true, method: POST } }
 sources:
   - { name: web1, host: h, identity: /k, host_key: "ssh-ed25519 AAAA", target: backup/web1, datasets: [{ name: tank }] }
-  - { name: web2, host: h, identity: /k, host_key: "ssh-ed25519 AAAA", target: backup/web2, datasets: [{ name: tank }], ping_url: { url: "${hooks.url}/hang/web2", timeout: 1s } }
+  - { name: web2, host: h, identity: /k, host_key: "ssh-ed25519 AAAA", target: backup/web2, datasets: [{ name: tank }], ping_url: { url: "${hooks.url}/hang/web2", timeout: 3s } }
 `;
   const r = parseConfig(text, "c", "backup1");
   assert.ok("config" in r, JSON.stringify(r));
-  const config: Config = r.config;
+  const config: Config = { ...r.config, mail: { ...r.config.mail!, digestSeconds: 0 } };
   const stop = new AbortController();
   const out = new PassThrough();
   let log = "";
@@ -81,13 +86,16 @@ sources:
     assert.match(success.body, /^bzman pass of web1 \(.*\): ok/);
     assert.match(success.body, /^ok web1:tank full 4 bytes$/m);
 
-    // web2 fails every second; its ping endpoint never answers. The passes go on regardless.
-    await until("three hanging /fail pings of web2", () => hooks.hits.filter((h) => h.path === "/hang/web2/fail").length >= 3);
-    assert.ok(hooks.hanging() >= 1, "requests are held open");
-    const passes2 = (): number => (log.match(/"source":"web2"[^\n]*"msg":"pass FAILED"/g) ?? []).length;
-    assert.ok(passes2() >= 3, `every pass ended without waiting: ${passes2()}`);
-    assert.doesNotMatch(log, /has not ended; this tick was skipped/, "no tick found a pass still running");
-    await until("the timeout warning", () => /ping \(fail\) of web2: GET http:\/\/127\.0\.0\.1:\d+\/hang\/web2\/fail failed: no answer within 1000 ms/.test(log), 5000);
+    // web2 fails every second; its ping endpoint holds each request for its 3 s timeout. Three
+    // held at once means three passes ended without waiting for their pings.
+    await until("three /fail pings of web2 held open at once", () => hooks.hanging("/hang/web2/") >= 3);
+    assert.ok((log.match(/"source":"web2"[^\n]*"msg":"pass FAILED"/g) ?? []).length >= 3);
+    await until("the timeout warning", () => /ping \(fail\) of web2: GET http:\/\/127\.0\.0\.1:\d+\/hang\/web2\/fail failed: no answer within 3000 ms/.test(log), 5000);
+
+    // The alert about web2 went out by mail while its webhook hung.
+    await until("the alert mail about web2", () => sink.mails.some((m) => m.subject === "[bzman] ALERT web2: pass FAILED (SSH_CONNECT) — web2:tank"));
+    await until("the webhook post", () => hooks.hits.some((h) => h.path === "/hang/webhook"));
+    await until("the webhook's timeout warning", () => /webhook \(alert, pass web2:tank\): POST http:\/\/127\.0\.0\.1:\d+\/hang\/webhook failed: no answer within 1000 ms/.test(log), 5000);
 
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const value = (re: RegExp): number => Number(re.exec(metrics)?.[1] ?? NaN);
@@ -102,7 +110,8 @@ sources:
     const code = await served;
     const stopMs = Date.now() - t0;
     await hooks.close();
-    assert.equal(code, 0);
-    assert.ok(stopMs < 4000, `stopped in ${stopMs} ms, not held by the hanging ping`);
+    await sink.close();
+    assert.equal(code, 0, log.split("\n").slice(-15).join("\n"));
+    assert.ok(stopMs < 5500, `stopped in ${stopMs} ms: pings in flight get at most 5 s`);
   }
 });

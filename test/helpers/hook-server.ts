@@ -18,22 +18,22 @@ export interface HookHit {
 export interface HookServer {
   url: string;
   hits: HookHit[];
-  /** Requests held open now (below /hang). */
-  hanging(): number;
+  /** Requests held open now (below /hang, or below `prefix`). */
+  hanging(prefix?: string): number;
   close(): Promise<void>;
 }
 
 /** Starts the server. */
 export async function startHookServer(): Promise<HookServer> {
   const hits: HookHit[] = [];
-  let open = 0;
+  const open = new Map<object, string>();
   const server = createServer((req, res) => {
     const path = req.url ?? "/";
     if (path.startsWith("/hang")) {
       hits.push({ method: req.method ?? "", path, headers: req.headers, body: "", at: Date.now() });
-      open++;
+      open.set(req, path);
       req.resume();
-      req.socket.once("close", () => open--);
+      req.socket.once("close", () => open.delete(req));
       return;
     }
     const chunks: Buffer[] = [];
@@ -47,7 +47,7 @@ export async function startHookServer(): Promise<HookServer> {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`, hits, hanging: () => open,
+    url: `http://127.0.0.1:${port}`, hits, hanging: (prefix = "/hang") => [...open.values()].filter((p) => p.startsWith(prefix)).length,
     close: () => new Promise<void>((r) => {
       server.closeAllConnections();
       server.close(() => r());

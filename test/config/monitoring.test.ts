@@ -45,3 +45,16 @@ test("two sources pinging one URL are warned about, at the key that set it", () 
   assert.ok("config" in own);
   assert.match(own.warnings[0]!, /^sources\[1\]\.ping_url: web2 pings the same URL as web1/);
 });
+
+test("deploy/bzman.example.yaml: the monitoring keys it shows commented out parse once uncommented", async () => {
+  const { readFileSync } = await import("node:fs");
+  const text = readFileSync(new URL("../../deploy/bzman.example.yaml", import.meta.url), "utf8");
+  const on = text.replace(/^(\s*)# (webhook|ping_url):/gm, "$1$2:");
+  assert.notEqual(on, text);
+  const r = parseConfig(on, "example", "backup1");
+  assert.ok("config" in r, JSON.stringify(r));
+  assert.equal(r.config.webhook?.url, "https://chat.example/hooks/bzman");
+  assert.equal(r.config.mail?.digestSeconds, 30);
+  assert.deepEqual(r.config.sources.map((s) => s.ping?.url), ["https://hc-ping.com/PING-KEY/bzman-web1?create=1", "https://hc-ping.com/PING-KEY/bzman-db1?create=1"]);
+  assert.deepEqual(r.warnings, []);
+});

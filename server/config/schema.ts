@@ -15,6 +15,8 @@ const httpUrl = z.string().refine((u) => {
     return false;
   }
 }, 'expected an http:// or https:// URL');
+/** A time limit of an outgoing request: from 1s to 5m, so nothing waits on an endpoint for long. */
+const requestTimeout = duration.refine((d) => { const s = durationSeconds(d); return s >= 1 && s <= 300; }, "expected a timeout from 1s to 5m");
 /** A bare URL is short for `{ url: URL }` (so mistakes are reported at `….url`). */
 const urlOrObject = <T extends z.ZodType>(object: T) => z.preprocess((v) => (typeof v === "string" ? { url: v } : v), object);
 
@@ -79,7 +81,7 @@ const inheritable = {
     url: httpUrl,
     method: z.enum(["GET", "POST"]).default("GET"),
     start: z.boolean().default(false),
-    timeout: duration.default("10s"),
+    timeout: requestTimeout.default("10s"),
   })).optional(),
 };
 
@@ -127,7 +129,7 @@ export const configFileSchema = z.strictObject({
   /** A JSON POST per alert, reminder and resolve (one per digest, like the mails). */
   webhook: urlOrObject(z.strictObject({
     url: httpUrl,
-    timeout: duration.default("10s"),
+    timeout: requestTimeout.default("10s"),
     /** Extra request headers, e.g. Authorization. */
     headers: z.record(z.string(), z.string()).default({}),
   })).optional(),

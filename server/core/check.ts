@@ -29,8 +29,9 @@ export interface CheckLimits {
   criticalCapacity?: number;
 }
 
-/** Defaults: CRITICAL at twice max_lag and at 95% full. */
+/** By default a dataset twice its max_lag behind is CRITICAL. */
 export const DEFAULT_CRITICAL_LAG_FACTOR = 2;
+/** By default a pool 95% full (and beyond the capacity limit) is CRITICAL. */
 export const DEFAULT_CRITICAL_CAPACITY = 0.95;
 
 /** How many reasons the summary names before "and N more". */

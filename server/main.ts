@@ -64,6 +64,18 @@ async function loadConfig(path: string): Promise<Config | number> {
   return r.config;
 }
 
+/** loadConfig for a Nagios check: a bad config is UNKNOWN (3) with one line on stdout, not 2. */
+async function loadConfigForCheck(path: string): Promise<Config | number> {
+  const r = await readConfig(path);
+  if ("errors" in r) {
+    const { unknownVerdict } = await import("./core/check.ts");
+    const v = unknownVerdict(`the configuration has ${r.errors.length} problem(s): ${r.errors[0]}`);
+    process.stdout.write(v.line + "\n");
+    return v.code;
+  }
+  return r.config;
+}
+
 /** Runs the CLI and resolves with the exit code. */
 async function main(argv: string[]): Promise<number> {
   const stop = new AbortController();
@@ -145,12 +157,14 @@ async function main(argv: string[]): Promise<number> {
 
   program.command("status")
     .option("--json", "the JSON of GET /status?format=json")
+    .option("--check", "a Nagios/Icinga plugin: one line with perfdata, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")
     .description("what GET /status shows: per dataset the newest backup, its lag against max_lag, the last pass, progress, next run; pools; problems")
-    .addHelpText("after", "\nAsks the running daemon on http.listen; without one, builds the same from the history.\n\nExamples:\n  bzman status\n  bzman status --json | jq '.problems'\n\nExit status: 0 when every dataset is fresh and every pool healthy, 1 otherwise, 2 for a bad config.")
-    .action(async (opts: { json?: boolean }) => {
-      const config = await loadConfig(configPath());
-      const { statusCommand } = await import("./cli/status-command.ts");
-      code = typeof config === "number" ? config : await statusCommand(config, opts.json ?? false, buildDeps(stop.signal));
+    .addHelpText("after", "\nAsks the running daemon on http.listen; without one, builds the same from the history.\n\nExamples:\n  bzman status\n  bzman status --json | jq '.problems'\n  bzman status --check        # for NRPE / Icinga: BZMAN OK - 12 datasets fresh, 1 pool ONLINE | datasets=12;;;0 …\n\nExit status: 0 when every dataset is fresh and every pool healthy, 1 otherwise, 2 for a bad config.\nWith --check: 0 OK, 1 WARNING (behind max_lag, a failed pass, a pool beyond capacity_limit), 2 CRITICAL\n(a conflict, twice max_lag behind, never backed up, a pool not ONLINE or 95% full, scrub errors),\n3 UNKNOWN (a bad config, an unusable state file, no pass recorded yet, a pool that could not be checked).")
+    .action(async (opts: { json?: boolean; check?: boolean }) => {
+      const config = opts.check ? await loadConfigForCheck(configPath()) : await loadConfig(configPath());
+      const { statusCommand, statusCheckCommand } = await import("./cli/status-command.ts");
+      if (typeof config === "number") code = config;
+      else code = opts.check ? await statusCheckCommand(config, buildDeps(stop.signal)) : await statusCommand(config, opts.json ?? false, buildDeps(stop.signal));
     });
 
   program.command("report")

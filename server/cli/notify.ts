@@ -1,24 +1,39 @@
-// Telling people: turns the status into alert mails (through the pure planner in core/alerts),
-// remembers what was sent in the history file, and sends the nightly report. Without `mail:`
-// alerts go to the log only. A mail that fails is logged and retried at the next evaluation;
-// nothing here ever blocks or fails a pass.
+// Telling people: turns the status into alert mails and webhook posts (through the pure
+// planners in core/alerts and core/digest: one message per cause for conditions that open or
+// clear within the digest window), remembers what was sent in the history file, and sends the
+// nightly report. Without `mail:` and `webhook:` alerts go to the log only. A message no channel
+// took is logged and retried at the next evaluation; nothing here ever blocks or fails a pass.
 
 import type { Config } from "../config/schema.ts";
-import { conditionsOf, planAlerts } from "../core/alerts.ts";
+import { conditionsOf } from "../core/alerts.ts";
+import { planDigests, webhookPayload, type Digest, type PendingAlerts } from "../core/digest.ts";
 import type { StatusModel } from "../core/status.ts";
 import { buildReport } from "../core/summary.ts";
 import { Mailer } from "../email/mailer.ts";
-import { renderAlert, renderReport } from "../email/render.ts";
+import { renderDigest, renderReport } from "../email/render.ts";
+import { HookClient } from "../http/hooks.ts";
 import type { Logger } from "../log.ts";
 import type { HistoryStore } from "../state/store.ts";
+
+/** Default digest window without `mail:` (see `mail.digest`). */
+const DEFAULT_DIGEST_SECONDS = 30;
 
 /** Alerts and reports for one daemon (or one command). */
 export class Notifier {
   private readonly mailer: Mailer | undefined;
+  private readonly hooks: HookClient;
   private queue: Promise<void> = Promise.resolve();
+  /** Alerts and resolves waiting for their digest window (process-local). */
+  private pending: PendingAlerts = new Map();
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly config: Config, private readonly store: HistoryStore, private readonly log: Logger, private readonly now: () => Date) {
+  /**
+   * `opts.status`, when given, is asked for a fresh status when a digest window ends, so waiting
+   * alerts go out on time even if nothing else calls {@link evaluate}.
+   */
+  constructor(private readonly config: Config, private readonly store: HistoryStore, private readonly log: Logger, private readonly now: () => Date, private readonly opts: { status?: () => StatusModel } = {}) {
     this.mailer = config.mail ? new Mailer(config.mail) : undefined;
+    this.hooks = new HookClient((line) => this.log.error(line));
   }
 
   /** Mails what the status calls for; one evaluation at a time. */
@@ -31,22 +46,55 @@ export class Notifier {
     const details = new Map<string, string>();
     for (const r of this.store.latest()) if (r.error?.detail) details.set(`${r.source}:${r.dataset}`, r.error.detail);
     const realertMs = (this.config.mail?.realertSeconds ?? 6 * 3600) * 1000;
-    const plan = planAlerts(conditionsOf(status, details, this.config.capacityLimit), this.store.alerts(), this.now().getTime(), realertMs);
-    for (const { mail, after } of plan) {
-      const rendered = await renderAlert(mail);
-      if (this.mailer) {
-        try {
-          await this.mailer.send(rendered);
-          this.log.info({ alert: mail.condition.key, kind: mail.kind }, `mailed: ${rendered.subject}`);
-        } catch (err) {
-          this.log.error({ alert: mail.condition.key }, `cannot send mail (retried at the next check): ${(err as Error).message}`);
-          continue;
-        }
-      } else {
-        this.log[mail.kind === "resolved" ? "info" : "error"]({ alert: mail.condition.key, kind: mail.kind }, rendered.subject);
+    const digestMs = (this.config.mail?.digestSeconds ?? DEFAULT_DIGEST_SECONDS) * 1000;
+    const nowMs = this.now().getTime();
+    const plan = planDigests(conditionsOf(status, details, this.config.capacityLimit), this.store.alerts(), this.pending, nowMs, { realertMs, digestMs });
+    this.pending = plan.pending;
+    for (const d of plan.digests) {
+      if (!(await this.deliver(d, nowMs))) {
+        for (const [pk, first] of d.took) this.pending.set(pk, first);
+        continue;
       }
-      await this.store.recordAlert(mail.condition.key, after);
+      for (const r of d.records) await this.store.recordAlert(r.key, r.after);
     }
+    this.wakeAt(plan.nextDueMs, nowMs);
+  }
+
+  /** Sends a digest on every channel; true when one took it (or there is none: then it is logged). */
+  private async deliver(d: Digest, nowMs: number): Promise<boolean> {
+    const rendered = await renderDigest(d);
+    const about = { alert: d.items.length === 1 ? d.items[0]!.condition.key : `${d.items.length} × ${d.cause}`, kind: d.kind };
+    if (!this.mailer && !this.config.webhook) {
+      this.log[d.kind === "resolved" ? "info" : "error"](about, rendered.subject);
+      return true;
+    }
+    let delivered = false;
+    if (this.mailer) {
+      try {
+        await this.mailer.send(rendered);
+        this.log.info(about, `mailed: ${rendered.subject}`);
+        delivered = true;
+      } catch (err) {
+        this.log.error(about, `cannot send mail (retried at the next check): ${(err as Error).message}`);
+      }
+    }
+    const w = this.config.webhook;
+    if (w) {
+      const ok = await this.hooks.send({ url: w.url, method: "POST", body: { json: webhookPayload(d, rendered.subject, this.config.instance, nowMs) }, headers: w.headers, timeoutMs: w.timeoutMs, what: `webhook (${d.kind}, ${about.alert})` });
+      if (ok) this.log.info(about, `webhook: ${rendered.subject}`);
+      delivered ||= ok;
+    }
+    return delivered;
+  }
+
+  /** Evaluates again when the next digest window ends (with `opts.status`). */
+  private wakeAt(dueMs: number | null, nowMs: number): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const status = this.opts.status;
+    if (dueMs === null || !status) return;
+    this.timer = setTimeout(() => void this.evaluate(status()), Math.max(0, dueMs - nowMs) + 10);
+    this.timer.unref();
   }
 
   /** Sends the report of the last 24 hours now (to `to`, default the configured recipients). */
@@ -58,8 +106,9 @@ export class Notifier {
     return rendered.subject;
   }
 
-  /** Closes the mail transport. */
+  /** Stops the digest timer and closes the mail transport. */
   close(): void {
+    clearTimeout(this.timer);
     this.mailer?.close();
   }
 }

@@ -10,13 +10,16 @@ import { poolOf } from "../core/naming.ts";
 import { buildStatus, type LiveTransfer, type PoolStatus, type StatusModel } from "../core/status.ts";
 import { checkPools } from "../engine/pools.ts";
 import { createStatusApp, parseListen } from "../http/status-app.ts";
+import type { MetricsExtras } from "../http/metrics.ts";
 import type { RunRecord } from "../core/model.ts";
 import { Slots } from "../engine/slots.ts";
 import { runSucceeded } from "../engine/run-source.ts";
 import type { Logger } from "../log.ts";
 import { Scheduler } from "../schedule/scheduler.ts";
 import { datasetLine } from "./format.ts";
+import { buildInfo } from "./build-info.ts";
 import { Notifier } from "./notify.ts";
+import { PassHooks } from "./pass-hooks.ts";
 import { drillOnce, scrubOnce } from "./verify-command.ts";
 import { EXIT, newRunId, openServices, passOnce, type CliDeps } from "./run-command.ts";
 
@@ -27,13 +30,13 @@ export const STOP_BOUND_MS = 30_000;
 const POOL_CHECK_MS = 60_000;
 
 /** Starts the status HTTP server of the config (none when `http.listen` is empty). */
-export async function listenStatus(config: Config, status: () => StatusModel): Promise<Server | undefined> {
+export async function listenStatus(config: Config, status: () => StatusModel, metrics?: MetricsExtras): Promise<Server | undefined> {
   if (!config.http.listen) return undefined;
   const at = parseListen(config.http.listen);
   if (typeof at === "string") throw new Error(at);
   const token = config.http.tokenFile ? (await readFile(config.http.tokenFile, "utf8")).trim() : undefined;
   if (config.http.tokenFile && !token) throw new Error(`http.token_file ${config.http.tokenFile} is empty`);
-  const app = createStatusApp({ status, ...(token ? { token } : {}) });
+  const app = createStatusApp({ status, ...(token ? { token } : {}), ...(metrics ? { metrics } : {}) });
   return new Promise((resolve, reject) => {
     const server = app.listen(at.port, at.host);
     server.once("listening", () => resolve(server));
@@ -60,6 +63,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
     return EXIT.USAGE;
   }
   const slots = new Slots(config.maxTransfers);
+  const hooks = new PassHooks(config, log);
   const byName = new Map(config.sources.map((s) => [s.name, s]));
   let ticks = 0;
   const live = new Map<string, LiveTransfer>();
@@ -73,6 +77,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
       const runId = newRunId(deps.now());
       const slog = log.child({ source: name, runId });
       slog.info("pass starts");
+      hooks.started(source);
       const started = new Map<string, number>();
       const record = await passOnce({ source, instance: config.instance }, deps, services, { snapshot: true, prune: true, runId }, {
         signal,
@@ -95,11 +100,13 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
         },
       });
       slog[runSucceeded(record) ? "info" : "error"]({ phases: record.phases }, runSucceeded(record) ? "pass succeeded" : "pass FAILED");
+      hooks.finished(source, record);
       void notifier.evaluate(status());
     },
     skipped: (name, since) => {
       const rec = skippedRecord(byName.get(name)!, since, deps.now(), `skip-${deps.now().getTime()}-${++ticks}`);
       log.warn({ source: name }, rec.datasets[0]?.message ?? "tick skipped");
+      hooks.finished(byName.get(name)!, rec);
       void services.store.appendRun(rec);
     },
   });
@@ -107,7 +114,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
     sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools: [...pools.values()], live: [...live.values()],
     nextRuns: new Map([...scheduler.nextRuns()].map(([n, d]) => [n, d?.toISOString() ?? null])), now: deps.now().getTime(), capacityLimit: config.capacityLimit,
   });
-  const notifier = new Notifier(config, services.store, log, deps.now);
+  const notifier = new Notifier(config, services.store, log, deps.now, { status: () => status() });
   let server: Server | undefined;
   try {
     scheduler.start();
@@ -151,7 +158,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
         }
       });
     }
-    server = await listenStatus(config, status);
+    server = await listenStatus(config, status, { counters: hooks.counters, build: buildInfo() });
     if (server) log.info({ listen: config.http.listen }, "status on http");
   } catch (err) {
     log.error((err as Error).message);
@@ -169,6 +176,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
   clearInterval(poolTimer);
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   const late = await scheduler.shutdown(STOP_BOUND_MS);
+  await hooks.drain(5_000);
   notifier.close();
   await services.store.flush();
   if (late.length) log.error({ sources: late }, "passes still running at exit");

@@ -1,10 +1,12 @@
-// `bzman status [--json]`: what GET /status shows. It asks the running daemon (http.listen, with
-// the token when one is configured); without a daemon it builds the same model from the history
-// and the local pools. `bzman monitor`: pool health and capacity here and on every source.
+// `bzman status [--json | --check]`: what GET /status shows. It asks the running daemon
+// (http.listen, with the token when one is configured); without a daemon it builds the same model
+// from the history and the local pools. `--check` turns that model into a Nagios plugin's line
+// and exit code (core/check.ts). `bzman monitor`: pool health and capacity here and on every source.
 
 import { readFile } from "node:fs/promises";
 import type { Config } from "../config/schema.ts";
 import { poolOf } from "../core/naming.ts";
+import { checkVerdict, unknownVerdict } from "../core/check.ts";
 import { buildStatus, type PoolStatus, type StatusModel } from "../core/status.ts";
 import { checkPools } from "../engine/pools.ts";
 import { toBackupError } from "../errors.ts";
@@ -27,21 +29,43 @@ async function fromDaemon(config: Config): Promise<StatusModel | null> {
   }
 }
 
+/**
+ * The status model: the running daemon's, or else built from the history and the local pools
+ * (`fromHistory`). A string when the history cannot be used; `warn` gets what the store says.
+ */
+export async function statusModel(config: Config, deps: CliDeps, warn: (line: string) => void): Promise<{ model: StatusModel; fromHistory: boolean } | string> {
+  const live = await fromDaemon(config);
+  if (live) return { model: live, fromHistory: false };
+  const services = await openServices(config, "bzman status", warn);
+  if (typeof services === "string") return services;
+  const pools = await checkPools(deps.local, "local", config.sources.map((s) => poolOf(s.target)), deps.now, deps.signal);
+  const model = buildStatus({ sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools, live: [], nextRuns: new Map(), now: deps.now().getTime(), capacityLimit: config.capacityLimit });
+  return { model, fromHistory: true };
+}
+
 /** Prints the status; exit 0 when all is well, 1 when not. */
 export async function statusCommand(config: Config, json: boolean, deps: CliDeps): Promise<number> {
-  let model = await fromDaemon(config);
-  if (!model) {
-    const services = await openServices(config, "bzman status", (l) => deps.stderr.write(`bzman: warning: ${l}\n`));
-    if (typeof services === "string") {
-      deps.stderr.write(`bzman status: ${services}\n`);
-      return EXIT.USAGE;
-    }
-    const pools = await checkPools(deps.local, "local", config.sources.map((s) => poolOf(s.target)), deps.now, deps.signal);
-    model = buildStatus({ sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools, live: [], nextRuns: new Map(), now: deps.now().getTime() });
-    if (!json) deps.stderr.write("(no daemon answered on http.listen; this is built from the history; next runs unknown)\n");
+  const r = await statusModel(config, deps, (l) => deps.stderr.write(`bzman: warning: ${l}\n`));
+  if (typeof r === "string") {
+    deps.stderr.write(`bzman status: ${r}\n`);
+    return EXIT.USAGE;
   }
-  deps.stdout.write(json ? JSON.stringify(model, null, 2) + "\n" : statusText(model));
-  return model.healthy ? EXIT.OK : EXIT.FAILED;
+  if (r.fromHistory && !json) deps.stderr.write("(no daemon answered on http.listen; this is built from the history; next runs unknown)\n");
+  deps.stdout.write(json ? JSON.stringify(r.model, null, 2) + "\n" : statusText(r.model));
+  return r.model.healthy ? EXIT.OK : EXIT.FAILED;
+}
+
+/**
+ * `bzman status --check`: the Nagios/Icinga plugin. One line on stdout, `BZMAN <STATE> - … |
+ * perfdata`, and the plugin exit code: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also when the
+ * status cannot be built, or the state file was unreadable).
+ */
+export async function statusCheckCommand(config: Config, deps: CliDeps): Promise<number> {
+  const trouble: string[] = [];
+  const r = await statusModel(config, deps, (l) => trouble.push(l));
+  const verdict = typeof r === "string" ? unknownVerdict(r) : trouble.length ? unknownVerdict(trouble.join("; ")) : checkVerdict(r.model, { capacityLimit: config.capacityLimit });
+  deps.stdout.write(verdict.line + "\n");
+  return verdict.code;
 }
 
 /** Checks the backup pools and every source's pools; exit 0 when all are ONLINE and below the limit. */

@@ -77,6 +77,20 @@ function ruleErrors(file: ConfigFile): string[] {
   return errors;
 }
 
+/** Sources whose passes would ping one check: one source's success would hide another's failure. */
+function sharedPingWarnings(file: ConfigFile, config: Config): string[] {
+  const first = new Map<string, number>();
+  const out: string[] = [];
+  config.sources.forEach((s, i) => {
+    if (!s.ping) return;
+    const j = first.get(s.ping.url);
+    if (j === undefined) return void first.set(s.ping.url, i);
+    const at = file.sources[i]!.ping_url ? `sources[${i}].ping_url` : "defaults.ping_url";
+    out.push(`${at}: ${s.name} pings the same URL as ${config.sources[j]!.name}, so a success of one hides a failure of the other; give each source its own check (e.g. {source} in the URL)`);
+  });
+  return out;
+}
+
 /**
  * Validates config text. `origin` names the file in YAML syntax errors; `host` is the host name
  * the default `instance` comes from (this machine's by default).
@@ -93,7 +107,9 @@ export function parseConfig(text: string, origin = "config", host = hostname()):
   if (errors.length > 0 || instance === null) return { errors };
   const warnings = parsed.data.sources.filter((s) => !s.host_key).map((s, i) =>
     `sources[${i}].host_key: not set; bzman will refuse to connect to ${s.name} until its host key is pinned`);
-  return { config: normalize(parsed.data, instance), warnings };
+  const config = normalize(parsed.data, instance);
+  warnings.push(...sharedPingWarnings(parsed.data, config));
+  return { config, warnings };
 }
 
 /** Reads and validates a config file. */

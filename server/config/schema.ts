@@ -8,6 +8,17 @@ import { parseRate, parseTimeOfDay, type BandwidthLimit } from "../core/bandwidt
 const duration = z.string().regex(/^\d+(s|m|h|d|w)$/, 'expected a duration like "30m", "1h", "2d"');
 const cron = z.string().refine((s) => /^\S+(\s+\S+){4,5}$/.test(s.trim()), "expected a cron expression of 5 or 6 fields");
 const count = z.number().int().min(0);
+const httpUrl = z.string().refine((u) => {
+  try {
+    return ["http:", "https:"].includes(new URL(u).protocol);
+  } catch {
+    return false;
+  }
+}, 'expected an http:// or https:// URL');
+/** A time limit of an outgoing request: from 1s to 5m, so nothing waits on an endpoint for long. */
+const requestTimeout = duration.refine((d) => { const s = durationSeconds(d); return s >= 1 && s <= 300; }, "expected a timeout from 1s to 5m");
+/** A bare URL is short for `{ url: URL }` (so mistakes are reported at `….url`). */
+const urlOrObject = <T extends z.ZodType>(object: T) => z.preprocess((v) => (typeof v === "string" ? { url: v } : v), object);
 
 const keepSchema = z.strictObject({
   last: count.optional(),
@@ -61,6 +72,17 @@ const inheritable = {
     /** The drill picks among this many newest backup snapshots of a random dataset. */
     recent: z.number().int().min(1).default(10),
   }).optional(),
+  /**
+   * A dead man's switch (healthchecks.io style): requested after every pass of the source, with
+   * `/fail` appended when it failed, and `/start` at its start with `start: true`. `{source}` in
+   * the URL is the source's name (one check per source from `defaults`).
+   */
+  ping_url: urlOrObject(z.strictObject({
+    url: httpUrl,
+    method: z.enum(["GET", "POST"]).default("GET"),
+    start: z.boolean().default(false),
+    timeout: requestTimeout.default("10s"),
+  })).optional(),
 };
 
 const datasetSchema = z.strictObject({
@@ -101,7 +123,16 @@ export const configFileSchema = z.strictObject({
     report: cron.optional(),
     /** A condition still wrong is mailed again after this long. */
     realert: duration.default("6h"),
+    /** Conditions of one cause that start (or clear) within this window go out as one mail. */
+    digest: duration.default("30s"),
   }).optional(),
+  /** A JSON POST per alert, reminder and resolve (one per digest, like the mails). */
+  webhook: urlOrObject(z.strictObject({
+    url: httpUrl,
+    timeout: requestTimeout.default("10s"),
+    /** Extra request headers, e.g. Authorization. */
+    headers: z.record(z.string(), z.string()).default({}),
+  })).optional(),
   log: z.strictObject({
     /** Also log to syslog (daemon facility, tag bzman) through logger(1); `socket` is passed as `-u` (util-linux logger only). */
     syslog: z.union([z.boolean(), z.strictObject({ socket: z.string().min(1).optional(), tag: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional() })]).default(false),
@@ -167,6 +198,17 @@ export interface SourceConfig {
   sendRaw: boolean;
   /** Keep a bookmark of the newest replicated snapshot on the source. */
   bookmarks: boolean;
+  /** The dead man's switch of the source (`ping_url`, `{source}` filled in), where one is set. */
+  ping?: PingSettings;
+}
+
+/** Where and how a source's passes are reported to a dead man's switch. */
+export interface PingSettings {
+  url: string;
+  method: "GET" | "POST";
+  /** Also request `<url>/start` when a pass starts. */
+  start: boolean;
+  timeoutMs: number;
 }
 
 /** The normalized configuration. */
@@ -177,7 +219,9 @@ export interface Config {
   maxTransfers: number;
   history: { days: number; detailHours: number };
   http: { listen: string; tokenFile?: string };
-  mail?: { smtp: string; from: string; to: string[]; report?: string; realertSeconds: number };
+  mail?: { smtp: string; from: string; to: string[]; report?: string; realertSeconds: number; digestSeconds: number };
+  /** The alert webhook, where one is set. */
+  webhook?: { url: string; timeoutMs: number; headers: Record<string, string> };
   capacityLimit: number;
   syslog?: { socket?: string; tag: string };
   /** The scrub schedule of the backup pools, where one is set. */
@@ -218,7 +262,8 @@ export function normalize(file: ConfigFile, instance: string): Config {
     maxTransfers: file.max_transfers,
     history: { days: file.history.days, detailHours: file.history.detail_hours },
     http: { listen: file.http.listen, ...(file.http.token_file ? { tokenFile: file.http.token_file } : {}) },
-    ...(file.mail ? { mail: { smtp: file.mail.smtp, from: file.mail.from, to: file.mail.to, ...(file.mail.report ? { report: file.mail.report } : {}), realertSeconds: durationSeconds(file.mail.realert) } } : {}),
+    ...(file.mail ? { mail: { smtp: file.mail.smtp, from: file.mail.from, to: file.mail.to, ...(file.mail.report ? { report: file.mail.report } : {}), realertSeconds: durationSeconds(file.mail.realert), digestSeconds: durationSeconds(file.mail.digest) } } : {}),
+    ...(file.webhook ? { webhook: { url: file.webhook.url, timeoutMs: durationSeconds(file.webhook.timeout) * 1000, headers: file.webhook.headers } } : {}),
     capacityLimit: file.capacity_limit,
     ...(file.scrub ? { scrub: { schedule: file.scrub.schedule } } : {}),
     ...(file.log.syslog ? { syslog: { ...(typeof file.log.syslog === "object" && file.log.syslog.socket ? { socket: file.log.syslog.socket } : {}), tag: (typeof file.log.syslog === "object" && file.log.syslog.tag) || "bzman" } } : {}),
@@ -236,6 +281,7 @@ export function normalize(file: ConfigFile, instance: string): Config {
         ...(o.drill ? { drill: { schedule: o.drill.schedule, recent: o.drill.recent } } : {}),
         ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), sshCompression: o.ssh_compression ?? false, retries: o.retries, onConflict: o.on_conflict, sendRaw: o.send_raw ?? false, bookmarks: o.bookmarks ?? false,
         ...(o.bandwidth_limit ? { bandwidthLimit: bandwidthOf(o.bandwidth_limit) } : {}),
+        ...(o.ping_url ? { ping: { url: o.ping_url.url.replaceAll("{source}", s.name), method: o.ping_url.method, start: o.ping_url.start, timeoutMs: durationSeconds(o.ping_url.timeout) * 1000 } } : {}),
       };
     }),
   };

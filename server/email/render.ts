@@ -2,6 +2,8 @@
 
 import mjml2html from "mjml";
 import type { AlertMail } from "../core/alerts.ts";
+import type { Digest } from "../core/digest.ts";
+import { digestMjml, digestSubject, digestText } from "./digest-templates.ts";
 import type { ReportModel } from "../core/summary.ts";
 import { reportTextTable } from "./report-text.ts";
 import { alertMjml, alertSubject, alertText, reportMjml, reportSubject } from "./templates.ts";
@@ -22,6 +24,12 @@ async function html(mjml: string): Promise<string> {
 /** The alert (or reminder, or resolved) mail. */
 export async function renderAlert(a: AlertMail): Promise<RenderedMail> {
   return { subject: alertSubject(a), html: await html(alertMjml(a)), text: alertText(a) };
+}
+
+/** The mail of a digest: the ordinary alert mail for one condition, a list for several. */
+export async function renderDigest(d: Digest): Promise<RenderedMail> {
+  if (d.items.length === 1) return renderAlert(d.items[0]!);
+  return { subject: digestSubject(d), html: await html(digestMjml(d)), text: digestText(d) };
 }
 
 /** The nightly report mail. */

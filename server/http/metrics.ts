@@ -1,12 +1,48 @@
-// The status as Prometheus metrics (prom-client), built fresh from the model on each scrape.
+// The status as Prometheus metrics (prom-client), built fresh from the model on each scrape,
+// plus the daemon's process-local counters (core/counters.ts) and its build info. The names
+// registered here are the ones bzman exports: the dashboard and rule tests read them from here.
 
-import { Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
+import { PassCounters, type CounterSample } from "../core/counters.ts";
 import type { StatusModel } from "../core/status.ts";
 
+/** What bzman is running as, for `bzman_build_info{version,node}`. */
+export interface BuildInfo {
+  version: string;
+  node: string;
+}
+
+/** What the metrics show beside the status: the daemon's counters and build info. */
+export interface MetricsExtras {
+  counters?: PassCounters;
+  build?: BuildInfo;
+}
+
 /** The Prometheus text exposition of the status, and its content type. */
-export async function metricsText(m: StatusModel): Promise<{ body: string; contentType: string }> {
+export async function metricsText(m: StatusModel, extras: MetricsExtras = {}): Promise<{ body: string; contentType: string }> {
+  const registry = metricsRegistry(m, extras);
+  return { body: await registry.metrics(), contentType: registry.contentType };
+}
+
+/** The name of every metric bzman exports (whether or not it has samples now), sorted. */
+export function exportedMetricNames(): string[] {
+  const empty: StatusModel = { generatedAt: new Date(0).toISOString(), healthy: true, problems: [], datasets: [], pools: [], drills: [], scrubs: [] };
+  return metricsRegistry(empty, { counters: new PassCounters(), build: { version: "0", node: "0" } }).getMetricsAsArray().map((x) => x.name).sort();
+}
+
+function metricsRegistry(m: StatusModel, extras: MetricsExtras): Registry {
   const registry = new Registry();
   const g = (name: string, help: string, labelNames: string[]): Gauge => new Gauge({ name, help, labelNames, registers: [registry] });
+  const c = (name: string, help: string, labelNames: string[], samples: CounterSample[]): void => {
+    const counter = new Counter({ name, help, labelNames, registers: [registry] });
+    for (const s of samples) counter.inc(s.labels, s.value);
+  };
+  const counters = extras.counters ?? new PassCounters();
+  c("bzman_transferred_bytes_total", "bytes received from the sources by this daemon's passes (since it started)", ["source"], counters.bytesSamples());
+  c("bzman_passes_total", "passes this daemon ran, by result: ok, failed, conflict, aborted, skipped (since it started)", ["source", "result"], counters.passSamples());
+  c("bzman_failures_total", "datasets that failed or hit a conflict in this daemon's passes, by error code or conflict kind (since it started)", ["source", "code"], counters.failureSamples());
+  const build = g("bzman_build_info", "always 1; the labels say which bzman and which Node.js run", ["version", "node"]);
+  if (extras.build) build.set({ version: extras.build.version, node: extras.build.node }, 1);
   const healthy = g("bzman_healthy", "1 when every dataset is fresh and every pool is healthy", []);
   const lastSuccess = g("bzman_dataset_last_success_timestamp_seconds", "start of the last successful pass", ["source", "dataset"]);
   const lag = g("bzman_dataset_lag_seconds", "seconds since the last successful pass started", ["source", "dataset"]);
@@ -51,5 +87,5 @@ export async function metricsText(m: StatusModel): Promise<{ body: string; conte
     free.set(l, p.freeBytes);
     online.set(l, p.health === "ONLINE" ? 1 : 0);
   }
-  return { body: await registry.metrics(), contentType: registry.contentType };
+  return registry;
 }

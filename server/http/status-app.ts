@@ -5,7 +5,7 @@
 import { timingSafeEqual } from "node:crypto";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import type { StatusModel } from "../core/status.ts";
-import { metricsText } from "./metrics.ts";
+import { metricsText, type MetricsExtras } from "./metrics.ts";
 import { statusPage, statusText } from "./status-text.ts";
 
 /** What the app needs. */
@@ -13,6 +13,8 @@ export interface StatusAppOptions {
   status: () => StatusModel | Promise<StatusModel>;
   /** When set, every request must carry `Authorization: Bearer <token>`. */
   token?: string;
+  /** The daemon's counters and build info for /metrics (read at each scrape). */
+  metrics?: MetricsExtras;
 }
 
 function tokenOk(header: string | undefined, token: string): boolean {
@@ -64,7 +66,7 @@ export function createStatusApp(opts: StatusAppOptions): Express {
     res.status(m.healthy ? 200 : 503).type("text/plain").send(m.healthy ? "ok\n" : m.problems.map((p) => p + "\n").join(""));
   });
   app.get("/metrics", async (_req, res) => {
-    const { body, contentType } = await metricsText(await opts.status());
+    const { body, contentType } = await metricsText(await opts.status(), opts.metrics);
     res.type(contentType).send(body);
   });
   app.get("/", async (_req, res) => {

@@ -10,10 +10,10 @@ export const SANDBOX_PACKAGES: Record<string, string> = {
   "openssh-client": "/usr/bin/ssh-keygen",
 };
 
-/** What the test suite needs beyond the sandbox: linters, shells, a browser, syslog, systemd tools. */
+/** What the test suite needs beyond the sandbox: linters, shells, a browser, syslog, systemd tools, promtool. */
 export const TEST_PACKAGES: Record<string, string> = {
   shellcheck: "/usr/bin/shellcheck", busybox: "/usr/bin/busybox", "libxml2-utils": "/usr/bin/xmllint",
-  systemd: "/usr/bin/systemd-analyze", chromium: "/usr/bin/chromium", rsyslog: "/usr/sbin/rsyslogd",
+  systemd: "/usr/bin/systemd-analyze", chromium: "/usr/bin/chromium", rsyslog: "/usr/sbin/rsyslogd", prometheus: "/usr/bin/promtool",
 };
 
 /** What the OpenZFS tier needs to build and boot its QEMU guest (test/openzfs/vm.sh). */

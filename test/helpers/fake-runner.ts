@@ -47,9 +47,13 @@ export class FakeRunner implements CommandRunner {
       };
       let n = 0;
       stdin.on("data", (c: Buffer) => this.stdinBytes.set(key, (n += c.length)));
+      // A stdin closed before the command "starts" (an abort in the same tick) must still end it.
+      let stdinGone = false;
+      stdin.once("end", () => (stdinGone = true)).once("close", () => (stdinGone = true));
       const go = (): void => {
         stdout.end(s.stdout ?? "");
-        if (s.readsStdin) stdin.once("end", finish).once("close", finish);
+        if (s.readsStdin && stdinGone) finish();
+        else if (s.readsStdin) stdin.once("end", finish).once("close", finish);
         else {
           stdin.resume();
           finish();

@@ -28,7 +28,7 @@ describe("alerts and reports by mail", { skip }, () => {
 
   test("alert at once, no repeat within the interval, resolved after recovery", async () => {
     const S = rig.sourcePool;
-    const mail = { smtp: `smtp://127.0.0.1:${sink.port}`, from: "bzman@backup.test", to: ["ops@example.test"], realert: "1h" };
+    const mail = { smtp: `smtp://127.0.0.1:${sink.port}`, from: "bzman@backup.test", to: ["ops@example.test"], realert: "1h", digest: "2s" };
     const config = rig.writeConfig({ schedule: "*/2 * * * * *", datasets: [{ name: `${S}/a` }, { name: `${S}/later` }] });
     const { writeFileSync, readFileSync } = await import("node:fs");
     const { stringify, parse } = await import("yaml");

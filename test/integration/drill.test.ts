@@ -47,7 +47,7 @@ describe("restore drills and scrubs", { skip }, () => {
     writeFileSync(join(await prop(`${S}/data`, "mountpoint"), "small.txt"), "hello\n");
     config = rig.writeConfig({ datasets: [{ name: `${S}/data` }], drill: { schedule: "*/3 * * * * *", recent: 1 } });
     const doc = parse(readFileSync(config, "utf8"));
-    doc.mail = { smtp: `smtp://127.0.0.1:${sink.port}`, from: "bzman@backup.test", to: ["ops@example.test"] };
+    doc.mail = { smtp: `smtp://127.0.0.1:${sink.port}`, from: "bzman@backup.test", to: ["ops@example.test"], digest: "0s" };
     writeFileSync(config, stringify(doc));
     const r = await bzman(["--config", config, "run"]);
     assert.equal(r.code, 0, r.stderr + r.stdout);

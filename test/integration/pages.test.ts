@@ -46,7 +46,7 @@ describe("status page and report in Chromium", { skip }, () => {
     const S = rig.sourcePool;
     const config = rig.writeConfig({ schedule: "*/2 * * * * *", datasets: ["www", "db", "home", "gone"].map((n) => ({ name: `${S}/${n}` })), http: { listen: `127.0.0.1:${port}` } });
     const doc = parse(readFileSync(config, "utf8"));
-    doc.mail = { smtp: `smtp://127.0.0.1:${sink.port}`, from: "bzman@backup.test", to: ["ops@example.test"] };
+    doc.mail = { smtp: `smtp://127.0.0.1:${sink.port}`, from: "bzman@backup.test", to: ["ops@example.test"], digest: "0s" };
     writeFileSync(config, stringify(doc));
     const d = serveDaemon(config);
     try {

@@ -1,12 +1,12 @@
 // Telling people: turns the status into alert mails (through the pure planner in core/alerts),
-// remembers what was sent in the history file, and sends the nightly report. Without `mail:`
+// remembers what was sent in the history database, and sends the nightly report. Without `mail:`
 // alerts go to the log only. A mail that fails is logged and retried at the next evaluation;
 // nothing here ever blocks or fails a pass.
 
 import type { Config } from "../config/schema.ts";
 import { conditionsOf, planAlerts } from "../core/alerts.ts";
 import type { StatusModel } from "../core/status.ts";
-import { buildReport } from "../core/summary.ts";
+import { buildReportFromTallies } from "../core/summary.ts";
 import { Mailer } from "../email/mailer.ts";
 import { renderAlert, renderReport } from "../email/render.ts";
 import type { Logger } from "../log.ts";
@@ -52,7 +52,8 @@ export class Notifier {
   /** Sends the report of the last 24 hours now (to `to`, default the configured recipients). */
   async sendReport(status: StatusModel, to?: string[]): Promise<string> {
     if (!this.mailer) throw new Error("no mail: section in the config; cannot send the report");
-    const model = buildReport(status, this.store.statusRows(), this.now().getTime());
+    const nowMs = this.now().getTime();
+    const model = buildReportFromTallies(status, await this.store.reportTallies(nowMs), nowMs);
     const rendered = await renderReport(model);
     await this.mailer.send(rendered, to);
     return rendered.subject;

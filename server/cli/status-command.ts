@@ -31,13 +31,14 @@ async function fromDaemon(config: Config): Promise<StatusModel | null> {
 export async function statusCommand(config: Config, json: boolean, deps: CliDeps): Promise<number> {
   let model = await fromDaemon(config);
   if (!model) {
-    const services = await openServices(config, "bzman status", (l) => deps.stderr.write(`bzman: warning: ${l}\n`));
+    const services = await openServices(config, "bzman status", (l) => deps.stderr.write(`bzman: warning: ${l}\n`), { readOnly: true });
     if (typeof services === "string") {
       deps.stderr.write(`bzman status: ${services}\n`);
       return EXIT.USAGE;
     }
     const pools = await checkPools(deps.local, "local", config.sources.map((s) => poolOf(s.target)), deps.now, deps.signal);
     model = buildStatus({ sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools, live: [], nextRuns: new Map(), now: deps.now().getTime() });
+    services.store.close();
     if (!json) deps.stderr.write("(no daemon answered on http.listen; this is built from the history; next runs unknown)\n");
   }
   deps.stdout.write(json ? JSON.stringify(model, null, 2) + "\n" : statusText(model));

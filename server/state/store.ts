@@ -1,9 +1,9 @@
 // The run history in SQLite: one row per dataset per pass, daily rollups, per-dataset `latest`
 // entries and the alert records, in one database file shared by every bzman process (the
-// daemon, a `bzman run` beside it, `bzman status`). Every call is synchronous and bounded: an
-// append is one small transaction plus a bounded compaction step; the status reads a cache of
-// `latest` refreshed with only what changed; the report counts one hour per query and yields
-// between. Nothing here grows with the history. Read-only opens never create, migrate or write.
+// daemon, a `bzman run` beside it, `bzman status`). Calls are synchronous, and those of a pass
+// and of the status are bounded: an append is one small transaction with a bounded compaction
+// step; the status reads a cache of `latest` refreshed with only what changed; the report counts
+// one hour per query and yields between. Read-only opens never create, migrate or write.
 
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -53,6 +53,9 @@ export const STORE_SQL = {
     sum(r.bytes) AS bytes, sum(r.transfer_ms) AS transferMs FROM runs r JOIN datasets d ON d.id = r.ds
     WHERE r.started_ms >= ? AND r.started_ms < ? AND r.result <> 'skipped' GROUP BY r.ds`,
   alerts: "SELECT record FROM alerts ORDER BY rowid",
+  // REPLACE gives the record a new rowid: a re-sent alert moves to the end, as the JSON file did.
+  putAlert: "INSERT OR REPLACE INTO alerts (key, record) VALUES (?, ?)",
+  dropAlert: "DELETE FROM alerts WHERE key = ?",
   daily: `SELECT d.day, s.source, s.dataset, d.passes, d.failures, d.bytes, d.transfer_ms, d.last_result, d.last_to,
     d.last_success_at, d.last_success_to FROM daily d JOIN datasets s ON s.id = d.ds ORDER BY d.day, s.source, s.dataset`,
 } as const;
@@ -138,6 +141,7 @@ export class HistoryStore {
   private readonly compactor: Compactor | undefined;
   private readonly cache: LatestCache;
   private checkpointer: Checkpointer | undefined;
+  private readonly statements = new Map<string, Database.Statement>();
   /** The last compaction error (compaction is best effort: the next append tries again). */
   compactionError: string | undefined;
 
@@ -196,6 +200,12 @@ export class HistoryStore {
       process.once("exit", () => openStores.forEach((s) => s.close()));
     }
     return store;
+  }
+
+  private statement(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
   }
 
   private writable(what: string): RowWriter {
@@ -265,7 +275,7 @@ export class HistoryStore {
    */
   async reportTallies(nowMs: number = this.now()): Promise<ReportTally[]> {
     const fromMs = nowMs - 24 * 3600_000;
-    const q = this.db.prepare(STORE_SQL.reportHour);
+    const q = this.statement(STORE_SQL.reportHour);
     const out: ReportTally[] = [];
     for (let hour = 0; hour < 24; hour++) {
       const from = fromMs + hour * 3600_000;
@@ -277,7 +287,7 @@ export class HistoryStore {
 
   /** What was mailed about open conditions, by key, in the order recorded. */
   alerts(): Map<string, AlertRecord> {
-    const rows = this.db.prepare(STORE_SQL.alerts).pluck().all() as string[];
+    const rows = this.statement(STORE_SQL.alerts).pluck().all() as string[];
     return new Map(rows.map((r) => JSON.parse(r) as AlertRecord).map((a) => [a.key, a]));
   }
 
@@ -286,8 +296,8 @@ export class HistoryStore {
     try {
       this.writable("recordAlert");
       try {
-        if (record) this.db.prepare("INSERT OR REPLACE INTO alerts (key, record) VALUES (?, ?)").run(key, JSON.stringify(record));
-        else this.db.prepare("DELETE FROM alerts WHERE key = ?").run(key);
+        if (record) this.statement(STORE_SQL.putAlert).run(key, JSON.stringify(record));
+        else this.statement(STORE_SQL.dropAlert).run(key);
       } catch (err) {
         throw stateError(err, "STATE_WRITE", `cannot record the alert ${key} in ${this.path}`);
       }

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildStatus } from "../server/core/status.ts";
 import { runSource, type SourceJob } from "../server/engine/run-source.ts";
-import { HistoryStore } from "../server/state/store.ts";
+import { HistoryStore, historyPaths } from "../server/state/store.ts";
 import { ZfsHost } from "../server/zfs/zfs-host.ts";
 import { FakeRunner, starts } from "../test/helpers/fake-runner.ts";
 import { listingText } from "./listings.ts";
@@ -75,7 +75,7 @@ for (let i = 0; i < ROUNDS; i++) {
 }
 await store.flush();
 const passes = (WARM_ROUNDS + ROUNDS) * SOURCES;
-const size = statSync(join(dir, "state.json")).size / 1e6;
+const size = statSync(historyPaths(join(dir, "state.json")).db).size / 1e6;
 process.stdout.write(`memory: ${SOURCES} sources x ${DATASETS} datasets, ${passes} passes over ${((WARM_ROUNDS + ROUNDS) * 6 / 24).toFixed(1)} simulated days.\n` +
   `   heap after warm-up (baseline): ${base.toFixed(1)} MB; after each further 4 rounds (800 passes): ${samples.map((s) => `${s.toFixed(1)} MB (${(s / base).toFixed(2)}x)`).join(", ")}\n` +
   `   rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB; history file ${size.toFixed(1)} MB\n`);

@@ -32,6 +32,10 @@ export const ErrorCodes = {
   ZFS_FAILED: { transient: false, text: "a zfs command failed" },
   STALLED: { transient: true, text: "a transfer moved no byte for the stall timeout and was stopped" },
   ABORTED: { transient: true, text: "the operation was aborted" },
+  STATE_UNREADABLE: { transient: false, text: "the history file cannot be opened or read" },
+  STATE_NEWER: { transient: false, text: "the history file was written by a newer bzman" },
+  STATE_BUSY: { transient: true, text: "another process kept the history file locked too long" },
+  STATE_WRITE: { transient: false, text: "the history file cannot be written" },
   INTERNAL: { transient: false, text: "an unexpected internal error (a bug)" },
 } as const;
 

@@ -1,14 +1,14 @@
 // Telling people: turns the status into alert mails and webhook posts (through the pure
 // planners in core/alerts and core/digest: one message per cause for conditions that open or
-// clear within the digest window), remembers what was sent in the history file, and sends the
-// nightly report. Without `mail:` and `webhook:` alerts go to the log only. A message no channel
-// took is logged and retried at the next evaluation; nothing here ever blocks or fails a pass.
+// clear within the digest window), remembers what was sent in the history database, and sends
+// the nightly report. Without `mail:` and `webhook:` alerts go to the log only. A message no
+// channel took is logged and retried at the next evaluation; nothing here ever blocks or fails a pass.
 
 import type { Config } from "../config/schema.ts";
 import { conditionsOf } from "../core/alerts.ts";
 import { planDigests, webhookPayload, type Digest, type PendingAlerts } from "../core/digest.ts";
 import type { StatusModel } from "../core/status.ts";
-import { buildReport } from "../core/summary.ts";
+import { buildReportFromTallies } from "../core/summary.ts";
 import { Mailer } from "../email/mailer.ts";
 import { renderDigest, renderReport } from "../email/render.ts";
 import { HookClient } from "../http/hooks.ts";
@@ -100,7 +100,8 @@ export class Notifier {
   /** Sends the report of the last 24 hours now (to `to`, default the configured recipients). */
   async sendReport(status: StatusModel, to?: string[]): Promise<string> {
     if (!this.mailer) throw new Error("no mail: section in the config; cannot send the report");
-    const model = buildReport(status, this.store.statusRows(), this.now().getTime());
+    const nowMs = this.now().getTime();
+    const model = buildReportFromTallies(status, await this.store.reportTallies(nowMs), nowMs);
     const rendered = await renderReport(model);
     await this.mailer.send(rendered, to);
     return rendered.subject;

@@ -4,7 +4,7 @@
 import type { Config } from "../config/schema.ts";
 import { poolOf } from "../core/naming.ts";
 import { buildStatus } from "../core/status.ts";
-import { buildReport } from "../core/summary.ts";
+import { buildReportFromTallies } from "../core/summary.ts";
 import { checkPools } from "../engine/pools.ts";
 import { reportTextTable } from "../email/report-text.ts";
 import type { Logger } from "../log.ts";
@@ -13,7 +13,7 @@ import { EXIT, openServices, type CliDeps } from "./run-command.ts";
 
 /** Prints or sends the report; resolves with the exit code. */
 export async function reportCommand(config: Config, opts: { send?: string | boolean; width?: number }, deps: CliDeps & { log: Logger }): Promise<number> {
-  const services = await openServices(config, "bzman report", (l) => deps.stderr.write(`bzman: warning: ${l}\n`));
+  const services = await openServices(config, "bzman report", (l) => deps.stderr.write(`bzman: warning: ${l}\n`), { readOnly: true });
   if (typeof services === "string") {
     deps.stderr.write(`bzman report: ${services}\n`);
     return EXIT.USAGE;
@@ -38,6 +38,7 @@ export async function reportCommand(config: Config, opts: { send?: string | bool
     }
   }
   const width = opts.width ?? deps.stdout.columns ?? (Number(process.env.COLUMNS) || 100);
-  deps.stdout.write(reportTextTable(buildReport(status, services.store.statusRows(), deps.now().getTime()), width));
+  const nowMs = deps.now().getTime();
+  deps.stdout.write(reportTextTable(buildReportFromTallies(status, await services.store.reportTallies(nowMs), nowMs), width));
   return EXIT.OK;
 }

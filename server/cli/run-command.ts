@@ -78,10 +78,15 @@ export function pausedDatasets(journal: Journal, source: string): Map<string, st
   return out;
 }
 
-/** Opens the history (next to it, the locks); a message when that is impossible. */
-export async function openServices(config: Config, what: string, warn: (line: string) => void): Promise<Services | string> {
+/**
+ * Opens the history (next to it, the locks); a message when that is impossible. `readOnly`
+ * (status, report) reads the history in whichever format it is and creates or changes nothing;
+ * `daemon` checkpoints the history in a thread of its own.
+ */
+export async function openServices(config: Config, what: string, warn: (line: string) => void, opts: { readOnly?: boolean; daemon?: boolean } = {}): Promise<Services | string> {
   try {
-    const { store, problem } = await HistoryStore.open(config.state, { keep: config.history });
+    const { store, problem, notice } = await HistoryStore.open(config.state, { keep: config.history, ...(opts.readOnly ? { readOnly: true } : {}), ...(opts.daemon ? { checkpointThread: true } : {}) });
+    if (notice) warn(notice);
     if (problem) warn(problem);
     return { store, journal: Journal.besideState(config.state), locks: new TargetLocks(join(dirname(config.state), "locks"), what, warn) };
   } catch (err) {

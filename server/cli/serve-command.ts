@@ -57,7 +57,7 @@ export function skippedRecord(source: Config["sources"][number], since: Date, no
 /** Runs the daemon until `deps.signal` aborts; resolves with the exit code. */
 export async function serveCommand(config: Config, deps: CliDeps & { log: Logger }): Promise<number> {
   const { log } = deps;
-  const services = await openServices(config, `bzman serve (pid ${process.pid})`, (l) => log.warn(l));
+  const services = await openServices(config, `bzman serve (pid ${process.pid})`, (l) => log.warn(l), { daemon: true });
   if (typeof services === "string") {
     log.error(services);
     return EXIT.USAGE;
@@ -107,7 +107,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
       const rec = skippedRecord(byName.get(name)!, since, deps.now(), `skip-${deps.now().getTime()}-${++ticks}`);
       log.warn({ source: name }, rec.datasets[0]?.message ?? "tick skipped");
       hooks.finished(byName.get(name)!, rec);
-      void services.store.appendRun(rec);
+      services.store.appendRun(rec).catch((err: Error) => log.error({ source: name }, `cannot record the skipped tick: ${err.message}`));
     },
   });
   const status = (): StatusModel => buildStatus({
@@ -179,6 +179,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
   await hooks.drain(5_000);
   notifier.close();
   await services.store.flush();
+  services.store.close();
   if (late.length) log.error({ sources: late }, "passes still running at exit");
   else log.info("stopped cleanly");
   return late.length ? EXIT.FAILED : EXIT.OK;

@@ -36,11 +36,16 @@ async function fromDaemon(config: Config): Promise<StatusModel | null> {
 export async function statusModel(config: Config, deps: CliDeps, warn: (line: string) => void): Promise<{ model: StatusModel; fromHistory: boolean } | string> {
   const live = await fromDaemon(config);
   if (live) return { model: live, fromHistory: false };
-  const services = await openServices(config, "bzman status", warn);
+  // Read-only: never migrates, writes, moves or creates the history.
+  const services = await openServices(config, "bzman status", warn, { readOnly: true });
   if (typeof services === "string") return services;
-  const pools = await checkPools(deps.local, "local", config.sources.map((s) => poolOf(s.target)), deps.now, deps.signal);
-  const model = buildStatus({ sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools, live: [], nextRuns: new Map(), now: deps.now().getTime(), capacityLimit: config.capacityLimit });
-  return { model, fromHistory: true };
+  try {
+    const pools = await checkPools(deps.local, "local", config.sources.map((s) => poolOf(s.target)), deps.now, deps.signal);
+    const model = buildStatus({ sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools, live: [], nextRuns: new Map(), now: deps.now().getTime(), capacityLimit: config.capacityLimit });
+    return { model, fromHistory: true };
+  } finally {
+    services.store.close();
+  }
 }
 
 /** Prints the status; exit 0 when all is well, 1 when not. */

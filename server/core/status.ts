@@ -139,11 +139,16 @@ export function buildStatus(inp: StatusInputs): StatusModel {
   }
   const datasets: DatasetStatus[] = [];
   const problems: string[] = [];
+  const seen = new Map<string, string[]>();
+  for (const r of last.values()) {
+    const list = seen.get(r.source);
+    if (list) list.push(r.dataset);
+    else seen.set(r.source, [r.dataset]);
+  }
   for (const s of inp.sources) {
     const names = new Set(s.datasets.map((d) => d.name));
-    for (const r of last.values()) {
-      if (r.source === s.name && s.datasets.some((d) => d.recursive && r.dataset.startsWith(d.name + "/"))) names.add(r.dataset);
-    }
+    const roots = s.datasets.filter((d) => d.recursive).map((d) => d.name + "/");
+    for (const name of seen.get(s.name) ?? []) if (roots.some((root) => name.startsWith(root))) names.add(name);
     for (const name of [...names].sort()) {
       const k = key(s.name, name);
       const row = last.get(k);

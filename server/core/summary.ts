@@ -1,5 +1,6 @@
 // The nightly report's model, pure: the last 24 hours truly (by time, not the last N records):
-// totals, one row per dataset (failures first, then stale, then the rest), and bytes per hour.
+// totals, one row per dataset (failures first, then stale, then the rest), and bytes per hour,
+// counted from per-hour tallies of the window (made here from rows, or counted by the store).
 
 import type { CheckStatus, PoolStatus, StatusModel, StatusRow } from "./status.ts";
 
@@ -33,30 +34,80 @@ export interface ReportModel {
 
 const ORDER = { failed: 0, stale: 1, ok: 2 } as const;
 
+/**
+ * The passes of one dataset that started in one hour of the report's window (hour 0 starts 24
+ * hours before the report's time), skipped ticks left out. A history store can count these
+ * without handing over every row.
+ */
+export interface ReportTally {
+  source: string;
+  dataset: string;
+  hour: number;
+  passes: number;
+  failures: number;
+  bytes: number;
+  transferMs: number;
+}
+
+const isFailure = (result: string): boolean => result === "failed" || result === "conflict";
+
+/** Counts history rows into the report's tallies: the 24 hours before `nowMs`, by hour. */
+export function tallyRows(rows: StatusRow[], nowMs: number): ReportTally[] {
+  const fromMs = nowMs - 24 * 3600_000;
+  const out = new Map<string, ReportTally>();
+  for (const r of rows) {
+    const t = Date.parse(r.startedAt);
+    if (!(t >= fromMs && t < nowMs) || r.result === "skipped") continue;
+    const hour = Math.min(23, Math.floor((t - fromMs) / 3600_000));
+    const k = `${hour}\u0000${r.source}\u0000${r.dataset}`;
+    const c = out.get(k) ?? { source: r.source, dataset: r.dataset, hour, passes: 0, failures: 0, bytes: 0, transferMs: 0 };
+    c.passes++;
+    if (isFailure(r.result)) c.failures++;
+    c.bytes += r.bytes;
+    c.transferMs += r.transferMs;
+    out.set(k, c);
+  }
+  return [...out.values()];
+}
+
 /** Builds the report of the 24 hours before `nowMs` from the status and the history rows. */
 export function buildReport(status: StatusModel, rows: StatusRow[], nowMs: number): ReportModel {
+  return buildReportFromTallies(status, tallyRows(rows, nowMs), nowMs);
+}
+
+/** Builds the report of the 24 hours before `nowMs` from the status and the window's tallies. */
+export function buildReportFromTallies(status: StatusModel, tallies: ReportTally[], nowMs: number): ReportModel {
   const fromMs = nowMs - 24 * 3600_000;
-  const inWindow = rows.filter((r) => {
-    const t = Date.parse(r.startedAt);
-    return t >= fromMs && t < nowMs && r.result !== "skipped";
-  });
   const bytesPerHour = new Array<number>(24).fill(0);
-  for (const r of inWindow) bytesPerHour[Math.min(23, Math.floor((Date.parse(r.startedAt) - fromMs) / 3600_000))]! += r.bytes;
+  const per = new Map<string, { passes: number; failures: number; bytes: number; transferMs: number }>();
+  const totals = { passes: 0, failures: 0, bytes: 0 };
+  for (const t of tallies) {
+    bytesPerHour[t.hour]! += t.bytes;
+    const k = `${t.source}\u0000${t.dataset}`;
+    const m = per.get(k) ?? { passes: 0, failures: 0, bytes: 0, transferMs: 0 };
+    m.passes += t.passes;
+    m.failures += t.failures;
+    m.bytes += t.bytes;
+    m.transferMs += t.transferMs;
+    per.set(k, m);
+    totals.passes += t.passes;
+    totals.failures += t.failures;
+    totals.bytes += t.bytes;
+  }
   const out: ReportRow[] = status.datasets.map((d) => {
-    const mine = inWindow.filter((r) => r.source === d.source && r.dataset === d.dataset);
-    const failures = mine.filter((r) => r.result === "failed" || r.result === "conflict").length;
-    const failedNow = d.lastResult === "failed" || d.lastResult === "conflict";
+    const mine = per.get(`${d.source}\u0000${d.dataset}`) ?? { passes: 0, failures: 0, bytes: 0, transferMs: 0 };
+    const failedNow = isFailure(d.lastResult ?? "");
     return {
       source: d.source, dataset: d.dataset, state: failedNow ? "failed" : d.fresh ? "ok" : "stale",
-      newest: d.newest?.name ?? null, lagSeconds: d.lagSeconds, passes: mine.length, failures,
-      bytes: mine.reduce((n, r) => n + r.bytes, 0), transferMs: mine.reduce((n, r) => n + r.transferMs, 0),
+      newest: d.newest?.name ?? null, lagSeconds: d.lagSeconds, passes: mine.passes, failures: mine.failures,
+      bytes: mine.bytes, transferMs: mine.transferMs,
       lastError: d.lastError ? `${d.lastError.code}: ${d.lastError.message}` : d.lastResult === "conflict" ? `${d.lastConflict ?? "conflict"}: ${d.lastMessage ?? ""}` : null,
     };
   });
   out.sort((a, b) => ORDER[a.state] - ORDER[b.state] || b.failures - a.failures || `${a.source}:${a.dataset}`.localeCompare(`${b.source}:${b.dataset}`));
   return {
     from: new Date(fromMs).toISOString(), to: new Date(nowMs).toISOString(),
-    totals: { passes: inWindow.length, failures: inWindow.filter((r) => r.result === "failed" || r.result === "conflict").length, bytes: inWindow.reduce((n, r) => n + r.bytes, 0), datasets: out.length },
+    totals: { ...totals, datasets: out.length },
     rows: out, bytesPerHour, problems: status.problems, pools: status.pools,
     checks: [...status.drills.map((d) => ({ ...d, kind: "drill" as const })), ...status.scrubs.map((c) => ({ ...c, kind: "scrub" as const }))],
   };

@@ -32,9 +32,8 @@ export function processStart(pid: number): string | null {
 
 /** Locks for target datasets, kept as files in one directory. */
 export class TargetLocks {
-  constructor(private readonly dir: string, private readonly what: string, private readonly log: (line: string) => void = () => {}) {
-    mkdirSync(dir, { recursive: true });
-  }
+  /** The directory is made on the first acquire, so a read-only command creates nothing. */
+  constructor(private readonly dir: string, private readonly what: string, private readonly log: (line: string) => void = () => {}) {}
 
   private file(target: string): string {
     return join(this.dir, target.replaceAll("/", "%") + ".lock");
@@ -42,6 +41,7 @@ export class TargetLocks {
 
   /** Takes the lock of `target`: the unlock function, or who holds it. */
   async acquire(target: string): Promise<(() => Promise<void>) | string> {
+    mkdirSync(this.dir, { recursive: true });
     const path = this.file(target);
     const me: LockInfo = { pid: process.pid, start: processStart(process.pid) ?? "unknown", since: new Date().toISOString(), what: this.what };
     for (let attempt = 0; attempt < 3; attempt++) {

@@ -1,262 +1,335 @@
-// Run history in lowdb: one row per pass per dataset. Writes are serialized through one queue
-// and atomic (lowdb writes a temp file and renames it), so the file survives kill -9. A corrupt
-// or invalid file is moved aside with a clear error, never silently emptied. History is bounded:
-// rows older than `detailHours` fold into per-day rollups (failures stay in detail), and
-// everything older than `days` is dropped. Another bzman process (a `bzman run` beside the daemon)
-// may write the same file: every write first re-reads the file when it changed since this
-// process last wrote it, so no process overwrites what another recorded.
+// The run history in SQLite: one row per dataset per pass, daily rollups, per-dataset `latest`
+// entries and the alert records, in one database file shared by every bzman process (the
+// daemon, a `bzman run` beside it, `bzman status`). Calls are synchronous, and those of a pass
+// and of the status are bounded: an append is one small transaction with a bounded compaction
+// step; the status reads a cache of `latest` refreshed with only what changed; the report counts
+// one hour per query and yields between. Read-only opens never create, migrate or write.
 
-import { readFile, rename, stat } from "node:fs/promises";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { Low } from "lowdb";
-import { JSONFile } from "lowdb/node";
-import { z } from "zod";
+import Database from "better-sqlite3";
 import type { AlertRecord } from "../core/alerts.ts";
-import type { DatasetRecord, RunRecord } from "../core/model.ts";
+import type { RunRecord } from "../core/model.ts";
+import type { ReportTally } from "../core/summary.ts";
+import { BackupError } from "../errors.ts";
+import { Checkpointer } from "./checkpointer.ts";
+import { Compactor, DEFAULT_HISTORY, type Retention } from "./compaction.ts";
+import { fileKind, historyPaths, moveAside, type HistoryPaths } from "./history-files.ts";
+import { readLegacyFile, type DailyRollup, type HistoryRow } from "./legacy-json.ts";
+import { LatestCache } from "./latest-cache.ts";
+import { finishInterrupted, importLegacy, tryMigrate } from "./migrate.ts";
+import { RowWriter, rowsOf } from "./rows.ts";
+import { SCHEMA_VERSION, closeWriter, connect, createSchema, schemaVersionOf, stateError, tableCount, type Db } from "./schema.ts";
 
-/** One dataset of one pass, as stored. */
-export type HistoryRow = DatasetRecord & {
-  runId: string;
-  startedAt: string;
-  finishedAt: string;
-  phases: RunRecord["phases"];
-  /** Transfer rate of this dataset in the pass (bytes / transfer time). */
-  bytesPerSecond: number;
-  /** Set once a failure kept in detail has been counted in its day's rollup. */
-  rolled?: boolean;
-};
+export { DEFAULT_HISTORY, historyPaths, type DailyRollup, type HistoryPaths, type HistoryRow, type Retention };
 
-/** One dataset's passes of one UTC day, once their details have aged out. */
-export interface DailyRollup {
-  day: string;
-  source: string;
-  dataset: string;
-  passes: number;
-  failures: number;
-  bytes: number;
-  transferMs: number;
-  lastResult: string;
-  lastTo?: { name: string; guid: string };
-  /** Start of the day's last successful pass, and the snapshot it left on the backup. */
-  lastSuccessAt?: string;
-  lastSuccessTo?: { name: string; guid: string };
-}
-
-const refSchema = z.object({ name: z.string(), guid: z.string() });
-const rowSchema = z.looseObject({
-  runId: z.string(), source: z.string(), dataset: z.string(), target: z.string(), startedAt: z.string(), finishedAt: z.string(),
-  mode: z.string(), result: z.string(), bytes: z.number(), transferMs: z.number(), steps: z.number(),
-  to: refSchema.optional(), from: refSchema.optional(),
-});
-const rollupSchema = z.object({
-  day: z.string(), source: z.string(), dataset: z.string(), passes: z.number(), failures: z.number(), bytes: z.number(),
-  transferMs: z.number(), lastResult: z.string(), lastTo: refSchema.optional(),
-  lastSuccessAt: z.string().optional(), lastSuccessTo: refSchema.optional(),
-});
-const fileSchema = z.object({ schemaVersion: z.literal(1), history: z.array(rowSchema), daily: z.array(rollupSchema), alerts: z.array(z.looseObject({ key: z.string(), since: z.string(), lastSent: z.string() })).optional() });
-
-/** The state file's contents. */
-export interface StateData {
-  schemaVersion: 1;
-  history: HistoryRow[];
-  daily: DailyRollup[];
-  /** What was mailed about conditions still open (so a restart does not mail them again). */
-  alerts?: AlertRecord[];
-}
-
-/** How much history to keep. */
-export interface Retention {
-  /** Everything older is dropped. */
-  days: number;
-  /** Successful rows older than this fold into daily rollups. */
-  detailHours: number;
-}
-
-/** Defaults: 90 days of history, 48 hours of detail. */
-export const DEFAULT_HISTORY: Retention = { days: 90, detailHours: 48 };
-
-/** The outcome of opening the store; `problem` says what was moved aside, if anything. */
+/** The outcome of opening the store: `problem` says what was moved aside or could not be read, `notice` what was migrated. */
 export interface OpenedStore {
   store: HistoryStore;
   problem?: string;
+  notice?: string;
 }
 
-const FAILED = new Set(["failed", "conflict"]);
-
-/** Folds aged-out rows into rollups and drops what is older than the bound. Pure. */
-export function compact(data: StateData, nowMs: number, keep: Retention): void {
-  const detailCut = new Date(nowMs - keep.detailHours * 3600_000).toISOString();
-  const dropCut = new Date(nowMs - keep.days * 86400_000).toISOString();
-  const rollups = new Map(data.daily.map((r) => [`${r.day}|${r.source}|${r.dataset}`, r]));
-  const kept: HistoryRow[] = [];
-  for (const row of data.history) {
-    if (row.startedAt < dropCut) continue;
-    if (row.startedAt >= detailCut || FAILED.has(row.result)) kept.push(row);
-    if (row.startedAt >= detailCut) continue;
-    // Failures stay in detail but still count in their day's rollup (once, when they age out).
-    if (row.rolled) continue;
-    const day = row.startedAt.slice(0, 10);
-    const key = `${day}|${row.source}|${row.dataset}`;
-    const r = rollups.get(key) ?? { day, source: row.source, dataset: row.dataset, passes: 0, failures: 0, bytes: 0, transferMs: 0, lastResult: row.result };
-    r.passes++;
-    if (FAILED.has(row.result)) {
-      r.failures++;
-      row.rolled = true;
-    }
-    r.bytes += row.bytes;
-    r.transferMs += row.transferMs;
-    r.lastResult = row.result;
-    if (row.to) r.lastTo = row.to;
-    if ((row.result === "ok" || row.result === "up-to-date") && row.to) {
-      r.lastSuccessAt = row.startedAt;
-      r.lastSuccessTo = row.to;
-    }
-    rollups.set(key, r);
-  }
-  data.history = kept;
-  data.daily = [...rollups.values()].filter((r) => r.day >= dropCut.slice(0, 10)).sort((a, b) => a.day.localeCompare(b.day));
-}
-
-/** Typed access to the run history. One instance per file; all writes go through it. */
-export class HistoryStore {
-  private queue: Promise<unknown> = Promise.resolve();
-
-  /** size, mtime and inode of the file as this process last read or wrote it. */
-  private seen = "";
-
-  private constructor(private readonly db: Low<StateData>, private readonly keep: Retention, private readonly now: () => number, private readonly path: string) {}
-
-  private static async fingerprint(path: string): Promise<string> {
-    try {
-      const st = await stat(path);
-      return `${st.size}:${st.mtimeMs}:${st.ino}`;
-    } catch {
-      return "";
-    }
-  }
-
-  /** Re-reads the file if another process wrote it since this one last did (a bad file is left to the next open). */
-  private async refresh(): Promise<void> {
-    const now = await HistoryStore.fingerprint(this.path);
-    if (now === this.seen || now === "") return;
-    try {
-      const raw: unknown = JSON.parse(await readFile(this.path, "utf8"));
-      if (fileSchema.safeParse(raw).success) this.db.data = raw as StateData;
-    } catch {
-      // Unreadable now (a writer mid-rename is impossible: writes are atomic); keep what is in memory.
-    }
-    this.seen = now;
-  }
-
-  /** Writes the file and remembers its fingerprint. */
-  private async write(): Promise<void> {
-    await this.db.write();
-    this.seen = await HistoryStore.fingerprint(this.path);
-  }
-
+/** Options of {@link HistoryStore.open}. */
+export interface OpenOptions {
+  keep?: Retention;
+  now?: () => number;
+  /** Read only (status, report): never creates, migrates, moves aside or writes anything. */
+  readOnly?: boolean;
   /**
-   * Opens (or creates) the state file. A file that cannot be parsed or does not match the schema
-   * is renamed to `<file>.corrupt-<time>` and a fresh history begins; `problem` says so.
+   * Checkpoint the write-ahead log in a worker thread instead of inside appends (the daemon:
+   * no append then ever waits for an fsync of the database).
    */
-  static async open(path: string, opts: { keep?: Retention; now?: () => number } = {}): Promise<OpenedStore> {
-    mkdirSync(dirname(path), { recursive: true });
-    const now = opts.now ?? Date.now;
-    const fresh = (): StateData => ({ schemaVersion: 1, history: [], daily: [] });
-    const db = new Low<StateData>(new JSONFile<StateData>(path), fresh());
-    let problem: string | undefined;
+  checkpointThread?: boolean;
+}
+
+/**
+ * The store's queries (exported for the query-plan test). `alerts` and `daily` read whole
+ * tables on purpose: alerts are a handful, and daily() is for tools and tests.
+ */
+export const STORE_SQL = {
+  recent: "SELECT row, rolled FROM runs INDEXED BY runs_by_time WHERE started_ms >= ? ORDER BY id",
+  reportHour: `SELECT d.source, d.dataset, count(*) AS passes, sum(r.result IN ('failed', 'conflict')) AS failures,
+    sum(r.bytes) AS bytes, sum(r.transfer_ms) AS transferMs FROM runs r JOIN datasets d ON d.id = r.ds
+    WHERE r.started_ms >= ? AND r.started_ms < ? AND r.result <> 'skipped' GROUP BY r.ds`,
+  alerts: "SELECT record FROM alerts ORDER BY rowid",
+  // REPLACE gives the record a new rowid: a re-sent alert moves to the end, as the JSON file did.
+  putAlert: "INSERT OR REPLACE INTO alerts (key, record) VALUES (?, ?)",
+  dropAlert: "DELETE FROM alerts WHERE key = ?",
+  daily: `SELECT d.day, s.source, s.dataset, d.passes, d.failures, d.bytes, d.transfer_ms, d.last_result, d.last_to,
+    d.last_success_at, d.last_success_to FROM daily d JOIN datasets s ON s.id = d.ds ORDER BY d.day, s.source, s.dataset`,
+} as const;
+
+/** How long a process waits for another one's migration of the JSON file. */
+const MIGRATION_WAIT_MS = 10 * 60_000;
+
+const openStores = new Set<HistoryStore>();
+let exitHooked = false;
+
+/** Opens (or creates) the database at `path`; an unreadable file is moved aside and a new one begins. */
+function openWritable(path: string, nowMs: number): { db: Db; problem?: string } {
+  const verified = (): Db => {
+    const db = connect(path);
     try {
-      await db.read();
-      const parsed = fileSchema.safeParse(db.data);
-      if (!parsed.success) throw new Error(`not a bzman state file: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
-    } catch (err) {
-      const aside = `${path}.corrupt-${new Date(now()).toISOString().replace(/[:.]/g, "")}`;
-      await rename(path, aside);
-      problem = `the state file ${path} was unreadable (${(err as Error).message.split("\n")[0]}); it was moved to ${aside} and a new history begins`;
-      db.data = fresh();
-    }
-    const store = new HistoryStore(db, opts.keep ?? DEFAULT_HISTORY, now, path);
-    store.seen = await HistoryStore.fingerprint(path);
-    return { store, ...(problem ? { problem } : {}) };
-  }
-
-  /** Appends a pass's records (one row per dataset), compacts, and writes atomically. */
-  appendRun(run: RunRecord): Promise<void> {
-    return this.serialize(async () => {
-      await this.refresh();
-      for (const d of run.datasets) {
-        const bytesPerSecond = d.transferMs > 0 ? Math.round((d.bytes * 1000) / d.transferMs) : 0;
-        this.db.data.history.push({ ...d, runId: run.runId, startedAt: run.startedAt, finishedAt: run.finishedAt, phases: run.phases, bytesPerSecond });
+      const version = schemaVersionOf(db);
+      if (version !== null && version > SCHEMA_VERSION) {
+        throw new BackupError("STATE_NEWER", `the history ${path} has schema ${version}, newer than this bzman's ${SCHEMA_VERSION}; upgrade bzman (the file was left as it is)`);
       }
-      compact(this.db.data, this.now(), this.keep);
-      await this.write();
-    });
+      if (version === null && tableCount(db) > 0) throw new Error("not a bzman history database (it has other tables)");
+      db.transaction(() => createSchema(db)).immediate();
+      db.prepare("SELECT max(id) FROM runs").get();
+      return db;
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  };
+  const kind = fileKind(path);
+  if (kind !== "other") {
+    try {
+      return { db: verified() };
+    } catch (err) {
+      if (err instanceof BackupError) throw err;
+      if ((err as { code?: string }).code?.startsWith("SQLITE_BUSY")) throw stateError(err, "STATE_UNREADABLE", `cannot open the history ${path}`);
+      const aside = moveAside(path, nowMs);
+      return { db: verified(), problem: `the state file ${path} was unreadable (${(err as Error).message.split("\n")[0]}); it was moved to ${aside} and a new history begins` };
+    }
   }
+  const aside = moveAside(path, nowMs);
+  return { db: verified(), problem: `the state file ${path} was unreadable (not an SQLite database nor a bzman JSON state file); it was moved to ${aside} and a new history begins` };
+}
 
-  /** Rows of the last `hours` hours, oldest first. */
-  recent(hours: number): HistoryRow[] {
-    const cut = new Date(this.now() - hours * 3600_000).toISOString();
-    return this.db.data.history.filter((r) => r.startedAt >= cut);
+/** An empty history in memory, or one filled from a JSON state file: for read-only opens. */
+function inMemory(fill?: (db: Db) => void): Db {
+  const db = new Database(":memory:");
+  createSchema(db);
+  fill?.(db);
+  return db;
+}
+
+/** Opens the history for reading only, from whichever format is there. */
+function openReadOnly(paths: HistoryPaths): { db: Db; problem?: string } {
+  const kind = fileKind(paths.db);
+  const unreadable = (what: string, err: unknown): { db: Db; problem: string } => ({
+    db: inMemory(), problem: `the state file ${what} cannot be read (${(err as Error).message.split("\n")[0]}); showing no history (it was left as it is)`,
+  });
+  if (kind === "sqlite") {
+    let db: Db | undefined;
+    try {
+      db = connect(paths.db, { readOnly: true });
+      const version = schemaVersionOf(db);
+      if (version === null || version > SCHEMA_VERSION) throw new Error(version === null ? "not a bzman history database" : `schema ${version} is newer than this bzman's`);
+      return { db };
+    } catch (err) {
+      db?.close();
+      return unreadable(paths.db, err);
+    }
   }
-
-  /** The newest row per source and dataset. */
-  latest(): HistoryRow[] {
-    const m = new Map<string, HistoryRow>();
-    for (const r of this.db.data.history) m.set(`${r.source}\u0000${r.dataset}`, r);
-    return [...m.values()];
+  const legacy = paths.legacy === paths.db ? kind : fileKind(paths.legacy);
+  if (legacy === "missing" || (legacy === "empty" && paths.legacy === paths.db)) return { db: inMemory() };
+  try {
+    const data = readLegacyFile(paths.legacy);
+    return { db: inMemory((db) => importLegacy(db, data)) };
+  } catch (err) {
+    return unreadable(paths.legacy, err);
   }
+}
 
-  /** The newest successful row per source and dataset (for freshness). */
-  lastSuccess(): Map<string, HistoryRow> {
-    const m = new Map<string, HistoryRow>();
-    for (const r of this.db.data.history) if (r.result === "ok" || r.result === "up-to-date") m.set(`${r.source}:${r.dataset}`, r);
-    return m;
+/** Typed access to the run history. One instance per process and file. */
+export class HistoryStore {
+  private readonly writer: RowWriter | undefined;
+  private readonly compactor: Compactor | undefined;
+  private readonly cache: LatestCache;
+  private checkpointer: Checkpointer | undefined;
+  private readonly statements = new Map<string, Database.Statement>();
+  /** The last compaction error (compaction is best effort: the next append tries again). */
+  compactionError: string | undefined;
+
+  private constructor(private readonly db: Db, readonly path: string, private readonly readOnly: boolean, private readonly keep: Retention, private readonly now: () => number) {
+    this.writer = readOnly ? undefined : new RowWriter(db);
+    this.compactor = readOnly ? undefined : new Compactor(db);
+    this.cache = new LatestCache(db);
   }
 
   /**
-   * Rows for the status: every detail row, preceded by one row per dataset whose last success
-   * has aged into the daily rollups (so an old success still counts, at its real time).
+   * Opens the history configured as `state:` (see {@link historyPaths} for the file names). A
+   * writer migrates the previous version's JSON file on first open, once, keeping it as
+   * `<json>.migrated`; a file that cannot be opened is renamed to `<file>.corrupt-<time>` and a
+   * new history begins. Read-only opens read either format and never change a file.
+   */
+  static async open(state: string, opts: OpenOptions = {}): Promise<OpenedStore> {
+    const paths = historyPaths(state);
+    const now = opts.now ?? Date.now;
+    const keep = opts.keep ?? DEFAULT_HISTORY;
+    if (opts.readOnly) {
+      const { db, problem } = openReadOnly(paths);
+      return { store: HistoryStore.track(new HistoryStore(db, paths.db, true, keep, now)), ...(problem ? { problem } : {}) };
+    }
+    mkdirSync(dirname(paths.db), { recursive: true });
+    let notice: string | undefined;
+    let problem: string | undefined;
+    const deadline = Date.now() + MIGRATION_WAIT_MS;
+    for (;;) {
+      finishInterrupted(paths);
+      const dbKind = fileKind(paths.db);
+      const legacyKind = paths.legacy === paths.db ? (dbKind === "json" ? "json" : "missing") : fileKind(paths.legacy);
+      const needsMigration = dbKind === "json" || (dbKind === "missing" && legacyKind !== "missing");
+      if (!needsMigration) break;
+      const r = tryMigrate(paths, now());
+      if (r.kind === "migrated") notice = r.message;
+      if (r.kind === "unreadable") problem = r.message;
+      if (r.kind !== "busy") break;
+      if (Date.now() > deadline) throw new BackupError("STATE_BUSY", `another process has been migrating ${paths.legacy} into ${paths.db} for over ${MIGRATION_WAIT_MS / 60_000} minutes`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const opened = openWritable(paths.db, now());
+    problem = [problem, opened.problem].filter(Boolean).join("; ") || undefined;
+    const store = HistoryStore.track(new HistoryStore(opened.db, paths.db, false, keep, now));
+    if (opts.checkpointThread) {
+      opened.db.pragma("wal_autocheckpoint = 0");
+      store.checkpointer = new Checkpointer(paths.db);
+    }
+    return { store, ...(problem ? { problem } : {}), ...(notice ? { notice } : {}) };
+  }
+
+  private static track(store: HistoryStore): HistoryStore {
+    openStores.add(store);
+    if (!exitHooked) {
+      exitHooked = true;
+      // A command that exits without closing still leaves the file at rest (one file, no -wal).
+      process.once("exit", () => openStores.forEach((s) => s.close()));
+    }
+    return store;
+  }
+
+  private statement(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
+  private writable(what: string): RowWriter {
+    if (!this.writer) throw new BackupError("INTERNAL", `${what}: the history ${this.path} was opened read-only`);
+    return this.writer;
+  }
+
+  /**
+   * Appends a pass's records (one row per dataset) and a bounded compaction step, in one
+   * transaction; the compaction runs in a savepoint, so its failure never loses the rows.
+   */
+  appendRun(run: RunRecord): Promise<void> {
+    try {
+      const writer = this.writable("appendRun");
+      const rows = rowsOf(run);
+      const compact = this.db.transaction(() => this.compactor!.step(this.now(), this.keep, 64 + 4 * rows.length));
+      try {
+        this.db.transaction(() => {
+          for (const r of rows) writer.insert(r);
+          try {
+            compact();
+            this.compactionError = undefined;
+          } catch (err) {
+            this.compactionError = (err as Error).message;
+          }
+        }).immediate();
+      } catch (err) {
+        writer.forget();
+        throw stateError(err, "STATE_WRITE", `cannot record pass ${run.runId} in ${this.path}`);
+      } finally {
+        this.cache.invalidate();
+      }
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Rows of the last `hours` hours, in append order. Proportional to the window: not for a pass. */
+  recent(hours: number): HistoryRow[] {
+    const cut = this.now() - hours * 3600_000;
+    return (this.db.prepare(STORE_SQL.recent).all(cut) as Array<{ row: string; rolled: number }>)
+      .map((r) => (r.rolled ? { ...(JSON.parse(r.row) as HistoryRow), rolled: true } : (JSON.parse(r.row) as HistoryRow)));
+  }
+
+  /** The newest row per source and dataset, of any result. */
+  latest(): HistoryRow[] {
+    return this.cache.entries().flatMap((e) => (e.any ? [e.any] : []));
+  }
+
+  /** The newest success with a snapshot per dataset (for freshness), keyed "source:dataset". */
+  lastSuccess(): Map<string, HistoryRow> {
+    return new Map(this.cache.entries().flatMap((e) => (e.good ? [[`${e.source}:${e.dataset}`, e.good.row] as const] : [])));
+  }
+
+  /**
+   * Rows for the status, oldest first: per dataset its newest success with a snapshot and its
+   * newest row that counts (not skipped, not aborted), which is what `buildStatus` reads.
    */
   statusRows(): HistoryRow[] {
-    const fromRollups = new Map<string, HistoryRow>();
-    for (const r of this.db.data.daily) {
-      if (!r.lastSuccessAt || !r.lastSuccessTo) continue;
-      fromRollups.set(`${r.source}\u0000${r.dataset}`, {
-        source: r.source, dataset: r.dataset, target: "", mode: "incremental", result: "ok", steps: 0, bytes: 0, transferMs: 0,
-        to: r.lastSuccessTo, runId: "rollup", startedAt: r.lastSuccessAt, finishedAt: r.lastSuccessAt, phases: {}, bytesPerSecond: 0,
-      });
-    }
-    return [...fromRollups.values(), ...this.db.data.history];
+    return this.cache.statusRows();
   }
 
-  /** What was mailed about open conditions, by key. */
+  /**
+   * The report's tallies of the 24 hours before `nowMs`: one indexed query per hour, yielding
+   * to the event loop between them.
+   */
+  async reportTallies(nowMs: number = this.now()): Promise<ReportTally[]> {
+    const fromMs = nowMs - 24 * 3600_000;
+    const q = this.statement(STORE_SQL.reportHour);
+    const out: ReportTally[] = [];
+    for (let hour = 0; hour < 24; hour++) {
+      const from = fromMs + hour * 3600_000;
+      for (const t of q.all(from, hour === 23 ? nowMs : from + 3600_000) as Array<Omit<ReportTally, "hour">>) out.push({ ...t, hour });
+      await new Promise((r) => setImmediate(r));
+    }
+    return out;
+  }
+
+  /** What was mailed about open conditions, by key, in the order recorded. */
   alerts(): Map<string, AlertRecord> {
-    return new Map((this.db.data.alerts ?? []).map((a) => [a.key, a]));
+    const rows = this.statement(STORE_SQL.alerts).pluck().all() as string[];
+    return new Map(rows.map((r) => JSON.parse(r) as AlertRecord).map((a) => [a.key, a]));
   }
 
   /** Records that an alert was sent (`record`), or that the condition was resolved (`null`). */
   recordAlert(key: string, record: AlertRecord | null): Promise<void> {
-    return this.serialize(async () => {
-      await this.refresh();
-      const rest = (this.db.data.alerts ?? []).filter((a) => a.key !== key);
-      this.db.data.alerts = record ? [...rest, record] : rest;
-      await this.write();
-    });
+    try {
+      this.writable("recordAlert");
+      try {
+        if (record) this.statement(STORE_SQL.putAlert).run(key, JSON.stringify(record));
+        else this.statement(STORE_SQL.dropAlert).run(key);
+      } catch (err) {
+        throw stateError(err, "STATE_WRITE", `cannot record the alert ${key} in ${this.path}`);
+      }
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
-  /** Daily rollups. */
+  /** Every daily rollup, oldest day first. The whole retention: for tools and tests, not for a pass. */
   daily(): DailyRollup[] {
-    return this.db.data.daily;
+    const rows = this.db.prepare(STORE_SQL.daily).all() as Array<Record<string, string | number | null>>;
+    return rows.map((r) => ({
+      day: r.day as string, source: r.source as string, dataset: r.dataset as string, passes: r.passes as number, failures: r.failures as number,
+      bytes: r.bytes as number, transferMs: r.transfer_ms as number, lastResult: r.last_result as string,
+      ...(r.last_to ? { lastTo: JSON.parse(r.last_to as string) as DailyRollup["lastTo"] } : {}),
+      ...(r.last_success_at ? { lastSuccessAt: r.last_success_at as string } : {}),
+      ...(r.last_success_to ? { lastSuccessTo: JSON.parse(r.last_success_to as string) as DailyRollup["lastSuccessTo"] } : {}),
+    }));
   }
 
-  /** Waits for every queued write. */
+  /** Resolves once every write is durable in the file (writes are synchronous: at once). */
   flush(): Promise<void> {
-    return this.serialize(async () => {});
+    return Promise.resolve();
   }
 
-  private serialize<T>(f: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(f, f);
-    this.queue = next.catch(() => undefined);
-    return next;
+  /** Closes the database (idempotent). A writer that is the last one leaves the file at rest. */
+  close(): void {
+    openStores.delete(this);
+    if (!this.db.open) return;
+    this.checkpointer?.stop();
+    if (this.readOnly) this.db.close();
+    else closeWriter(this.db);
   }
 }

@@ -1,0 +1,102 @@
+// The fleet benchmark of the history: 200 sources x 5 datasets every 10 minutes on scripted
+// hosts, a real history file, /status and /metrics requested while passes run; at the start
+// (an empty history) and after a year (what a year of passes leaves: 48 h of detail, 90 days
+// of rollups and failures, built by bench/fleet-year.ts, since a real year would take hours).
+// The SQLite store and the previous JSON store (bench/json-store.ts) run the same simulation,
+// each in its own process, in this run. Then the append latency at about 1,000 rows and with
+// the runs table at BENCH_FLEET_ROWS rows (default 10 million; about 6 GB of temporary disk).
+
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { HistoryStore } from "../server/state/store.ts";
+import { yearEndState } from "./fleet-year.ts";
+
+const ROWS = Number(process.env.BENCH_FLEET_ROWS ?? 10_000_000);
+const START = Date.parse("2026-01-01T00:00:00Z");
+const YEAR_END = START + 365 * 86400_000;
+const dir = mkdtempSync(join(tmpdir(), "bzman-bench-fleet-"));
+
+/** What one simulation measured (bench/fleet-sim.ts). */
+interface Sim {
+  openMs: number; passes: number; phaseMs: number; cpuPerPass: number; storeCpuPerPass: number; storeWallPerPass: number; passMean: number; passP50: number; appendP50: number; appendP99: number; appendMax: number;
+  evaluateMean: number; loopP99: number; loopMax: number; loopP99NoMetrics: number; statusP50: number; statusP99: number; statusN: number; metricsP99: number; metricsN: number;
+  textStatusMean: number; rssMB: number; heapMB: number; rows: number;
+}
+
+/** What the append-scale run measured. */
+interface Scale {
+  smallP50: number; smallP99: number; smallCpuP99: number; rows: number; bigP50: number; bigP99: number; bigCpuP99: number; fillMs: number;
+}
+
+function child<T>(args: Record<string, string | number>): T {
+  const out = execFileSync(process.execPath, ["--expose-gc", "--import", "tsx", new URL("./fleet-sim.ts", import.meta.url).pathname, ...Object.entries(args).map(([k, v]) => `--${k}=${v}`)],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 20 });
+  return JSON.parse(out.trim().split("\n").at(-1)!) as T;
+}
+
+const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : "-");
+const ratio = (a: number, b: number): string => `${f(a / b, 2)}x`;
+const say = (line: string): void => void process.stdout.write(line + "\n");
+
+say("fleet: 200 sources x 5 datasets, a pass every 3 s of simulated time (each source every 10 min), 4 passes at a time as fast as they go; /status?format=json after every 5th pass and /metrics after every 50th, from another process");
+let t0 = performance.now();
+const year = yearEndState({ sources: 200, datasets: 5, everyMin: 10 }, YEAR_END);
+for (const s of ["sqlite-year", "json-year", "sqlite-start", "json-start", "append"]) mkdirSync(join(dir, s));
+writeFileSync(join(dir, "json-year", "state.json"), JSON.stringify(year));
+copyFileSync(join(dir, "json-year", "state.json"), join(dir, "sqlite-year", "state.json"));
+const jsonMB = statSync(join(dir, "json-year", "state.json")).size / 1e6;
+say(`a year's history: ${year.history.length.toLocaleString()} detail rows (48 h, and failures of 90 days) + ${year.daily.length.toLocaleString()} daily rollups; JSON ${f(jsonMB)} MB, built in ${f((performance.now() - t0) / 1000)} s`);
+t0 = performance.now();
+const migrated = await HistoryStore.open(join(dir, "sqlite-year", "state.json"), { now: () => YEAR_END });
+migrated.store.close();
+const sqliteMB = statSync(join(dir, "sqlite-year", "state.sqlite")).size / 1e6;
+say(`migrated into SQLite in ${f((performance.now() - t0) / 1000)} s: ${f(sqliteMB)} MB`);
+
+const PASSES = 1000;
+const JSON_YEAR_PASSES = 12;
+const runs = {
+  sqliteStart: child<Sim>({ mode: "sim", store: "sqlite", state: join(dir, "sqlite-start", "state.json"), now: START, passes: PASSES }),
+  sqliteYear: child<Sim>({ mode: "sim", store: "sqlite", state: join(dir, "sqlite-year", "state.json"), now: YEAR_END, passes: PASSES }),
+  jsonStart: child<Sim>({ mode: "sim", store: "json", state: join(dir, "json-start", "state.json"), now: START, passes: PASSES }),
+  jsonYear: child<Sim>({ mode: "sim", store: "json", state: join(dir, "json-year", "state.json"), now: YEAR_END, passes: JSON_YEAR_PASSES }),
+};
+const rowsTable = (name: string, k: (r: Sim) => string): string =>
+  `  ${name.padEnd(34)} ${k(runs.sqliteStart).padStart(10)} ${k(runs.sqliteYear).padStart(10)} ${k(runs.jsonStart).padStart(10)} ${k(runs.jsonYear).padStart(10)}`;
+say(`\n  ${"".padEnd(34)} ${"sqlite".padStart(10)} ${"sqlite".padStart(10)} ${"json".padStart(10)} ${"json".padStart(10)}`);
+say(`  ${"".padEnd(34)} ${"start".padStart(10)} ${"year".padStart(10)} ${"start".padStart(10)} ${"year".padStart(10)}`);
+say(rowsTable("passes measured", (r) => String(r.passes)));
+say(rowsTable("open (ms)", (r) => f(r.openMs, 0)));
+say(rowsTable("CPU per pass (ms)", (r) => f(r.cpuPerPass)));
+say(rowsTable("  of it in the store (CPU ms)", (r) => f(r.storeCpuPerPass, 2)));
+say(rowsTable("pass wall time, mean (ms)", (r) => f(r.passMean)));
+say(rowsTable("append p50 (ms)", (r) => f(r.appendP50, 2)));
+say(rowsTable("append p99 (ms)", (r) => f(r.appendP99, 2)));
+say(rowsTable("alert evaluation, mean (ms)", (r) => f(r.evaluateMean, 2)));
+say(rowsTable("event-loop delay p99 (ms)", (r) => f(r.loopP99)));
+say(rowsTable("  outside /metrics scrapes (ms)", (r) => f(r.loopP99NoMetrics)));
+say(rowsTable("event-loop delay max (ms)", (r) => f(r.loopMax)));
+say(rowsTable("/status p50 (ms)", (r) => f(r.statusP50)));
+say(rowsTable("/status p99 (ms)", (r) => f(r.statusP99)));
+say(rowsTable("/metrics p99 (ms)", (r) => f(r.metricsP99)));
+say(rowsTable("requests (status + metrics)", (r) => `${r.statusN}+${r.metricsN}`));
+say(rowsTable("plain-text /status, mean of 3 (ms)", (r) => f(r.textStatusMean, 0)));
+say(rowsTable("RSS at the end (MB)", (r) => f(r.rssMB, 0)));
+say(rowsTable("heap after GC (MB)", (r) => f(r.heapMB, 0)));
+say(rowsTable("status rows", (r) => String(r.rows)));
+
+t0 = performance.now();
+const scale = child<Scale>({ mode: "append", state: join(dir, "append", "state.json"), rows: ROWS });
+say(`\nappend of a pass (5 rows): p99 ${f(scale.smallP99, 2)} ms (CPU ${f(scale.smallCpuP99, 2)} ms) at about 1,000 rows, ${f(scale.bigP99, 2)} ms (CPU ${f(scale.bigCpuP99, 2)} ms) at ${scale.rows.toLocaleString()} rows (filled in ${f(scale.fillMs / 1000)} s)`);
+
+const s = runs.sqliteStart, y = runs.sqliteYear, js = runs.jsonStart, jy = runs.jsonYear;
+say("\nratios (targets from issue #14)");
+say(`  per-pass cost (process CPU) after a year / start: sqlite ${ratio(y.cpuPerPass, s.cpuPerPass)} (target <= 1.1)   json ${ratio(jy.cpuPerPass, js.cpuPerPass)}
+  the store's CPU per pass after a year / start:  sqlite ${ratio(y.storeCpuPerPass, s.storeCpuPerPass)}   json ${ratio(jy.storeCpuPerPass, js.storeCpuPerPass)}`);
+say(`  append p99 at ${(scale.rows / 1e6).toFixed(1)} M rows / at 1,000 rows:    sqlite ${ratio(scale.bigP99, scale.smallP99)} wall, ${ratio(scale.bigCpuP99, scale.smallCpuP99)} CPU (target <= 1.5)   json (a year's ${year.history.length.toLocaleString()} rows / start) ${ratio(jy.appendP99, js.appendP99)}`);
+say(`  RSS after a year:                             sqlite ${f(y.rssMB, 0)} MB (target < 150)   json ${f(jy.rssMB, 0)} MB   (${ratio(y.rssMB, jy.rssMB)})`);
+say(`  event-loop delay p99 during passes, a year:   sqlite ${f(y.loopP99)} ms, ${f(y.loopP99NoMetrics)} ms outside /metrics (target < 20)   json ${f(jy.loopP99)} ms   (${ratio(y.loopP99, jy.loopP99)})`);
+say(`  /status p99 with a year of history:           sqlite ${f(y.statusP99)} ms (target < 50)   json ${f(jy.statusP99)} ms   (${ratio(y.statusP99, jy.statusP99)})`);
+say(`  append p99 after a year, sqlite / json:       ${ratio(y.appendP99, jy.appendP99)}`);
+rmSync(dir, { recursive: true, force: true });

@@ -125,6 +125,8 @@ function openReadOnly(paths: HistoryPaths): { db: Db; problem?: string } {
       return unreadable(paths.db, err);
     }
   }
+  // Something else where the database belongs is reported, never read past as "no history".
+  if (kind === "other" || (kind === "json" && paths.legacy !== paths.db)) return unreadable(paths.db, new Error("not an SQLite database"));
   const legacy = paths.legacy === paths.db ? kind : fileKind(paths.legacy);
   if (legacy === "missing" || (legacy === "empty" && paths.legacy === paths.db)) return { db: inMemory() };
   try {

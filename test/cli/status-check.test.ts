@@ -6,7 +6,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -14,6 +14,7 @@ import { parseConfig } from "../../server/config/load.ts";
 import type { CliDeps } from "../../server/cli/run-command.ts";
 import { statusCheckCommand } from "../../server/cli/status-command.ts";
 import type { DatasetRecord, RunRecord } from "../../server/core/model.ts";
+import { historyPaths } from "../../server/state/history-files.ts";
 import { HistoryStore } from "../../server/state/store.ts";
 import { ZfsHost } from "../../server/zfs/zfs-host.ts";
 import { FakeRunner, starts } from "../helpers/fake-runner.ts";
@@ -36,6 +37,11 @@ async function stateWith(name: string, passes: RunRecord[]) {
   const { store } = await HistoryStore.open(join(dir, "state.json"));
   for (const p of passes) await store.appendRun(p);
   await store.flush();
+  return configIn(dir);
+}
+
+/** The test's config with its history in `dir` (nothing opened). */
+function configIn(dir: string) {
   const r = parseConfig(`state: ${join(dir, "state.json")}
 http: { listen: "" }
 sources:
@@ -96,12 +102,17 @@ test("UNKNOWN (3): the history holds only a skipped tick and a pass stopped by S
   assert.match(r.out, /^BZMAN UNKNOWN - 1 unknown: no pass of any dataset is recorded yet \(is bzman serve running\?\) \| datasets=2;;;0/);
 });
 
-test("UNKNOWN (3): a state file that is not a history", async () => {
-  const config = await stateWith("garbage", []);
-  writeFileSync(config.state, "{ this is not json");
+test("UNKNOWN (3): a state file that is not a history (left as it is: the check only reads)", async () => {
+  // A history no store of this process has opened yet (a store is one per process and file).
+  const dir = join(tmp, "garbage");
+  mkdirSync(dir, { recursive: true });
+  const config = configIn(dir);
+  const db = historyPaths(config.state).db;
+  writeFileSync(db, "this is not a database");
   const r = await check(config);
   assert.equal(r.code, 3, r.out);
-  assert.match(r.out, /^BZMAN UNKNOWN - the state file .*state\.json was unreadable \(.*\); it was moved to .*\.corrupt-.*\n$/);
+  assert.match(r.out, /^BZMAN UNKNOWN - the state file .*state\.sqlite cannot be read \(.*\); showing no history \(it was left as it is\)\n$/);
+  assert.equal(readFileSync(db, "utf8"), "this is not a database", "not moved, not rewritten");
 });
 
 test("UNKNOWN (3) from the command line: a config with a mistake", () => {

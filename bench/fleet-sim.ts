@@ -2,9 +2,10 @@
 // RSS is its own). `sim`: passes of 200 sources x 5 datasets on scripted hosts, `concurrency`
 // at a time, each recorded in the history and followed by the alert evaluation the daemon does,
 // while a client process requests /status?format=json and /metrics from the status app; the
-// clock moves 3 s per pass (200 sources every 10 minutes); the passes run as fast as they can,
-// about 100 times faster than a real fleet's. `append`: append latency at about 1,000 rows, then with the
-// runs table filled to `rows`. Prints one JSON line of measurements.
+// clock moves 3 s per pass (200 sources every 10 minutes); the passes follow each other as fast
+// as they go, about 100 times faster than a real fleet's, so the event loop is never idle. `append`: append latency at about 1,000 rows, then with the
+// runs table filled to `rows`. `floor`: the event-loop delay of 2 ms tasks alone, which is what
+// this machine gives any process at the moment. Prints one JSON line of measurements.
 
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
@@ -114,9 +115,32 @@ async function sim(): Promise<Record<string, number>> {
   let clientOut = "";
   client.stdout.on("data", (c: Buffer) => (clientOut += c));
   const passes = Number(arg("passes"));
+  const warm = Number(arg("warm", "0"));
   const pass: number[] = [];
+  /** One pass of source i % SOURCES: its times (pass, append, evaluation). */
+  const onePass = async (i: number): Promise<{ pass: number; append: number; evaluate: number }> => {
+    const job = jobs[i % SOURCES]!;
+    now += PASS_MS;
+    const p0 = performance.now();
+    const remote = new FakeRunner(job.name, [probe, { match: starts("zfs", "get"), stdout: srcText }, { match: starts("zfs", "send"), stdout: "x" }, { match: () => true, code: 0 }]);
+    const local = new FakeRunner("local", [probe, { match: starts("zfs", "get"), stdout: dstText.replaceAll("SRC", job.name) }, { match: starts("zfs", "receive"), readsStdin: true }, { match: () => true, code: 0 }]);
+    const rec = await runSource(job, { connect: async () => new ZfsHost(remote), local: new ZfsHost(local), now: () => new Date(now) }, `r${now}-${job.name}`);
+    const a0 = performance.now();
+    await store.appendRun(rec);
+    const e0 = performance.now();
+    // What Notifier.evaluate reads after every pass.
+    const m = status();
+    const details = new Map<string, string>();
+    for (const r of store.latest()) if (r.error?.detail) details.set(`${r.source}:${r.dataset}`, r.error.detail);
+    planAlerts(conditionsOf(m, details), store.alerts(), now, 6 * 3600_000);
+    const done = performance.now();
+    return { pass: done - p0, append: e0 - a0, evaluate: done - e0 };
+  };
   const append: number[] = [];
   const evaluate: number[] = [];
+  // Passes before measuring, so that every dataset is known to the status in both phases.
+  for (let i = 0; i < warm; i++) await onePass(i);
+  const rssBefore = process.memoryUsage().rss;
   const delay = monitorEventLoopDelay({ resolution: 5 });
   // The same, paused while a /metrics scrape is served (prom-client renders 1,000 datasets' gauges at once).
   const delayNoMetrics = monitorEventLoopDelay({ resolution: 5 });
@@ -130,32 +154,21 @@ async function sim(): Promise<Record<string, number>> {
   const phase0 = performance.now();
   const cpu0 = process.cpuUsage();
   spent.wallMs = spent.cpuMs = 0;
-  let started = 0;
-  let next = Number(arg("first", "0"));
-  const stopAt = next + passes;
+  let next = warm;
+  const stopAt = warm + passes;
+  let measuring = true;
   await Promise.all(Array.from({ length: Number(arg("concurrency", "4")) }, async () => {
     while (next < stopAt) {
-      const job = jobs[next++ % SOURCES]!;
-      now += PASS_MS;
-      if (++started % 5 === 0) client.stdin.write(started % 50 === 0 ? "m\n" : "s\n");
-      const p0 = performance.now();
-      const remote = new FakeRunner(job.name, [probe, { match: starts("zfs", "get"), stdout: srcText }, { match: starts("zfs", "send"), stdout: "x" }, { match: () => true, code: 0 }]);
-      const local = new FakeRunner("local", [probe, { match: starts("zfs", "get"), stdout: dstText.replaceAll("SRC", job.name) }, { match: starts("zfs", "receive"), readsStdin: true }, { match: () => true, code: 0 }]);
-      const rec = await runSource(job, { connect: async () => new ZfsHost(remote), local: new ZfsHost(local), now: () => new Date(now) }, `r${now}-${job.name}`);
-      const a0 = performance.now();
-      await store.appendRun(rec);
-      const e0 = performance.now();
-      append.push(e0 - a0);
-      // What Notifier.evaluate reads after every pass.
-      const m = status();
-      const details = new Map<string, string>();
-      for (const r of store.latest()) if (r.error?.detail) details.set(`${r.source}:${r.dataset}`, r.error.detail);
-      planAlerts(conditionsOf(m, details), store.alerts(), now, 6 * 3600_000);
-      const done = performance.now();
-      evaluate.push(done - e0);
-      pass.push(done - p0);
+      const i = next++;
+      if (i % 5 === 4) client.stdin.write(i % 50 === 49 ? "m\n" : "s\n");
+      const t = await onePass(i);
+      if (!measuring) continue;
+      append.push(t.append);
+      evaluate.push(t.evaluate);
+      pass.push(t.pass);
     }
   }));
+  measuring = false;
   const phaseMs = performance.now() - phase0;
   const cpu = process.cpuUsage(cpu0);
   const store0 = { ...spent };
@@ -164,6 +177,13 @@ async function sim(): Promise<Record<string, number>> {
   const rss = process.memoryUsage().rss;
   global.gc?.();
   const heap = process.memoryUsage().heapUsed;
+  // With the passes over: /status as a quiet daemon answers it.
+  const idle: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    const t = performance.now();
+    await (await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/status?format=json`)).text();
+    idle.push(performance.now() - t);
+  }
   const text: number[] = [];
   for (let i = 0; i < 3; i++) {
     const t = performance.now();
@@ -178,60 +198,88 @@ async function sim(): Promise<Record<string, number>> {
     openMs, passes, phaseMs, cpuPerPass: (cpu.user + cpu.system) / 1000 / passes, storeCpuPerPass: store0.cpuMs / passes, storeWallPerPass: store0.wallMs / passes, passMean: mean(pass), passP50: pct(pass, 50), appendP50: pct(append, 50), appendP99: pct(append, 99), appendMax: Math.max(...append),
     evaluateMean: mean(evaluate), loopP99: delay.percentile(99) / 1e6, loopMax: delay.max / 1e6, loopP99NoMetrics: delayNoMetrics.percentile(99) / 1e6,
     statusP50: pct(lat.status, 50), statusP99: pct(lat.status, 99), statusN: lat.status.length, metricsP99: pct(lat.metrics, 99), metricsN: lat.metrics.length,
-    textStatusMean: mean(text), rssMB: rss / 1e6, heapMB: heap / 1e6, rows: store.statusRows().length,
+    statusIdleP50: pct(idle, 50), statusIdleP99: pct(idle, 99), textStatusMean: mean(text), rssBeforeMB: rssBefore / 1e6, rssMB: rss / 1e6, heapMB: heap / 1e6, rows: store.statusRows().length,
   };
 }
 
-/** Append p99 of `n` passes of 5 datasets. */
-async function appendP99(store: Store, n: number, at: () => number, advance: () => void): Promise<{ p50: number; p99: number; cpuP99: number }> {
-  const xs: number[] = [];
-  const cpus: number[] = [];
-  for (let i = 0; i < n; i++) {
-    advance();
-    const s = i % SOURCES;
-    const rec: RunRecord = { runId: `a${at()}`, source: `src${s}`, startedAt: new Date(at()).toISOString(), finishedAt: new Date(at() + 900).toISOString(), phases: {}, goneOnSource: [],
-      datasets: Array.from({ length: DATASETS }, (_, d) => fleetRow(s, d, at(), false)) };
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
-    await store.appendRun(rec);
-    const c = process.cpuUsage(c0);
-    xs.push(performance.now() - t0);
-    cpus.push((c.user + c.system) / 1000);
-  }
-  return { p50: pct(xs, 50), p99: pct(xs, 99), cpuP99: pct(cpus, 99) };
+/** A pass of 5 datasets of source `s` at `at`. */
+function fleetPass(s: number, at: number): RunRecord {
+  return { runId: `a${at}-${s}`, source: `src${s}`, startedAt: new Date(at).toISOString(), finishedAt: new Date(at + 900).toISOString(), phases: {}, goneOnSource: [],
+    datasets: Array.from({ length: DATASETS }, (_, d) => fleetRow(s, d, at, false)) };
 }
 
+/** Times one append: wall and this process's CPU (ms). */
+async function timedAppend(store: Store, run: RunRecord): Promise<[number, number]> {
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  await store.appendRun(run);
+  const c = process.cpuUsage(c0);
+  return [performance.now() - t0, (c.user + c.system) / 1000];
+}
+
+/**
+ * Append latency against the size of the runs table: a history of about 1,000 rows and one
+ * filled to `rows`, appended to in turn (small, big, small, …), so both see the same machine.
+ */
 async function appendScale(): Promise<Record<string, number>> {
-  const path = arg("state");
+  const small = arg("state");
+  const big = arg("big");
   const target = Number(arg("rows"));
   let now = Date.parse("2026-01-01T00:00:00Z");
   // Nothing ages out here: this measures the append against the size of the runs table.
   const keep = { days: 36500, detailHours: 24 * 36500 };
-  const advance = (): void => void (now += PASS_MS);
-  let store = await openStore("sqlite", path, () => now, keep);
-  await appendP99(store, 200, () => now, advance); // 1,000 rows
-  const small = await appendP99(store, 500, () => now, advance);
-  (store as HistoryStore).close();
-  // Fill the runs table to `target` rows with a real row's JSON, in SQL (a few seconds per million).
   const t0 = performance.now();
-  const db = connect(historyPaths(path).db, { rollbackJournal: true });
+  (await openStore("sqlite", big, () => now, keep) as HistoryStore).close();
+  // Fill the runs table with a real row's JSON, in SQL (a few seconds per million rows).
+  const db = connect(historyPaths(big).db, { rollbackJournal: true });
   db.pragma("journal_mode = OFF");
   db.pragma("synchronous = OFF");
   const row = JSON.stringify(fleetRow(1, 1, now, false));
-  const have = db.prepare("SELECT count(*) FROM runs").pluck().get() as number;
   const fill = db.prepare(`WITH RECURSIVE c(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM c WHERE i < ?)
     INSERT INTO runs (ds, started_ms, result, bytes, transfer_ms, rolled, row) SELECT i % 1000 + 1, ? + i * 600, 'ok', 1234567, 420, 0, ? FROM c`);
-  for (let done = have; done < target; done += 1_000_000) db.transaction(() => fill.run(done + 1, Math.min(target, done + 1_000_000), now - 400 * 86400_000, row))();
-  const rows = db.prepare("SELECT count(*) FROM runs").pluck().get() as number;
+  for (let done = 0; done < target; done += 1_000_000) db.transaction(() => fill.run(done + 1, Math.min(target, done + 1_000_000), now - 400 * 86400_000, row))();
   db.close();
   const fillMs = performance.now() - t0;
-  store = await openStore("sqlite", path, () => now, keep);
-  await appendP99(store, 50, () => now, advance); // warm the page cache as a running daemon has it
-  const big = await appendP99(store, 500, () => now, advance);
-  (store as HistoryStore).close();
-  return { smallP50: small.p50, smallP99: small.p99, smallCpuP99: small.cpuP99, rows, bigP50: big.p50, bigP99: big.p99, bigCpuP99: big.cpuP99, fillMs, rssMB: process.memoryUsage().rss / 1e6 };
+  const stores = [await openStore("sqlite", small, () => now, keep), await openStore("sqlite", big, () => now, keep)];
+  for (let i = 0; i < 200; i++) await stores[0]!.appendRun(fleetPass(i % SOURCES, (now += PASS_MS))); // 1,000 rows
+  for (let i = 0; i < 50; i++) await stores[1]!.appendRun(fleetPass(i % SOURCES, (now += PASS_MS))); // the page cache warm, as a running daemon has it
+  const wall: number[][] = [[], []];
+  const cpu: number[][] = [[], []];
+  for (let i = 0; i < 4000; i++) {
+    const k = i % 2;
+    const [w, c] = await timedAppend(stores[k]!, fleetPass((i >> 1) % SOURCES, (now += PASS_MS)));
+    wall[k]!.push(w);
+    cpu[k]!.push(c);
+  }
+  const count = (path: string): number => {
+    const d = connect(historyPaths(path).db, { readOnly: true });
+    const n = d.prepare("SELECT count(*) FROM runs").pluck().get() as number;
+    d.close();
+    return n;
+  };
+  stores.forEach((st) => (st as HistoryStore).close());
+  return {
+    smallRows: count(small), smallP50: pct(wall[0]!, 50), smallP99: pct(wall[0]!, 99), smallCpuP99: pct(cpu[0]!, 99),
+    rows: count(big), bigP50: pct(wall[1]!, 50), bigP99: pct(wall[1]!, 99), bigCpuP99: pct(cpu[1]!, 99), fillMs,
+  };
 }
 
-const out = arg("mode") === "append" ? await appendScale() : await sim();
+/** The machine's floor: the event-loop delay of a process that only runs 2 ms tasks, back to back. */
+async function floor(): Promise<Record<string, number>> {
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
+  const end = performance.now() + 8000;
+  while (performance.now() < end) {
+    const t = performance.now();
+    while (performance.now() - t < 2);
+    await new Promise((r) => setImmediate(r));
+  }
+  delay.disable();
+  // RSS with every module of the simulation loaded (this file imports them all) and no work done.
+  return { loopP99: delay.percentile(99) / 1e6, loopMax: delay.max / 1e6, rssMB: process.memoryUsage().rss / 1e6 };
+}
+
+const mode = arg("mode");
+const out = mode === "append" ? await appendScale() : mode === "floor" ? await floor() : await sim();
 process.stdout.write(JSON.stringify(out) + "\n");
 process.exit(0);

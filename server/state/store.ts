@@ -21,6 +21,7 @@ import { finishInterrupted, importLegacy, tryMigrate } from "./migrate.ts";
 import { RowWriter, rowsOf } from "./rows.ts";
 import { SCHEMA_VERSION, closeWriter, connect, createSchema, schemaVersionOf, stateError, tableCount, type Db } from "./schema.ts";
 
+// What consumers of the history need, from one module.
 export { DEFAULT_HISTORY, historyPaths, type DailyRollup, type HistoryPaths, type HistoryRow, type Retention };
 
 /** The outcome of opening the store: `problem` says what was moved aside or could not be read, `notice` what was migrated. */

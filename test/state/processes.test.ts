@@ -12,7 +12,7 @@ import Database from "better-sqlite3";
 const STORE = new URL("../../server/state/store.ts", import.meta.url).pathname;
 
 /** A script appending `passes` passes of `datasets` rows each (forever when 0), printing each pass once it is recorded. */
-function writerScript(path: string, who: string, passes: number, datasets: number): string {
+function writerScript(path: string, who: string, passes: number, datasets: number, pauseMs = 0): string {
   return `
     import { HistoryStore } from ${JSON.stringify(STORE)};
     const { store } = await HistoryStore.open(${JSON.stringify(path)});
@@ -24,6 +24,8 @@ function writerScript(path: string, who: string, passes: number, datasets: numbe
       await store.appendRun({ runId: "${who}-" + i, source: "${who}", startedAt: at, finishedAt: at, phases: {}, goneOnSource: [],
         datasets: Array.from({ length: ${datasets} }, (_, j) => ({ source: "${who}", dataset: "tank/d" + j, target: "b/d" + j, mode: "incremental", result: "ok", steps: 1, bytes: i, transferMs: 1, to: { name: "s" + i, guid: String(i) } })) });
       process.stdout.write(i + "\\n");
+      // A pause between passes, as between real ones, so that two writers overlap even on a busy machine.
+      if (${pauseMs} > 0) await new Promise((r) => setTimeout(r, ${pauseMs}));
     }
     store.close();`;
 }
@@ -53,8 +55,8 @@ function passesIn(db: string): Map<string, number> {
 test("the daemon and a bzman run appending at once, 100 passes each: every row is there", async () => {
   const dir = mkdtempSync(join(tmpdir(), "bzman-procs-"));
   const path = join(dir, "state.json");
-  const a = start(dir, "daemon.mts", writerScript(path, "daemon", 100, 5));
-  const b = start(dir, "run.mts", writerScript(path, "run", 100, 5));
+  const a = start(dir, "daemon.mts", writerScript(path, "daemon", 100, 5, 5));
+  const b = start(dir, "run.mts", writerScript(path, "run", 100, 5, 5));
   await Promise.all([a.ready, b.ready]);
   a.child.stdin!.end("go\n");
   b.child.stdin!.end("go\n");

@@ -221,48 +221,37 @@ test("holdMany: one command per batch; a failed batch is redone per snapshot, a 
   assert.match(failures[0]!, /^tank\/c@s1: .*permission denied/);
 });
 
-test("runSource: a partial receive whose snapshot is gone on the source is discarded (receive -A) and the dataset replanned", async () => {
-  const ozUsage = readFileSync(new URL("../fixtures/zfs/openzfs-2.1-usage.txt", import.meta.url), "utf8");
-  const src = listing(dataset("tank", "1", [["a", "11", 10], ["c", "13", 30]]));
-  const row = (name: string, type: string, guid: string, txg: number, token = "-"): string => [name, type, guid, String(txg), "1700000000", "-", token].join("\t");
-  let lists = 0;
-  const bak = (withToken: boolean): string => [row("bak/w", "filesystem", "7", 1), row("bak/w/tank", "filesystem", "9", 2, withToken ? "1-abc-def" : "-"), row("bak/w/tank@a", "snapshot", "11", 10)].join("\n") + "\n";
-  const r = new FakeRunner("web1", [probe, { match: starts("zfs", "get"), stdout: src },
-    { match: starts("zfs", "send", "-t"), stderr: "cannot resume send: 'tank@b' used in the initial send no longer exists\n", code: 1 },
-    { match: starts("zfs", "send"), stdout: "data" }]);
-  const l = new FakeRunner("local", [{ match: (a) => a.length === 1 && a[0] === "zfs", stderr: ozUsage, code: 2 },
-    { match: (a) => starts("zfs", "list")(a) && ++lists === 1, stdout: bak(true) }, { match: starts("zfs", "list"), stdout: bak(false) },
-    { match: starts("zfs", "receive", "-A"), code: 0 }, { match: starts("zfs", "receive"), readsStdin: true }]);
-  const rec = await runSource({ ...job, retry: { retries: 2, minTimeoutMs: 10 } }, { connect: async () => new ZfsHost(r), local: new ZfsHost(l), now: fixedNow }, "r1");
-  const d = rec.datasets[0]!;
-  assert.equal(d.result, "ok", JSON.stringify(d));
-  assert.ok(l.calls.some((a) => a.join(" ") === "zfs receive -A bak/w/tank"), "the partial state was discarded");
-  assert.deepEqual(r.calls.filter((a) => a[1] === "send").map((a) => a.join(" ")), ["zfs send -t 1-abc-def", "zfs send -i tank@a tank@c"], "not retried, then replanned from @a");
-  assert.match(d.warnings!.join(" "), /could not resume: its snapshot is gone on the source .* discarded \(zfs receive -A\) and the dataset planned again/);
-  assert.equal(d.mode, "incremental");
-  assert.equal(d.to?.name, "c");
-});
-
-test("runSource: a guard that refuses zfs send -t: the partial receive is discarded and the step sent again in the same pass, with a warning", async () => {
-  const ozUsage = readFileSync(new URL("../fixtures/zfs/openzfs-2.1-usage.txt", import.meta.url), "utf8");
-  const src = listing(dataset("tank", "1", [["a", "11", 10], ["c", "13", 30]]));
-  const row = (name: string, type: string, guid: string, txg: number, token = "-"): string => [name, type, guid, String(txg), "1700000000", "-", token].join("\t");
-  let lists = 0;
-  const bak = (withToken: boolean): string => [row("bak/w", "filesystem", "7", 1), row("bak/w/tank", "filesystem", "9", 2, withToken ? "1-abc-def" : "-"), row("bak/w/tank@a", "snapshot", "11", 10)].join("\n") + "\n";
-  const r = new FakeRunner("web1", [probe, { match: starts("zfs", "get"), stdout: src },
-    { match: starts("zfs", "send", "-t"), stderr: "bzman-guard: rejected: this key may not resume sends (zfs send -t)\n", code: 255 },
-    { match: starts("zfs", "send"), stdout: "data" }]);
-  const l = new FakeRunner("local", [{ match: (a) => a.length === 1 && a[0] === "zfs", stderr: ozUsage, code: 2 },
-    { match: (a) => starts("zfs", "list")(a) && ++lists === 1, stdout: bak(true) }, { match: starts("zfs", "list"), stdout: bak(false) },
-    { match: starts("zfs", "receive", "-A"), code: 0 }, { match: starts("zfs", "receive"), readsStdin: true }]);
-  const rec = await runSource({ ...job, retry: { retries: 2, minTimeoutMs: 10 } }, { connect: async () => new ZfsHost(r), local: new ZfsHost(l), now: fixedNow }, "r1");
-  const d = rec.datasets[0]!;
-  assert.equal(d.result, "ok", JSON.stringify(d));
-  assert.ok(l.calls.some((a) => a.join(" ") === "zfs receive -A bak/w/tank"), "the partial state was discarded");
-  assert.deepEqual(r.calls.filter((a) => a[1] === "send").map((a) => a.join(" ")), ["zfs send -t 1-abc-def", "zfs send -i tank@a tank@c"], "refused once, not retried, sent again");
-  assert.match(d.warnings!.join(" "), /could not resume: the source's guard refuses to resume sends .* discarded \(zfs receive -A\)/);
-  assert.equal(d.mode, "incremental");
-});
+// A resume that can never work, two ways (core/continue.ts afterFailedResume): the partial
+// receive is discarded (receive -A) and the step sent again in the same pass, with a warning.
+const RESUME_GIVEN_UP: Array<{ why: string; stderr: string; code: number; warning: RegExp }> = [
+  { why: "its snapshot is gone on the source", stderr: "cannot resume send: 'tank@b' used in the initial send no longer exists\n", code: 1,
+    warning: /could not resume: its snapshot is gone on the source .* discarded \(zfs receive -A\) and the dataset planned again/ },
+  { why: "the source's guard refuses zfs send -t", stderr: "bzman-guard: rejected: this key may not resume sends (zfs send -t); its guard lacks --allow-resume\n", code: 255,
+    warning: /could not resume: the source's guard refuses to resume sends .* discarded \(zfs receive -A\)/ },
+];
+for (const c of RESUME_GIVEN_UP) {
+  test(`runSource: a resume that cannot work (${c.why}) is given up: partial discarded (receive -A), the step sent again in the same pass`, async () => {
+    const ozUsage = readFileSync(new URL("../fixtures/zfs/openzfs-2.1-usage.txt", import.meta.url), "utf8");
+    const src = listing(dataset("tank", "1", [["a", "11", 10], ["c", "13", 30]]));
+    const row = (name: string, type: string, guid: string, txg: number, token = "-"): string => [name, type, guid, String(txg), "1700000000", "-", token].join("\t");
+    let lists = 0;
+    const bak = (withToken: boolean): string => [row("bak/w", "filesystem", "7", 1), row("bak/w/tank", "filesystem", "9", 2, withToken ? "1-abc-def" : "-"), row("bak/w/tank@a", "snapshot", "11", 10)].join("\n") + "\n";
+    const r = new FakeRunner("web1", [probe, { match: starts("zfs", "get"), stdout: src },
+      { match: starts("zfs", "send", "-t"), stderr: c.stderr, code: c.code },
+      { match: starts("zfs", "send"), stdout: "data" }]);
+    const l = new FakeRunner("local", [{ match: (a) => a.length === 1 && a[0] === "zfs", stderr: ozUsage, code: 2 },
+      { match: (a) => starts("zfs", "list")(a) && ++lists === 1, stdout: bak(true) }, { match: starts("zfs", "list"), stdout: bak(false) },
+      { match: starts("zfs", "receive", "-A"), code: 0 }, { match: starts("zfs", "receive"), readsStdin: true }]);
+    const rec = await runSource({ ...job, retry: { retries: 2, minTimeoutMs: 10 } }, { connect: async () => new ZfsHost(r), local: new ZfsHost(l), now: fixedNow }, "r1");
+    const d = rec.datasets[0]!;
+    assert.equal(d.result, "ok", JSON.stringify(d));
+    assert.ok(l.calls.some((a) => a.join(" ") === "zfs receive -A bak/w/tank"), "the partial state was discarded");
+    assert.deepEqual(r.calls.filter((a) => a[1] === "send").map((a) => a.join(" ")), ["zfs send -t 1-abc-def", "zfs send -i tank@a tank@c"], "not retried, then replanned from @a");
+    assert.match(d.warnings!.join(" "), c.warning);
+    assert.equal(d.mode, "incremental");
+    assert.equal(d.to?.name, "c");
+  });
+}
 
 test("runSource: a cut stream into a resumable backup records the token it left; the pass that resumes names it", async () => {
   const ozUsage = readFileSync(new URL("../fixtures/zfs/openzfs-2.1-usage.txt", import.meta.url), "utf8");

@@ -49,7 +49,11 @@ addons() {
 	found=0
 	for gyp in $(find "$1/node_modules" -name binding.gyp -not -path '*/test/*' | sort); do
 		pkg=$(dirname "$gyp")
-		built=$(find "$pkg/build/Release" -maxdepth 1 -name '*.node' 2>/dev/null | head -n 1)
+		# The module's own addon is its binding.gyp's first target (better-sqlite3 also builds an
+		# SQLite extension, test_extension.node, which is no Node addon).
+		target=$(sed -n "s/.*['\"]target_name['\"]: *['\"]\([^'\"]*\)['\"].*/\1/p" "$gyp" | head -n 1)
+		built=$pkg/build/Release/$target.node
+		[ -n "$target" ] && [ -f "$built" ] || built=""
 		if [ -z "$built" ]; then
 			cat "$log" >&2
 			fail "$pkg: no native module was built (npm ci's output above)"

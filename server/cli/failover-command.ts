@@ -3,8 +3,8 @@
 // are recorded in the operations journal, which is also what pauses and resumes the pulls.
 
 import type { Config } from "../config/schema.ts";
-import { LIVE_CONTAINER, poolOf, targetFor } from "../core/naming.ts";
-import { backupNameProblem, defaultLiveName, planFailback } from "../core/restore.ts";
+import { LIVE_CONTAINER, asideName, poolOf, targetFor } from "../core/naming.ts";
+import { backupNameProblem, defaultLiveName, failbackRefusalAdvice, planFailback, type FailbackPlan } from "../core/restore.ts";
 import { checkPromote, failback, promote } from "../engine/promote.ts";
 import { toBackupError } from "../errors.ts";
 import { promotionKey } from "../state/journal.ts";
@@ -90,6 +90,22 @@ export async function promoteCommand(config: Config, spec: string, opts: Promote
   return out;
 }
 
+/** What a failback dry run says it would do: the plan, in the words of the real run. */
+function failbackDryRun(plan: FailbackPlan, subject: string, dataset: string, aside: string, force: boolean): string {
+  switch (plan.kind) {
+    case "incremental":
+      return `an incremental from @${plan.from.name} to a new snapshot of the live copy` + (plan.unchecked
+        ? `; this source's zfs cannot tell whether ${dataset} was written after @${plan.from.name}: if it was, the failback ${force ? `renames it aside as ${aside} (kept) and sends a full stream instead` : "refuses (--force keeps it aside and sends in full)"}`
+        : "");
+    case "full":
+      return "a full stream of a new snapshot of the live copy (the source dataset does not exist)";
+    case "full-aside":
+      return `${dataset} on the source would be renamed aside as ${aside} (kept, not destroyed), then a full stream received in its place: ${plan.reason}`;
+    case "refuse":
+      return `refused: ${plan.reason}. ${failbackRefusalAdvice(subject, dataset, aside, plan.rollback)}`;
+  }
+}
+
 /** Runs `bzman failback`; resolves with the exit code. */
 export async function failbackCommand(config: Config, spec: string, opts: FailbackOptions, deps: RestoreDeps): Promise<number> {
   const pre = await prelude(config, spec, "failback", deps);
@@ -110,35 +126,38 @@ export async function failbackCommand(config: Config, spec: string, opts: Failba
     return EXIT.FAILED;
   }
   const progress = createProgress(deps.stderr);
+  let aside: string | undefined;
   try {
     if (opts.dryRun) {
       const [live, src] = await Promise.all([deps.local.list([promotion.live], { signal: deps.signal }), open.host.list([p.dataset], { signal: deps.signal })]);
       const l = live.listing.get(promotion.live);
       if (!l) return (deps.stderr.write(`bzman failback: local:${promotion.live} does not exist\n`), EXIT.FAILED);
-      const plan = planFailback(l, src.listing.get(p.dataset), opts.force ?? false);
-      deps.stdout.write(`dry run: ${plan.kind === "incremental" ? `an incremental from @${plan.from.name} to a new snapshot of the live copy` : plan.kind === "full" ? "a full stream of a new snapshot of the live copy (the source dataset does not exist)" : plan.kind === "full-aside" ? `the source dataset renamed aside, then a full stream: ${plan.reason}` : `refused: ${plan.reason}`}\n`);
+      const s = src.listing.get(p.dataset);
+      const written = s ? await open.host.writtenSinceSnapshot(p.dataset, deps.signal) : null;
+      const plan = planFailback(l, s, opts.force ?? false, written);
+      deps.stdout.write(`dry run: ${failbackDryRun(plan, subject, p.dataset, asideName(p.dataset, "failback", deps.now().getTime()), opts.force ?? false)}\n`);
       return plan.kind === "refuse" ? EXIT.FAILED : EXIT.OK;
     }
-    if (opts.force && !(await confirm(deps, `With --force, ${subject} on the source is renamed aside (kept) if it has snapshots the live copy lacks, and re-seeded from the live copy.`, p.dataset, opts.yes ?? false))) {
+    if (opts.force && !(await confirm(deps, `With --force, ${subject} on the source is renamed aside (kept, not destroyed) if it has snapshots or writes the live copy lacks, and re-seeded from the live copy.`, p.dataset, opts.yes ?? false))) {
       deps.stderr.write("bzman failback: not confirmed; nothing was changed\n");
       return EXIT.FAILED;
     }
     const t0 = deps.now().getTime();
     const out = await locked(services, promotion.target, deps, () => failback(deps.local, open.host, { promotion, force: opts.force ?? false, snapshotPrefix: p.source.snapshotPrefix, nowMs: t0 },
-      { signal: deps.signal, onProgress: (pr) => progress.update("failback", `${subject} <- local:${promotion.live}`, pr.bytes) }));
+      { signal: deps.signal, onProgress: (pr) => progress.update("failback", `${subject} <- local:${promotion.live}`, pr.bytes), onAside: (a) => (aside = a) }));
     progress.stop();
     if (typeof out === "number") return out;
     const took = deps.now().getTime() - t0;
     const message = `sent ${out.mode === "incremental" ? "an incremental" : "a full stream"} to @${out.snapshot.name} (${bytes(out.bytes)} in ${ms(took)}) to ${subject}; local:${promotion.target} is the backup again and pulls resume${out.aside ? `; the source dataset that was in the way is kept as ${out.aside}` : ""}${out.leftLive ? `; local:${out.leftLive} could not be renamed back and was copied, so it is now redundant (every snapshot is in the backup): zfs destroy -r ${out.leftLive} when you are sure` : ""}`;
     deps.stdout.write(`FAILED BACK ${subject}: ${message}\n`);
     recordOperation(services, deps, { ...base, result: "ok", message, bytes: out.bytes, promotionEnded: true,
-      details: { snapshot: out.snapshot.name, guid: out.snapshot.guid, mode: out.mode, ...(out.aside ? { aside: out.aside } : {}), ...(out.leftLive ? { leftLive: out.leftLive } : {}) } });
+      details: { snapshot: out.snapshot.name, guid: out.snapshot.guid, mode: out.mode, ...(out.aside ? { aside: `${p.source.name}:${out.aside}` } : {}), ...(out.leftLive ? { leftLive: out.leftLive } : {}) } });
     return EXIT.OK;
   } catch (err) {
     progress.stop();
     const e = toBackupError(err);
     deps.stderr.write(`bzman failback: FAILED [${e.code}] ${e.message}\nThe promotion stays in force (pulls of ${subject} stay paused); run bzman failback again once the cause is fixed.\n`);
-    if (!opts.dryRun) recordOperation(services, deps, { ...base, result: "failed", message: e.message, error: failure(e, deps.now()) });
+    if (!opts.dryRun) recordOperation(services, deps, { ...base, result: "failed", message: e.message, error: failure(e, deps.now()), ...(aside ? { details: { aside: `${p.source.name}:${aside}` } } : {}) });
     return EXIT.FAILED;
   } finally {
     await open.close();

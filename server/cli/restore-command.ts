@@ -142,6 +142,7 @@ async function restoreRemote(config: Config, spec: string, opts: RestoreOptions,
     return EXIT.FAILED;
   }
   const progress = createProgress(deps.stderr);
+  let aside: string | undefined;
   try {
     const exists = (await open.host.list([destination], { signal: deps.signal })).listing.has(destination);
     if (opts.dryRun) {
@@ -156,20 +157,20 @@ async function restoreRemote(config: Config, spec: string, opts: RestoreOptions,
     }
     const t0 = deps.now().getTime();
     const res = await restoreSnapshot({ backupDataset: r.backup, snapshot: r.snapshot, type: r.type, destination, force: opts.force ?? false, mount: opts.mount ?? false, raw: r.source.sendRaw, nowMs: t0 },
-      { from: deps.local, to: open.host }, { signal: deps.signal, onProgress: (p) => progress.update("restore", `${subject} -> ${host.name}:${destination}`, p.bytes) });
+      { from: deps.local, to: open.host }, { signal: deps.signal, onProgress: (p) => progress.update("restore", `${subject} -> ${host.name}:${destination}`, p.bytes), onAside: (a) => (aside = `${host.name}:${a}`) });
     progress.stop();
     const took = deps.now().getTime() - t0;
     const message = `restored ${snapshotPath(r.backup, r.snapshot.name)} to ${host.name}:${destination}: ${bytes(res.bytes)} in ${ms(took)} (${rate(res.bytes, took)})${res.aside ? `; the dataset that was there is kept as ${res.aside}` : ""}`;
     deps.stdout.write(`OK ${message}\n${opts.mount ? "" : `It is not mounted: zfs mount ${destination} on ${host.name} when you want it.\n`}`);
     recordOperation(services, deps, { kind: "restore", subject, source: r.source.name, dataset: r.dataset, startedAt, result: "ok", message, bytes: res.bytes,
-      details: { snapshot: r.snapshot.name, guid: r.snapshot.guid, to: `${host.name}:${destination}`, ms: took, ...(res.aside ? { aside: res.aside } : {}) } });
+      details: { snapshot: r.snapshot.name, guid: r.snapshot.guid, to: `${host.name}:${destination}`, ms: took, ...(aside ? { aside } : {}) } });
     return EXIT.OK;
   } catch (err) {
     progress.stop();
     const e = toBackupError(err);
     const hint = e.code === "GUARD_REJECTED" ? `The restore key's guard on ${host.name} lets zfs receive through only below its --root options; pick a destination there with --as (or --to HOST:DATASET).\n` : "";
     deps.stderr.write(`bzman restore: FAILED [${e.code}] ${e.message}\n${e.detail ? e.detail.split("\n").slice(-5).map((l) => `  ${l}\n`).join("") : ""}${hint}`);
-    recordOperation(services, deps, { kind: "restore", subject, source: r.source.name, dataset: r.dataset, startedAt, result: "failed", message: e.message, error: failure(e, deps.now()), details: { to: `${host.name}:${destination}` } });
+    recordOperation(services, deps, { kind: "restore", subject, source: r.source.name, dataset: r.dataset, startedAt, result: "failed", message: e.message, error: failure(e, deps.now()), details: { to: `${host.name}:${destination}`, ...(aside ? { aside } : {}) } });
     return EXIT.FAILED;
   } finally {
     await open.close();

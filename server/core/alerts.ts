@@ -36,7 +36,7 @@ export interface AlertMail {
 }
 
 const ADVICE: Record<string, string> = {
-  ZFS_DEST_MODIFIED: "The backup dataset was changed after its newest snapshot (was it mounted writable?). bzman will not roll it back. Inspect it; if the change is not needed, roll it back yourself (zfs rollback) and the next pass continues.",
+  ZFS_DEST_MODIFIED: "The backup dataset was changed after its newest snapshot (was it mounted writable?). bzman will not roll it back. Inspect it; if the change is not needed, roll it back yourself to that snapshot (zfs rollback DATASET@SNAPSHOT, with the backup dataset and its newest snapshot as bzman status shows them) and the next pass continues.",
   ZFS_SNAPSHOT_MISMATCH: "The backup's newest snapshot is not the stream's base. Run bzman plan for this source to see both sides.",
   ZFS_NO_SPACE: "The backup pool is full. Free space or tighten keep_backup.",
   ZFS_POOL_MISSING: "The backup pool is not imported. Import it (zpool import) or fix the target in the config.",
@@ -59,6 +59,9 @@ const ADVICE: Record<string, string> = {
   DRILL_FAILED: "A backup snapshot could not be restored intact. Run zpool status -v on the backup pool and bzman drill SOURCE again; until it passes, treat that backup as unproven.",
   SCRUB_ERRORS: "The scrub found damaged data on the backup pool. zpool status -v lists the files; replace failing disks, and re-seed the affected datasets if errors persist.",
 };
+
+/** How long after a restore or failback its kept-aside dataset is an active condition: one alert, then resolved. */
+export const ASIDE_NOTICE_MS = 24 * 3600_000;
 
 /** What to do about an error code or condition kind. */
 export function adviceFor(code: string): string {
@@ -84,6 +87,14 @@ export function conditionsOf(m: StatusModel, detail: ReadonlyMap<string, string>
       out.push({ key: `lag ${where}`, host: d.source, what: "behind its freshness goal", where, code: "STALE",
         message: `${where} is ${d.lagSeconds}s behind; the goal is ${d.maxLagSeconds}s`, advice: adviceFor("STALE") });
     }
+  }
+  // A restore or failback that renamed a dataset aside says so once, also when it then failed.
+  const now = Date.parse(m.generatedAt);
+  for (const k of m.keptAside) {
+    if (k.by === "pass" || !(now - Date.parse(k.at) < ASIDE_NOTICE_MS)) continue;
+    const failed = k.result === "failed";
+    out.push({ key: `aside ${k.dataset}`, host: k.dataset.split(":")[0]!, what: `${k.by} ${failed ? "FAILED after it kept" : "kept"} a dataset aside`, where: k.subject, code: "KEPT_ASIDE",
+      message: `the ${k.by} of ${k.subject} renamed what was in its way aside: it is kept as ${k.dataset}${failed ? "; the " + k.by + " then failed (see bzman status and the journal)" : ""}`, advice: adviceFor("KEPT_ASIDE") });
   }
   for (const d of m.drills) {
     if (d.result === "failed") out.push({ key: `drill ${d.subject}`, host: d.subject, what: "restore drill FAILED", where: d.subject, code: "DRILL_FAILED", message: d.message, advice: adviceFor("DRILL_FAILED") });

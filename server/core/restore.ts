@@ -44,27 +44,46 @@ export function backupNameProblem(name: string, pool: string, targets: string[])
 
 /** How a failback brings a source dataset up to the promoted copy. */
 export type FailbackPlan =
-  | { kind: "incremental"; from: Snapshot }
+  /** `unchecked`: the source's zfs cannot say whether the dataset was written after `from`. */
+  | { kind: "incremental"; from: Snapshot; unchecked: boolean }
   | { kind: "full" }
-  | { kind: "full-aside"; reason: string }
-  | { kind: "refuse"; reason: string };
+  /** `rollback`: the snapshot the source could be rolled back to instead, dropping its writes. */
+  | { kind: "full-aside"; reason: string; rollback?: string }
+  | { kind: "refuse"; reason: string; rollback?: string };
 
 /**
  * Decides the failback send of `live` (the promoted copy) to the source, whose dataset is
- * `source` (undefined: gone). Incremental when the source's newest snapshot is one the live copy
- * has (by GUID); a source with snapshots the live copy lacks would lose them, so that is refused,
+ * `source` (undefined: gone) with `written` bytes written after its newest snapshot (null: its
+ * zfs has no `written` property). Incremental when the source's newest snapshot is one the live
+ * copy has (by GUID) and nothing was written after it. Anything the source has that the live
+ * copy lacks (snapshots, or writes after the shared snapshot) would be lost by sending over it,
+ * so that is refused (with the rollback that would drop writes, when that is the only reason),
  * or with `force` the source dataset is renamed aside (kept) and re-seeded in full.
  */
-export function planFailback(live: DatasetSnapshots, source: DatasetSnapshots | undefined, force: boolean): FailbackPlan {
+export function planFailback(live: DatasetSnapshots, source: DatasetSnapshots | undefined, force: boolean, written: number | null = null): FailbackPlan {
   if (!source) return { kind: "full" };
   const newest = source.snapshots[source.snapshots.length - 1];
   const base = newest ? live.snapshots.find((s) => s.guid === newest.guid) : undefined;
-  if (base) return { kind: "incremental", from: base };
+  if (base && newest && written !== null && written > 0) {
+    const reason = `${source.name} on the source was written after its newest snapshot @${newest.name} (${written} bytes); an incremental over it would lose those writes`;
+    const rollback = `${source.name}@${newest.name}`;
+    return force ? { kind: "full-aside", reason, rollback } : { kind: "refuse", reason, rollback };
+  }
+  if (base) return { kind: "incremental", from: base, unchecked: written === null };
   const lacking = newest ? live.snapshots.length === 0 ? source.snapshots : source.snapshots.filter((s) => !live.snapshots.some((l) => l.guid === s.guid)) : [];
   const reason = newest
     ? `${source.name} on the source has ${lacking.length} snapshot(s) the promoted copy lacks (newest ${newest.name}); sending over it would lose them`
     : `${source.name} exists on the source with no snapshot in common with the promoted copy`;
   return force ? { kind: "full-aside", reason } : { kind: "refuse", reason };
+}
+
+/**
+ * What to tell an operator whose failback was refused because the source has something the
+ * promoted copy lacks: the two ways on, each a complete, valid command line.
+ */
+export function failbackRefusalAdvice(subject: string, dataset: string, aside: string, rollback?: string): string {
+  const keep = `to keep it, bzman failback ${subject} --force (renames ${dataset} aside on the source as ${aside}, kept, and re-seeds it from the promoted copy)`;
+  return rollback ? `${keep}; to drop those writes, on the source: zfs rollback ${rollback}, then bzman failback ${subject}` : keep;
 }
 
 /** A snapshot a restore drill can check: on the backup, and (by GUID) still on the source. */

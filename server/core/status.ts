@@ -93,6 +93,42 @@ export interface StatusModel {
   drills: CheckStatus[];
   /** The newest scrub per backup pool that has had one. */
   scrubs: CheckStatus[];
+  /** Datasets bzman renamed aside (kept, never destroyed), newest first. */
+  keptAside: KeptAside[];
+}
+
+/** A dataset bzman renamed aside instead of overwriting it: by a pass (a conflict), a restore or a failback. */
+export interface KeptAside {
+  /** The kept dataset, HOST:NAME (`local:` on the backup host). */
+  dataset: string;
+  /** What it was in the way of: SOURCE:DATASET. */
+  subject: string;
+  by: "pass" | "restore" | "failback";
+  at: string;
+  /** How the pass or operation that moved it ended: an aside is kept also when that failed. */
+  result: string;
+}
+
+/** At most this many kept-aside datasets are listed. */
+export const KEPT_ASIDE_LIMIT = 100;
+
+/**
+ * The datasets kept aside, newest first: from the operations' records (`details.aside`, HOST:NAME;
+ * older restore records name the dataset alone, on the host of `details.to`) and the passes'.
+ */
+export function keptAsideOf(ops: readonly OperationRecord[], rows: readonly StatusRow[]): KeptAside[] {
+  const out = new Map<string, KeptAside>();
+  for (const r of rows) {
+    if (r.keptAside) out.set(`local:${r.keptAside}`, { dataset: `local:${r.keptAside}`, subject: `${r.source}:${r.dataset}`, by: "pass", at: r.startedAt, result: r.result });
+  }
+  for (const o of ops) {
+    const aside = o.details?.aside;
+    if ((o.kind !== "restore" && o.kind !== "failback") || typeof aside !== "string") continue;
+    const host = String(o.details?.to ?? o.source ?? "").split(":")[0]!;
+    const dataset = aside.startsWith(`${host}:`) ? aside : `${host}:${aside}`;
+    out.set(dataset, { dataset, subject: o.subject, by: o.kind, at: o.finishedAt, result: o.result });
+  }
+  return [...out.values()].sort((a, b) => b.at.localeCompare(a.at)).slice(0, KEPT_ASIDE_LIMIT);
 }
 
 /** Inputs of {@link buildStatus}. */
@@ -187,5 +223,6 @@ export function buildStatus(inp: StatusInputs): StatusModel {
   const scrubs = newestBy(inp.operations ?? [], "scrub", (o) => o.pool);
   for (const d of drills) if (d.result === "failed") problems.push(`restore drill of ${d.subject} failed: ${d.message}`);
   for (const c of scrubs) if (c.result === "failed") problems.push(`scrub of pool ${c.subject}: ${c.message}`);
-  return { generatedAt: new Date(inp.now).toISOString(), healthy: problems.length === 0, problems, datasets, pools: inp.pools, drills, scrubs };
+  const keptAside = keptAsideOf(inp.operations ?? [], inp.rows);
+  return { generatedAt: new Date(inp.now).toISOString(), healthy: problems.length === 0, problems, datasets, pools: inp.pools, drills, scrubs, keptAside };
 }

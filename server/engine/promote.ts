@@ -6,7 +6,7 @@
 
 import type { DatasetSnapshots, Promotion, Snapshot, Step } from "../core/model.ts";
 import { asideName, snapshotNameAt, snapshotPath } from "../core/naming.ts";
-import { planFailback } from "../core/restore.ts";
+import { failbackRefusalAdvice, planFailback } from "../core/restore.ts";
 import { BackupError, toBackupError } from "../errors.ts";
 import { safeProperties } from "../zfs/args.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
@@ -98,14 +98,39 @@ async function copyBack(local: ZfsHost, live: DatasetSnapshots, target: string, 
   if (lost.length) throw new BackupError("ZFS_FAILED", `copying local:${live.name} back to ${target} missed ${lost.map((s) => s.name).join(", ")}`);
 }
 
+/** What a failback reports while it runs. */
+export interface FailbackHooks {
+  signal?: AbortSignal;
+  onProgress?: (p: TransferProgress) => void;
+  /** Called as soon as the source's dataset was renamed aside, whatever happens after. */
+  onAside?: (aside: string) => void;
+}
+
+/**
+ * Renames the source's dataset aside for a forced failback. A zfs that cannot rename it (zfs-fuse
+ * cannot rename a dataset that was ever mounted) leaves it as it was, with both ways on said.
+ */
+async function moveSourceAside(remote: ZfsHost, dataset: string, aside: string, subject: string, rollback: string | undefined, signal?: AbortSignal): Promise<void> {
+  try {
+    await remote.rename(dataset, aside, signal);
+  } catch (err) {
+    const e = toBackupError(err);
+    const drop = rollback ? `, then drop the writes (on the source: zfs rollback ${rollback})` : "";
+    throw new BackupError(e.code, `${remote.where}:${dataset} could not be renamed aside to ${aside} on the source, so nothing was sent and nothing changed there (${e.message}). ` +
+      `Copy out what you need of it${drop}, or rename it out of the way where its zfs can, then bzman failback ${subject} again`, { detail: e.detail, cause: err });
+  }
+}
+
 /**
  * Fails back: freezes the live copy (read-only) and snapshots it, sends it to the source (the
  * restore key), checks the snapshot arrived, and renames the copy back to its backup name with
  * the backup's safe properties. A refusal before anything was sent makes the copy writable again.
  */
-export async function failback(local: ZfsHost, remote: ZfsHost, req: FailbackRequest, opts: { signal?: AbortSignal; onProgress?: (p: TransferProgress) => void } = {}): Promise<FailbackResult> {
+export async function failback(local: ZfsHost, remote: ZfsHost, req: FailbackRequest, opts: FailbackHooks = {}): Promise<FailbackResult> {
   const { promotion: p, signal } = { ...req, signal: opts.signal };
   const where = `${remote.where}:${p.dataset}`;
+  const subject = `${p.source}:${p.dataset}`;
+  let movedAside: string | undefined;
   const first = await listOne(local, p.live, signal);
   if (!first.ds) throw new BackupError("ZFS_DATASET_MISSING", `local:${p.live} (the promoted copy of ${where}) does not exist`);
   if (first.children.length > 0) throw new BackupError("ZFS_FAILED", `local:${p.live} has child datasets (${first.children.slice(0, 3).join(", ")}); move them out first`);
@@ -122,31 +147,42 @@ export async function failback(local: ZfsHost, remote: ZfsHost, req: FailbackReq
     if (!f) throw new BackupError("ZFS_FAILED", `local:${snapshotPath(p.live, name)} was not created`);
 
     const src = (await listOne(remote, p.dataset, signal)).ds;
-    const plan = planFailback(live, src, req.force);
+    const written = src ? await remote.writtenSinceSnapshot(p.dataset, signal) : null;
+    const plan = planFailback(live, src, req.force, written);
+    const aside = asideName(p.dataset, "failback", req.nowMs);
     if (plan.kind === "refuse") {
-      throw new BackupError("ZFS_DEST_EXISTS", `${plan.reason}. Keep them by renaming ${p.dataset} aside on the source, or --force to have bzman keep it as ${asideName(p.dataset, "failback", req.nowMs)} and re-seed it`);
+      throw new BackupError(plan.rollback ? "ZFS_DEST_MODIFIED" : "ZFS_DEST_EXISTS", `${plan.reason}. ${failbackRefusalAdvice(subject, p.dataset, aside, plan.rollback)}`);
     }
-    let aside: string | undefined;
-    if (plan.kind === "full-aside") {
-      aside = asideName(p.dataset, "failback", req.nowMs);
-      await remote.rename(p.dataset, aside, signal);
-    }
-    const step: Step = plan.kind === "incremental"
+    const moveAside = async (): Promise<void> => {
+      await moveSourceAside(remote, p.dataset, aside, subject, plan.kind === "incremental" ? `${p.dataset}@${plan.from.name}` : plan.kind === "full-aside" ? plan.rollback : undefined, signal);
+      movedAside = aside;
+      opts.onAside?.(aside);
+    };
+    if (plan.kind === "full-aside") await moveAside();
+    const full: Step = { kind: "full", sourceDataset: p.live, targetDataset: p.dataset, to: f, intermediates: false };
+    let step: Step = plan.kind === "incremental"
       ? { kind: "incremental", sourceDataset: p.live, targetDataset: p.dataset, from: plan.from, to: f, intermediates: true }
-      : { kind: "full", sourceDataset: p.live, targetDataset: p.dataset, to: f, intermediates: false };
+      : full;
     let bytes = 0;
     if (!(plan.kind === "incremental" && plan.from.guid === f.guid)) {
       sent = true;
+      const send = (s: Step): Promise<number> => transferStep(s, { sender: local, receiver: remote }, {
+        type: live.type, restore: { mount: true }, ...(signal ? { signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      });
       try {
-        bytes = await transferStep(step, { sender: local, receiver: remote }, {
-          type: live.type, restore: { mount: true }, ...(signal ? { signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-        });
+        bytes = await send(step);
       } catch (err) {
         const e = toBackupError(err);
-        if (e.code === "ZFS_DEST_MODIFIED") {
-          throw new BackupError("ZFS_DEST_MODIFIED", `${where} changed on the source after ${plan.kind === "incremental" ? plan.from.name : "its newest snapshot"}. If those changes are not needed, roll it back there (zfs rollback ${p.dataset}) and fail back again; or --force to keep it as ${asideName(p.dataset, "failback", req.nowMs)} and re-seed it`, { detail: e.detail });
-        }
-        throw e;
+        if (e.code !== "ZFS_DEST_MODIFIED" || plan.kind !== "incremental") throw e;
+        // The source was written after the shared snapshot (its zfs could not say so before, or
+        // it happened since): keep those writes aside with force, else say both ways on.
+        const reason = `${where} was written on the source after @${plan.from.name}; an incremental over it would lose those writes`;
+        sent = false; // the receive refused the stream: nothing reached the source
+        if (!req.force) throw new BackupError("ZFS_DEST_MODIFIED", `${reason}. ${failbackRefusalAdvice(subject, p.dataset, aside, `${p.dataset}@${plan.from.name}`)}`, { detail: e.detail });
+        await moveAside();
+        sent = true;
+        step = full;
+        bytes = await send(step);
       }
     }
     const after = (await listOne(remote, p.dataset, signal)).ds;
@@ -167,10 +203,13 @@ export async function failback(local: ZfsHost, remote: ZfsHost, req: FailbackReq
     }
     for (const [k, v] of safeProperties(live.type)) await local.set(k, v, p.target, signal);
     if (live.type === "filesystem") await local.inherit("mountpoint", p.target, signal);
-    return { mode: plan.kind === "incremental" ? "incremental" : "full", snapshot: f, bytes, ...(aside ? { aside } : {}), ...(copiedBack ? { leftLive: p.live } : {}) };
+    return { mode: step.kind === "incremental" ? "incremental" : "full", snapshot: f, bytes, ...(movedAside ? { aside: movedAside } : {}), ...(copiedBack ? { leftLive: p.live } : {}) };
   } catch (err) {
     // Refused or failed before the source got anything: the live copy goes on serving, writable.
     if (!sent) await local.set("readonly", "off", p.live).catch(() => undefined);
-    throw err;
+    if (!movedAside) throw err;
+    // Whatever failed after the move, the operator learns where the source's dataset is kept.
+    const e = toBackupError(err);
+    throw new BackupError(e.code, `${e.message}; ${p.dataset} on the source had been renamed aside first and is kept there as ${movedAside}`, { detail: e.detail, cause: err });
   }
 }

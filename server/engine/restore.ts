@@ -5,7 +5,7 @@
 
 import type { DatasetType, Snapshot, Step } from "../core/model.ts";
 import { RESTORE_CONTAINER, asideName, parentOf, poolOf, snapshotPath } from "../core/naming.ts";
-import { BackupError } from "../errors.ts";
+import { BackupError, toBackupError } from "../errors.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { transferStep, type TransferProgress } from "./transfer.ts";
 
@@ -46,7 +46,7 @@ export async function datasetExists(host: ZfsHost, dataset: string, signal?: Abo
  * Sends `req.snapshot` of the backup dataset (a full stream) from `from` into `req.destination`
  * on `to`, and checks that the snapshot arrived with its GUID.
  */
-export async function restoreSnapshot(req: RestoreRequest, hosts: { from: ZfsHost; to: ZfsHost }, opts: { signal?: AbortSignal; onProgress?: (p: TransferProgress) => void } = {}): Promise<RestoreResult> {
+export async function restoreSnapshot(req: RestoreRequest, hosts: { from: ZfsHost; to: ZfsHost }, opts: { signal?: AbortSignal; onProgress?: (p: TransferProgress) => void; onAside?: (aside: string) => void } = {}): Promise<RestoreResult> {
   const where = `${hosts.to.where}:${req.destination}`;
   let aside: string | undefined;
   if (await datasetExists(hosts.to, req.destination, opts.signal)) {
@@ -55,7 +55,22 @@ export async function restoreSnapshot(req: RestoreRequest, hosts: { from: ZfsHos
     }
     aside = asideName(req.destination, "restore", req.nowMs);
     await hosts.to.rename(req.destination, aside, opts.signal);
+    opts.onAside?.(aside);
   }
+  try {
+    const bytes = await receiveRestore(req, hosts, opts);
+    return { bytes, ...(aside ? { aside } : {}) };
+  } catch (err) {
+    if (!aside) throw err;
+    // Whatever failed after the move, the operator learns where the dataset that was there is.
+    const e = toBackupError(err);
+    throw new BackupError(e.code, `${e.message}; ${req.destination} had been renamed aside first and is kept as ${hosts.to.where}:${aside} (zfs rename ${aside} ${req.destination} on ${hosts.to.where} puts it back)`, { detail: e.detail, cause: err });
+  }
+}
+
+/** The receive of a restore into a free `destination`, checked by GUID; resolves with the bytes sent. */
+async function receiveRestore(req: RestoreRequest, hosts: { from: ZfsHost; to: ZfsHost }, opts: { signal?: AbortSignal; onProgress?: (p: TransferProgress) => void }): Promise<number> {
+  const where = `${hosts.to.where}:${req.destination}`;
   const parent = parentOf(req.destination);
   if (parent !== null && !(await datasetExists(hosts.to, parent, opts.signal))) {
     throw new BackupError("ZFS_DATASET_MISSING", `${hosts.to.where}:${parent} does not exist, so ${req.destination} cannot be received; create it first`);
@@ -71,7 +86,7 @@ export async function restoreSnapshot(req: RestoreRequest, hosts: { from: ZfsHos
   if (!got?.snapshots.some((s) => s.guid === req.snapshot.guid)) {
     throw new BackupError("ZFS_FAILED", `${where}: the receive ended well but ${req.snapshot.name} (GUID ${req.snapshot.guid}) is not there`);
   }
-  return { bytes, ...(aside ? { aside } : {}) };
+  return bytes;
 }
 
 /** Creates the missing ancestors of `dataset` below its pool as unmounted plain containers. */

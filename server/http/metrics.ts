@@ -26,7 +26,7 @@ export async function metricsText(m: StatusModel, extras: MetricsExtras = {}): P
 
 /** The name of every metric bzman exports (whether or not it has samples now), sorted. */
 export function exportedMetricNames(): string[] {
-  const empty: StatusModel = { generatedAt: new Date(0).toISOString(), healthy: true, problems: [], datasets: [], pools: [], drills: [], scrubs: [] };
+  const empty: StatusModel = { generatedAt: new Date(0).toISOString(), healthy: true, problems: [], datasets: [], pools: [], drills: [], scrubs: [], keptAside: [] };
   return metricsRegistry(empty, { counters: new PassCounters(), build: { version: "0", node: "0" } }).getMetricsAsArray().map((x) => x.name).sort();
 }
 

@@ -67,6 +67,11 @@ export function statusText(m: StatusModel): string {
     for (const [kind, x] of checks) c.push([kind, cut(x.subject, 24), x.at.slice(0, 16).replace("T", " "), x.result === "ok" ? "ok" : "FAILED"]);
     lines.push("", c.toString());
   }
+  if (m.keptAside.length) {
+    const k = new Table({ head: ["KEPT ASIDE", "OF", "BY", "WHEN"], chars: BORDERLESS, style: { head: [], border: [], "padding-left": 0, "padding-right": 1 } });
+    for (const x of m.keptAside) k.push([x.dataset, x.subject, x.result === "failed" ? `${x.by} (failed)` : x.by, x.at.slice(0, 16).replace("T", " ")]);
+    lines.push("", k.toString());
+  }
   if (m.problems.length) lines.push("", "PROBLEMS:", ...m.problems.map((x) => `  - ${x}`));
   return lines.map((l) => l.replace(/\s+$/gm, "")).join("\n") + "\n";
 }
@@ -86,6 +91,7 @@ export function statusPage(m: StatusModel): string {
   const problems = m.problems.map((p) => `<li>${esc(p)}</li>`).join("");
   const checks = [...m.drills.map((d) => ["Restore drill", d] as const), ...m.scrubs.map((c) => ["Scrub", c] as const)]
     .map(([kind, x]) => `<tr class="${x.result === "ok" ? "ok" : "bad"}"><td>${kind}</td><td>${esc(x.subject)}</td><td>${esc(x.at)}</td><td>${esc(x.message)}</td></tr>`).join("\n");
+  const aside = m.keptAside.map((k) => `<tr><td>${esc(k.dataset)}</td><td>${esc(k.subject)}</td><td>${esc(k.result === "failed" ? `${k.by} (failed)` : k.by)}</td><td>${esc(k.at)}</td></tr>`).join("\n");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>bzman status</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -104,6 +110,7 @@ ${problems ? `<ul id="problems">${problems}</ul>` : ""}
 ${rows}
 </tbody></table>
 ${checks ? `<table id="checks"><thead><tr><th>Check</th><th>Of</th><th>When</th><th>Result</th></tr></thead><tbody>\n${checks}\n</tbody></table>` : ""}
+${aside ? `<table id="kept-aside"><thead><tr><th>Kept aside</th><th>Of</th><th>By</th><th>When</th></tr></thead><tbody>\n${aside}\n</tbody></table>` : ""}
 ${pools ? `<table id="pools"><thead><tr><th>Pool</th><th>Host</th><th>Health</th><th>Used</th><th>Free</th></tr></thead><tbody>\n${pools}\n</tbody></table>` : ""}
 <p><small>Generated ${esc(m.generatedAt)} · <a href="/status">text</a> · <a href="/status?format=json">JSON</a> · <a href="/metrics">metrics</a></small></p>
 </body></html>

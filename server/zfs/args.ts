@@ -216,6 +216,16 @@ export function getArgs(properties: string, datasets: string[], localOnly = fals
   return ["zfs", "get", "-H", "-p", "-o", "name,property,value", ...(localOnly ? ["-s", "local"] : []), properties, ...datasets];
 }
 
+/**
+ * `zfs get -H -p -o name,property,value written dataset`: bytes written to a filesystem or volume
+ * since its newest snapshot (OpenZFS, illumos; zfs-fuse has no such property). The guard lets this
+ * exact shape through for one dataset below its roots.
+ */
+export function writtenArgs(dataset: string): string[] {
+  if (dataset.includes("@")) throw new BackupError("UNSAFE_ARGUMENT", `refusing to ask ${dataset} what was written since its newest snapshot: not a dataset`);
+  return getArgs("written", [dataset]);
+}
+
 /** `zpool scrub pool`: starts a scrub (returns at once). */
 export function scrubArgs(pool: string): string[] {
   return ["zpool", "scrub", pool];

@@ -3,7 +3,7 @@
 
 import type { DatasetType, Listing, Step } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
-import { abortReceiveArgs, bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, cloneArgs, createArgs, destroyDatasetArgs, getArgs, inheritArgs, mountArgs, renameArgs, restoreReceiveArgs, scrubArgs, zpoolStatusArgs, poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, restoreKeyProbeArgs, resumeProbeArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
+import { abortReceiveArgs, bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, cloneArgs, createArgs, destroyDatasetArgs, getArgs, inheritArgs, mountArgs, renameArgs, restoreReceiveArgs, scrubArgs, zpoolStatusArgs, poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, restoreKeyProbeArgs, resumeProbeArgs, writtenArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
 import type { SendOptions } from "./args.ts";
 import { MINIMAL_CAPABILITIES, parseCapabilities, type Capabilities } from "./capabilities.ts";
 import { parseScrubStatus, type ScrubState, parsePoolStatus, parseSendEstimate, missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
@@ -249,6 +249,23 @@ export class ZfsHost {
       out.set(name, { ...out.get(name), [prop]: value });
     }
     return out;
+  }
+
+  /**
+   * Bytes written to `dataset` after its newest snapshot; null where this host cannot tell: its
+   * zfs has no `written` property (zfs-fuse), or its guard predates the question.
+   */
+  async writtenSinceSnapshot(dataset: string, signal?: AbortSignal): Promise<number | null> {
+    const argv = writtenArgs(dataset);
+    const r = await this.runner.run(argv, { signal });
+    if (r.code !== 0) {
+      if (/bad property list|invalid property/.test(r.stderr) || tryClassifyStderr(r.stderr) === "GUARD_REJECTED") return null;
+      throw commandError(this.where, argv, r);
+    }
+    const value = r.stdout.split("\n").map((l) => l.split("\t")).find((f) => f[0] === dataset && f[1] === "written")?.[2];
+    const n = value === undefined ? NaN : Number(value);
+    if (!Number.isSafeInteger(n) || n < 0) throw new BackupError("ZFS_FAILED", `${this.where}: zfs get written ${dataset}: not a byte count: ${JSON.stringify(r.stdout.slice(0, 200))}`);
+    return n;
   }
 
   /** Renames a dataset (both names full paths), retrying a while when ZFS calls it busy. */

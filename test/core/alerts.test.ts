@@ -44,6 +44,7 @@ test("conditionsOf: failed and conflicting passes, stale datasets, unhealthy and
     pools: [{ host: "local", pool: "backup", health: "DEGRADED", sizeBytes: 1, freeBytes: 0, capacity: 0.9, checkedAt: "x" }],
     drills: [{ subject: "web1", at: "x", result: "failed", message: "cannot read a.bin: EIO" }, { subject: "web2", at: "x", result: "ok", message: "fine" }],
     scrubs: [{ subject: "backup", at: "x", result: "failed", message: "the scrub of backup found 2 error(s)" }],
+    keptAside: [],
   };
   const c = conditionsOf(m, new Map([["web1:tank/a", "cannot receive: destination modified"]]));
   assert.deepEqual(c.map((x) => x.key), ["pass web1:tank/a", "lag web1:tank/a", "pass web1:tank/b", "drill web1", "scrub backup", "pool-health local:backup", "pool-space local:backup"]);
@@ -52,4 +53,17 @@ test("conditionsOf: failed and conflicting passes, stale datasets, unhealthy and
   assert.equal(c[0]!.detail, "cannot receive: destination modified");
   assert.match(c[0]!.advice, /will not roll it back/);
   assert.equal(c[0]!.what, "pass FAILED (ZFS_DEST_MODIFIED)");
+});
+
+test("conditionsOf: a restore or failback that kept a dataset aside alerts for a day, saying where and whether it failed; a pass's aside alerts from its row", () => {
+  const base = { generatedAt: "2026-11-26T12:00:00.000Z", healthy: true, problems: [], datasets: [], pools: [], drills: [], scrubs: [] };
+  const keptAside = [
+    { dataset: "web1:tank.before-failback-20261126T100000Z", subject: "web1:tank", by: "failback" as const, at: "2026-11-26T10:00:00.000Z", result: "failed" },
+    { dataset: "web1:tank/x.before-restore-20261125T100000Z", subject: "web1:tank/x", by: "restore" as const, at: "2026-11-25T10:00:00.000Z", result: "ok" },
+    { dataset: "local:b/tank.before-conflict-20261126T110000Z", subject: "web1:tank", by: "pass" as const, at: "2026-11-26T11:00:00.000Z", result: "ok" },
+  ];
+  const c = conditionsOf({ ...base, keptAside });
+  assert.deepEqual(c.map((x) => [x.key, x.code]), [["aside web1:tank.before-failback-20261126T100000Z", "KEPT_ASIDE"]]);
+  assert.match(c[0]!.message, /it is kept as web1:tank\.before-failback-20261126T100000Z; the failback then failed/);
+  assert.match(c[0]!.what, /failback FAILED after it kept a dataset aside/);
 });

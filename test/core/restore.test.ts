@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { backupNameProblem, clonePath, defaultLiveName, drillCandidates, drillProblems, pickDrill, pickSnapshot, planFailback, restoreDestination } from "../../server/core/restore.ts";
+import { backupNameProblem, clonePath, defaultLiveName, drillCandidates, drillProblems, pickDrill, pickSnapshot, planFailback, failbackRefusalAdvice, restoreDestination } from "../../server/core/restore.ts";
 import { asideName } from "../../server/core/naming.ts";
 import { ds, snaps } from "../helpers/snapshots.ts";
 
@@ -46,6 +46,35 @@ test("planFailback: full when the source is gone, incremental from the source's 
   // Same names are not enough: identity is the GUID.
   assert.equal(planFailback(live, ds("tank/www", snaps("a", "b#other")), false).kind, "refuse");
   assert.equal(planFailback(live, ds("tank/www", []), false).kind, "refuse");
+});
+
+test("planFailback: a source written after the shared snapshot is refused with its rollback, or (force) kept aside; a zfs that cannot tell gets an unchecked incremental", () => {
+  const live = ds("bak/live", snaps("a", "b", "f"));
+  const src = ds("tank/www", snaps("a", "b"));
+  // Rows: bytes written after @b (null: no `written` property), force → the plan.
+  const rows: Array<[number | null, boolean, Record<string, unknown>]> = [
+    [0, false, { kind: "incremental", unchecked: false }],
+    [null, false, { kind: "incremental", unchecked: true }],
+    [null, true, { kind: "incremental", unchecked: true }],
+    [4096, false, { kind: "refuse", rollback: "tank/www@b" }],
+    [4096, true, { kind: "full-aside", rollback: "tank/www@b" }],
+  ];
+  for (const [written, force, want] of rows) {
+    const plan = planFailback(live, src, force, written) as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(want)) assert.equal(plan[k], v, `${written} ${force}: ${k} of ${JSON.stringify(plan)}`);
+    if (plan.kind !== "incremental") assert.match(plan.reason as string, /tank\/www on the source was written after its newest snapshot @b \(4096 bytes\)/);
+  }
+  // Snapshots the copy lacks come first: no rollback offered, since a rollback would not bring them back.
+  const diverged = planFailback(live, ds("tank/www", snaps("a", "b", "x")), false, 10);
+  assert.equal(diverged.kind === "refuse" && diverged.rollback, undefined);
+});
+
+test("failbackRefusalAdvice: both ways on, each a whole command", () => {
+  const aside = asideName("tank/www", "failback", NOW);
+  const both = failbackRefusalAdvice("web1:tank/www", "tank/www", aside, "tank/www@b");
+  assert.match(both, /bzman failback web1:tank\/www --force \(renames tank\/www aside on the source as tank\/www\.before-failback-20261127T010203Z/);
+  assert.match(both, /on the source: zfs rollback tank\/www@b, then bzman failback web1:tank\/www$/);
+  assert.doesNotMatch(failbackRefusalAdvice("web1:tank/www", "tank/www", aside), /rollback/);
 });
 
 test("drill candidates: filesystems only, the newest `recent` snapshots that the source still has by GUID", () => {

@@ -43,3 +43,21 @@ test("a pass stopped on purpose (ABORTED) does not turn a fresh dataset into a f
   assert.equal(m.datasets[0]!.lastResult, "ok");
   assert.equal(m.healthy, true, m.problems.join("; "));
 });
+
+test("kept aside: by passes, restores and failbacks (also failed ones), newest first, one entry per dataset, host-qualified", () => {
+  const op = (kind: "restore" | "failback" | "drill", at: string, result: "ok" | "failed", details: Record<string, string>) =>
+    ({ id: at, kind, subject: "web1:tank", source: "web1", dataset: "tank", startedAt: at, finishedAt: at, result, message: "m", details });
+  const ops = [
+    op("restore", "2026-11-26T09:00:00Z", "ok", { to: "web2:tank/x", aside: "tank/x.before-restore-20261126T090000Z" }), // older record: name alone
+    op("failback", "2026-11-26T10:00:00Z", "failed", { aside: "web1:tank.before-failback-20261126T100000Z" }),
+    op("drill", "2026-11-26T10:30:00Z", "ok", { aside: "not-a-move" }),
+    op("restore", "2026-11-26T11:00:00Z", "failed", { to: "web1:tank/y" }),
+  ];
+  const rows = [row("tank", "2026-11-26T08:00:00Z", "ok", { keptAside: "backup/web1/tank.before-conflict-20261126T080000Z" })];
+  const m = buildStatus({ sources: [src], rows, pools: [], live: [], nextRuns: new Map(), now: NOW, operations: ops });
+  assert.deepEqual(m.keptAside.map((k) => [k.dataset, k.by, k.result]), [
+    ["web1:tank.before-failback-20261126T100000Z", "failback", "failed"],
+    ["web2:tank/x.before-restore-20261126T090000Z", "restore", "ok"],
+    ["local:backup/web1/tank.before-conflict-20261126T080000Z", "pass", "ok"],
+  ]);
+});

@@ -11,7 +11,7 @@ import { buildInfo } from "../../server/cli/build-info.ts";
 import { exportedMetricNames } from "../../server/http/metrics.ts";
 import { createStatusApp } from "../../server/http/status-app.ts";
 
-const empty: StatusModel = { generatedAt: "2026-11-26T12:00:00.000Z", healthy: true, problems: [], datasets: [], pools: [], drills: [], scrubs: [] };
+const empty: StatusModel = { generatedAt: "2026-11-26T12:00:00.000Z", healthy: true, problems: [], datasets: [], pools: [], drills: [], scrubs: [], keptAside: [] };
 const rec = (result: "ok" | "failed", bytes: number): RunRecord => ({
   runId: "r", source: "web1", startedAt: "x", finishedAt: "x", phases: {}, goneOnSource: [],
   datasets: [{ source: "web1", dataset: "tank", target: "b/tank", mode: "incremental", result, steps: 1, bytes, transferMs: 1, ...(result === "failed" ? { error: { code: "ZFS_NO_SPACE", message: "full", at: "x" } } : {}) }],

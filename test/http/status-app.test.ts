@@ -13,6 +13,7 @@ const model = (healthy: boolean): StatusModel => ({
   }],
   drills: [{ subject: "web1", at: "2026-11-26T04:00:00.000Z", result: "ok", message: "restored" }],
   scrubs: [{ subject: "backup", at: "2026-11-26T02:00:00.000Z", result: "ok", message: "0 errors" }],
+  keptAside: [],
   pools: [{ host: "local", pool: "backup", health: "ONLINE", sizeBytes: 1e9, freeBytes: 6e8, capacity: 0.4, checkedAt: "x" }],
 });
 

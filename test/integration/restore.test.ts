@@ -88,6 +88,28 @@ describe("restore, promote and failback", { skip }, () => {
     assert.ok(names.some((n) => /\/restored\/old\.before-restore-\d{8}T\d{6}Z$/.test(n)), names.join(" "));
   });
 
+  test("a --force restore that fails after the rename aside says where the dataset is kept: output, journal, status", async () => {
+    // Room for the dataset in the way, not for the restored one: the receive runs out of quota.
+    await must(["zfs", "create", "-o", "canmount=off", "-o", "quota=160K", `${S}/restored/tight`]);
+    await must(["zfs", "create", "-o", "canmount=noauto", `${S}/restored/tight/x`]);
+    const r = await bzman(["--config", config, "restore", `src1:${S}/www`, "--as", `${S}/restored/tight/x`, "--force", "--yes"]);
+    assert.equal(r.code, 1, r.stderr + r.stdout);
+    const kept = new RegExp(`had been renamed aside first and is kept as src1:(${S}/restored/tight/x\\.before-restore-\\d{8}T\\d{6}Z)`);
+    const aside = kept.exec(r.stderr)?.[1];
+    assert.ok(aside, r.stderr);
+    assert.ok(r.stderr.includes(`zfs rename ${aside} ${S}/restored/tight/x on src1 puts it back`), r.stderr);
+    assert.ok((await must(["zfs", "list", "-H", "-o", "name", aside])).trim() === aside, "the dataset in the way is there, kept");
+    const journal = readFileSync(join(rig.dir, "operations.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { kind: string; result: string; details?: { aside?: string } });
+    const rec = journal.filter((o) => o.kind === "restore").at(-1)!;
+    assert.equal(rec.result, "failed");
+    assert.equal(rec.details?.aside, `src1:${aside}`);
+    const status = await bzman(["--config", config, "status", "--json"]);
+    const listed = (JSON.parse(status.stdout) as { keptAside: Array<{ dataset: string; by: string; result: string }> }).keptAside;
+    assert.ok(listed.some((k) => k.dataset === `src1:${aside}` && k.by === "restore" && k.result === "failed"), JSON.stringify(listed));
+    const text = await bzman(["--config", config, "status"]);
+    assert.match(text.stdout, new RegExp(`KEPT ASIDE[\\s\\S]*src1:${aside.replace(/\./g, "\\.")} +src1:${S}/www +restore \\(failed\\)`));
+  });
+
   test("the replication key cannot receive on the source; the restore key only below its root", async () => {
     const tryReceive = async (identity: string, dataset: string): Promise<string> => {
       const c = await connectSource({ name: "src1", host: "127.0.0.1", port: rig.sshd.port, user: "root", identity, hostKey: rig.sshd.hostKey });
@@ -204,6 +226,50 @@ describe("restore, promote and failback", { skip }, () => {
     assert.match(inc.stdout, /sent an incremental/);
     assert.equal(readFileSync(join(www, "order-4712.txt"), "utf8"), "second failover\n");
     assert.equal(readFileSync(join(www, "after.txt"), "utf8"), "back to normal\n");
+    assert.equal((await bzman(["--config", config, "run"])).code, 0);
+  });
+
+  test("failback over writes made on the source after the shared snapshot: refused with valid commands, never rolled back; --force cannot rename aside on zfs-fuse and changes nothing", async () => {
+    const live = join(rig.dir, "live3");
+    const liveName = `${B}/bzman-live/src1/${S}/www`;
+    assert.equal((await bzman(["--config", config, "promote", `src1:${S}/www`, "--mountpoint", live])).code, 0);
+    writeFileSync(join(live, "order-4713.txt"), "third failover\n");
+    // The source came back and someone wrote to it: that write exists nowhere else.
+    const www = await mountpointOf(`${S}/www`);
+    writeFileSync(join(www, "late.txt"), "written on the source after its newest snapshot\n");
+    const newest = [...(await snapshotGuids(`${S}/www`)).keys()].at(-1)!;
+    const rollback = `zfs rollback ${S}/www${newest}`;
+
+    // zfs-fuse has no `written`: the dry run says it cannot tell, and what the real run then does.
+    const dry = await bzman(["--config", config, "failback", `src1:${S}/www`, "--dry-run"]);
+    assert.equal(dry.code, 0, dry.stderr + dry.stdout);
+    assert.match(dry.stdout, /cannot tell whether .*www was written after @.*: if it was, the failback refuses \(--force keeps it aside/);
+
+    const refused = await bzman(["--config", config, "failback", `src1:${S}/www`]);
+    assert.equal(refused.code, 1, refused.stderr + refused.stdout);
+    assert.match(refused.stderr, /FAILED \[ZFS_DEST_MODIFIED\] .*was written on the source after @/);
+    assert.ok(refused.stderr.includes(`on the source: ${rollback}, then bzman failback src1:${S}/www`), refused.stderr);
+    assert.match(refused.stderr, new RegExp(`bzman failback src1:${S}/www --force \\(renames`));
+    assert.equal(readFileSync(join(www, "late.txt"), "utf8"), "written on the source after its newest snapshot\n", "never rolled back");
+    assert.equal(await prop(liveName, "readonly"), "off", "the live copy serves on, writable");
+
+    // --force keeps the writes by renaming the source aside: zfs-fuse cannot rename a mounted
+    // dataset, so it says so and nothing changes (the OpenZFS tier shows the rename).
+    const forced = await bzman(["--config", config, "failback", `src1:${S}/www`, "--force", "--yes"]);
+    assert.equal(forced.code, 1, forced.stderr + forced.stdout);
+    assert.match(forced.stderr, /could not be renamed aside to .*www\.before-failback-\d{8}T\d{6}Z on the source, so nothing was sent and nothing changed there/);
+    assert.ok(forced.stderr.includes(`then drop the writes (on the source: ${rollback})`), forced.stderr);
+    assert.equal(readFileSync(join(www, "late.txt"), "utf8"), "written on the source after its newest snapshot\n");
+    assert.equal(await prop(liveName, "readonly"), "off");
+    const journal = JSON.parse((await bzman(["--config", config, "status", "--json"])).stdout).datasets.find((d: { dataset: string }) => d.dataset === `${S}/www`);
+    assert.equal(journal.promoted.live, liveName, "the promotion stays in force");
+
+    // The operator takes the suggested way: the command printed works as printed.
+    const [cmd, ...args] = rollback.split(" ");
+    await must([cmd!, ...args]);
+    const fb = await bzman(["--config", config, "failback", `src1:${S}/www`]);
+    assert.equal(fb.code, 0, fb.stderr + fb.stdout);
+    assert.equal(readFileSync(join(www, "order-4713.txt"), "utf8"), "third failover\n");
     assert.equal((await bzman(["--config", config, "run"])).code, 0);
   });
 });

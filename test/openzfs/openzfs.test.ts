@@ -39,6 +39,7 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
   let rawConfig: string;
   let rawCutConfig: string;
   let identity: string;
+  let failbackConfig: string;
 
   /** bzman's CLI with the guest's zfs as the local one. */
   const bzman = (args: string[]): { child: ReturnType<typeof spawn>; done: Promise<Result> } => {
@@ -125,6 +126,13 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     const rawSource = { datasets: [{ name: "src/raw" }], target: "dst/raw", send_raw: true };
     rawConfig = write("raw", { ...rawSource, identity: raw.identity });
     rawCutConfig = write("rawcut", { ...rawSource, identity: rawCut.identity });
+    // Failover and back: a dataset of its own, and the restore key the README installs with --restore.
+    await zfs("create", "src/fb");
+    await zfs("create", "-p", "dst/fb");
+    await g.admin(["sh", "-c", "echo before > /src/fb/before.txt && sync"]);
+    const restoreKey = await g.installSource("restore", ["--restore"]);
+    assert.match(restoreKey.output, /allow -u bzman receive,create,mount,rename src/);
+    failbackConfig = write("failback", { datasets: [{ name: "src/fb" }], target: "dst/fb", restore_identity: restoreKey.identity });
   });
   after(async () => {
     await g?.stop();
@@ -314,5 +322,44 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     const live = await g.admin(listArgs(["src"], parseCapabilities(await g.admin(["sh", "-c", "zfs 2>&1; true"])), false, true));
     record("vm-listing-bookmarks.txt", live);
     assert.deepEqual(parseListListing(live, false).get("src/data")?.bookmarks?.map((b) => b.name), [`${now}.${instance}`]);
+  });
+
+  it("failback over writes made on the source after the shared snapshot: refused with the rollback that would drop them, or with --force kept aside as .before-failback-<UTC>", async () => {
+    await runPass(failbackConfig);
+    const promoted = await bzman(["--config", failbackConfig, "promote", "vm:src/fb"]).done;
+    assert.equal(promoted.code, 0, promoted.stdout + promoted.stderr);
+    const live = "dst/bzman-live/vm/src/fb";
+    await g.admin(["sh", "-c", `echo failover > "$(zfs get -H -o value mountpoint ${live})/order.txt" && sync`]);
+    // The source is back, and something wrote to it after the snapshot the live copy shares.
+    await g.admin(["sh", "-c", "echo late > /src/fb/late.txt && sync"]);
+    const newest = [...(await guids("src/fb")).keys()].at(-1)!;
+
+    const dry = await bzman(["--config", failbackConfig, "failback", "vm:src/fb", "--dry-run"]).done;
+    assert.equal(dry.code, 1, dry.stdout + dry.stderr);
+    assert.match(dry.stdout, new RegExp(`refused: src/fb on the source was written after its newest snapshot @${newest} \\(\\d+ bytes\\)`));
+    const refused = await bzman(["--config", failbackConfig, "failback", "vm:src/fb"]).done;
+    assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /FAILED \[ZFS_DEST_MODIFIED\]/);
+    assert.ok(refused.stderr.includes(`on the source: zfs rollback src/fb@${newest}, then bzman failback vm:src/fb`), refused.stderr);
+    assert.equal((await g.admin(["cat", "/src/fb/late.txt"])).trim(), "late", "nothing rolled back");
+    assert.equal((await zfs("get", "-H", "-o", "value", "readonly", live)).trim(), "off", "the live copy serves on");
+
+    const dryForce = await bzman(["--config", failbackConfig, "failback", "vm:src/fb", "--dry-run", "--force"]).done;
+    assert.equal(dryForce.code, 0, dryForce.stdout + dryForce.stderr);
+    assert.match(dryForce.stdout, /src\/fb on the source would be renamed aside as src\/fb\.before-failback-\d{8}T\d{6}Z \(kept, not destroyed\)/);
+    const forced = await bzman(["--config", failbackConfig, "failback", "vm:src/fb", "--force", "--yes"]).done;
+    assert.equal(forced.code, 0, forced.stdout + forced.stderr);
+    const aside = /kept as (src\/fb\.before-failback-\d{8}T\d{6}Z)/.exec(forced.stdout)?.[1];
+    assert.ok(aside, forced.stdout);
+    // The late write is kept aside with its dataset; the source now has the live copy's data.
+    assert.equal((await g.admin(["sh", "-c", `cat "$(zfs get -H -o value mountpoint ${aside})/late.txt"`])).trim(), "late");
+    assert.equal((await g.admin(["cat", "/src/fb/order.txt"])).trim(), "failover");
+    assert.equal((await g.admin(["cat", "/src/fb/before.txt"])).trim(), "before");
+    assert.equal((await zfs("get", "-H", "-o", "value", "readonly", "dst/fb/src/fb")).trim(), "on", "the copy is a backup again");
+    const status = JSON.parse((await bzman(["--config", failbackConfig, "status", "--json"]).done).stdout) as { keptAside: Array<{ dataset: string; by: string }> };
+    assert.ok(status.keptAside.some((k) => k.dataset === `vm:${aside}` && k.by === "failback"), JSON.stringify(status.keptAside));
+    const rec = (await runPass(failbackConfig)).get("src/fb")!;
+    assert.equal(rec.result, "ok", JSON.stringify(rec));
+    assert.equal(rec.mode, "incremental", "pulls go on from the failback snapshot");
   });
 });

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { commandLine } from "../../server/ssh/ssh-runner.ts";
-import { bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, getArgs, DRILL_PROPERTIES, renameArgs, restoreReceiveArgs, poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, resumeProbeArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
+import { bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, getArgs, DRILL_PROPERTIES, renameArgs, restoreReceiveArgs, poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, resumeProbeArgs, sendArgs, writtenArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
 import { MINIMAL_CAPABILITIES, type Capabilities } from "../../server/zfs/capabilities.ts";
 import { tryClassifyStderr } from "../../server/zfs/parse.ts";
 import { snaps } from "../helpers/snapshots.ts";
@@ -56,6 +56,7 @@ const accepted: string[][] = [
   sendArgs({ ...base, kind: "incremental", from: { ...a, name: "made-by-hand" }, fromBookmark: true, to: c, intermediates: true }),
   bookmarkArgs("tank/www", "bzman_20261126T000000Z", "bzman_20261126T000000Z"), destroyBookmarkArgs("data/vm/disk0", "bzman_20261126T000000Z", { prefix: "bzman", instance: "backup1" }),
   ...holdBatchArgs("release", "bzman-common", Array.from({ length: 300 }, (_, i): [string, string] => [`tank/ds${i}`, "bzman_20261126T000000Z"])),
+  writtenArgs("tank/www"), writtenArgs("data/vm/disk0"),
 ];
 
 const rejected: string[] = [
@@ -76,6 +77,9 @@ const rejected: string[] = [
   "zfs get -H -p -o name,property,value guid,createtxg,creation,type,userrefs tank", "zfs list", "zfs list -H -p -o name -r tank",
   "zfs list -H -p -o name,type,guid,createtxg,creation,userrefs -t all -r tank", "zfs list -H -p -o name,type,guid,createtxg,creation,userrefs -t filesystem,volume,snapshot -r /",
   "zfs get -H -p -o name,property,value guid,createtxg,creation,type,userrefs -r ../etc",
+  "zfs get -H -p -o name,property,value written tank/www@bzman_1", "zfs get -H -p -o name,property,value written other/x",
+  "zfs get -H -p -o name,property,value written -r tank", "zfs get -H -p -o name,property,value written,guid tank", "zfs get -H -p -o name,property,value written tank/..",
+  "zfs get -H -p -o name,property,value written tank tank/www", "zfs get -H -p -o name,property,value written tank#bzman_1",
   "zpool destroy tank", "zpool list", "zpool list -H -o name,health,size,allocated,free,capacity tank extra", "zpool list -H -p -o name,health tank", "zpool list -H -p -o name,health,size,allocated,free,capacity other", "zpool status -x tank/www", "zpool import -a",
   "sh -c id", "/usr/sbin/zfs send tank@a", "ZFS send tank@a", "zfs sеnd tank@a", "zfs send tank@а", "zfs send tank@a\u00a0x",
   "zfs bookmark tank@manual tank#manual", "zfs bookmark tank@bzman_1 tank#bzman_2", "zfs bookmark tank@bzman_1 other#bzman_1",
@@ -233,6 +237,9 @@ test("--restore mode: the restore key's shapes are accepted below the roots; eve
     assert.equal(guard(shell, line, ["--restore", "--check"]).stdout.trim(), `ACCEPT ${line}`, line);
   }
   for (const line of restoreRejected) assert.match(guard(shell, line, ["--restore", "--check"]).stdout, /^REJECT /, `accepted: ${line}`);
+  // A failback asks, through the restore key, whether the source was written after its newest snapshot.
+  const written = commandLine(writtenArgs("tank/www"));
+  assert.equal(guard(shell, written, ["--restore", "--check"]).stdout.trim(), `ACCEPT ${written}`);
   // The everyday key never writes: receive and rename need --restore.
   for (const argv of restoreAccepted.slice(3)) assert.match(guard(shell, commandLine(argv)).stdout, /^REJECT zfs (receive|rename) needs the restore key/);
 });

@@ -148,7 +148,7 @@ export async function failbackCommand(config: Config, spec: string, opts: Failba
     progress.stop();
     if (typeof out === "number") return out;
     const took = deps.now().getTime() - t0;
-    const message = `sent ${out.mode === "incremental" ? "an incremental" : "a full stream"} to @${out.snapshot.name} (${bytes(out.bytes)} in ${ms(took)}) to ${subject}; local:${promotion.target} is the backup again and pulls resume${out.aside ? `; the source dataset that was in the way is kept as ${out.aside}` : ""}${out.leftLive ? `; local:${out.leftLive} could not be renamed back and was copied, so it is now redundant (every snapshot is in the backup): zfs destroy -r ${out.leftLive} when you are sure` : ""}`;
+    const message = `sent ${out.mode === "incremental" ? "an incremental" : "a full stream"} to @${out.snapshot.name} (${bytes(out.bytes)} in ${ms(took)}) to ${subject}; local:${promotion.target} is the backup again and pulls resume${out.aside ? `; the source dataset that was in the way is kept as ${out.aside}` : ""}${out.leftLive ? `; local:${out.leftLive} could not be renamed back and was copied, so it is now redundant (every snapshot is in the backup): zfs destroy -r ${out.leftLive} when you are sure` : ""}${out.notes.map((n) => `; ${n}`).join("")}`;
     deps.stdout.write(`FAILED BACK ${subject}: ${message}\n`);
     recordOperation(services, deps, { ...base, result: "ok", message, bytes: out.bytes, promotionEnded: true,
       details: { snapshot: out.snapshot.name, guid: out.snapshot.guid, mode: out.mode, ...(out.aside ? { aside: `${p.source.name}:${out.aside}` } : {}), ...(out.leftLive ? { leftLive: out.leftLive } : {}) } });

@@ -84,6 +84,8 @@ export interface FailbackResult {
   aside?: string;
   /** Set when the copy could not be renamed back and was copied instead: the redundant live dataset. */
   leftLive?: string;
+  /** What is left for root to do on the source (a mount the restore key may not do). */
+  notes: string[];
 }
 
 /** Copies every snapshot of `live` (oldest full, the rest in one -I) into the new dataset `target`. */
@@ -110,9 +112,9 @@ export interface FailbackHooks {
  * Renames the source's dataset aside for a forced failback. A zfs that cannot rename it (zfs-fuse
  * cannot rename a dataset that was ever mounted) leaves it as it was, with both ways on said.
  */
-async function moveSourceAside(remote: ZfsHost, dataset: string, aside: string, subject: string, rollback: string | undefined, signal?: AbortSignal): Promise<void> {
+async function moveSourceAside(remote: ZfsHost, dataset: string, aside: string, subject: string, rollback: string | undefined, signal?: AbortSignal): Promise<{ stillMounted: boolean }> {
   try {
-    await remote.rename(dataset, aside, signal);
+    return await remote.renameAside(dataset, aside, signal);
   } catch (err) {
     const e = toBackupError(err);
     const drop = rollback ? `, then drop the writes (on the source: zfs rollback ${rollback})` : "";
@@ -153,8 +155,9 @@ export async function failback(local: ZfsHost, remote: ZfsHost, req: FailbackReq
     if (plan.kind === "refuse") {
       throw new BackupError(plan.rollback ? "ZFS_DEST_MODIFIED" : "ZFS_DEST_EXISTS", `${plan.reason}. ${failbackRefusalAdvice(subject, p.dataset, aside, plan.rollback)}`);
     }
+    let asideStillMounted = false;
     const moveAside = async (): Promise<void> => {
-      await moveSourceAside(remote, p.dataset, aside, subject, plan.kind === "incremental" ? `${p.dataset}@${plan.from.name}` : plan.kind === "full-aside" ? plan.rollback : undefined, signal);
+      ({ stillMounted: asideStillMounted } = await moveSourceAside(remote, p.dataset, aside, subject, plan.kind === "incremental" ? `${p.dataset}@${plan.from.name}` : plan.kind === "full-aside" ? plan.rollback : undefined, signal));
       movedAside = aside;
       opts.onAside?.(aside);
     };
@@ -187,6 +190,13 @@ export async function failback(local: ZfsHost, remote: ZfsHost, req: FailbackReq
     }
     const after = (await listOne(remote, p.dataset, signal)).ds;
     if (!after?.snapshots.some((s) => s.guid === f.guid)) throw new BackupError("ZFS_FAILED", `${where}: the send ended well but ${f.name} (GUID ${f.guid}) is not there`);
+    // An account with delegation may not mount on Linux: the data is there, root mounts it.
+    const notes: string[] = [];
+    if (live.type === "filesystem" && step.kind === "full" && (await remote.mounted(p.dataset, signal)) === false) {
+      notes.push(asideStillMounted
+        ? `${p.dataset} is not mounted, and ${aside} is still mounted where it was (the restore key may not unmount or mount there): as root on the source, zfs unmount ${aside}; zfs mount ${p.dataset}; zfs mount ${aside}`
+        : `${p.dataset} is not mounted (the restore key may not mount there): as root on the source, zfs mount ${p.dataset}`);
+    }
 
     // The source has it: the copy goes back into the backup tree as a backup again.
     await local.mount(p.live, false, signal);
@@ -203,7 +213,7 @@ export async function failback(local: ZfsHost, remote: ZfsHost, req: FailbackReq
     }
     for (const [k, v] of safeProperties(live.type)) await local.set(k, v, p.target, signal);
     if (live.type === "filesystem") await local.inherit("mountpoint", p.target, signal);
-    return { mode: step.kind === "incremental" ? "incremental" : "full", snapshot: f, bytes, ...(movedAside ? { aside: movedAside } : {}), ...(copiedBack ? { leftLive: p.live } : {}) };
+    return { mode: step.kind === "incremental" ? "incremental" : "full", snapshot: f, bytes, notes, ...(movedAside ? { aside: movedAside } : {}), ...(copiedBack ? { leftLive: p.live } : {}) };
   } catch (err) {
     // Refused or failed before the source got anything: the live copy goes on serving, writable.
     if (!sent) await local.set("readonly", "off", p.live).catch(() => undefined);

@@ -34,6 +34,8 @@ export interface RestoreResult {
   bytes: number;
   /** Where a dataset that was in the way was kept. */
   aside?: string;
+  /** The kept dataset is still mounted where it was (renamed with -u: the key may not unmount). */
+  asideStillMounted?: boolean;
 }
 
 /** Whether `dataset` exists on `host` (through the listing its guard allows). */
@@ -49,17 +51,18 @@ export async function datasetExists(host: ZfsHost, dataset: string, signal?: Abo
 export async function restoreSnapshot(req: RestoreRequest, hosts: { from: ZfsHost; to: ZfsHost }, opts: { signal?: AbortSignal; onProgress?: (p: TransferProgress) => void; onAside?: (aside: string) => void } = {}): Promise<RestoreResult> {
   const where = `${hosts.to.where}:${req.destination}`;
   let aside: string | undefined;
+  let stillMounted = false;
   if (await datasetExists(hosts.to, req.destination, opts.signal)) {
     if (!req.force) {
       throw new BackupError("ZFS_DEST_EXISTS", `${where} exists; bzman never overwrites a dataset. Pick another name (--as), or --force to keep it as ${asideName(req.destination, "restore", req.nowMs)} and restore in its place`);
     }
     aside = asideName(req.destination, "restore", req.nowMs);
-    await hosts.to.rename(req.destination, aside, opts.signal);
+    ({ stillMounted } = await hosts.to.renameAside(req.destination, aside, opts.signal));
     opts.onAside?.(aside);
   }
   try {
     const bytes = await receiveRestore(req, hosts, opts);
-    return { bytes, ...(aside ? { aside } : {}) };
+    return { bytes, ...(aside ? { aside, asideStillMounted: stillMounted } : {}) };
   } catch (err) {
     if (!aside) throw err;
     // Whatever failed after the move, the operator learns where the dataset that was there is.

@@ -173,10 +173,14 @@ export function restoreReceiveArgs(target: string, mount: boolean): string[] {
   return ["zfs", "receive", ...(mount ? [] : ["-u"]), target];
 }
 
-/** `zfs rename from to` (both datasets, never snapshots). */
-export function renameArgs(from: string, to: string): string[] {
+/**
+ * `zfs rename [-u] from to` (both datasets, never snapshots). `-u` (OpenZFS, FreeBSD) leaves a
+ * mounted filesystem mounted where it is: the rename then needs no unmount, which an account
+ * with `zfs allow` delegation may not do on Linux.
+ */
+export function renameArgs(from: string, to: string, noRemount = false): string[] {
   if (from.includes("@") || to.includes("@")) throw new BackupError("UNSAFE_ARGUMENT", `refusing to rename ${from} to ${to}: not datasets`);
-  return ["zfs", "rename", from, to];
+  return ["zfs", "rename", ...(noRemount ? ["-u"] : []), from, to];
 }
 
 /** `zfs clone -o k=v … dataset@snapshot clone`. */
@@ -224,6 +228,12 @@ export function getArgs(properties: string, datasets: string[], localOnly = fals
 export function writtenArgs(dataset: string): string[] {
   if (dataset.includes("@")) throw new BackupError("UNSAFE_ARGUMENT", `refusing to ask ${dataset} what was written since its newest snapshot: not a dataset`);
   return getArgs("written", [dataset]);
+}
+
+/** `zfs get -H -p -o name,property,value mounted dataset`: whether a restored filesystem got mounted. */
+export function mountedArgs(dataset: string): string[] {
+  if (dataset.includes("@")) throw new BackupError("UNSAFE_ARGUMENT", `refusing to ask whether ${dataset} is mounted: not a dataset`);
+  return getArgs("mounted", [dataset]);
 }
 
 /** `zpool scrub pool`: starts a scrub (returns at once). */

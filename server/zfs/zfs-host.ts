@@ -3,7 +3,7 @@
 
 import type { DatasetType, Listing, Step } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
-import { abortReceiveArgs, bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, cloneArgs, createArgs, destroyDatasetArgs, getArgs, inheritArgs, mountArgs, renameArgs, restoreReceiveArgs, scrubArgs, zpoolStatusArgs, poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, restoreKeyProbeArgs, resumeProbeArgs, writtenArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
+import { abortReceiveArgs, bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, cloneArgs, createArgs, destroyDatasetArgs, getArgs, inheritArgs, mountArgs, renameArgs, restoreReceiveArgs, scrubArgs, zpoolStatusArgs, poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, restoreKeyProbeArgs, resumeProbeArgs, writtenArgs, mountedArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
 import type { SendOptions } from "./args.ts";
 import { MINIMAL_CAPABILITIES, parseCapabilities, type Capabilities } from "./capabilities.ts";
 import { parseScrubStatus, type ScrubState, parsePoolStatus, parseSendEstimate, missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
@@ -271,6 +271,35 @@ export class ZfsHost {
   /** Renames a dataset (both names full paths), retrying a while when ZFS calls it busy. */
   async rename(from: string, to: string, signal?: AbortSignal): Promise<void> {
     await this.retryBusy(renameArgs(from, to), () => false, signal);
+  }
+
+  /**
+   * Renames a dataset aside (kept). Where the rename may not unmount it (an account with `zfs
+   * allow` delegation on Linux), renames it with `-u`: it then stays mounted where it was until
+   * root remounts it. Resolves with whether that happened; the first error when neither works.
+   */
+  async renameAside(from: string, to: string, signal?: AbortSignal): Promise<{ stillMounted: boolean }> {
+    try {
+      await this.rename(from, to, signal);
+      return { stillMounted: false };
+    } catch (err) {
+      if (!(err instanceof BackupError) || err.code !== "ZFS_PERMISSION") throw err;
+      const argv = renameArgs(from, to, true);
+      const r = await this.runner.run(argv, { signal });
+      if (r.code !== 0) throw err;
+      return { stillMounted: true };
+    }
+  }
+
+  /** Whether a filesystem is mounted; null where this host's guard does not let the question through. */
+  async mounted(dataset: string, signal?: AbortSignal): Promise<boolean | null> {
+    const argv = mountedArgs(dataset);
+    const r = await this.runner.run(argv, { signal });
+    if (r.code !== 0) {
+      if (tryClassifyStderr(r.stderr) === "GUARD_REJECTED") return null;
+      throw commandError(this.where, argv, r);
+    }
+    return r.stdout.split("\n").some((l) => l === `${dataset}\tmounted\tyes`);
   }
 
   /** Runs argv, retrying for a few seconds while ZFS says busy; `done` accepts a failure as success. */

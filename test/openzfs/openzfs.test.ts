@@ -351,6 +351,12 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     assert.equal(forced.code, 0, forced.stdout + forced.stderr);
     const aside = /kept as (src\/fb\.before-failback-\d{8}T\d{6}Z)/.exec(forced.stdout)?.[1];
     assert.ok(aside, forced.stdout);
+    // On Linux the restore key's account (zfs allow delegation) may neither unmount nor mount: the
+    // source was renamed aside with -u (still mounted at /src/fb) and bzman says what root does.
+    const asRoot = /as root on the source, (zfs unmount \S+; zfs mount \S+; zfs mount \S+)$/m.exec(forced.stdout)?.[1];
+    assert.ok(asRoot, forced.stdout);
+    assert.equal(asRoot, `zfs unmount ${aside}; zfs mount src/fb; zfs mount ${aside}`);
+    await g.admin(["sh", "-c", asRoot]);
     // The late write is kept aside with its dataset; the source now has the live copy's data.
     assert.equal((await g.admin(["sh", "-c", `cat "$(zfs get -H -o value mountpoint ${aside})/late.txt"`])).trim(), "late");
     assert.equal((await g.admin(["cat", "/src/fb/order.txt"])).trim(), "failover");

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { commandLine } from "../../server/ssh/ssh-runner.ts";
-import { bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, getArgs, DRILL_PROPERTIES, renameArgs, restoreReceiveArgs, poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, resumeProbeArgs, sendArgs, writtenArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
+import { bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, getArgs, DRILL_PROPERTIES, renameArgs, restoreReceiveArgs, poolStatusArgs, destroySnapshotArgs, holdArgs, listArgs, probeArgs, releaseArgs, resumeProbeArgs, sendArgs, writtenArgs, mountedArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
 import { MINIMAL_CAPABILITIES, type Capabilities } from "../../server/zfs/capabilities.ts";
 import { tryClassifyStderr } from "../../server/zfs/parse.ts";
 import { snaps } from "../helpers/snapshots.ts";
@@ -56,7 +56,7 @@ const accepted: string[][] = [
   sendArgs({ ...base, kind: "incremental", from: { ...a, name: "made-by-hand" }, fromBookmark: true, to: c, intermediates: true }),
   bookmarkArgs("tank/www", "bzman_20261126T000000Z", "bzman_20261126T000000Z"), destroyBookmarkArgs("data/vm/disk0", "bzman_20261126T000000Z", { prefix: "bzman", instance: "backup1" }),
   ...holdBatchArgs("release", "bzman-common", Array.from({ length: 300 }, (_, i): [string, string] => [`tank/ds${i}`, "bzman_20261126T000000Z"])),
-  writtenArgs("tank/www"), writtenArgs("data/vm/disk0"),
+  writtenArgs("tank/www"), writtenArgs("data/vm/disk0"), mountedArgs("tank/www"),
 ];
 
 const rejected: string[] = [
@@ -80,6 +80,7 @@ const rejected: string[] = [
   "zfs get -H -p -o name,property,value written tank/www@bzman_1", "zfs get -H -p -o name,property,value written other/x",
   "zfs get -H -p -o name,property,value written -r tank", "zfs get -H -p -o name,property,value written,guid tank", "zfs get -H -p -o name,property,value written tank/..",
   "zfs get -H -p -o name,property,value written tank tank/www", "zfs get -H -p -o name,property,value written tank#bzman_1",
+  "zfs get -H -p -o name,property,value mounted,written tank", "zfs get -H -p -o name,property,value mounted other/x", "zfs get -H -p -o name,property,value all tank",
   "zpool destroy tank", "zpool list", "zpool list -H -o name,health,size,allocated,free,capacity tank extra", "zpool list -H -p -o name,health tank", "zpool list -H -p -o name,health,size,allocated,free,capacity other", "zpool status -x tank/www", "zpool import -a",
   "sh -c id", "/usr/sbin/zfs send tank@a", "ZFS send tank@a", "zfs sеnd tank@a", "zfs send tank@а", "zfs send tank@a\u00a0x",
   "zfs bookmark tank@manual tank#manual", "zfs bookmark tank@bzman_1 tank#bzman_2", "zfs bookmark tank@bzman_1 other#bzman_1",
@@ -216,6 +217,7 @@ const restoreAccepted: string[][] = [
   probeArgs(), listArgs(["tank"], MINIMAL_CAPABILITIES, false), listArgs(["data/vm/x"], full, true),
   restoreReceiveArgs("tank/www-restored-20261127T010203Z", false), restoreReceiveArgs("data/vm/disk0", true),
   renameArgs("tank/www", "tank/www.before-restore-20261127T010203Z"), renameArgs("data/vm", "data/vm.before-failback-20261127T010203Z"),
+  renameArgs("tank/www", "tank/www.before-failback-20261127T010203Z", true),
 ];
 const restoreRejected = [
   "zfs receive -F tank/www", "zfs receive -u -F tank/www", "zfs recv tank/www", "zfs receive -u other/x", "zfs receive -u tankx/y", "zfs receive tank/x tank/y",
@@ -228,6 +230,8 @@ const restoreRejected = [
   "zfs rename tank/a restore-20261127T010203Z", "zfs rename tank/a failback-20261127T010203Z", "zfs rename tank/a tank/a.before-restore-20261127T010203",
   "zfs rename tank/a tank/a.before-failback-20261127T010203Zx", "zfs rename tank/../a tank/../a.before-restore-20261127T010203Z",
   "zfs receive -u tank/./x", "zfs receive tank/www/..", "zfs get -H -p -o name,property,value guid,referenced tank/www@bzman_20261126T000000Z",
+  "zfs rename -u -u tank/a tank/a.before-restore-20261127T010203Z", "zfs rename -f tank/a tank/a.before-restore-20261127T010203Z",
+  "zfs rename -u tank/a tank/b", "zfs rename tank/a -u tank/a.before-restore-20261127T010203Z", "zfs rename -p tank/a tank/a.before-restore-20261127T010203Z",
 ];
 
 test("--restore mode: the restore key's shapes are accepted below the roots; everything else, replication included, is refused", () => {

@@ -161,7 +161,7 @@ async function restoreRemote(config: Config, spec: string, opts: RestoreOptions,
     progress.stop();
     const took = deps.now().getTime() - t0;
     const message = `restored ${snapshotPath(r.backup, r.snapshot.name)} to ${host.name}:${destination}: ${bytes(res.bytes)} in ${ms(took)} (${rate(res.bytes, took)})${res.aside ? `; the dataset that was there is kept as ${res.aside}` : ""}${res.asideStillMounted ? ` (still mounted where it was: the restore key may not unmount there; as root on ${host.name}, zfs unmount ${res.aside} and zfs mount ${res.aside})` : ""}`;
-    deps.stdout.write(`OK ${message}\n${opts.mount ? "" : `It is not mounted: zfs mount ${destination} on ${host.name} when you want it.\n`}`);
+    deps.stdout.write(`OK ${message}\n${!opts.mount ? `It is not mounted: zfs mount ${destination} on ${host.name} when you want it.\n` : res.notMounted ? `It is not mounted (the restore key may not mount on ${host.name}): as root there, zfs mount ${destination}\n` : ""}`);
     recordOperation(services, deps, { kind: "restore", subject, source: r.source.name, dataset: r.dataset, startedAt, result: "ok", message, bytes: res.bytes,
       details: { snapshot: r.snapshot.name, guid: r.snapshot.guid, to: `${host.name}:${destination}`, ms: took, ...(aside ? { aside } : {}) } });
     return EXIT.OK;

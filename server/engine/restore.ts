@@ -36,6 +36,8 @@ export interface RestoreResult {
   aside?: string;
   /** The kept dataset is still mounted where it was (renamed with -u: the key may not unmount). */
   asideStillMounted?: boolean;
+  /** A mount was asked for and did not happen (the key may not mount there). */
+  notMounted?: boolean;
 }
 
 /** Whether `dataset` exists on `host` (through the listing its guard allows). */
@@ -62,7 +64,9 @@ export async function restoreSnapshot(req: RestoreRequest, hosts: { from: ZfsHos
   }
   try {
     const bytes = await receiveRestore(req, hosts, opts);
-    return { bytes, ...(aside ? { aside, asideStillMounted: stillMounted } : {}) };
+    // An account with delegation may not mount on Linux: the receive leaves it unmounted.
+    const unmounted = req.mount && req.type === "filesystem" && (await hosts.to.mounted(req.destination, opts.signal)) === false;
+    return { bytes, ...(unmounted ? { notMounted: true } : {}), ...(aside ? { aside, asideStillMounted: stillMounted } : {}) };
   } catch (err) {
     if (!aside) throw err;
     // Whatever failed after the move, the operator learns where the dataset that was there is.

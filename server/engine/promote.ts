@@ -10,7 +10,7 @@ import { failbackRefusalAdvice, planFailback } from "../core/restore.ts";
 import { BackupError, toBackupError } from "../errors.ts";
 import { safeProperties } from "../zfs/args.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
-import { createParents, datasetExists } from "./restore.ts";
+import { createParents, datasetExists, receiveAllowingUnmounted } from "./restore.ts";
 import { transferStep, type TransferProgress } from "./transfer.ts";
 
 /** What to promote. */
@@ -169,11 +169,12 @@ export async function failback(local: ZfsHost, remote: ZfsHost, req: FailbackReq
     let bytes = 0;
     if (!(plan.kind === "incremental" && plan.from.guid === f.guid)) {
       sent = true;
+      let seen = 0; // bytes the progress reports saw: what a receive that could not mount had sent
       const send = (s: Step): Promise<number> => transferStep(s, { sender: local, receiver: remote }, {
-        type: live.type, restore: { mount: true }, ...(signal ? { signal } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+        type: live.type, restore: { mount: true }, ...(signal ? { signal } : {}), onProgress: (pr) => ((seen = pr.bytes), opts.onProgress?.(pr)),
       });
       try {
-        bytes = await send(step);
+        bytes = step.kind === "full" ? (await receiveAllowingUnmounted(() => send(full), remote, p.dataset, f.guid, signal)) ?? seen : await send(step);
       } catch (err) {
         const e = toBackupError(err);
         if (e.code !== "ZFS_DEST_MODIFIED" || plan.kind !== "incremental") throw e;
@@ -185,7 +186,7 @@ export async function failback(local: ZfsHost, remote: ZfsHost, req: FailbackReq
         await moveAside();
         sent = true;
         step = full;
-        bytes = await send(step);
+        bytes = (await receiveAllowingUnmounted(() => send(full), remote, p.dataset, f.guid, signal)) ?? seen;
       }
     }
     const after = (await listOne(remote, p.dataset, signal)).ds;

@@ -85,15 +85,35 @@ async function receiveRestore(req: RestoreRequest, hosts: { from: ZfsHost; to: Z
   const step: Step = { kind: "full", sourceDataset: req.backupDataset, targetDataset: req.destination, to: req.snapshot, intermediates: false };
   const send = { raw: req.raw ?? false };
   const estimate = await hosts.from.estimateSend(step, opts.signal, send).catch(() => null);
-  const bytes = await transferStep(step, { sender: hosts.from, receiver: hosts.to }, {
+  const bytes = await receiveAllowingUnmounted(() => transferStep(step, { sender: hosts.from, receiver: hosts.to }, {
     type: req.type, restore: { mount: req.mount }, send, ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(estimate !== null ? { estimatedBytes: estimate } : {}),
-  });
+  }), hosts.to, req.destination, req.snapshot.guid, opts.signal) ?? estimate ?? 0;
   const got = (await hosts.to.list([req.destination], opts.signal ? { signal: opts.signal } : {})).listing.get(req.destination);
   if (!got?.snapshots.some((s) => s.guid === req.snapshot.guid)) {
     throw new BackupError("ZFS_FAILED", `${where}: the receive ended well but ${req.snapshot.name} (GUID ${req.snapshot.guid}) is not there`);
   }
   return bytes;
+}
+
+/** What zfs prints when a receive got the stream but could not mount it (OpenZFS 2.1 then exits 1). */
+const MOUNT_FAILED = /cannot mount|unable to mount|failed to create mountpoint/i;
+
+/**
+ * Runs a restore-shaped receive (`send`), accepting one that failed only to mount: the stream
+ * arrived (`guid` is on `dataset`, checked) but the account may not mount there (a delegated
+ * account on Linux). Resolves with the bytes sent, or null when the bytes are unknown that way.
+ */
+export async function receiveAllowingUnmounted(send: () => Promise<number>, to: ZfsHost, dataset: string, guid: string, signal?: AbortSignal): Promise<number | null> {
+  try {
+    return await send();
+  } catch (err) {
+    const e = toBackupError(err);
+    if (!MOUNT_FAILED.test(`${e.message}\n${e.detail ?? ""}`)) throw err;
+    const got = (await to.list([dataset], signal ? { signal } : {})).listing.get(dataset);
+    if (!got?.snapshots.some((s) => s.guid === guid)) throw err;
+    return null;
+  }
 }
 
 /** Creates the missing ancestors of `dataset` below its pool as unmounted plain containers. */

@@ -40,6 +40,8 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
   let rawCutConfig: string;
   let identity: string;
   let failbackConfig: string;
+  let raceConfig: string;
+  let raceSlowConfig: string;
 
   /** bzman's CLI with the guest's zfs as the local one. */
   const bzman = (args: string[]): { child: ReturnType<typeof spawn>; done: Promise<Result> } => {
@@ -133,6 +135,12 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     const restoreKey = await g.installSource("restore", ["--restore"]);
     assert.match(restoreKey.output, /allow -u bzman receive,create,mount,rename src/);
     failbackConfig = write("failback", { datasets: [{ name: "src/fb" }], target: "dst/fb", restore_identity: restoreKey.identity });
+    // A promote during a pass: two datasets of their own, the pass slowed down on the first.
+    for (const d of ["src/ra", "src/rb"]) await zfs("create", d);
+    await zfs("create", "-p", "dst/race");
+    const race = { datasets: [{ name: "src/ra" }, { name: "src/rb" }], target: "dst/race", keep_source: { last: 2 }, keep_backup: { last: 2 } };
+    raceConfig = write("race", race);
+    raceSlowConfig = write("race-slow", { ...race, bandwidth_limit: "2M" });
   });
   after(async () => {
     await g?.stop();
@@ -367,5 +375,40 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     const rec = (await runPass(failbackConfig)).get("src/fb")!;
     assert.equal(rec.result, "ok", JSON.stringify(rec));
     assert.equal(rec.mode, "incremental", "pulls go on from the failback snapshot");
+  });
+
+  it("a --force restore over a mounted dataset: renamed aside with -u (the delegated key may not unmount), listed as kept aside, and what root mounts is said", async () => {
+    await zfs("create", "src/fbcopy");
+    await g.admin(["sh", "-c", "echo mine > /src/fbcopy/mine.txt && sync"]);
+    const r = await bzman(["--config", failbackConfig, "restore", "vm:src/fb", "--as", "src/fbcopy", "--force", "--yes", "--mount"]).done;
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const aside = /kept as (src\/fbcopy\.before-restore-\d{8}T\d{6}Z) \(still mounted where it was/.exec(r.stdout)?.[1];
+    assert.ok(aside, r.stdout);
+    assert.match(r.stdout, /It is not mounted \(the restore key may not mount on vm\): as root there, zfs mount src\/fbcopy/);
+    assert.equal((await zfs("get", "-H", "-o", "value", "mounted", aside)).trim(), "yes");
+    assert.equal((await g.admin(["cat", "/src/fbcopy/mine.txt"])).trim(), "mine", "the kept dataset is still where it was mounted");
+    const status = JSON.parse((await bzman(["--config", failbackConfig, "status", "--json"]).done).stdout) as { keptAside: Array<{ dataset: string; by: string }> };
+    assert.ok(status.keptAside.some((k) => k.dataset === `vm:${aside}` && k.by === "restore"), JSON.stringify(status.keptAside));
+  });
+
+  it("promote during a running pass: the pass skips the promoted dataset (no receive into the renamed live copy, no hold, no prune)", async () => {
+    await runPass(raceConfig);
+    await g.admin(["sh", "-c", "dd if=/dev/urandom of=/src/ra/big bs=1M count=24 status=none && echo new > /src/rb/f && sync"]);
+    const pass = bzman(["--config", raceSlowConfig, "run", "--json"]);
+    await until("the pass to be receiving src/ra", async () => (await g.admin(["sh", "-c", "pgrep -af '^zfs receive' || true"])).includes("dst/race/src/ra"), 120_000);
+    const promoted = await bzman(["--config", raceConfig, "promote", "vm:src/rb"]).done;
+    assert.equal(promoted.code, 0, promoted.stdout + promoted.stderr);
+    const live = "dst/bzman-live/vm/src/rb";
+    const fingerprint = async (): Promise<string> => (await zfs("list", "-H", "-p", "-o", "name,guid,userrefs,receive_resume_token", "-t", "all", "-r", live)).trim();
+    const before = await fingerprint();
+    const r = await pass.done;
+    assert.equal(r.code, 1, `the pass reports the skipped dataset:\n${r.stdout}\n${r.stderr}`);
+    const rec = (JSON.parse(r.stdout) as { records: Array<{ datasets: Array<Record<string, unknown>> }> }).records[0]!;
+    const b = rec.datasets.find((d) => d.dataset === "src/rb")!;
+    assert.equal(b.result, "skipped", JSON.stringify(b));
+    assert.match(String(b.message), /promoted to local:/);
+    assert.equal(rec.datasets.find((d) => d.dataset === "src/ra")!.result, "ok");
+    assert.equal(await fingerprint(), before, "the live copy is exactly as promote left it");
+    assert.equal((await zfs("get", "-H", "-o", "value", "readonly", live)).trim(), "off");
   });
 });

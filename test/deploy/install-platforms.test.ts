@@ -13,13 +13,19 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO } from "../helpers/sandbox.ts";
+import { mainNodeOnly } from "../helpers/node-matrix.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "bzman-platforms-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
 const realUname = spawnSync("sh", ["-c", "command -v uname"], { encoding: "utf8" }).stdout.trim();
 const node = spawnSync("sh", ["-c", "command -v node"], { encoding: "utf8" }).stdout.trim();
-const xmllint = spawnSync("sh", ["-c", "command -v xmllint"]).status === 0;
+const xmllint = ((): boolean => {
+  if (spawnSync("sh", ["-c", "command -v xmllint"]).status === 0) return true;
+  if (process.env.CI) throw new Error("xmllint is missing; CI must install it (apt-get install libxml2-utils, see .ci/run)");
+  process.stderr.write("*** SKIPPING the SMF manifest checks: xmllint is not installed (apt-get install libxml2-utils) ***\n");
+  return false;
+})();
 if (!xmllint && process.env.CI) throw new Error("xmllint is missing; CI must install libxml2-utils (.ci/run)");
 
 /** A directory with a uname (and zonename) that answer install.sh like `system`. */
@@ -68,7 +74,7 @@ function runs(root: string, prefix: string, etc: string): void {
   assert.equal(check.status, 0, check.stdout + check.stderr);
 }
 
-test("SmartOS global zone: config, key, history and manifest under /opt; nothing in /etc; it says why", { skip: !xmllint }, () => {
+test("SmartOS global zone: config, key, history and manifest under /opt; nothing in /etc; it says why", { skip: !xmllint || mainNodeOnly("install.sh's SunOS layout (shell)") }, () => {
   const root = join(tmp, "smartos");
   const out = install(fakeBin("smartos", { s: "SunOS", v: "joyent_20250612T000000Z", zonename: "global" }), root);
   assert.deepEqual(readdirSync(root), ["opt"], "everything that must survive a reboot is under /opt");
@@ -90,7 +96,7 @@ test("SmartOS global zone: config, key, history and manifest under /opt; nothing
   runs(root, "/opt/bzman", "/opt/bzman/etc");
 });
 
-test("other illumos (OmniOS), and a SmartOS zone: /etc/bzman, /var/lib/bzman, a site manifest", { skip: !xmllint }, () => {
+test("other illumos (OmniOS), and a SmartOS zone: /etc/bzman, /var/lib/bzman, a site manifest", { skip: !xmllint || mainNodeOnly("install.sh's SunOS layout (shell)") }, () => {
   const root = join(tmp, "omnios");
   const out = install(fakeBin("omnios", { s: "SunOS", v: "omnios-r151054-2fe5b4e0f0", zonename: "global" }), root);
   assert.deepEqual(readdirSync(root).sort(), ["etc", "opt", "var"]);

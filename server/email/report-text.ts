@@ -1,13 +1,8 @@
 // The report as text: the mail's plain part and `bzman report --print`, fitted to a width.
 
-import Table from "cli-table3";
+import textTable from "text-table";
 import prettyBytes from "pretty-bytes";
 import type { ReportModel } from "../core/summary.ts";
-
-const BORDERLESS = {
-  top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "",
-  left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: " ",
-};
 
 const lag = (s: number | null): string => (s === null ? "never" : s < 3600 ? `${Math.round(s / 60)}m` : `${(s / 3600).toFixed(1)}h`);
 
@@ -15,9 +10,10 @@ const lag = (s: number | null): string => (s === null ? "never" : s < 3600 ? `${
 export function reportTextTable(r: ReportModel, width: number): string {
   const cut = (s: string, n: number): string => (s.length <= n ? s : "…" + s.slice(s.length - n + 1));
   const render = (nameWidth: number, newestWidth: number): string => {
-    const t = new Table({ head: ["DATASET", "STATE", "NEWEST", "LAG", "PASSES", "FAILURES", "BYTES", "TIME"], chars: BORDERLESS, style: { head: [], border: [], "padding-left": 0, "padding-right": 1 } });
+    // text-table: columns two spaces apart, linear in the rows (this renders again while it narrows).
+    const t: string[][] = [["DATASET", "STATE", "NEWEST", "LAG", "PASSES", "FAILURES", "BYTES", "TIME"]];
     for (const x of r.rows) t.push([cut(`${x.source}:${x.dataset}`, nameWidth), x.state.toUpperCase(), cut(x.newest ? "@" + x.newest : "-", newestWidth), lag(x.lagSeconds), String(x.passes), String(x.failures), prettyBytes(x.bytes), `${(x.transferMs / 1000).toFixed(1)}s`]);
-    return t.toString().replace(/\s+$/gm, "");
+    return textTable(t).replace(/[ \t]+$/gm, "");
   };
   // Shorten the dataset names first, then the snapshot names, until the table fits.
   let nameWidth = 50;

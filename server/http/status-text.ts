@@ -1,14 +1,12 @@
 // The status as an aligned plain-text table for curl (at most 100 columns) and as a small,
 // self-contained HTML page (no external assets, no scripts).
 
-import Table from "cli-table3";
+import table from "text-table";
 import prettyBytes from "pretty-bytes";
 import type { DatasetStatus, StatusModel } from "../core/status.ts";
 
-const BORDERLESS = {
-  top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "",
-  left: "", "left-mid": "", mid: "", "mid-mid": "", right: "", "right-mid": "", middle: " ",
-};
+/** Rows as columns two spaces apart (text-table: linear in the rows, unlike a boxed-table library). */
+const aligned = (rows: string[][]): string => table(rows).replace(/[ \t]+$/gm, "");
 
 /** "3m", "2h5m", "4d2h"; "-" for null. */
 export function age(seconds: number | null): string {
@@ -46,31 +44,31 @@ function problemOf(d: DatasetStatus): string {
 
 /** The status as text for a terminal: one row per dataset, then pools, then problems. */
 export function statusText(m: StatusModel): string {
-  const t = new Table({ head: ["DATASET", "STATE", "NEWEST", "LAG", "GOAL", "BYTES", "TIME", "NEXT"], chars: BORDERLESS, style: { head: [], border: [], "padding-left": 0, "padding-right": 1 } });
+  const t: string[][] = [["DATASET", "STATE", "NEWEST", "LAG", "GOAL", "BYTES", "TIME", "NEXT"]];
   for (const d of m.datasets) {
     t.push([
       cut(`${d.source}:${d.dataset}`, 30), state(d), cut(d.newest ? "@" + d.newest.name : "-", 24), age(d.lagSeconds), age(d.maxLagSeconds),
       d.lastBytes ? prettyBytes(d.lastBytes) : "-", d.lastDurationMs ? `${(d.lastDurationMs / 1000).toFixed(1)}s` : "-", d.nextRun ? d.nextRun.slice(11, 19) : "-",
     ]);
   }
-  const lines = [`bzman status at ${m.generatedAt}: ${m.healthy ? "all well" : `${m.problems.length} problem(s)`}`, "", t.toString()];
+  const lines = [`bzman status at ${m.generatedAt}: ${m.healthy ? "all well" : `${m.problems.length} problem(s)`}`, "", aligned(t)];
   if (m.pools.length) {
-    const p = new Table({ head: ["POOL", "HOST", "HEALTH", "USED", "FREE"], chars: BORDERLESS, style: { head: [], border: [], "padding-left": 0, "padding-right": 1 } });
+    const p: string[][] = [["POOL", "HOST", "HEALTH", "USED", "FREE"]];
     for (const x of m.pools) p.push([x.pool, x.host, x.health, `${Math.round(x.capacity * 100)}%`, prettyBytes(x.freeBytes)]);
-    lines.push("", p.toString());
+    lines.push("", aligned(p));
   }
   const promoted = m.datasets.filter((d) => d.promoted);
   if (promoted.length) lines.push("", ...promoted.map((d) => `PROMOTED ${d.source}:${d.dataset} is live as local:${d.promoted!.live} since ${d.promoted!.at}; pulls paused until bzman failback`));
   const checks = [...m.drills.map((d) => ["drill", d] as const), ...m.scrubs.map((c) => ["scrub", c] as const)];
   if (checks.length) {
-    const c = new Table({ head: ["CHECK", "OF", "WHEN", "RESULT"], chars: BORDERLESS, style: { head: [], border: [], "padding-left": 0, "padding-right": 1 } });
+    const c: string[][] = [["CHECK", "OF", "WHEN", "RESULT"]];
     for (const [kind, x] of checks) c.push([kind, cut(x.subject, 24), x.at.slice(0, 16).replace("T", " "), x.result === "ok" ? "ok" : "FAILED"]);
-    lines.push("", c.toString());
+    lines.push("", aligned(c));
   }
   if (m.keptAside.length) {
-    const k = new Table({ head: ["KEPT ASIDE", "OF", "BY", "WHEN"], chars: BORDERLESS, style: { head: [], border: [], "padding-left": 0, "padding-right": 1 } });
+    const k: string[][] = [["KEPT ASIDE", "OF", "BY", "WHEN"]];
     for (const x of m.keptAside) k.push([x.dataset, x.subject, x.result === "failed" ? `${x.by} (failed)` : x.by, x.at.slice(0, 16).replace("T", " ")]);
-    lines.push("", k.toString());
+    lines.push("", aligned(k));
   }
   if (m.problems.length) lines.push("", "PROBLEMS:", ...m.problems.map((x) => `  - ${x}`));
   return lines.map((l) => l.replace(/\s+$/gm, "")).join("\n") + "\n";

@@ -13,7 +13,7 @@ const model = (healthy: boolean): StatusModel => ({
   }],
   drills: [{ subject: "web1", at: "2026-11-26T04:00:00.000Z", result: "ok", message: "restored" }],
   scrubs: [{ subject: "backup", at: "2026-11-26T02:00:00.000Z", result: "ok", message: "0 errors" }],
-  keptAside: [],
+  keptAside: [{ dataset: "web1:tank.before-failback-20261126T020000Z", subject: "web1:tank", by: "failback", at: "2026-11-26T02:00:00.000Z", result: "ok" }],
   pools: [{ host: "local", pool: "backup", health: "ONLINE", sizeBytes: 1e9, freeBytes: 6e8, capacity: 0.4, checkedAt: "x" }],
 });
 
@@ -125,7 +125,8 @@ test("the JSON shape of /status is the documented one (fields are only ever adde
   const s = await serve(true);
   try {
     const json = await (await fetch(`${s.url}/status?format=json`)).json();
-    assert.deepEqual(Object.keys(json).sort(), ["datasets", "drills", "generatedAt", "healthy", "pools", "problems", "scrubs"]);
+    assert.deepEqual(Object.keys(json).sort(), ["datasets", "drills", "generatedAt", "healthy", "keptAside", "pools", "problems", "scrubs"]);
+    assert.deepEqual(Object.keys(json.keptAside[0]).sort(), ["at", "by", "dataset", "result", "subject"]);
     assert.deepEqual(Object.keys(json.datasets[0]).sort(), ["dataset", "fresh", "lagSeconds", "lastBytes", "lastConflict", "lastDurationMs", "lastError", "lastKeptAside", "lastMessage", "lastPhase", "lastResult", "lastRunAt", "maxLagSeconds", "newest", "nextRun", "progress", "promoted", "resumeToken", "source", "target"]);
     assert.deepEqual(Object.keys(json.drills[0]).sort(), ["at", "message", "result", "subject"]);
     assert.deepEqual(Object.keys(json.scrubs[0]).sort(), ["at", "message", "result", "subject"]);

@@ -22,6 +22,7 @@ import { Notifier } from "./notify.ts";
 import { PassHooks } from "./pass-hooks.ts";
 import { drillOnce, scrubOnce } from "./verify-command.ts";
 import { EXIT, newRunId, openServices, passOnce, type CliDeps } from "./run-command.ts";
+import { BackupError } from "../errors.ts";
 
 /** How long running passes get to end after a stop request. */
 export const STOP_BOUND_MS = 30_000;
@@ -33,14 +34,14 @@ const POOL_CHECK_MS = 60_000;
 export async function listenStatus(config: Config, status: () => StatusModel, metrics?: MetricsExtras): Promise<Server | undefined> {
   if (!config.http.listen) return undefined;
   const at = parseListen(config.http.listen);
-  if (typeof at === "string") throw new Error(at);
+  if (typeof at === "string") throw new BackupError("CONFIG_INVALID", at);
   const token = config.http.tokenFile ? (await readFile(config.http.tokenFile, "utf8")).trim() : undefined;
-  if (config.http.tokenFile && !token) throw new Error(`http.token_file ${config.http.tokenFile} is empty`);
+  if (config.http.tokenFile && !token) throw new BackupError("CONFIG_INVALID", `http.token_file ${config.http.tokenFile} is empty`);
   const app = createStatusApp({ status, ...(token ? { token } : {}), ...(metrics ? { metrics } : {}) });
   return new Promise((resolve, reject) => {
     const server = app.listen(at.port, at.host);
     server.once("listening", () => resolve(server));
-    server.once("error", (err: NodeJS.ErrnoException) => reject(new Error(`cannot serve status on ${config.http.listen}: ${err.code ?? err.message}`)));
+    server.once("error", (err: NodeJS.ErrnoException) => reject(new BackupError("HTTP_LISTEN", `cannot serve status on ${config.http.listen}: ${err.code ?? err.message}`)));
   });
 }
 

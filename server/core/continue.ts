@@ -2,6 +2,7 @@
 // A cut `-I` stream may have landed some of its snapshots; a cut stream received with `-s`
 // leaves a resume token. The next step is decided from the target by GUID, never assumed.
 
+import type { ErrorCode } from "./codes.ts";
 import type { DatasetSnapshots, Step } from "./model.ts";
 
 /** What to do after a step failed: it is done, the step to run now, or why it cannot go on. */
@@ -44,7 +45,7 @@ export type ResumeFailure = { discard: true; why: string } | { discard: false };
  * sent again in the same pass, so the dataset does not fail every pass. Anything else (a cut
  * stream, a lost connection) keeps the partial state for the next attempt.
  */
-export function afterFailedResume(code: string): ResumeFailure {
+export function afterFailedResume(code: ErrorCode): ResumeFailure {
   if (code === "ZFS_RESUME_STALE") return { discard: true, why: "its snapshot is gone on the source" };
   if (code === "GUARD_REJECTED") return { discard: true, why: "the source's guard refuses to resume sends (zfs send -t)" };
   return { discard: false };

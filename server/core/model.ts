@@ -1,6 +1,8 @@
 // The glossary of bzman, as types: source, target, dataset, snapshot, step, plan, run, record.
 // Pure data; no behaviour and no I/O.
 
+import type { ConflictCode, ErrorCode } from "./codes.ts";
+
 /** A snapshot as ZFS reports it. Identity is the GUID; names can be reused, GUIDs cannot. */
 export interface Snapshot {
   /** The part after `@`. */
@@ -69,7 +71,7 @@ export interface SnapshotRef {
 
 /** An error as stored in records: never an Error object. */
 export interface RecordedError {
-  code: string;
+  code: ErrorCode;
   message: string;
   at: string;
   detail?: string;
@@ -108,7 +110,7 @@ export interface DatasetRecord {
   transferMs: number;
   /** Human explanation of a conflict or error, and what to do. */
   message?: string;
-  conflict?: string;
+  conflict?: ConflictCode;
   error?: RecordedError;
   /** Snapshots destroyed by retention in this pass, per side. */
   pruned?: { source: number; backup: number };

@@ -2,6 +2,7 @@
 // newest backed-up snapshot, its lag against the freshness goal, the last pass, live progress and
 // the next run; per pool health and capacity; and whether all is well, with the reasons. Pure.
 
+import type { ConflictCode, ErrorCode } from "./codes.ts";
 import type { DatasetRecord, OperationRecord, Promotion, SnapshotRef } from "./model.ts";
 import { isWithin } from "./naming.ts";
 
@@ -53,9 +54,9 @@ export interface DatasetStatus {
   fresh: boolean;
   lastResult: string | null;
   lastRunAt: string | null;
-  lastError: { code: string; message: string } | null;
+  lastError: { code: ErrorCode; message: string } | null;
   /** The conflict kind of the last pass, if it hit one. */
-  lastConflict: string | null;
+  lastConflict: ConflictCode | null;
   /** The last pass's explanation (conflicts, skips, errors). */
   lastMessage: string | null;
   /** Where the last pass stopped: "connect/list", "plan" or "transfer" (null: never ran). */

@@ -35,7 +35,9 @@ export async function listenStatus(config: Config, status: () => StatusModel, me
   if (!config.http.listen) return undefined;
   const at = parseListen(config.http.listen);
   if (typeof at === "string") throw new BackupError("CONFIG_INVALID", at);
-  const token = config.http.tokenFile ? (await readFile(config.http.tokenFile, "utf8")).trim() : undefined;
+  const token = config.http.tokenFile ? (await readFile(config.http.tokenFile, "utf8").catch((err: Error) => {
+    throw new BackupError("CONFIG_UNREADABLE", `http.token_file ${config.http.tokenFile}: ${err.message}`, { cause: err });
+  })).trim() : undefined;
   if (config.http.tokenFile && !token) throw new BackupError("CONFIG_INVALID", `http.token_file ${config.http.tokenFile} is empty`);
   const app = createStatusApp({ status, ...(token ? { token } : {}), ...(metrics ? { metrics } : {}) });
   return new Promise((resolve, reject) => {

@@ -7,7 +7,10 @@ import { BackupError } from "../errors.ts";
 
 /** Sets `sources[i].host_key` of the source named `source`; throws when it is not in the file. */
 export async function pinHostKey(path: string, source: string, key: string): Promise<void> {
-  const doc = parseDocument(await readFile(path, "utf8"));
+  const text = await readFile(path, "utf8").catch((err: Error) => {
+    throw new BackupError("CONFIG_UNREADABLE", `${path}: ${err.message}`, { cause: err });
+  });
+  const doc = parseDocument(text);
   const sources = doc.toJS()?.sources as Array<{ name?: string }> | undefined;
   const i = sources?.findIndex((s) => s.name === source) ?? -1;
   if (i < 0) throw new BackupError("CONFIG_INVALID", `${path}: no source named "${source}"`);

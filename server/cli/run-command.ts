@@ -13,7 +13,8 @@ import { Journal } from "../state/journal.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { datasetLine, finalSummary, range, sourceSummary } from "./format.ts";
 import { createProgress } from "./progress.ts";
-import { jobFor, selectSources, type Selection } from "./select.ts";
+import { jobFor } from "./job.ts";
+import { selectSources, type Selection } from "./select.ts";
 
 /** An open connection to a source, as the CLI needs it. */
 export interface OpenSource {
@@ -96,7 +97,7 @@ export async function openServices(config: Config, what: string, warn: (line: st
 
 /** One whole pass over one source (snapshot, pull, prune as `opts` say), recorded in the history. */
 export async function passOnce(sel: Selection, deps: CliDeps, services: Services, opts: { snapshot: boolean; prune: boolean; runId?: string }, extra: Partial<PassDeps> = {}): Promise<RunRecord> {
-  const job = { ...jobFor(sel, { ...opts, nowMs: deps.now().getTime() }), paused: pausedDatasets(services.journal, sel.source.name) };
+  const job = { ...jobFor(sel, deps.now, opts), paused: pausedDatasets(services.journal, sel.source.name) };
   const record = await withSource(sel, deps, { lock: (t) => services.locks.acquire(t), pausedNow: () => pausedDatasets(services.journal, sel.source.name), ...extra },
     (pass) => runSource(job, pass, opts.runId ?? newRunId(deps.now())));
   await services.store.appendRun(record);
@@ -172,7 +173,7 @@ export async function planCommand(config: Config, selector: string | undefined, 
   }
   const out: PlanJson = { sources: [] };
   for (const sel of selected) {
-    const job = jobFor(sel);
+    const job = jobFor(sel, deps.now);
     const entry: PlanJson["sources"][number] = { source: job.name, target: job.targetRoot, error: null, goneOnSource: [], datasets: [] };
     out.sources.push(entry);
     await withSource(sel, deps, {}, async (pass) => {

@@ -112,7 +112,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
       hooks.finished(byName.get(name)!, rec);
       services.store.appendRun(rec).catch((err: Error) => log.error({ source: name }, `cannot record the skipped tick: ${err.message}`));
     },
-  });
+  }, deps.now);
   const status = (): StatusModel => buildStatus({
     sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools: [...pools.values()], live: [...live.values()],
     nextRuns: new Map([...scheduler.nextRuns()].map(([n, d]) => [n, d?.toISOString() ?? null])), now: deps.now().getTime(), capacityLimit: config.capacityLimit,

@@ -4,7 +4,8 @@
 import { dirname, join } from "node:path";
 import type { Config, SourceConfig } from "../config/schema.ts";
 import { describeConflict, isConflict } from "../core/conflicts.ts";
-import type { RunRecord } from "../core/model.ts";
+import type { RunRecord, SnapshotRef } from "../core/model.ts";
+import { stepBase } from "../core/plan.ts";
 import { inspectSource, runSource, runSucceeded, type PassDeps } from "../engine/run-source.ts";
 import { toBackupError } from "../errors.ts";
 import { TargetLocks } from "../state/locks.ts";
@@ -125,7 +126,7 @@ export async function runCommand(config: Config, selector: string | undefined, d
       const s = sel.source;
       progress.log(`${s.name}: pulling ${sel.only ?? s.datasets.map((r) => r.name).join(", ")} from ${s.user}@${s.host}:${s.port} into ${s.target}`);
       const record = await passOnce(sel, deps, services, { snapshot: opts.snapshot ?? true, prune: opts.prune ?? true }, {
-        onProgress: (p) => progress.update(p.step.targetDataset, `${s.name}:${p.step.sourceDataset} ${p.step.kind} ${range(p.step.from, p.step.to)}`, p.bytes),
+        onProgress: (p) => progress.update(p.step.targetDataset, `${s.name}:${p.step.sourceDataset} ${p.step.kind} ${range(stepBase(p.step), p.step.to)}`, p.bytes),
         onDataset: (d) => { progress.finish(d.target); progress.log(datasetLine(d)); },
       });
       records.push(record);
@@ -165,6 +166,8 @@ export interface PlanJson {
 }
 
 /** What a run would do, changing nothing. Exit 0 iff every dataset would succeed. */
+const jsonRef = (s: SnapshotRef | undefined): SnapshotRef | null => (s ? { name: s.name, guid: s.guid } : null);
+
 export async function planCommand(config: Config, selector: string | undefined, json: boolean, deps: CliDeps): Promise<number> {
   const selected = selectSources(config, selector);
   if (typeof selected === "string") {
@@ -195,10 +198,10 @@ export async function planCommand(config: Config, selector: string | undefined, 
           entry.datasets.push({
             dataset: dp.sourceDataset, target: dp.targetDataset, type: dp.type,
             mode: d.kind === "transfer" ? steps[0]!.kind : d.kind === "up-to-date" ? "up-to-date" : "conflict",
-            from: steps[0]?.from ? { name: steps[0].from.name, guid: steps[0].from.guid } : null,
+            from: jsonRef(steps[0] && stepBase(steps[0])),
             to: d.kind === "up-to-date" ? { name: d.snapshot.name, guid: d.snapshot.guid }
-              : steps.at(-1)?.to ? { name: steps.at(-1)!.to!.name, guid: steps.at(-1)!.to!.guid } : null,
-            steps: steps.map((s) => ({ kind: s.kind, from: s.from?.name ?? null, to: s.to?.name ?? null, intermediates: s.intermediates })),
+              : jsonRef(steps.at(-1)?.to),
+            steps: steps.map((s) => ({ kind: s.kind, from: stepBase(s)?.name ?? null, to: s.to?.name ?? null, intermediates: s.intermediates })),
             estimatedBytes,
             conflict: isConflict(d) ? d.kind : null,
             message: isConflict(d) ? describeConflict(d, `${job.name}:${dp.sourceDataset}`, dp.targetDataset) : null,

@@ -7,6 +7,11 @@ import { isSafeDatasetName, isSafeSnapshotName, isWithin, parentOf, targetFor } 
 
 const byTxg = (a: Snapshot, b: Snapshot): number => a.createtxg - b.createtxg;
 
+/** The base of an incremental step; none for a full stream or a resumed one. */
+export function stepBase(step: Step): Snapshot | undefined {
+  return step.kind === "incremental" ? step.from : undefined;
+}
+
 /** The default policy: first replication starts from the oldest snapshot; every snapshot is sent. */
 export const DEFAULT_POLICY: ReplicationPolicy = { firstSend: "oldest", includePrefixes: [] };
 

@@ -5,7 +5,7 @@ import { bookmarkReplicated } from "./bookmarks.ts";
 import { describeConflict, isConflict } from "../core/conflicts.ts";
 import type { DatasetRecord, Listing, Phases, RecordedError, ReplicationPolicy, RunRecord, SnapshotRef } from "../core/model.ts";
 import { divergedName, isWithin, parentOf, poolOf } from "../core/naming.ts";
-import { missingParents, planDataset, planSource, snapshotRoots, type DatasetPlan, type DatasetRoot, type SourcePlan } from "../core/plan.ts";
+import { missingParents, planDataset, planSource, snapshotRoots, stepBase, type DatasetPlan, type DatasetRoot, type SourcePlan } from "../core/plan.ts";
 import { BackupError, toBackupError } from "../errors.ts";
 import { commonStreamFlags, type Capabilities } from "../zfs/capabilities.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
@@ -294,11 +294,11 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
   const first = steps[0]!;
   const last = steps[steps.length - 1]!;
   const rec: DatasetRecord = {
-    ...base, mode: first.kind, from: ref(first.from), to: ref(last.to), steps: steps.length,
-    ...(first.kind === "full" ? { seed: ref(first.to) } : {}), ...(first.resumeToken ? { resumeToken: first.resumeToken } : {}),
+    ...base, mode: first.kind, from: ref(stepBase(first)), to: ref(last.to), steps: steps.length,
+    ...(first.kind === "full" ? { seed: ref(first.to) } : {}), ...(first.kind === "resume" ? { resumeToken: first.resumeToken } : {}),
   };
-  if (first.fromBookmark) {
-    (rec.warnings ??= []).push(`the newest common snapshot is gone on the source; continued from its bookmark ${dp.sourceDataset}#${first.from!.name}`);
+  if (first.kind === "incremental" && first.fromBookmark) {
+    (rec.warnings ??= []).push(`the newest common snapshot is gone on the source; continued from its bookmark ${dp.sourceDataset}#${first.from.name}`);
   }
   const t0 = deps.now().getTime();
   let unlock: Unlock | undefined;
@@ -363,7 +363,7 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
       const target = (await deps.local.list([dp.targetDataset], { resumeTokens: true, signal: deps.signal })).listing.get(dp.targetDataset);
       const again = planDataset(ctx.sourceListing.get(dp.sourceDataset), target, dp.targetDataset, job.policy);
       if (again.kind === "transfer") {
-        Object.assign(rec, { mode: again.steps[0]!.kind, from: ref(again.steps[0]!.from), to: ref(again.steps.at(-1)!.to), steps: again.steps.length });
+        Object.assign(rec, { mode: again.steps[0]!.kind, from: ref(stepBase(again.steps[0]!)), to: ref(again.steps.at(-1)!.to), steps: again.steps.length });
         await run(again.steps);
       } else if (again.kind === "up-to-date") rec.to = ref(again.snapshot);
       else throw new BackupError("ZFS_RESUME_STALE", `after discarding the partial receive: ${describeConflict(again, `${job.name}:${dp.sourceDataset}`, dp.targetDataset)}`);

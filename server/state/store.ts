@@ -1,9 +1,11 @@
 // The run history in SQLite: one row per dataset per pass, daily rollups, per-dataset `latest`
 // entries and the alert records, in one database file shared by every bzman process (the
-// daemon, a `bzman run` beside it, `bzman status`). Calls are synchronous, and those of a pass
-// and of the status are bounded: an append is one small transaction with a bounded compaction
-// step; the status reads a cache of `latest` refreshed with only what changed; the report counts
-// one hour per query and yields between. Read-only opens never create, migrate or write.
+// daemon, a `bzman run` beside it, `bzman status`). Calls run synchronously (appendRun returns a
+// settled promise). An append is one transaction: its rows and a compaction step bounded by the
+// rows it adds. The status reads a process's cache of `latest` (latest-cache.ts), refreshed when
+// the file changed: with the entries changed since, or all of them after compaction changed the
+// epoch; so it grows with the datasets, never with the history. The report counts one hour per
+// query and yields between. Read-only opens never create, migrate or write.
 
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";

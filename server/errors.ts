@@ -1,7 +1,8 @@
-// The typed error adapters throw, on THE list of codes (core/codes.ts).
+// The typed error adapters throw, on THE list of codes (core/codes.ts), and how a record keeps one.
 // Adapters throw only BackupError; conflicts are never errors (see core/conflicts.ts).
 
 import { ERROR_CODES, type ErrorCode } from "./core/codes.ts";
+import type { RecordedError } from "./core/model.ts";
 
 export type { ErrorCode } from "./core/codes.ts";
 
@@ -26,4 +27,12 @@ export function toBackupError(err: unknown): BackupError {
   if (err instanceof Error && err.name === "AbortError") return new BackupError("ABORTED", "aborted", { cause: err });
   const message = err instanceof Error ? err.message : String(err);
   return new BackupError("INTERNAL", message, { cause: err });
+}
+
+/** How much of a command's stderr a record keeps: its tail. */
+const RECORDED_DETAIL_CHARS = 4000;
+
+/** An error as records keep it (`{code, message, at}`, the stderr tail), never the Error object. */
+export function recordedError(err: BackupError, at: Date): RecordedError {
+  return { code: err.code, message: err.message, at: at.toISOString(), ...(err.detail ? { detail: err.detail.slice(-RECORDED_DETAIL_CHARS) } : {}) };
 }

@@ -22,7 +22,7 @@ const ALLOWED: Record<string, string[]> = {
   email: ["email", "core", "errors.ts"],
   cli: ["cli", "config", "core", "engine", "zfs", "state", "schedule", "http", "email", "errors.ts", "log.ts"],
   sandbox: ["sandbox", "config", "cli", "zfs", "core", "errors.ts"],
-  "errors.ts": ["core/codes.ts"],
+  "errors.ts": ["core/codes.ts", "core/model.ts"],
   "log.ts": [],
   "syslog.ts": ["log.ts", "zfs/runner.ts"],
   "main.ts": ["*"],

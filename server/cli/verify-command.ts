@@ -10,8 +10,8 @@ import type { OperationRecord } from "../core/model.ts";
 import { poolOf } from "../core/naming.ts";
 import { runDrill } from "../engine/drill.ts";
 import { scrubPool, scrubProblems } from "../engine/scrub.ts";
-import { toBackupError } from "../errors.ts";
-import { failure, recordOperation } from "./restore-command.ts";
+import { recordedError, toBackupError } from "../errors.ts";
+import { recordOperation } from "./restore-command.ts";
 import { EXIT, newRunId, openServices, type CliDeps, type Services } from "./run-command.ts";
 
 /** One restore drill for `source`, recorded. Never throws. */
@@ -43,7 +43,7 @@ export async function drillOnce(source: SourceConfig, deps: CliDeps, services: S
       ...(ok ? {} : { error: { code: "DRILL_FAILED", message, at: deps.now().toISOString() } }) });
   } catch (err) {
     const e = toBackupError(err);
-    const op = { ...base, result: "failed" as const, message: `the drill could not run: ${e.message}`, error: failure(e, deps.now()) };
+    const op = { ...base, result: "failed" as const, message: `the drill could not run: ${e.message}`, error: recordedError(e, deps.now()) };
     // A drill stopped on purpose (the daemon shutting down) is not an incident: not recorded, so
     // the status keeps showing the last drill that ran.
     if (deps.signal?.aborted) return { ...op, id: newRunId(deps.now()), finishedAt: deps.now().toISOString(), message: `the drill was stopped (${e.message})` };
@@ -70,7 +70,7 @@ export async function scrubOnce(config: Config, deps: CliDeps, services: Service
         : { ...base, result: "ok", message: `the scrub of ${pool} finished with 0 errors`, details }));
     } catch (err) {
       const e = toBackupError(err);
-      const op = { ...base, result: "failed" as const, message: `the scrub of ${pool} could not run: ${e.message}`, error: failure(e, deps.now()) };
+      const op = { ...base, result: "failed" as const, message: `the scrub of ${pool} could not run: ${e.message}`, error: recordedError(e, deps.now()) };
       // Stopped on purpose: not an incident, not recorded (as for a drill).
       out.push(deps.signal?.aborted
         ? { ...op, id: newRunId(deps.now()), finishedAt: deps.now().toISOString(), message: `the scrub of ${pool} was stopped (${e.message})` }

@@ -6,7 +6,7 @@
 import { createInterface } from "node:readline/promises";
 import type { Config, SourceConfig } from "../config/schema.ts";
 import type { DatasetType, OperationKind, OperationRecord, Snapshot } from "../core/model.ts";
-import { RESTORE_CONTAINER, isWithin, poolOf, snapshotPath, sourceFor, targetFor } from "../core/naming.ts";
+import { RESTORE_CONTAINER, coveringRoot, isWithin, poolOf, snapshotPath, sourceFor, targetFor } from "../core/naming.ts";
 import { backupNameProblem, clonePath, pickSnapshot, restoreDestination } from "../core/restore.ts";
 import { RESTORE_PROPERTY, cloneSnapshot, destroyClone, listClones, restoreSnapshot } from "../engine/restore.ts";
 import { recordedError, toBackupError } from "../errors.ts";
@@ -37,7 +37,7 @@ export function parseSpec(config: Config, spec: string): { source: SourceConfig;
   const source = config.sources.find((s) => s.name === m[1]);
   if (!source) return `no source named "${m[1]}" in the config (sources: ${config.sources.map((s) => s.name).join(", ")})`;
   const dataset = m[2]!;
-  if (!source.datasets.some((d) => d.name === dataset || (d.recursive && isWithin(dataset, d.name)))) {
+  if (!coveringRoot(source.datasets, dataset)) {
     return `"${dataset}" is not among the datasets of ${source.name} (${source.datasets.map((d) => d.name).join(", ")})`;
   }
   return { source, dataset, ...(m[3] ? { snapshot: m[3] } : {}) };

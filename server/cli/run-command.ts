@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import type { Config, SourceConfig } from "../config/schema.ts";
 import { describeConflict, isConflict } from "../core/conflicts.ts";
 import type { RunRecord, SnapshotRef } from "../core/model.ts";
+import { utcStamp } from "../core/naming.ts";
 import { stepBase } from "../core/plan.ts";
 import { inspectSource, runSource, runSucceeded, type PassDeps } from "../engine/run-source.ts";
 import { toBackupError } from "../errors.ts";
@@ -41,7 +42,7 @@ export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
 
 /** A run id: UTC time of the pass plus a few random characters. */
 export function newRunId(now: Date): string {
-  return now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z") + "-" + Math.random().toString(36).slice(2, 6);
+  return utcStamp(now.getTime()) + "-" + Math.random().toString(36).slice(2, 6);
 }
 
 /** Runs `fn` with a pass's dependencies for one source, closing the connection afterwards. */

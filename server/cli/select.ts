@@ -1,7 +1,7 @@
 // Which sources and datasets a command works on, from "SOURCE[:DATASET]" arguments.
 
 import type { Config, SourceConfig } from "../config/schema.ts";
-import { isWithin } from "../core/naming.ts";
+import { coveringRoot } from "../core/naming.ts";
 
 /** A source with an optional dataset limit. */
 export interface Selection {
@@ -21,7 +21,6 @@ export function selectSources(config: Config, selector?: string): Selection[] | 
   const source = config.sources.find((s) => s.name === name);
   if (!source) return `no source named "${name}" in the config (sources: ${config.sources.map((s) => s.name).join(", ")})`;
   if (only === undefined) return [{ source, instance }];
-  const covered = source.datasets.some((d) => d.name === only || (d.recursive && isWithin(only, d.name)));
-  if (!covered) return `"${only}" is not among the datasets of ${name} (${source.datasets.map((d) => d.name + (d.recursive ? " (recursive)" : "")).join(", ")})`;
+  if (!coveringRoot(source.datasets, only)) return `"${only}" is not among the datasets of ${name} (${source.datasets.map((d) => d.name + (d.recursive ? " (recursive)" : "")).join(", ")})`;
   return [{ source, instance, only }];
 }

@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { Config } from "../config/schema.ts";
-import { poolOf } from "../core/naming.ts";
+import { poolOf, targetFor } from "../core/naming.ts";
 import { buildStatus, type LiveTransfer, type PoolStatus, type StatusModel } from "../core/status.ts";
 import { checkPools } from "../engine/pools.ts";
 import { createStatusApp, parseListen } from "../http/status-app.ts";
@@ -53,7 +53,7 @@ export function skippedRecord(source: Config["sources"][number], since: Date, no
   const message = `the previous pass (running since ${since.toISOString()}) has not ended; this tick was skipped`;
   return {
     runId, source: source.name, startedAt: at, finishedAt: at, phases: {}, goneOnSource: [],
-    datasets: source.datasets.map((d) => ({ source: source.name, dataset: d.name, target: `${source.target}/${d.name}`, mode: "error" as const, result: "skipped" as const, steps: 0, bytes: 0, transferMs: 0, message })),
+    datasets: source.datasets.map((d) => ({ source: source.name, dataset: d.name, target: targetFor(source.target, d.name), mode: "error" as const, result: "skipped" as const, steps: 0, bytes: 0, transferMs: 0, message })),
   };
 }
 

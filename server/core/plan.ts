@@ -3,7 +3,7 @@
 
 import type { DatasetSnapshots, DatasetType, Listing, ReplicationPolicy, Snapshot, Step } from "./model.ts";
 import type { Decision } from "./conflicts.ts";
-import { isSafeDatasetName, isSafeSnapshotName, isWithin, parentOf, targetFor } from "./naming.ts";
+import { coveringRoot, isSafeDatasetName, isSafeSnapshotName, isWithin, parentOf, targetFor } from "./naming.ts";
 
 const byTxg = (a: Snapshot, b: Snapshot): number => a.createtxg - b.createtxg;
 
@@ -127,7 +127,7 @@ export interface DatasetRoot {
  */
 export function snapshotRoots(roots: DatasetRoot[], only?: string): DatasetRoot[] {
   if (only === undefined) return roots;
-  const root = roots.find((r) => r.name === only || (r.recursive && isWithin(only, r.name)));
+  const root = coveringRoot(roots, only);
   return root ? [{ name: only, recursive: root.recursive }] : [];
 }
 

@@ -4,7 +4,7 @@
 import { bookmarkReplicated } from "./bookmarks.ts";
 import { describeConflict, isConflict } from "../core/conflicts.ts";
 import type { DatasetRecord, Listing, Phases, ReplicationPolicy, RunRecord, SnapshotRef } from "../core/model.ts";
-import { divergedName, isWithin, parentOf, poolOf } from "../core/naming.ts";
+import { divergedName, isWithin, parentOf, poolOf, targetFor } from "../core/naming.ts";
 import { missingParents, planDataset, planSource, snapshotRoots, stepBase, type DatasetPlan, type DatasetRoot, type SourcePlan } from "../core/plan.ts";
 import { BackupError, recordedError, toBackupError } from "../errors.ts";
 import { commonStreamFlags, type Capabilities } from "../zfs/capabilities.ts";
@@ -175,7 +175,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     record.error = recordedError(e, deps.now());
     const roots = job.only ? [job.only] : job.roots.map((r) => r.name);
     for (const name of roots) {
-      const rec: DatasetRecord = { source: job.name, dataset: name, target: `${job.targetRoot}/${name}`, mode: "error", result: "failed", steps: 0, bytes: 0, transferMs: 0, message: e.message, error: record.error };
+      const rec: DatasetRecord = { source: job.name, dataset: name, target: targetFor(job.targetRoot, name), mode: "error", result: "failed", steps: 0, bytes: 0, transferMs: 0, message: e.message, error: record.error };
       record.datasets.push(rec);
       deps.onDataset?.(rec);
     }

@@ -34,5 +34,6 @@ const RECORDED_DETAIL_CHARS = 4000;
 
 /** An error as records keep it (`{code, message, at}`, the stderr tail), never the Error object. */
 export function recordedError(err: BackupError, at: Date): RecordedError {
-  return { code: err.code, message: err.message, at: at.toISOString(), ...(err.detail ? { detail: err.detail.slice(-RECORDED_DETAIL_CHARS) } : {}) };
+  const detail = err.detail ? { detail: err.detail.slice(-RECORDED_DETAIL_CHARS) } : {};
+  return { code: err.code, message: err.message, at: at.toISOString(), ...detail };
 }

@@ -21,6 +21,8 @@ export function selectSources(config: Config, selector?: string): Selection[] | 
   const source = config.sources.find((s) => s.name === name);
   if (!source) return `no source named "${name}" in the config (sources: ${config.sources.map((s) => s.name).join(", ")})`;
   if (only === undefined) return [{ source, instance }];
-  if (!coveringRoot(source.datasets, only)) return `"${only}" is not among the datasets of ${name} (${source.datasets.map((d) => d.name + (d.recursive ? " (recursive)" : "")).join(", ")})`;
+  if (!coveringRoot(source.datasets, only)) {
+    return `"${only}" is not among the datasets of ${name} (${source.datasets.map((d) => d.name + (d.recursive ? " (recursive)" : "")).join(", ")})`;
+  }
   return [{ source, instance, only }];
 }

@@ -13,7 +13,7 @@ export interface CodeInfo {
  * codes are transient; everything else is permanent.
  */
 export const ERROR_CODES = {
-  CONFIG_INVALID: { transient: false, text: "the configuration is invalid, or a command asked for something it does not have" },
+  CONFIG_INVALID: { transient: false, text: "the configuration is invalid, or lacks what a command needs" },
   CONFIG_UNREADABLE: { transient: false, text: "the configuration file (or a file it names) cannot be read" },
   SSH_CONNECT: { transient: true, text: "cannot connect to the source host over SSH" },
   SSH_AUTH: { transient: false, text: "the source host refused bzman's key" },
@@ -23,7 +23,7 @@ export const ERROR_CODES = {
   SSH_CHANNEL: { transient: true, text: "the SSH connection failed while running a command" },
   SSH_NO_EXIT_STATUS: { transient: true, text: "a remote command ended without an exit status" },
   GUARD_REJECTED: { transient: false, text: "the source's guard refused a command" },
-  UNSAFE_ARGUMENT: { transient: false, text: "a command argument holds characters bzman never sends, or names what bzman never destroys" },
+  UNSAFE_ARGUMENT: { transient: false, text: "an argument bzman never sends, or a name it never destroys" },
   SPAWN_FAILED: { transient: false, text: "a local command could not be started" },
   ZFS_DATASET_MISSING: { transient: false, text: "a dataset does not exist" },
   ZFS_POOL_MISSING: { transient: false, text: "the backup pool does not exist" },
@@ -68,7 +68,7 @@ export const CONDITION_CODES = {
 export const CONFLICT_CODES = {
   "no-common-snapshot": { transient: false, text: "the backup shares no snapshot with the source" },
   diverged: { transient: false, text: "the backup has snapshots newer than the common one that the source lacks" },
-  "target-exists": { transient: false, text: "the target exists without a snapshot; a full receive would overwrite it" },
+  "target-exists": { transient: false, text: "the target exists without a snapshot; a full stream would overwrite it" },
   "no-source-snapshots": { transient: false, text: "the source dataset has no snapshot that may be sent" },
   "source-missing": { transient: false, text: "the configured dataset does not exist on the source" },
   "unsafe-name": { transient: false, text: "a dataset name holds characters bzman never puts in a command" },

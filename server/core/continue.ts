@@ -21,7 +21,8 @@ export function continueStep(step: Step, target: DatasetSnapshots | undefined): 
   const newest = onTarget.at(-1);
   const to = step.to;
   if (to && onTarget.some((s) => s.guid === to.guid)) {
-    return newest?.guid === to.guid ? { kind: "done" } : { kind: "stuck", reason: `${step.targetDataset} has snapshots after ${to.name}` };
+    if (newest?.guid === to.guid) return { kind: "done" };
+    return { kind: "stuck", reason: `${step.targetDataset} has snapshots after ${to.name}` };
   }
   if (step.kind === "resume") return { kind: "stuck", reason: `the partial receive of ${step.targetDataset} is gone` };
   if (step.kind === "full") {

@@ -109,7 +109,8 @@ export function isWithin(dataset: string, root: string): boolean {
  * The configured root that covers `dataset` (a source's `datasets:` entry): the root itself, or
  * a recursive root above it; undefined when the source does not back `dataset` up.
  */
-export function coveringRoot<R extends { name: string; recursive: boolean }>(roots: readonly R[], dataset: string): R | undefined {
+export function coveringRoot<R extends { name: string; recursive: boolean }>(roots: readonly R[], dataset: string):
+  R | undefined {
   return roots.find((r) => r.name === dataset || (r.recursive && isWithin(dataset, r.name)));
 }
 

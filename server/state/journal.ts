@@ -90,5 +90,6 @@ function tryParseOperation(line: string): OperationRecord | null {
   } catch {
     return null;
   }
-  return typeof op === "object" && op !== null && typeof op.kind === "string" && typeof op.startedAt === "string" ? op : null;
+  if (typeof op !== "object" || op === null) return null;
+  return typeof op.kind === "string" && typeof op.startedAt === "string" ? op : null;
 }

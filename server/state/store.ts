@@ -78,7 +78,9 @@ function openWritable(path: string, nowMs: number): { db: Db; problem?: string }
       if (version !== null && version > SCHEMA_VERSION) {
         throw new BackupError("STATE_NEWER", `the history ${path} has schema ${version}, newer than this bzman's ${SCHEMA_VERSION}; upgrade bzman (the file was left as it is)`);
       }
-      if (version === null && tableCount(db) > 0) throw new BackupError("STATE_UNREADABLE", "not a bzman history database (it has other tables)");
+      if (version === null && tableCount(db) > 0) {
+        throw new BackupError("STATE_UNREADABLE", "not a bzman history database (it has other tables)");
+      }
       db.transaction(() => createSchema(db)).immediate();
       db.prepare("SELECT max(id) FROM runs").get();
       return db;
@@ -121,7 +123,8 @@ function openReadOnly(paths: HistoryPaths): { db: Db; problem?: string } {
     try {
       db = connect(paths.db, { readOnly: true });
       const version = schemaVersionOf(db);
-      if (version === null || version > SCHEMA_VERSION) throw version === null ? new BackupError("STATE_UNREADABLE", "not a bzman history database") : new BackupError("STATE_NEWER", `schema ${version} is newer than this bzman's`);
+      if (version === null) throw new BackupError("STATE_UNREADABLE", "not a bzman history database");
+      if (version > SCHEMA_VERSION) throw new BackupError("STATE_NEWER", `schema ${version} is newer than this bzman's`);
       return { db };
     } catch (err) {
       db?.close();
@@ -129,7 +132,9 @@ function openReadOnly(paths: HistoryPaths): { db: Db; problem?: string } {
     }
   }
   // Something else where the database belongs is reported, never read past as "no history".
-  if (kind === "other" || (kind === "json" && paths.legacy !== paths.db)) return unreadable(paths.db, new BackupError("STATE_UNREADABLE", "not an SQLite database"));
+  if (kind === "other" || (kind === "json" && paths.legacy !== paths.db)) {
+    return unreadable(paths.db, new BackupError("STATE_UNREADABLE", "not an SQLite database"));
+  }
   const legacy = paths.legacy === paths.db ? kind : fileKind(paths.legacy);
   if (legacy === "missing" || (legacy === "empty" && paths.legacy === paths.db)) return { db: inMemory() };
   try {

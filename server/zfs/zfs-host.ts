@@ -59,7 +59,8 @@ export class ZfsHost {
    * Runs argv; a failure that one of `accepted` matches is returned (the caller sees its exit
    * code), any other failure is thrown as a classified BackupError.
    */
-  private async runAccepting(argv: string[], accepted: Accepted | Accepted[], signal?: AbortSignal): Promise<ExitStatus & { stdout: string }> {
+  private async runAccepting(argv: string[], accepted: Accepted | Accepted[], signal?: AbortSignal):
+    Promise<ExitStatus & { stdout: string }> {
     const r = await this.runner.run(argv, { signal });
     if (r.code !== 0 && ![accepted].flat().some((a) => accepts(a, r.stderr))) throw commandError(this.where, argv, r);
     return r;
@@ -124,7 +125,8 @@ export class ZfsHost {
   async poolStatus(pool: string, signal?: AbortSignal): Promise<ReturnType<typeof parsePoolStatus> | null> {
     for (const parsable of [true, false]) {
       // Without -p (an older zpool) the same columns come human-readable.
-      const r = await this.runAccepting(poolStatusArgs(pool, parsable), parsable ? ["ZFS_POOL_MISSING", "ZFS_UNSUPPORTED"] : "ZFS_POOL_MISSING", signal);
+      const accepted: Accepted[] = parsable ? ["ZFS_POOL_MISSING", "ZFS_UNSUPPORTED"] : ["ZFS_POOL_MISSING"];
+      const r = await this.runAccepting(poolStatusArgs(pool, parsable), accepted, signal);
       if (r.code === 0) return parsePoolStatus(r.stdout);
       if (tryClassifyStderr(r.stderr) === "ZFS_POOL_MISSING") return null;
     }
@@ -244,7 +246,8 @@ export class ZfsHost {
    * exist are absent from the result; any other failure throws.
    */
   async properties(properties: string, datasets: string[], signal?: AbortSignal, opts: { localOnly?: boolean } = {}): Promise<Map<string, Record<string, string>>> {
-    const r = await this.runAccepting(getArgs(properties, datasets, opts.localOnly ?? false), onlyMissingDatasets, signal);
+    const argv = getArgs(properties, datasets, opts.localOnly ?? false);
+    const r = await this.runAccepting(argv, onlyMissingDatasets, signal);
     const out = new Map<string, Record<string, string>>();
     for (const line of r.stdout.split("\n")) {
       const [name, prop, value] = line.split("\t");

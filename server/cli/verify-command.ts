@@ -10,7 +10,7 @@ import type { OperationRecord } from "../core/model.ts";
 import { poolOf } from "../core/naming.ts";
 import { runDrill } from "../engine/drill.ts";
 import { scrubPool, scrubProblems } from "../engine/scrub.ts";
-import { recordedError, toBackupError } from "../errors.ts";
+import { BackupError, recordedError, toBackupError } from "../errors.ts";
 import { recordOperation } from "./restore-command.ts";
 import { EXIT, newRunId, openServices, type CliDeps, type Services } from "./run-command.ts";
 
@@ -40,7 +40,7 @@ export async function drillOnce(source: SourceConfig, deps: CliDeps, services: S
       ? `restored ${at} as a clone: it mounted, ${out.measure.files} files (${out.measure.bytes} bytes) read back, referenced matches the source`
       : `the drill of ${at} FAILED: ${out.problems.join("; ")}`;
     return recordOperation(services, deps, { ...base, dataset: out.checked.dataset, result: ok ? "ok" : "failed", message, details,
-      ...(ok ? {} : { error: { code: "DRILL_FAILED", message, at: deps.now().toISOString() } }) });
+      ...(ok ? {} : { error: recordedError(new BackupError("DRILL_FAILED", message), deps.now()) }) });
   } catch (err) {
     const e = toBackupError(err);
     const op = { ...base, result: "failed" as const, message: `the drill could not run: ${e.message}`, error: recordedError(e, deps.now()) };
@@ -66,7 +66,7 @@ export async function scrubOnce(config: Config, deps: CliDeps, services: Service
       const problems = scrubProblems(pool, s);
       const details = { state: s.state, errors: s.errors ?? -1, dataErrors: s.dataErrors, checksumErrors: s.checksumErrors };
       out.push(recordOperation(services, deps, problems.length
-        ? { ...base, result: "failed", message: problems.join("; "), details, error: { code: "SCRUB_ERRORS", message: problems.join("; "), at: deps.now().toISOString() } }
+        ? { ...base, result: "failed", message: problems.join("; "), details, error: recordedError(new BackupError("SCRUB_ERRORS", problems.join("; ")), deps.now()) }
         : { ...base, result: "ok", message: `the scrub of ${pool} finished with 0 errors`, details }));
     } catch (err) {
       const e = toBackupError(err);

@@ -35,7 +35,7 @@ export const DEFAULTS = {
   capacity_limit: 0.75,
   max_transfers: 2,
   history: { days: 90, detail_hours: 48 },
-  source: { port: 22, user: "bzman" },
+  source: { port: 22, user: "bzman", pre_snapshot: [] as string[][], post_snapshot: [] as string[][] },
   dataset: { recursive: false },
   drill: { recent: 10 },
   ping_url: { method: "GET" as const, start: false, timeout: "10s" },

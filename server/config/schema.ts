@@ -265,7 +265,7 @@ export function normalize(file: ConfigFile, instance: string): Config {
         datasets: s.datasets.map((x) => ({ name: x.name, recursive: x.recursive })),
         schedule: o.schedule, snapshotPrefix: o.snapshot_prefix, keepSource: o.keep_source, keepBackup: o.keep_backup,
         maxLagSeconds: durationSeconds(o.max_lag), firstSend: o.first_send, includePrefixes: o.include_prefixes,
-        preSnapshot: s.pre_snapshot ?? [], postSnapshot: s.post_snapshot ?? [],
+        preSnapshot: s.pre_snapshot ?? DEFAULTS.source.pre_snapshot, postSnapshot: s.post_snapshot ?? DEFAULTS.source.post_snapshot,
         ...(o.drill ? { drill: { schedule: o.drill.schedule, recent: o.drill.recent } } : {}),
         ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), sshCompression: o.ssh_compression, retries: o.retries, onConflict: o.on_conflict, sendRaw: o.send_raw, bookmarks: o.bookmarks,
         ...(o.bandwidth_limit ? { bandwidthLimit: bandwidthOf(o.bandwidth_limit) } : {}),

@@ -11,7 +11,8 @@ import type { Capabilities } from "../zfs/capabilities.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { bytes } from "./format.ts";
 import { EXIT, type CliDeps } from "./run-command.ts";
-import { jobFor, selectSources } from "./select.ts";
+import { jobFor } from "./job.ts";
+import { selectSources } from "./select.ts";
 
 function capsLine(c: Capabilities): string {
   const names = Object.entries(c).filter(([, v]) => v === true).map(([k]) => k);
@@ -49,7 +50,7 @@ export async function checkCommand(config: Config, selector: string | undefined,
     }
     let open: { close(): Promise<void> } | undefined;
     try {
-      const inspection = await inspectSource(jobFor(sel), {
+      const inspection = await inspectSource(jobFor(sel, deps.now), {
         connect: async () => { const o = await deps.connect(s, deps.signal); open = o; return o.host; },
         local: deps.local, now: deps.now, signal: deps.signal,
       });

@@ -6,11 +6,11 @@ import type { Config } from "../config/schema.ts";
 import { LIVE_CONTAINER, asideName, poolOf, targetFor } from "../core/naming.ts";
 import { backupNameProblem, defaultLiveName, failbackRefusalAdvice, planFailback, type FailbackPlan } from "../core/restore.ts";
 import { checkPromote, failback, promote } from "../engine/promote.ts";
-import { toBackupError } from "../errors.ts";
+import { recordedError, toBackupError } from "../errors.ts";
 import { promotionKey } from "../state/journal.ts";
 import { bytes, ms } from "./format.ts";
 import { createProgress } from "./progress.ts";
-import { confirm, failure, parseSpec, recordOperation, type RestoreDeps } from "./restore-command.ts";
+import { confirm, parseSpec, recordOperation, type RestoreDeps } from "./restore-command.ts";
 import { EXIT, openServices, type Services } from "./run-command.ts";
 
 /** Options of `bzman promote`. */
@@ -83,7 +83,7 @@ export async function promoteCommand(config: Config, spec: string, opts: Promote
       const e = toBackupError(err);
       const renamed = services.journal.promotions().has(promotionKey(p.source.name, p.dataset));
       deps.stderr.write(`bzman promote: FAILED [${e.code}] ${e.message}${renamed ? `\nThe backup was already renamed to local:${live} (pulls are paused); finish by hand: zfs set readonly=off ${live}; zfs mount ${live}` : ""}\n`);
-      recordOperation(services, deps, { ...base, result: "failed", message: e.message, error: failure(e, deps.now()) });
+      recordOperation(services, deps, { ...base, result: "failed", message: e.message, error: recordedError(e, deps.now()) });
       return EXIT.FAILED;
     }
   });
@@ -122,7 +122,7 @@ export async function failbackCommand(config: Config, spec: string, opts: Failba
   } catch (err) {
     const e = toBackupError(err);
     deps.stderr.write(`bzman failback: ${e.message}\n`);
-    if (!opts.dryRun) recordOperation(services, deps, { ...base, result: "failed", message: e.message, error: failure(e, deps.now()) });
+    if (!opts.dryRun) recordOperation(services, deps, { ...base, result: "failed", message: e.message, error: recordedError(e, deps.now()) });
     return EXIT.FAILED;
   }
   const progress = createProgress(deps.stderr);
@@ -157,7 +157,7 @@ export async function failbackCommand(config: Config, spec: string, opts: Failba
     progress.stop();
     const e = toBackupError(err);
     deps.stderr.write(`bzman failback: FAILED [${e.code}] ${e.message}\nThe promotion stays in force (pulls of ${subject} stay paused); run bzman failback again once the cause is fixed.\n`);
-    if (!opts.dryRun) recordOperation(services, deps, { ...base, result: "failed", message: e.message, error: failure(e, deps.now()), ...(aside ? { details: { aside: `${p.source.name}:${aside}` } } : {}) });
+    if (!opts.dryRun) recordOperation(services, deps, { ...base, result: "failed", message: e.message, error: recordedError(e, deps.now()), ...(aside ? { details: { aside: `${p.source.name}:${aside}` } } : {}) });
     return EXIT.FAILED;
   } finally {
     await open.close();

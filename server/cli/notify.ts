@@ -14,6 +14,7 @@ import { renderDigest, renderReport } from "../email/render.ts";
 import { HookClient } from "../http/hooks.ts";
 import type { Logger } from "../log.ts";
 import type { HistoryStore } from "../state/store.ts";
+import { BackupError } from "../errors.ts";
 
 /** Default digest window without `mail:` (see `mail.digest`). */
 const DEFAULT_DIGEST_SECONDS = 30;
@@ -99,7 +100,7 @@ export class Notifier {
 
   /** Sends the report of the last 24 hours now (to `to`, default the configured recipients). */
   async sendReport(status: StatusModel, to?: string[]): Promise<string> {
-    if (!this.mailer) throw new Error("no mail: section in the config; cannot send the report");
+    if (!this.mailer) throw new BackupError("CONFIG_INVALID", "no mail: section in the config; cannot send the report");
     const nowMs = this.now().getTime();
     const model = buildReportFromTallies(status, await this.store.reportTallies(nowMs), nowMs);
     const rendered = await renderReport(model);

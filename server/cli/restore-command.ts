@@ -6,10 +6,10 @@
 import { createInterface } from "node:readline/promises";
 import type { Config, SourceConfig } from "../config/schema.ts";
 import type { DatasetType, OperationKind, OperationRecord, Snapshot } from "../core/model.ts";
-import { RESTORE_CONTAINER, isWithin, poolOf, snapshotPath, sourceFor, targetFor } from "../core/naming.ts";
+import { RESTORE_CONTAINER, coveringRoot, isWithin, poolOf, snapshotPath, sourceFor, targetFor } from "../core/naming.ts";
 import { backupNameProblem, clonePath, pickSnapshot, restoreDestination } from "../core/restore.ts";
 import { RESTORE_PROPERTY, cloneSnapshot, destroyClone, listClones, restoreSnapshot } from "../engine/restore.ts";
-import { toBackupError, type BackupError } from "../errors.ts";
+import { recordedError, toBackupError } from "../errors.ts";
 import { bytes, ms, rate } from "./format.ts";
 import { createProgress } from "./progress.ts";
 import { EXIT, newRunId, openServices, type CliDeps, type Services } from "./run-command.ts";
@@ -37,7 +37,7 @@ export function parseSpec(config: Config, spec: string): { source: SourceConfig;
   const source = config.sources.find((s) => s.name === m[1]);
   if (!source) return `no source named "${m[1]}" in the config (sources: ${config.sources.map((s) => s.name).join(", ")})`;
   const dataset = m[2]!;
-  if (!source.datasets.some((d) => d.name === dataset || (d.recursive && isWithin(dataset, d.name)))) {
+  if (!coveringRoot(source.datasets, dataset)) {
     return `"${dataset}" is not among the datasets of ${source.name} (${source.datasets.map((d) => d.name).join(", ")})`;
   }
   return { source, dataset, ...(m[3] ? { snapshot: m[3] } : {}) };
@@ -54,10 +54,6 @@ export function recordOperation(services: Services, deps: CliDeps, op: Omit<Oper
   return full;
 }
 
-/** An error as an operation record keeps it. */
-export function failure(e: BackupError, at: Date): OperationRecord["error"] {
-  return { code: e.code, message: e.message, at: at.toISOString(), ...(e.detail ? { detail: e.detail.slice(-4000) } : {}) };
-}
 
 /** Asks the operator to type `expected` (or accepts `yes`); false without a terminal. */
 export async function confirm(deps: RestoreDeps, question: string, expected: string, yes: boolean): Promise<boolean> {
@@ -138,7 +134,7 @@ async function restoreRemote(config: Config, spec: string, opts: RestoreOptions,
   } catch (err) {
     const e = toBackupError(err);
     deps.stderr.write(`bzman restore: ${e.message}\n`);
-    if (!opts.dryRun) recordOperation(services, deps, { kind: "restore", subject, source: r.source.name, dataset: r.dataset, startedAt, result: "failed", message: e.message, error: failure(e, deps.now()) });
+    if (!opts.dryRun) recordOperation(services, deps, { kind: "restore", subject, source: r.source.name, dataset: r.dataset, startedAt, result: "failed", message: e.message, error: recordedError(e, deps.now()) });
     return EXIT.FAILED;
   }
   const progress = createProgress(deps.stderr);
@@ -170,7 +166,7 @@ async function restoreRemote(config: Config, spec: string, opts: RestoreOptions,
     const e = toBackupError(err);
     const hint = e.code === "GUARD_REJECTED" ? `The restore key's guard on ${host.name} lets zfs receive through only below its --root options; pick a destination there with --as (or --to HOST:DATASET).\n` : "";
     deps.stderr.write(`bzman restore: FAILED [${e.code}] ${e.message}\n${e.detail ? e.detail.split("\n").slice(-5).map((l) => `  ${l}\n`).join("") : ""}${hint}`);
-    recordOperation(services, deps, { kind: "restore", subject, source: r.source.name, dataset: r.dataset, startedAt, result: "failed", message: e.message, error: failure(e, deps.now()), details: { to: `${host.name}:${destination}`, ...(aside ? { aside } : {}) } });
+    recordOperation(services, deps, { kind: "restore", subject, source: r.source.name, dataset: r.dataset, startedAt, result: "failed", message: e.message, error: recordedError(e, deps.now()), details: { to: `${host.name}:${destination}`, ...(aside ? { aside } : {}) } });
     return EXIT.FAILED;
   } finally {
     await open.close();
@@ -198,7 +194,7 @@ async function cloneLocal(config: Config, spec: string, opts: RestoreOptions, de
   } catch (err) {
     const e = toBackupError(err);
     deps.stderr.write(`bzman restore: FAILED [${e.code}] ${e.message}\n`);
-    recordOperation(services, deps, { kind: "clone", subject, source: r.source.name, dataset: r.dataset, startedAt, result: "failed", message: e.message, error: failure(e, deps.now()) });
+    recordOperation(services, deps, { kind: "clone", subject, source: r.source.name, dataset: r.dataset, startedAt, result: "failed", message: e.message, error: recordedError(e, deps.now()) });
     return EXIT.FAILED;
   }
 }
@@ -234,7 +230,7 @@ async function cleanup(config: Config, name: string | undefined, opts: RestoreOp
       failed++;
       const e = toBackupError(err);
       deps.stderr.write(`bzman restore --cleanup: ${c}: ${e.message}\n`);
-      recordOperation(services, deps, { kind: "cleanup", subject: c, startedAt, result: "failed", message: e.message, error: failure(e, deps.now()) });
+      recordOperation(services, deps, { kind: "cleanup", subject: c, startedAt, result: "failed", message: e.message, error: recordedError(e, deps.now()) });
     }
   }
   return failed ? EXIT.FAILED : EXIT.OK;

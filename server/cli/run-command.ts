@@ -4,7 +4,9 @@
 import { dirname, join } from "node:path";
 import type { Config, SourceConfig } from "../config/schema.ts";
 import { describeConflict, isConflict } from "../core/conflicts.ts";
-import type { RunRecord } from "../core/model.ts";
+import type { RunRecord, SnapshotRef } from "../core/model.ts";
+import { utcStamp } from "../core/naming.ts";
+import { stepBase } from "../core/plan.ts";
 import { inspectSource, runSource, runSucceeded, type PassDeps } from "../engine/run-source.ts";
 import { toBackupError } from "../errors.ts";
 import { TargetLocks } from "../state/locks.ts";
@@ -13,7 +15,8 @@ import { Journal } from "../state/journal.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { datasetLine, finalSummary, range, sourceSummary } from "./format.ts";
 import { createProgress } from "./progress.ts";
-import { jobFor, selectSources, type Selection } from "./select.ts";
+import { jobFor } from "./job.ts";
+import { selectSources, type Selection } from "./select.ts";
 
 /** An open connection to a source, as the CLI needs it. */
 export interface OpenSource {
@@ -39,7 +42,7 @@ export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
 
 /** A run id: UTC time of the pass plus a few random characters. */
 export function newRunId(now: Date): string {
-  return now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z") + "-" + Math.random().toString(36).slice(2, 6);
+  return utcStamp(now.getTime()) + "-" + Math.random().toString(36).slice(2, 6);
 }
 
 /** Runs `fn` with a pass's dependencies for one source, closing the connection afterwards. */
@@ -96,7 +99,7 @@ export async function openServices(config: Config, what: string, warn: (line: st
 
 /** One whole pass over one source (snapshot, pull, prune as `opts` say), recorded in the history. */
 export async function passOnce(sel: Selection, deps: CliDeps, services: Services, opts: { snapshot: boolean; prune: boolean; runId?: string }, extra: Partial<PassDeps> = {}): Promise<RunRecord> {
-  const job = { ...jobFor(sel, { ...opts, nowMs: deps.now().getTime() }), paused: pausedDatasets(services.journal, sel.source.name) };
+  const job = { ...jobFor(sel, deps.now, opts), paused: pausedDatasets(services.journal, sel.source.name) };
   const record = await withSource(sel, deps, { lock: (t) => services.locks.acquire(t), pausedNow: () => pausedDatasets(services.journal, sel.source.name), ...extra },
     (pass) => runSource(job, pass, opts.runId ?? newRunId(deps.now())));
   await services.store.appendRun(record);
@@ -124,7 +127,7 @@ export async function runCommand(config: Config, selector: string | undefined, d
       const s = sel.source;
       progress.log(`${s.name}: pulling ${sel.only ?? s.datasets.map((r) => r.name).join(", ")} from ${s.user}@${s.host}:${s.port} into ${s.target}`);
       const record = await passOnce(sel, deps, services, { snapshot: opts.snapshot ?? true, prune: opts.prune ?? true }, {
-        onProgress: (p) => progress.update(p.step.targetDataset, `${s.name}:${p.step.sourceDataset} ${p.step.kind} ${range(p.step.from, p.step.to)}`, p.bytes),
+        onProgress: (p) => progress.update(p.step.targetDataset, `${s.name}:${p.step.sourceDataset} ${p.step.kind} ${range(stepBase(p.step), p.step.to)}`, p.bytes),
         onDataset: (d) => { progress.finish(d.target); progress.log(datasetLine(d)); },
       });
       records.push(record);
@@ -164,6 +167,8 @@ export interface PlanJson {
 }
 
 /** What a run would do, changing nothing. Exit 0 iff every dataset would succeed. */
+const jsonRef = (s: SnapshotRef | undefined): SnapshotRef | null => (s ? { name: s.name, guid: s.guid } : null);
+
 export async function planCommand(config: Config, selector: string | undefined, json: boolean, deps: CliDeps): Promise<number> {
   const selected = selectSources(config, selector);
   if (typeof selected === "string") {
@@ -172,7 +177,7 @@ export async function planCommand(config: Config, selector: string | undefined, 
   }
   const out: PlanJson = { sources: [] };
   for (const sel of selected) {
-    const job = jobFor(sel);
+    const job = jobFor(sel, deps.now);
     const entry: PlanJson["sources"][number] = { source: job.name, target: job.targetRoot, error: null, goneOnSource: [], datasets: [] };
     out.sources.push(entry);
     await withSource(sel, deps, {}, async (pass) => {
@@ -194,10 +199,10 @@ export async function planCommand(config: Config, selector: string | undefined, 
           entry.datasets.push({
             dataset: dp.sourceDataset, target: dp.targetDataset, type: dp.type,
             mode: d.kind === "transfer" ? steps[0]!.kind : d.kind === "up-to-date" ? "up-to-date" : "conflict",
-            from: steps[0]?.from ? { name: steps[0].from.name, guid: steps[0].from.guid } : null,
+            from: jsonRef(steps[0] && stepBase(steps[0])),
             to: d.kind === "up-to-date" ? { name: d.snapshot.name, guid: d.snapshot.guid }
-              : steps.at(-1)?.to ? { name: steps.at(-1)!.to!.name, guid: steps.at(-1)!.to!.guid } : null,
-            steps: steps.map((s) => ({ kind: s.kind, from: s.from?.name ?? null, to: s.to?.name ?? null, intermediates: s.intermediates })),
+              : jsonRef(steps.at(-1)?.to),
+            steps: steps.map((s) => ({ kind: s.kind, from: stepBase(s)?.name ?? null, to: s.to?.name ?? null, intermediates: s.intermediates })),
             estimatedBytes,
             conflict: isConflict(d) ? d.kind : null,
             message: isConflict(d) ? describeConflict(d, `${job.name}:${dp.sourceDataset}`, dp.targetDataset) : null,

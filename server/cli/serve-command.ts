@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { Config } from "../config/schema.ts";
-import { poolOf } from "../core/naming.ts";
+import { poolOf, targetFor } from "../core/naming.ts";
 import { buildStatus, type LiveTransfer, type PoolStatus, type StatusModel } from "../core/status.ts";
 import { checkPools } from "../engine/pools.ts";
 import { createStatusApp, parseListen } from "../http/status-app.ts";
@@ -22,6 +22,7 @@ import { Notifier } from "./notify.ts";
 import { PassHooks } from "./pass-hooks.ts";
 import { drillOnce, scrubOnce } from "./verify-command.ts";
 import { EXIT, newRunId, openServices, passOnce, type CliDeps } from "./run-command.ts";
+import { BackupError } from "../errors.ts";
 
 /** How long running passes get to end after a stop request. */
 export const STOP_BOUND_MS = 30_000;
@@ -33,14 +34,16 @@ const POOL_CHECK_MS = 60_000;
 export async function listenStatus(config: Config, status: () => StatusModel, metrics?: MetricsExtras): Promise<Server | undefined> {
   if (!config.http.listen) return undefined;
   const at = parseListen(config.http.listen);
-  if (typeof at === "string") throw new Error(at);
-  const token = config.http.tokenFile ? (await readFile(config.http.tokenFile, "utf8")).trim() : undefined;
-  if (config.http.tokenFile && !token) throw new Error(`http.token_file ${config.http.tokenFile} is empty`);
+  if (typeof at === "string") throw new BackupError("CONFIG_INVALID", at);
+  const token = config.http.tokenFile ? (await readFile(config.http.tokenFile, "utf8").catch((err: Error) => {
+    throw new BackupError("CONFIG_UNREADABLE", `http.token_file ${config.http.tokenFile}: ${err.message}`, { cause: err });
+  })).trim() : undefined;
+  if (config.http.tokenFile && !token) throw new BackupError("CONFIG_INVALID", `http.token_file ${config.http.tokenFile} is empty`);
   const app = createStatusApp({ status, ...(token ? { token } : {}), ...(metrics ? { metrics } : {}) });
   return new Promise((resolve, reject) => {
     const server = app.listen(at.port, at.host);
     server.once("listening", () => resolve(server));
-    server.once("error", (err: NodeJS.ErrnoException) => reject(new Error(`cannot serve status on ${config.http.listen}: ${err.code ?? err.message}`)));
+    server.once("error", (err: NodeJS.ErrnoException) => reject(new BackupError("HTTP_LISTEN", `cannot serve status on ${config.http.listen}: ${err.code ?? err.message}`)));
   });
 }
 
@@ -50,7 +53,7 @@ export function skippedRecord(source: Config["sources"][number], since: Date, no
   const message = `the previous pass (running since ${since.toISOString()}) has not ended; this tick was skipped`;
   return {
     runId, source: source.name, startedAt: at, finishedAt: at, phases: {}, goneOnSource: [],
-    datasets: source.datasets.map((d) => ({ source: source.name, dataset: d.name, target: `${source.target}/${d.name}`, mode: "error" as const, result: "skipped" as const, steps: 0, bytes: 0, transferMs: 0, message })),
+    datasets: source.datasets.map((d) => ({ source: source.name, dataset: d.name, target: targetFor(source.target, d.name), mode: "error" as const, result: "skipped" as const, steps: 0, bytes: 0, transferMs: 0, message })),
   };
 }
 
@@ -109,7 +112,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
       hooks.finished(byName.get(name)!, rec);
       services.store.appendRun(rec).catch((err: Error) => log.error({ source: name }, `cannot record the skipped tick: ${err.message}`));
     },
-  });
+  }, deps.now);
   const status = (): StatusModel => buildStatus({
     sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools: [...pools.values()], live: [...live.values()],
     nextRuns: new Map([...scheduler.nextRuns()].map(([n, d]) => [n, d?.toISOString() ?? null])), now: deps.now().getTime(), capacityLimit: config.capacityLimit,

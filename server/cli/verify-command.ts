@@ -10,8 +10,8 @@ import type { OperationRecord } from "../core/model.ts";
 import { poolOf } from "../core/naming.ts";
 import { runDrill } from "../engine/drill.ts";
 import { scrubPool, scrubProblems } from "../engine/scrub.ts";
-import { toBackupError } from "../errors.ts";
-import { failure, recordOperation } from "./restore-command.ts";
+import { BackupError, recordedError, toBackupError } from "../errors.ts";
+import { recordOperation } from "./restore-command.ts";
 import { EXIT, newRunId, openServices, type CliDeps, type Services } from "./run-command.ts";
 
 /** One restore drill for `source`, recorded. Never throws. */
@@ -40,10 +40,10 @@ export async function drillOnce(source: SourceConfig, deps: CliDeps, services: S
       ? `restored ${at} as a clone: it mounted, ${out.measure.files} files (${out.measure.bytes} bytes) read back, referenced matches the source`
       : `the drill of ${at} FAILED: ${out.problems.join("; ")}`;
     return recordOperation(services, deps, { ...base, dataset: out.checked.dataset, result: ok ? "ok" : "failed", message, details,
-      ...(ok ? {} : { error: { code: "DRILL_FAILED", message, at: deps.now().toISOString() } }) });
+      ...(ok ? {} : { error: recordedError(new BackupError("DRILL_FAILED", message), deps.now()) }) });
   } catch (err) {
     const e = toBackupError(err);
-    const op = { ...base, result: "failed" as const, message: `the drill could not run: ${e.message}`, error: failure(e, deps.now()) };
+    const op = { ...base, result: "failed" as const, message: `the drill could not run: ${e.message}`, error: recordedError(e, deps.now()) };
     // A drill stopped on purpose (the daemon shutting down) is not an incident: not recorded, so
     // the status keeps showing the last drill that ran.
     if (deps.signal?.aborted) return { ...op, id: newRunId(deps.now()), finishedAt: deps.now().toISOString(), message: `the drill was stopped (${e.message})` };
@@ -66,11 +66,11 @@ export async function scrubOnce(config: Config, deps: CliDeps, services: Service
       const problems = scrubProblems(pool, s);
       const details = { state: s.state, errors: s.errors ?? -1, dataErrors: s.dataErrors, checksumErrors: s.checksumErrors };
       out.push(recordOperation(services, deps, problems.length
-        ? { ...base, result: "failed", message: problems.join("; "), details, error: { code: "SCRUB_ERRORS", message: problems.join("; "), at: deps.now().toISOString() } }
+        ? { ...base, result: "failed", message: problems.join("; "), details, error: recordedError(new BackupError("SCRUB_ERRORS", problems.join("; ")), deps.now()) }
         : { ...base, result: "ok", message: `the scrub of ${pool} finished with 0 errors`, details }));
     } catch (err) {
       const e = toBackupError(err);
-      const op = { ...base, result: "failed" as const, message: `the scrub of ${pool} could not run: ${e.message}`, error: failure(e, deps.now()) };
+      const op = { ...base, result: "failed" as const, message: `the scrub of ${pool} could not run: ${e.message}`, error: recordedError(e, deps.now()) };
       // Stopped on purpose: not an incident, not recorded (as for a drill).
       out.push(deps.signal?.aborted
         ? { ...op, id: newRunId(deps.now()), finishedAt: deps.now().toISOString(), message: `the scrub of ${pool} was stopped (${e.message})` }

@@ -2,8 +2,9 @@
 // the rest of bzman uses, with every source's defaults filled in.
 
 import { z } from "zod";
-import { DEFAULT_SNAPSHOT_PREFIX, isValidInstance } from "../core/naming.ts";
+import { isValidInstance } from "../core/naming.ts";
 import { parseRate, parseTimeOfDay, type BandwidthLimit } from "../core/bandwidth.ts";
+import { DEFAULTS } from "./defaults.ts";
 
 const duration = z.string().regex(/^\d+(s|m|h|d|w)$/, 'expected a duration like "30m", "1h", "2d"');
 const cron = z.string().refine((s) => /^\S+(\s+\S+){4,5}$/.test(s.trim()), "expected a cron expression of 5 or 6 fields");
@@ -70,7 +71,7 @@ const inheritable = {
   drill: z.strictObject({
     schedule: cron,
     /** The drill picks among this many newest backup snapshots of a random dataset. */
-    recent: z.number().int().min(1).default(10),
+    recent: z.number().int().min(1).default(DEFAULTS.drill.recent),
   }).optional(),
   /**
    * A dead man's switch (healthchecks.io style): requested after every pass of the source, with
@@ -79,22 +80,22 @@ const inheritable = {
    */
   ping_url: urlOrObject(z.strictObject({
     url: httpUrl,
-    method: z.enum(["GET", "POST"]).default("GET"),
-    start: z.boolean().default(false),
-    timeout: requestTimeout.default("10s"),
+    method: z.enum(["GET", "POST"]).default(DEFAULTS.ping_url.method),
+    start: z.boolean().default(DEFAULTS.ping_url.start),
+    timeout: requestTimeout.default(DEFAULTS.ping_url.timeout),
   })).optional(),
 };
 
 const datasetSchema = z.strictObject({
   name: z.string(),
-  recursive: z.boolean().default(false),
+  recursive: z.boolean().default(DEFAULTS.dataset.recursive),
 });
 
 const sourceSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "letters, digits and _ . - only, starting with a letter or digit"),
   host: z.string().min(1),
-  port: z.number().int().min(1).max(65535).default(22),
-  user: z.string().regex(/^[a-z_][a-z0-9_.-]*$/i, "not a user name").default("bzman"),
+  port: z.number().int().min(1).max(65535).default(DEFAULTS.source.port),
+  user: z.string().regex(/^[a-z_][a-z0-9_.-]*$/i, "not a user name").default(DEFAULTS.source.user),
   identity: z.string().min(1),
   /** A second key, installed on the source with the guard's --restore mode: the only one that may write there. */
   restore_identity: z.string().min(1).optional(),
@@ -112,41 +113,41 @@ const sourceSchema = z.strictObject({
 
 /** The config file as written. */
 export const configFileSchema = z.strictObject({
-  state: z.string().default("/var/lib/bzman/state.json"),
+  state: z.string().default(DEFAULTS.state),
   /** This receiver's identity in hold tags and bookmark names; default: from the host name. */
   instance: z.string().refine(isValidInstance, "lower-case letters, digits, _ and - only, starting with a letter or digit, at most 63").optional(),
-  http: z.strictObject({ listen: z.string().default("127.0.0.1:9720"), token_file: z.string().optional() }).default({ listen: "127.0.0.1:9720" }),
+  http: z.strictObject({ listen: z.string().default(DEFAULTS.http.listen), token_file: z.string().optional() }).default(DEFAULTS.http),
   mail: z.strictObject({
     smtp: z.string().regex(/^smtps?:\/\/[^/\s]+$/, 'expected "smtp://host:port" or "smtps://user:password@host:465"'),
     from: z.string().min(3),
     to: z.array(z.string().min(3)).min(1),
     report: cron.optional(),
     /** A condition still wrong is mailed again after this long. */
-    realert: duration.default("6h"),
+    realert: duration.default(DEFAULTS.mail.realert),
     /** Conditions of one cause that start (or clear) within this window go out as one mail. */
-    digest: duration.default("30s"),
+    digest: duration.default(DEFAULTS.mail.digest),
   }).optional(),
   /** A JSON POST per alert, reminder and resolve (one per digest, like the mails). */
   webhook: urlOrObject(z.strictObject({
     url: httpUrl,
-    timeout: requestTimeout.default("10s"),
+    timeout: requestTimeout.default(DEFAULTS.webhook.timeout),
     /** Extra request headers, e.g. Authorization. */
     headers: z.record(z.string(), z.string()).default({}),
   })).optional(),
   log: z.strictObject({
     /** Also log to syslog (daemon facility, tag bzman) through logger(1); `socket` is passed as `-u` (util-linux logger only). */
-    syslog: z.union([z.boolean(), z.strictObject({ socket: z.string().min(1).optional(), tag: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional() })]).default(false),
-  }).default({ syslog: false }),
+    syslog: z.union([z.boolean(), z.strictObject({ socket: z.string().min(1).optional(), tag: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional() })]).default(DEFAULTS.log.syslog),
+  }).default({ syslog: DEFAULTS.log.syslog }),
   /** A pool used beyond this share is a problem (0.75: less than 25% free). */
-  capacity_limit: z.number().gt(0).lte(1).default(0.75),
+  capacity_limit: z.number().gt(0).lte(1).default(DEFAULTS.capacity_limit),
   /** A scheduled `zpool scrub` of every backup pool, with its result in the status and the report. */
   scrub: z.strictObject({ schedule: cron }).optional(),
   /** Transfers running at once, over all sources. */
-  max_transfers: z.number().int().min(1).max(64).default(2),
+  max_transfers: z.number().int().min(1).max(64).default(DEFAULTS.max_transfers),
   history: z.strictObject({
-    days: z.number().int().min(1).default(90),
-    detail_hours: z.number().int().min(1).default(48),
-  }).default({ days: 90, detail_hours: 48 }),
+    days: z.number().int().min(1).default(DEFAULTS.history.days),
+    detail_hours: z.number().int().min(1).default(DEFAULTS.history.detail_hours),
+  }).default(DEFAULTS.history),
   defaults: z.strictObject(inheritable).default({}),
   sources: z.array(sourceSchema).min(1, "at least one source"),
 });
@@ -229,20 +230,6 @@ export interface Config {
   sources: SourceConfig[];
 }
 
-/** Built-in defaults under `defaults:`. */
-export const BUILTIN_DEFAULTS = {
-  schedule: "*/10 * * * *",
-  snapshot_prefix: DEFAULT_SNAPSHOT_PREFIX,
-  keep_source: { last: 24 },
-  keep_backup: { hourly: 48, daily: 30, weekly: 12, monthly: 12 },
-  max_lag: "1h",
-  first_send: "oldest" as const,
-  include_prefixes: [] as string[],
-  stall_timeout: "10m",
-  retries: 2,
-  on_conflict: "report" as const,
-};
-
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
 
 /** Seconds in a duration like "90m" (already validated by the schema). */
@@ -251,11 +238,12 @@ export function durationSeconds(d: string): number {
 }
 
 /**
- * Fills every source's settings from the source, then `defaults:`, then the built-in defaults.
+ * Fills every source's settings from the source, then `defaults:`, then the built-in defaults
+ * (`DEFAULTS`, defaults.ts).
  * `instance` is the default instance (from the host name), used when the file names none.
  */
 export function normalize(file: ConfigFile, instance: string): Config {
-  const d = { ...BUILTIN_DEFAULTS, ...stripUndefined(file.defaults) };
+  const d = { ...DEFAULTS.inherited, ...stripUndefined(file.defaults) };
   return {
     state: file.state,
     instance: file.instance ?? instance,
@@ -266,7 +254,7 @@ export function normalize(file: ConfigFile, instance: string): Config {
     ...(file.webhook ? { webhook: { url: file.webhook.url, timeoutMs: durationSeconds(file.webhook.timeout) * 1000, headers: file.webhook.headers } } : {}),
     capacityLimit: file.capacity_limit,
     ...(file.scrub ? { scrub: { schedule: file.scrub.schedule } } : {}),
-    ...(file.log.syslog ? { syslog: { ...(typeof file.log.syslog === "object" && file.log.syslog.socket ? { socket: file.log.syslog.socket } : {}), tag: (typeof file.log.syslog === "object" && file.log.syslog.tag) || "bzman" } } : {}),
+    ...(file.log.syslog ? { syslog: { ...(typeof file.log.syslog === "object" && file.log.syslog.socket ? { socket: file.log.syslog.socket } : {}), tag: (typeof file.log.syslog === "object" && file.log.syslog.tag) || DEFAULTS.log.syslogTag } } : {}),
     sources: file.sources.map((s) => {
       const o = { ...d, ...stripUndefined(s) };
       return {
@@ -277,9 +265,9 @@ export function normalize(file: ConfigFile, instance: string): Config {
         datasets: s.datasets.map((x) => ({ name: x.name, recursive: x.recursive })),
         schedule: o.schedule, snapshotPrefix: o.snapshot_prefix, keepSource: o.keep_source, keepBackup: o.keep_backup,
         maxLagSeconds: durationSeconds(o.max_lag), firstSend: o.first_send, includePrefixes: o.include_prefixes,
-        preSnapshot: s.pre_snapshot ?? [], postSnapshot: s.post_snapshot ?? [],
+        preSnapshot: s.pre_snapshot ?? DEFAULTS.source.pre_snapshot, postSnapshot: s.post_snapshot ?? DEFAULTS.source.post_snapshot,
         ...(o.drill ? { drill: { schedule: o.drill.schedule, recent: o.drill.recent } } : {}),
-        ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), sshCompression: o.ssh_compression ?? false, retries: o.retries, onConflict: o.on_conflict, sendRaw: o.send_raw ?? false, bookmarks: o.bookmarks ?? false,
+        ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), sshCompression: o.ssh_compression, retries: o.retries, onConflict: o.on_conflict, sendRaw: o.send_raw, bookmarks: o.bookmarks,
         ...(o.bandwidth_limit ? { bandwidthLimit: bandwidthOf(o.bandwidth_limit) } : {}),
         ...(o.ping_url ? { ping: { url: o.ping_url.url.replaceAll("{source}", s.name), method: o.ping_url.method, start: o.ping_url.start, timeoutMs: durationSeconds(o.ping_url.timeout) * 1000 } } : {}),
       };

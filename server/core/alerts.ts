@@ -2,6 +2,7 @@
 // was mailed before: a new condition at once, a reminder only after the re-alert interval, and a
 // "resolved" mail when it clears. Mail that could not be sent is not recorded, so it is retried.
 
+import type { Code } from "./codes.ts";
 import type { StatusModel } from "./status.ts";
 
 /** Something wrong, with what an operator needs to act on it. */
@@ -12,7 +13,7 @@ export interface Condition {
   host: string;
   what: string;
   where: string;
-  code: string;
+  code: Code;
   /** The phase of the pass that went wrong, when it is about a pass. */
   phase?: string;
   message: string;
@@ -35,7 +36,7 @@ export interface AlertMail {
   since: string;
 }
 
-const ADVICE: Record<string, string> = {
+const ADVICE: Partial<Record<Code, string>> = {
   ZFS_DEST_MODIFIED: "The backup dataset was changed after its newest snapshot (was it mounted writable?). bzman will not roll it back. Inspect it; if the change is not needed, roll it back yourself to that snapshot (zfs rollback DATASET@SNAPSHOT, with the backup dataset and its newest snapshot as bzman status shows them) and the next pass continues.",
   ZFS_SNAPSHOT_MISMATCH: "The backup's newest snapshot is not the stream's base. Run bzman plan for this source to see both sides.",
   ZFS_NO_SPACE: "The backup pool is full. Free space or tighten keep_backup.",
@@ -64,7 +65,7 @@ const ADVICE: Record<string, string> = {
 export const ASIDE_NOTICE_MS = 24 * 3600_000;
 
 /** What to do about an error code or condition kind. */
-export function adviceFor(code: string): string {
+export function adviceFor(code: Code): string {
   return ADVICE[code] ?? "See the message and stderr above; bzman run SOURCE repeats the pass in the foreground.";
 }
 

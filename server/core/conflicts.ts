@@ -1,5 +1,5 @@
 // The outcomes of planning one dataset that are not transfers: typed values, never exceptions.
-// Each carries what an operator needs to understand it; `describeDecision` words it once.
+// Each carries what an operator needs to understand it; `describeConflict` words it once.
 
 import type { Snapshot, Step } from "./model.ts";
 
@@ -18,7 +18,7 @@ export interface Diverged {
 }
 
 /** The target dataset exists without any snapshot: a full receive would have to overwrite it. */
-export interface TargetNotEmpty {
+export interface TargetExists {
   kind: "target-exists";
 }
 
@@ -39,7 +39,7 @@ export interface UnsafeName {
 }
 
 /** Everything that stops a dataset from being transferred. */
-export type Conflict = NoCommonSnapshot | Diverged | TargetNotEmpty | NoSourceSnapshots | SourceMissing | UnsafeName;
+export type Conflict = NoCommonSnapshot | Diverged | TargetExists | NoSourceSnapshots | SourceMissing | UnsafeName;
 
 /** Nothing to send: the target already has the newest source snapshot. */
 export interface UpToDate {

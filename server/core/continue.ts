@@ -2,6 +2,7 @@
 // A cut `-I` stream may have landed some of its snapshots; a cut stream received with `-s`
 // leaves a resume token. The next step is decided from the target by GUID, never assumed.
 
+import type { ErrorCode } from "./codes.ts";
 import type { DatasetSnapshots, Step } from "./model.ts";
 
 /** What to do after a step failed: it is done, the step to run now, or why it cannot go on. */
@@ -16,19 +17,23 @@ export function continueStep(step: Step, target: DatasetSnapshots | undefined): 
   if (target?.resumeToken) {
     return { kind: "step", step: { kind: "resume", sourceDataset: step.sourceDataset, targetDataset: step.targetDataset, ...(step.to ? { to: step.to } : {}), intermediates: false, resumeToken: target.resumeToken } };
   }
-  const newest = target?.snapshots[target.snapshots.length - 1];
-  if (step.to && target?.snapshots.some((s) => s.guid === step.to!.guid)) {
-    return newest?.guid === step.to.guid ? { kind: "done" } : { kind: "stuck", reason: `${step.targetDataset} has snapshots after ${step.to.name}` };
+  const onTarget = target?.snapshots ?? [];
+  const newest = onTarget.at(-1);
+  const to = step.to;
+  if (to && onTarget.some((s) => s.guid === to.guid)) {
+    if (newest?.guid === to.guid) return { kind: "done" };
+    return { kind: "stuck", reason: `${step.targetDataset} has snapshots after ${to.name}` };
   }
   if (step.kind === "resume") return { kind: "stuck", reason: `the partial receive of ${step.targetDataset} is gone` };
-  if (step.kind === "full" || !step.from) {
+  if (step.kind === "full") {
     if (!target) return { kind: "step", step };
-    return { kind: "stuck", reason: `${step.targetDataset} exists now but lacks ${step.to?.name ?? "the snapshot"}` };
+    return { kind: "stuck", reason: `${step.targetDataset} exists now but lacks ${step.to.name}` };
   }
   if (!newest) return { kind: "stuck", reason: `${step.targetDataset} has no snapshot to continue from` };
-  if (newest.guid === step.from.guid) return { kind: "step", step };
+  const from = step.from;
+  if (newest.guid === from.guid) return { kind: "step", step };
   // A snapshot newer than `from` that the cut stream delivered: continue from it.
-  if (newest.createtxg > 0 && target!.snapshots.some((s) => s.guid === step.from!.guid)) {
+  if (newest.createtxg > 0 && onTarget.some((s) => s.guid === from.guid)) {
     return { kind: "step", step: { ...step, from: newest, kind: "incremental" } };
   }
   return { kind: "stuck", reason: `${step.targetDataset}'s newest snapshot ${newest.name} is not the base of the step` };
@@ -44,7 +49,7 @@ export type ResumeFailure = { discard: true; why: string } | { discard: false };
  * sent again in the same pass, so the dataset does not fail every pass. Anything else (a cut
  * stream, a lost connection) keeps the partial state for the next attempt.
  */
-export function afterFailedResume(code: string): ResumeFailure {
+export function afterFailedResume(code: ErrorCode): ResumeFailure {
   if (code === "ZFS_RESUME_STALE") return { discard: true, why: "its snapshot is gone on the source" };
   if (code === "GUARD_REJECTED") return { discard: true, why: "the source's guard refuses to resume sends (zfs send -t)" };
   return { discard: false };

@@ -3,6 +3,7 @@
 // process-local: the totals start at zero with each daemon (Prometheus' rate() and increase()
 // treat the drop as a counter reset).
 
+import type { Code } from "./codes.ts";
 import type { RunRecord } from "./model.ts";
 
 /** How a whole pass over one source ended, as counted in `bzman_passes_total{result}`. */
@@ -30,8 +31,8 @@ export function passResult(record: RunRecord): PassResult {
  * for a conflict its kind ("diverged", "no-common-snapshot", "source-missing"), the same codes
  * alerts carry. A dataset stopped on purpose (ABORTED) is no failure.
  */
-export function failureCodes(record: RunRecord): string[] {
-  const out: string[] = [];
+export function failureCodes(record: RunRecord): Code[] {
+  const out: Code[] = [];
   for (const d of record.datasets) {
     if (d.result === "failed" && d.error?.code !== "ABORTED") out.push(d.error?.code ?? "INTERNAL");
     else if (d.result === "conflict") out.push(d.conflict ?? "conflict");

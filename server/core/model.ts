@@ -1,6 +1,8 @@
 // The glossary of bzman, as types: source, target, dataset, snapshot, step, plan, run, record.
 // Pure data; no behaviour and no I/O.
 
+import type { ConflictCode, ErrorCode } from "./codes.ts";
+
 /** A snapshot as ZFS reports it. Identity is the GUID; names can be reused, GUIDs cannot. */
 export interface Snapshot {
   /** The part after `@`. */
@@ -39,19 +41,38 @@ export type Listing = Map<string, DatasetSnapshots>;
 /** Transfer mode of a dataset as shown by `plan` and `run`. */
 export type Mode = "full" | "incremental" | "resume" | "up-to-date" | "conflict" | "error";
 
-/** One `zfs send | zfs receive`. `from` absent means a full stream; `resumeToken` means `send -t`. */
-export interface Step {
-  kind: "full" | "incremental" | "resume";
+/** What every kind of step has: which dataset streams into which. */
+interface StepBase {
   sourceDataset: string;
   targetDataset: string;
-  from?: Snapshot;
-  to?: Snapshot;
-  /** `-I` (true: every snapshot between from and to) or `-i` (false: just `to`). */
+  /** `-I` (true: every snapshot between from and to) or `-i` (false: just `to`); false but for `-I`. */
   intermediates: boolean;
-  resumeToken?: string;
+}
+
+/** A full stream of `to`. */
+export interface FullStep extends StepBase {
+  kind: "full";
+  to: Snapshot;
+}
+
+/** An incremental stream from `from` (a snapshot, or a bookmark of the source) to `to`. */
+export interface IncrementalStep extends StepBase {
+  kind: "incremental";
+  from: Snapshot;
+  to: Snapshot;
   /** `from` is a bookmark of the source (`-i dataset#name`): its snapshot is gone there. */
   fromBookmark?: boolean;
 }
+
+/** `send -t`: finishes a partly received stream; `to` is known when a retry of a step resumes. */
+export interface ResumeStep extends StepBase {
+  kind: "resume";
+  resumeToken: string;
+  to?: Snapshot;
+}
+
+/** One `zfs send | zfs receive`. */
+export type Step = FullStep | IncrementalStep | ResumeStep;
 
 /** How to choose what to send; part of the per-source policy. */
 export interface ReplicationPolicy {
@@ -69,7 +90,7 @@ export interface SnapshotRef {
 
 /** An error as stored in records: never an Error object. */
 export interface RecordedError {
-  code: string;
+  code: ErrorCode;
   message: string;
   at: string;
   detail?: string;
@@ -108,7 +129,7 @@ export interface DatasetRecord {
   transferMs: number;
   /** Human explanation of a conflict or error, and what to do. */
   message?: string;
-  conflict?: string;
+  conflict?: ConflictCode;
   error?: RecordedError;
   /** Snapshots destroyed by retention in this pass, per side. */
   pruned?: { source: number; backup: number };

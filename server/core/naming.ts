@@ -105,6 +105,15 @@ export function isWithin(dataset: string, root: string): boolean {
   return dataset === root || dataset.startsWith(root + "/");
 }
 
+/**
+ * The configured root that covers `dataset` (a source's `datasets:` entry): the root itself, or
+ * a recursive root above it; undefined when the source does not back `dataset` up.
+ */
+export function coveringRoot<R extends { name: string; recursive: boolean }>(roots: readonly R[], dataset: string):
+  R | undefined {
+  return roots.find((r) => r.name === dataset || (r.recursive && isWithin(dataset, r.name)));
+}
+
 /** Where a source dataset lands: `<targetRoot>/<source dataset path>` (tank/vm → backup/web1/tank/vm). */
 export function targetFor(targetRoot: string, sourceDataset: string): string {
   return `${targetRoot}/${sourceDataset}`;
@@ -122,7 +131,7 @@ export function snapshotPath(dataset: string, snapshot: string): string {
 
 /** The name of the snapshot bzman takes at `epochMs`: `<prefix>_<UTC time>`, e.g. bzman_20261126T233000Z. */
 export function snapshotNameAt(prefix: string, epochMs: number): string {
-  return `${prefix}_${new Date(epochMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}`;
+  return `${prefix}_${utcStamp(epochMs)}`;
 }
 
 /** A compact UTC stamp for names: 20261127T014500Z. */

@@ -3,9 +3,14 @@
 
 import type { DatasetSnapshots, DatasetType, Listing, ReplicationPolicy, Snapshot, Step } from "./model.ts";
 import type { Decision } from "./conflicts.ts";
-import { isSafeDatasetName, isSafeSnapshotName, isWithin, parentOf, targetFor } from "./naming.ts";
+import { coveringRoot, isSafeDatasetName, isSafeSnapshotName, isWithin, parentOf, targetFor } from "./naming.ts";
 
 const byTxg = (a: Snapshot, b: Snapshot): number => a.createtxg - b.createtxg;
+
+/** The base of an incremental step; none for a full stream or a resumed one. */
+export function stepBase(step: Step): Snapshot | undefined {
+  return step.kind === "incremental" ? step.from : undefined;
+}
 
 /** The default policy: first replication starts from the oldest snapshot; every snapshot is sent. */
 export const DEFAULT_POLICY: ReplicationPolicy = { firstSend: "oldest", includePrefixes: [] };
@@ -122,7 +127,7 @@ export interface DatasetRoot {
  */
 export function snapshotRoots(roots: DatasetRoot[], only?: string): DatasetRoot[] {
   if (only === undefined) return roots;
-  const root = roots.find((r) => r.name === only || (r.recursive && isWithin(only, r.name)));
+  const root = coveringRoot(roots, only);
   return root ? [{ name: only, recursive: root.recursive }] : [];
 }
 

@@ -2,8 +2,9 @@
 // newest backed-up snapshot, its lag against the freshness goal, the last pass, live progress and
 // the next run; per pool health and capacity; and whether all is well, with the reasons. Pure.
 
+import type { ConflictCode, ErrorCode } from "./codes.ts";
 import type { DatasetRecord, OperationRecord, Promotion, SnapshotRef } from "./model.ts";
-import { isWithin } from "./naming.ts";
+import { coveringRoot, isWithin, targetFor } from "./naming.ts";
 
 /** A pass row as the status needs it (a history row). */
 export type StatusRow = DatasetRecord & { startedAt: string; finishedAt: string };
@@ -53,9 +54,9 @@ export interface DatasetStatus {
   fresh: boolean;
   lastResult: string | null;
   lastRunAt: string | null;
-  lastError: { code: string; message: string } | null;
+  lastError: { code: ErrorCode; message: string } | null;
   /** The conflict kind of the last pass, if it hit one. */
-  lastConflict: string | null;
+  lastConflict: ConflictCode | null;
   /** The last pass's explanation (conflicts, skips, errors). */
   lastMessage: string | null;
   /** Where the last pass stopped: "connect/list", "plan" or "transfer" (null: never ran). */
@@ -183,8 +184,7 @@ export function buildStatus(inp: StatusInputs): StatusModel {
   }
   for (const s of inp.sources) {
     const names = new Set(s.datasets.map((d) => d.name));
-    const roots = s.datasets.filter((d) => d.recursive).map((d) => d.name + "/");
-    for (const name of seen.get(s.name) ?? []) if (roots.some((root) => name.startsWith(root))) names.add(name);
+    for (const name of seen.get(s.name) ?? []) if (coveringRoot(s.datasets, name)) names.add(name);
     for (const name of [...names].sort()) {
       const k = key(s.name, name);
       const row = last.get(k);
@@ -193,7 +193,7 @@ export function buildStatus(inp: StatusInputs): StatusModel {
       const fresh = lagSeconds !== null && lagSeconds <= s.maxLagSeconds;
       const promo = (inp.promotions ?? []).find((p) => p.source === s.name && isWithin(name, p.dataset));
       const d: DatasetStatus = {
-        source: s.name, dataset: name, target: row?.target || `${s.target}/${name}`,
+        source: s.name, dataset: name, target: row?.target || targetFor(s.target, name),
         newest: good?.to ? { ...good.to, at: good.startedAt } : null,
         lagSeconds, maxLagSeconds: s.maxLagSeconds, fresh,
         lastResult: row?.result ?? null, lastRunAt: row?.startedAt ?? null,

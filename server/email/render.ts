@@ -7,6 +7,7 @@ import { digestMjml, digestSubject, digestText } from "./digest-templates.ts";
 import type { ReportModel } from "../core/summary.ts";
 import { reportTextTable } from "./report-text.ts";
 import { alertMjml, alertSubject, alertText, reportMjml, reportSubject } from "./templates.ts";
+import { BackupError } from "../errors.ts";
 
 /** A rendered mail. */
 export interface RenderedMail {
@@ -17,7 +18,7 @@ export interface RenderedMail {
 
 async function html(mjml: string): Promise<string> {
   const r = await mjml2html(mjml, { validationLevel: "soft", fonts: {} });
-  if (r.errors.length) throw new Error(`mail template: ${r.errors.map((e) => e.formattedMessage).join("; ")}`);
+  if (r.errors.length) throw new BackupError("INTERNAL", `mail template: ${r.errors.map((e) => e.formattedMessage).join("; ")}`);
   return r.html;
 }
 

@@ -3,10 +3,10 @@
 
 import { bookmarkReplicated } from "./bookmarks.ts";
 import { describeConflict, isConflict } from "../core/conflicts.ts";
-import type { DatasetRecord, Listing, Phases, RecordedError, ReplicationPolicy, RunRecord, SnapshotRef } from "../core/model.ts";
-import { divergedName, isWithin, parentOf, poolOf } from "../core/naming.ts";
-import { missingParents, planDataset, planSource, snapshotRoots, type DatasetPlan, type DatasetRoot, type SourcePlan } from "../core/plan.ts";
-import { BackupError, toBackupError } from "../errors.ts";
+import type { DatasetRecord, Listing, Phases, ReplicationPolicy, RunRecord, SnapshotRef } from "../core/model.ts";
+import { divergedName, isWithin, parentOf, poolOf, targetFor } from "../core/naming.ts";
+import { missingParents, planDataset, planSource, snapshotRoots, stepBase, type DatasetPlan, type DatasetRoot, type SourcePlan } from "../core/plan.ts";
+import { BackupError, recordedError, toBackupError } from "../errors.ts";
 import { commonStreamFlags, type Capabilities } from "../zfs/capabilities.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { holdCommonAll, pruneDataset, type ReplicatedDataset, type RetentionSpec } from "./retention-pass.ts";
@@ -106,10 +106,6 @@ export interface Inspection {
   snapshotErrors: SnapshotErrors;
 }
 
-function recordError(err: BackupError, at: Date): RecordedError {
-  return { code: err.code, message: err.message, at: at.toISOString(), ...(err.detail ? { detail: err.detail.slice(-4000) } : {}) };
-}
-
 const ref = (s: { name: string; guid: string } | undefined): SnapshotRef | undefined => (s ? { name: s.name, guid: s.guid } : undefined);
 
 async function timed<T>(phases: Phases, phase: keyof Phases, f: () => Promise<T>, now: () => Date): Promise<T> {
@@ -176,10 +172,10 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
   } catch (err) {
     // A stop request kills whatever runs (a listing dies of SIGPIPE): that is the stop, not a fault.
     const e = deps.signal?.aborted ? new BackupError("ABORTED", `the pass was stopped (${toBackupError(err).message})`) : toBackupError(err);
-    record.error = recordError(e, deps.now());
+    record.error = recordedError(e, deps.now());
     const roots = job.only ? [job.only] : job.roots.map((r) => r.name);
     for (const name of roots) {
-      const rec: DatasetRecord = { source: job.name, dataset: name, target: `${job.targetRoot}/${name}`, mode: "error", result: "failed", steps: 0, bytes: 0, transferMs: 0, message: e.message, error: record.error };
+      const rec: DatasetRecord = { source: job.name, dataset: name, target: targetFor(job.targetRoot, name), mode: "error", result: "failed", steps: 0, bytes: 0, transferMs: 0, message: e.message, error: record.error };
       record.datasets.push(rec);
       deps.onDataset?.(rec);
     }
@@ -199,7 +195,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     }
   } catch (err) {
     containerError = toBackupError(err);
-    record.error = recordError(containerError, deps.now());
+    record.error = recordedError(containerError, deps.now());
   }
 
   const replicated: ReplicatedDataset[] = [];
@@ -217,7 +213,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     const outcome = withSnapshotOutcome(rec.result, snapErr?.message);
     if (outcome.failedBecause !== undefined) {
       rec.result = outcome.result;
-      rec.error = recordError(snapErr!, deps.now());
+      rec.error = recordedError(snapErr!, deps.now());
       rec.message = outcome.failedBecause;
     } else if (rec.result === "ok" || rec.result === "up-to-date") {
       const d = dp.decision;
@@ -294,11 +290,11 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
   const first = steps[0]!;
   const last = steps[steps.length - 1]!;
   const rec: DatasetRecord = {
-    ...base, mode: first.kind, from: ref(first.from), to: ref(last.to), steps: steps.length,
-    ...(first.kind === "full" ? { seed: ref(first.to) } : {}), ...(first.resumeToken ? { resumeToken: first.resumeToken } : {}),
+    ...base, mode: first.kind, from: ref(stepBase(first)), to: ref(last.to), steps: steps.length,
+    ...(first.kind === "full" ? { seed: ref(first.to) } : {}), ...(first.kind === "resume" ? { resumeToken: first.resumeToken } : {}),
   };
-  if (first.fromBookmark) {
-    (rec.warnings ??= []).push(`the newest common snapshot is gone on the source; continued from its bookmark ${dp.sourceDataset}#${first.from!.name}`);
+  if (first.kind === "incremental" && first.fromBookmark) {
+    (rec.warnings ??= []).push(`the newest common snapshot is gone on the source; continued from its bookmark ${dp.sourceDataset}#${first.from.name}`);
   }
   const t0 = deps.now().getTime();
   let unlock: Unlock | undefined;
@@ -363,7 +359,7 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
       const target = (await deps.local.list([dp.targetDataset], { resumeTokens: true, signal: deps.signal })).listing.get(dp.targetDataset);
       const again = planDataset(ctx.sourceListing.get(dp.sourceDataset), target, dp.targetDataset, job.policy);
       if (again.kind === "transfer") {
-        Object.assign(rec, { mode: again.steps[0]!.kind, from: ref(again.steps[0]!.from), to: ref(again.steps.at(-1)!.to), steps: again.steps.length });
+        Object.assign(rec, { mode: again.steps[0]!.kind, from: ref(stepBase(again.steps[0]!)), to: ref(again.steps.at(-1)!.to), steps: again.steps.length });
         await run(again.steps);
       } else if (again.kind === "up-to-date") rec.to = ref(again.snapshot);
       else throw new BackupError("ZFS_RESUME_STALE", `after discarding the partial receive: ${describeConflict(again, `${job.name}:${dp.sourceDataset}`, dp.targetDataset)}`);
@@ -372,7 +368,7 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
   } catch (err) {
     const e = toBackupError(err);
     rec.result = "failed";
-    rec.error = recordError(e, deps.now());
+    rec.error = recordedError(e, deps.now());
     rec.message = e.message;
     // Where the backup keeps an interrupted stream (`receive -s`), the next pass resumes it.
     const resumable = sent && (await deps.local.knownCapabilities()).resume;

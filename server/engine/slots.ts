@@ -12,7 +12,7 @@ export class Slots {
   private readonly waiting: Array<() => void> = [];
 
   constructor(readonly limit: number) {
-    if (!(limit >= 1)) throw new Error(`slot limit must be at least 1, got ${limit}`);
+    if (!(limit >= 1)) throw new BackupError("INTERNAL", `slot limit must be at least 1, got ${limit}`);
   }
 
   /** Slots in use now. */

@@ -3,6 +3,7 @@
 
 import { spawn } from "node:child_process";
 import { openSync, closeSync } from "node:fs";
+import { BackupError } from "../errors.ts";
 
 /** A started background process. */
 export interface Daemon {
@@ -20,7 +21,7 @@ export function startDaemon(argv: string[], logPath: string): Daemon {
   const log = openSync(logPath, "a");
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", log, log] });
   closeSync(log);
-  if (child.pid === undefined) throw new Error(`cannot start ${argv[0]}`);
+  if (child.pid === undefined) throw new BackupError("SPAWN_FAILED", `cannot start ${argv[0]}`);
   let gone = false;
   const exited = new Promise<void>((resolve) => {
     child.once("exit", () => ((gone = true), resolve()));

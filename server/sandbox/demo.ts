@@ -10,6 +10,7 @@ import { statusCommand } from "../cli/status-command.ts";
 import { ensurePackages } from "./host-parts.ts";
 import { startRig, type Rig } from "./rig.ts";
 import { destroyDataset, must } from "./zfs-pools.ts";
+import { BackupError } from "../errors.ts";
 
 /** Options of the demo. */
 export interface DemoOptions {
@@ -79,7 +80,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const configPath = rig.writeConfig();
     out(`config: ${configPath}\n${readFileSync(configPath, "utf8").trim().replace(/^/gm, "  ")}`);
     const loaded = await readConfig(configPath);
-    if ("errors" in loaded) throw new Error(loaded.errors.join("\n"));
+    if ("errors" in loaded) throw new BackupError("CONFIG_INVALID", loaded.errors.join("\n"));
     const config = loaded.config;
 
     say("Plan before the first pull (bzman plan): nothing on the backup yet, so full sends");

@@ -2,6 +2,7 @@
 
 import { existsSync } from "node:fs";
 import { LocalRunner } from "../zfs/runner.ts";
+import { BackupError } from "../errors.ts";
 
 /** Debian package → a file it installs. */
 export const SANDBOX_PACKAGES: Record<string, string> = {
@@ -30,13 +31,13 @@ export function missingPackages(set: Record<string, string> = SANDBOX_PACKAGES):
 export async function ensurePackages(log: (line: string) => void, set: Record<string, string> = SANDBOX_PACKAGES): Promise<string[]> {
   const missing = missingPackages(set);
   if (missing.length === 0) return [];
-  if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(", ")}: run as root to install them, or: apt-get install -y ${missing.join(" ")}`);
+  if (process.getuid?.() !== 0) throw new BackupError("SANDBOX", `missing ${missing.join(", ")}: run as root to install them, or: apt-get install -y ${missing.join(" ")}`);
   const runner = new LocalRunner();
   log(`installing ${missing.join(", ")} with apt-get…`);
   process.env.DEBIAN_FRONTEND = "noninteractive"; // inherited by apt-get
   for (const argv of [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", ...missing]]) {
     const r = await runner.run(argv);
-    if (r.code !== 0) throw new Error(`${argv.join(" ")} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" / ")}`);
+    if (r.code !== 0) throw new BackupError("SANDBOX", `${argv.join(" ")} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" / ")}`);
   }
   return missing;
 }

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { ensureZfsDaemon, createFilePool, destroyPool, must, uniqueSuffix, type ZfsDaemon } from "./zfs-pools.ts";
 import { makeKey, startSshd, type Sshd } from "./sshd.ts";
+import { BackupError } from "../errors.ts";
 
 /** A file shipped in source-hooks/ (found from the sources or from the built dist/). */
 function sourceHook(name: string): string {
@@ -94,7 +95,7 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
   const cleanup = async (): Promise<void> => {
     const errors: string[] = [];
     for (const f of undo.splice(0).reverse()) await f().catch((e: Error) => errors.push(e.message));
-    if (errors.length) throw new Error(`cleanup: ${errors.join("; ")}`);
+    if (errors.length) throw new BackupError("SANDBOX", `cleanup: ${errors.join("; ")}`);
   };
   try {
     const daemon: ZfsDaemon = await ensureZfsDaemon(dir);

@@ -6,6 +6,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { startDaemon } from "./daemon.ts";
 import { must } from "./zfs-pools.ts";
+import { BackupError } from "../errors.ts";
 
 /** A running private sshd. */
 export interface Sshd {
@@ -77,5 +78,5 @@ export async function startSshd(dir: string, authorizedKeys: string | string[]):
     }
     await d.stop();
   }
-  throw new Error(`sshd did not start (log: ${logPath}): ${readFileSync(logPath, "utf8").slice(-500)}`);
+  throw new BackupError("SANDBOX", `sshd did not start (log: ${logPath}): ${readFileSync(logPath, "utf8").slice(-500)}`);
 }

@@ -6,6 +6,7 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { LocalRunner } from "../zfs/runner.ts";
 import { startDaemon, type Daemon } from "./daemon.ts";
+import { BackupError } from "../errors.ts";
 
 const runner = new LocalRunner();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -38,13 +39,13 @@ export async function ensureZfsDaemon(logDir: string): Promise<ZfsDaemon> {
     await sleep(150);
   }
   await d.stop();
-  throw new Error(`zfs-fuse did not answer within 15 s (log: ${join(logDir, "zfs-fuse.log")})`);
+  throw new BackupError("SANDBOX", `zfs-fuse did not answer within 15 s (log: ${join(logDir, "zfs-fuse.log")})`);
 }
 
 /** Runs a command that must succeed. */
 export async function must(argv: string[]): Promise<string> {
   const r = await runner.run(argv);
-  if (r.code !== 0) throw new Error(`${argv.join(" ")} failed (${r.code ?? r.signal}): ${r.stderr.trim()}`);
+  if (r.code !== 0) throw new BackupError("SANDBOX", `${argv.join(" ")} failed (${r.code ?? r.signal}): ${r.stderr.trim()}`);
   return r.stdout;
 }
 
@@ -65,7 +66,7 @@ export async function destroyPool(name: string): Promise<void> {
   for (let i = 0; ; i++) {
     const r = await runner.run(["zpool", "destroy", "-f", name]);
     if (r.code === 0 || /no such pool/.test(r.stderr)) return;
-    if (i >= 20) throw new Error(`zpool destroy ${name}: ${r.stderr.trim()}`);
+    if (i >= 20) throw new BackupError("SANDBOX", `zpool destroy ${name}: ${r.stderr.trim()}`);
     await sleep(300);
   }
 }
@@ -82,7 +83,7 @@ export async function destroyDataset(name: string, opts: { recursive?: boolean }
     await runner.run(["zfs", "unmount", "-f", name]);
     const r = await runner.run(["zfs", "destroy", ...(opts.recursive ? ["-r"] : []), name]);
     if (r.code === 0 || /does not exist/.test(r.stderr)) return;
-    if (i >= 30) throw new Error(`zfs destroy ${name}: ${r.stderr.trim()}`);
+    if (i >= 30) throw new BackupError("SANDBOX", `zfs destroy ${name}: ${r.stderr.trim()}`);
     await sleep(300);
   }
 }

@@ -3,6 +3,7 @@
 // cancels the jobs, aborts running passes and waits for them. Calls injected callbacks only.
 
 import schedule from "node-schedule";
+import { BackupError } from "../errors.ts";
 
 /** One scheduled source. */
 export interface ScheduleEntry {
@@ -18,6 +19,10 @@ export interface SchedulerCallbacks {
   skipped(name: string, runningSince: Date): void;
 }
 
+function invalidSchedule(cron: string, name: string): BackupError {
+  return new BackupError("CONFIG_INVALID", `schedule "${cron}" of ${name} is not a valid cron expression`);
+}
+
 /** Schedules passes; see the module header. */
 export class Scheduler {
   private readonly jobs = new Map<string, schedule.Job>();
@@ -30,7 +35,7 @@ export class Scheduler {
   start(): void {
     for (const e of this.entries) {
       const job = schedule.scheduleJob(e.cron, () => this.fire(e.name));
-      if (!job) throw new Error(`schedule "${e.cron}" of ${e.name} is not a valid cron expression`);
+      if (!job) throw invalidSchedule(e.cron, e.name);
       this.jobs.set(e.name, job);
     }
   }
@@ -38,7 +43,7 @@ export class Scheduler {
   /** Adds a job outside the per-source passes (the nightly report); cancelled by shutdown(). */
   addJob(name: string, cron: string, run: () => Promise<void>): void {
     const job = schedule.scheduleJob(cron, () => void run().catch(() => undefined));
-    if (!job) throw new Error(`schedule "${cron}" of ${name} is not a valid cron expression`);
+    if (!job) throw invalidSchedule(cron, name);
     this.jobs.set(`job:${name}`, job);
   }
 

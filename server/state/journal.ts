@@ -28,11 +28,8 @@ export function foldJournal(text: string): JournalView {
   let unreadable = 0;
   for (const line of text.split("\n")) {
     if (!line.trim()) continue;
-    let op: OperationRecord;
-    try {
-      op = JSON.parse(line) as OperationRecord;
-      if (typeof op !== "object" || op === null || typeof op.kind !== "string" || typeof op.startedAt !== "string") throw new Error("not a record");
-    } catch {
+    const op = tryParseOperation(line);
+    if (!op) {
       unreadable++;
       continue;
     }
@@ -83,4 +80,16 @@ export class Journal {
   promotions(): Map<string, Promotion> {
     return this.view().promotions;
   }
+}
+
+/** The operation on one journal line, or null when the line is not JSON or not a record. */
+function tryParseOperation(line: string): OperationRecord | null {
+  let op: OperationRecord | null;
+  try {
+    op = JSON.parse(line) as OperationRecord | null;
+  } catch {
+    return null;
+  }
+  if (typeof op !== "object" || op === null) return null;
+  return typeof op.kind === "string" && typeof op.startedAt === "string" ? op : null;
 }

@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import type { AlertRecord } from "../core/alerts.ts";
 import type { DatasetRecord, RunRecord } from "../core/model.ts";
+import { BackupError } from "../errors.ts";
 
 /** One dataset of one pass, as stored. */
 export type HistoryRow = DatasetRecord & {
@@ -70,6 +71,6 @@ export function looksLikeJson(head: Buffer): boolean {
 export function readLegacyFile(path: string): StateData {
   const raw: unknown = JSON.parse(readFileSync(path, "utf8"));
   const parsed = fileSchema.safeParse(raw);
-  if (!parsed.success) throw new Error(`not a bzman state file: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) throw new BackupError("STATE_UNREADABLE", `not a bzman state file: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
   return raw as StateData;
 }

@@ -1,9 +1,11 @@
 // The run history in SQLite: one row per dataset per pass, daily rollups, per-dataset `latest`
 // entries and the alert records, in one database file shared by every bzman process (the
-// daemon, a `bzman run` beside it, `bzman status`). Calls are synchronous, and those of a pass
-// and of the status are bounded: an append is one small transaction with a bounded compaction
-// step; the status reads a cache of `latest` refreshed with only what changed; the report counts
-// one hour per query and yields between. Read-only opens never create, migrate or write.
+// daemon, a `bzman run` beside it, `bzman status`). Calls run synchronously (appendRun returns a
+// settled promise). An append is one transaction: its rows and a compaction step bounded by the
+// rows it adds. The status reads a process's cache of `latest` (latest-cache.ts), refreshed when
+// the file changed: with the entries changed since, or all of them after compaction changed the
+// epoch; so it grows with the datasets, never with the history. The report counts one hour per
+// query and yields between. Read-only opens never create, migrate or write.
 
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -76,7 +78,9 @@ function openWritable(path: string, nowMs: number): { db: Db; problem?: string }
       if (version !== null && version > SCHEMA_VERSION) {
         throw new BackupError("STATE_NEWER", `the history ${path} has schema ${version}, newer than this bzman's ${SCHEMA_VERSION}; upgrade bzman (the file was left as it is)`);
       }
-      if (version === null && tableCount(db) > 0) throw new Error("not a bzman history database (it has other tables)");
+      if (version === null && tableCount(db) > 0) {
+        throw new BackupError("STATE_UNREADABLE", "not a bzman history database (it has other tables)");
+      }
       db.transaction(() => createSchema(db)).immediate();
       db.prepare("SELECT max(id) FROM runs").get();
       return db;
@@ -90,7 +94,7 @@ function openWritable(path: string, nowMs: number): { db: Db; problem?: string }
     try {
       return { db: verified() };
     } catch (err) {
-      if (err instanceof BackupError) throw err;
+      if (err instanceof BackupError && err.code === "STATE_NEWER") throw err;
       if ((err as { code?: string }).code?.startsWith("SQLITE_BUSY")) throw stateError(err, "STATE_UNREADABLE", `cannot open the history ${path}`);
       const aside = moveAside(path, nowMs);
       return { db: verified(), problem: `the state file ${path} was unreadable (${(err as Error).message.split("\n")[0]}); it was moved to ${aside} and a new history begins` };
@@ -119,7 +123,8 @@ function openReadOnly(paths: HistoryPaths): { db: Db; problem?: string } {
     try {
       db = connect(paths.db, { readOnly: true });
       const version = schemaVersionOf(db);
-      if (version === null || version > SCHEMA_VERSION) throw new Error(version === null ? "not a bzman history database" : `schema ${version} is newer than this bzman's`);
+      if (version === null) throw new BackupError("STATE_UNREADABLE", "not a bzman history database");
+      if (version > SCHEMA_VERSION) throw new BackupError("STATE_NEWER", `schema ${version} is newer than this bzman's`);
       return { db };
     } catch (err) {
       db?.close();
@@ -127,7 +132,9 @@ function openReadOnly(paths: HistoryPaths): { db: Db; problem?: string } {
     }
   }
   // Something else where the database belongs is reported, never read past as "no history".
-  if (kind === "other" || (kind === "json" && paths.legacy !== paths.db)) return unreadable(paths.db, new Error("not an SQLite database"));
+  if (kind === "other" || (kind === "json" && paths.legacy !== paths.db)) {
+    return unreadable(paths.db, new BackupError("STATE_UNREADABLE", "not an SQLite database"));
+  }
   const legacy = paths.legacy === paths.db ? kind : fileKind(paths.legacy);
   if (legacy === "missing" || (legacy === "empty" && paths.legacy === paths.db)) return { db: inMemory() };
   try {

@@ -37,11 +37,11 @@ export interface SendOptions {
 /** `zfs send` for one planned step. Never `-p`/`-R`: no source property reaches the backup. */
 export function sendArgs(step: Step, opts: SendOptions = {}): string[] {
   // A resumed send takes its flags (-L -e -c -w) from the token; OpenZFS lists only -nVvPe with -t.
-  if (step.kind === "resume") return ["zfs", "send", "-t", step.resumeToken!];
+  if (step.kind === "resume") return ["zfs", "send", "-t", step.resumeToken];
   const head = ["zfs", "send", ...(opts.flags ?? []), ...(opts.raw ? ["-w"] : [])];
-  const to = snapshotPath(step.sourceDataset, step.to!.name);
+  const to = snapshotPath(step.sourceDataset, step.to.name);
   if (step.kind === "full") return [...head, to];
-  const from = step.fromBookmark ? `${step.sourceDataset}#${step.from!.name}` : snapshotPath(step.sourceDataset, step.from!.name);
+  const from = step.fromBookmark ? `${step.sourceDataset}#${step.from.name}` : snapshotPath(step.sourceDataset, step.from.name);
   return [...head, step.intermediates && !step.fromBookmark ? "-I" : "-i", from, to];
 }
 

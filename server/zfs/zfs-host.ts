@@ -28,6 +28,17 @@ export function commandError(where: string, argv: string[], s: ExitStatus, fallb
   return new BackupError(code, `${where}: ${argv.slice(0, 2).join(" ")}: ${headline}`, { detail: s.stderr.trim() || undefined });
 }
 
+/**
+ * A failure a caller takes as done: an error code that parse.ts classifies stderr as, a pattern
+ * of stderr for what it does not classify, or a test of stderr.
+ */
+export type Accepted = ErrorCode | RegExp | ((stderr: string) => boolean);
+
+function accepts(accepted: Accepted, stderr: string): boolean {
+  if (typeof accepted === "function") return accepted(stderr);
+  return typeof accepted === "string" ? tryClassifyStderr(stderr) === accepted : accepted.test(stderr);
+}
+
 /** One host's ZFS. Capabilities are probed once and cached for the life of the object. */
 export class ZfsHost {
   private caps: Promise<Capabilities> | undefined;
@@ -41,9 +52,18 @@ export class ZfsHost {
 
   /** Runs argv and throws a classified BackupError unless it exits 0. */
   async runChecked(argv: string[], signal?: AbortSignal): Promise<string> {
+    return (await this.runAccepting(argv, [], signal)).stdout;
+  }
+
+  /**
+   * Runs argv; a failure that one of `accepted` matches is returned (the caller sees its exit
+   * code), any other failure is thrown as a classified BackupError.
+   */
+  private async runAccepting(argv: string[], accepted: Accepted | Accepted[], signal?: AbortSignal):
+    Promise<ExitStatus & { stdout: string }> {
     const r = await this.runner.run(argv, { signal });
-    if (r.code !== 0) throw commandError(this.where, argv, r);
-    return r.stdout;
+    if (r.code !== 0 && ![accepted].flat().some((a) => accepts(a, r.stderr))) throw commandError(this.where, argv, r);
+    return r;
   }
 
   /** What this host's zfs supports (probed once; a failed probe means the minimal set). */
@@ -72,8 +92,7 @@ export class ZfsHost {
   async list(roots: string[], opts: { resumeTokens?: boolean; bookmarks?: boolean; signal?: AbortSignal } = {}): Promise<ListResult> {
     const caps = await this.capabilities(opts.signal);
     const argv = listArgs(roots, caps, opts.resumeTokens ?? false, opts.bookmarks ?? false);
-    const r = await this.runner.run(argv, { signal: opts.signal });
-    if (r.code !== 0 && !onlyMissingDatasets(r.stderr)) throw commandError(this.where, argv, r);
+    const r = await this.runAccepting(argv, onlyMissingDatasets, opts.signal);
     const withToken = argv.some((a) => a.includes("receive_resume_token"));
     const listing = caps.listParsable ? parseListListing(r.stdout, withToken) : parseGetListing(r.stdout);
     return { listing, missing: missingDatasets(r.stderr) };
@@ -81,12 +100,8 @@ export class ZfsHost {
 
   /** Health of `pool` ("ONLINE", "DEGRADED", …), or null when the pool does not exist. */
   async poolHealth(pool: string, signal?: AbortSignal): Promise<string | null> {
-    const argv = poolHealthArgs(pool);
-    const r = await this.runner.run(argv, { signal });
-    if (r.code !== 0) {
-      if (/no such pool/.test(r.stderr)) return null;
-      throw commandError(this.where, argv, r);
-    }
+    const r = await this.runAccepting(poolHealthArgs(pool), "ZFS_POOL_MISSING", signal);
+    if (r.code !== 0) return null;
     return r.stdout.trim().split("\t")[1] ?? "UNKNOWN";
   }
 
@@ -109,11 +124,11 @@ export class ZfsHost {
    */
   async poolStatus(pool: string, signal?: AbortSignal): Promise<ReturnType<typeof parsePoolStatus> | null> {
     for (const parsable of [true, false]) {
-      const argv = poolStatusArgs(pool, parsable);
-      const r = await this.runner.run(argv, { signal });
+      // Without -p (an older zpool) the same columns come human-readable.
+      const accepted: Accepted[] = parsable ? ["ZFS_POOL_MISSING", "ZFS_UNSUPPORTED"] : ["ZFS_POOL_MISSING"];
+      const r = await this.runAccepting(poolStatusArgs(pool, parsable), accepted, signal);
       if (r.code === 0) return parsePoolStatus(r.stdout);
-      if (/no such pool/.test(r.stderr)) return null;
-      if (!(parsable && /invalid option/.test(r.stderr))) throw commandError(this.where, argv, r);
+      if (tryClassifyStderr(r.stderr) === "ZFS_POOL_MISSING") return null;
     }
     return null;
   }
@@ -139,10 +154,8 @@ export class ZfsHost {
 
   /** Takes `dataset@name` (recursively: every child at one instant). */
   async snapshot(dataset: string, name: string, recursive: boolean, signal?: AbortSignal): Promise<void> {
-    const argv = snapshotArgs(dataset, name, recursive);
-    const r = await this.runner.run(argv, { signal });
     // Two passes in the same second name the same snapshot: it exists, which is what was asked.
-    if (r.code !== 0 && !/dataset already exists/.test(r.stderr)) throw commandError(this.where, argv, r);
+    await this.runAccepting(snapshotArgs(dataset, name, recursive), /dataset already exists/, signal);
   }
 
   /** Destroys one of bzman's own snapshots (refuses any other name before running anything). */
@@ -165,14 +178,12 @@ export class ZfsHost {
    */
   async refusesSend(dataset: string, signal?: AbortSignal): Promise<boolean> {
     const r = await this.runner.run(restoreKeyProbeArgs(dataset), { signal });
-    return /bzman-guard: rejected/.test(r.stderr);
+    return tryClassifyStderr(r.stderr) === "GUARD_REJECTED";
   }
 
   /** Bookmarks `dataset@snapshot` as `dataset#bookmark`; a bookmark that is already there is fine. */
   async bookmark(dataset: string, snapshot: string, bookmark: string, signal?: AbortSignal): Promise<void> {
-    const argv = bookmarkArgs(dataset, snapshot, bookmark);
-    const r = await this.runner.run(argv, { signal });
-    if (r.code !== 0 && !/bookmark exists/.test(r.stderr)) throw commandError(this.where, argv, r);
+    await this.runAccepting(bookmarkArgs(dataset, snapshot, bookmark), /bookmark exists/, signal);
   }
 
   /** Destroys one of this receiver's own bookmarks (refuses any other name before running anything). */
@@ -182,16 +193,12 @@ export class ZfsHost {
 
   /** Places hold `tag` on a snapshot; a hold that is already there is fine. */
   async hold(tag: string, dataset: string, snapshot: string, signal?: AbortSignal): Promise<void> {
-    const argv = holdArgs(tag, dataset, snapshot);
-    const r = await this.runner.run(argv, { signal });
-    if (r.code !== 0 && !/tag already exists/.test(r.stderr)) throw commandError(this.where, argv, r);
+    await this.runAccepting(holdArgs(tag, dataset, snapshot), /tag already exists/, signal);
   }
 
   /** Releases hold `tag` from a snapshot; a hold that is not there is fine. */
   async release(tag: string, dataset: string, snapshot: string, signal?: AbortSignal): Promise<void> {
-    const argv = releaseArgs(tag, dataset, snapshot);
-    const r = await this.runner.run(argv, { signal });
-    if (r.code !== 0 && !/no such tag|does not exist/.test(r.stderr)) throw commandError(this.where, argv, r);
+    await this.runAccepting(releaseArgs(tag, dataset, snapshot), /no such tag|does not exist/, signal);
   }
 
   /**
@@ -240,8 +247,7 @@ export class ZfsHost {
    */
   async properties(properties: string, datasets: string[], signal?: AbortSignal, opts: { localOnly?: boolean } = {}): Promise<Map<string, Record<string, string>>> {
     const argv = getArgs(properties, datasets, opts.localOnly ?? false);
-    const r = await this.runner.run(argv, { signal });
-    if (r.code !== 0 && !onlyMissingDatasets(r.stderr)) throw commandError(this.where, argv, r);
+    const r = await this.runAccepting(argv, onlyMissingDatasets, signal);
     const out = new Map<string, Record<string, string>>();
     for (const line of r.stdout.split("\n")) {
       const [name, prop, value] = line.split("\t");
@@ -256,12 +262,8 @@ export class ZfsHost {
    * zfs has no `written` property (zfs-fuse), or its guard predates the question.
    */
   async writtenSinceSnapshot(dataset: string, signal?: AbortSignal): Promise<number | null> {
-    const argv = writtenArgs(dataset);
-    const r = await this.runner.run(argv, { signal });
-    if (r.code !== 0) {
-      if (/bad property list|invalid property/.test(r.stderr) || tryClassifyStderr(r.stderr) === "GUARD_REJECTED") return null;
-      throw commandError(this.where, argv, r);
-    }
+    const r = await this.runAccepting(writtenArgs(dataset), [/bad property list|invalid property/, "GUARD_REJECTED"], signal);
+    if (r.code !== 0) return null;
     const value = r.stdout.split("\n").map((l) => l.split("\t")).find((f) => f[0] === dataset && f[1] === "written")?.[2];
     const n = value === undefined ? NaN : Number(value);
     if (!Number.isSafeInteger(n) || n < 0) throw new BackupError("ZFS_FAILED", `${this.where}: zfs get written ${dataset}: not a byte count: ${JSON.stringify(r.stdout.slice(0, 200))}`);
@@ -270,7 +272,7 @@ export class ZfsHost {
 
   /** Renames a dataset (both names full paths), retrying a while when ZFS calls it busy. */
   async rename(from: string, to: string, signal?: AbortSignal): Promise<void> {
-    await this.retryBusy(renameArgs(from, to), () => false, signal);
+    await this.retryBusy(renameArgs(from, to), [], signal);
   }
 
   /**
@@ -293,22 +295,17 @@ export class ZfsHost {
 
   /** Whether a filesystem is mounted; null where this host's guard does not let the question through. */
   async mounted(dataset: string, signal?: AbortSignal): Promise<boolean | null> {
-    const argv = mountedArgs(dataset);
-    const r = await this.runner.run(argv, { signal });
-    if (r.code !== 0) {
-      if (tryClassifyStderr(r.stderr) === "GUARD_REJECTED") return null;
-      throw commandError(this.where, argv, r);
-    }
+    const r = await this.runAccepting(mountedArgs(dataset), "GUARD_REJECTED", signal);
+    if (r.code !== 0) return null;
     return r.stdout.split("\n").some((l) => l === `${dataset}\tmounted\tyes`);
   }
 
-  /** Runs argv, retrying for a few seconds while ZFS says busy; `done` accepts a failure as success. */
-  private async retryBusy(argv: string[], done: (stderr: string) => boolean, signal?: AbortSignal): Promise<void> {
+  /** Runs argv, retrying for a few seconds while ZFS says busy; a failure `accepted` matches is done. */
+  private async retryBusy(argv: string[], accepted: Accepted[], signal?: AbortSignal): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const r = await this.runner.run(argv, { signal });
-      if (r.code === 0 || done(r.stderr)) return;
-      if (tryClassifyStderr(r.stderr) !== "ZFS_BUSY" || attempt >= 15) throw commandError(this.where, argv, r);
-      await new Promise((res) => setTimeout(res, 400));
+      const r = await this.runAccepting(argv, attempt < 15 ? [...accepted, "ZFS_BUSY"] : accepted, signal);
+      if (r.code === 0 || accepted.some((a) => accepts(a, r.stderr))) return;
+      await new Promise((res) => setTimeout(res, 400)); // busy: again in a moment
     }
   }
 
@@ -346,7 +343,7 @@ export class ZfsHost {
       throw new BackupError("UNSAFE_ARGUMENT", `${this.where}:${clone} holds ${children.length > 0 ? `datasets bzman did not make (${children.join(", ")})` : `${snapshots} snapshot(s)`}; it is left alone, with them`);
     }
     await this.mount(clone, false, signal);
-    await this.retryBusy(destroyDatasetArgs(clone), (e) => /dataset does not exist/.test(e), signal);
+    await this.retryBusy(destroyDatasetArgs(clone), ["ZFS_DATASET_MISSING"], signal);
   }
 
   /** `zfs set property=value dataset`. */
@@ -361,16 +358,12 @@ export class ZfsHost {
 
   /** Mounts (true) or unmounts (false) a dataset; already in that state is fine. */
   async mount(dataset: string, mount: boolean, signal?: AbortSignal): Promise<void> {
-    const argv = mountArgs(dataset, mount);
-    const r = await this.runner.run(argv, { signal });
-    if (r.code !== 0 && !/already mounted|not currently mounted|not mounted/.test(r.stderr)) throw commandError(this.where, argv, r);
+    await this.runAccepting(mountArgs(dataset, mount), /already mounted|not currently mounted|not mounted/, signal);
   }
 
   /** Starts a scrub of `pool`; one already running is fine. */
   async scrub(pool: string, signal?: AbortSignal): Promise<void> {
-    const argv = scrubArgs(pool);
-    const r = await this.runner.run(argv, { signal });
-    if (r.code !== 0 && !/currently scrubbing|scrub.*in progress/i.test(r.stderr)) throw commandError(this.where, argv, r);
+    await this.runAccepting(scrubArgs(pool), /currently scrubbing|scrub.*in progress/i, signal);
   }
 
   /** The scrub state and error counts of `pool`. */

@@ -55,3 +55,21 @@ test("an unreadable file is an error naming it", async () => {
   assert.ok("errors" in r);
   assert.match(r.errors[0]!, /\/nonexistent\/bzman.yaml: cannot read: ENOENT/);
 });
+
+test("a config that leaves every optional setting out takes the defaults of config/defaults.ts", () => {
+  const source = `sources:\n  - { name: a, host: h, identity: /k, target: backup/a, datasets: [{ name: tank }], ping_url: "http://x/{source}", drill: { schedule: "0 3 * * *" } }\n`;
+  const r = parseConfig(`mail: { smtp: "smtp://h:25", from: "a@b", to: ["c@d"] }\nwebhook: "http://w/"\nlog: { syslog: true }\n` + source);
+  assert.ok("config" in r, JSON.stringify(r));
+  const { sources: [s], ...top } = r.config;
+  assert.deepEqual({ ...top, instance: "-" }, {
+    state: "/var/lib/bzman/state.json", instance: "-", maxTransfers: 2, history: { days: 90, detailHours: 48 }, http: { listen: "127.0.0.1:9720" },
+    mail: { smtp: "smtp://h:25", from: "a@b", to: ["c@d"], realertSeconds: 21600, digestSeconds: 30 }, webhook: { url: "http://w/", timeoutMs: 10000, headers: {} },
+    capacityLimit: 0.75, syslog: { tag: "bzman" },
+  });
+  assert.deepEqual(s, {
+    name: "a", host: "h", port: 22, user: "bzman", identity: "/k", restoreUser: "bzman", target: "backup/a", datasets: [{ name: "tank", recursive: false }],
+    schedule: "*/10 * * * *", snapshotPrefix: "bzman", keepSource: { last: 24 }, keepBackup: { hourly: 48, daily: 30, weekly: 12, monthly: 12 }, maxLagSeconds: 3600,
+    firstSend: "oldest", includePrefixes: [], preSnapshot: [], postSnapshot: [], drill: { schedule: "0 3 * * *", recent: 10 }, stallTimeoutSeconds: 600,
+    sshCompression: false, retries: 2, onConflict: "report", sendRaw: false, bookmarks: false, ping: { url: "http://x/a", method: "GET", start: false, timeoutMs: 10000 },
+  });
+});

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import type { ErrorCode } from "../../server/core/codes.ts";
 import { CHECK, checkVerdict, unknownVerdict } from "../../server/core/check.ts";
 import { buildStatus, type PoolStatus, type StatusRow } from "../../server/core/status.ts";
 
@@ -7,7 +8,7 @@ const NOW = Date.parse("2026-11-26T12:00:00Z");
 const ago = (min: number): string => new Date(NOW - min * 60_000).toISOString();
 const sources = [{ name: "web1", target: "backup/web1", datasets: [{ name: "tank/a", recursive: false }, { name: "tank/b", recursive: false }], maxLagSeconds: 3600 }];
 const ok = (dataset: string, min: number): StatusRow => ({ source: "web1", dataset, target: `backup/web1/${dataset}`, mode: "incremental", result: "ok", steps: 1, bytes: 1, transferMs: 1, to: { name: "s", guid: "1" }, startedAt: ago(min), finishedAt: ago(min) });
-const failed = (dataset: string, min: number, code = "SSH_CONNECT"): StatusRow => ({ ...ok(dataset, min), to: undefined, result: "failed", mode: "error", error: { code, message: "m", at: ago(min) } });
+const failed = (dataset: string, min: number, code: ErrorCode = "SSH_CONNECT"): StatusRow => ({ ...ok(dataset, min), to: undefined, result: "failed", mode: "error", error: { code, message: "m", at: ago(min) } });
 const conflict = (dataset: string, min: number): StatusRow => ({ ...ok(dataset, min), to: undefined, result: "conflict", mode: "conflict", conflict: "diverged" });
 const pool = (health = "ONLINE", capacity = 0.4): PoolStatus => ({ host: "local", pool: "backup", health, sizeBytes: 100, freeBytes: 60, capacity, checkedAt: ago(0) });
 

@@ -1,11 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import type { ErrorCode } from "../../server/core/codes.ts";
 import { PassCounters, failureCodes, passResult } from "../../server/core/counters.ts";
 import type { DatasetRecord, RunRecord } from "../../server/core/model.ts";
 
 const ds = (result: DatasetRecord["result"], extra: Partial<DatasetRecord> = {}): DatasetRecord => ({ source: "web1", dataset: `tank/${result}`, target: "b", mode: "incremental", result, steps: 1, bytes: 0, transferMs: 0, ...extra });
 const run = (...datasets: DatasetRecord[]): RunRecord => ({ runId: "r", source: "web1", startedAt: "x", finishedAt: "x", phases: {}, datasets, goneOnSource: [] });
-const failed = (code: string): DatasetRecord => ds("failed", { error: { code, message: "m", at: "x" } });
+const failed = (code: ErrorCode): DatasetRecord => ds("failed", { error: { code, message: "m", at: "x" } });
 
 test("passResult: failed beats conflict beats aborted beats skipped; a promoted (skipped) dataset beside good ones is ok", () => {
   const table: Array<[RunRecord, string]> = [

@@ -1,13 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import type { Code } from "../../server/core/codes.ts";
 import type { AlertRecord, Condition } from "../../server/core/alerts.ts";
 import { planDigests, webhookPayload, type PendingAlerts } from "../../server/core/digest.ts";
 
 const S = 1000;
 const HOUR = 3600 * S;
 const T0 = Date.parse("2026-11-26T12:00:00Z");
-const cond = (key: string, code: string, what = `x ${code}`): Condition => ({ key, host: key.split(" ")[1]!.split(":")[0]!, what, where: key.split(" ")[1]!, code, message: `m ${key}`, advice: `do ${code}` });
-const datasets = (n: number, code: string, kind = "pass"): Condition[] => Array.from({ length: n }, (_, i) => cond(`${kind} web${i % 4}:tank/ds${i}`, code));
+const cond = (key: string, code: Code, what = `x ${code}`): Condition => ({ key, host: key.split(" ")[1]!.split(":")[0]!, what, where: key.split(" ")[1]!, code, message: `m ${key}`, advice: `do ${code}` });
+const datasets = (n: number, code: Code, kind = "pass"): Condition[] => Array.from({ length: n }, (_, i) => cond(`${kind} web${i % 4}:tank/ds${i}`, code));
 
 /** A daemon's alert state between evaluations, as the Notifier keeps it (every digest delivered unless `fail`). */
 class Rig {

@@ -55,7 +55,7 @@ const cases: Array<{ name: string; source?: string[]; target?: string[]; targetO
   { name: "bookmark with another GUID is no base", source: ["c"], target: ["a", "b"], sourceOpts: { bookmarks: snaps("b#other") }, want: "no-common(2)" },
   { name: "target newer than the bookmark: diverged, nothing sent", source: ["c"], target: ["a", "b", "t"], sourceOpts: { bookmarks: snaps("a", "b") },
     want: "diverged(common=@b, targetOnly=t)" },
-  { name: "bookmark and nothing newer on the source: up to date", source: [], target: ["a", "b"], sourceOpts: { bookmarks: snaps("a", "b") }, want: "no-source-snapshots" },
+  { name: "only bookmarks left on the source, no snapshot: nothing to send", source: [], target: ["a", "b"], sourceOpts: { bookmarks: snaps("a", "b") }, want: "no-source-snapshots" },
 ];
 
 /** Source snapshots; with bookmarks, created after the bookmarked ones (createtxg past theirs). */

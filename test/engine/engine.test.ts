@@ -7,10 +7,11 @@ import { BackupError } from "../../server/errors.ts";
 import { ZfsHost } from "../../server/zfs/zfs-host.ts";
 import { FakeRunner, starts, type Script } from "../helpers/fake-runner.ts";
 import { snaps } from "../helpers/snapshots.ts";
+import type { Snapshot } from "../../server/core/model.ts";
 
 const usage = readFileSync(new URL("../fixtures/zfs/zfs-fuse-usage.txt", import.meta.url), "utf8");
 const probe: Script = { match: (a) => a.length === 1 && a[0] === "zfs", stderr: usage, code: 2 };
-const [s1, s2] = snaps("s1", "s2");
+const [s1, s2] = snaps("s1", "s2") as [Snapshot, Snapshot];
 const full = { kind: "full" as const, sourceDataset: "tank/a", targetDataset: "bak/w/tank/a", to: s1, intermediates: false };
 const incr = { kind: "incremental" as const, sourceDataset: "tank/a", targetDataset: "bak/w/tank/a", from: s1, to: s2, intermediates: false };
 

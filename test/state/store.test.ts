@@ -66,7 +66,7 @@ test("two stores on one file see each other's rows and alerts (data_version refr
   assert.equal(daemon.statusRows().length, 1);
   const manual = (await HistoryStore.open(path, { now: () => now })).store;
   await manual.appendRun(run("2026-11-26T11:05:00.000Z", "ok", "tank/b"));
-  await manual.recordAlert("pass web1:tank/b", { key: "pass web1:tank/b", condition: { key: "pass web1:tank/b", host: "web1", what: "x", where: "y", code: "Z", message: "m", advice: "a" }, since: "t", lastSent: "t" });
+  await manual.recordAlert("pass web1:tank/b", { key: "pass web1:tank/b", condition: { key: "pass web1:tank/b", host: "web1", what: "x", where: "y", code: "INTERNAL", message: "m", advice: "a" }, since: "t", lastSent: "t" });
   await daemon.appendRun(run("2026-11-26T11:10:00.000Z", "failed", "tank/a"));
   assert.deepEqual(daemon.recent(2).map((r) => `${r.dataset} ${r.startedAt.slice(11, 16)}`), ["tank/a 11:00", "tank/b 11:05", "tank/a 11:10"]);
   assert.deepEqual([...daemon.alerts().keys()], ["pass web1:tank/b"]);

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { commonStreamFlags, parseCapabilities, MINIMAL_CAPABILITIES } from "../../server/zfs/capabilities.ts";
 import { createContainerArgs, listArgs, receiveArgs, sendArgs , destroyBookmarkArgs } from "../../server/zfs/args.ts";
 import { snaps } from "../helpers/snapshots.ts";
+import type { Snapshot } from "../../server/core/model.ts";
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/zfs/${name}`, import.meta.url), "utf8");
 const zfsFuse = parseCapabilities(fixture("zfs-fuse-usage.txt"));
@@ -36,7 +37,7 @@ test("listArgs: zfs get on old ZFS, zfs list -p where probed", () => {
 });
 
 test("sendArgs: full, -I, -i, resume; never -p or -R", () => {
-  const [a, c] = snaps("a", "c");
+  const [a, c] = snaps("a", "c") as [Snapshot, Snapshot];
   const base = { sourceDataset: "tank/x", targetDataset: "b/w/tank/x" };
   assert.deepEqual(sendArgs({ ...base, kind: "full", to: a, intermediates: false }), ["zfs", "send", "tank/x@a"]);
   assert.deepEqual(sendArgs({ ...base, kind: "incremental", from: a, to: c, intermediates: true }), ["zfs", "send", "-I", "tank/x@a", "tank/x@c"]);

@@ -1,0 +1,58 @@
+// Every default of the config file, in one table: what a setting is when the file leaves it out.
+// schema.ts applies them (the section defaults through zod, the inherited ones in normalize);
+// nothing else in config/ writes a default value.
+
+import { DEFAULT_SNAPSHOT_PREFIX } from "../core/naming.ts";
+import type { KeepPolicy } from "./schema.ts";
+
+/** What a source inherits when neither it nor `defaults:` sets it. */
+export interface InheritedDefaults {
+  schedule: string;
+  snapshot_prefix: string;
+  keep_source: KeepPolicy;
+  keep_backup: KeepPolicy;
+  max_lag: string;
+  first_send: "oldest" | "newest";
+  include_prefixes: string[];
+  stall_timeout: string;
+  retries: number;
+  on_conflict: "report" | "rename";
+  ssh_compression: boolean;
+  send_raw: boolean;
+  bookmarks: boolean;
+}
+
+/**
+ * The built-in defaults, by the file's own key names. Two more follow other settings:
+ * `instance` defaults to the host name, `restore_user` to the source's `user`.
+ */
+export const DEFAULTS = {
+  state: "/var/lib/bzman/state.json",
+  http: { listen: "127.0.0.1:9720" },
+  mail: { realert: "6h", digest: "30s" },
+  webhook: { timeout: "10s" },
+  log: { syslog: false as const, syslogTag: "bzman" },
+  capacity_limit: 0.75,
+  max_transfers: 2,
+  history: { days: 90, detail_hours: 48 },
+  source: { port: 22, user: "bzman", pre_snapshot: [] as string[][], post_snapshot: [] as string[][] },
+  dataset: { recursive: false },
+  drill: { recent: 10 },
+  ping_url: { method: "GET" as const, start: false, timeout: "10s" },
+  /** Under `defaults:`, and so for every source. */
+  inherited: {
+    schedule: "*/10 * * * *",
+    snapshot_prefix: DEFAULT_SNAPSHOT_PREFIX,
+    keep_source: { last: 24 },
+    keep_backup: { hourly: 48, daily: 30, weekly: 12, monthly: 12 },
+    max_lag: "1h",
+    first_send: "oldest",
+    include_prefixes: [],
+    stall_timeout: "10m",
+    retries: 2,
+    on_conflict: "report",
+    ssh_compression: false,
+    send_raw: false,
+    bookmarks: false,
+  } satisfies InheritedDefaults as InheritedDefaults,
+};

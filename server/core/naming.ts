@@ -5,6 +5,12 @@
 export const DEFAULT_SNAPSHOT_PREFIX = "bzman";
 
 /**
+ * The user property that switches a source dataset's backup off (`zfs set bzman:backup=off
+ * tank/scratch`) or back on below such a dataset (`on`); inherited as ZFS inherits properties.
+ */
+export const SELECT_PROPERTY = "bzman:backup";
+
+/**
  * The hold tag of receivers from before instances existed. An upgraded receiver releases it
  * where it finds it on its own snapshots (it was its own), but never places it.
  */

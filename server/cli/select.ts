@@ -4,6 +4,7 @@ import type { Config, SourceConfig } from "../config/schema.ts";
 import { holdTagFor, isWithin, snapshotNameAt } from "../core/naming.ts";
 import type { SourceJob } from "../engine/run-source.ts";
 import { limitAt } from "../core/bandwidth.ts";
+import { excludePatterns } from "../config/exclude.ts";
 
 /** A source with an optional dataset limit. */
 export interface Selection {
@@ -50,11 +51,12 @@ export function jobFor(sel: Selection, pass: PassOptions = { snapshot: false, pr
   return {
     name: s.name,
     targetRoot: s.target,
-    roots: s.datasets,
+    roots: s.datasets.map((d) => ({ ...d, exclude: excludePatterns(d.exclude) })),
     policy: { firstSend: s.firstSend, includePrefixes: s.includePrefixes },
     stallMs: s.stallTimeoutSeconds * 1000,
     retry: { retries: s.retries, minTimeoutMs: 5000 },
     onConflict: s.onConflict,
+    ...(s.receive.exclude.length > 0 || s.receive.set.length > 0 ? { receive: s.receive } : {}),
     ...(s.sendRaw ? { raw: true } : {}),
     ...(s.bandwidthLimit ? { rate: () => limitAt(s.bandwidthLimit, localMinuteOfDay(new Date())) } : {}),
     ...(sel.only ? { only: sel.only } : {}),

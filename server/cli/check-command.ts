@@ -2,6 +2,7 @@
 // reachable with the pinned host key, its zfs (or guard) answers, the datasets exist, the
 // backup pool exists and is ONLINE, and there is room for the estimated increment.
 
+import { receiveProperties } from "../core/receive-properties.ts";
 import type { Config } from "../config/schema.ts";
 import { isConflict } from "../core/conflicts.ts";
 import { poolOf } from "../core/naming.ts";
@@ -48,6 +49,16 @@ export async function checkCommand(config: Config, selector: string | undefined,
     } catch (err) {
       problem(`backup pool "${pool}": ${toBackupError(err).message}`);
     }
+    if (s.receive.exclude.length > 0 || s.receive.set.length > 0) {
+      try {
+        const caps = await deps.local.capabilities(deps.signal);
+        const plan = receiveProperties("filesystem", s.receive, { set: caps.receiveProperties, exclude: caps.receiveExclude, volmode: caps.volmode });
+        if ("unsupported" in plan) problem(`${plan.unsupported}: every receive of ${s.name} would fail; remove it from the config for this backup host`);
+        else out(`  ok      the backup host's zfs applies receive_exclude and receive_set`);
+      } catch (err) {
+        problem(`the backup host's zfs: ${toBackupError(err).message}`);
+      }
+    }
     let open: { close(): Promise<void> } | undefined;
     try {
       const inspection = await inspectSource(jobFor(sel, deps.now), {
@@ -72,6 +83,8 @@ export async function checkCommand(config: Config, selector: string | undefined,
       }
       const found = inspection.plan.datasets.filter((d) => d.decision.kind !== "source-missing").length;
       out(`  ok      ${found} dataset(s) found`);
+      for (const x of inspection.plan.excluded) out(`  note    ${x.sourceDataset} is excluded: ${x.reason}${x.hasBackup ? " (its backup is kept)" : ""}`);
+      if (inspection.selectUnavailable) out(`  note    ${inspection.selectUnavailable}`);
       if (estimate === null) out(`  note    ${s.name} cannot estimate stream sizes (no zfs send -nP); free space not compared`);
       else {
         const avail = await deps.local.available(pool, deps.signal);

@@ -39,6 +39,8 @@ export function datasetLine(r: DatasetRecord): string {
       return `CONFLICT  ${head}  ${r.conflict}: ${r.message}`;
     case "skipped":
       return `SKIPPED   ${head}  ${r.message}`;
+    case "excluded":
+      return `EXCLUDED  ${head}  ${r.message}`;
     default:
       return `FAILED    ${head}  ${r.mode === "error" ? "" : `${r.mode} ${range(r.from ?? r.seed, r.to)}  `}[${r.error?.code}] ${r.message}` +
         (r.error?.detail && !r.message?.includes(r.error.detail) ? `\n          stderr: ${r.error.detail.split("\n").slice(-3).join("\n                  ")}` : "");
@@ -52,7 +54,7 @@ export function phasesLine(p: Phases): string {
 
 /** Counts of results over records. */
 export function tally(records: RunRecord[]): Record<DatasetRecord["result"], number> & { datasets: number; bytes: number } {
-  const t = { ok: 0, "up-to-date": 0, conflict: 0, failed: 0, skipped: 0, datasets: 0, bytes: 0 };
+  const t = { ok: 0, "up-to-date": 0, conflict: 0, failed: 0, skipped: 0, excluded: 0, datasets: 0, bytes: 0 };
   for (const d of records.flatMap((r) => r.datasets)) {
     t[d.result]++;
     t.datasets++;
@@ -64,7 +66,7 @@ export function tally(records: RunRecord[]): Record<DatasetRecord["result"], num
 /** The block printed after a source's pass. */
 export function sourceSummary(r: RunRecord): string {
   const t = tally([r]);
-  const lines = [`${r.source}: ${phasesLine(r.phases)} — ${t.ok} replicated, ${t["up-to-date"]} up to date, ${t.conflict} conflict(s), ${t.failed} failed${t.skipped ? `, ${t.skipped} skipped` : ""}, ${bytes(t.bytes)}`];
+  const lines = [`${r.source}: ${phasesLine(r.phases)} — ${t.ok} replicated, ${t["up-to-date"]} up to date, ${t.conflict} conflict(s), ${t.failed} failed${t.skipped ? `, ${t.skipped} skipped` : ""}${t.excluded ? `, ${t.excluded} excluded` : ""}, ${bytes(t.bytes)}`];
   for (const d of r.datasets) for (const w of d.warnings ?? []) lines.push(`  warning: ${w}`);
   for (const g of r.goneOnSource) lines.push(`  kept: ${g} (its source dataset is gone; the backup is kept)`);
   return lines.join("\n");
@@ -75,5 +77,5 @@ export function finalSummary(records: RunRecord[], elapsedMs: number): string {
   const t = tally(records);
   const verdict = t.failed + t.conflict === 0 && t.datasets > 0 ? "all datasets backed up" : "NOT all datasets are backed up";
   return `Summary: ${records.length} source(s), ${t.datasets} dataset(s): ${t.ok} replicated, ${t["up-to-date"]} up to date, ` +
-    `${t.conflict} conflict(s), ${t.failed} failed; ${bytes(t.bytes)} in ${ms(elapsedMs)} — ${verdict}.`;
+    `${t.conflict} conflict(s), ${t.failed} failed${t.excluded ? `, ${t.excluded} excluded` : ""}; ${bytes(t.bytes)} in ${ms(elapsedMs)} — ${verdict}.`;
 }

@@ -1,6 +1,7 @@
 // Config → engine job: how each setting of a source (SourceConfig) turns into what a pass does
 // (runSource's SourceJob), for run, plan, check and the daemon alike.
 
+import { excludePatterns } from "../config/exclude.ts";
 import { limitAt } from "../core/bandwidth.ts";
 import { holdTagFor, snapshotNameAt } from "../core/naming.ts";
 import type { SourceJob } from "../engine/run-source.ts";
@@ -33,11 +34,12 @@ export function jobFor(sel: Selection, clock: () => Date, pass: PassOptions = PL
   return {
     name: s.name,
     targetRoot: s.target,
-    roots: s.datasets,
+    roots: s.datasets.map((d) => ({ ...d, exclude: excludePatterns(d.exclude) })),
     policy: { firstSend: s.firstSend, includePrefixes: s.includePrefixes },
     stallMs: s.stallTimeoutSeconds * 1000,
     retry: { retries: s.retries, minTimeoutMs: 5000 },
     onConflict: s.onConflict,
+    ...(s.receive.exclude.length > 0 || s.receive.set.length > 0 ? { receive: s.receive } : {}),
     ...(s.sendRaw ? { raw: true } : {}),
     ...(s.bandwidthLimit ? { rate: () => limitAt(s.bandwidthLimit, localMinuteOfDay(clock())) } : {}),
     ...(sel.only ? { only: sel.only } : {}),

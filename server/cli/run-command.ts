@@ -151,6 +151,8 @@ export interface PlanJson {
     target: string;
     error: { code: string; message: string } | null;
     goneOnSource: string[];
+    /** Datasets left out (exclude, bzman:backup=off): nothing is sent, their backups are kept. */
+    excluded: Array<{ dataset: string; target: string; by: "exclude" | "property"; reason: string; backupKept: boolean }>;
     datasets: Array<{
       dataset: string;
       target: string;
@@ -178,12 +180,13 @@ export async function planCommand(config: Config, selector: string | undefined, 
   const out: PlanJson = { sources: [] };
   for (const sel of selected) {
     const job = jobFor(sel, deps.now);
-    const entry: PlanJson["sources"][number] = { source: job.name, target: job.targetRoot, error: null, goneOnSource: [], datasets: [] };
+    const entry: PlanJson["sources"][number] = { source: job.name, target: job.targetRoot, error: null, goneOnSource: [], excluded: [], datasets: [] };
     out.sources.push(entry);
     await withSource(sel, deps, {}, async (pass) => {
       try {
         const { plan, remote } = await inspectSource(job, pass);
         entry.goneOnSource = plan.goneOnSource;
+        entry.excluded = plan.excluded.map((x) => ({ dataset: x.sourceDataset, target: x.targetDataset, by: x.by, reason: x.reason, backupKept: x.hasBackup }));
         for (const dp of plan.datasets) {
           const d = dp.decision;
           const steps = d.kind === "transfer" ? d.steps : [];
@@ -230,6 +233,7 @@ function planText(p: PlanJson): string {
           (d.estimatedBytes !== null ? `, about ${d.estimatedBytes} bytes` : "");
       lines.push(`  ${d.dataset} -> ${d.target}: ${what}`);
     }
+    for (const x of s.excluded) lines.push(`  ${x.dataset} -> ${x.target}: excluded, ${x.reason}${x.backupKept ? "; its backup is kept" : ""}`);
     for (const g of s.goneOnSource) lines.push(`  kept: ${g} (gone on the source)`);
   }
   return lines.join("\n") + "\n";

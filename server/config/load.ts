@@ -6,7 +6,9 @@ import { hostname } from "node:os";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { LIVE_CONTAINER, RESTORE_CONTAINER, datasetNameProblem, instanceFromHostname, isWithin, poolOf } from "../core/naming.ts";
-import { configFileSchema, normalize, type Config, type ConfigFile } from "./schema.ts";
+import { configFileSchema, normalize, splitSetting, type Config, type ConfigFile } from "./schema.ts";
+import { excludeProblem } from "./exclude.ts";
+import { safetyPropertyProblem } from "../core/receive-properties.ts";
 
 /** The outcome of reading a config. */
 export type ConfigResult = { config: Config; warnings: string[] } | { errors: string[] };
@@ -31,9 +33,30 @@ function zodMessages(issues: z.core.$ZodIssue[], data: unknown): string[] {
   });
 }
 
+/**
+ * `receive_exclude` and `receive_set` of `defaults` or a source (`at`): bzman's safety properties
+ * are not the config's to change, and one property cannot be both set and excluded.
+ */
+function receiveErrors(at: string, o: { receive_exclude?: string[] | undefined; receive_set?: string[] | undefined }): string[] {
+  const errors: string[] = [];
+  const set = (o.receive_set ?? []).map(splitSetting);
+  (o.receive_exclude ?? []).forEach((p, k) => {
+    const problem = safetyPropertyProblem(p);
+    if (problem) errors.push(`${at}.receive_exclude[${k}]: ${problem}`);
+    else if (set.some(([name]) => name === p)) errors.push(`${at}.receive_exclude[${k}]: "${p}" is also in receive_set; a property is either set or excluded`);
+  });
+  set.forEach(([name], k) => {
+    const problem = safetyPropertyProblem(name);
+    if (problem) errors.push(`${at}.receive_set[${k}]: ${problem}`);
+    else if (set.findIndex(([n]) => n === name) < k) errors.push(`${at}.receive_set[${k}]: "${name}" is set twice`);
+  });
+  return errors;
+}
+
 /** Cross-field rules the schema cannot express. */
 function ruleErrors(file: ConfigFile): string[] {
   const errors: string[] = [];
+  errors.push(...receiveErrors("defaults", file.defaults));
   const listen = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(file.http.listen);
   if (file.http.listen !== "" && !listen) errors.push(`http.listen: "${file.http.listen}" is not host:port (or "" for no HTTP)`);
   const host = listen?.[1] ?? listen?.[2];
@@ -56,9 +79,17 @@ function ruleErrors(file: ConfigFile): string[] {
     if (s.restore_identity !== undefined && s.restore_identity === s.identity) {
       errors.push(`${at}.restore_identity: is the replication key (identity); the restore key must be a second key, installed with the guard's --restore mode`);
     }
+    errors.push(...receiveErrors(at, s));
     s.datasets.forEach((d, j) => {
       const p = datasetNameProblem(d.name);
       if (p) errors.push(`${at}.datasets[${j}].name: ${p}`);
+      if (d.exclude.length > 0 && !d.recursive) {
+        errors.push(`${at}.datasets[${j}].exclude: "${d.name}" is not recursive, so nothing below it is backed up to exclude; set recursive: true or remove exclude`);
+      }
+      d.exclude.forEach((pattern, k) => {
+        const problem = excludeProblem(pattern);
+        if (problem) errors.push(`${at}.datasets[${j}].exclude[${k}]: ${problem}`);
+      });
       s.datasets.forEach((o, k) => {
         if (k === j) return;
         if (o.name === d.name && k < j) errors.push(`${at}.datasets[${j}].name: "${d.name}" is listed twice (also datasets[${k}])`);
@@ -92,13 +123,23 @@ function sharedPingWarnings(file: ConfigFile, config: Config): string[] {
 }
 
 /**
+ * The document without its top-level `x-…` keys: a place for anchors that merge keys refer to
+ * (`x-web: &web {…}`, then `<<: *web` in a source), as in Compose files. Nothing reads them.
+ */
+function withoutExtensions(data: unknown): unknown {
+  if (data === null || typeof data !== "object" || Array.isArray(data)) return data;
+  return Object.fromEntries(Object.entries(data).filter(([k]) => !k.startsWith("x-")));
+}
+
+/**
  * Validates config text. `origin` names the file in YAML syntax errors; `host` is the host name
  * the default `instance` comes from (this machine's by default).
  */
 export function parseConfig(text: string, origin = "config", host = hostname()): ConfigResult {
-  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  // `merge`: YAML merge keys (`<<: *web`) fill a mapping from an anchored one.
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, merge: true });
   if (doc.errors.length > 0) return { errors: doc.errors.map((e) => `${origin}: ${e.message.split("\n")[0]}`) };
-  const data: unknown = doc.toJS() ?? {};
+  const data = withoutExtensions(doc.toJS() ?? {});
   const parsed = configFileSchema.safeParse(data);
   if (!parsed.success) return { errors: zodMessages(parsed.error.issues, data) };
   const errors = ruleErrors(parsed.data);

@@ -30,6 +30,13 @@ const keepSchema = z.strictObject({
   yearly: count.optional(),
 });
 
+/** `zfs receive -x PROP`: a property name, native (`compression`) or user (`com.example:note`). */
+const propertyName = z.string().regex(/^([a-z][a-z0-9_]*|[a-z0-9_.:+-]*:[a-z0-9_.:+-]*)$/,
+  'expected a zfs property name: lower-case letters, digits and _, or a user property with a colon ("com.example:note")').max(256);
+/** `zfs receive -o PROP=VALUE`. */
+const propertySetting = z.string().regex(/^([a-z][a-z0-9_]*|[a-z0-9_.:+-]*:[a-z0-9_.:+-]*)=[^\x00-\x1f\x7f]*$/,
+  'expected "property=value" (e.g. "compression=zstd"), a zfs property name and a value without control characters');
+
 /** Settings a source inherits from `defaults` and may override. */
 const inheritable = {
   schedule: cron.optional(),
@@ -84,12 +91,28 @@ const inheritable = {
     start: z.boolean().default(DEFAULTS.ping_url.start),
     timeout: requestTimeout.default(DEFAULTS.ping_url.timeout),
   })).optional(),
+  /** Properties a received stream may not set (`zfs receive -x`), beside bzman's defaults. */
+  receive_exclude: z.array(propertyName).optional(),
+  /** Properties every received dataset gets (`zfs receive -o PROP=VALUE`). */
+  receive_set: z.array(propertySetting).optional(),
 };
 
-const datasetSchema = z.strictObject({
+/** Settings of one configured dataset (and, for a recursive root, everything below it) that override the source's. */
+const datasetOverrides = {
+  keep_source: keepSchema.optional(),
+  keep_backup: keepSchema.optional(),
+  max_lag: duration.optional(),
+  on_conflict: z.enum(["report", "rename"]).optional(),
+};
+
+/** A dataset entry: `{ name, recursive, exclude, … }`, or just its name for a root with the defaults. */
+const datasetSchema = z.preprocess((v) => (typeof v === "string" ? { name: v } : v), z.strictObject({
   name: z.string(),
   recursive: z.boolean().default(DEFAULTS.dataset.recursive),
-});
+  /** Glob patterns on the paths of datasets below a recursive root (relative to it): left out with what lies below them. */
+  exclude: z.array(z.string().min(1)).default([]),
+  ...datasetOverrides,
+}));
 
 const sourceSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "letters, digits and _ . - only, starting with a letter or digit"),
@@ -170,7 +193,7 @@ export interface SourceConfig {
   restoreUser: string;
   hostKey?: string;
   target: string;
-  datasets: Array<{ name: string; recursive: boolean }>;
+  datasets: DatasetConfig[];
   schedule: string;
   snapshotPrefix: string;
   keepSource: KeepPolicy;
@@ -201,6 +224,26 @@ export interface SourceConfig {
   bookmarks: boolean;
   /** The dead man's switch of the source (`ping_url`, `{source}` filled in), where one is set. */
   ping?: PingSettings;
+  /** `zfs receive -x` and `-o` for every full receive, beside bzman's own (see core/receive-properties.ts). */
+  receive: ReceiveSettings;
+}
+
+/** One configured dataset (a root): what it covers, what is left out, and what it overrides. */
+export interface DatasetConfig {
+  name: string;
+  recursive: boolean;
+  /** Glob patterns (relative to `name`) of datasets left out, with what lies below them. */
+  exclude: string[];
+  keepSource?: KeepPolicy;
+  keepBackup?: KeepPolicy;
+  maxLagSeconds?: number;
+  onConflict?: "report" | "rename";
+}
+
+/** The properties configured for receives: `receive_exclude` and `receive_set` (as `[name, value]`). */
+export interface ReceiveSettings {
+  exclude: string[];
+  set: Array<[string, string]>;
 }
 
 /** Where and how a source's passes are reported to a dead man's switch. */
@@ -262,17 +305,28 @@ export function normalize(file: ConfigFile, instance: string): Config {
         ...(s.restore_identity ? { restoreIdentity: s.restore_identity } : {}), restoreUser: s.restore_user ?? s.user,
         ...(s.host_key ? { hostKey: s.host_key } : {}),
         target: s.target,
-        datasets: s.datasets.map((x) => ({ name: x.name, recursive: x.recursive })),
+        datasets: s.datasets.map((x): DatasetConfig => ({
+          name: x.name, recursive: x.recursive, exclude: x.exclude,
+          ...(x.keep_source ? { keepSource: x.keep_source } : {}), ...(x.keep_backup ? { keepBackup: x.keep_backup } : {}),
+          ...(x.max_lag ? { maxLagSeconds: durationSeconds(x.max_lag) } : {}), ...(x.on_conflict ? { onConflict: x.on_conflict } : {}),
+        })),
         schedule: o.schedule, snapshotPrefix: o.snapshot_prefix, keepSource: o.keep_source, keepBackup: o.keep_backup,
         maxLagSeconds: durationSeconds(o.max_lag), firstSend: o.first_send, includePrefixes: o.include_prefixes,
         preSnapshot: s.pre_snapshot ?? DEFAULTS.source.pre_snapshot, postSnapshot: s.post_snapshot ?? DEFAULTS.source.post_snapshot,
         ...(o.drill ? { drill: { schedule: o.drill.schedule, recent: o.drill.recent } } : {}),
         ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}), stallTimeoutSeconds: durationSeconds(o.stall_timeout), sshCompression: o.ssh_compression, retries: o.retries, onConflict: o.on_conflict, sendRaw: o.send_raw, bookmarks: o.bookmarks,
         ...(o.bandwidth_limit ? { bandwidthLimit: bandwidthOf(o.bandwidth_limit) } : {}),
+        receive: { exclude: o.receive_exclude ?? [], set: (o.receive_set ?? []).map(splitSetting) },
         ...(o.ping_url ? { ping: { url: o.ping_url.url.replaceAll("{source}", s.name), method: o.ping_url.method, start: o.ping_url.start, timeoutMs: durationSeconds(o.ping_url.timeout) * 1000 } } : {}),
       };
     }),
   };
+}
+
+/** "compression=zstd" → ["compression", "zstd"] (already validated by the schema). */
+export function splitSetting(s: string): [string, string] {
+  const i = s.indexOf("=");
+  return [s.slice(0, i), s.slice(i + 1)];
 }
 
 function bandwidthOf(b: string | { rate: string; from: string; to: string }): BandwidthLimit {

@@ -84,7 +84,7 @@ export function conditionsOf(m: StatusModel, detail: ReadonlyMap<string, string>
       out.push({ key: `aside ${where}`, host: d.source, what: "backup conflicted: kept aside and re-seeded", where, code: "KEPT_ASIDE",
         message: `the backup of ${where} conflicted with the source; it is kept as ${d.lastKeptAside} and a full copy was received in its place`, advice: adviceFor("KEPT_ASIDE") });
     }
-    if (!d.fresh && d.lagSeconds !== null) {
+    if (!d.fresh && d.lagSeconds !== null && d.excluded === null) {
       out.push({ key: `lag ${where}`, host: d.source, what: "behind its freshness goal", where, code: "STALE",
         message: `${where} is ${d.lagSeconds}s behind; the goal is ${d.maxLagSeconds}s`, advice: adviceFor("STALE") });
     }

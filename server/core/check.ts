@@ -45,14 +45,14 @@ const lag = (s: number): string => (s < 3600 ? `${Math.round(s / 60)}m` : s < 17
  * errors; WARNING for a dataset behind its goal, a last pass that failed while the backup is
  * still fresh, a dataset with no pass yet, a backup kept aside, a pool beyond the capacity
  * limit, a failed restore drill; UNKNOWN when nothing can be judged (no dataset has any recorded
- * pass) or a pool could not be checked. The worst wins in that order; promoted datasets are left
- * out (their pulls are paused on purpose).
+ * pass) or a pool could not be checked. The worst wins in that order; promoted and excluded
+ * datasets are left out (their pulls are paused or left out on purpose).
  */
 export function checkVerdict(m: StatusModel, limits: CheckLimits): CheckVerdict {
   const critLag = limits.criticalLagFactor ?? DEFAULT_CRITICAL_LAG_FACTOR;
   const critCap = limits.criticalCapacity ?? DEFAULT_CRITICAL_CAPACITY;
   const reasons: Record<"critical" | "warning" | "unknown", string[]> = { critical: [], warning: [], unknown: [] };
-  const judged = m.datasets.filter((d) => !d.promoted);
+  const judged = m.datasets.filter((d) => !d.promoted && d.excluded === null);
   let stale = 0;
   let failing = 0;
   let worstRatio = 0;

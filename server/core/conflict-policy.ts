@@ -30,7 +30,7 @@ export function onConflict(decision: Decision, policy: "report" | "rename" | und
 }
 
 /** A dataset's result after a pass, and why it changed. */
-export type PassOutcome = { result: "ok" | "up-to-date" | "failed" | "conflict" | "skipped"; failedBecause?: string };
+export type PassOutcome = { result: "ok" | "up-to-date" | "failed" | "conflict" | "skipped" | "excluded"; failedBecause?: string };
 
 /**
  * The result of a dataset whose replication went `result` when this pass's snapshot of its root

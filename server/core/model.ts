@@ -33,13 +33,15 @@ export interface DatasetSnapshots {
    * them: an incremental can start from one after its snapshot is gone.
    */
   bookmarks?: Snapshot[];
+  /** The effective `bzman:backup` value (core/selection.ts), where the listing asked for it. */
+  select?: string;
 }
 
 /** A listing of one host, one call per host per run: dataset name → dataset. */
 export type Listing = Map<string, DatasetSnapshots>;
 
 /** Transfer mode of a dataset as shown by `plan` and `run`. */
-export type Mode = "full" | "incremental" | "resume" | "up-to-date" | "conflict" | "error";
+export type Mode = "full" | "incremental" | "resume" | "up-to-date" | "conflict" | "excluded" | "error";
 
 /** What every kind of step has: which dataset streams into which. */
 interface StepBase {
@@ -97,7 +99,8 @@ export interface RecordedError {
 }
 
 /** Result of one dataset in one pass. */
-export type DatasetResult = "ok" | "up-to-date" | "conflict" | "failed" | "skipped";
+/** "excluded": left out by the config or the source's property (core/selection.ts); its backup is kept. */
+export type DatasetResult = "ok" | "up-to-date" | "conflict" | "failed" | "skipped" | "excluded";
 
 /** Elapsed milliseconds per phase of a pass. */
 export interface Phases {

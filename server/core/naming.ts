@@ -5,6 +5,12 @@
 export const DEFAULT_SNAPSHOT_PREFIX = "bzman";
 
 /**
+ * The user property that switches a source dataset's backup off (`zfs set bzman:backup=off
+ * tank/scratch`) or back on below such a dataset (`on`); inherited as ZFS inherits properties.
+ */
+export const SELECT_PROPERTY = "bzman:backup";
+
+/**
  * The hold tag of receivers from before instances existed. An upgraded receiver releases it
  * where it finds it on its own snapshots (it was its own), but never places it.
  */
@@ -106,12 +112,13 @@ export function isWithin(dataset: string, root: string): boolean {
 }
 
 /**
- * The configured root that covers `dataset` (a source's `datasets:` entry): the root itself, or
- * a recursive root above it; undefined when the source does not back `dataset` up.
+ * The configured root that covers `dataset` (a source's `datasets:` entry): the entry naming it
+ * (an explicit entry wins, with its own overrides), else a recursive root above it; undefined
+ * when the source does not back `dataset` up.
  */
 export function coveringRoot<R extends { name: string; recursive: boolean }>(roots: readonly R[], dataset: string):
   R | undefined {
-  return roots.find((r) => r.name === dataset || (r.recursive && isWithin(dataset, r.name)));
+  return roots.find((r) => r.name === dataset) ?? roots.find((r) => r.recursive && isWithin(dataset, r.name));
 }
 
 /** Where a source dataset lands: `<targetRoot>/<source dataset path>` (tank/vm → backup/web1/tank/vm). */

@@ -4,6 +4,8 @@
 import type { DatasetSnapshots, DatasetType, Listing, ReplicationPolicy, Snapshot, Step } from "./model.ts";
 import type { Decision } from "./conflicts.ts";
 import { coveringRoot, isSafeDatasetName, isSafeSnapshotName, isWithin, parentOf, targetFor } from "./naming.ts";
+import type { KeepPolicy } from "./retention.ts";
+import { selectDataset, type ExcludePattern } from "./selection.ts";
 
 const byTxg = (a: Snapshot, b: Snapshot): number => a.createtxg - b.createtxg;
 
@@ -113,10 +115,20 @@ export function planDataset(
   return { kind: "transfer", common, steps: incrementalSteps(all, wanted, common, src, targetDataset) };
 }
 
+/** Settings a configured dataset overrides for itself and, when recursive, everything below it. */
+export interface DatasetOverrides {
+  keepSource?: KeepPolicy;
+  keepBackup?: KeepPolicy;
+  maxLagSeconds?: number;
+  onConflict?: "report" | "rename";
+}
+
 /** A configured dataset root of a source. */
-export interface DatasetRoot {
+export interface DatasetRoot extends DatasetOverrides {
   name: string;
   recursive: boolean;
+  /** Datasets below a recursive root left out (with what lies below them). */
+  exclude?: ExcludePattern[];
 }
 
 /**
@@ -137,6 +149,20 @@ export interface DatasetPlan {
   targetDataset: string;
   type: DatasetType;
   decision: Decision;
+  /** What the dataset's root overrides of the source's settings (empty: nothing). */
+  overrides: DatasetOverrides;
+  /** Why the source's `bzman:backup` was overruled (the config names the dataset). */
+  note?: string;
+}
+
+/** A source dataset left out of the pass; its backup, if any, is kept untouched. */
+export interface ExcludedDataset {
+  sourceDataset: string;
+  targetDataset: string;
+  by: "exclude" | "property";
+  reason: string;
+  /** The backup has this dataset (kept as it is: never pruned, never destroyed). */
+  hasBackup: boolean;
 }
 
 /** Everything a pass over one source will do, decided from one listing of each side. */
@@ -144,12 +170,16 @@ export interface SourcePlan {
   datasets: DatasetPlan[];
   /** Target datasets kept on the backup although their source dataset is gone. */
   goneOnSource: string[];
+  /** Source datasets below the roots that the config or the source's property leaves out. */
+  excluded: ExcludedDataset[];
 }
 
 /**
  * Plans every dataset of a source: each configured root, and for recursive roots every dataset
  * below it, each planned on its own. Parents come before children so a child's parent exists
  * when the child is received. `only` limits the plan to one dataset and what lies below it.
+ * Datasets left out by selection (core/selection.ts) are not planned at all, so an unsafe name
+ * or a conflict among them is never reported; they are listed in `excluded`.
  */
 export function planSource(
   roots: DatasetRoot[],
@@ -160,8 +190,13 @@ export function planSource(
   only?: string,
 ): SourcePlan {
   const plans = new Map<string, DatasetPlan>();
+  const excluded = new Map<string, ExcludedDataset>();
   const gone = new Set<string>();
   for (const root of roots) {
+    const overrides: DatasetOverrides = {
+      ...(root.keepSource ? { keepSource: root.keepSource } : {}), ...(root.keepBackup ? { keepBackup: root.keepBackup } : {}),
+      ...(root.maxLagSeconds !== undefined ? { maxLagSeconds: root.maxLagSeconds } : {}), ...(root.onConflict ? { onConflict: root.onConflict } : {}),
+    };
     const names = root.recursive
       ? [...sourceListing.keys()].filter((n) => isWithin(n, root.name))
       : sourceListing.has(root.name) ? [root.name] : [];
@@ -169,7 +204,15 @@ export function planSource(
     for (const name of names) {
       const target = targetFor(targetRoot, name);
       const src = sourceListing.get(name);
-      plans.set(name, { sourceDataset: name, targetDataset: target, type: src?.type ?? "filesystem", decision: planDataset(src, targetListing.get(target), target, policy) });
+      const sel = selectDataset(name, root, src?.select);
+      if (!sel.included) {
+        excluded.set(name, { sourceDataset: name, targetDataset: target, by: sel.by, reason: sel.reason, hasBackup: targetListing.has(target) });
+        continue;
+      }
+      plans.set(name, {
+        sourceDataset: name, targetDataset: target, type: src?.type ?? "filesystem", decision: planDataset(src, targetListing.get(target), target, policy),
+        overrides, ...(sel.note ? { note: sel.note } : {}),
+      });
     }
     if (root.recursive) {
       const targetBase = targetFor(targetRoot, root.name);
@@ -184,7 +227,9 @@ export function planSource(
     .filter((p) => only === undefined || isWithin(p.sourceDataset, only))
     .sort((a, b) => depth(a.sourceDataset) - depth(b.sourceDataset) || a.sourceDataset.localeCompare(b.sourceDataset));
   const goneOnSource = [...gone].filter((t) => only === undefined || isWithin(t, targetFor(targetRoot, only))).sort();
-  return { datasets, goneOnSource };
+  const left = [...excluded.values()].filter((x) => only === undefined || isWithin(x.sourceDataset, only))
+    .sort((a, b) => a.sourceDataset.localeCompare(b.sourceDataset));
+  return { datasets, goneOnSource, excluded: left };
 }
 
 /** The target datasets that must exist before `plan` runs but that no step creates (containers). */

@@ -13,7 +13,8 @@ export type StatusRow = DatasetRecord & { startedAt: string; finishedAt: string 
 export interface StatusSource {
   name: string;
   target: string;
-  datasets: Array<{ name: string; recursive: boolean }>;
+  /** The configured roots; a root's own `maxLagSeconds` (its `max_lag`) covers what lies below it. */
+  datasets: Array<{ name: string; recursive: boolean; maxLagSeconds?: number }>;
   maxLagSeconds: number;
 }
 
@@ -71,6 +72,11 @@ export interface DatasetStatus {
   lastKeptAside: string | null;
   /** The resume token the last pass left (failed) or resumed (ok); null when none. */
   resumeToken: string | null;
+  /**
+   * Why the last pass left the dataset out (`exclude`, `bzman:backup=off`); null when it did not.
+   * An excluded dataset is no problem however old its backup, which is kept as it is.
+   */
+  excluded: string | null;
 }
 
 /** The last restore drill of a source, or the last scrub of a backup pool. */
@@ -190,12 +196,14 @@ export function buildStatus(inp: StatusInputs): StatusModel {
       const row = last.get(k);
       const good = lastGood.get(k);
       const lagSeconds = good ? Math.max(0, Math.round((inp.now - Date.parse(good.startedAt)) / 1000)) : null;
-      const fresh = lagSeconds !== null && lagSeconds <= s.maxLagSeconds;
+      const maxLagSeconds = coveringRoot(s.datasets, name)?.maxLagSeconds ?? s.maxLagSeconds;
+      const fresh = lagSeconds !== null && lagSeconds <= maxLagSeconds;
+      const excluded = row?.result === "excluded" ? row.message ?? "excluded" : null;
       const promo = (inp.promotions ?? []).find((p) => p.source === s.name && isWithin(name, p.dataset));
       const d: DatasetStatus = {
         source: s.name, dataset: name, target: row?.target || targetFor(s.target, name),
         newest: good?.to ? { ...good.to, at: good.startedAt } : null,
-        lagSeconds, maxLagSeconds: s.maxLagSeconds, fresh,
+        lagSeconds, maxLagSeconds, fresh,
         lastResult: row?.result ?? null, lastRunAt: row?.startedAt ?? null,
         lastError: row?.error ? { code: row.error.code, message: row.error.message } : null,
         lastConflict: row?.conflict ?? null, lastMessage: row?.message ?? null,
@@ -206,12 +214,14 @@ export function buildStatus(inp: StatusInputs): StatusModel {
         promoted: promo ? { live: promo.live, at: promo.at } : null,
         lastKeptAside: row?.keptAside ?? null,
         resumeToken: row?.resumeToken ?? null,
+        excluded,
       };
       datasets.push(d);
       // A promoted dataset is served from the backup host on purpose; its pulls are paused.
-      if (promo) continue;
+      // An excluded one is left out on purpose; its backup, however old, is kept.
+      if (promo || excluded !== null) continue;
       if (lagSeconds === null) problems.push(`${s.name}:${name} has never been backed up`);
-      else if (!fresh) problems.push(`${s.name}:${name} is ${lagSeconds}s behind (goal ${s.maxLagSeconds}s)`);
+      else if (!fresh) problems.push(`${s.name}:${name} is ${lagSeconds}s behind (goal ${maxLagSeconds}s)`);
       if (row && (row.result === "failed" || row.result === "conflict")) problems.push(`${s.name}:${name} last pass ${row.result}: ${row.error?.code ?? row.conflict ?? ""} ${row.message ?? row.error?.message ?? ""}`.trim());
     }
   }

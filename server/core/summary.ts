@@ -8,7 +8,8 @@ import type { CheckStatus, PoolStatus, StatusModel, StatusRow } from "./status.t
 export interface ReportRow {
   source: string;
   dataset: string;
-  state: "failed" | "stale" | "ok";
+  /** "excluded": left out on purpose (exclude, bzman:backup=off); its backup is kept as it is. */
+  state: "failed" | "stale" | "ok" | "excluded";
   newest: string | null;
   lagSeconds: number | null;
   passes: number;
@@ -32,7 +33,7 @@ export interface ReportModel {
   checks: Array<CheckStatus & { kind: "drill" | "scrub" }>;
 }
 
-const ORDER = { failed: 0, stale: 1, ok: 2 } as const;
+const ORDER = { failed: 0, stale: 1, ok: 2, excluded: 3 } as const;
 
 /**
  * The passes of one dataset that started in one hour of the report's window (hour 0 starts 24
@@ -98,7 +99,7 @@ export function buildReportFromTallies(status: StatusModel, tallies: ReportTally
     const mine = per.get(`${d.source}\u0000${d.dataset}`) ?? { passes: 0, failures: 0, bytes: 0, transferMs: 0 };
     const failedNow = isFailure(d.lastResult ?? "");
     return {
-      source: d.source, dataset: d.dataset, state: failedNow ? "failed" : d.fresh ? "ok" : "stale",
+      source: d.source, dataset: d.dataset, state: d.excluded !== null ? "excluded" : failedNow ? "failed" : d.fresh ? "ok" : "stale",
       newest: d.newest?.name ?? null, lagSeconds: d.lagSeconds, passes: mine.passes, failures: mine.failures,
       bytes: mine.bytes, transferMs: mine.transferMs,
       lastError: d.lastError ? `${d.lastError.code}: ${d.lastError.message}` : d.lastResult === "conflict" ? `${d.lastConflict ?? "conflict"}: ${d.lastMessage ?? ""}` : null,

@@ -48,13 +48,13 @@ export function bytesChart(perHour: number[]): string {
 
 /** Subject line of the report. */
 export function reportSubject(r: ReportModel): string {
-  const failed = r.rows.filter((x) => x.state !== "ok").length;
+  const failed = r.rows.filter((x) => x.state !== "ok" && x.state !== "excluded").length;
   return `[bzman] report ${r.to.slice(0, 10)}: ${failed === 0 ? "all datasets backed up" : `${failed} of ${r.rows.length} datasets need attention`}`;
 }
 
 /** MJML of the nightly report. */
 export function reportMjml(r: ReportModel): string {
-  const rows = r.rows.map((x) => `<tr class="${x.state}" style="background:${x.state === "ok" ? "#ffffff" : x.state === "stale" ? "#fff6d6" : "#fde2e1"}">` +
+  const rows = r.rows.map((x) => `<tr class="${x.state}" style="background:${x.state === "ok" || x.state === "excluded" ? "#ffffff" : x.state === "stale" ? "#fff6d6" : "#fde2e1"}">` +
     `<td>${esc(`${x.source}:${x.dataset}`)}</td><td>${x.state.toUpperCase()}</td><td>${esc(x.newest ? "@" + x.newest : "-")}</td><td>${lag(x.lagSeconds)}</td>` +
     `<td>${x.passes}</td><td>${x.failures}</td><td>${esc(prettyBytes(x.bytes))}</td><td>${(x.transferMs / 1000).toFixed(1)}s</td><td class="err">${esc(x.lastError ?? "")}</td></tr>`).join("\n");
   return `<mjml><mj-head><mj-title>${esc(reportSubject(r))}</mj-title><mj-style>td,th{padding:4px 6px;border-bottom:1px solid #ddd;text-align:left;font-size:12px;white-space:nowrap}td.err{white-space:normal;min-width:220px}</mj-style></mj-head>

@@ -21,6 +21,8 @@ export interface ReplicatedDataset {
   record: DatasetRecord;
   /** The newest common snapshot before this pass (absent after a first, full send). */
   previousCommon?: Snapshot;
+  /** The dataset's own retention (its configured root's `keep_source` / `keep_backup`), where set. */
+  keep?: { keepSource?: KeepPolicy; keepBackup?: KeepPolicy };
 }
 
 /**
@@ -92,8 +94,8 @@ export async function pruneDataset(
   const protectSource = new Set([...protect, ...src.filter((s) => commonOnSource && s.createtxg > commonOnSource.createtxg).map((s) => s.guid)]);
   // Never prune a side whose listing does not show the common snapshot: something is off.
   const source = commonOnSource
-    ? await pruneSide(hosts.remote, record.dataset, src, spec.keepSource, spec, protectSource, opts.now, opts.tag, record, opts.signal) : 0;
+    ? await pruneSide(hosts.remote, record.dataset, src, ds.keep?.keepSource ?? spec.keepSource, spec, protectSource, opts.now, opts.tag, record, opts.signal) : 0;
   const backup = dst.some((s) => s.guid === record.to!.guid)
-    ? await pruneSide(hosts.local, record.target, dst, spec.keepBackup, spec, protect, opts.now, opts.tag, record, opts.signal) : 0;
+    ? await pruneSide(hosts.local, record.target, dst, ds.keep?.keepBackup ?? spec.keepBackup, spec, protect, opts.now, opts.tag, record, opts.signal) : 0;
   record.pruned = { source, backup };
 }

@@ -16,6 +16,8 @@ import { afterFailedResume, continueStep } from "../core/continue.ts";
 import { onConflict, withSnapshotOutcome } from "../core/conflict-policy.ts";
 import { pauseReason, type Paused } from "../core/pause.ts";
 import type { Step } from "../core/model.ts";
+import type { ConfiguredReceive } from "../core/receive-properties.ts";
+import { passSnapshotsToDrop } from "../core/selection.ts";
 import { transferStep, type TransferProgress } from "./transfer.ts";
 
 /** What to replicate from one source, and where to. */
@@ -56,6 +58,8 @@ export interface SourceJob {
    * pass can continue after that snapshot is gone.
    */
   bookmarks?: { prefix: string; instance: string };
+  /** The operator's properties for full receives (`receive_exclude`, `receive_set`); absent: none. */
+  receive?: ConfiguredReceive;
 }
 
 /** Releases a lock. */
@@ -104,6 +108,8 @@ export interface Inspection {
   phases: Phases;
   /** Roots whose snapshot for this pass could not be taken. */
   snapshotErrors: SnapshotErrors;
+  /** Why the source's `bzman:backup` values could not be read (then only config selects). */
+  selectUnavailable?: string;
 }
 
 const ref = (s: { name: string; guid: string } | undefined): SnapshotRef | undefined => (s ? { name: s.name, guid: s.guid } : undefined);
@@ -129,7 +135,7 @@ export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phas
   const [remoteCaps, src, dst] = await timed(phases, "list", async () => {
     const caps = await remote.capabilities(deps.signal);
     return [caps, ...(await Promise.all([
-      remote.list(job.roots.map((r) => r.name), { bookmarks: true, signal: deps.signal }),
+      remote.list(job.roots.map((r) => r.name), { bookmarks: true, select: true, signal: deps.signal }),
       deps.local.list([job.targetRoot], { resumeTokens: true, signal: deps.signal }),
     ]))] as const;
   }, deps.now);
@@ -140,7 +146,7 @@ export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phas
     }
   }
   const plan = await timed(phases, "plan", async () => planSource(job.roots, src.listing, dst.listing, job.targetRoot, job.policy, job.only), deps.now);
-  return { remote, remoteCaps, plan, sourceListing: src.listing, targetListing: dst.listing, phases, snapshotErrors };
+  return { remote, remoteCaps, plan, sourceListing: src.listing, targetListing: dst.listing, phases, snapshotErrors, ...(src.selectUnavailable ? { selectUnavailable: src.selectUnavailable } : {}) };
 }
 
 /** The record of a dataset the planner did not send: up to date or a conflict. */
@@ -149,6 +155,29 @@ function recordDecision(base: DatasetRecord, dp: DatasetPlan, job: SourceJob): D
   if (d.kind === "up-to-date") return { ...base, mode: "up-to-date", result: "up-to-date", to: ref(d.snapshot) };
   if (isConflict(d)) return { ...base, mode: "conflict", result: "conflict", conflict: d.kind, message: describeConflict(d, `${job.name}:${dp.sourceDataset}`, dp.targetDataset) };
   return base;
+}
+
+/**
+ * Records each dataset selection left out (core/selection.ts): result "excluded", its backup
+ * untouched. A `zfs snapshot -r` of the pass cannot leave a child out, so the pass's snapshot is
+ * removed again from excluded datasets (bzman's own, taken a moment ago; one destroy each).
+ */
+async function recordExcluded(plan: SourcePlan, inspection: Inspection, job: SourceJob, deps: PassDeps, record: RunRecord): Promise<void> {
+  const drop = new Set(job.snapshot ? passSnapshotsToDrop(plan.excluded, inspection.sourceListing, job.snapshot.name) : []);
+  for (const x of plan.excluded) {
+    const rec: DatasetRecord = {
+      source: job.name, dataset: x.sourceDataset, target: x.targetDataset, mode: "excluded", result: "excluded", steps: 0, bytes: 0, transferMs: 0,
+      message: `${x.reason}; ${x.hasBackup ? `its backup ${x.targetDataset} is kept as it is` : "it has no backup"}`,
+    };
+    if (drop.has(x.sourceDataset)) {
+      const prefix = job.snapshot!.prefix ?? job.snapshot!.name.slice(0, job.snapshot!.name.lastIndexOf("_"));
+      await inspection.remote.destroySnapshot(x.sourceDataset, job.snapshot!.name, prefix, deps.signal).catch((err: unknown) => {
+        (rec.warnings ??= []).push(`the pass's snapshot ${x.sourceDataset}@${job.snapshot!.name} could not be removed again: ${toBackupError(err).message}`);
+      });
+    }
+    record.datasets.push(rec);
+    deps.onDataset?.(rec);
+  }
 }
 
 /**
@@ -184,6 +213,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
 
   const { plan, targetListing } = inspection;
   record.goneOnSource = plan.goneOnSource;
+  await recordExcluded(plan, inspection, job, deps, record);
   const pausedAtStart = await currentPaused(job, deps);
   const active = plan.datasets.filter((dp) => pauseReason(pausedAtStart, dp.sourceDataset) === undefined);
   const present = new Set(targetListing.keys());
@@ -217,9 +247,13 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
       rec.message = outcome.failedBecause;
     } else if (rec.result === "ok" || rec.result === "up-to-date") {
       const d = dp.decision;
-      replicated.push({ record: rec, ...(d.kind === "transfer" && d.common ? { previousCommon: d.common } : {}) });
+      const keep = { ...(dp.overrides.keepSource ? { keepSource: dp.overrides.keepSource } : {}), ...(dp.overrides.keepBackup ? { keepBackup: dp.overrides.keepBackup } : {}) };
+      replicated.push({ record: rec, ...(d.kind === "transfer" && d.common ? { previousCommon: d.common } : {}), keep });
     }
+    if (dp.note) (rec.warnings ??= []).push(dp.note);
     phases.transfer = (phases.transfer ?? 0) + rec.transferMs;
+    // Said once per pass, on its first dataset: an older guard keeps the property from being read.
+    if (inspection.selectUnavailable && !record.datasets.some((d) => d.warnings?.includes(inspection.selectUnavailable!))) (rec.warnings ??= []).push(inspection.selectUnavailable);
     record.datasets.push(rec);
     if (!job.retention && !job.holdTag && !job.bookmarks) deps.onDataset?.(rec);
   }
@@ -276,7 +310,7 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
   const { job, deps, present } = ctx;
   const base: DatasetRecord = { source: job.name, dataset: dp.sourceDataset, target: dp.targetDataset, mode: "error", result: "failed", steps: 0, bytes: 0, transferMs: 0 };
   // on_conflict (core/conflict-policy.ts): as planned, or keep the backup aside and re-seed it.
-  const action = onConflict(dp.decision, job.onConflict, {
+  const action = onConflict(dp.decision, dp.overrides.onConflict ?? job.onConflict, {
     source: ctx.sourceListing.get(dp.sourceDataset), targetDataset: dp.targetDataset, replication: job.policy,
     targetHasChildren: [...present].some((n) => n.startsWith(dp.targetDataset + "/")),
   });
@@ -417,6 +451,7 @@ async function transferWithRetries(step: Step, dp: DatasetPlan, rec: DatasetReco
       send,
       type: dp.type, signal: deps.signal, onProgress: deps.onProgress, ...(estimate !== null ? { estimatedBytes: estimate } : {}),
       ...(job.stallMs !== undefined ? { stallMs: job.stallMs } : {}), ...(job.rate ? { rate: job.rate } : {}),
+      ...(job.receive ? { receiveProps: job.receive } : {}),
     });
   }, {
     // No `signal` here: p-retry would reject at once on abort, before the running transfer has
@@ -430,7 +465,7 @@ async function transferWithRetries(step: Step, dp: DatasetPlan, rec: DatasetReco
   });
 }
 
-/** True iff every dataset of the record is replicated or already up to date. */
+/** True iff every dataset of the record is replicated, already up to date, or left out on purpose. */
 export function runSucceeded(record: RunRecord): boolean {
-  return record.datasets.length > 0 && record.datasets.every((d) => d.result === "ok" || d.result === "up-to-date");
+  return record.datasets.length > 0 && record.datasets.every((d) => d.result === "ok" || d.result === "up-to-date" || d.result === "excluded");
 }

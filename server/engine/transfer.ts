@@ -2,6 +2,7 @@
 // stream.pipeline; bytes are counted by a listener on the sender's output (no extra stream hop). Replication sends from a source into the backup; a restore the other way.
 // Either side failing tears down both; both exit statuses are always awaited.
 
+import type { ConfiguredReceive } from "../core/receive-properties.ts";
 import { pipeline } from "node:stream/promises";
 import type { DatasetType, Step } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
@@ -86,6 +87,8 @@ export async function transferStep(
     send?: SendOptions;
     /** The bandwidth limit in bytes per second now (null: none); absent: nothing in the pipe. */
     rate?: () => number | null;
+    /** The operator's receive properties (`receive_exclude`, `receive_set`) for a full receive. */
+    receiveProps?: ConfiguredReceive;
   },
 ): Promise<number> {
   const stop = new AbortController();
@@ -98,7 +101,7 @@ export async function transferStep(
     // stream and cleans up after itself (a killed client may leave zfs-fuse's daemon mid-way).
     const recv = opts.restore
       ? await hosts.receiver.receiveRestore(step.targetDataset, opts.restore.mount)
-      : await hosts.receiver.receive(step.targetDataset, { full: step.kind === "full", type: opts.type });
+      : await hosts.receiver.receive(step.targetDataset, { full: step.kind === "full", type: opts.type, ...(opts.receiveProps ? { configured: opts.receiveProps } : {}) });
     const stopRecv = (): void => {
       recv.stdin.destroy();
       recvKillTimer ??= setTimeout(() => recv.kill(), RECEIVE_GRACE_MS).unref();

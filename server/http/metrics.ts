@@ -70,6 +70,8 @@ function metricsRegistry(m: StatusModel, extras: MetricsExtras): Registry {
     scrubAt.set({ pool: c.subject }, Date.parse(c.at) / 1000);
   }
   for (const d of m.datasets) {
+    // A dataset left out on purpose (exclude, bzman:backup=off) has no goal to meet: no series.
+    if (d.excluded !== null) continue;
     const l = { source: d.source, dataset: d.dataset };
     if (d.newest) lastSuccess.set(l, Date.parse(d.newest.at) / 1000);
     if (d.lagSeconds !== null) lag.set(l, d.lagSeconds);

@@ -29,6 +29,7 @@ export function eta(p: NonNullable<DatasetStatus["progress"]>): string | null {
 
 function state(d: DatasetStatus): string {
   if (d.promoted) return "PROMOTED";
+  if (d.excluded !== null) return "excluded";
   if (d.progress) return `running ${prettyBytes(d.progress.bytes)}${eta(d.progress) ? ` ETA ${eta(d.progress)}` : ""}`;
   if (d.lastResult === "failed" || d.lastResult === "conflict") return d.lastResult.toUpperCase();
   if (!d.newest) return "NEVER";
@@ -37,6 +38,7 @@ function state(d: DatasetStatus): string {
 
 /** The last error, or the conflict, of a dataset, for one cell. */
 function problemOf(d: DatasetStatus): string {
+  if (d.excluded !== null) return d.excluded;
   if (d.lastError) return `${d.lastError.code}: ${d.lastError.message}`;
   if (d.lastResult === "conflict") return `${d.lastConflict ?? "conflict"}: ${d.lastMessage ?? ""}`;
   return "";

@@ -4,9 +4,10 @@
 import type { DatasetType, Step } from "../core/model.ts";
 import { isOwnBookmark, isOwnSnapshot } from "../core/naming.ts";
 import { BackupError } from "../errors.ts";
-import { snapshotPath } from "../core/naming.ts";
+import { SELECT_PROPERTY, snapshotPath } from "../core/naming.ts";
 import type { Capabilities } from "./capabilities.ts";
 import { LIST_COLUMNS } from "./parse.ts";
+import { receiveProperties, safeProperties, type ConfiguredReceive } from "../core/receive-properties.ts";
 
 /** `zfs` without arguments: prints the usage text the capability probe reads. */
 export function probeArgs(): string[] {
@@ -15,16 +16,18 @@ export function probeArgs(): string[] {
 
 /**
  * One listing of datasets and snapshots below `roots`, in the most efficient form the host
- * supports; with `withBookmarks`, bookmarks too where the host has them (the source's listing).
+ * supports; with `withBookmarks`, bookmarks too where the host has them (the source's listing);
+ * with `withSelect`, the `bzman:backup` property (core/selection.ts) in the same call.
  */
-export function listArgs(roots: string[], caps: Capabilities, withResumeToken: boolean, withBookmarks = false): string[] {
+export function listArgs(roots: string[], caps: Capabilities, withResumeToken: boolean, withBookmarks = false, withSelect = false): string[] {
   const token = withResumeToken && caps.resume;
+  const extra = [...(token ? ["receive_resume_token"] : []), ...(withSelect ? [SELECT_PROPERTY] : [])];
   if (caps.listParsable) {
-    const cols = [...LIST_COLUMNS, ...(token ? ["receive_resume_token"] : [])].join(",");
+    const cols = [...LIST_COLUMNS, ...extra].join(",");
     const types = withBookmarks && caps.bookmarks ? "filesystem,volume,snapshot,bookmark" : "filesystem,volume,snapshot";
     return ["zfs", "list", "-H", "-p", "-o", cols, "-t", types, "-r", ...roots];
   }
-  const props = ["guid", "createtxg", "creation", "type", "userrefs", ...(token ? ["receive_resume_token"] : [])].join(",");
+  const props = ["guid", "createtxg", "creation", "type", "userrefs", ...extra].join(",");
   return ["zfs", "get", "-H", "-p", "-o", "name,property,value", props, "-r", ...roots];
 }
 
@@ -67,20 +70,20 @@ export function sendEstimateArgs(step: Step, opts: SendOptions = {}): string[] {
   return [zfs!, send!, "-n", "-P", ...rest];
 }
 
-/** Properties every received dataset gets: read-only, never mounted on its own, nothing executable. */
-export function safeProperties(type: DatasetType): Array<[string, string]> {
-  const common: Array<[string, string]> = [["readonly", "on"]];
-  if (type === "volume") return common;
-  return [...common, ["canmount", "noauto"], ["setuid", "off"], ["exec", "off"], ["devices", "off"]];
-}
+export { safeProperties };
 
 /**
- * `zfs receive` into `target`: unmounted (`-u`), never `-F`. Where the host supports it, the safe
- * properties are set by the receive itself (`-o`) and an interrupted stream is kept for resume (`-s`).
+ * `zfs receive` into `target`: unmounted (`-u`), never `-F`. An interrupted stream is kept for
+ * resume (`-s`) where the host can. A full receive gets, as `-o` and `-x`, the properties
+ * core/receive-properties.ts decides (bzman's safe properties, the inert defaults, the
+ * operator's `configured` ones); an incremental one keeps what the full receive set. Throws
+ * ZFS_UNSUPPORTED, before anything runs, where this zfs cannot do what `configured` asks.
  */
-export function receiveArgs(target: string, caps: Capabilities, opts: { full: boolean; type: DatasetType }): string[] {
+export function receiveArgs(target: string, caps: Capabilities, opts: { full: boolean; type: DatasetType; configured?: ConfiguredReceive }): string[] {
   const resumable = caps.resume ? ["-s"] : [];
-  const props = opts.full && caps.receiveProperties ? safeProperties(opts.type).flatMap(([k, v]) => ["-o", `${k}=${v}`]) : [];
+  const plan = receiveProperties(opts.type, opts.configured ?? { exclude: [], set: [] }, { set: caps.receiveProperties, exclude: caps.receiveExclude, volmode: caps.volmode });
+  if ("unsupported" in plan) throw new BackupError("ZFS_UNSUPPORTED", `cannot receive ${target}: ${plan.unsupported}; remove it from the config for this backup host`);
+  const props = opts.full ? [...plan.set.flatMap(([k, v]) => ["-o", `${k}=${v}`]), ...plan.exclude.flatMap((k) => ["-x", k])] : [];
   return ["zfs", "receive", "-u", ...resumable, ...props, target];
 }
 

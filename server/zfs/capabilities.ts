@@ -15,6 +15,14 @@ export interface Capabilities {
   rawSend: boolean;
   /** `receive -o property=value`. */
   receiveProperties: boolean;
+  /** `receive -x property` (keep a property of the stream off the received dataset). */
+  receiveExclude: boolean;
+  /**
+   * The `volmode` property of volumes. Not in any usage line: OpenZFS (Linux, FreeBSD) has it
+   * and prints `zfs version`; illumos, zfs-fuse and OpenZFS before 0.8 print no such line, and
+   * are treated as without it (a backed-up volume then keeps the default volmode).
+   */
+  volmode: boolean;
   /** `send -n -v -P` size estimates. */
   sendEstimate: boolean;
   /** Volumes (`create -V`). */
@@ -43,7 +51,7 @@ export function commonStreamFlags(sender: Capabilities, receiver: Capabilities):
 /** What bzman assumes of a host it could not probe: the oldest ZFS it supports. */
 export const MINIMAL_CAPABILITIES: Capabilities = {
   listParsable: false, holds: false, bookmarks: false, resume: false, rawSend: false,
-  receiveProperties: false, sendEstimate: false, zvols: false, listJson: false, streamFlags: [],
+  receiveProperties: false, receiveExclude: false, volmode: false, sendEstimate: false, zvols: false, listJson: false, streamFlags: [],
 };
 
 function usageLine(usage: string, command: string): string[] {
@@ -67,6 +75,8 @@ export function parseCapabilities(usage: string): Capabilities {
     resume: send.some((l) => /-t\s+<receive_resume_token>/.test(l)) && receive.some((l) => flagsOf(l).includes("s")),
     rawSend: sendFlags.includes("w"),
     receiveProperties: receive.some((l) => /-o\s+<?property/.test(l)),
+    receiveExclude: receive.some((l) => /-x\s+<?property/.test(l)),
+    volmode: usage.split("\n").some((l) => /^version(\s|$)/.test(l.trim())) && usageLine(usage, "create").some((l) => l.includes("-V")),
     sendEstimate: sendFlags.includes("n") && sendFlags.includes("P"),
     zvols: usageLine(usage, "create").some((l) => l.includes("-V")),
     listJson: list.some((l) => /\[-j\b/.test(l)),

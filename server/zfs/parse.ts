@@ -3,6 +3,7 @@
 
 import type { DatasetSnapshots, DatasetType, Listing, Snapshot } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
+import { SELECT_PROPERTY } from "../core/naming.ts";
 
 /** The columns asked of `zfs list -H -p -o …` (see args.ts), in order. */
 export const LIST_COLUMNS = ["name", "type", "guid", "createtxg", "creation", "userrefs"] as const;
@@ -15,6 +16,7 @@ interface Row {
   creation: string | undefined;
   receive_resume_token: string | undefined;
   userrefs: string | undefined;
+  select: string | undefined;
 }
 
 const DIGITS = /^\d+$/;
@@ -23,7 +25,7 @@ function fail(line: number, text: string, why: string): never {
   throw new BackupError("ZFS_PARSE", `zfs output line ${line}: ${why}`, { detail: text.slice(0, 300) });
 }
 
-const GET_PROPERTIES = new Set(["guid", "createtxg", "creation", "type", "receive_resume_token", "userrefs"]);
+const GET_PROPERTIES = new Set(["guid", "createtxg", "creation", "type", "receive_resume_token", "userrefs", SELECT_PROPERTY]);
 
 function toListing(rows: Map<string, Row>): Listing {
   const listing: Listing = new Map();
@@ -58,6 +60,7 @@ function toListing(rows: Map<string, Row>): Listing {
       guid,
       snapshots: [],
       ...(token && token !== "-" ? { resumeToken: token } : {}),
+      ...(row.select !== undefined && row.select !== "-" && row.select !== "" ? { select: row.select } : {}),
     });
   }
   for (const [dataset, snap] of snapshots) listing.get(dataset)?.snapshots.push(snap);
@@ -72,7 +75,7 @@ function toListing(rows: Map<string, Row>): Listing {
   return listing;
 }
 
-/** Parses `zfs get -H -p -o name,property,value guid,createtxg,creation,type[,receive_resume_token] -r …`. */
+/** Parses `zfs get -H -p -o name,property,value guid,createtxg,creation,type,userrefs[,receive_resume_token][,bzman:backup] -r …`. */
 export function parseGetListing(stdout: string): Listing {
   const rows = new Map<string, Row>();
   // One pass over the text, cutting fields by index: no array per line. zfs prints a dataset's
@@ -99,27 +102,28 @@ export function parseGetListing(stdout: string): Listing {
         const name = stdout.slice(start, t1);
         row = rows.get(name);
         if (!row) {
-          row = { name, type: undefined, guid: undefined, createtxg: undefined, creation: undefined, receive_resume_token: undefined, userrefs: undefined };
+          row = { name, type: undefined, guid: undefined, createtxg: undefined, creation: undefined, receive_resume_token: undefined, userrefs: undefined, select: undefined };
           rows.set(name, row);
         }
       }
       prev = row;
-      (row as unknown as Record<string, string>)[property] = stdout.slice(t2 + 1, end);
+      (row as unknown as Record<string, string>)[property === SELECT_PROPERTY ? "select" : property] = stdout.slice(t2 + 1, end);
     }
     start = end + 1;
   }
   return toListing(rows);
 }
 
-/** Parses `zfs list -H -p -o name,type,guid,createtxg,creation[,receive_resume_token] -t … -r …`. */
-export function parseListListing(stdout: string, withResumeToken: boolean): Listing {
-  const columns = withResumeToken ? [...LIST_COLUMNS, "receive_resume_token"] : [...LIST_COLUMNS];
+/** Parses `zfs list -H -p -o name,type,guid,createtxg,creation,userrefs[,receive_resume_token][,bzman:backup] -t … -r …`. */
+export function parseListListing(stdout: string, withResumeToken: boolean, withSelect = false): Listing {
+  const columns = [...LIST_COLUMNS, ...(withResumeToken ? ["receive_resume_token"] : []), ...(withSelect ? [SELECT_PROPERTY] : [])];
+  const selectAt = withResumeToken ? 7 : 6;
   const rows = new Map<string, Row>();
   stdout.split("\n").forEach((text, i) => {
     if (text === "") return;
     const fields = text.split("\t");
     if (fields.length !== columns.length) fail(i + 1, text, `expected ${columns.length} tab-separated fields, got ${fields.length}`);
-    const row: Row = { name: fields[0]!, type: fields[1], guid: fields[2], createtxg: fields[3], creation: fields[4], userrefs: fields[5], receive_resume_token: withResumeToken ? fields[6] : undefined };
+    const row: Row = { name: fields[0]!, type: fields[1], guid: fields[2], createtxg: fields[3], creation: fields[4], userrefs: fields[5], receive_resume_token: withResumeToken ? fields[6] : undefined, select: withSelect ? fields[selectAt] : undefined };
     rows.set(row.name, row);
   });
   return toListing(rows);

@@ -2,6 +2,8 @@
 // set), over any CommandRunner. The same class serves the local pool and a remote source.
 
 import type { DatasetType, Listing, Step } from "../core/model.ts";
+import type { ConfiguredReceive } from "../core/receive-properties.ts";
+import { SELECT_PROPERTY } from "../core/naming.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
 import { abortReceiveArgs, bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, cloneArgs, createArgs, destroyDatasetArgs, getArgs, inheritArgs, mountArgs, renameArgs, restoreReceiveArgs, scrubArgs, zpoolStatusArgs, poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, restoreKeyProbeArgs, resumeProbeArgs, writtenArgs, mountedArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
 import type { SendOptions } from "./args.ts";
@@ -13,6 +15,8 @@ import type { CommandRunner, ExitStatus, RunningCommand } from "./runner.ts";
 export interface ListResult {
   listing: Listing;
   missing: string[];
+  /** Why the listing has no `bzman:backup` values although they were asked for (an older guard). */
+  selectUnavailable?: string;
 }
 
 /** Describes how a command ended, for messages: "exit 1", "signal KILL", "no exit status". */
@@ -89,12 +93,18 @@ export class ZfsHost {
    * Lists every dataset and snapshot below `roots` in one call. Roots that do not exist are
    * returned in `missing`; any other failure throws.
    */
-  async list(roots: string[], opts: { resumeTokens?: boolean; bookmarks?: boolean; signal?: AbortSignal } = {}): Promise<ListResult> {
+  async list(roots: string[], opts: { resumeTokens?: boolean; bookmarks?: boolean; select?: boolean; signal?: AbortSignal } = {}): Promise<ListResult> {
     const caps = await this.capabilities(opts.signal);
-    const argv = listArgs(roots, caps, opts.resumeTokens ?? false, opts.bookmarks ?? false);
-    const r = await this.runAccepting(argv, onlyMissingDatasets, opts.signal);
+    const argv = listArgs(roots, caps, opts.resumeTokens ?? false, opts.bookmarks ?? false, opts.select ?? false);
+    const r = await this.runner.run(argv, { signal: opts.signal });
+    if (r.code !== 0 && opts.select && tryClassifyStderr(r.stderr) === "GUARD_REJECTED") {
+      // A guard installed before property selection refuses the extra column: list without it.
+      const plain = await this.list(roots, { ...opts, select: false });
+      return { ...plain, selectUnavailable: `${this.where}'s guard refused the ${SELECT_PROPERTY} column of the listing (a bzman-guard older than property selection), so ${SELECT_PROPERTY} is not read there; run source-hooks/install-source.sh on it again` };
+    }
+    if (r.code !== 0 && !accepts(onlyMissingDatasets, r.stderr)) throw commandError(this.where, argv, r);
     const withToken = argv.some((a) => a.includes("receive_resume_token"));
-    const listing = caps.listParsable ? parseListListing(r.stdout, withToken) : parseGetListing(r.stdout);
+    const listing = caps.listParsable ? parseListListing(r.stdout, withToken, opts.select ?? false) : parseGetListing(r.stdout);
     return { listing, missing: missingDatasets(r.stderr) };
   }
 
@@ -141,8 +151,12 @@ export class ZfsHost {
     return this.runner.spawn(sendArgs(step, opts), { signal });
   }
 
-  /** Starts `zfs receive` into `target` (never -F); the caller writes the stream to stdin. */
-  async receive(target: string, opts: { full: boolean; type: DatasetType }, signal?: AbortSignal): Promise<RunningCommand> {
+  /**
+   * Starts `zfs receive` into `target` (never -F); the caller writes the stream to stdin. A full
+   * receive gets the properties core/receive-properties.ts decides; where this zfs cannot do what
+   * `configured` asks (`-x`, `-o`), it fails with ZFS_UNSUPPORTED before anything runs.
+   */
+  async receive(target: string, opts: { full: boolean; type: DatasetType; configured?: ConfiguredReceive }, signal?: AbortSignal): Promise<RunningCommand> {
     const caps = await this.capabilities(signal);
     return this.runner.spawn(receiveArgs(target, caps, opts), { signal });
   }

@@ -31,8 +31,23 @@ test("deploy/bzman.example.yaml parses with the real schema and fills defaults",
   assert.equal(db1!.maxLagSeconds, 1800);
   assert.equal(db1!.user, "bzman");
   assert.equal(db1!.port, 22);
-  assert.deepEqual(web1!.datasets, [{ name: "tank", recursive: true }]);
+  assert.deepEqual(web1!.datasets, [{ name: "tank", recursive: true, exclude: ["scratch", "*/tmp"] }]);
   assert.deepEqual(r.warnings, []);
+});
+
+test("plain dataset names, merge keys, per-dataset overrides and receive properties normalize", () => {
+  const r = parseConfig(readFileSync(new URL("selection.yaml", dir("valid")), "utf8"));
+  assert.ok("config" in r, JSON.stringify(r));
+  const [s1, s2] = r.config.sources;
+  assert.equal(s1!.host, "10.0.0.5", "from the merged anchor");
+  assert.equal(s2!.host, "10.0.0.6", "a key beside the merge wins");
+  assert.deepEqual(s1!.datasets, [
+    { name: "data/pg", recursive: false, exclude: [] },
+    { name: "tank", recursive: true, exclude: ["scratch", "*/tmp", "vm/*-old"], keepBackup: { daily: 7 }, maxLagSeconds: 21600, onConflict: "rename" },
+  ]);
+  assert.equal(s1!.maxLagSeconds, 3600, "the source's own goal is unchanged");
+  assert.deepEqual(s1!.receive, { exclude: ["atime"], set: [["compression", "zstd"]] });
+  assert.deepEqual(s2!.receive, { exclude: [], set: [["compression", "zstd"]] }, "a source's list replaces the inherited one");
 });
 
 test("every problem is listed, not just the first", () => {

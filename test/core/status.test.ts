@@ -61,3 +61,29 @@ test("kept aside: by passes, restores and failbacks (also failed ones), newest f
     ["local:backup/web1/tank.before-conflict-20261126T080000Z", "pass", "ok"],
   ]);
 });
+
+test("an excluded dataset is shown as excluded, with its old backup, and is no problem, no alert, no check failure", async () => {
+  const { conditionsOf } = await import("../../server/core/alerts.ts");
+  const { checkVerdict } = await import("../../server/core/check.ts");
+  const rows = [row("tank", "2026-11-26T11:50:00Z", "ok"), row("tank/scratch", "2026-11-20T00:00:00Z", "ok"),
+    row("tank/scratch", "2026-11-26T11:50:00Z", "excluded", { mode: "excluded", message: "left out by exclude \"scratch\" of tank; its backup backup/web1/tank/scratch is kept as it is" }),
+    row("tank/never", "2026-11-26T11:50:00Z", "excluded", { mode: "excluded", message: "left out by bzman:backup=off on the source; it has no backup" }),
+    row("data/db", "2026-11-26T11:50:00Z", "ok")];
+  const m = buildStatus({ sources: [src], rows, pools: [], live: [], nextRuns: new Map(), now: NOW });
+  const scratch = m.datasets.find((d) => d.dataset === "tank/scratch")!;
+  assert.equal(scratch.lastResult, "excluded");
+  assert.match(scratch.excluded!, /exclude "scratch"/);
+  assert.equal(scratch.newest?.name, "s-2026-11-20T00:00:00Z", "its backup is still shown");
+  assert.equal(m.datasets.find((d) => d.dataset === "tank/never")!.excluded !== null, true);
+  assert.deepEqual(m.problems, []);
+  assert.equal(m.healthy, true);
+  assert.deepEqual(conditionsOf(m), []);
+  assert.equal(checkVerdict(m, { capacityLimit: 0.75 }).code, 0);
+});
+
+test("a root's own max_lag is the goal of every dataset below it", () => {
+  const s = { ...src, datasets: [{ name: "tank", recursive: true, maxLagSeconds: 7200 }, { name: "data/db", recursive: false }] };
+  const rows = [row("tank/a", "2026-11-26T10:30:00Z", "ok"), row("data/db", "2026-11-26T10:30:00Z", "ok")];
+  const m = buildStatus({ sources: [s], rows, pools: [], live: [], nextRuns: new Map(), now: NOW });
+  assert.deepEqual(m.datasets.map((d) => [d.dataset, d.maxLagSeconds, d.fresh]), [["data/db", 3600, false], ["tank", 7200, false], ["tank/a", 7200, true]]);
+});

@@ -9,7 +9,7 @@ const model = (healthy: boolean): StatusModel => ({
   datasets: [{
     source: "web1", dataset: "tank/a-rather-long-dataset-name/with/children/and/more", target: "backup/web1/tank/x", newest: { name: "bzman_20261126T110000Z", guid: "1", at: "2026-11-26T11:00:00.000Z" },
     lagSeconds: healthy ? 60 : 10800, maxLagSeconds: 3600, fresh: healthy, lastResult: healthy ? "ok" : "failed", lastRunAt: "2026-11-26T11:00:00.000Z",
-    lastError: healthy ? null : { code: "SSH_CONNECT", message: "web1: cannot connect <script>" }, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 123456789, lastDurationMs: 4200, progress: null, nextRun: "2026-11-26T12:10:00.000Z", promoted: null, lastKeptAside: null, resumeToken: null,
+    lastError: healthy ? null : { code: "SSH_CONNECT", message: "web1: cannot connect <script>" }, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 123456789, lastDurationMs: 4200, progress: null, nextRun: "2026-11-26T12:10:00.000Z", promoted: null, lastKeptAside: null, resumeToken: null, excluded: null,
   }],
   drills: [{ subject: "web1", at: "2026-11-26T04:00:00.000Z", result: "ok", message: "restored" }],
   scrubs: [{ subject: "backup", at: "2026-11-26T02:00:00.000Z", result: "ok", message: "0 errors" }],
@@ -127,7 +127,7 @@ test("the JSON shape of /status is the documented one (fields are only ever adde
     const json = await (await fetch(`${s.url}/status?format=json`)).json();
     assert.deepEqual(Object.keys(json).sort(), ["datasets", "drills", "generatedAt", "healthy", "keptAside", "pools", "problems", "scrubs"]);
     assert.deepEqual(Object.keys(json.keptAside[0]).sort(), ["at", "by", "dataset", "result", "subject"]);
-    assert.deepEqual(Object.keys(json.datasets[0]).sort(), ["dataset", "fresh", "lagSeconds", "lastBytes", "lastConflict", "lastDurationMs", "lastError", "lastKeptAside", "lastMessage", "lastPhase", "lastResult", "lastRunAt", "maxLagSeconds", "newest", "nextRun", "progress", "promoted", "resumeToken", "source", "target"]);
+    assert.deepEqual(Object.keys(json.datasets[0]).sort(), ["dataset", "excluded", "fresh", "lagSeconds", "lastBytes", "lastConflict", "lastDurationMs", "lastError", "lastKeptAside", "lastMessage", "lastPhase", "lastResult", "lastRunAt", "maxLagSeconds", "newest", "nextRun", "progress", "promoted", "resumeToken", "source", "target"]);
     assert.deepEqual(Object.keys(json.drills[0]).sort(), ["at", "message", "result", "subject"]);
     assert.deepEqual(Object.keys(json.scrubs[0]).sort(), ["at", "message", "result", "subject"]);
     assert.deepEqual(Object.keys(json.pools[0]).sort(), ["capacity", "checkedAt", "freeBytes", "health", "host", "pool", "sizeBytes"]);

@@ -38,6 +38,7 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
   let noResumeSlowConfig: string;
   let rawConfig: string;
   let rawCutConfig: string;
+  let propsConfig: string;
   let identity: string;
   let failbackConfig: string;
   let raceConfig: string;
@@ -141,6 +142,14 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     const race = { datasets: [{ name: "src/ra" }, { name: "src/rb" }], target: "dst/race", keep_source: { last: 2 }, keep_backup: { last: 2 } };
     raceConfig = write("race", race);
     raceSlowConfig = write("race-slow", { ...race, bandwidth_limit: "2M" });
+    // Receive properties and a dataset switched off by its property, read from the -p listing.
+    await zfs("create", "-o", "atime=off", "-o", "mountpoint=/srv/props", "src/props");
+    await zfs("create", "src/props/skip");
+    await zfs("set", "bzman:backup=off", "src/props/skip");
+    propsConfig = write("props", {
+      target: "dst/props", datasets: [{ name: "src/props", recursive: true }],
+      receive_exclude: ["atime"], receive_set: ["compression=lz4", "com.example:tier=cold"],
+    });
   });
   after(async () => {
     await g?.stop();
@@ -153,12 +162,39 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
       assert.equal(await newestGuid(`${TARGET}/${ds}`), await newestGuid(ds), `${ds}: newest snapshot replicated`);
     }
     assert.equal((await zfs("get", "-H", "-o", "value", "type", `${TARGET}/src/vol`)).trim(), "volume");
-    // The backup volume's device shows the bytes of its newest snapshot; compare with the source's.
+    // The backup volume is inert: no device node on the backup host, although the source's is volmode=dev.
+    assert.equal((await zfs("get", "-H", "-o", "value,source", "volmode", `${TARGET}/src/vol`)).trim(), "none\tlocal");
+    assert.equal((await g.admin(["sh", "-c", `udevadm settle; ls /dev/zvol/${TARGET}/src/ 2>/dev/null | grep -c '^vol' || true`])).trim(), "0", "no /dev/zvol node for the backup");
+    // To compare its bytes, the test gives it devices: the newest snapshot's must equal the source's.
+    await zfs("set", "volmode=dev", `${TARGET}/src/vol`);
     const sum = (dev: string): Promise<string> => g.admin(["sh", "-c", `udevadm settle; md5sum < ${dev}`]);
     const snap = [...(await guids("src/vol")).keys()].at(-1)!;
     await zfs("set", "snapdev=visible", "src/vol");
     await zfs("set", "snapdev=visible", `${TARGET}/src/vol`);
     assert.equal(await sum(`/dev/zvol/${TARGET}/src/vol@${snap}`), await sum(`/dev/zvol/src/vol@${snap}`));
+  });
+
+  it("receive_exclude and receive_set take effect on the backup; bzman's safe properties and the inert defaults stay; bzman:backup=off is read from the -p listing", async () => {
+    const recs = await runPass(propsConfig);
+    assert.equal(recs.get("src/props")?.result, "ok", JSON.stringify(recs.get("src/props")));
+    assert.equal(recs.get("src/props/skip")?.result, "excluded", JSON.stringify(recs.get("src/props/skip")));
+    assert.match(String(recs.get("src/props/skip")?.message), /bzman:backup=off on the source/);
+    await assert.rejects(zfs("list", "dst/props/src/props/skip"), /does not exist/, "the switched-off child was not sent");
+    const get = async (property: string): Promise<string> => (await zfs("get", "-H", "-o", "value,source", property, "dst/props/src/props")).trim();
+    assert.equal(await get("compression"), "lz4\tlocal", "receive_set: -o compression=lz4");
+    assert.equal(await get("com.example:tier"), "cold\tlocal", "receive_set: a user property");
+    assert.equal(await get("readonly"), "on\tlocal", "the safe properties are bzman's");
+    assert.equal(await get("canmount"), "noauto\tlocal");
+    // -x: the received dataset takes neither atime nor mountpoint from anywhere but the backup host.
+    for (const p of ["atime", "mountpoint"]) assert.doesNotMatch(await get(p), /\t(received|local)$/, p);
+    assert.notEqual((await get("mountpoint")).split("\t")[0], "/srv/props");
+    // The receiving zfs was given exactly these options (its pool history keeps the command line).
+    const history = await g.admin(["zpool", "history", "dst"]);
+    const recv = history.split("\n").find((l) => /zfs receive .*dst\/props\/src\/props$/.test(l.trim()));
+    assert.ok(recv, history);
+    for (const opt of ["-o compression=lz4", "-o com.example:tier=cold", "-o readonly=on", "-x mountpoint", "-x sharenfs", "-x sharesmb", "-x atime"]) assert.ok(recv!.includes(opt), `${opt} in: ${recv}`);
+    const again = await runPass(propsConfig);
+    assert.equal(again.get("src/props")?.result, "ok", "the next pass (incremental) works with the same properties");
   });
 
   it("check (after the first pass) reads OpenZFS's capabilities: resume, bookmarks, zvols, parsable listings; it says whether the guard resumes", async () => {

@@ -47,7 +47,7 @@ const C = "bzman_20261126T001000Z";
 const STAMP = "20261201T073000Z";
 const ASIDE_AT = Date.UTC(2026, 11, 1, 7, 30, 0);
 
-const full: Capabilities = { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true, listJson: false, streamFlags: ["-L", "-e", "-c"] };
+const full: Capabilities = { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, receiveExclude: true, volmode: true, sendEstimate: true, zvols: true, listJson: false, streamFlags: ["-L", "-e", "-c"] };
 const [a, c] = snaps(A, C) as [ReturnType<typeof snaps>[number], ReturnType<typeof snaps>[number]];
 const step = { sourceDataset: "tank/www", targetDataset: "backup/w/tank/www" };
 const resume: Step = { ...step, kind: "resume", resumeToken: TOKEN, intermediates: false };
@@ -58,6 +58,7 @@ function replicationBases(hook: string): string[][] {
     probeArgs(),
     listArgs(["tank"], MINIMAL_CAPABILITIES, false), listArgs(["tank", "data/vm/disk0"], MINIMAL_CAPABILITIES, true),
     listArgs(["tank/www"], full, false), listArgs(["tank", "data/vm"], full, true, true),
+    listArgs(["tank", "data/vm"], full, false, true, true), listArgs(["tank"], MINIMAL_CAPABILITIES, false, true, true),
     sendArgs({ ...step, kind: "full", to: a, intermediates: false }),
     sendArgs({ ...step, kind: "full", to: a, intermediates: false }, { raw: true, flags: ["-L", "-e", "-c"] }),
     sendArgs({ ...step, kind: "incremental", from: a, to: c, intermediates: true }, { flags: ["-L", "-e", "-c"] }),

@@ -26,7 +26,7 @@ function guard(shell: string[], command: string, extra: string[] = ["--check"], 
 }
 
 // Every shape bzman sends, built by the same code that builds the real commands.
-const full: Capabilities = { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true, listJson: false, streamFlags: ["-L", "-e", "-c"] };
+const full: Capabilities = { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, receiveExclude: true, volmode: true, sendEstimate: true, zvols: true, listJson: false, streamFlags: ["-L", "-e", "-c"] };
 const two = snaps("bzman_20261126T000000Z", "bzman_20261126T001000Z");
 const a = two[0]!;
 const c = two[1]!;
@@ -52,6 +52,7 @@ const accepted: string[][] = [
   sendArgs({ ...base, kind: "full", to: a, intermediates: false }, { raw: true }),
   ...holdBatchArgs("hold", "bzman-common", [["tank/www", "bzman_20261126T000000Z"], ["data/vm/disk0", "bzman_20261126T000000Z"], ["tank", "manual"]]),
   listArgs(["tank", "data/vm"], full, false, true),
+  listArgs(["tank", "data/vm"], full, false, true, true), listArgs(["tank"], MINIMAL_CAPABILITIES, false, true, true),
   sendArgs({ ...base, kind: "incremental", from: a, fromBookmark: true, to: c, intermediates: false }, { flags: ["-L", "-e", "-c"] }),
   sendArgs({ ...base, kind: "incremental", from: { ...a, name: "made-by-hand" }, fromBookmark: true, to: c, intermediates: true }),
   bookmarkArgs("tank/www", "bzman_20261126T000000Z", "bzman_20261126T000000Z"), destroyBookmarkArgs("data/vm/disk0", "bzman_20261126T000000Z", { prefix: "bzman", instance: "backup1" }),

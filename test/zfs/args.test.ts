@@ -5,6 +5,7 @@ import { commonStreamFlags, parseCapabilities, MINIMAL_CAPABILITIES } from "../.
 import { createContainerArgs, listArgs, receiveArgs, sendArgs , destroyBookmarkArgs } from "../../server/zfs/args.ts";
 import { snaps } from "../helpers/snapshots.ts";
 import type { Snapshot } from "../../server/core/model.ts";
+import type { BackupError } from "../../server/errors.ts";
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/zfs/${name}`, import.meta.url), "utf8");
 const zfsFuse = parseCapabilities(fixture("zfs-fuse-usage.txt"));
@@ -17,7 +18,7 @@ test("capabilities: zfs-fuse has holds only", () => {
 });
 
 test("capabilities: OpenZFS 2.1 has everything", () => {
-  assert.deepEqual(openzfs, { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, sendEstimate: true, zvols: true, listJson: false, streamFlags: ["-L", "-e", "-c"] });
+  assert.deepEqual(openzfs, { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, receiveExclude: true, volmode: true, sendEstimate: true, zvols: true, listJson: false, streamFlags: ["-L", "-e", "-c"] });
   assert.deepEqual(commonStreamFlags(openzfs, openzfs), ["-L", "-e", "-c"]);
 });
 
@@ -34,6 +35,10 @@ test("listArgs: zfs get on old ZFS, zfs list -p where probed", () => {
   assert.deepEqual(listArgs(["tank"], openzfs, false, true),
     ["zfs", "list", "-H", "-p", "-o", "name,type,guid,createtxg,creation,userrefs", "-t", "filesystem,volume,snapshot,bookmark", "-r", "tank"]);
   assert.deepEqual(listArgs(["tank"], zfsFuse, false, true).slice(0, 2), ["zfs", "get"], "no bookmarks where zfs has none");
+  assert.deepEqual(listArgs(["tank"], openzfs, false, true, true),
+    ["zfs", "list", "-H", "-p", "-o", "name,type,guid,createtxg,creation,userrefs,bzman:backup", "-t", "filesystem,volume,snapshot,bookmark", "-r", "tank"], "the selection property in the same listing");
+  assert.deepEqual(listArgs(["tank"], zfsFuse, false, true, true),
+    ["zfs", "get", "-H", "-p", "-o", "name,property,value", "guid,createtxg,creation,type,userrefs,bzman:backup", "-r", "tank"]);
 });
 
 test("sendArgs: full, -I, -i, resume; never -p or -R", () => {
@@ -49,13 +54,27 @@ test("sendArgs: full, -I, -i, resume; never -p or -R", () => {
   assert.deepEqual(sendArgs({ ...base, kind: "incremental", from: a, fromBookmark: true, to: c, intermediates: true }), ["zfs", "send", "-i", "tank/x#a", "tank/x@c"]);
 });
 
-test("receiveArgs: -u always, never -F; -s and -o safety properties where supported", () => {
+test("receiveArgs: -u always, never -F; -s, -o safety properties and the inert defaults where supported", () => {
   assert.deepEqual(receiveArgs("b/w/x", zfsFuse, { full: true, type: "filesystem" }), ["zfs", "receive", "-u", "b/w/x"]);
   assert.deepEqual(receiveArgs("b/w/x", openzfs, { full: true, type: "filesystem" }),
-    ["zfs", "receive", "-u", "-s", "-o", "readonly=on", "-o", "canmount=noauto", "-o", "setuid=off", "-o", "exec=off", "-o", "devices=off", "b/w/x"]);
-  assert.deepEqual(receiveArgs("b/w/v", openzfs, { full: true, type: "volume" }), ["zfs", "receive", "-u", "-s", "-o", "readonly=on", "b/w/v"]);
+    ["zfs", "receive", "-u", "-s", "-o", "readonly=on", "-o", "canmount=noauto", "-o", "setuid=off", "-o", "exec=off", "-o", "devices=off",
+      "-x", "mountpoint", "-x", "sharenfs", "-x", "sharesmb", "b/w/x"]);
+  assert.deepEqual(receiveArgs("b/w/v", openzfs, { full: true, type: "volume" }), ["zfs", "receive", "-u", "-s", "-o", "readonly=on", "-o", "volmode=none", "b/w/v"]);
   assert.deepEqual(receiveArgs("b/w/x", openzfs, { full: false, type: "filesystem" }), ["zfs", "receive", "-u", "-s", "b/w/x"]);
   for (const c of [zfsFuse, openzfs]) assert.ok(!receiveArgs("b/w/x", c, { full: false, type: "filesystem" }).includes("-F"));
+});
+
+test("receiveArgs: the operator's receive_set and receive_exclude on full receives; refused where zfs lacks -o/-x", () => {
+  const configured = { exclude: ["atime", "mountpoint"], set: [["compression", "zstd"], ["com.example:tier", "cold"]] as Array<[string, string]> };
+  assert.deepEqual(receiveArgs("b/w/x", openzfs, { full: true, type: "filesystem", configured }),
+    ["zfs", "receive", "-u", "-s", "-o", "readonly=on", "-o", "canmount=noauto", "-o", "setuid=off", "-o", "exec=off", "-o", "devices=off",
+      "-o", "compression=zstd", "-o", "com.example:tier=cold", "-x", "mountpoint", "-x", "sharenfs", "-x", "sharesmb", "-x", "atime", "b/w/x"]);
+  assert.deepEqual(receiveArgs("b/w/x", openzfs, { full: false, type: "filesystem", configured }), ["zfs", "receive", "-u", "-s", "b/w/x"], "an incremental keeps what the full receive set");
+  assert.throws(() => receiveArgs("b/w/x", zfsFuse, { full: true, type: "filesystem", configured }), (e: BackupError) =>
+    e.code === "ZFS_UNSUPPORTED" && /receive_exclude \(atime, mountpoint\) needs zfs receive -x/.test(e.message));
+  assert.throws(() => receiveArgs("b/w/x", zfsFuse, { full: false, type: "filesystem", configured: { exclude: [], set: [["compression", "on"]] } }), /receive_set \(compression\) needs zfs receive -o/,
+    "refused on every receive, so a config that cannot work fails from the first pass");
+  assert.deepEqual(receiveArgs("b/w/x", zfsFuse, { full: true, type: "filesystem", configured: { exclude: [], set: [] } }), ["zfs", "receive", "-u", "b/w/x"]);
 });
 
 test("createContainerArgs: never mounted, read-only, nothing executable", () => {

@@ -30,6 +30,23 @@ test("parseListListing: OpenZFS rows, 64-bit GUIDs kept exact, bookmarks apart f
   assert.equal(l.get("tank")!.resumeToken, undefined);
 });
 
+test("both listing forms read bzman:backup as the dataset's select value; '-' (not set) reads as absent", () => {
+  const T = "\t";
+  const list = [
+    ["tank", "filesystem", "1", "10", "1700000000", "-", "-"], ["tank/scratch", "filesystem", "2", "11", "1700000001", "-", "off"],
+    ["tank/scratch@s1", "snapshot", "3", "12", "1700000002", "0", "off"], ["tank/scratch/keep", "filesystem", "4", "13", "1700000003", "-", "on"],
+  ].map((r) => r.join(T)).join("\n");
+  const l = parseListListing(list, false, true);
+  assert.deepEqual([...l.values()].map((d) => [d.name, d.select]), [["tank", undefined], ["tank/scratch", "off"], ["tank/scratch/keep", "on"]]);
+  assert.equal(l.get("tank/scratch")!.snapshots.length, 1);
+  assert.throws(() => parseListListing(list, false, false), /expected 6 tab-separated fields, got 7/, "the column count follows what was asked");
+  const get = ["guid", "createtxg", "creation", "type", "userrefs", "bzman:backup"].flatMap((p, i) => [
+    ["tank", p, ["1", "10", "1700000000", "filesystem", "-", "-"][i]!], ["tank/scratch", p, ["2", "11", "1700000001", "filesystem", "-", "off"][i]!],
+  ]).map((r) => r.join(T)).join("\n");
+  const g = parseGetListing(get);
+  assert.deepEqual([...g.values()].map((d) => [d.name, d.select]), [["tank", undefined], ["tank/scratch", "off"]]);
+});
+
 test("parsers are strict: wrong field counts, unknown properties and non-numbers are ZFS_PARSE", () => {
   const bad = ["tank\tguid", "tank\tguid\t1\textra", "tank\tused\t5", "tank\tguid\tabc\ntank\tcreatetxg\t1\ntank\tcreation\t1\ntank\ttype\tfilesystem"];
   for (const text of bad) assert.throws(() => parseGetListing(text), (e: unknown) => e instanceof BackupError && e.code === "ZFS_PARSE", text);

@@ -82,9 +82,9 @@ test("a config that leaves every optional setting out takes the defaults of conf
     capacityLimit: 0.75, syslog: { tag: "bzman" },
   });
   assert.deepEqual(s, {
-    name: "a", host: "h", port: 22, user: "bzman", identity: "/k", restoreUser: "bzman", target: "backup/a", datasets: [{ name: "tank", recursive: false }],
+    name: "a", host: "h", port: 22, user: "bzman", identity: "/k", restoreUser: "bzman", target: "backup/a", datasets: [{ name: "tank", recursive: false, exclude: [] }],
     schedule: "*/10 * * * *", snapshotPrefix: "bzman", keepSource: { last: 24 }, keepBackup: { hourly: 48, daily: 30, weekly: 12, monthly: 12 }, maxLagSeconds: 3600,
     firstSend: "oldest", includePrefixes: [], preSnapshot: [], postSnapshot: [], drill: { schedule: "0 3 * * *", recent: 10 }, stallTimeoutSeconds: 600,
-    sshCompression: false, retries: 2, onConflict: "report", sendRaw: false, bookmarks: false, ping: { url: "http://x/a", method: "GET", start: false, timeoutMs: 10000 },
+    sshCompression: false, retries: 2, onConflict: "report", sendRaw: false, bookmarks: false, receive: { exclude: [], set: [] }, ping: { url: "http://x/a", method: "GET", start: false, timeoutMs: 10000 },
   });
 });

@@ -7,7 +7,8 @@
 import { Command, Option } from "commander";
 import { readConfig } from "./config/load.ts";
 import type { Config, SourceConfig } from "./config/schema.ts";
-import { EXIT, planCommand, runCommand, type CliDeps } from "./cli/run-command.ts";
+import { EXIT, type CliDeps } from "./cli/deps.ts";
+import { planCommand, runCommand } from "./cli/run-command.ts";
 import { checkCommand } from "./cli/check-command.ts";
 import { createLogger } from "./log.ts";
 import { LoggerSyslog } from "./syslog.ts";

@@ -9,7 +9,7 @@ import { checkPools } from "../engine/pools.ts";
 import { reportTextTable } from "../email/report-text.ts";
 import type { Logger } from "../log.ts";
 import { Notifier } from "./notify.ts";
-import { EXIT, openServices, type CliDeps } from "./run-command.ts";
+import { EXIT, openServices, type CliDeps } from "./deps.ts";
 
 /** Prints or sends the report; resolves with the exit code. */
 export async function reportCommand(config: Config, opts: { send?: string | boolean; width?: number }, deps: CliDeps & { log: Logger }): Promise<number> {

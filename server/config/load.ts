@@ -105,8 +105,8 @@ export function parseConfig(text: string, origin = "config", host = hostname()):
   const instance = parsed.data.instance ?? instanceFromHostname(host);
   if (instance === null) errors.push(`instance: not set, and the host name "${host}" gives no valid instance name; set instance: (lower-case letters, digits, _ and -)`);
   if (errors.length > 0 || instance === null) return { errors };
-  const warnings = parsed.data.sources.filter((s) => !s.host_key).map((s, i) =>
-    `sources[${i}].host_key: not set; bzman will refuse to connect to ${s.name} until its host key is pinned`);
+  const warnings = parsed.data.sources.flatMap((s, i) => (s.host_key ? [] :
+    [`sources[${i}].host_key: not set; bzman will refuse to connect to ${s.name} until its host key is pinned`]));
   const config = normalize(parsed.data, instance);
   warnings.push(...sharedPingWarnings(parsed.data, config));
   return { config, warnings };

@@ -50,6 +50,17 @@ test("a missing host_key is a warning, not an error", () => {
   assert.match(r.warnings[0]!, /sources\[0\]\.host_key: not set/);
 });
 
+test("a warning names the source it is about: the second source's missing host_key is sources[1]", () => {
+  const r = parseConfig(`sources:
+  - { name: a, host: h, identity: /k, host_key: "ssh-ed25519 AAAA", target: backup/a, datasets: [{ name: tank/a }] }
+  - { name: b, host: h, identity: /k, target: backup/b, datasets: [{ name: tank/b }] }
+  - { name: c, host: h, identity: /k, target: backup/c, datasets: [{ name: tank/c }] }
+`, "c", "backup1");
+  assert.ok("config" in r, JSON.stringify(r));
+  assert.deepEqual(r.warnings.map((w) => w.split(":")[0]), ["sources[1].host_key", "sources[2].host_key"]);
+  assert.match(r.warnings[0]!, /refuse to connect to b /);
+});
+
 test("an unreadable file is an error naming it", async () => {
   const r = await readConfig("/nonexistent/bzman.yaml");
   assert.ok("errors" in r);

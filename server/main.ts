@@ -12,6 +12,7 @@ import { buildInfo } from "./cli/build-info.ts";
 import { EXIT, type CliDeps } from "./cli/deps.ts";
 import { COMMAND_HELP, helpAfter, type CommandName } from "./cli/help.ts";
 import { createLogger } from "./log.ts";
+import { cronProblem } from "./schedule/cron.ts";
 import { LoggerSyslog } from "./syslog.ts";
 import { connectSource, nativeCryptoAvailable } from "./ssh/connection.ts";
 import { LocalRunner } from "./zfs/runner.ts";
@@ -56,7 +57,7 @@ type ConfigMode = "usual" | "nagios" | "none";
 
 /** Reads the config; on problems prints them (one Nagios line for a check) and gives the exit code. */
 async function loadConfig(path: string, mode: ConfigMode): Promise<Config | number> {
-  const r = await readConfig(path);
+  const r = await readConfig(path, { cronProblem });
   if ("errors" in r) {
     if (mode === "nagios") {
       const { unknownVerdict } = await import("./core/check.ts");
@@ -142,8 +143,14 @@ const COMMANDS: CommandSpec[] = [
   {
     name: "check",
     args: [["[selector]", "SOURCE (default: every source)"]],
-    options: [["--config-only", "only validate the config file; connect to nothing"]],
+    options: [["--config-only", "only validate the config file and the files it names; connect to nothing"]],
     async run({ config, configPath, args, opts, deps }) {
+      const { unreadableFiles } = await import("./cli/config-files.ts");
+      const files = await unreadableFiles(config);
+      if (files.length > 0) {
+        process.stderr.write(`bzman: the configuration has ${files.length} problem(s); nothing was checked further:\n${files.map((e) => `  ${configPath}: ${e}`).join("\n")}\n`);
+        return EXIT.USAGE;
+      }
       if (opts.configOnly) {
         process.stdout.write(`${configPath}: valid, ${config.sources.length} source(s): ${config.sources.map((s) => s.name).join(", ")}\n`);
         return EXIT.OK;

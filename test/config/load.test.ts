@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { parseConfig, readConfig } from "../../server/config/load.ts";
+import { cronProblem } from "../../server/schedule/cron.ts";
 
 const dir = (d: string): URL => new URL(`../fixtures/config/${d}/`, import.meta.url);
 
@@ -65,4 +66,26 @@ test("an unreadable file is an error naming it", async () => {
   const r = await readConfig("/nonexistent/bzman.yaml");
   assert.ok("errors" in r);
   assert.match(r.errors[0]!, /\/nonexistent\/bzman.yaml: cannot read: ENOENT/);
+});
+
+test("every schedule is checked with the caller's cron parser, each refusal with its path", () => {
+  const r = parseConfig(`mail: { smtp: "smtp://127.0.0.1:25", from: "b@x", to: ["r@x"], report: "0 6 * * *" }
+scrub: { schedule: "0 2 * * 9" }
+defaults: { schedule: "61 25 * * *", drill: { schedule: "30 4 * * *" } }
+sources:
+  - { name: a, host: h, identity: /k, host_key: "ssh-ed25519 AAAA", target: backup/a, datasets: [{ name: tank/a }] }
+  - { name: b, host: h, identity: /k, host_key: "ssh-ed25519 AAAA", target: backup/b, schedule: "*/5 * * * *", drill: { schedule: "0 0 31 2 *" }, datasets: [{ name: tank/b }] }
+`, "c", "backup1", { cronProblem });
+  assert.ok("errors" in r);
+  assert.deepEqual(r.errors.map((e) => e.split(":")[0]), ["defaults.schedule", "sources[1].drill.schedule", "scrub.schedule"]);
+  assert.match(r.errors[0]!, /^defaults\.schedule: "61 25 \* \* \*" is not a cron expression that ever fires/);
+});
+
+test("the valid fixtures and deploy/bzman.example.yaml pass the scheduler's cron parser too", async () => {
+  for (const file of readdirSync(dir("valid"))) {
+    const r = parseConfig(readFileSync(new URL(file, dir("valid")), "utf8"), file, "backup1", { cronProblem });
+    assert.ok("config" in r, `${file}: ${JSON.stringify(r)}`);
+  }
+  const r = await readConfig(new URL("../../deploy/bzman.example.yaml", import.meta.url).pathname, { cronProblem });
+  assert.ok("config" in r, JSON.stringify(r));
 });

@@ -5,13 +5,14 @@
 // heavy modules (express, nodemailer, MJML) are imported when they run, so `bzman run` and the
 // others start in a fraction of the time.
 
+import { fstatSync } from "node:fs";
 import { Command, Option } from "commander";
 import { readConfig } from "./config/load.ts";
 import type { Config, SourceConfig } from "./config/schema.ts";
 import { buildInfo } from "./cli/build-info.ts";
 import { EXIT, type CliDeps } from "./cli/deps.ts";
 import { COMMAND_HELP, helpAfter, type CommandName } from "./cli/help.ts";
-import { createLogger } from "./log.ts";
+import { createLogger, isJournalStream, type Logger } from "./log.ts";
 import { cronProblem } from "./schedule/cron.ts";
 import { LoggerSyslog } from "./syslog.ts";
 import { connectSource, nativeCryptoAvailable } from "./ssh/connection.ts";
@@ -52,6 +53,21 @@ function buildDeps(signal: AbortSignal): CliDeps {
   };
 }
 
+/** Whether file descriptor `fd` is the journal's stream (systemd's JOURNAL_STREAM names it). */
+function onJournal(fd: number): boolean {
+  try {
+    return isJournalStream(process.env.JOURNAL_STREAM, fstatSync(fd));
+  } catch {
+    return false;
+  }
+}
+
+/** The logger a command writes its records with: level from log.level or --verbose, `<N>` prefixes on the journal. */
+function loggerFor(config: Config, verbose: boolean, stream: NodeJS.WriteStream, extra: { syslog?: LoggerSyslog } = {}): Logger {
+  const priorityPrefix = config.priorityPrefix ?? onJournal(stream === process.stderr ? 2 : 1);
+  return createLogger({ level: verbose ? "debug" : config.logLevel, stream, priorityPrefix, ...extra });
+}
+
 /** How a command wants its config: read as usual (a bad one exits 2), as a Nagios check (3), or not at all. */
 type ConfigMode = "usual" | "nagios" | "none";
 
@@ -80,6 +96,8 @@ interface CommandContext {
   /** The positional arguments, in order. */
   args: Array<string | undefined>;
   opts: Record<string, unknown>;
+  /** --verbose was given. */
+  verbose: boolean;
   deps: () => CliDeps;
   stop: AbortSignal;
 }
@@ -124,7 +142,7 @@ const COMMANDS: CommandSpec[] = [
   {
     name: "serve",
     exit: serveExit,
-    async run({ config, deps, stop }) {
+    async run({ config, verbose, deps, stop }) {
       // syslog through logger(1), one process per severity (syslog.ts); its own trouble goes to stderr.
       const syslog = config.syslog
         ? new LoggerSyslog({
@@ -134,7 +152,7 @@ const COMMANDS: CommandSpec[] = [
         : undefined;
       const { serveCommand } = await import("./cli/serve-command.ts");
       try {
-        return await serveCommand(config, { ...deps(), log: createLogger(syslog ? { syslog } : {}) });
+        return await serveCommand(config, { ...deps(), log: loggerFor(config, verbose, process.stdout, syslog ? { syslog } : {}) });
       } finally {
         await syslog?.close();
       }
@@ -178,9 +196,9 @@ const COMMANDS: CommandSpec[] = [
       ["--send [address]", "mail the report now (to ADDRESS, or to mail.to)"],
       new Option("--width <columns>", "width for --print (default: the terminal's)").argParser((v) => Number(v)),
     ],
-    async run({ config, opts, deps }) {
+    async run({ config, opts, verbose, deps }) {
       const { reportCommand } = await import("./cli/report-command.ts");
-      return reportCommand(config, opts as { send?: string | boolean; width?: number }, { ...deps(), log: createLogger({ stream: process.stderr }) });
+      return reportCommand(config, opts as { send?: string | boolean; width?: number }, { ...deps(), log: loggerFor(config, verbose, process.stderr) });
     },
   },
   {
@@ -299,6 +317,7 @@ async function main(argv: string[]): Promise<number> {
     .description("Pull-based ZFS backup receiver: replicates ZFS datasets from source hosts over SSH into a local pool.")
     .version(`bzman ${info.version} (Node.js ${info.node})`, "-V, --version", "print bzman's version and the Node.js in use")
     .addOption(new Option("-c, --config <file>", "config file").env("BZMAN_CONFIG").default(DEFAULT_CONFIG))
+    .option("-v, --verbose", "log debug records too (overrides log.level)")
     .addHelpText("after", "\nExit status: 0 success, 1 a failure, conflict or refusal, 2 a bad config or usage (each command's --help says more).")
     .exitOverride()
     .showHelpAfterError();
@@ -314,7 +333,7 @@ async function main(argv: string[]): Promise<number> {
     cmd.action(async (...received: unknown[]) => {
       const self = received.at(-1) as Command;
       const opts = self.opts<Record<string, unknown>>();
-      const global = program.opts<{ config: string }>();
+      const global = program.opts<{ config: string; verbose?: boolean }>();
       const mode: ConfigMode = spec.config ?? (spec.nagiosWhen?.(opts) ? "nagios" : "usual");
       const config = mode === "none" ? ({} as Config) : await loadConfig(global.config, mode);
       const exit = spec.exit ?? ((c: number) => c);
@@ -323,7 +342,7 @@ async function main(argv: string[]): Promise<number> {
         return;
       }
       code = exit(await spec.run({
-        config, configPath: global.config, args: self.processedArgs as Array<string | undefined>, opts,
+        config, configPath: global.config, args: self.processedArgs as Array<string | undefined>, opts, verbose: global.verbose === true,
         deps: () => buildDeps(stop.signal), stop: stop.signal,
       }));
     });

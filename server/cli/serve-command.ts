@@ -69,7 +69,11 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
   const byName = new Map(config.sources.map((s) => [s.name, s]));
   let ticks = 0;
   const localPools = config.sources.map((s) => poolOf(s.target));
-  const refreshLocal = async (): Promise<void> => state.setPools(await checkPools(deps.local, "local", localPools, deps.now));
+  const refreshLocal = async (): Promise<void> => {
+    const checked = await checkPools(deps.local, "local", localPools, deps.now);
+    state.setPools(checked);
+    log.debug({ pools: checked.map((p) => `${p.pool} ${p.health} ${Math.round(p.capacity * 100)}%`) }, "backup pools checked");
+  };
   const scheduler = new Scheduler(config.sources.map((s) => ({ name: s.name, cron: s.schedule })), {
     pass: async (name, signal) => {
       const source = byName.get(name)!;
@@ -95,6 +99,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
       });
       slog[runSucceeded(record) ? "info" : "error"]({ phases: record.phases }, runSucceeded(record) ? "pass succeeded" : "pass FAILED");
       hooks.finished(source, record);
+      slog.debug({ next: scheduler.nextRuns().get(name)?.toISOString() ?? null }, "next pass");
       void notifier.evaluate(status());
     },
     skipped: (name, since) => {

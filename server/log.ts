@@ -1,7 +1,8 @@
 // The logger: pino, JSON lines on stdout (pretty on a terminal, through a main-thread stream:
 // pino's worker transports cannot load TypeScript under tsx). Child loggers carry source/dataset.
 // Optionally every record also goes to a syslog sink as one line at its severity; how the sink
-// reaches syslog is not this module's business (see syslog.ts).
+// reaches syslog is not this module's business (see syslog.ts). Under systemd each line can carry
+// its syslog priority as a `<N>` prefix (sd-daemon(3)), so `journalctl -p err` filters it.
 
 import { Writable } from "node:stream";
 import pino from "pino";
@@ -53,10 +54,47 @@ export function syslogStream(sink: SyslogSink): Writable {
   });
 }
 
+/**
+ * Whether a stream is the journal's: systemd sets JOURNAL_STREAM to "DEVICE:INODE" of the stdout
+ * and stderr it connects to journald; `stat` is that stream's fstat (sd-daemon(3) asks for the
+ * comparison, so that a redirected stream is not taken for the journal).
+ */
+export function isJournalStream(journalStream: string | undefined, stat: { dev: number | bigint; ino: number | bigint } | undefined): boolean {
+  if (!journalStream || !stat) return false;
+  const [dev, ino] = journalStream.split(":");
+  return dev !== undefined && ino !== undefined && String(stat.dev) === dev && String(stat.ino) === ino;
+}
+
+/** A stream that writes each line of pino's output to `dest` behind its syslog priority: `<3>{"level":50,…}`. */
+export function priorityPrefixStream(dest: NodeJS.WritableStream): Writable {
+  let rest = "";
+  return new Writable({
+    write(chunk: Buffer | string, _enc, cb) {
+      const lines = (rest + chunk.toString()).split("\n");
+      rest = lines.pop() ?? "";
+      const out = lines.filter((l) => l).map((l) => `<${syslogRecord(l).severity}>${l}\n`).join("");
+      if (out) dest.write(out);
+      cb();
+    },
+  });
+}
+
+/** Options of {@link createLogger}. */
+export interface LoggerOptions {
+  /** The least severe level written (pino's names); default info. */
+  level?: string;
+  /** Where the lines go: stdout by default; pretty when it is a terminal. */
+  stream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Each JSON line behind its `<N>` syslog priority (never on a terminal). */
+  priorityPrefix?: boolean;
+  syslog?: SyslogSink;
+}
+
 /** A logger writing to `stream` (stdout by default; pretty when it is a terminal) and, when given, to syslog. */
-export function createLogger(opts: { level?: string; stream?: NodeJS.WritableStream & { isTTY?: boolean }; syslog?: SyslogSink } = {}): Logger {
+export function createLogger(opts: LoggerOptions = {}): Logger {
   const stream = opts.stream ?? process.stdout;
-  const dest = stream.isTTY ? pretty({ destination: stream as NodeJS.WritableStream, colorize: true, sync: true }) : (stream as NodeJS.WritableStream);
+  const dest = stream.isTTY ? pretty({ destination: stream as NodeJS.WritableStream, colorize: true, sync: true })
+    : opts.priorityPrefix ? priorityPrefixStream(stream) : (stream as NodeJS.WritableStream);
   const options = { level: opts.level ?? "info", base: { app: "bzman" }, timestamp: pino.stdTimeFunctions.isoTime };
   if (!opts.syslog) return pino(options, dest as pino.DestinationStream);
   return pino(options, pino.multistream([{ stream: dest as pino.DestinationStream, level: "trace" }, { stream: syslogStream(opts.syslog), level: "trace" }]));

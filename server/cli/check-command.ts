@@ -11,7 +11,7 @@ import { toBackupError } from "../errors.ts";
 import type { Capabilities } from "../zfs/capabilities.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { bytes } from "./format.ts";
-import { EXIT, type CliDeps } from "./run-command.ts";
+import { EXIT, type CliDeps } from "./deps.ts";
 import { jobFor } from "./job.ts";
 import { selectSources } from "./select.ts";
 

@@ -10,8 +10,10 @@ import { recordedError, toBackupError } from "../errors.ts";
 import { promotionKey } from "../state/journal.ts";
 import { bytes, ms } from "./format.ts";
 import { createProgress } from "./progress.ts";
-import { confirm, parseSpec, recordOperation, type RestoreDeps } from "./restore-command.ts";
-import { EXIT, openServices, type Services } from "./run-command.ts";
+import { confirm, type InteractiveDeps } from "./confirm.ts";
+import { parseSpec } from "./dataset-spec.ts";
+import { EXIT, openServices, type Services } from "./deps.ts";
+import { recordOperation } from "./operations.ts";
 
 /** Options of `bzman promote`. */
 export interface PromoteOptions {
@@ -27,7 +29,7 @@ export interface FailbackOptions {
   dryRun?: boolean;
 }
 
-async function locked<T>(services: Services, target: string, deps: RestoreDeps, f: () => Promise<T>): Promise<T | number> {
+async function locked<T>(services: Services, target: string, deps: InteractiveDeps, f: () => Promise<T>): Promise<T | number> {
   const got = await services.locks.acquire(target);
   if (typeof got === "string") return (deps.stderr.write(`${got}; try again when it has finished\n`), EXIT.FAILED);
   try {
@@ -38,7 +40,7 @@ async function locked<T>(services: Services, target: string, deps: RestoreDeps, 
 }
 
 /** The dataset a promote or failback names, and the services; an exit code after a usage error. */
-async function prelude(config: Config, spec: string, verb: "promote" | "failback", deps: RestoreDeps): Promise<{ p: Exclude<ReturnType<typeof parseSpec>, string>; services: Services; subject: string } | number> {
+async function prelude(config: Config, spec: string, verb: "promote" | "failback", deps: InteractiveDeps): Promise<{ p: Exclude<ReturnType<typeof parseSpec>, string>; services: Services; subject: string } | number> {
   const p = parseSpec(config, spec);
   if (typeof p === "string" || p.snapshot) return (deps.stderr.write(`bzman ${verb}: ${typeof p === "string" ? p : `${verb} takes SOURCE:DATASET (no @SNAPSHOT: the newest backup snapshot is the one that counts)`}\n`), EXIT.USAGE);
   const services = await openServices(config, `bzman ${verb}`, (l) => deps.stderr.write(`bzman: warning: ${l}\n`));
@@ -47,7 +49,7 @@ async function prelude(config: Config, spec: string, verb: "promote" | "failback
 }
 
 /** Runs `bzman promote`; resolves with the exit code. */
-export async function promoteCommand(config: Config, spec: string, opts: PromoteOptions, deps: RestoreDeps): Promise<number> {
+export async function promoteCommand(config: Config, spec: string, opts: PromoteOptions, deps: InteractiveDeps): Promise<number> {
   const pre = await prelude(config, spec, "promote", deps);
   if (typeof pre === "number") return pre;
   const { p, services, subject } = pre;
@@ -107,7 +109,7 @@ function failbackDryRun(plan: FailbackPlan, subject: string, dataset: string, as
 }
 
 /** Runs `bzman failback`; resolves with the exit code. */
-export async function failbackCommand(config: Config, spec: string, opts: FailbackOptions, deps: RestoreDeps): Promise<number> {
+export async function failbackCommand(config: Config, spec: string, opts: FailbackOptions, deps: InteractiveDeps): Promise<number> {
   const pre = await prelude(config, spec, "failback", deps);
   if (typeof pre === "number") return pre;
   const { p, services, subject } = pre;

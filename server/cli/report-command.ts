@@ -1,15 +1,16 @@
 // `bzman report [--print | --send [ADDRESS]]`: the last 24 hours from the history, in the
-// terminal (fitted to its width) or mailed now as the nightly report.
+// terminal (fitted to its width; exit 1 unless core's reportIsClean) or mailed now as the
+// nightly report. Reads the history read-only; --send records only what was mailed.
 
 import type { Config } from "../config/schema.ts";
 import { poolOf } from "../core/naming.ts";
 import { buildStatus } from "../core/status.ts";
-import { buildReportFromTallies } from "../core/summary.ts";
+import { buildReportFromTallies, reportIsClean } from "../core/summary.ts";
 import { checkPools } from "../engine/pools.ts";
 import { reportTextTable } from "../email/report-text.ts";
 import type { Logger } from "../log.ts";
 import { Notifier } from "./notify.ts";
-import { EXIT, openServices, type CliDeps } from "./run-command.ts";
+import { EXIT, openServices, type CliDeps } from "./deps.ts";
 
 /** Prints or sends the report; resolves with the exit code. */
 export async function reportCommand(config: Config, opts: { send?: string | boolean; width?: number }, deps: CliDeps & { log: Logger }): Promise<number> {
@@ -39,6 +40,7 @@ export async function reportCommand(config: Config, opts: { send?: string | bool
   }
   const width = opts.width ?? deps.stdout.columns ?? (Number(process.env.COLUMNS) || 100);
   const nowMs = deps.now().getTime();
-  deps.stdout.write(reportTextTable(buildReportFromTallies(status, await services.store.reportTallies(nowMs), nowMs), width));
-  return EXIT.OK;
+  const report = buildReportFromTallies(status, await services.store.reportTallies(nowMs), nowMs);
+  deps.stdout.write(reportTextTable(report, width));
+  return reportIsClean(report) ? EXIT.OK : EXIT.FAILED;
 }

@@ -3,16 +3,18 @@
 // Every restore is recorded in the operations journal. Nothing is overwritten without --force
 // and a confirmation, and even then the dataset in the way is renamed aside, not destroyed.
 
-import { createInterface } from "node:readline/promises";
 import type { Config, SourceConfig } from "../config/schema.ts";
-import type { DatasetType, OperationKind, OperationRecord, Snapshot } from "../core/model.ts";
-import { RESTORE_CONTAINER, coveringRoot, isWithin, poolOf, snapshotPath, sourceFor, targetFor } from "../core/naming.ts";
+import type { DatasetType, Snapshot } from "../core/model.ts";
+import { RESTORE_CONTAINER, poolOf, snapshotPath, sourceFor, targetFor } from "../core/naming.ts";
 import { backupNameProblem, clonePath, pickSnapshot, restoreDestination } from "../core/restore.ts";
 import { RESTORE_PROPERTY, cloneSnapshot, destroyClone, listClones, restoreSnapshot } from "../engine/restore.ts";
 import { recordedError, toBackupError } from "../errors.ts";
+import { confirm, type InteractiveDeps } from "./confirm.ts";
+import { parseSpec } from "./dataset-spec.ts";
+import { EXIT, openServices, type CliDeps, type Services } from "./deps.ts";
 import { bytes, ms, rate } from "./format.ts";
+import { recordOperation } from "./operations.ts";
 import { createProgress } from "./progress.ts";
-import { EXIT, newRunId, openServices, type CliDeps, type Services } from "./run-command.ts";
 
 /** Options of `bzman restore`. */
 export interface RestoreOptions {
@@ -28,45 +30,7 @@ export interface RestoreOptions {
 }
 
 /** What restore needs beyond the common dependencies. */
-export type RestoreDeps = CliDeps & { stdin: NodeJS.ReadStream };
-
-/** "SOURCE:DATASET[@SNAPSHOT]" → its parts, or a message. */
-export function parseSpec(config: Config, spec: string): { source: SourceConfig; dataset: string; snapshot?: string } | string {
-  const m = /^([^:@]+):([^@]+)(?:@(.+))?$/.exec(spec);
-  if (!m) return `"${spec}" is not SOURCE:DATASET[@SNAPSHOT]`;
-  const source = config.sources.find((s) => s.name === m[1]);
-  if (!source) return `no source named "${m[1]}" in the config (sources: ${config.sources.map((s) => s.name).join(", ")})`;
-  const dataset = m[2]!;
-  if (!coveringRoot(source.datasets, dataset)) {
-    return `"${dataset}" is not among the datasets of ${source.name} (${source.datasets.map((d) => d.name).join(", ")})`;
-  }
-  return { source, dataset, ...(m[3] ? { snapshot: m[3] } : {}) };
-}
-
-/** Records an operation in the journal; never fails the command. */
-export function recordOperation(services: Services, deps: CliDeps, op: Omit<OperationRecord, "id" | "finishedAt"> & { kind: OperationKind }): OperationRecord {
-  const full: OperationRecord = { ...op, id: newRunId(deps.now()), finishedAt: deps.now().toISOString() };
-  try {
-    services.journal.append(full);
-  } catch (err) {
-    deps.stderr.write(`bzman: warning: cannot record the ${op.kind} in ${services.journal.path}: ${(err as Error).message}\n`);
-  }
-  return full;
-}
-
-
-/** Asks the operator to type `expected` (or accepts `yes`); false without a terminal. */
-export async function confirm(deps: RestoreDeps, question: string, expected: string, yes: boolean): Promise<boolean> {
-  if (yes) return true;
-  if (!deps.stdin.isTTY) {
-    deps.stderr.write("not confirmed (no terminal); pass --yes to go ahead without asking\n");
-    return false;
-  }
-  const rl = createInterface({ input: deps.stdin, output: deps.stdout });
-  const answer = (await rl.question(`${question}\nType ${expected} to go ahead: `)).trim();
-  rl.close();
-  return answer === expected;
-}
+export type RestoreDeps = InteractiveDeps;
 
 /** Runs `bzman restore`; resolves with the exit code. */
 export async function restoreCommand(config: Config, spec: string | undefined, opts: RestoreOptions, deps: RestoreDeps): Promise<number> {

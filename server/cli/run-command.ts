@@ -1,110 +1,19 @@
 // `bzman run [SOURCE[:DATASET]]` and `bzman plan [SOURCE] [--json]`: one pass now in the
-// foreground, or what it would do. Adapters come in through CliDeps (built by main.ts).
+// foreground, or what it would do, and how each is printed. Adapters come in through CliDeps
+// (cli/deps.ts, built by main.ts); the recorded pass itself is cli/pass.ts.
 
-import { dirname, join } from "node:path";
-import type { Config, SourceConfig } from "../config/schema.ts";
+import type { Config } from "../config/schema.ts";
 import { describeConflict, isConflict } from "../core/conflicts.ts";
 import type { RunRecord, SnapshotRef } from "../core/model.ts";
-import { utcStamp } from "../core/naming.ts";
 import { stepBase } from "../core/plan.ts";
-import { inspectSource, runSource, runSucceeded, type PassDeps } from "../engine/run-source.ts";
+import { inspectSource, runSucceeded } from "../engine/run-source.ts";
 import { toBackupError } from "../errors.ts";
-import { TargetLocks } from "../state/locks.ts";
-import { HistoryStore } from "../state/store.ts";
-import { Journal } from "../state/journal.ts";
-import type { ZfsHost } from "../zfs/zfs-host.ts";
+import { EXIT, openServices, type CliDeps } from "./deps.ts";
 import { datasetLine, finalSummary, range, sourceSummary } from "./format.ts";
+import { passOnce, withSource } from "./pass.ts";
 import { createProgress } from "./progress.ts";
 import { jobFor } from "./job.ts";
-import { selectSources, type Selection } from "./select.ts";
-
-/** An open connection to a source, as the CLI needs it. */
-export interface OpenSource {
-  host: ZfsHost;
-  close(): Promise<void>;
-}
-
-/** What the commands need from outside; main.ts builds the real ones. */
-export interface CliDeps {
-  local: ZfsHost;
-  /** Opens a connection to a source: with its replication key, or (`restore`) its restore key. */
-  connect(source: SourceConfig, signal?: AbortSignal, opts?: { restore?: boolean }): Promise<OpenSource>;
-  now(): Date;
-  /** Whether ssh2's native crypto binding is built (absent: unknown). */
-  sshNative?: boolean;
-  stdout: NodeJS.WriteStream;
-  stderr: NodeJS.WriteStream;
-  signal: AbortSignal;
-}
-
-/** Exit codes of the CLI. */
-export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
-
-/** A run id: UTC time of the pass plus a few random characters. */
-export function newRunId(now: Date): string {
-  return utcStamp(now.getTime()) + "-" + Math.random().toString(36).slice(2, 6);
-}
-
-/** Runs `fn` with a pass's dependencies for one source, closing the connection afterwards. */
-async function withSource<T>(sel: Selection, deps: CliDeps, extra: Partial<PassDeps>, fn: (p: PassDeps) => Promise<T>): Promise<T> {
-  // A retry within the pass may connect again: every connection opened is closed at the end.
-  const opened: OpenSource[] = [];
-  const signal = extra.signal ?? deps.signal;
-  const pass: PassDeps = {
-    connect: async () => {
-      const o = await deps.connect(sel.source, signal);
-      opened.push(o);
-      return o.host;
-    },
-    local: deps.local, now: deps.now, signal, ...extra,
-  };
-  try {
-    return await fn(pass);
-  } finally {
-    await Promise.all(opened.map((o) => o.close()));
-  }
-}
-
-/** The history, the operations journal and the locks of this machine's bzman. */
-export interface Services {
-  store: HistoryStore;
-  journal: Journal;
-  locks: TargetLocks;
-}
-
-/** The source datasets of `source` whose pulls are paused (promoted), with the reason. */
-export function pausedDatasets(journal: Journal, source: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const p of journal.promotions().values()) {
-    if (p.source === source) out.set(p.dataset, `promoted to local:${p.live} at ${p.at}; pulls resume after bzman failback ${source}:${p.dataset}`);
-  }
-  return out;
-}
-
-/**
- * Opens the history (next to it, the locks); a message when that is impossible. `readOnly`
- * (status, report) reads the history in whichever format it is and creates or changes nothing;
- * `daemon` checkpoints the history in a thread of its own.
- */
-export async function openServices(config: Config, what: string, warn: (line: string) => void, opts: { readOnly?: boolean; daemon?: boolean } = {}): Promise<Services | string> {
-  try {
-    const { store, problem, notice } = await HistoryStore.open(config.state, { keep: config.history, ...(opts.readOnly ? { readOnly: true } : {}), ...(opts.daemon ? { checkpointThread: true } : {}) });
-    if (notice) warn(notice);
-    if (problem) warn(problem);
-    return { store, journal: Journal.besideState(config.state), locks: new TargetLocks(join(dirname(config.state), "locks"), what, warn) };
-  } catch (err) {
-    return `cannot use the state file ${config.state}: ${(err as Error).message}`;
-  }
-}
-
-/** One whole pass over one source (snapshot, pull, prune as `opts` say), recorded in the history. */
-export async function passOnce(sel: Selection, deps: CliDeps, services: Services, opts: { snapshot: boolean; prune: boolean; runId?: string }, extra: Partial<PassDeps> = {}): Promise<RunRecord> {
-  const job = { ...jobFor(sel, deps.now, opts), paused: pausedDatasets(services.journal, sel.source.name) };
-  const record = await withSource(sel, deps, { lock: (t) => services.locks.acquire(t), pausedNow: () => pausedDatasets(services.journal, sel.source.name), ...extra },
-    (pass) => runSource(job, pass, opts.runId ?? newRunId(deps.now())));
-  await services.store.appendRun(record);
-  return record;
-}
+import { selectSources } from "./select.ts";
 
 /** One pass over the selected sources, one after another. Exit 0 iff every dataset succeeded. */
 export async function runCommand(config: Config, selector: string | undefined, deps: CliDeps, opts: { json?: boolean; snapshot?: boolean; prune?: boolean } = {}): Promise<number> {

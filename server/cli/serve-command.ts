@@ -1,13 +1,13 @@
 // `bzman serve`: the daemon. One scheduled job per source; each pass snapshots, pulls and prunes,
 // under the per-dataset locks and the global transfer limit, and is recorded in the history.
 // Stops cleanly when `deps.signal` aborts (SIGTERM/SIGINT): no new passes, running transfers
-// aborted and awaited, records written.
+// aborted and awaited, records written. What it knows while running is cli/daemon-state.ts.
 
 import { readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { Config } from "../config/schema.ts";
 import { poolOf, targetFor } from "../core/naming.ts";
-import { buildStatus, type LiveTransfer, type PoolStatus, type StatusModel } from "../core/status.ts";
+import type { StatusModel } from "../core/status.ts";
 import { checkPools } from "../engine/pools.ts";
 import { createStatusApp, parseListen } from "../http/status-app.ts";
 import type { MetricsExtras } from "../http/metrics.ts";
@@ -18,11 +18,13 @@ import type { Logger } from "../log.ts";
 import { Scheduler } from "../schedule/scheduler.ts";
 import { datasetLine } from "./format.ts";
 import { buildInfo } from "./build-info.ts";
+import { DaemonState } from "./daemon-state.ts";
 import { Notifier } from "./notify.ts";
 import { PassHooks } from "./pass-hooks.ts";
 import { drillOnce, scrubOnce } from "./verify-command.ts";
-import { EXIT, newRunId, openServices, passOnce, type CliDeps } from "./run-command.ts";
 import { BackupError } from "../errors.ts";
+import { EXIT, newRunId, openServices, type CliDeps } from "./deps.ts";
+import { passOnce } from "./pass.ts";
 
 /** How long running passes get to end after a stop request. */
 export const STOP_BOUND_MS = 30_000;
@@ -69,11 +71,12 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
   const hooks = new PassHooks(config, log);
   const byName = new Map(config.sources.map((s) => [s.name, s]));
   let ticks = 0;
-  const live = new Map<string, LiveTransfer>();
-  const pools = new Map<string, PoolStatus>();
-  const setPools = (list: PoolStatus[]): void => list.forEach((p) => pools.set(`${p.host}\u0000${p.pool}`, p));
   const localPools = config.sources.map((s) => poolOf(s.target));
-  const refreshLocal = async (): Promise<void> => setPools(await checkPools(deps.local, "local", localPools, deps.now));
+  const refreshLocal = async (): Promise<void> => {
+    const checked = await checkPools(deps.local, "local", localPools, deps.now);
+    state.setPools(checked);
+    log.debug({ pools: checked.map((p) => `${p.pool} ${p.health} ${Math.round(p.capacity * 100)}%`) }, "backup pools checked");
+  };
   const scheduler = new Scheduler(config.sources.map((s) => ({ name: s.name, cron: s.schedule })), {
     pass: async (name, signal) => {
       const source = byName.get(name)!;
@@ -81,22 +84,17 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
       const slog = log.child({ source: name, runId });
       slog.info("pass starts");
       hooks.started(source);
-      const started = new Map<string, number>();
+      state.passStarts(name);
       const record = await passOnce({ source, instance: config.instance }, deps, services, { snapshot: true, prune: true, runId }, {
         signal,
         transferSlot: (sig) => slots.acquire(sig),
         afterPass: async (remote) => {
-          setPools(await checkPools(remote, name, source.datasets.map((d) => poolOf(d.name)), deps.now, signal));
-          setPools(await checkPools(deps.local, "local", [poolOf(source.target)], deps.now, signal));
+          state.setPools(await checkPools(remote, name, source.datasets.map((d) => poolOf(d.name)), deps.now, signal));
+          state.setPools(await checkPools(deps.local, "local", [poolOf(source.target)], deps.now, signal));
         },
-        onProgress: (p) => {
-          const k = `${name}\u0000${p.step.sourceDataset}`;
-          const t0 = started.get(k) ?? (started.set(k, deps.now().getTime()), deps.now().getTime());
-          const ms = Math.max(1, deps.now().getTime() - t0);
-          live.set(k, { source: name, dataset: p.step.sourceDataset, bytes: p.bytes, since: new Date(t0).toISOString(), bytesPerSecond: Math.round((p.bytes * 1000) / ms), ...(p.estimatedBytes !== undefined ? { estimatedBytes: p.estimatedBytes } : {}) });
-        },
+        onProgress: (p) => state.progress(name, { sourceDataset: p.step.sourceDataset, bytes: p.bytes, ...(p.estimatedBytes !== undefined ? { estimatedBytes: p.estimatedBytes } : {}) }),
         onDataset: (d) => {
-          live.delete(`${name}\u0000${d.dataset}`);
+          state.datasetDone(name, d.dataset);
           const line = { dataset: d.dataset, result: d.result, mode: d.mode, bytes: d.bytes, ms: d.transferMs, ...(d.error ? { code: d.error.code } : {}), ...(d.warnings ? { warnings: d.warnings } : {}) };
           if (d.result === "ok" || d.result === "up-to-date") slog.info(line, datasetLine(d));
           else slog.error(line, datasetLine(d));
@@ -104,6 +102,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
       });
       slog[runSucceeded(record) ? "info" : "error"]({ phases: record.phases }, runSucceeded(record) ? "pass succeeded" : "pass FAILED");
       hooks.finished(source, record);
+      slog.debug({ next: scheduler.nextRuns().get(name)?.toISOString() ?? null }, "next pass");
       void notifier.evaluate(status());
     },
     skipped: (name, since) => {
@@ -113,10 +112,8 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
       services.store.appendRun(rec).catch((err: Error) => log.error({ source: name }, `cannot record the skipped tick: ${err.message}`));
     },
   }, deps.now);
-  const status = (): StatusModel => buildStatus({
-    sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools: [...pools.values()], live: [...live.values()],
-    nextRuns: new Map([...scheduler.nextRuns()].map(([n, d]) => [n, d?.toISOString() ?? null])), now: deps.now().getTime(), capacityLimit: config.capacityLimit,
-  });
+  const state = new DaemonState(config, services, deps.now, () => scheduler.nextRuns());
+  const status = (): StatusModel => state.status();
   const notifier = new Notifier(config, services.store, log, deps.now, { status: () => status() });
   let server: Server | undefined;
   try {

@@ -12,7 +12,7 @@ import { checkPools } from "../engine/pools.ts";
 import { toBackupError } from "../errors.ts";
 import { parseListen } from "../http/status-app.ts";
 import { statusText } from "../http/status-text.ts";
-import { EXIT, openServices, type CliDeps } from "./run-command.ts";
+import { EXIT, openServices, type CliDeps } from "./deps.ts";
 
 async function fromDaemon(config: Config): Promise<StatusModel | null> {
   const at = config.http.listen ? parseListen(config.http.listen) : null;

@@ -3,7 +3,7 @@
 
 import { createInterface } from "node:readline/promises";
 import type { Config } from "../config/schema.ts";
-import { EXIT } from "./run-command.ts";
+import { EXIT } from "./deps.ts";
 
 /** What trust needs from outside. */
 export interface TrustDeps {

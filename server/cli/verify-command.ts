@@ -11,8 +11,8 @@ import { poolOf } from "../core/naming.ts";
 import { runDrill } from "../engine/drill.ts";
 import { scrubPool, scrubProblems } from "../engine/scrub.ts";
 import { BackupError, recordedError, toBackupError } from "../errors.ts";
-import { recordOperation } from "./restore-command.ts";
-import { EXIT, newRunId, openServices, type CliDeps, type Services } from "./run-command.ts";
+import { EXIT, newRunId, openServices, type CliDeps, type Services } from "./deps.ts";
+import { recordOperation } from "./operations.ts";
 
 /** One restore drill for `source`, recorded. Never throws. */
 export async function drillOnce(source: SourceConfig, deps: CliDeps, services: Services, opts: { random?: number } = {}): Promise<OperationRecord> {

@@ -31,7 +31,7 @@ export const DEFAULTS = {
   http: { listen: "127.0.0.1:9720" },
   mail: { realert: "6h", digest: "30s" },
   webhook: { timeout: "10s" },
-  log: { syslog: false as const, syslogTag: "bzman" },
+  log: { syslog: false as const, syslogTag: "bzman", level: "info" as const },
   capacity_limit: 0.75,
   max_transfers: 2,
   history: { days: 90, detail_hours: 48 },

@@ -13,6 +13,27 @@ import { safetyPropertyProblem } from "../core/receive-properties.ts";
 /** The outcome of reading a config. */
 export type ConfigResult = { config: Config; warnings: string[] } | { errors: string[] };
 
+/** Checks the caller brings (they need modules config/ must not import). */
+export interface ConfigChecks {
+  /** Why a cron expression cannot be scheduled, or null (schedule/cron.ts cronProblem). */
+  cronProblem?: (expr: string) => string | null;
+}
+
+/** Every cron expression of the file, with its path. */
+function cronKeys(file: ConfigFile): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  const add = (path: string, v: string | undefined): void => void (v !== undefined && out.push([path, v]));
+  add("defaults.schedule", file.defaults.schedule);
+  add("defaults.drill.schedule", file.defaults.drill?.schedule);
+  file.sources.forEach((s, i) => {
+    add(`sources[${i}].schedule`, s.schedule);
+    add(`sources[${i}].drill.schedule`, s.drill?.schedule);
+  });
+  add("mail.report", file.mail?.report);
+  add("scrub.schedule", file.scrub?.schedule);
+  return out;
+}
+
 /** "sources[1].datasets[0].name" from a zod path. */
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("") || "(top level)";
@@ -133,9 +154,9 @@ function withoutExtensions(data: unknown): unknown {
 
 /**
  * Validates config text. `origin` names the file in YAML syntax errors; `host` is the host name
- * the default `instance` comes from (this machine's by default).
+ * the default `instance` comes from (this machine's by default); `checks` adds the caller's.
  */
-export function parseConfig(text: string, origin = "config", host = hostname()): ConfigResult {
+export function parseConfig(text: string, origin = "config", host = hostname(), checks: ConfigChecks = {}): ConfigResult {
   // `merge`: YAML merge keys (`<<: *web`) fill a mapping from an anchored one.
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, merge: true });
   if (doc.errors.length > 0) return { errors: doc.errors.map((e) => `${origin}: ${e.message.split("\n")[0]}`) };
@@ -143,24 +164,30 @@ export function parseConfig(text: string, origin = "config", host = hostname()):
   const parsed = configFileSchema.safeParse(data);
   if (!parsed.success) return { errors: zodMessages(parsed.error.issues, data) };
   const errors = ruleErrors(parsed.data);
+  if (checks.cronProblem) {
+    for (const [path, expr] of cronKeys(parsed.data)) {
+      const p = checks.cronProblem(expr);
+      if (p) errors.push(`${path}: "${expr}" is ${p}`);
+    }
+  }
   const instance = parsed.data.instance ?? instanceFromHostname(host);
   if (instance === null) errors.push(`instance: not set, and the host name "${host}" gives no valid instance name; set instance: (lower-case letters, digits, _ and -)`);
   if (errors.length > 0 || instance === null) return { errors };
-  const warnings = parsed.data.sources.filter((s) => !s.host_key).map((s, i) =>
-    `sources[${i}].host_key: not set; bzman will refuse to connect to ${s.name} until its host key is pinned`);
+  const warnings = parsed.data.sources.flatMap((s, i) => (s.host_key ? [] :
+    [`sources[${i}].host_key: not set; bzman will refuse to connect to ${s.name} until its host key is pinned`]));
   const config = normalize(parsed.data, instance);
   warnings.push(...sharedPingWarnings(parsed.data, config));
   return { config, warnings };
 }
 
-/** Reads and validates a config file. */
-export async function readConfig(path: string): Promise<ConfigResult> {
+/** Reads and validates a config file (see {@link parseConfig} for `checks`). */
+export async function readConfig(path: string, checks: ConfigChecks = {}): Promise<ConfigResult> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
     return { errors: [`${path}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`] };
   }
-  const r = parseConfig(text, path);
+  const r = parseConfig(text, path, hostname(), checks);
   return "errors" in r ? { errors: r.errors.map((e) => (e.startsWith(path) ? e : `${path}: ${e}`)) } : r;
 }

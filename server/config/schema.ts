@@ -6,6 +6,9 @@ import { isValidInstance } from "../core/naming.ts";
 import { parseRate, parseTimeOfDay, type BandwidthLimit } from "../core/bandwidth.ts";
 import { DEFAULTS } from "./defaults.ts";
 
+/** Log levels, least severe first (pino's names). */
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
+
 const duration = z.string().regex(/^\d+(s|m|h|d|w)$/, 'expected a duration like "30m", "1h", "2d"');
 const cron = z.string().refine((s) => /^\S+(\s+\S+){4,5}$/.test(s.trim()), "expected a cron expression of 5 or 6 fields");
 const count = z.number().int().min(0);
@@ -160,7 +163,11 @@ export const configFileSchema = z.strictObject({
   log: z.strictObject({
     /** Also log to syslog (daemon facility, tag bzman) through logger(1); `socket` is passed as `-u` (util-linux logger only). */
     syslog: z.union([z.boolean(), z.strictObject({ socket: z.string().min(1).optional(), tag: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional() })]).default(DEFAULTS.log.syslog),
-  }).default({ syslog: DEFAULTS.log.syslog }),
+    /** The least severe records written (`--verbose` makes it debug). */
+    level: z.enum(LOG_LEVELS).default(DEFAULTS.log.level),
+    /** A `<N>` syslog priority before each line on stdout (sd-daemon(3)); default: when stdout is the journal's stream. */
+    priority_prefix: z.boolean().optional(),
+  }).default({ syslog: DEFAULTS.log.syslog, level: DEFAULTS.log.level }),
   /** A pool used beyond this share is a problem (0.75: less than 25% free). */
   capacity_limit: z.number().gt(0).lte(1).default(DEFAULTS.capacity_limit),
   /** A scheduled `zpool scrub` of every backup pool, with its result in the status and the report. */
@@ -268,6 +275,10 @@ export interface Config {
   webhook?: { url: string; timeoutMs: number; headers: Record<string, string> };
   capacityLimit: number;
   syslog?: { socket?: string; tag: string };
+  /** `log.level`: the least severe records written. */
+  logLevel: (typeof LOG_LEVELS)[number];
+  /** `log.priority_prefix`, where set (otherwise it follows JOURNAL_STREAM). */
+  priorityPrefix?: boolean;
   /** The scrub schedule of the backup pools, where one is set. */
   scrub?: { schedule: string };
   sources: SourceConfig[];
@@ -298,6 +309,8 @@ export function normalize(file: ConfigFile, instance: string): Config {
     capacityLimit: file.capacity_limit,
     ...(file.scrub ? { scrub: { schedule: file.scrub.schedule } } : {}),
     ...(file.log.syslog ? { syslog: { ...(typeof file.log.syslog === "object" && file.log.syslog.socket ? { socket: file.log.syslog.socket } : {}), tag: (typeof file.log.syslog === "object" && file.log.syslog.tag) || DEFAULTS.log.syslogTag } } : {}),
+    logLevel: file.log.level,
+    ...(file.log.priority_prefix !== undefined ? { priorityPrefix: file.log.priority_prefix } : {}),
     sources: file.sources.map((s) => {
       const o = { ...d, ...stripUndefined(s) };
       return {

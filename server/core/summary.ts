@@ -113,3 +113,11 @@ export function buildReportFromTallies(status: StatusModel, tallies: ReportTally
     checks: [...status.drills.map((d) => ({ ...d, kind: "drill" as const })), ...status.scrubs.map((c) => ({ ...c, kind: "scrub" as const }))],
   };
 }
+
+/**
+ * Whether a report is all well (`bzman report --print` exits 0 iff so): no dataset failed or is
+ * behind its goal, and the status it was built from lists no problem (pools, drills, scrubs).
+ */
+export function reportIsClean(r: ReportModel): boolean {
+  return r.problems.length === 0 && r.rows.every((row) => row.state === "ok");
+}

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { parseConfig } from "../../server/config/load.ts";
 import type { Config } from "../../server/config/schema.ts";
-import type { CliDeps } from "../../server/cli/run-command.ts";
+import type { CliDeps } from "../../server/cli/deps.ts";
 import { serveCommand } from "../../server/cli/serve-command.ts";
 import { BackupError } from "../../server/errors.ts";
 import { createLogger } from "../../server/log.ts";

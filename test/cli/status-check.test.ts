@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { parseConfig } from "../../server/config/load.ts";
-import type { CliDeps } from "../../server/cli/run-command.ts";
+import type { CliDeps } from "../../server/cli/deps.ts";
 import { statusCheckCommand } from "../../server/cli/status-command.ts";
 import type { DatasetRecord, RunRecord } from "../../server/core/model.ts";
 import { historyPaths } from "../../server/state/history-files.ts";

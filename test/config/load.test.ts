@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { parseConfig, readConfig } from "../../server/config/load.ts";
+import { cronProblem } from "../../server/schedule/cron.ts";
 
 const dir = (d: string): URL => new URL(`../fixtures/config/${d}/`, import.meta.url);
 
@@ -65,6 +66,17 @@ test("a missing host_key is a warning, not an error", () => {
   assert.match(r.warnings[0]!, /sources\[0\]\.host_key: not set/);
 });
 
+test("a warning names the source it is about: the second source's missing host_key is sources[1]", () => {
+  const r = parseConfig(`sources:
+  - { name: a, host: h, identity: /k, host_key: "ssh-ed25519 AAAA", target: backup/a, datasets: [{ name: tank/a }] }
+  - { name: b, host: h, identity: /k, target: backup/b, datasets: [{ name: tank/b }] }
+  - { name: c, host: h, identity: /k, target: backup/c, datasets: [{ name: tank/c }] }
+`, "c", "backup1");
+  assert.ok("config" in r, JSON.stringify(r));
+  assert.deepEqual(r.warnings.map((w) => w.split(":")[0]), ["sources[1].host_key", "sources[2].host_key"]);
+  assert.match(r.warnings[0]!, /refuse to connect to b /);
+});
+
 test("an unreadable file is an error naming it", async () => {
   const r = await readConfig("/nonexistent/bzman.yaml");
   assert.ok("errors" in r);
@@ -87,4 +99,26 @@ test("a config that leaves every optional setting out takes the defaults of conf
     firstSend: "oldest", includePrefixes: [], preSnapshot: [], postSnapshot: [], drill: { schedule: "0 3 * * *", recent: 10 }, stallTimeoutSeconds: 600,
     sshCompression: false, retries: 2, onConflict: "report", sendRaw: false, bookmarks: false, receive: { exclude: [], set: [] }, ping: { url: "http://x/a", method: "GET", start: false, timeoutMs: 10000 },
   });
+});
+
+test("every schedule is checked with the caller's cron parser, each refusal with its path", () => {
+  const r = parseConfig(`mail: { smtp: "smtp://127.0.0.1:25", from: "b@x", to: ["r@x"], report: "0 6 * * *" }
+scrub: { schedule: "0 2 * * 9" }
+defaults: { schedule: "61 25 * * *", drill: { schedule: "30 4 * * *" } }
+sources:
+  - { name: a, host: h, identity: /k, host_key: "ssh-ed25519 AAAA", target: backup/a, datasets: [{ name: tank/a }] }
+  - { name: b, host: h, identity: /k, host_key: "ssh-ed25519 AAAA", target: backup/b, schedule: "*/5 * * * *", drill: { schedule: "0 0 31 2 *" }, datasets: [{ name: tank/b }] }
+`, "c", "backup1", { cronProblem });
+  assert.ok("errors" in r);
+  assert.deepEqual(r.errors.map((e) => e.split(":")[0]), ["defaults.schedule", "sources[1].drill.schedule", "scrub.schedule"]);
+  assert.match(r.errors[0]!, /^defaults\.schedule: "61 25 \* \* \*" is not a cron expression that ever fires/);
+});
+
+test("the valid fixtures and deploy/bzman.example.yaml pass the scheduler's cron parser too", async () => {
+  for (const file of readdirSync(dir("valid"))) {
+    const r = parseConfig(readFileSync(new URL(file, dir("valid")), "utf8"), file, "backup1", { cronProblem });
+    assert.ok("config" in r, `${file}: ${JSON.stringify(r)}`);
+  }
+  const r = await readConfig(new URL("../../deploy/bzman.example.yaml", import.meta.url).pathname, { cronProblem });
+  assert.ok("config" in r, JSON.stringify(r));
 });

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { buildStatus, type StatusRow } from "../../server/core/status.ts";
-import { buildReport, buildReportFromTallies, tallyRows } from "../../server/core/summary.ts";
+import { buildReport, buildReportFromTallies, reportIsClean, tallyRows } from "../../server/core/summary.ts";
 
 const NOW = Date.parse("2026-11-26T12:00:00Z");
 const src = { name: "web1", target: "backup/web1", datasets: [{ name: "tank", recursive: false }, { name: "data", recursive: false }], maxLagSeconds: 3600 };
@@ -32,4 +32,22 @@ test("the report from tallies is the report from rows", () => {
   assert.equal(report.bytesPerHour[0], 30);
   assert.equal(report.bytesPerHour[21], 30);
   assert.equal(report.bytesPerHour[23], 50);
+});
+
+test("reportIsClean (report --print's exit 0): only when no dataset failed or is stale and nothing is a problem", () => {
+  const ok = row("tank", "2026-11-26T11:30:00.000Z", "ok", 1);
+  const okData = row("data", "2026-11-26T11:30:00.000Z", "ok", 1);
+  const pool = { host: "local", pool: "backup", health: "ONLINE", sizeBytes: 100, freeBytes: 60, capacity: 0.4, checkedAt: "2026-11-26T11:59:00.000Z" };
+  const cases: Array<[string, StatusRow[], typeof pool[], boolean]> = [
+    ["both fresh, the pool fine", [ok, okData], [pool], true],
+    ["one last pass failed", [ok, okData, row("data", "2026-11-26T11:40:00.000Z", "failed", 0)], [pool], false],
+    ["one conflict", [ok, okData, row("data", "2026-11-26T11:40:00.000Z", "conflict", 0)], [pool], false],
+    ["one behind its goal", [ok, row("data", "2026-11-26T09:00:00.000Z", "ok", 1)], [pool], false],
+    ["one never backed up", [ok], [pool], false],
+    ["the pool degraded", [ok, okData], [{ ...pool, health: "DEGRADED" }], false],
+  ];
+  for (const [what, rs, pools, clean] of cases) {
+    const status = buildStatus({ sources: [src], rows: rs, pools, live: [], nextRuns: new Map(), now: NOW });
+    assert.equal(reportIsClean(buildReport(status, rs, NOW)), clean, what);
+  }
 });

@@ -11,6 +11,7 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readF
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../../server/config/load.ts";
+import { stagedConfig } from "../helpers/staged-config.ts";
 import { REPO } from "../helpers/sandbox.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "bzman-deploy-"));
@@ -43,7 +44,7 @@ test("install.sh into a throwaway root: bzman runs from the prefix; a second run
   assert.equal(help.status, 0, help.stderr);
   assert.match(help.stdout, /Usage: bzman/);
   const conf = join(root, "etc/bzman/bzman.yaml");
-  const check = spawnSync(bin, ["--config", conf, "check", "--config-only"], { encoding: "utf8" });
+  const check = spawnSync(bin, ["--config", stagedConfig(root, "etc/bzman"), "check", "--config-only"], { encoding: "utf8" });
   assert.equal(check.status, 0, check.stderr);
   assert.match(readFileSync(conf, "utf8"), /^state: \/var\/lib\/bzman\/state\.json/m);
   assert.ok(existsSync(join(root, "etc/bzman/id_ed25519.pub")));

@@ -12,6 +12,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { stagedConfig } from "../helpers/staged-config.ts";
 import { REPO } from "../helpers/sandbox.ts";
 import { mainNodeOnly } from "../helpers/node-matrix.ts";
 
@@ -70,7 +71,7 @@ function xpath(file: string, expr: string): string {
 /** The installed bzman runs and reads the installed config. */
 function runs(root: string, prefix: string, etc: string): void {
   const bin = join(root, prefix, "bin/bzman");
-  const check = spawnSync(bin, ["--config", join(root, etc, "bzman.yaml"), "check", "--config-only"], { encoding: "utf8" });
+  const check = spawnSync(bin, ["--config", stagedConfig(root, etc), "check", "--config-only"], { encoding: "utf8" });
   assert.equal(check.status, 0, check.stdout + check.stderr);
 }
 

@@ -91,7 +91,7 @@ test("a config that leaves every optional setting out takes the defaults of conf
   assert.deepEqual({ ...top, instance: "-" }, {
     state: "/var/lib/bzman/state.json", instance: "-", maxTransfers: 2, history: { days: 90, detailHours: 48 }, http: { listen: "127.0.0.1:9720" },
     mail: { smtp: "smtp://h:25", from: "a@b", to: ["c@d"], realertSeconds: 21600, digestSeconds: 30 }, webhook: { url: "http://w/", timeoutMs: 10000, headers: {} },
-    capacityLimit: 0.75, syslog: { tag: "bzman" },
+    capacityLimit: 0.75, syslog: { tag: "bzman" }, logLevel: "info",
   });
   assert.deepEqual(s, {
     name: "a", host: "h", port: 22, user: "bzman", identity: "/k", restoreUser: "bzman", target: "backup/a", datasets: [{ name: "tank", recursive: false, exclude: [] }],

@@ -13,7 +13,7 @@ const SERVER = fileURLToPath(new URL("../../server", import.meta.url));
 const README = fileURLToPath(new URL("../../README.md", import.meta.url));
 
 /** Literals in a code's place that are not bzman's codes: errno names, driver codes, env names. */
-const NOT_CODES = new Set(["EPERM", "EEXIST", "ENOENT", "SQLITE_BUSY", "BZMAN_CONFIG"]);
+const NOT_CODES = new Set(["EPERM", "EACCES", "EEXIST", "ENOENT", "SQLITE_BUSY", "BZMAN_CONFIG"]);
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : f.endsWith(".ts") ? [join(dir, f)] : []));

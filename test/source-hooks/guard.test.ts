@@ -82,6 +82,7 @@ const rejected: string[] = [
   "zfs get -H -p -o name,property,value written -r tank", "zfs get -H -p -o name,property,value written,guid tank", "zfs get -H -p -o name,property,value written tank/..",
   "zfs get -H -p -o name,property,value written tank tank/www", "zfs get -H -p -o name,property,value written tank#bzman_1",
   "zfs get -H -p -o name,property,value mounted,written tank", "zfs get -H -p -o name,property,value mounted other/x", "zfs get -H -p -o name,property,value all tank",
+  "zfs get -H -p -o name,property,value guid tank/www", "zfs get -H -p -o name,property,value receive_resume_token tank/www", "zfs get -H -p -o name,property,value keylocation tank/www",
   "zpool destroy tank", "zpool list", "zpool list -H -o name,health,size,allocated,free,capacity tank extra", "zpool list -H -p -o name,health tank", "zpool list -H -p -o name,health,size,allocated,free,capacity other", "zpool status -x tank/www", "zpool import -a",
   "sh -c id", "/usr/sbin/zfs send tank@a", "ZFS send tank@a", "zfs sеnd tank@a", "zfs send tank@а", "zfs send tank@a\u00a0x",
   "zfs bookmark tank@manual tank#manual", "zfs bookmark tank@bzman_1 tank#bzman_2", "zfs bookmark tank@bzman_1 other#bzman_1",

@@ -26,7 +26,9 @@ const MAIN = new URL("../dist/server/main.js", import.meta.url).pathname;
 async function bzman(args: string[]): Promise<{ phases: Record<string, number> }> {
   const r = await local.run([process.execPath, MAIN, ...args, "--json"]);
   if (r.code !== 0) throw new Error(`bzman ${args.join(" ")}: ${r.code}\n${r.stderr.slice(-2000)}`);
-  return { phases: (JSON.parse(r.stdout) as { records: Array<{ phases: Record<string, number> }> }).records[0]!.phases };
+  return {
+    phases: (JSON.parse(r.stdout) as { records: Array<{ phases: Record<string, number> }> }).records[0]!.phases,
+  };
 }
 
 async function main(): Promise<void> {
@@ -48,17 +50,39 @@ async function main(): Promise<void> {
     for (let i = 0; i < MIB; i++) writeFileSync(path, randomBytes(f.length), { flag: "a" });
     await must(["zfs", "snapshot", `${S}@s2`]);
 
-    const ssh = ["ssh", "-i", rig.identity, "-p", String(rig.sshd.port), "-c", "aes128-gcm@openssh.com", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-      "-o", `UserKnownHostsFile=${join(rig.dir, "known_hosts")}`, "root@127.0.0.1"].join(" ");
-    const hand = await seconds(async () => void (await must(["sh", "-c", `${ssh} zfs send -I ${S}@s1 ${S}@s2 | zfs receive -u ${manual}`])));
+    const ssh = [
+      "ssh",
+      "-i",
+      rig.identity,
+      "-p",
+      String(rig.sshd.port),
+      "-c",
+      "aes128-gcm@openssh.com",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      `UserKnownHostsFile=${join(rig.dir, "known_hosts")}`,
+      "root@127.0.0.1",
+    ].join(" ");
+    const hand = await seconds(
+      async () => void (await must(["sh", "-c", `${ssh} zfs send -I ${S}@s1 ${S}@s2 | zfs receive -u ${manual}`])),
+    );
     let phases: Record<string, number> = {};
-    const tool = await seconds(async () => void ({ phases } = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"])));
-    const mbps = (s: number): string => `${(MIB * 1.048576 / s).toFixed(0)} MB/s`;
-    process.stdout.write(`e2e on zfs-fuse, a ${MIB} MiB increment through sshd and the guard:\n` +
-      `  hand-written ssh … zfs send -I | zfs receive: ${hand.toFixed(2)} s (${mbps(hand)})\n` +
-      `  bzman run (connect, list, plan, send, receive, record): ${tool.toFixed(2)} s (${mbps(tool)})\n` +
-      `  of which bzman's phases: ${Object.entries(phases).map(([k, v]) => `${k} ${(v / 1000).toFixed(2)} s`).join(", ")}\n` +
-      `  ratio hand/bzman ${(hand / tool).toFixed(2)}x (goal >= 0.95); hand vs bzman's transfer phase alone ${(hand / ((phases.transfer ?? 0) / 1000)).toFixed(2)}x\n`);
+    const tool = await seconds(
+      async () => void ({ phases } = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"])),
+    );
+    const mbps = (s: number): string => `${((MIB * 1.048576) / s).toFixed(0)} MB/s`;
+    process.stdout.write(
+      `e2e on zfs-fuse, a ${MIB} MiB increment through sshd and the guard:\n` +
+        `  hand-written ssh … zfs send -I | zfs receive: ${hand.toFixed(2)} s (${mbps(hand)})\n` +
+        `  bzman run (connect, list, plan, send, receive, record): ${tool.toFixed(2)} s (${mbps(tool)})\n` +
+        `  of which bzman's phases: ${Object.entries(phases)
+          .map(([k, v]) => `${k} ${(v / 1000).toFixed(2)} s`)
+          .join(", ")}\n` +
+        `  ratio hand/bzman ${(hand / tool).toFixed(2)}x (goal >= 0.95); hand vs bzman's transfer phase alone ${(hand / ((phases.transfer ?? 0) / 1000)).toFixed(2)}x\n`,
+    );
   } finally {
     await rig.cleanup();
   }

@@ -33,7 +33,12 @@ interface Store {
 }
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
-const arg = (k: string, d?: string): string => args.get(k) ?? d ?? ((): never => { throw new Error(`--${k}= is required`); })();
+const arg = (k: string, d?: string): string =>
+  args.get(k) ??
+  d ??
+  ((): never => {
+    throw new Error(`--${k}= is required`);
+  })();
 const SOURCES = 200;
 const DATASETS = 5;
 const PASS_MS = 3000;
@@ -44,7 +49,12 @@ const pct = (xs: number[], p: number): number => {
 };
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-async function openStore(kind: string, path: string, now: () => number, keep?: { days: number; detailHours: number }): Promise<Store> {
+async function openStore(
+  kind: string,
+  path: string,
+  now: () => number,
+  keep?: { days: number; detailHours: number },
+): Promise<Store> {
   if (kind === "json") return (await JsonHistoryStore.open(path, { now, ...(keep ? { keep } : {}) })).store;
   // As the daemon opens it.
   return (await HistoryStore.open(path, { now, checkpointThread: true, ...(keep ? { keep } : {}) })).store;
@@ -106,12 +116,20 @@ async function sim(): Promise<Record<string, number>> {
   const srcText = listingText("tank", DATASETS, 25, guid);
   const dstText = listingText("backup/SRC/tank", DATASETS, 24, guid);
   const probe = { match: (a: string[]) => a.length === 1 && a[0] === "zfs", stderr: usage, code: 2 };
-  const jobs: SourceJob[] = Array.from({ length: SOURCES }, (_, i) => ({ name: `src${i}`, targetRoot: `backup/src${i}`, roots: [{ name: "tank", recursive: true }], policy: { firstSend: "oldest", includePrefixes: [] } }));
+  const jobs: SourceJob[] = Array.from({ length: SOURCES }, (_, i) => ({
+    name: `src${i}`,
+    targetRoot: `backup/src${i}`,
+    roots: [{ name: "tank", recursive: true }],
+    policy: { firstSend: "oldest", includePrefixes: [] },
+  }));
   const sources = jobs.map((j) => ({ name: j.name, target: j.targetRoot, datasets: j.roots, maxLagSeconds: 3600 }));
-  const status = () => buildStatus({ sources, rows: store.statusRows(), pools: [], live: [], nextRuns: new Map(), now });
+  const status = () =>
+    buildStatus({ sources, rows: store.statusRows(), pools: [], live: [], nextRuns: new Map(), now });
   const server = createStatusApp({ status }).listen(0, "127.0.0.1");
   await new Promise((r) => server.once("listening", r));
-  const client = spawn(process.execPath, ["-e", CLIENT, String((server.address() as AddressInfo).port)], { stdio: ["pipe", "pipe", "inherit"] });
+  const client = spawn(process.execPath, ["-e", CLIENT, String((server.address() as AddressInfo).port)], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   let clientOut = "";
   client.stdout.on("data", (c: Buffer) => (clientOut += c));
   const passes = Number(arg("passes"));
@@ -122,9 +140,23 @@ async function sim(): Promise<Record<string, number>> {
     const job = jobs[i % SOURCES]!;
     now += PASS_MS;
     const p0 = performance.now();
-    const remote = new FakeRunner(job.name, [probe, { match: starts("zfs", "get"), stdout: srcText }, { match: starts("zfs", "send"), stdout: "x" }, { match: () => true, code: 0 }]);
-    const local = new FakeRunner("local", [probe, { match: starts("zfs", "get"), stdout: dstText.replaceAll("SRC", job.name) }, { match: starts("zfs", "receive"), readsStdin: true }, { match: () => true, code: 0 }]);
-    const rec = await runSource(job, { connect: async () => new ZfsHost(remote), local: new ZfsHost(local), now: () => new Date(now) }, `r${now}-${job.name}`);
+    const remote = new FakeRunner(job.name, [
+      probe,
+      { match: starts("zfs", "get"), stdout: srcText },
+      { match: starts("zfs", "send"), stdout: "x" },
+      { match: () => true, code: 0 },
+    ]);
+    const local = new FakeRunner("local", [
+      probe,
+      { match: starts("zfs", "get"), stdout: dstText.replaceAll("SRC", job.name) },
+      { match: starts("zfs", "receive"), readsStdin: true },
+      { match: () => true, code: 0 },
+    ]);
+    const rec = await runSource(
+      job,
+      { connect: async () => new ZfsHost(remote), local: new ZfsHost(local), now: () => new Date(now) },
+      `r${now}-${job.name}`,
+    );
     const a0 = performance.now();
     await store.appendRun(rec);
     const e0 = performance.now();
@@ -157,17 +189,19 @@ async function sim(): Promise<Record<string, number>> {
   let next = warm;
   const stopAt = warm + passes;
   let measuring = true;
-  await Promise.all(Array.from({ length: Number(arg("concurrency", "4")) }, async () => {
-    while (next < stopAt) {
-      const i = next++;
-      if (i % 5 === 4) client.stdin.write(i % 50 === 49 ? "m\n" : "s\n");
-      const t = await onePass(i);
-      if (!measuring) continue;
-      append.push(t.append);
-      evaluate.push(t.evaluate);
-      pass.push(t.pass);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Number(arg("concurrency", "4")) }, async () => {
+      while (next < stopAt) {
+        const i = next++;
+        if (i % 5 === 4) client.stdin.write(i % 50 === 49 ? "m\n" : "s\n");
+        const t = await onePass(i);
+        if (!measuring) continue;
+        append.push(t.append);
+        evaluate.push(t.evaluate);
+        pass.push(t.pass);
+      }
+    }),
+  );
   measuring = false;
   const phaseMs = performance.now() - phase0;
   const cpu = process.cpuUsage(cpu0);
@@ -195,17 +229,47 @@ async function sim(): Promise<Record<string, number>> {
   const lat = JSON.parse(clientOut) as { status: number[]; metrics: number[] };
   server.close();
   return {
-    openMs, passes, phaseMs, cpuPerPass: (cpu.user + cpu.system) / 1000 / passes, storeCpuPerPass: store0.cpuMs / passes, storeWallPerPass: store0.wallMs / passes, passMean: mean(pass), passP50: pct(pass, 50), appendP50: pct(append, 50), appendP99: pct(append, 99), appendMax: Math.max(...append),
-    evaluateMean: mean(evaluate), loopP99: delay.percentile(99) / 1e6, loopMax: delay.max / 1e6, loopP99NoMetrics: delayNoMetrics.percentile(99) / 1e6,
-    statusP50: pct(lat.status, 50), statusP99: pct(lat.status, 99), statusN: lat.status.length, metricsP99: pct(lat.metrics, 99), metricsN: lat.metrics.length,
-    statusIdleP50: pct(idle, 50), statusIdleP99: pct(idle, 99), textStatusMean: mean(text), rssBeforeMB: rssBefore / 1e6, rssMB: rss / 1e6, heapMB: heap / 1e6, rows: store.statusRows().length,
+    openMs,
+    passes,
+    phaseMs,
+    cpuPerPass: (cpu.user + cpu.system) / 1000 / passes,
+    storeCpuPerPass: store0.cpuMs / passes,
+    storeWallPerPass: store0.wallMs / passes,
+    passMean: mean(pass),
+    passP50: pct(pass, 50),
+    appendP50: pct(append, 50),
+    appendP99: pct(append, 99),
+    appendMax: Math.max(...append),
+    evaluateMean: mean(evaluate),
+    loopP99: delay.percentile(99) / 1e6,
+    loopMax: delay.max / 1e6,
+    loopP99NoMetrics: delayNoMetrics.percentile(99) / 1e6,
+    statusP50: pct(lat.status, 50),
+    statusP99: pct(lat.status, 99),
+    statusN: lat.status.length,
+    metricsP99: pct(lat.metrics, 99),
+    metricsN: lat.metrics.length,
+    statusIdleP50: pct(idle, 50),
+    statusIdleP99: pct(idle, 99),
+    textStatusMean: mean(text),
+    rssBeforeMB: rssBefore / 1e6,
+    rssMB: rss / 1e6,
+    heapMB: heap / 1e6,
+    rows: store.statusRows().length,
   };
 }
 
 /** A pass of 5 datasets of source `s` at `at`. */
 function fleetPass(s: number, at: number): RunRecord {
-  return { runId: `a${at}-${s}`, source: `src${s}`, startedAt: new Date(at).toISOString(), finishedAt: new Date(at + 900).toISOString(), phases: {}, goneOnSource: [],
-    datasets: Array.from({ length: DATASETS }, (_, d) => fleetRow(s, d, at, false)) };
+  return {
+    runId: `a${at}-${s}`,
+    source: `src${s}`,
+    startedAt: new Date(at).toISOString(),
+    finishedAt: new Date(at + 900).toISOString(),
+    phases: {},
+    goneOnSource: [],
+    datasets: Array.from({ length: DATASETS }, (_, d) => fleetRow(s, d, at, false)),
+  };
 }
 
 /** Times one append: wall and this process's CPU (ms). */
@@ -229,7 +293,7 @@ async function appendScale(): Promise<Record<string, number>> {
   // Nothing ages out here: this measures the append against the size of the runs table.
   const keep = { days: 36500, detailHours: 24 * 36500 };
   const t0 = performance.now();
-  (await openStore("sqlite", big, () => now, keep) as HistoryStore).close();
+  ((await openStore("sqlite", big, () => now, keep)) as HistoryStore).close();
   // Fill the runs table with a real row's JSON, in SQL (a few seconds per million rows).
   const db = connect(historyPaths(big).db, { rollbackJournal: true });
   db.pragma("journal_mode = OFF");
@@ -237,7 +301,8 @@ async function appendScale(): Promise<Record<string, number>> {
   const row = JSON.stringify(fleetRow(1, 1, now, false));
   const fill = db.prepare(`WITH RECURSIVE c(i) AS (SELECT ? UNION ALL SELECT i + 1 FROM c WHERE i < ?)
     INSERT INTO runs (ds, started_ms, result, bytes, transfer_ms, rolled, row) SELECT i % 1000 + 1, ? + i * 600, 'ok', 1234567, 420, 0, ? FROM c`);
-  for (let done = 0; done < target; done += 1_000_000) db.transaction(() => fill.run(done + 1, Math.min(target, done + 1_000_000), now - 400 * 86400_000, row))();
+  for (let done = 0; done < target; done += 1_000_000)
+    db.transaction(() => fill.run(done + 1, Math.min(target, done + 1_000_000), now - 400 * 86400_000, row))();
   db.close();
   const fillMs = performance.now() - t0;
   const stores = [await openStore("sqlite", small, () => now, keep), await openStore("sqlite", big, () => now, keep)];
@@ -259,8 +324,15 @@ async function appendScale(): Promise<Record<string, number>> {
   };
   stores.forEach((st) => (st as HistoryStore).close());
   return {
-    smallRows: count(small), smallP50: pct(wall[0]!, 50), smallP99: pct(wall[0]!, 99), smallCpuP99: pct(cpu[0]!, 99),
-    rows: count(big), bigP50: pct(wall[1]!, 50), bigP99: pct(wall[1]!, 99), bigCpuP99: pct(cpu[1]!, 99), fillMs,
+    smallRows: count(small),
+    smallP50: pct(wall[0]!, 50),
+    smallP99: pct(wall[0]!, 99),
+    smallCpuP99: pct(cpu[0]!, 99),
+    rows: count(big),
+    bigP50: pct(wall[1]!, 50),
+    bigP99: pct(wall[1]!, 99),
+    bigCpuP99: pct(cpu[1]!, 99),
+    fillMs,
   };
 }
 

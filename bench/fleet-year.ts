@@ -21,12 +21,33 @@ const iso = (ms: number): string => new Date(ms).toISOString();
 /** The row a pass of `source` leaves for dataset `d` at `at`, as runSource records it. */
 export function fleetRow(source: number, d: number, at: number, failed: boolean): HistoryRow {
   const base: HistoryRow = {
-    source: `src${source}`, dataset: `tank/ds${d}`, target: `backup/src${source}/tank/ds${d}`, mode: "incremental", result: failed ? "failed" : "ok", steps: 1,
-    bytes: failed ? 0 : 1_234_567, transferMs: 420, from: { name: "bzman_00023", guid: String(d * 1000 + 24) },
-    runId: `${iso(at).replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}-s${source}`, startedAt: iso(at), finishedAt: iso(at + 900),
-    phases: { connect: 80, snapshot: 40, list: 120, plan: 1, transfer: 420, prune: 60, total: 900 }, bytesPerSecond: failed ? 0 : 2_939_445,
+    source: `src${source}`,
+    dataset: `tank/ds${d}`,
+    target: `backup/src${source}/tank/ds${d}`,
+    mode: "incremental",
+    result: failed ? "failed" : "ok",
+    steps: 1,
+    bytes: failed ? 0 : 1_234_567,
+    transferMs: 420,
+    from: { name: "bzman_00023", guid: String(d * 1000 + 24) },
+    runId: `${iso(at)
+      .replace(/[-:]/g, "")
+      .replace(/\.\d+Z$/, "Z")}-s${source}`,
+    startedAt: iso(at),
+    finishedAt: iso(at + 900),
+    phases: { connect: 80, snapshot: 40, list: 120, plan: 1, transfer: 420, prune: 60, total: 900 },
+    bytesPerSecond: failed ? 0 : 2_939_445,
   };
-  if (failed) return { ...base, error: { code: "ZFS_SEND_FAILED", message: `src${source}: zfs send ended with signal KILL`, at: iso(at + 900), detail: "cannot send: signal received\n".repeat(4) } };
+  if (failed)
+    return {
+      ...base,
+      error: {
+        code: "ZFS_SEND_FAILED",
+        message: `src${source}: zfs send ended with signal KILL`,
+        at: iso(at + 900),
+        detail: "cannot send: signal received\n".repeat(4),
+      },
+    };
   return { ...base, to: { name: "bzman_00024", guid: String(d * 1000 + 25) } };
 }
 
@@ -56,7 +77,16 @@ export function yearEndState(fleet: Fleet, end: number): StateData {
         }
         if (failed) history.push({ ...fleetRow(s, d, at, true), rolled: true });
         const i = ((Math.floor(at / 86400_000) - firstDay) * fleet.sources + s) * fleet.datasets + d;
-        const r = daily[i] ??= { day: iso(at).slice(0, 10), source: `src${s}`, dataset: `tank/ds${d}`, passes: 0, failures: 0, bytes: 0, transferMs: 0, lastResult: "ok" };
+        const r = (daily[i] ??= {
+          day: iso(at).slice(0, 10),
+          source: `src${s}`,
+          dataset: `tank/ds${d}`,
+          passes: 0,
+          failures: 0,
+          bytes: 0,
+          transferMs: 0,
+          lastResult: "ok",
+        });
         r.passes++;
         r.transferMs += 420;
         r.lastResult = failed ? "failed" : "ok";
@@ -73,5 +103,9 @@ export function yearEndState(fleet: Fleet, end: number): StateData {
     const to = { name: "bzman_00024", guid: String((i % fleet.datasets) * 1000 + 25) };
     Object.assign(r, { lastTo: to, lastSuccessAt: iso(lastSuccessMs[i]!), lastSuccessTo: to });
   });
-  return { schemaVersion: 1, history: [...history, ...detail], daily: daily.filter((r): r is DailyRollup => r !== undefined) };
+  return {
+    schemaVersion: 1,
+    history: [...history, ...detail],
+    daily: daily.filter((r): r is DailyRollup => r !== undefined),
+  };
 }

@@ -20,19 +20,60 @@ const dir = mkdtempSync(join(tmpdir(), "bzman-bench-fleet-"));
 
 /** What one simulation measured (bench/fleet-sim.ts). */
 interface Sim {
-  openMs: number; passes: number; phaseMs: number; cpuPerPass: number; storeCpuPerPass: number; storeWallPerPass: number; passMean: number; passP50: number; appendP50: number; appendP99: number; appendMax: number;
-  evaluateMean: number; loopP99: number; loopMax: number; loopP99NoMetrics: number; statusP50: number; statusP99: number; statusN: number; metricsP99: number; metricsN: number;
-  statusIdleP50: number; statusIdleP99: number; textStatusMean: number; rssBeforeMB: number; rssMB: number; heapMB: number; rows: number;
+  openMs: number;
+  passes: number;
+  phaseMs: number;
+  cpuPerPass: number;
+  storeCpuPerPass: number;
+  storeWallPerPass: number;
+  passMean: number;
+  passP50: number;
+  appendP50: number;
+  appendP99: number;
+  appendMax: number;
+  evaluateMean: number;
+  loopP99: number;
+  loopMax: number;
+  loopP99NoMetrics: number;
+  statusP50: number;
+  statusP99: number;
+  statusN: number;
+  metricsP99: number;
+  metricsN: number;
+  statusIdleP50: number;
+  statusIdleP99: number;
+  textStatusMean: number;
+  rssBeforeMB: number;
+  rssMB: number;
+  heapMB: number;
+  rows: number;
 }
 
 /** What the append-scale run measured. */
 interface Scale {
-  smallRows: number; smallP50: number; smallP99: number; smallCpuP99: number; rows: number; bigP50: number; bigP99: number; bigCpuP99: number; fillMs: number;
+  smallRows: number;
+  smallP50: number;
+  smallP99: number;
+  smallCpuP99: number;
+  rows: number;
+  bigP50: number;
+  bigP99: number;
+  bigCpuP99: number;
+  fillMs: number;
 }
 
 function child<T>(args: Record<string, string | number>): T {
-  const out = execFileSync(process.execPath, ["--expose-gc", "--import", "tsx", new URL("./fleet-sim.ts", import.meta.url).pathname, ...Object.entries(args).map(([k, v]) => `--${k}=${v}`)],
-    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 20, timeout: 10 * 60_000 });
+  const out = execFileSync(
+    process.execPath,
+    [
+      "--expose-gc",
+      "--import",
+      "tsx",
+      new URL("./fleet-sim.ts", import.meta.url).pathname,
+      ...Object.entries(args).map(([k, v]) => `--${k}=${v}`),
+    ],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 20, timeout: 10 * 60_000 },
+  );
   return JSON.parse(out.trim().split("\n").at(-1)!) as T;
 }
 
@@ -40,14 +81,18 @@ const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : "-"
 const ratio = (a: number, b: number): string => `${f(a / b, 2)}x`;
 const say = (line: string): void => void process.stdout.write(line + "\n");
 
-say("fleet: 200 sources x 5 datasets, a pass every 3 s of simulated time (each source every 10 min), 4 passes at a time as fast as they go; /status?format=json after every 5th pass and /metrics after every 50th, from another process");
+say(
+  "fleet: 200 sources x 5 datasets, a pass every 3 s of simulated time (each source every 10 min), 4 passes at a time as fast as they go; /status?format=json after every 5th pass and /metrics after every 50th, from another process",
+);
 let t0 = performance.now();
 const year = yearEndState({ sources: 200, datasets: 5, everyMin: 10 }, YEAR_END);
 for (const s of ["sqlite-year", "json-year", "json-start", "append"]) mkdirSync(join(dir, s));
 writeFileSync(join(dir, "json-year", "state.json"), JSON.stringify(year));
 copyFileSync(join(dir, "json-year", "state.json"), join(dir, "sqlite-year", "state.json"));
 const jsonMB = statSync(join(dir, "json-year", "state.json")).size / 1e6;
-say(`a year's history: ${year.history.length.toLocaleString()} detail rows (48 h, and failures of 90 days) + ${year.daily.length.toLocaleString()} daily rollups; JSON ${f(jsonMB)} MB, built in ${f((performance.now() - t0) / 1000)} s`);
+say(
+  `a year's history: ${year.history.length.toLocaleString()} detail rows (48 h, and failures of 90 days) + ${year.daily.length.toLocaleString()} daily rollups; JSON ${f(jsonMB)} MB, built in ${f((performance.now() - t0) / 1000)} s`,
+);
 t0 = performance.now();
 const migrated = await HistoryStore.open(join(dir, "sqlite-year", "state.json"), { now: () => YEAR_END });
 migrated.store.close();
@@ -69,21 +114,43 @@ const sqlite = (phase: "start" | "year", round: number): Sim => {
   const where = join(dir, `sqlite-${phase}-${round}`);
   mkdirSync(where);
   if (phase === "year") copyFileSync(join(dir, "sqlite-year", "state.sqlite"), join(where, "state.sqlite"));
-  return child<Sim>({ mode: "sim", store: "sqlite", state: join(where, "state.json"), now: phase === "start" ? START : YEAR_END, passes: PASSES, warm: 200 });
+  return child<Sim>({
+    mode: "sim",
+    store: "sqlite",
+    state: join(where, "state.json"),
+    now: phase === "start" ? START : YEAR_END,
+    passes: PASSES,
+    warm: 200,
+  });
 };
 // The SQLite phases twice, in turn (start, year, start, year), each measure the best of two.
 const rounds = [0, 1].map((r) => [sqlite("start", r), sqlite("year", r)] as const);
 const runs = {
   sqliteStart: best(rounds.map((r) => r[0])),
   sqliteYear: best(rounds.map((r) => r[1])),
-  jsonStart: child<Sim>({ mode: "sim", store: "json", state: join(dir, "json-start", "state.json"), now: START, passes: PASSES, warm: 200 }),
-  jsonYear: child<Sim>({ mode: "sim", store: "json", state: join(dir, "json-year", "state.json"), now: YEAR_END, passes: JSON_YEAR_PASSES }),
+  jsonStart: child<Sim>({
+    mode: "sim",
+    store: "json",
+    state: join(dir, "json-start", "state.json"),
+    now: START,
+    passes: PASSES,
+    warm: 200,
+  }),
+  jsonYear: child<Sim>({
+    mode: "sim",
+    store: "json",
+    state: join(dir, "json-year", "state.json"),
+    now: YEAR_END,
+    passes: JSON_YEAR_PASSES,
+  }),
 };
 const floorAfter = child<{ loopP99: number; rssMB: number }>({ mode: "floor" });
 const rowsTable = (name: string, k: (r: Sim) => string): string =>
   `  ${name.padEnd(34)} ${k(runs.sqliteStart).padStart(10)} ${k(runs.sqliteYear).padStart(10)} ${k(runs.jsonStart).padStart(10)} ${k(runs.jsonYear).padStart(10)}`;
 say("\nSQLite: the best of two runs of each phase, in turn; the JSON store: one run");
-say(`\n  ${"".padEnd(34)} ${"sqlite".padStart(10)} ${"sqlite".padStart(10)} ${"json".padStart(10)} ${"json".padStart(10)}`);
+say(
+  `\n  ${"".padEnd(34)} ${"sqlite".padStart(10)} ${"sqlite".padStart(10)} ${"json".padStart(10)} ${"json".padStart(10)}`,
+);
 say(`  ${"".padEnd(34)} ${"start".padStart(10)} ${"year".padStart(10)} ${"start".padStart(10)} ${"year".padStart(10)}`);
 say(rowsTable("passes measured", (r) => String(r.passes)));
 say(rowsTable("open (ms)", (r) => f(r.openMs, 0)));
@@ -108,19 +175,43 @@ say(rowsTable("heap after GC (MB)", (r) => f(r.heapMB, 0)));
 say(rowsTable("status rows", (r) => String(r.rows)));
 
 t0 = performance.now();
-const scale = child<Scale>({ mode: "append", state: join(dir, "append", "small.json"), big: join(dir, "append", "big.json"), rows: ROWS });
-say(`\nappend of a pass (5 rows), 2,000 to each in turn: p99 ${f(scale.smallP99, 2)} ms (p50 ${f(scale.smallP50, 2)}) with 1,000 rows (${scale.smallRows.toLocaleString()} at the end), ${f(scale.bigP99, 2)} ms (p50 ${f(scale.bigP50, 2)}) with ${scale.rows.toLocaleString()} rows (filled in ${f(scale.fillMs / 1000)} s)`);
+const scale = child<Scale>({
+  mode: "append",
+  state: join(dir, "append", "small.json"),
+  big: join(dir, "append", "big.json"),
+  rows: ROWS,
+});
+say(
+  `\nappend of a pass (5 rows), 2,000 to each in turn: p99 ${f(scale.smallP99, 2)} ms (p50 ${f(scale.smallP50, 2)}) with 1,000 rows (${scale.smallRows.toLocaleString()} at the end), ${f(scale.bigP99, 2)} ms (p50 ${f(scale.bigP50, 2)}) with ${scale.rows.toLocaleString()} rows (filled in ${f(scale.fillMs / 1000)} s)`,
+);
 
-say(`\nthis machine's floor (a process running only 2 ms tasks): event-loop delay p99 ${f(floorBefore.loopP99)} ms before the simulations, ${f(floorAfter.loopP99)} ms after (load average ${loadavg().map((l) => l.toFixed(1)).join(" ")})`);
-say(`the same process with every module of the simulation loaded under tsx, doing nothing: RSS ${f(floorBefore.rssMB, 0)} MB`);
+say(
+  `\nthis machine's floor (a process running only 2 ms tasks): event-loop delay p99 ${f(floorBefore.loopP99)} ms before the simulations, ${f(floorAfter.loopP99)} ms after (load average ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ")})`,
+);
+say(
+  `the same process with every module of the simulation loaded under tsx, doing nothing: RSS ${f(floorBefore.rssMB, 0)} MB`,
+);
 
-const s = runs.sqliteStart, y = runs.sqliteYear, js = runs.jsonStart, jy = runs.jsonYear;
+const s = runs.sqliteStart,
+  y = runs.sqliteYear,
+  js = runs.jsonStart,
+  jy = runs.jsonYear;
 say("\nratios (targets from issue #14)");
 say(`  per-pass cost (process CPU) after a year / start: sqlite ${ratio(y.cpuPerPass, s.cpuPerPass)} (target <= 1.1)   json ${ratio(jy.cpuPerPass, js.cpuPerPass)}
   the store's CPU per pass after a year / start:  sqlite ${ratio(y.storeCpuPerPass, s.storeCpuPerPass)}   json ${ratio(jy.storeCpuPerPass, js.storeCpuPerPass)}`);
-say(`  append p99 at ${(scale.rows / 1e6).toFixed(1)} M rows / at 1,000 rows:    sqlite ${ratio(scale.bigP99, scale.smallP99)} (p50 ${ratio(scale.bigP50, scale.smallP50)}) (target <= 1.5)   json (a year's ${year.history.length.toLocaleString()} rows / start) ${ratio(jy.appendP99, js.appendP99)}`);
-say(`  RSS after a year:                             sqlite ${f(y.rssMB, 0)} MB, at the start ${f(s.rssMB, 0)} MB, idle process ${f(floorBefore.rssMB, 0)} MB (target < 150)   json ${f(jy.rssMB, 0)} MB   (${ratio(y.rssMB, jy.rssMB)})`);
-say(`  event-loop delay p99 during passes, a year:   sqlite ${f(y.loopP99)} ms, ${f(y.loopP99NoMetrics)} ms outside /metrics (target < 20)   json ${f(jy.loopP99)} ms   (${ratio(y.loopP99, jy.loopP99)})`);
-say(`  /status p99 with a year of history:           sqlite ${f(y.statusP99)} ms during passes, ${f(y.statusIdleP99)} ms after them (target < 50)   json ${f(jy.statusP99)} ms, ${f(jy.statusIdleP99)} ms   (${ratio(y.statusIdleP99, jy.statusIdleP99)} after)`);
+say(
+  `  append p99 at ${(scale.rows / 1e6).toFixed(1)} M rows / at 1,000 rows:    sqlite ${ratio(scale.bigP99, scale.smallP99)} (p50 ${ratio(scale.bigP50, scale.smallP50)}) (target <= 1.5)   json (a year's ${year.history.length.toLocaleString()} rows / start) ${ratio(jy.appendP99, js.appendP99)}`,
+);
+say(
+  `  RSS after a year:                             sqlite ${f(y.rssMB, 0)} MB, at the start ${f(s.rssMB, 0)} MB, idle process ${f(floorBefore.rssMB, 0)} MB (target < 150)   json ${f(jy.rssMB, 0)} MB   (${ratio(y.rssMB, jy.rssMB)})`,
+);
+say(
+  `  event-loop delay p99 during passes, a year:   sqlite ${f(y.loopP99)} ms, ${f(y.loopP99NoMetrics)} ms outside /metrics (target < 20)   json ${f(jy.loopP99)} ms   (${ratio(y.loopP99, jy.loopP99)})`,
+);
+say(
+  `  /status p99 with a year of history:           sqlite ${f(y.statusP99)} ms during passes, ${f(y.statusIdleP99)} ms after them (target < 50)   json ${f(jy.statusP99)} ms, ${f(jy.statusIdleP99)} ms   (${ratio(y.statusIdleP99, jy.statusIdleP99)} after)`,
+);
 say(`  append p99 after a year, sqlite / json:       ${f(y.appendP99 / jy.appendP99, 5)}x`);
 rmSync(dir, { recursive: true, force: true });

@@ -48,16 +48,39 @@ export interface DailyRollup {
 
 const refSchema = z.object({ name: z.string(), guid: z.string() });
 const rowSchema = z.looseObject({
-  runId: z.string(), source: z.string(), dataset: z.string(), target: z.string(), startedAt: z.string(), finishedAt: z.string(),
-  mode: z.string(), result: z.string(), bytes: z.number(), transferMs: z.number(), steps: z.number(),
-  to: refSchema.optional(), from: refSchema.optional(),
+  runId: z.string(),
+  source: z.string(),
+  dataset: z.string(),
+  target: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  mode: z.string(),
+  result: z.string(),
+  bytes: z.number(),
+  transferMs: z.number(),
+  steps: z.number(),
+  to: refSchema.optional(),
+  from: refSchema.optional(),
 });
 const rollupSchema = z.object({
-  day: z.string(), source: z.string(), dataset: z.string(), passes: z.number(), failures: z.number(), bytes: z.number(),
-  transferMs: z.number(), lastResult: z.string(), lastTo: refSchema.optional(),
-  lastSuccessAt: z.string().optional(), lastSuccessTo: refSchema.optional(),
+  day: z.string(),
+  source: z.string(),
+  dataset: z.string(),
+  passes: z.number(),
+  failures: z.number(),
+  bytes: z.number(),
+  transferMs: z.number(),
+  lastResult: z.string(),
+  lastTo: refSchema.optional(),
+  lastSuccessAt: z.string().optional(),
+  lastSuccessTo: refSchema.optional(),
 });
-const fileSchema = z.object({ schemaVersion: z.literal(1), history: z.array(rowSchema), daily: z.array(rollupSchema), alerts: z.array(z.looseObject({ key: z.string(), since: z.string(), lastSent: z.string() })).optional() });
+const fileSchema = z.object({
+  schemaVersion: z.literal(1),
+  history: z.array(rowSchema),
+  daily: z.array(rollupSchema),
+  alerts: z.array(z.looseObject({ key: z.string(), since: z.string(), lastSent: z.string() })).optional(),
+});
 
 /** The state file's contents. */
 export interface StateData {
@@ -101,7 +124,16 @@ export function compact(data: StateData, nowMs: number, keep: Retention): void {
     if (row.rolled) continue;
     const day = row.startedAt.slice(0, 10);
     const key = `${day}|${row.source}|${row.dataset}`;
-    const r = rollups.get(key) ?? { day, source: row.source, dataset: row.dataset, passes: 0, failures: 0, bytes: 0, transferMs: 0, lastResult: row.result };
+    const r = rollups.get(key) ?? {
+      day,
+      source: row.source,
+      dataset: row.dataset,
+      passes: 0,
+      failures: 0,
+      bytes: 0,
+      transferMs: 0,
+      lastResult: row.result,
+    };
     r.passes++;
     if (FAILED.has(row.result)) {
       r.failures++;
@@ -118,7 +150,9 @@ export function compact(data: StateData, nowMs: number, keep: Retention): void {
     rollups.set(key, r);
   }
   data.history = kept;
-  data.daily = [...rollups.values()].filter((r) => r.day >= dropCut.slice(0, 10)).sort((a, b) => a.day.localeCompare(b.day));
+  data.daily = [...rollups.values()]
+    .filter((r) => r.day >= dropCut.slice(0, 10))
+    .sort((a, b) => a.day.localeCompare(b.day));
 }
 
 /** Typed access to the run history. One instance per file; all writes go through it. */
@@ -128,7 +162,12 @@ export class HistoryStore {
   /** size, mtime and inode of the file as this process last read or wrote it. */
   private seen = "";
 
-  private constructor(private readonly db: Low<StateData>, private readonly keep: Retention, private readonly now: () => number, private readonly path: string) {}
+  private constructor(
+    private readonly db: Low<StateData>,
+    private readonly keep: Retention,
+    private readonly now: () => number,
+    private readonly path: string,
+  ) {}
 
   private static async fingerprint(path: string): Promise<string> {
     try {
@@ -171,7 +210,10 @@ export class HistoryStore {
     try {
       await db.read();
       const parsed = fileSchema.safeParse(db.data);
-      if (!parsed.success) throw new Error(`not a bzman state file: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
+      if (!parsed.success)
+        throw new Error(
+          `not a bzman state file: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`,
+        );
     } catch (err) {
       const aside = `${path}.corrupt-${new Date(now()).toISOString().replace(/[:.]/g, "")}`;
       await rename(path, aside);
@@ -189,7 +231,14 @@ export class HistoryStore {
       await this.refresh();
       for (const d of run.datasets) {
         const bytesPerSecond = d.transferMs > 0 ? Math.round((d.bytes * 1000) / d.transferMs) : 0;
-        this.db.data.history.push({ ...d, runId: run.runId, startedAt: run.startedAt, finishedAt: run.finishedAt, phases: run.phases, bytesPerSecond });
+        this.db.data.history.push({
+          ...d,
+          runId: run.runId,
+          startedAt: run.startedAt,
+          finishedAt: run.finishedAt,
+          phases: run.phases,
+          bytesPerSecond,
+        });
       }
       compact(this.db.data, this.now(), this.keep);
       await this.write();
@@ -212,7 +261,8 @@ export class HistoryStore {
   /** The newest successful row per source and dataset (for freshness). */
   lastSuccess(): Map<string, HistoryRow> {
     const m = new Map<string, HistoryRow>();
-    for (const r of this.db.data.history) if (r.result === "ok" || r.result === "up-to-date") m.set(`${r.source}:${r.dataset}`, r);
+    for (const r of this.db.data.history)
+      if (r.result === "ok" || r.result === "up-to-date") m.set(`${r.source}:${r.dataset}`, r);
     return m;
   }
 
@@ -225,8 +275,20 @@ export class HistoryStore {
     for (const r of this.db.data.daily) {
       if (!r.lastSuccessAt || !r.lastSuccessTo) continue;
       fromRollups.set(`${r.source}\u0000${r.dataset}`, {
-        source: r.source, dataset: r.dataset, target: "", mode: "incremental", result: "ok", steps: 0, bytes: 0, transferMs: 0,
-        to: r.lastSuccessTo, runId: "rollup", startedAt: r.lastSuccessAt, finishedAt: r.lastSuccessAt, phases: {}, bytesPerSecond: 0,
+        source: r.source,
+        dataset: r.dataset,
+        target: "",
+        mode: "incremental",
+        result: "ok",
+        steps: 0,
+        bytes: 0,
+        transferMs: 0,
+        to: r.lastSuccessTo,
+        runId: "rollup",
+        startedAt: r.lastSuccessAt,
+        finishedAt: r.lastSuccessAt,
+        phases: {},
+        bytesPerSecond: 0,
       });
     }
     return [...fromRollups.values(), ...this.db.data.history];

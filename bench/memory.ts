@@ -33,7 +33,10 @@ const srcText = listingText("tank", DATASETS, 25, guid);
 const dstText = listingText("backup/SRC/tank", DATASETS, 24, guid);
 const probe = { match: (a: string[]) => a.length === 1 && a[0] === "zfs", stderr: usage, code: 2 };
 const jobs: SourceJob[] = Array.from({ length: SOURCES }, (_, i) => ({
-  name: `src${i}`, targetRoot: `backup/src${i}`, roots: [{ name: "tank", recursive: true }], policy: { firstSend: "oldest", includePrefixes: [] },
+  name: `src${i}`,
+  targetRoot: `backup/src${i}`,
+  roots: [{ name: "tank", recursive: true }],
+  policy: { firstSend: "oldest", includePrefixes: [] },
 }));
 
 const dir = mkdtempSync(join(tmpdir(), "bzman-bench-memory-"));
@@ -46,13 +49,35 @@ async function round(): Promise<void> {
   const t0 = Date.now();
   for (const job of jobs) {
     // A fresh connection per pass, as the daemon makes.
-    const remote = new FakeRunner(job.name, [probe, { match: starts("zfs", "get"), stdout: srcText }, { match: starts("zfs", "send"), stdout: "x" }, { match: () => true, code: 0 }]);
-    const local = new FakeRunner("local", [probe, { match: starts("zfs", "get"), stdout: dstText.replaceAll("SRC", job.name.slice(3)) },
-      { match: starts("zfs", "receive"), readsStdin: true }, { match: () => true, code: 0 }]);
-    const rec = await runSource(job, { connect: async () => new ZfsHost(remote), local: new ZfsHost(local), now: () => new Date(now) }, `r${now}-${job.name}`);
+    const remote = new FakeRunner(job.name, [
+      probe,
+      { match: starts("zfs", "get"), stdout: srcText },
+      { match: starts("zfs", "send"), stdout: "x" },
+      { match: () => true, code: 0 },
+    ]);
+    const local = new FakeRunner("local", [
+      probe,
+      { match: starts("zfs", "get"), stdout: dstText.replaceAll("SRC", job.name.slice(3)) },
+      { match: starts("zfs", "receive"), readsStdin: true },
+      { match: () => true, code: 0 },
+    ]);
+    const rec = await runSource(
+      job,
+      { connect: async () => new ZfsHost(remote), local: new ZfsHost(local), now: () => new Date(now) },
+      `r${now}-${job.name}`,
+    );
     await store.appendRun(rec);
   }
-  buildStatus({ sources: config, rows: store.statusRows(), promotions: [], operations: [], pools: [], live: [], nextRuns: new Map(), now });
+  buildStatus({
+    sources: config,
+    rows: store.statusRows(),
+    promotions: [],
+    operations: [],
+    pools: [],
+    live: [],
+    nextRuns: new Map(),
+    now,
+  });
   now += 6 * HOUR;
   process.stderr.write(`round ${++rounds}: ${Date.now() - t0} ms, ${store.statusRows().length} rows\n`);
 }
@@ -76,7 +101,9 @@ for (let i = 0; i < ROUNDS; i++) {
 await store.flush();
 const passes = (WARM_ROUNDS + ROUNDS) * SOURCES;
 const size = statSync(historyPaths(join(dir, "state.json")).db).size / 1e6;
-process.stdout.write(`memory: ${SOURCES} sources x ${DATASETS} datasets, ${passes} passes over ${((WARM_ROUNDS + ROUNDS) * 6 / 24).toFixed(1)} simulated days.\n` +
-  `   heap after warm-up (baseline): ${base.toFixed(1)} MB; after each further 4 rounds (800 passes): ${samples.map((s) => `${s.toFixed(1)} MB (${(s / base).toFixed(2)}x)`).join(", ")}\n` +
-  `   rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB; history file ${size.toFixed(1)} MB\n`);
+process.stdout.write(
+  `memory: ${SOURCES} sources x ${DATASETS} datasets, ${passes} passes over ${(((WARM_ROUNDS + ROUNDS) * 6) / 24).toFixed(1)} simulated days.\n` +
+    `   heap after warm-up (baseline): ${base.toFixed(1)} MB; after each further 4 rounds (800 passes): ${samples.map((s) => `${s.toFixed(1)} MB (${(s / base).toFixed(2)}x)`).join(", ")}\n` +
+    `   rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB; history file ${size.toFixed(1)} MB\n`,
+);
 rmSync(dir, { recursive: true, force: true });

@@ -16,10 +16,20 @@ function listingText(pool: string, snapsPer: number, offset = 0): string {
   const out: string[] = [];
   for (let d = 0; d < DATASETS; d++) {
     const ds = `${pool}/ds${d}`;
-    out.push(`${ds}\tguid\t${1e15 + d}`, `${ds}\tcreatetxg\t1`, `${ds}\tcreation\t1700000000`, `${ds}\ttype\tfilesystem`);
+    out.push(
+      `${ds}\tguid\t${1e15 + d}`,
+      `${ds}\tcreatetxg\t1`,
+      `${ds}\tcreation\t1700000000`,
+      `${ds}\ttype\tfilesystem`,
+    );
     for (let s = offset; s < snapsPer + offset; s++) {
       const n = `${ds}@bzman_${s}`;
-      out.push(`${n}\tguid\t${(BigInt(d) << 32n) + BigInt(s)}`, `${n}\tcreatetxg\t${10 + s}`, `${n}\tcreation\t${1700000000 + s * 600}`, `${n}\ttype\tsnapshot`);
+      out.push(
+        `${n}\tguid\t${(BigInt(d) << 32n) + BigInt(s)}`,
+        `${n}\tcreatetxg\t${10 + s}`,
+        `${n}\tcreation\t${1700000000 + s * 600}`,
+        `${n}\ttype\tsnapshot`,
+      );
     }
   }
   return out.join("\n") + "\n";
@@ -51,11 +61,15 @@ async function main(): Promise<void> {
   const src = listingText("tank", SNAPSHOTS);
   const dst = listingText("backup/w/tank", SNAPSHOTS - 10);
   const lines = src.split("\n").length;
-  process.stdout.write(`listing: ${DATASETS} datasets x ${SNAPSHOTS} snapshots = ${lines} lines, ${(src.length / 1e6).toFixed(1)} MB\n`);
+  process.stdout.write(
+    `listing: ${DATASETS} datasets x ${SNAPSHOTS} snapshots = ${lines} lines, ${(src.length / 1e6).toFixed(1)} MB\n`,
+  );
 
   const split = best(() => void src.split("\n").map((l) => l.split("\t")));
   const parse = best(() => void parseGetListing(src));
-  process.stdout.write(`1. parse listing: ${fmt(parse)} vs split lines+fields ${fmt(split)}  ratio ${(parse / split).toFixed(2)}x\n`);
+  process.stdout.write(
+    `1. parse listing: ${fmt(parse)} vs split lines+fields ${fmt(split)}  ratio ${(parse / split).toFixed(2)}x\n`,
+  );
 
   const s = parseGetListing(src);
   // Target: same GUIDs for the first SNAPSHOTS-10 snapshots of each dataset (an incremental of 10).
@@ -65,16 +79,32 @@ async function main(): Promise<void> {
     const sd = s.get(srcName);
     if (sd) d.snapshots = sd.snapshots.slice(0, SNAPSHOTS - 10).map((x) => ({ ...x }));
   }
-  const bothParse = best(() => { parseGetListing(src); parseGetListing(dst); });
+  const bothParse = best(() => {
+    parseGetListing(src);
+    parseGetListing(dst);
+  });
   const plan = best(() => void planSource([{ name: "tank", recursive: true }], s, t, "backup/w"));
   const check = planSource([{ name: "tank", recursive: true }], s, t, "backup/w");
   const incr = check.datasets.filter((d) => d.decision.kind === "transfer").length;
-  process.stdout.write(`2. plan source: ${fmt(plan)} vs parsing both listings ${fmt(bothParse)}  ratio ${(plan / bothParse).toFixed(3)}x  (${incr} incremental plans)\n`);
+  process.stdout.write(
+    `2. plan source: ${fmt(plan)} vs parsing both listings ${fmt(bothParse)}  ratio ${(plan / bothParse).toFixed(3)}x  (${incr} incremental plans)\n`,
+  );
 
   const CHUNK = Buffer.alloc(64 * 1024, 1);
   const TOTAL = 512 * 1024 * 1024;
-  const source = (): Readable => Readable.from((function* () { for (let n = 0; n < TOTAL; n += CHUNK.length) yield CHUNK; })(), { objectMode: false });
-  const sink = (): Writable => new Writable({ write(_c, _e, cb) { cb(); } });
+  const source = (): Readable =>
+    Readable.from(
+      (function* () {
+        for (let n = 0; n < TOTAL; n += CHUNK.length) yield CHUNK;
+      })(),
+      { objectMode: false },
+    );
+  const sink = (): Writable =>
+    new Writable({
+      write(_c, _e, cb) {
+        cb();
+      },
+    });
   const plain = await bestAsync(() => pipeline(source(), new PassThrough(), sink()), 3);
   const counted = await bestAsync(async () => {
     let bytes = 0;
@@ -83,7 +113,9 @@ async function main(): Promise<void> {
     await pipeline(from, new PassThrough(), sink());
     if (bytes !== TOTAL) throw new Error("byte count wrong");
   }, 3);
-  process.stdout.write(`3. 512 MiB counted by a listener beside the pipe: ${fmt(counted)} vs uncounted ${fmt(plain)}  ratio ${(counted / plain).toFixed(2)}x  (${((TOTAL / 1e6) / (counted / 1000)).toFixed(0)} MB/s)\n`);
+  process.stdout.write(
+    `3. 512 MiB counted by a listener beside the pipe: ${fmt(counted)} vs uncounted ${fmt(plain)}  ratio ${(counted / plain).toFixed(2)}x  (${(TOTAL / 1e6 / (counted / 1000)).toFixed(0)} MB/s)\n`,
+  );
 }
 
 main();

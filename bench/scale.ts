@@ -33,8 +33,10 @@ async function planning(): Promise<void> {
     const plan = measure(() => planSource([{ name: "tank", recursive: true }], s, t, "backup/w"));
     const p = planSource([{ name: "tank", recursive: true }], s, t, "backup/w");
     const incr = p.datasets.filter((d) => d.decision.kind === "transfer").length;
-    process.stdout.write(`1. plan ${n} datasets x 100 snapshots: ${plan.cpuMs.toFixed(0)} ms CPU, heap +${plan.heapMB.toFixed(1)} MB; ` +
-      `parsing both listings ${parse.cpuMs.toFixed(0)} ms, +${parse.heapMB.toFixed(1)} MB; ratio ${(plan.cpuMs / parse.cpuMs).toFixed(3)}x CPU (${incr} incremental plans)\n`);
+    process.stdout.write(
+      `1. plan ${n} datasets x 100 snapshots: ${plan.cpuMs.toFixed(0)} ms CPU, heap +${plan.heapMB.toFixed(1)} MB; ` +
+        `parsing both listings ${parse.cpuMs.toFixed(0)} ms, +${parse.heapMB.toFixed(1)} MB; ratio ${(plan.cpuMs / parse.cpuMs).toFixed(3)}x CPU (${incr} incremental plans)\n`,
+    );
     s = t = new Map();
   }
 }
@@ -48,13 +50,27 @@ async function commandCount(): Promise<void> {
   const src = listingText("tank", N, 25);
   const dst = listingText("backup/w/tank", N, 24);
   const probe = { match: (a: string[]) => a.length === 1 && a[0] === "zfs", stderr: usage, code: 2 };
-  const remote = new FakeRunner("web1", [probe, { match: starts("zfs", "get"), stdout: src }, { match: starts("zfs", "send"), stdout: "x" }, { match: () => true, code: 0 }]);
-  const local = new FakeRunner("local", [probe, { match: starts("zfs", "get"), stdout: dst }, { match: starts("zfs", "receive"), readsStdin: true }, { match: () => true, code: 0 }]);
+  const remote = new FakeRunner("web1", [
+    probe,
+    { match: starts("zfs", "get"), stdout: src },
+    { match: starts("zfs", "send"), stdout: "x" },
+    { match: () => true, code: 0 },
+  ]);
+  const local = new FakeRunner("local", [
+    probe,
+    { match: starts("zfs", "get"), stdout: dst },
+    { match: starts("zfs", "receive"), readsStdin: true },
+    { match: () => true, code: 0 },
+  ]);
   const r = new ZfsHost(remote);
   const l = new ZfsHost(local);
   const job: SourceJob = {
-    name: "web1", targetRoot: "backup/w", roots: [{ name: "tank", recursive: true }], policy: { firstSend: "oldest", includePrefixes: [] },
-    snapshot: { name: "bzman_99999", prefix: "bzman" }, holdTag: "bzman-common",
+    name: "web1",
+    targetRoot: "backup/w",
+    roots: [{ name: "tank", recursive: true }],
+    policy: { firstSend: "oldest", includePrefixes: [] },
+    snapshot: { name: "bzman_99999", prefix: "bzman" },
+    holdTag: "bzman-common",
     retention: { prefix: "bzman", keepSource: { last: 24 }, keepBackup: { last: 48 } },
   };
   await runSource(job, { connect: async () => r, local: l, now: () => new Date("2026-11-27T00:00:00Z") }, "bench");
@@ -64,14 +80,18 @@ async function commandCount(): Promise<void> {
     return m;
   };
   const total = remote.calls.length + local.calls.length;
-  const replicate = [...remote.calls, ...local.calls].filter((a) => !["hold", "release", "destroy"].includes(a[1] ?? "")).length;
+  const replicate = [...remote.calls, ...local.calls].filter(
+    (a) => !["hold", "release", "destroy"].includes(a[1] ?? ""),
+  ).length;
   const goal = 10 + N;
   const onSource = remote.calls.length;
   const sourceReplicate = remote.calls.filter((a) => a[1] !== "destroy").length;
-  process.stdout.write(`2. commands for one daemon pass over ${N} datasets (each with the pass's new snapshot): ${total} in all, ${onSource} on the source.\n` +
-    `   On the source without pruning: ${sourceReplicate} vs the goal 10 + ${N} changed = ${goal}, ratio ${(sourceReplicate / goal).toFixed(2)}x; ` +
-    `with pruning (one destroy per dataset): ${onSource}, ratio ${(onSource / goal).toFixed(2)}x. Both sides, replication only: ${replicate}.\n` +
-    `   source: ${JSON.stringify(by(remote.calls))}\n   backup: ${JSON.stringify(by(local.calls))}\n`);
+  process.stdout.write(
+    `2. commands for one daemon pass over ${N} datasets (each with the pass's new snapshot): ${total} in all, ${onSource} on the source.\n` +
+      `   On the source without pruning: ${sourceReplicate} vs the goal 10 + ${N} changed = ${goal}, ratio ${(sourceReplicate / goal).toFixed(2)}x; ` +
+      `with pruning (one destroy per dataset): ${onSource}, ratio ${(onSource / goal).toFixed(2)}x. Both sides, replication only: ${replicate}.\n` +
+      `   source: ${JSON.stringify(by(remote.calls))}\n   backup: ${JSON.stringify(by(local.calls))}\n`,
+  );
 }
 
 await planning();

@@ -41,7 +41,14 @@ async function main(): Promise<void> {
   const pub = await makeKey(identity, "bench");
   const sshd = await startSshd(join(dir, "sshd"), [pub]);
   try {
-    const conn = await connectSource({ name: "bench", host: "127.0.0.1", port: sshd.port, user: "root", identity, hostKey: sshd.hostKey });
+    const conn = await connectSource({
+      name: "bench",
+      host: "127.0.0.1",
+      port: sshd.port,
+      user: "root",
+      identity,
+      hostKey: sshd.hostKey,
+    });
     let bzman = 0;
     let raw = 0;
     let cpu = { user: 0, system: 0 };
@@ -55,7 +62,8 @@ async function main(): Promise<void> {
         let n = 0;
         send.stdout.on("data", (c: Buffer) => void (n += c.length));
         const [, s, r] = await Promise.all([pipeline(send.stdout, recv.stdin), send.done, recv.done]);
-        if (s.code !== 0 || r.code !== 0 || n !== BYTES) throw new Error(`bzman path: send ${s.code}, receive ${r.code}, ${n} bytes`);
+        if (s.code !== 0 || r.code !== 0 || n !== BYTES)
+          throw new Error(`bzman path: send ${s.code}, receive ${r.code}, ${n} bytes`);
       });
       cpu = process.cpuUsage(cpu0);
       // d. The bare ssh2 channel, for the CPU that ssh2 itself costs in this process.
@@ -63,25 +71,46 @@ async function main(): Promise<void> {
       const rawCpu0 = process.cpuUsage();
       raw = await seconds(async () => {
         const recv = local.spawn(CONSUMER);
-        await new Promise<void>((resolve, reject) => client.exec(PRODUCER.join(" "), (err, ch) => (err ? reject(err) : pipeline(ch, recv.stdin).then(resolve, reject))));
+        await new Promise<void>((resolve, reject) =>
+          client.exec(PRODUCER.join(" "), (err, ch) =>
+            err ? reject(err) : pipeline(ch, recv.stdin).then(resolve, reject),
+          ),
+        );
         if ((await recv.done).code !== 0) throw new Error("raw path: consumer failed");
       });
       rawCpu = process.cpuUsage(rawCpu0);
     } finally {
       await conn.close();
     }
-    const ssh = ["ssh", "-i", identity, "-p", String(sshd.port), "-c", "aes128-gcm@openssh.com", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-      "-o", `UserKnownHostsFile=${join(dir, "known_hosts")}`, "root@127.0.0.1", PRODUCER.join(" ")];
+    const ssh = [
+      "ssh",
+      "-i",
+      identity,
+      "-p",
+      String(sshd.port),
+      "-c",
+      "aes128-gcm@openssh.com",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      `UserKnownHostsFile=${join(dir, "known_hosts")}`,
+      "root@127.0.0.1",
+      PRODUCER.join(" "),
+    ];
     const openssh = await seconds(() => must(["sh", "-c", `${ssh.join(" ")} | ${CONSUMER.join(" ")}`]));
     const plain = await seconds(() => must(["sh", "-c", `${PRODUCER.join(" ")} | ${CONSUMER.join(" ")}`]));
     const cpuPerGiB = (cpu.user + cpu.system) / 1e6 / GIB;
-    process.stdout.write(`transport, ${GIB} GiB over loopback (ssh2 native crypto binding: ${nativeCryptoAvailable() ? "built" : "NOT built"}):\n` +
-      `  a. bzman (ssh2 runner → child):     ${bzman.toFixed(2)} s, ${mbps(bzman)}, Node CPU ${cpuPerGiB.toFixed(2)} s per GiB\n` +
-      `  b. ssh -c aes128-gcm | consumer:    ${openssh.toFixed(2)} s, ${mbps(openssh)}\n` +
-      `  c. local pipe (the limit):          ${plain.toFixed(2)} s, ${mbps(plain)}\n` +
-      `  d. bare ssh2 exec → consumer:       ${raw.toFixed(2)} s, ${mbps(raw)}, Node CPU ${((rawCpu.user + rawCpu.system) / 1e6 / GIB).toFixed(2)} s per GiB\n` +
-      `  ratio a/b throughput ${(openssh / bzman).toFixed(2)}x (goal >= 1.1), a/c ${(plain / bzman).toFixed(2)}x, a/d ${(raw / bzman).toFixed(2)}x; ` +
-      `CPU a/d ${(cpuPerGiB / ((rawCpu.user + rawCpu.system) / 1e6 / GIB)).toFixed(2)}x (goal: a <= 1.0 s/GiB)\n`);
+    process.stdout.write(
+      `transport, ${GIB} GiB over loopback (ssh2 native crypto binding: ${nativeCryptoAvailable() ? "built" : "NOT built"}):\n` +
+        `  a. bzman (ssh2 runner → child):     ${bzman.toFixed(2)} s, ${mbps(bzman)}, Node CPU ${cpuPerGiB.toFixed(2)} s per GiB\n` +
+        `  b. ssh -c aes128-gcm | consumer:    ${openssh.toFixed(2)} s, ${mbps(openssh)}\n` +
+        `  c. local pipe (the limit):          ${plain.toFixed(2)} s, ${mbps(plain)}\n` +
+        `  d. bare ssh2 exec → consumer:       ${raw.toFixed(2)} s, ${mbps(raw)}, Node CPU ${((rawCpu.user + rawCpu.system) / 1e6 / GIB).toFixed(2)} s per GiB\n` +
+        `  ratio a/b throughput ${(openssh / bzman).toFixed(2)}x (goal >= 1.1), a/c ${(plain / bzman).toFixed(2)}x, a/d ${(raw / bzman).toFixed(2)}x; ` +
+        `CPU a/d ${(cpuPerGiB / ((rawCpu.user + rawCpu.system) / 1e6 / GIB)).toFixed(2)}x (goal: a <= 1.0 s/GiB)\n`,
+    );
   } finally {
     await sshd.stop();
     rmSync(dir, { recursive: true, force: true });

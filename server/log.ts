@@ -59,7 +59,10 @@ export function syslogStream(sink: SyslogSink): Writable {
  * and stderr it connects to journald; `stat` is that stream's fstat (sd-daemon(3) asks for the
  * comparison, so that a redirected stream is not taken for the journal).
  */
-export function isJournalStream(journalStream: string | undefined, stat: { dev: number | bigint; ino: number | bigint } | undefined): boolean {
+export function isJournalStream(
+  journalStream: string | undefined,
+  stat: { dev: number | bigint; ino: number | bigint } | undefined,
+): boolean {
   if (!journalStream || !stat) return false;
   const [dev, ino] = journalStream.split(":");
   return dev !== undefined && ino !== undefined && String(stat.dev) === dev && String(stat.ino) === ino;
@@ -72,7 +75,10 @@ export function priorityPrefixStream(dest: NodeJS.WritableStream): Writable {
     write(chunk: Buffer | string, _enc, cb) {
       const lines = (rest + chunk.toString()).split("\n");
       rest = lines.pop() ?? "";
-      const out = lines.filter((l) => l).map((l) => `<${syslogRecord(l).severity}>${l}\n`).join("");
+      const out = lines
+        .filter((l) => l)
+        .map((l) => `<${syslogRecord(l).severity}>${l}\n`)
+        .join("");
       if (out) dest.write(out);
       cb();
     },
@@ -93,9 +99,18 @@ export interface LoggerOptions {
 /** A logger writing to `stream` (stdout by default; pretty when it is a terminal) and, when given, to syslog. */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const stream = opts.stream ?? process.stdout;
-  const dest = stream.isTTY ? pretty({ destination: stream as NodeJS.WritableStream, colorize: true, sync: true })
-    : opts.priorityPrefix ? priorityPrefixStream(stream) : (stream as NodeJS.WritableStream);
+  const dest = stream.isTTY
+    ? pretty({ destination: stream as NodeJS.WritableStream, colorize: true, sync: true })
+    : opts.priorityPrefix
+      ? priorityPrefixStream(stream)
+      : (stream as NodeJS.WritableStream);
   const options = { level: opts.level ?? "info", base: { app: "bzman" }, timestamp: pino.stdTimeFunctions.isoTime };
   if (!opts.syslog) return pino(options, dest as pino.DestinationStream);
-  return pino(options, pino.multistream([{ stream: dest as pino.DestinationStream, level: "trace" }, { stream: syslogStream(opts.syslog), level: "trace" }]));
+  return pino(
+    options,
+    pino.multistream([
+      { stream: dest as pino.DestinationStream, level: "trace" },
+      { stream: syslogStream(opts.syslog), level: "trace" },
+    ]),
+  );
 }

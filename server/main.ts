@@ -39,10 +39,25 @@ function buildDeps(signal: AbortSignal): CliDeps {
     local: new ZfsHost(new LocalRunner()),
     async connect(s: SourceConfig, sig?: AbortSignal, opts?: { restore?: boolean }) {
       if (opts?.restore && !s.restoreIdentity) {
-        throw new BackupError("SSH_IDENTITY", `${s.name}: no restore_identity in the config; bzman writes to a source only with a restore key (install it with source-hooks/install-source.sh --restore)`);
+        throw new BackupError(
+          "SSH_IDENTITY",
+          `${s.name}: no restore_identity in the config; bzman writes to a source only with a restore key (install it with source-hooks/install-source.sh --restore)`,
+        );
       }
       const [user, identity] = opts?.restore ? [s.restoreUser, s.restoreIdentity!] : [s.user, s.identity];
-      const conn = await connectSource({ name: s.name, host: s.host, port: s.port, user, identity, ...(s.hostKey ? { hostKey: s.hostKey } : {}), ...(s.sshCipher ? { cipher: s.sshCipher } : {}), compress: s.sshCompression }, sig);
+      const conn = await connectSource(
+        {
+          name: s.name,
+          host: s.host,
+          port: s.port,
+          user,
+          identity,
+          ...(s.hostKey ? { hostKey: s.hostKey } : {}),
+          ...(s.sshCipher ? { cipher: s.sshCipher } : {}),
+          compress: s.sshCompression,
+        },
+        sig,
+      );
       return { host: new ZfsHost(conn.runner), close: () => conn.close() };
     },
     now: () => new Date(),
@@ -63,7 +78,12 @@ function onJournal(fd: number): boolean {
 }
 
 /** The logger a command writes its records with: level from log.level or --verbose, `<N>` prefixes on the journal. */
-function loggerFor(config: Config, verbose: boolean, stream: NodeJS.WriteStream, extra: { syslog?: LoggerSyslog } = {}): Logger {
+function loggerFor(
+  config: Config,
+  verbose: boolean,
+  stream: NodeJS.WriteStream,
+  extra: { syslog?: LoggerSyslog } = {},
+): Logger {
   const priorityPrefix = config.priorityPrefix ?? onJournal(stream === process.stderr ? 2 : 1);
   return createLogger({ level: verbose ? "debug" : config.logLevel, stream, priorityPrefix, ...extra });
 }
@@ -81,7 +101,9 @@ async function loadConfig(path: string, mode: ConfigMode): Promise<Config | numb
       process.stdout.write(v.line + "\n");
       return v.code;
     }
-    process.stderr.write(`bzman: the configuration has ${r.errors.length} problem(s); nothing was run:\n${r.errors.map((e) => `  ${e}`).join("\n")}\n`);
+    process.stderr.write(
+      `bzman: the configuration has ${r.errors.length} problem(s); nothing was run:\n${r.errors.map((e) => `  ${e}`).join("\n")}\n`,
+    );
     return EXIT.USAGE;
   }
   if (mode !== "nagios") for (const w of r.warnings) process.stderr.write(`bzman: warning: ${w}\n`);
@@ -146,13 +168,19 @@ const COMMANDS: CommandSpec[] = [
       // syslog through logger(1), one process per severity (syslog.ts); its own trouble goes to stderr.
       const syslog = config.syslog
         ? new LoggerSyslog({
-          runner: new LocalRunner(), tag: config.syslog.tag, ...(config.syslog.socket ? { extraArgs: ["-u", config.syslog.socket] } : {}),
-          report: (line) => process.stderr.write(`bzman: ${line}\n`), stopping: stop,
-        })
+            runner: new LocalRunner(),
+            tag: config.syslog.tag,
+            ...(config.syslog.socket ? { extraArgs: ["-u", config.syslog.socket] } : {}),
+            report: (line) => process.stderr.write(`bzman: ${line}\n`),
+            stopping: stop,
+          })
         : undefined;
       const { serveCommand } = await import("./cli/serve-command.ts");
       try {
-        return await serveCommand(config, { ...deps(), log: loggerFor(config, verbose, process.stdout, syslog ? { syslog } : {}) });
+        return await serveCommand(config, {
+          ...deps(),
+          log: loggerFor(config, verbose, process.stdout, syslog ? { syslog } : {}),
+        });
       } finally {
         await syslog?.close();
       }
@@ -166,11 +194,15 @@ const COMMANDS: CommandSpec[] = [
       const { unreadableFiles } = await import("./cli/config-files.ts");
       const files = await unreadableFiles(config);
       if (files.length > 0) {
-        process.stderr.write(`bzman: the configuration has ${files.length} problem(s); nothing was checked further:\n${files.map((e) => `  ${configPath}: ${e}`).join("\n")}\n`);
+        process.stderr.write(
+          `bzman: the configuration has ${files.length} problem(s); nothing was checked further:\n${files.map((e) => `  ${configPath}: ${e}`).join("\n")}\n`,
+        );
         return EXIT.USAGE;
       }
       if (opts.configOnly) {
-        process.stdout.write(`${configPath}: valid, ${config.sources.length} source(s): ${config.sources.map((s) => s.name).join(", ")}\n`);
+        process.stdout.write(
+          `${configPath}: valid, ${config.sources.length} source(s): ${config.sources.map((s) => s.name).join(", ")}\n`,
+        );
         return EXIT.OK;
       }
       const { checkCommand } = await import("./cli/check-command.ts");
@@ -198,7 +230,10 @@ const COMMANDS: CommandSpec[] = [
     ],
     async run({ config, opts, verbose, deps }) {
       const { reportCommand } = await import("./cli/report-command.ts");
-      return reportCommand(config, opts as { send?: string | boolean; width?: number }, { ...deps(), log: loggerFor(config, verbose, process.stderr) });
+      return reportCommand(config, opts as { send?: string | boolean; width?: number }, {
+        ...deps(),
+        log: loggerFor(config, verbose, process.stderr),
+      });
     },
   },
   {
@@ -215,7 +250,10 @@ const COMMANDS: CommandSpec[] = [
     options: [["-y, --yes", "pin without asking (after checking the fingerprint another way)"]],
     async run({ config, configPath, args, opts }) {
       const [{ trustCommand }, { fetchHostKey }, { fingerprint, parsePinnedKey }, { pinHostKey }] = await Promise.all([
-        import("./cli/trust-command.ts"), import("./ssh/connection.ts"), import("./ssh/host-key.ts"), import("./config/edit.ts"),
+        import("./cli/trust-command.ts"),
+        import("./ssh/connection.ts"),
+        import("./ssh/host-key.ts"),
+        import("./config/edit.ts"),
       ]);
       return trustCommand(config, args[0]!, opts.yes === true, {
         fetchHostKey,
@@ -224,13 +262,20 @@ const COMMANDS: CommandSpec[] = [
           return typeof k === "string" ? null : fingerprint(k.blob);
         },
         pin: (source, key) => pinHostKey(configPath, source, key),
-        stdin: process.stdin, stdout: process.stdout, stderr: process.stderr,
+        stdin: process.stdin,
+        stdout: process.stdout,
+        stderr: process.stderr,
       });
     },
   },
   {
     name: "restore",
-    args: [["[backup]", "SOURCE:DATASET[@SNAPSHOT] (default: the newest snapshot); with --local also BACKUP_DATASET@SNAPSHOT; with --cleanup a clone's name"]],
+    args: [
+      [
+        "[backup]",
+        "SOURCE:DATASET[@SNAPSHOT] (default: the newest snapshot); with --local also BACKUP_DATASET@SNAPSHOT; with --cleanup a clone's name",
+      ],
+    ],
     options: [
       ["--to <host[:dataset]>", "restore onto this configured source (and dataset) instead of the original source"],
       ["--as <name>", "the new dataset's name: a sibling of the original, or a full path with /"],
@@ -305,7 +350,9 @@ async function main(argv: string[]): Promise<number> {
   let interrupted = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (++interrupted > 1) process.exit(130);
-    process.stderr.write(`\nbzman: ${sig}: stopping; running transfers are ended and awaited (again to quit at once)\n`);
+    process.stderr.write(
+      `\nbzman: ${sig}: stopping; running transfers are ended and awaited (again to quit at once)\n`,
+    );
     stop.abort();
   };
   process.on("SIGINT", onSignal);
@@ -314,11 +361,20 @@ async function main(argv: string[]): Promise<number> {
   const info = buildInfo();
   let code: number = EXIT.OK;
   const program = new Command("bzman")
-    .description("Pull-based ZFS backup receiver: replicates ZFS datasets from source hosts over SSH into a local pool.")
-    .version(`bzman ${info.version} (Node.js ${info.node})`, "-V, --version", "print bzman's version and the Node.js in use")
+    .description(
+      "Pull-based ZFS backup receiver: replicates ZFS datasets from source hosts over SSH into a local pool.",
+    )
+    .version(
+      `bzman ${info.version} (Node.js ${info.node})`,
+      "-V, --version",
+      "print bzman's version and the Node.js in use",
+    )
     .addOption(new Option("-c, --config <file>", "config file").env("BZMAN_CONFIG").default(DEFAULT_CONFIG))
     .option("-v, --verbose", "log debug records too (overrides log.level)")
-    .addHelpText("after", "\nExit status: 0 success, 1 a failure, conflict or refusal, 2 a bad config or usage (each command's --help says more).")
+    .addHelpText(
+      "after",
+      "\nExit status: 0 success, 1 a failure, conflict or refusal, 2 a bad config or usage (each command's --help says more).",
+    )
     .exitOverride()
     .showHelpAfterError();
 
@@ -341,10 +397,17 @@ async function main(argv: string[]): Promise<number> {
         code = exit(config);
         return;
       }
-      code = exit(await spec.run({
-        config, configPath: global.config, args: self.processedArgs as Array<string | undefined>, opts, verbose: global.verbose === true,
-        deps: () => buildDeps(stop.signal), stop: stop.signal,
-      }));
+      code = exit(
+        await spec.run({
+          config,
+          configPath: global.config,
+          args: self.processedArgs as Array<string | undefined>,
+          opts,
+          verbose: global.verbose === true,
+          deps: () => buildDeps(stop.signal),
+          stop: stop.signal,
+        }),
+      );
     });
   }
 
@@ -362,7 +425,9 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`bzman: internal error (a bug, please report it): ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.stderr.write(
+      `bzman: internal error (a bug, please report it): ${err instanceof Error ? err.stack : String(err)}\n`,
+    );
     process.exit(70);
   },
 );

@@ -103,7 +103,14 @@ export class LoggerSyslog implements SyslogSink {
   /** The argv of the logger for `severity`. */
   argv(severity: number): string[] {
     const name = SEVERITY_NAMES[severity] ?? "info";
-    return [this.opts.program ?? "logger", ...(this.opts.extraArgs ?? []), "-p", `${this.opts.facility ?? "daemon"}.${name}`, "-t", this.opts.tag];
+    return [
+      this.opts.program ?? "logger",
+      ...(this.opts.extraArgs ?? []),
+      "-p",
+      `${this.opts.facility ?? "daemon"}.${name}`,
+      "-t",
+      this.opts.tag,
+    ];
   }
 
   write(severity: number, line: string): void {
@@ -185,12 +192,20 @@ export class LoggerSyslog implements SyslogSink {
     const what = `\`${child.cmd.argv.join(" ")}\``;
     if (this.closing || child.retired) {
       if (err) this.opts.report(`syslog: ${what}: ${err.message}`);
-      else if (child.killed) this.opts.report(`syslog: ${what} had not exited ${this.opts.closeGraceMs ?? CLOSE_GRACE_MS} ms after its input ended; killed`);
+      else if (child.killed)
+        this.opts.report(
+          `syslog: ${what} had not exited ${this.opts.closeGraceMs ?? CLOSE_GRACE_MS} ms after its input ended; killed`,
+        );
       else if (status && STOP_SIGNALS.has(status.signal ?? "") && this.opts.stopping?.aborted) return;
       else if (status && (status.code !== 0 || status.signal)) this.opts.report(`syslog: ${what} ${ended(status)}`);
       return;
     }
-    this.died(ch, child.startedAt, `${what} ${err ? err.message : ended(status!)}`, STOP_SIGNALS.has(status?.signal ?? ""));
+    this.died(
+      ch,
+      child.startedAt,
+      `${what} ${err ? err.message : ended(status!)}`,
+      STOP_SIGNALS.has(status?.signal ?? ""),
+    );
   }
 
   /** A logger of `ch` started at `startedAt` is gone: report it and decide when the next may start. */
@@ -211,7 +226,9 @@ export class LoggerSyslog implements SyslogSink {
 
   private reportDropped(ch: Channel): void {
     if (!ch.dropped) return;
-    this.opts.report(`syslog: ${ch.dropped} line(s) for ${this.opts.facility ?? "daemon"}.${SEVERITY_NAMES[ch.severity]} were dropped while its logger was down`);
+    this.opts.report(
+      `syslog: ${ch.dropped} line(s) for ${this.opts.facility ?? "daemon"}.${SEVERITY_NAMES[ch.severity]} were dropped while its logger was down`,
+    );
     ch.dropped = 0;
   }
 }

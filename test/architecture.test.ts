@@ -29,7 +29,9 @@ const ALLOWED: Record<string, string[]> = {
 };
 
 function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : f.endsWith(".ts") ? [join(dir, f)] : []));
+  return readdirSync(dir).flatMap((f) =>
+    statSync(join(dir, f)).isDirectory() ? files(join(dir, f)) : f.endsWith(".ts") ? [join(dir, f)] : [],
+  );
 }
 
 const moduleOf = (rel: string): string => (rel.includes("/") ? rel.split("/")[0]! : rel);
@@ -43,10 +45,15 @@ test("server/ modules import only what the architecture allows", () => {
     const src = readFileSync(file, "utf8");
     for (const m of src.matchAll(/^\s*(?:import|export)\s[^;]*?from\s+"([^"]+)"/gms)) {
       const spec = m[1]!;
-      if (moduleOf(from) === "core" && !spec.startsWith(".")) violations.push(`${from}: core must be pure, imports ${spec}`);
+      if (moduleOf(from) === "core" && !spec.startsWith("."))
+        violations.push(`${from}: core must be pure, imports ${spec}`);
       if (!spec.startsWith(".")) continue;
       const target = relative(SERVER, resolve(dirname(file), spec));
-      if (allowed.includes("*") || allowed.some((a) => target === a || target.startsWith(a + "/") || moduleOf(target) === a)) continue;
+      if (
+        allowed.includes("*") ||
+        allowed.some((a) => target === a || target.startsWith(a + "/") || moduleOf(target) === a)
+      )
+        continue;
       violations.push(`${from} imports ${target}`);
     }
   }
@@ -64,7 +71,8 @@ test("no module but the runners starts processes, and nothing uses a shell", () 
   for (const file of files(SERVER)) {
     const rel = relative(SERVER, file);
     const src = readFileSync(file, "utf8");
-    if (/from "node:child_process"/.test(src)) assert.ok(["zfs/runner.ts", "sandbox/daemon.ts"].includes(rel), `${rel} imports child_process`);
+    if (/from "node:child_process"/.test(src))
+      assert.ok(["zfs/runner.ts", "sandbox/daemon.ts"].includes(rel), `${rel} imports child_process`);
     assert.doesNotMatch(src, /shell:\s*true|\bexecSync\(|\bexec\(\s*["'`]/, rel);
   }
 });
@@ -73,10 +81,19 @@ test("engine/ executes decisions made in core/: it does not make them again", ()
   // Each pattern is a decision that core/ owns (core/README.md says which function makes it).
   const decisions: Array<[RegExp, string]> = [
     [/onConflict\s*[!=]==/, "what to do with a conflict under on_conflict: core/conflict-policy.ts onConflict"],
-    [/code\s*[!=]==\s*"(ZFS_RESUME_STALE|GUARD_REJECTED)"/, "whether a failed resume is given up: core/continue.ts afterFailedResume"],
+    [
+      /code\s*[!=]==\s*"(ZFS_RESUME_STALE|GUARD_REJECTED)"/,
+      "whether a failed resume is given up: core/continue.ts afterFailedResume",
+    ],
     [/paused[^\n]*isWithin|isWithin[^\n]*paused/, "whether a dataset is paused: core/pause.ts pauseReason"],
-    [/result\s*===\s*"ok"\s*\|\|\s*\w+\.result\s*===\s*"up-to-date"\)\s*\{\s*\/\/ Older snapshots/, "a pass snapshot's failure: core/conflict-policy.ts withSnapshotOutcome"],
-    [/RENAMEABLE|\.diverged-/, "which conflicts a rename resolves, and the aside name: core/conflict-policy.ts, core/naming.ts"],
+    [
+      /result\s*===\s*"ok"\s*\|\|\s*\w+\.result\s*===\s*"up-to-date"\)\s*\{\s*\/\/ Older snapshots/,
+      "a pass snapshot's failure: core/conflict-policy.ts withSnapshotOutcome",
+    ],
+    [
+      /RENAMEABLE|\.diverged-/,
+      "which conflicts a rename resolves, and the aside name: core/conflict-policy.ts, core/naming.ts",
+    ],
   ];
   const found: string[] = [];
   for (const file of files(join(SERVER, "engine"))) {

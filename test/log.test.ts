@@ -6,7 +6,17 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -34,8 +44,14 @@ test("each JSON line behind its syslog priority: debug 7, info 6, warn 4, error 
   log.fatal("f");
   await new Promise((r) => setImmediate(r));
   const lines = text().trimEnd().split("\n");
-  assert.deepEqual(lines.map((l) => l.slice(0, 3)), ["<7>", "<7>", "<6>", "<4>", "<3>", "<2>"]);
-  assert.deepEqual(lines.map((l) => (JSON.parse(l.slice(3)) as { msg: string }).msg), ["t", "d", "i", "w", "e", "f"]);
+  assert.deepEqual(
+    lines.map((l) => l.slice(0, 3)),
+    ["<7>", "<7>", "<6>", "<4>", "<3>", "<2>"],
+  );
+  assert.deepEqual(
+    lines.map((l) => (JSON.parse(l.slice(3)) as { msg: string }).msg),
+    ["t", "d", "i", "w", "e", "f"],
+  );
 });
 
 test("lines split across writes are prefixed once each; without the option the lines stay bare JSON", () => {
@@ -81,23 +97,35 @@ writeFileSync(join(tmp, "id"), "key\n");
 
 function config(name: string, state: string, log = ""): string {
   const file = join(tmp, `${name}.yaml`);
-  writeFileSync(file, `state: ${state}
+  writeFileSync(
+    file,
+    `state: ${state}
 instance: backup1
 http: { listen: "" }
 ${log}sources:
   - { name: web1, host: 127.0.0.1, port: 1, identity: ${join(tmp, "id")}, host_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFjFJIdHBGpBFr3kHuBnXIoBe0wbk6ekM5tL9bYPFHF4", target: backup/web1, schedule: "0 0 1 1 *", datasets: [{ name: tank/a }] }
-`);
+`,
+  );
   return file;
 }
 
 /** Runs `bzman ARGS` with stdout on a file JOURNAL_STREAM names; SIGTERM once "serving" is logged. */
-async function serveOnJournal(name: string, args: string[], journal = true): Promise<{ code: number | null; lines: string[] }> {
+async function serveOnJournal(
+  name: string,
+  args: string[],
+  journal = true,
+): Promise<{ code: number | null; lines: string[] }> {
   const path = join(tmp, `${name}.out`);
   const fd = openSync(path, "w");
   const st = fstatSync(fd);
   const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", ...args], {
-    cwd: REPO, stdio: ["ignore", fd, "pipe"],
-    env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, ...(journal ? { JOURNAL_STREAM: `${st.dev}:${st.ino}` } : {}) },
+    cwd: REPO,
+    stdio: ["ignore", fd, "pipe"],
+    env: {
+      ...process.env,
+      PATH: `${bin}:${process.env.PATH}`,
+      ...(journal ? { JOURNAL_STREAM: `${st.dev}:${st.ino}` } : {}),
+    },
   });
   closeSync(fd);
   const timer = setInterval(() => {
@@ -115,7 +143,10 @@ test("bzman --verbose serve on the journal: every line has its priority, debug l
   const r = await serveOnJournal("verbose", ["--config", file, "--verbose", "serve"]);
   assert.equal(r.code, 0, r.lines.join("\n"));
   for (const l of r.lines) assert.match(l, /^<[0-7]>\{/, l);
-  assert.ok(r.lines.some((l) => l.startsWith("<7>") && l.includes("backup pools checked")), r.lines.join("\n"));
+  assert.ok(
+    r.lines.some((l) => l.startsWith("<7>") && l.includes("backup pools checked")),
+    r.lines.join("\n"),
+  );
   assert.ok(r.lines.some((l) => l.startsWith("<6>") && l.includes('"msg":"serving"')));
 });
 
@@ -125,8 +156,16 @@ test("log.level: warn in the config leaves info out; an unusable state file is l
   assert.equal(r.code, 2);
   assert.equal(r.lines.length, 1, r.lines.join("\n"));
   assert.match(r.lines[0]!, /^<3>\{"level":50,.*cannot use the state file/);
-  const plain = await serveOnJournal("plain", ["--config", config("plain", join(tmp, "id", "state.json")), "serve"], false);
+  const plain = await serveOnJournal(
+    "plain",
+    ["--config", config("plain", join(tmp, "id", "state.json")), "serve"],
+    false,
+  );
   assert.match(plain.lines[0]!, /^\{"level":50,/);
-  const forced = await serveOnJournal("forced", ["--config", config("forced", join(tmp, "id", "state.json"), "log: { priority_prefix: true }\n"), "serve"], false);
+  const forced = await serveOnJournal(
+    "forced",
+    ["--config", config("forced", join(tmp, "id", "state.json"), "log: { priority_prefix: true }\n"), "serve"],
+    false,
+  );
   assert.match(forced.lines[0]!, /^<3>\{/);
 });

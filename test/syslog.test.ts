@@ -34,12 +34,20 @@ class FakeStarter {
     const done = new Promise<ExitStatus>((res, rej) => ((resolve = res), (reject = rej)));
     let text = "";
     const p: FakeLogger = {
-      argv, lines: [], stdinEnded: false, killed: false,
+      argv,
+      lines: [],
+      stdinEnded: false,
+      killed: false,
       exit: (s) => resolve({ code: 0, signal: null, stderr: "", ...s }),
       fail: (e) => reject(e),
     };
     const stdin = this.stuck
-      ? new Writable({ highWaterMark: 16, write() { /* never calls back: a logger that reads nothing */ } })
+      ? new Writable({
+          highWaterMark: 16,
+          write() {
+            /* never calls back: a logger that reads nothing */
+          },
+        })
       : new PassThrough();
     if (stdin instanceof PassThrough) {
       stdin.on("data", (c: Buffer) => {
@@ -54,25 +62,60 @@ class FakeStarter {
       });
     }
     this.started.push(p);
-    return { argv, stdin, stdout: new PassThrough(), done, kill: () => { p.killed = true; p.exit({ code: null, signal: "SIGTERM" }); } };
+    return {
+      argv,
+      stdin,
+      stdout: new PassThrough(),
+      done,
+      kill: () => {
+        p.killed = true;
+        p.exit({ code: null, signal: "SIGTERM" });
+      },
+    };
   }
 }
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-function rig(opts: { extraArgs?: string[]; stopping?: AbortSignal } = {}): { starter: FakeStarter; sink: LoggerSyslog; reports: string[]; clock: { t: number } } {
+function rig(opts: { extraArgs?: string[]; stopping?: AbortSignal } = {}): {
+  starter: FakeStarter;
+  sink: LoggerSyslog;
+  reports: string[];
+  clock: { t: number };
+} {
   const starter = new FakeStarter();
   const reports: string[] = [];
   const clock = { t: 1_000_000 };
-  const sink = new LoggerSyslog({ runner: starter, tag: "bzman", report: (l) => reports.push(l), now: () => clock.t, closeGraceMs: 50, ...opts });
+  const sink = new LoggerSyslog({
+    runner: starter,
+    tag: "bzman",
+    report: (l) => reports.push(l),
+    now: () => clock.t,
+    closeGraceMs: 50,
+    ...opts,
+  });
   return { starter, sink, reports, clock };
 }
 
 test("argv: logger -p daemon.LEVEL -t TAG, nothing else (what Linux, FreeBSD and illumos share); extra args only when configured", () => {
   const { sink } = rig();
-  const want: Array<[number, string]> = [[2, "crit"], [3, "err"], [4, "warning"], [6, "info"], [7, "debug"]];
+  const want: Array<[number, string]> = [
+    [2, "crit"],
+    [3, "err"],
+    [4, "warning"],
+    [6, "info"],
+    [7, "debug"],
+  ];
   for (const [sev, name] of want) assert.deepEqual(sink.argv(sev), ["logger", "-p", `daemon.${name}`, "-t", "bzman"]);
-  assert.deepEqual(rig({ extraArgs: ["-u", "/run/x.sock"] }).sink.argv(6), ["logger", "-u", "/run/x.sock", "-p", "daemon.info", "-t", "bzman"]);
+  assert.deepEqual(rig({ extraArgs: ["-u", "/run/x.sock"] }).sink.argv(6), [
+    "logger",
+    "-u",
+    "/run/x.sock",
+    "-p",
+    "daemon.info",
+    "-t",
+    "bzman",
+  ]);
 });
 
 test("pino records go to the logger of their severity, with source, dataset, run id, result and code", async () => {
@@ -82,7 +125,9 @@ test("pino records go to the logger of their severity, with source, dataset, run
   const log = createLogger({ level: "debug", stream: out, syslog: sink });
   assert.equal(starter.started.length, 0, "no logger before the first line");
   log.info("serving");
-  log.child({ source: "web1", dataset: "tank/a", runId: "r1" }).error({ result: "failed", code: "ZFS_FAILED" }, "FAILED tank/a\nsecond line");
+  log
+    .child({ source: "web1", dataset: "tank/a", runId: "r1" })
+    .error({ result: "failed", code: "ZFS_FAILED" }, "FAILED tank/a\nsecond line");
   log.warn("pool check: no pools");
   log.debug("detail");
   log.fatal("internal");
@@ -91,12 +136,17 @@ test("pino records go to the logger of their severity, with source, dataset, run
   const by = new Map(starter.started.map((p) => [p.argv[2], p.lines]));
   assert.equal(starter.started.length, 5, "one logger per severity in use");
   assert.deepEqual(by.get("daemon.info"), ["serving", "again"]);
-  assert.deepEqual(by.get("daemon.err"), ["FAILED tank/a second line source=web1 dataset=tank/a runId=r1 result=failed code=ZFS_FAILED"]);
+  assert.deepEqual(by.get("daemon.err"), [
+    "FAILED tank/a second line source=web1 dataset=tank/a runId=r1 result=failed code=ZFS_FAILED",
+  ]);
   assert.deepEqual(by.get("daemon.warning"), ["pool check: no pools"]);
   assert.deepEqual(by.get("daemon.debug"), ["detail"]);
   assert.deepEqual(by.get("daemon.crit"), ["internal"]);
   await sink.close();
-  assert.ok(starter.started.every((p) => p.stdinEnded), "close() ends every logger's stdin");
+  assert.ok(
+    starter.started.every((p) => p.stdinEnded),
+    "close() ends every logger's stdin",
+  );
   assert.deepEqual(syslogRecord("not json\r\n"), { severity: 6, line: "not json" });
 });
 
@@ -106,7 +156,10 @@ test("a logger that dies is reported and started again with the next line; one t
   clock.t += 60_000;
   starter.started[0]!.exit({ code: null, signal: "SIGTERM" });
   await tick();
-  assert.match(reports[0]!, /^syslog: `logger -p daemon.info -t bzman` ended by SIGTERM; started again with the next line$/);
+  assert.match(
+    reports[0]!,
+    /^syslog: `logger -p daemon.info -t bzman` ended by SIGTERM; started again with the next line$/,
+  );
   sink.write(6, "two");
   assert.equal(starter.started.length, 2, "a logger that had lived long is started again at once");
   await tick();
@@ -115,7 +168,10 @@ test("a logger that dies is reported and started again with the next line; one t
   // Dies at once, twice in a row: the next start waits, and what comes meanwhile is dropped.
   starter.started[1]!.exit({ code: 1, stderr: "logger: socket /dev/log: No such file or directory\n" });
   await tick();
-  assert.match(reports[1]!, /exited with status 1: logger: socket \/dev\/log: No such file or directory; started again with the next line/);
+  assert.match(
+    reports[1]!,
+    /exited with status 1: logger: socket \/dev\/log: No such file or directory; started again with the next line/,
+  );
   sink.write(6, "three");
   assert.equal(starter.started.length, 3);
   starter.started[2]!.exit({ code: 1 });
@@ -160,7 +216,10 @@ test("a logger that reads nothing never makes bzman hold more than about 1 MiB f
   for (let i = 0; i < 3000; i++) sink.write(6, line);
   await sink.close();
   assert.ok(starter.started[0]!.killed, "a logger that does not exit after its stdin is closed is killed");
-  assert.ok(reports.includes("syslog: `logger -p daemon.info -t bzman` had not exited 50 ms after its input ended; killed"), reports.join("\n"));
+  assert.ok(
+    reports.includes("syslog: `logger -p daemon.info -t bzman` had not exited 50 ms after its input ended; killed"),
+    reports.join("\n"),
+  );
   const dropped = Number(/^syslog: (\d+) line\(s\) for daemon.info were dropped/m.exec(reports.join("\n"))?.[1]);
   const kept = 3000 - dropped;
   assert.ok(kept * 1000 > MAX_PENDING_BYTES && (kept - 1) * 1000 <= MAX_PENDING_BYTES + 1000, `${kept} lines held`);
@@ -214,7 +273,9 @@ test("at a stop, loggers the service manager signalled with bzman are replaced w
   running.starter.started[0]!.exit({ code: null, signal: "SIGTERM" }); // someone else's kill
   await tick();
   running.sink.write(6, "b");
-  assert.deepEqual(running.reports, ["syslog: `logger -p daemon.info -t bzman` ended by SIGTERM; started again with the next line"]);
+  assert.deepEqual(running.reports, [
+    "syslog: `logger -p daemon.info -t bzman` ended by SIGTERM; started again with the next line",
+  ]);
   await running.sink.close();
 });
 
@@ -228,5 +289,7 @@ test("a logger retired at the stop that does not exit is killed at close, so clo
   starter.started[1]!.exit({ code: 0 });
   await sink.close();
   assert.ok(starter.started[0]!.killed);
-  assert.deepEqual(reports, ["syslog: `logger -p daemon.info -t bzman` had not exited 50 ms after its input ended; killed"]);
+  assert.deepEqual(reports, [
+    "syslog: `logger -p daemon.info -t bzman` had not exited 50 ms after its input ended; killed",
+  ]);
 });

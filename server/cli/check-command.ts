@@ -16,7 +16,9 @@ import { jobFor } from "./job.ts";
 import { selectSources } from "./select.ts";
 
 function capsLine(c: Capabilities): string {
-  const names = Object.entries(c).filter(([, v]) => v === true).map(([k]) => k);
+  const names = Object.entries(c)
+    .filter(([, v]) => v === true)
+    .map(([k]) => k);
   if (c.streamFlags.length > 0) names.push(`send ${c.streamFlags.join(" ")}`);
   return names.join(", ") || "none beyond the basics";
 }
@@ -35,7 +37,10 @@ export async function checkCommand(config: Config, selector: string | undefined,
     out(`  PROBLEM ${s}`);
   };
   out(`config: valid, ${config.sources.length} source(s)`);
-  if (deps.sshNative === false) out("note    ssh2's native crypto binding is not built: transfers run 2-5x slower (npm rebuild ssh2, with a C++ compiler)");
+  if (deps.sshNative === false)
+    out(
+      "note    ssh2's native crypto binding is not built: transfers run 2-5x slower (npm rebuild ssh2, with a C++ compiler)",
+    );
   else if (deps.sshNative) out("ok      ssh2's native crypto binding is built (AES-GCM at full speed)");
   for (const sel of selected) {
     const s = sel.source;
@@ -52,8 +57,15 @@ export async function checkCommand(config: Config, selector: string | undefined,
     if (s.receive.exclude.length > 0 || s.receive.set.length > 0) {
       try {
         const caps = await deps.local.capabilities(deps.signal);
-        const plan = receiveProperties("filesystem", s.receive, { set: caps.receiveProperties, exclude: caps.receiveExclude, volmode: caps.volmode });
-        if ("unsupported" in plan) problem(`${plan.unsupported}: every receive of ${s.name} would fail; remove it from the config for this backup host`);
+        const plan = receiveProperties("filesystem", s.receive, {
+          set: caps.receiveProperties,
+          exclude: caps.receiveExclude,
+          volmode: caps.volmode,
+        });
+        if ("unsupported" in plan)
+          problem(
+            `${plan.unsupported}: every receive of ${s.name} would fail; remove it from the config for this backup host`,
+          );
         else out(`  ok      the backup host's zfs applies receive_exclude and receive_set`);
       } catch (err) {
         problem(`the backup host's zfs: ${toBackupError(err).message}`);
@@ -62,13 +74,23 @@ export async function checkCommand(config: Config, selector: string | undefined,
     let open: { close(): Promise<void> } | undefined;
     try {
       const inspection = await inspectSource(jobFor(sel, deps.now), {
-        connect: async () => { const o = await deps.connect(s, deps.signal); open = o; return o.host; },
-        local: deps.local, now: deps.now, signal: deps.signal,
+        connect: async () => {
+          const o = await deps.connect(s, deps.signal);
+          open = o;
+          return o.host;
+        },
+        local: deps.local,
+        now: deps.now,
+        signal: deps.signal,
       });
       out(`  ok      reachable, host key matches, zfs answers (${capsLine(inspection.remoteCaps)})`);
       if (inspection.remoteCaps.resume && (await deps.local.capabilities(deps.signal)).resume) {
-        if (await inspection.remote.resumeAllowed(deps.signal)) out("  ok      interrupted transfers resume (the guard admits zfs send -t)");
-        else out(`  note    the guard on ${s.name} refuses zfs send -t: an interrupted transfer is sent again from its start (install-source.sh enables resume unless --no-resume)`);
+        if (await inspection.remote.resumeAllowed(deps.signal))
+          out("  ok      interrupted transfers resume (the guard admits zfs send -t)");
+        else
+          out(
+            `  note    the guard on ${s.name} refuses zfs send -t: an interrupted transfer is sent again from its start (install-source.sh enables resume unless --no-resume)`,
+          );
       }
       let estimate: number | null = 0;
       for (const dp of inspection.plan.datasets) {
@@ -83,12 +105,15 @@ export async function checkCommand(config: Config, selector: string | undefined,
       }
       const found = inspection.plan.datasets.filter((d) => d.decision.kind !== "source-missing").length;
       out(`  ok      ${found} dataset(s) found`);
-      for (const x of inspection.plan.excluded) out(`  note    ${x.sourceDataset} is excluded: ${x.reason}${x.hasBackup ? " (its backup is kept)" : ""}`);
+      for (const x of inspection.plan.excluded)
+        out(`  note    ${x.sourceDataset} is excluded: ${x.reason}${x.hasBackup ? " (its backup is kept)" : ""}`);
       if (inspection.selectUnavailable) out(`  note    ${inspection.selectUnavailable}`);
-      if (estimate === null) out(`  note    ${s.name} cannot estimate stream sizes (no zfs send -nP); free space not compared`);
+      if (estimate === null)
+        out(`  note    ${s.name} cannot estimate stream sizes (no zfs send -nP); free space not compared`);
       else {
         const avail = await deps.local.available(pool, deps.signal);
-        if (estimate > avail) problem(`the next pass needs about ${bytes(estimate)} but ${pool} has ${bytes(avail)} available`);
+        if (estimate > avail)
+          problem(`the next pass needs about ${bytes(estimate)} but ${pool} has ${bytes(avail)} available`);
         else out(`  ok      next pass about ${bytes(estimate)}, ${bytes(avail)} available in ${pool}`);
       }
     } catch (err) {
@@ -97,14 +122,18 @@ export async function checkCommand(config: Config, selector: string | undefined,
     } finally {
       await open?.close();
     }
-    if (!s.restoreIdentity) out(`  note    no restore key (restore_identity): bzman restore and failback cannot write to ${s.name}`);
+    if (!s.restoreIdentity)
+      out(`  note    no restore key (restore_identity): bzman restore and failback cannot write to ${s.name}`);
     else {
       // The restore key must log in and list, and must not be the everyday key's guard mode.
       let r: { host: ZfsHost; close(): Promise<void> } | undefined;
       try {
         r = await deps.connect(s, deps.signal, { restore: true });
         await r.host.capabilities(deps.signal);
-        if (!(await r.host.refusesSend(s.datasets[0]!.name, deps.signal))) problem(`the restore key of ${s.name} may run zfs send: its authorized_keys line lacks the guard's --restore mode`);
+        if (!(await r.host.refusesSend(s.datasets[0]!.name, deps.signal)))
+          problem(
+            `the restore key of ${s.name} may run zfs send: its authorized_keys line lacks the guard's --restore mode`,
+          );
         else out(`  ok      restore key logs in (${s.restoreUser}), its guard is in --restore mode`);
       } catch (err) {
         const e = toBackupError(err);

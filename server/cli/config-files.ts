@@ -29,7 +29,12 @@ export async function unreadableFiles(config: Config): Promise<string[]> {
       await access(path, constants.R_OK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const why = code === "ENOENT" ? "does not exist" : code === "EACCES" ? "is not readable by this user" : `cannot be read (${code ?? (err as Error).message})`;
+      const why =
+        code === "ENOENT"
+          ? "does not exist"
+          : code === "EACCES"
+            ? "is not readable by this user"
+            : `cannot be read (${code ?? (err as Error).message})`;
       problems.push(`${key}: ${path} ${why}`);
     }
   }

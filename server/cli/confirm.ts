@@ -8,7 +8,12 @@ import type { CliDeps } from "./deps.ts";
 export type InteractiveDeps = CliDeps & { stdin: NodeJS.ReadStream };
 
 /** Asks the operator to type `expected` (or accepts `yes`); false without a terminal. */
-export async function confirm(deps: InteractiveDeps, question: string, expected: string, yes: boolean): Promise<boolean> {
+export async function confirm(
+  deps: InteractiveDeps,
+  question: string,
+  expected: string,
+  yes: boolean,
+): Promise<boolean> {
   if (yes) return true;
   if (!deps.stdin.isTTY) {
     deps.stderr.write("not confirmed (no terminal); pass --yes to go ahead without asking\n");

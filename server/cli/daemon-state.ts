@@ -20,7 +20,12 @@ export class DaemonState {
   private readonly pools = new Map<string, PoolStatus>();
 
   /** `nextRuns` is the scheduler's next time per source (null: none). */
-  constructor(private readonly config: Config, private readonly services: Services, private readonly now: () => Date, private readonly nextRuns: () => Map<string, Date | null>) {}
+  constructor(
+    private readonly config: Config,
+    private readonly services: Services,
+    private readonly now: () => Date,
+    private readonly nextRuns: () => Map<string, Date | null>,
+  ) {}
 
   /** Keeps the newest check of each pool. */
   setPools(list: PoolStatus[]): void {
@@ -34,7 +39,11 @@ export class DaemonState {
     const t0 = this.started.get(k) ?? (this.started.set(k, nowMs), nowMs);
     const ms = Math.max(1, this.now().getTime() - t0);
     this.live.set(k, {
-      source, dataset: p.sourceDataset, bytes: p.bytes, since: new Date(t0).toISOString(), bytesPerSecond: Math.round((p.bytes * 1000) / ms),
+      source,
+      dataset: p.sourceDataset,
+      bytes: p.bytes,
+      since: new Date(t0).toISOString(),
+      bytesPerSecond: Math.round((p.bytes * 1000) / ms),
       ...(p.estimatedBytes !== undefined ? { estimatedBytes: p.estimatedBytes } : {}),
     });
   }
@@ -53,9 +62,15 @@ export class DaemonState {
   status(): StatusModel {
     const { config, services } = this;
     return buildStatus({
-      sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(),
-      pools: [...this.pools.values()], live: [...this.live.values()],
-      nextRuns: new Map([...this.nextRuns()].map(([n, d]) => [n, d?.toISOString() ?? null])), now: this.now().getTime(), capacityLimit: config.capacityLimit,
+      sources: config.sources,
+      rows: services.store.statusRows(),
+      promotions: [...services.journal.promotions().values()],
+      operations: services.journal.operations(),
+      pools: [...this.pools.values()],
+      live: [...this.live.values()],
+      nextRuns: new Map([...this.nextRuns()].map(([n, d]) => [n, d?.toISOString() ?? null])),
+      now: this.now().getTime(),
+      capacityLimit: config.capacityLimit,
     });
   }
 }

@@ -49,12 +49,25 @@ export interface Services {
  * (status, report) reads the history in whichever format it is and creates or changes nothing;
  * `daemon` checkpoints the history in a thread of its own.
  */
-export async function openServices(config: Config, what: string, warn: (line: string) => void, opts: { readOnly?: boolean; daemon?: boolean } = {}): Promise<Services | string> {
+export async function openServices(
+  config: Config,
+  what: string,
+  warn: (line: string) => void,
+  opts: { readOnly?: boolean; daemon?: boolean } = {},
+): Promise<Services | string> {
   try {
-    const { store, problem, notice } = await HistoryStore.open(config.state, { keep: config.history, ...(opts.readOnly ? { readOnly: true } : {}), ...(opts.daemon ? { checkpointThread: true } : {}) });
+    const { store, problem, notice } = await HistoryStore.open(config.state, {
+      keep: config.history,
+      ...(opts.readOnly ? { readOnly: true } : {}),
+      ...(opts.daemon ? { checkpointThread: true } : {}),
+    });
     if (notice) warn(notice);
     if (problem) warn(problem);
-    return { store, journal: Journal.besideState(config.state), locks: new TargetLocks(join(dirname(config.state), "locks"), what, warn) };
+    return {
+      store,
+      journal: Journal.besideState(config.state),
+      locks: new TargetLocks(join(dirname(config.state), "locks"), what, warn),
+    };
   } catch (err) {
     return `cannot use the state file ${config.state}: ${(err as Error).message}`;
   }

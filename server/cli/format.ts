@@ -12,7 +12,9 @@ export function bytes(n: number): string {
 
 /** "1.2s", "340ms". */
 export function ms(n: number | undefined): string {
-  return n === undefined ? "-" : prettyMs(Math.max(0, Math.round(n)), { secondsDecimalDigits: 1, millisecondsDecimalDigits: 0 });
+  return n === undefined
+    ? "-"
+    : prettyMs(Math.max(0, Math.round(n)), { secondsDecimalDigits: 1, millisecondsDecimalDigits: 0 });
 }
 
 /** "45.1 MB/s" from bytes and milliseconds. */
@@ -42,18 +44,27 @@ export function datasetLine(r: DatasetRecord): string {
     case "excluded":
       return `EXCLUDED  ${head}  ${r.message}`;
     default:
-      return `FAILED    ${head}  ${r.mode === "error" ? "" : `${r.mode} ${range(r.from ?? r.seed, r.to)}  `}[${r.error?.code}] ${r.message}` +
-        (r.error?.detail && !r.message?.includes(r.error.detail) ? `\n          stderr: ${r.error.detail.split("\n").slice(-3).join("\n                  ")}` : "");
+      return (
+        `FAILED    ${head}  ${r.mode === "error" ? "" : `${r.mode} ${range(r.from ?? r.seed, r.to)}  `}[${r.error?.code}] ${r.message}` +
+        (r.error?.detail && !r.message?.includes(r.error.detail)
+          ? `\n          stderr: ${r.error.detail.split("\n").slice(-3).join("\n                  ")}`
+          : "")
+      );
   }
 }
 
 /** "connect 120ms, list 80ms, plan 1ms, transfer 2.1s, total 2.4s". */
 export function phasesLine(p: Phases): string {
-  return (["connect", "snapshot", "list", "plan", "transfer", "prune", "total"] as const).filter((k) => k !== "snapshot" && k !== "prune" || p[k] !== undefined).map((k) => `${k} ${ms(p[k])}`).join(", ");
+  return (["connect", "snapshot", "list", "plan", "transfer", "prune", "total"] as const)
+    .filter((k) => (k !== "snapshot" && k !== "prune") || p[k] !== undefined)
+    .map((k) => `${k} ${ms(p[k])}`)
+    .join(", ");
 }
 
 /** Counts of results over records. */
-export function tally(records: RunRecord[]): Record<DatasetRecord["result"], number> & { datasets: number; bytes: number } {
+export function tally(
+  records: RunRecord[],
+): Record<DatasetRecord["result"], number> & { datasets: number; bytes: number } {
   const t = { ok: 0, "up-to-date": 0, conflict: 0, failed: 0, skipped: 0, excluded: 0, datasets: 0, bytes: 0 };
   for (const d of records.flatMap((r) => r.datasets)) {
     t[d.result]++;
@@ -66,7 +77,9 @@ export function tally(records: RunRecord[]): Record<DatasetRecord["result"], num
 /** The block printed after a source's pass. */
 export function sourceSummary(r: RunRecord): string {
   const t = tally([r]);
-  const lines = [`${r.source}: ${phasesLine(r.phases)} — ${t.ok} replicated, ${t["up-to-date"]} up to date, ${t.conflict} conflict(s), ${t.failed} failed${t.skipped ? `, ${t.skipped} skipped` : ""}${t.excluded ? `, ${t.excluded} excluded` : ""}, ${bytes(t.bytes)}`];
+  const lines = [
+    `${r.source}: ${phasesLine(r.phases)} — ${t.ok} replicated, ${t["up-to-date"]} up to date, ${t.conflict} conflict(s), ${t.failed} failed${t.skipped ? `, ${t.skipped} skipped` : ""}${t.excluded ? `, ${t.excluded} excluded` : ""}, ${bytes(t.bytes)}`,
+  ];
   for (const d of r.datasets) for (const w of d.warnings ?? []) lines.push(`  warning: ${w}`);
   for (const g of r.goneOnSource) lines.push(`  kept: ${g} (its source dataset is gone; the backup is kept)`);
   return lines.join("\n");
@@ -75,7 +88,10 @@ export function sourceSummary(r: RunRecord): string {
 /** The final summary line over all sources. */
 export function finalSummary(records: RunRecord[], elapsedMs: number): string {
   const t = tally(records);
-  const verdict = t.failed + t.conflict === 0 && t.datasets > 0 ? "all datasets backed up" : "NOT all datasets are backed up";
-  return `Summary: ${records.length} source(s), ${t.datasets} dataset(s): ${t.ok} replicated, ${t["up-to-date"]} up to date, ` +
-    `${t.conflict} conflict(s), ${t.failed} failed${t.excluded ? `, ${t.excluded} excluded` : ""}; ${bytes(t.bytes)} in ${ms(elapsedMs)} — ${verdict}.`;
+  const verdict =
+    t.failed + t.conflict === 0 && t.datasets > 0 ? "all datasets backed up" : "NOT all datasets are backed up";
+  return (
+    `Summary: ${records.length} source(s), ${t.datasets} dataset(s): ${t.ok} replicated, ${t["up-to-date"]} up to date, ` +
+    `${t.conflict} conflict(s), ${t.failed} failed${t.excluded ? `, ${t.excluded} excluded` : ""}; ${bytes(t.bytes)} in ${ms(elapsedMs)} — ${verdict}.`
+  );
 }

@@ -43,15 +43,22 @@ export function jobFor(sel: Selection, clock: () => Date, pass: PassOptions = PL
     ...(s.sendRaw ? { raw: true } : {}),
     ...(s.bandwidthLimit ? { rate: () => limitAt(s.bandwidthLimit, localMinuteOfDay(clock())) } : {}),
     ...(sel.only ? { only: sel.only } : {}),
-    ...(pass.snapshot ? {
-      snapshot: {
-        name: snapshotNameAt(s.snapshotPrefix, clock().getTime()), prefix: s.snapshotPrefix, pre: s.preSnapshot, post: s.postSnapshot,
-      },
-    } : {}),
+    ...(pass.snapshot
+      ? {
+          snapshot: {
+            name: snapshotNameAt(s.snapshotPrefix, clock().getTime()),
+            prefix: s.snapshotPrefix,
+            pre: s.preSnapshot,
+            post: s.postSnapshot,
+          },
+        }
+      : {}),
     ...(pass.prune && s.bookmarks ? { bookmarks: { prefix: s.snapshotPrefix, instance } } : {}),
-    ...(pass.prune ? {
-      retention: { prefix: s.snapshotPrefix, keepSource: s.keepSource, keepBackup: s.keepBackup },
-      holdTag: holdTagFor(instance),
-    } : {}),
+    ...(pass.prune
+      ? {
+          retention: { prefix: s.snapshotPrefix, keepSource: s.keepSource, keepBackup: s.keepBackup },
+          holdTag: holdTagFor(instance),
+        }
+      : {}),
   };
 }

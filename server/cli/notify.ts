@@ -32,14 +32,22 @@ export class Notifier {
    * `opts.status`, when given, is asked for a fresh status when a digest window ends, so waiting
    * alerts go out on time even if nothing else calls {@link evaluate}.
    */
-  constructor(private readonly config: Config, private readonly store: HistoryStore, private readonly log: Logger, private readonly now: () => Date, private readonly opts: { status?: () => StatusModel } = {}) {
+  constructor(
+    private readonly config: Config,
+    private readonly store: HistoryStore,
+    private readonly log: Logger,
+    private readonly now: () => Date,
+    private readonly opts: { status?: () => StatusModel } = {},
+  ) {
     this.mailer = config.mail ? new Mailer(config.mail) : undefined;
     this.hooks = new HookClient((line) => this.log.error(line));
   }
 
   /** Mails what the status calls for; one evaluation at a time. */
   evaluate(status: StatusModel): Promise<void> {
-    this.queue = this.queue.then(() => this.evaluateNow(status)).catch((err: Error) => this.log.error(`alerts: ${err.message}`));
+    this.queue = this.queue
+      .then(() => this.evaluateNow(status))
+      .catch((err: Error) => this.log.error(`alerts: ${err.message}`));
     return this.queue;
   }
 
@@ -49,7 +57,13 @@ export class Notifier {
     const realertMs = (this.config.mail?.realertSeconds ?? 6 * 3600) * 1000;
     const digestMs = (this.config.mail?.digestSeconds ?? DEFAULT_DIGEST_SECONDS) * 1000;
     const nowMs = this.now().getTime();
-    const plan = planDigests(conditionsOf(status, details, this.config.capacityLimit), this.store.alerts(), this.pending, nowMs, { realertMs, digestMs });
+    const plan = planDigests(
+      conditionsOf(status, details, this.config.capacityLimit),
+      this.store.alerts(),
+      this.pending,
+      nowMs,
+      { realertMs, digestMs },
+    );
     this.pending = plan.pending;
     for (const d of plan.digests) {
       if (!(await this.deliver(d, nowMs))) {
@@ -64,7 +78,10 @@ export class Notifier {
   /** Sends a digest on every channel; true when one took it (or there is none: then it is logged). */
   private async deliver(d: Digest, nowMs: number): Promise<boolean> {
     const rendered = await renderDigest(d);
-    const about = { alert: d.items.length === 1 ? d.items[0]!.condition.key : `${d.items.length} × ${d.cause}`, kind: d.kind };
+    const about = {
+      alert: d.items.length === 1 ? d.items[0]!.condition.key : `${d.items.length} × ${d.cause}`,
+      kind: d.kind,
+    };
     if (!this.mailer && !this.config.webhook) {
       this.log[d.kind === "resolved" ? "info" : "error"](about, rendered.subject);
       return true;
@@ -81,7 +98,14 @@ export class Notifier {
     }
     const w = this.config.webhook;
     if (w) {
-      const ok = await this.hooks.send({ url: w.url, method: "POST", body: { json: webhookPayload(d, rendered.subject, this.config.instance, nowMs) }, headers: w.headers, timeoutMs: w.timeoutMs, what: `webhook (${d.kind}, ${about.alert})` });
+      const ok = await this.hooks.send({
+        url: w.url,
+        method: "POST",
+        body: { json: webhookPayload(d, rendered.subject, this.config.instance, nowMs) },
+        headers: w.headers,
+        timeoutMs: w.timeoutMs,
+        what: `webhook (${d.kind}, ${about.alert})`,
+      });
       if (ok) this.log.info(about, `webhook: ${rendered.subject}`);
       delivered ||= ok;
     }

@@ -16,7 +16,10 @@ export class PassHooks {
   readonly counters: PassCounters;
   private readonly client: HookClient;
 
-  constructor(config: Config, private readonly log: Logger) {
+  constructor(
+    config: Config,
+    private readonly log: Logger,
+  ) {
     this.counters = new PassCounters(config.sources.map((s) => s.name));
     this.client = new HookClient((line) => this.log.warn(line));
   }
@@ -41,7 +44,10 @@ export class PassHooks {
   private ping(source: SourceConfig, kind: PingKind, record?: RunRecord): void {
     const p = source.ping!;
     this.client.fire({
-      url: pingTarget(p.url, kind), method: p.method, timeoutMs: p.timeoutMs, what: `ping (${kind}) of ${source.name}`,
+      url: pingTarget(p.url, kind),
+      method: p.method,
+      timeoutMs: p.timeoutMs,
+      what: `ping (${kind}) of ${source.name}`,
       ...(p.method === "POST" && record ? { body: pingBody(record) } : {}),
     });
   }

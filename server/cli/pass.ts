@@ -10,7 +10,12 @@ import { jobFor } from "./job.ts";
 import type { Selection } from "./select.ts";
 
 /** Runs `fn` with a pass's dependencies for one source, closing the connection afterwards. */
-export async function withSource<T>(sel: Selection, deps: CliDeps, extra: Partial<PassDeps>, fn: (p: PassDeps) => Promise<T>): Promise<T> {
+export async function withSource<T>(
+  sel: Selection,
+  deps: CliDeps,
+  extra: Partial<PassDeps>,
+  fn: (p: PassDeps) => Promise<T>,
+): Promise<T> {
   // A retry within the pass may connect again: every connection opened is closed at the end.
   const opened: OpenSource[] = [];
   const signal = extra.signal ?? deps.signal;
@@ -20,7 +25,10 @@ export async function withSource<T>(sel: Selection, deps: CliDeps, extra: Partia
       opened.push(o);
       return o.host;
     },
-    local: deps.local, now: deps.now, signal, ...extra,
+    local: deps.local,
+    now: deps.now,
+    signal,
+    ...extra,
   };
   try {
     return await fn(pass);
@@ -33,16 +41,34 @@ export async function withSource<T>(sel: Selection, deps: CliDeps, extra: Partia
 export function pausedDatasets(journal: Journal, source: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const p of journal.promotions().values()) {
-    if (p.source === source) out.set(p.dataset, `promoted to local:${p.live} at ${p.at}; pulls resume after bzman failback ${source}:${p.dataset}`);
+    if (p.source === source)
+      out.set(
+        p.dataset,
+        `promoted to local:${p.live} at ${p.at}; pulls resume after bzman failback ${source}:${p.dataset}`,
+      );
   }
   return out;
 }
 
 /** One whole pass over one source (snapshot, pull, prune as `opts` say), recorded in the history. */
-export async function passOnce(sel: Selection, deps: CliDeps, services: Services, opts: { snapshot: boolean; prune: boolean; runId?: string }, extra: Partial<PassDeps> = {}): Promise<RunRecord> {
+export async function passOnce(
+  sel: Selection,
+  deps: CliDeps,
+  services: Services,
+  opts: { snapshot: boolean; prune: boolean; runId?: string },
+  extra: Partial<PassDeps> = {},
+): Promise<RunRecord> {
   const job = { ...jobFor(sel, deps.now, opts), paused: pausedDatasets(services.journal, sel.source.name) };
-  const record = await withSource(sel, deps, { lock: (t) => services.locks.acquire(t), pausedNow: () => pausedDatasets(services.journal, sel.source.name), ...extra },
-    (pass) => runSource(job, pass, opts.runId ?? newRunId(deps.now())));
+  const record = await withSource(
+    sel,
+    deps,
+    {
+      lock: (t) => services.locks.acquire(t),
+      pausedNow: () => pausedDatasets(services.journal, sel.source.name),
+      ...extra,
+    },
+    (pass) => runSource(job, pass, opts.runId ?? newRunId(deps.now())),
+  );
   await services.store.appendRun(record);
   return record;
 }

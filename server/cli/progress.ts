@@ -27,14 +27,26 @@ export function createProgress(stream: NodeJS.WriteStream, now: () => number = D
         lastLine.set(key, t);
         stream.write(`          ${label}: ${bytes(n)} (${rate(n, t - started.get(key)!)})\n`);
       },
-      finish(key) { started.delete(key); lastLine.delete(key); },
-      log(line) { stream.write(line + "\n"); },
+      finish(key) {
+        started.delete(key);
+        lastLine.delete(key);
+      },
+      log(line) {
+        stream.write(line + "\n");
+      },
       stop() {},
     };
   }
-  const multi = new cliProgress.MultiBar({
-    stream, clearOnComplete: true, hideCursor: true, format: " {label} | {done} | {speed}", autopadding: true,
-  }, cliProgress.Presets.shades_classic);
+  const multi = new cliProgress.MultiBar(
+    {
+      stream,
+      clearOnComplete: true,
+      hideCursor: true,
+      format: " {label} | {done} | {speed}",
+      autopadding: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   const bars = new Map<string, cliProgress.SingleBar>();
   return {
     update(key, label, n) {
@@ -51,7 +63,11 @@ export function createProgress(stream: NodeJS.WriteStream, now: () => number = D
       bars.delete(key);
       started.delete(key);
     },
-    log(line) { multi.log(line + "\n"); },
-    stop() { multi.stop(); },
+    log(line) {
+      multi.log(line + "\n");
+    },
+    stop() {
+      multi.stop();
+    },
   };
 }

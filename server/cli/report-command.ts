@@ -13,14 +13,36 @@ import { Notifier } from "./notify.ts";
 import { EXIT, openServices, type CliDeps } from "./deps.ts";
 
 /** Prints or sends the report; resolves with the exit code. */
-export async function reportCommand(config: Config, opts: { send?: string | boolean; width?: number }, deps: CliDeps & { log: Logger }): Promise<number> {
-  const services = await openServices(config, "bzman report", (l) => deps.stderr.write(`bzman: warning: ${l}\n`), { readOnly: true });
+export async function reportCommand(
+  config: Config,
+  opts: { send?: string | boolean; width?: number },
+  deps: CliDeps & { log: Logger },
+): Promise<number> {
+  const services = await openServices(config, "bzman report", (l) => deps.stderr.write(`bzman: warning: ${l}\n`), {
+    readOnly: true,
+  });
   if (typeof services === "string") {
     deps.stderr.write(`bzman report: ${services}\n`);
     return EXIT.USAGE;
   }
-  const pools = await checkPools(deps.local, "local", config.sources.map((s) => poolOf(s.target)), deps.now, deps.signal);
-  const status = buildStatus({ sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools, live: [], nextRuns: new Map(), now: deps.now().getTime(), capacityLimit: config.capacityLimit });
+  const pools = await checkPools(
+    deps.local,
+    "local",
+    config.sources.map((s) => poolOf(s.target)),
+    deps.now,
+    deps.signal,
+  );
+  const status = buildStatus({
+    sources: config.sources,
+    rows: services.store.statusRows(),
+    promotions: [...services.journal.promotions().values()],
+    operations: services.journal.operations(),
+    pools,
+    live: [],
+    nextRuns: new Map(),
+    now: deps.now().getTime(),
+    capacityLimit: config.capacityLimit,
+  });
   if (opts.send) {
     if (!config.mail) {
       deps.stderr.write("bzman report: the config has no mail: section\n");

@@ -16,7 +16,12 @@ import { jobFor } from "./job.ts";
 import { selectSources } from "./select.ts";
 
 /** One pass over the selected sources, one after another. Exit 0 iff every dataset succeeded. */
-export async function runCommand(config: Config, selector: string | undefined, deps: CliDeps, opts: { json?: boolean; snapshot?: boolean; prune?: boolean } = {}): Promise<number> {
+export async function runCommand(
+  config: Config,
+  selector: string | undefined,
+  deps: CliDeps,
+  opts: { json?: boolean; snapshot?: boolean; prune?: boolean } = {},
+): Promise<number> {
   const json = opts.json ?? false;
   const selected = selectSources(config, selector);
   if (typeof selected === "string") {
@@ -34,11 +39,27 @@ export async function runCommand(config: Config, selector: string | undefined, d
   try {
     for (const sel of selected) {
       const s = sel.source;
-      progress.log(`${s.name}: pulling ${sel.only ?? s.datasets.map((r) => r.name).join(", ")} from ${s.user}@${s.host}:${s.port} into ${s.target}`);
-      const record = await passOnce(sel, deps, services, { snapshot: opts.snapshot ?? true, prune: opts.prune ?? true }, {
-        onProgress: (p) => progress.update(p.step.targetDataset, `${s.name}:${p.step.sourceDataset} ${p.step.kind} ${range(stepBase(p.step), p.step.to)}`, p.bytes),
-        onDataset: (d) => { progress.finish(d.target); progress.log(datasetLine(d)); },
-      });
+      progress.log(
+        `${s.name}: pulling ${sel.only ?? s.datasets.map((r) => r.name).join(", ")} from ${s.user}@${s.host}:${s.port} into ${s.target}`,
+      );
+      const record = await passOnce(
+        sel,
+        deps,
+        services,
+        { snapshot: opts.snapshot ?? true, prune: opts.prune ?? true },
+        {
+          onProgress: (p) =>
+            progress.update(
+              p.step.targetDataset,
+              `${s.name}:${p.step.sourceDataset} ${p.step.kind} ${range(stepBase(p.step), p.step.to)}`,
+              p.bytes,
+            ),
+          onDataset: (d) => {
+            progress.finish(d.target);
+            progress.log(datasetLine(d));
+          },
+        },
+      );
       records.push(record);
       progress.log(sourceSummary(record));
     }
@@ -61,7 +82,13 @@ export interface PlanJson {
     error: { code: string; message: string } | null;
     goneOnSource: string[];
     /** Datasets left out (exclude, bzman:backup=off): nothing is sent, their backups are kept. */
-    excluded: Array<{ dataset: string; target: string; by: "exclude" | "property"; reason: string; backupKept: boolean }>;
+    excluded: Array<{
+      dataset: string;
+      target: string;
+      by: "exclude" | "property";
+      reason: string;
+      backupKept: boolean;
+    }>;
     datasets: Array<{
       dataset: string;
       target: string;
@@ -80,7 +107,12 @@ export interface PlanJson {
 /** What a run would do, changing nothing. Exit 0 iff every dataset would succeed. */
 const jsonRef = (s: SnapshotRef | undefined): SnapshotRef | null => (s ? { name: s.name, guid: s.guid } : null);
 
-export async function planCommand(config: Config, selector: string | undefined, json: boolean, deps: CliDeps): Promise<number> {
+export async function planCommand(
+  config: Config,
+  selector: string | undefined,
+  json: boolean,
+  deps: CliDeps,
+): Promise<number> {
   const selected = selectSources(config, selector);
   if (typeof selected === "string") {
     deps.stderr.write(`bzman plan: ${selected}\n`);
@@ -89,13 +121,26 @@ export async function planCommand(config: Config, selector: string | undefined, 
   const out: PlanJson = { sources: [] };
   for (const sel of selected) {
     const job = jobFor(sel, deps.now);
-    const entry: PlanJson["sources"][number] = { source: job.name, target: job.targetRoot, error: null, goneOnSource: [], excluded: [], datasets: [] };
+    const entry: PlanJson["sources"][number] = {
+      source: job.name,
+      target: job.targetRoot,
+      error: null,
+      goneOnSource: [],
+      excluded: [],
+      datasets: [],
+    };
     out.sources.push(entry);
     await withSource(sel, deps, {}, async (pass) => {
       try {
         const { plan, remote } = await inspectSource(job, pass);
         entry.goneOnSource = plan.goneOnSource;
-        entry.excluded = plan.excluded.map((x) => ({ dataset: x.sourceDataset, target: x.targetDataset, by: x.by, reason: x.reason, backupKept: x.hasBackup }));
+        entry.excluded = plan.excluded.map((x) => ({
+          dataset: x.sourceDataset,
+          target: x.targetDataset,
+          by: x.by,
+          reason: x.reason,
+          backupKept: x.hasBackup,
+        }));
         for (const dp of plan.datasets) {
           const d = dp.decision;
           const steps = d.kind === "transfer" ? d.steps : [];
@@ -109,12 +154,18 @@ export async function planCommand(config: Config, selector: string | undefined, 
             estimatedBytes! += e;
           }
           entry.datasets.push({
-            dataset: dp.sourceDataset, target: dp.targetDataset, type: dp.type,
+            dataset: dp.sourceDataset,
+            target: dp.targetDataset,
+            type: dp.type,
             mode: d.kind === "transfer" ? steps[0]!.kind : d.kind === "up-to-date" ? "up-to-date" : "conflict",
             from: jsonRef(steps[0] && stepBase(steps[0])),
-            to: d.kind === "up-to-date" ? { name: d.snapshot.name, guid: d.snapshot.guid }
-              : jsonRef(steps.at(-1)?.to),
-            steps: steps.map((s) => ({ kind: s.kind, from: stepBase(s)?.name ?? null, to: s.to?.name ?? null, intermediates: s.intermediates })),
+            to: d.kind === "up-to-date" ? { name: d.snapshot.name, guid: d.snapshot.guid } : jsonRef(steps.at(-1)?.to),
+            steps: steps.map((s) => ({
+              kind: s.kind,
+              from: stepBase(s)?.name ?? null,
+              to: s.to?.name ?? null,
+              intermediates: s.intermediates,
+            })),
             estimatedBytes,
             conflict: isConflict(d) ? d.kind : null,
             message: isConflict(d) ? describeConflict(d, `${job.name}:${dp.sourceDataset}`, dp.targetDataset) : null,
@@ -137,12 +188,14 @@ function planText(p: PlanJson): string {
     lines.push(`${s.source} -> ${s.target}`);
     if (s.error) lines.push(`  ERROR [${s.error.code}] ${s.error.message}`);
     for (const d of s.datasets) {
-      const what = d.conflict ? `CONFLICT ${d.conflict}: ${d.message}`
+      const what = d.conflict
+        ? `CONFLICT ${d.conflict}: ${d.message}`
         : `${d.mode} ${range(d.from ?? (d.steps[0]?.kind === "full" ? { name: d.steps[0].to! } : undefined), d.to ?? undefined)}${d.steps.length > 1 ? ` (${d.steps.length} steps)` : ""}` +
           (d.estimatedBytes !== null ? `, about ${d.estimatedBytes} bytes` : "");
       lines.push(`  ${d.dataset} -> ${d.target}: ${what}`);
     }
-    for (const x of s.excluded) lines.push(`  ${x.dataset} -> ${x.target}: excluded, ${x.reason}${x.backupKept ? "; its backup is kept" : ""}`);
+    for (const x of s.excluded)
+      lines.push(`  ${x.dataset} -> ${x.target}: excluded, ${x.reason}${x.backupKept ? "; its backup is kept" : ""}`);
     for (const g of s.goneOnSource) lines.push(`  kept: ${g} (gone on the source)`);
   }
   return lines.join("\n") + "\n";

@@ -19,7 +19,8 @@ export function selectSources(config: Config, selector?: string): Selection[] | 
   const name = i < 0 ? selector : selector.slice(0, i);
   const only = i < 0 ? undefined : selector.slice(i + 1);
   const source = config.sources.find((s) => s.name === name);
-  if (!source) return `no source named "${name}" in the config (sources: ${config.sources.map((s) => s.name).join(", ")})`;
+  if (!source)
+    return `no source named "${name}" in the config (sources: ${config.sources.map((s) => s.name).join(", ")})`;
   if (only === undefined) return [{ source, instance }];
   if (!coveringRoot(source.datasets, only)) {
     return `"${only}" is not among the datasets of ${name} (${source.datasets.map((d) => d.name + (d.recursive ? " (recursive)" : "")).join(", ")})`;

@@ -33,19 +33,34 @@ export const STOP_BOUND_MS = 30_000;
 const POOL_CHECK_MS = 60_000;
 
 /** Starts the status HTTP server of the config (none when `http.listen` is empty). */
-export async function listenStatus(config: Config, status: () => StatusModel, metrics?: MetricsExtras): Promise<Server | undefined> {
+export async function listenStatus(
+  config: Config,
+  status: () => StatusModel,
+  metrics?: MetricsExtras,
+): Promise<Server | undefined> {
   if (!config.http.listen) return undefined;
   const at = parseListen(config.http.listen);
   if (typeof at === "string") throw new BackupError("CONFIG_INVALID", at);
-  const token = config.http.tokenFile ? (await readFile(config.http.tokenFile, "utf8").catch((err: Error) => {
-    throw new BackupError("CONFIG_UNREADABLE", `http.token_file ${config.http.tokenFile}: ${err.message}`, { cause: err });
-  })).trim() : undefined;
-  if (config.http.tokenFile && !token) throw new BackupError("CONFIG_INVALID", `http.token_file ${config.http.tokenFile} is empty`);
+  const token = config.http.tokenFile
+    ? (
+        await readFile(config.http.tokenFile, "utf8").catch((err: Error) => {
+          throw new BackupError("CONFIG_UNREADABLE", `http.token_file ${config.http.tokenFile}: ${err.message}`, {
+            cause: err,
+          });
+        })
+      ).trim()
+    : undefined;
+  if (config.http.tokenFile && !token)
+    throw new BackupError("CONFIG_INVALID", `http.token_file ${config.http.tokenFile} is empty`);
   const app = createStatusApp({ status, ...(token ? { token } : {}), ...(metrics ? { metrics } : {}) });
   return new Promise((resolve, reject) => {
     const server = app.listen(at.port, at.host);
     server.once("listening", () => resolve(server));
-    server.once("error", (err: NodeJS.ErrnoException) => reject(new BackupError("HTTP_LISTEN", `cannot serve status on ${config.http.listen}: ${err.code ?? err.message}`)));
+    server.once("error", (err: NodeJS.ErrnoException) =>
+      reject(
+        new BackupError("HTTP_LISTEN", `cannot serve status on ${config.http.listen}: ${err.code ?? err.message}`),
+      ),
+    );
   });
 }
 
@@ -54,8 +69,23 @@ export function skippedRecord(source: Config["sources"][number], since: Date, no
   const at = now.toISOString();
   const message = `the previous pass (running since ${since.toISOString()}) has not ended; this tick was skipped`;
   return {
-    runId, source: source.name, startedAt: at, finishedAt: at, phases: {}, goneOnSource: [],
-    datasets: source.datasets.map((d) => ({ source: source.name, dataset: d.name, target: targetFor(source.target, d.name), mode: "error" as const, result: "skipped" as const, steps: 0, bytes: 0, transferMs: 0, message })),
+    runId,
+    source: source.name,
+    startedAt: at,
+    finishedAt: at,
+    phases: {},
+    goneOnSource: [],
+    datasets: source.datasets.map((d) => ({
+      source: source.name,
+      dataset: d.name,
+      target: targetFor(source.target, d.name),
+      mode: "error" as const,
+      result: "skipped" as const,
+      steps: 0,
+      bytes: 0,
+      transferMs: 0,
+      message,
+    })),
   };
 }
 
@@ -75,43 +105,82 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
   const refreshLocal = async (): Promise<void> => {
     const checked = await checkPools(deps.local, "local", localPools, deps.now);
     state.setPools(checked);
-    log.debug({ pools: checked.map((p) => `${p.pool} ${p.health} ${Math.round(p.capacity * 100)}%`) }, "backup pools checked");
+    log.debug(
+      { pools: checked.map((p) => `${p.pool} ${p.health} ${Math.round(p.capacity * 100)}%`) },
+      "backup pools checked",
+    );
   };
-  const scheduler = new Scheduler(config.sources.map((s) => ({ name: s.name, cron: s.schedule })), {
-    pass: async (name, signal) => {
-      const source = byName.get(name)!;
-      const runId = newRunId(deps.now());
-      const slog = log.child({ source: name, runId });
-      slog.info("pass starts");
-      hooks.started(source);
-      state.passStarts(name);
-      const record = await passOnce({ source, instance: config.instance }, deps, services, { snapshot: true, prune: true, runId }, {
-        signal,
-        transferSlot: (sig) => slots.acquire(sig),
-        afterPass: async (remote) => {
-          state.setPools(await checkPools(remote, name, source.datasets.map((d) => poolOf(d.name)), deps.now, signal));
-          state.setPools(await checkPools(deps.local, "local", [poolOf(source.target)], deps.now, signal));
-        },
-        onProgress: (p) => state.progress(name, { sourceDataset: p.step.sourceDataset, bytes: p.bytes, ...(p.estimatedBytes !== undefined ? { estimatedBytes: p.estimatedBytes } : {}) }),
-        onDataset: (d) => {
-          state.datasetDone(name, d.dataset);
-          const line = { dataset: d.dataset, result: d.result, mode: d.mode, bytes: d.bytes, ms: d.transferMs, ...(d.error ? { code: d.error.code } : {}), ...(d.warnings ? { warnings: d.warnings } : {}) };
-          if (d.result === "ok" || d.result === "up-to-date") slog.info(line, datasetLine(d));
-          else slog.error(line, datasetLine(d));
-        },
-      });
-      slog[runSucceeded(record) ? "info" : "error"]({ phases: record.phases }, runSucceeded(record) ? "pass succeeded" : "pass FAILED");
-      hooks.finished(source, record);
-      slog.debug({ next: scheduler.nextRuns().get(name)?.toISOString() ?? null }, "next pass");
-      void notifier.evaluate(status());
+  const scheduler = new Scheduler(
+    config.sources.map((s) => ({ name: s.name, cron: s.schedule })),
+    {
+      pass: async (name, signal) => {
+        const source = byName.get(name)!;
+        const runId = newRunId(deps.now());
+        const slog = log.child({ source: name, runId });
+        slog.info("pass starts");
+        hooks.started(source);
+        state.passStarts(name);
+        const record = await passOnce(
+          { source, instance: config.instance },
+          deps,
+          services,
+          { snapshot: true, prune: true, runId },
+          {
+            signal,
+            transferSlot: (sig) => slots.acquire(sig),
+            afterPass: async (remote) => {
+              state.setPools(
+                await checkPools(
+                  remote,
+                  name,
+                  source.datasets.map((d) => poolOf(d.name)),
+                  deps.now,
+                  signal,
+                ),
+              );
+              state.setPools(await checkPools(deps.local, "local", [poolOf(source.target)], deps.now, signal));
+            },
+            onProgress: (p) =>
+              state.progress(name, {
+                sourceDataset: p.step.sourceDataset,
+                bytes: p.bytes,
+                ...(p.estimatedBytes !== undefined ? { estimatedBytes: p.estimatedBytes } : {}),
+              }),
+            onDataset: (d) => {
+              state.datasetDone(name, d.dataset);
+              const line = {
+                dataset: d.dataset,
+                result: d.result,
+                mode: d.mode,
+                bytes: d.bytes,
+                ms: d.transferMs,
+                ...(d.error ? { code: d.error.code } : {}),
+                ...(d.warnings ? { warnings: d.warnings } : {}),
+              };
+              if (d.result === "ok" || d.result === "up-to-date") slog.info(line, datasetLine(d));
+              else slog.error(line, datasetLine(d));
+            },
+          },
+        );
+        slog[runSucceeded(record) ? "info" : "error"](
+          { phases: record.phases },
+          runSucceeded(record) ? "pass succeeded" : "pass FAILED",
+        );
+        hooks.finished(source, record);
+        slog.debug({ next: scheduler.nextRuns().get(name)?.toISOString() ?? null }, "next pass");
+        void notifier.evaluate(status());
+      },
+      skipped: (name, since) => {
+        const rec = skippedRecord(byName.get(name)!, since, deps.now(), `skip-${deps.now().getTime()}-${++ticks}`);
+        log.warn({ source: name }, rec.datasets[0]?.message ?? "tick skipped");
+        hooks.finished(byName.get(name)!, rec);
+        services.store
+          .appendRun(rec)
+          .catch((err: Error) => log.error({ source: name }, `cannot record the skipped tick: ${err.message}`));
+      },
     },
-    skipped: (name, since) => {
-      const rec = skippedRecord(byName.get(name)!, since, deps.now(), `skip-${deps.now().getTime()}-${++ticks}`);
-      log.warn({ source: name }, rec.datasets[0]?.message ?? "tick skipped");
-      hooks.finished(byName.get(name)!, rec);
-      services.store.appendRun(rec).catch((err: Error) => log.error({ source: name }, `cannot record the skipped tick: ${err.message}`));
-    },
-  }, deps.now);
+    deps.now,
+  );
   const state = new DaemonState(config, services, deps.now, () => scheduler.nextRuns());
   const status = (): StatusModel => state.status();
   const notifier = new Notifier(config, services.store, log, deps.now, { status: () => status() });
@@ -149,7 +218,9 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
         if (running || deps.signal.aborted) return;
         running = true;
         try {
-          for (const op of await scrubOnce(config, deps, services, { onStart: (pool) => log.info({ pool }, "scrub starts") })) {
+          for (const op of await scrubOnce(config, deps, services, {
+            onStart: (pool) => log.info({ pool }, "scrub starts"),
+          })) {
             log[op.result === "ok" ? "info" : "error"]({ pool: op.pool, scrub: op.details ?? {} }, op.message);
           }
           void notifier.evaluate(status());
@@ -167,11 +238,19 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
   }
   await refreshLocal().catch((err: Error) => log.warn(`pool check: ${err.message}`));
   void notifier.evaluate(status());
-  const poolTimer = setInterval(() => void refreshLocal().then(() => notifier.evaluate(status())).catch(() => undefined), POOL_CHECK_MS);
+  const poolTimer = setInterval(
+    () =>
+      void refreshLocal()
+        .then(() => notifier.evaluate(status()))
+        .catch(() => undefined),
+    POOL_CHECK_MS,
+  );
   poolTimer.unref();
   const next = Object.fromEntries([...scheduler.nextRuns()].map(([n, d]) => [n, d?.toISOString() ?? null]));
   log.info({ sources: config.sources.length, maxTransfers: config.maxTransfers, next }, "serving");
-  await new Promise<void>((resolve) => (deps.signal.aborted ? resolve() : deps.signal.addEventListener("abort", () => resolve(), { once: true })));
+  await new Promise<void>((resolve) =>
+    deps.signal.aborted ? resolve() : deps.signal.addEventListener("abort", () => resolve(), { once: true }),
+  );
   log.info("stopping: no new passes; running transfers are aborted and awaited");
   clearInterval(poolTimer);
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));

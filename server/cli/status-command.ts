@@ -21,7 +21,8 @@ async function fromDaemon(config: Config): Promise<StatusModel | null> {
   const host = at.host.includes(":") ? `[${at.host}]` : at.host === "0.0.0.0" ? "127.0.0.1" : at.host;
   try {
     const res = await fetch(`http://${host}:${at.port}/status?format=json`, {
-      headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(3000),
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      signal: AbortSignal.timeout(3000),
     });
     return res.ok ? ((await res.json()) as StatusModel) : null;
   } catch {
@@ -33,15 +34,35 @@ async function fromDaemon(config: Config): Promise<StatusModel | null> {
  * The status model: the running daemon's, or else built from the history and the local pools
  * (`fromHistory`). A string when the history cannot be used; `warn` gets what the store says.
  */
-export async function statusModel(config: Config, deps: CliDeps, warn: (line: string) => void): Promise<{ model: StatusModel; fromHistory: boolean } | string> {
+export async function statusModel(
+  config: Config,
+  deps: CliDeps,
+  warn: (line: string) => void,
+): Promise<{ model: StatusModel; fromHistory: boolean } | string> {
   const live = await fromDaemon(config);
   if (live) return { model: live, fromHistory: false };
   // Read-only: never migrates, writes, moves or creates the history.
   const services = await openServices(config, "bzman status", warn, { readOnly: true });
   if (typeof services === "string") return services;
   try {
-    const pools = await checkPools(deps.local, "local", config.sources.map((s) => poolOf(s.target)), deps.now, deps.signal);
-    const model = buildStatus({ sources: config.sources, rows: services.store.statusRows(), promotions: [...services.journal.promotions().values()], operations: services.journal.operations(), pools, live: [], nextRuns: new Map(), now: deps.now().getTime(), capacityLimit: config.capacityLimit });
+    const pools = await checkPools(
+      deps.local,
+      "local",
+      config.sources.map((s) => poolOf(s.target)),
+      deps.now,
+      deps.signal,
+    );
+    const model = buildStatus({
+      sources: config.sources,
+      rows: services.store.statusRows(),
+      promotions: [...services.journal.promotions().values()],
+      operations: services.journal.operations(),
+      pools,
+      live: [],
+      nextRuns: new Map(),
+      now: deps.now().getTime(),
+      capacityLimit: config.capacityLimit,
+    });
     return { model, fromHistory: true };
   } finally {
     services.store.close();
@@ -55,7 +76,8 @@ export async function statusCommand(config: Config, json: boolean, deps: CliDeps
     deps.stderr.write(`bzman status: ${r}\n`);
     return EXIT.USAGE;
   }
-  if (r.fromHistory && !json) deps.stderr.write("(no daemon answered on http.listen; this is built from the history; next runs unknown)\n");
+  if (r.fromHistory && !json)
+    deps.stderr.write("(no daemon answered on http.listen; this is built from the history; next runs unknown)\n");
   deps.stdout.write(json ? JSON.stringify(r.model, null, 2) + "\n" : statusText(r.model));
   return r.model.healthy ? EXIT.OK : EXIT.FAILED;
 }
@@ -68,21 +90,40 @@ export async function statusCommand(config: Config, json: boolean, deps: CliDeps
 export async function statusCheckCommand(config: Config, deps: CliDeps): Promise<number> {
   const trouble: string[] = [];
   const r = await statusModel(config, deps, (l) => trouble.push(l));
-  const verdict = typeof r === "string" ? unknownVerdict(r) : trouble.length ? unknownVerdict(trouble.join("; ")) : checkVerdict(r.model, { capacityLimit: config.capacityLimit });
+  const verdict =
+    typeof r === "string"
+      ? unknownVerdict(r)
+      : trouble.length
+        ? unknownVerdict(trouble.join("; "))
+        : checkVerdict(r.model, { capacityLimit: config.capacityLimit });
   deps.stdout.write(verdict.line + "\n");
   return verdict.code;
 }
 
 /** Checks the backup pools and every source's pools; exit 0 when all are ONLINE and below the limit. */
 export async function monitorCommand(config: Config, json: boolean, deps: CliDeps): Promise<number> {
-  const pools: PoolStatus[] = await checkPools(deps.local, "local", config.sources.map((s) => poolOf(s.target)), deps.now, deps.signal);
+  const pools: PoolStatus[] = await checkPools(
+    deps.local,
+    "local",
+    config.sources.map((s) => poolOf(s.target)),
+    deps.now,
+    deps.signal,
+  );
   const errors: string[] = [];
   for (const s of config.sources) {
     let open: { close(): Promise<void> } | undefined;
     try {
       const o = await deps.connect(s, deps.signal);
       open = o;
-      pools.push(...(await checkPools(o.host, s.name, s.datasets.map((d) => poolOf(d.name)), deps.now, deps.signal)));
+      pools.push(
+        ...(await checkPools(
+          o.host,
+          s.name,
+          s.datasets.map((d) => poolOf(d.name)),
+          deps.now,
+          deps.signal,
+        )),
+      );
     } catch (err) {
       errors.push(`${s.name}: ${toBackupError(err).message}`);
     } finally {
@@ -92,6 +133,8 @@ export async function monitorCommand(config: Config, json: boolean, deps: CliDep
   const model = buildStatus({ sources: [], rows: [], pools, live: [], nextRuns: new Map(), now: deps.now().getTime() });
   model.problems.push(...errors);
   model.healthy = model.problems.length === 0;
-  deps.stdout.write(json ? JSON.stringify({ pools: model.pools, problems: model.problems }, null, 2) + "\n" : statusText(model));
+  deps.stdout.write(
+    json ? JSON.stringify({ pools: model.pools, problems: model.problems }, null, 2) + "\n" : statusText(model),
+  );
   return model.healthy ? EXIT.OK : EXIT.FAILED;
 }

@@ -19,7 +19,9 @@ export interface TrustDeps {
 export async function trustCommand(config: Config, name: string, yes: boolean, deps: TrustDeps): Promise<number> {
   const source = config.sources.find((s) => s.name === name);
   if (!source) {
-    deps.stderr.write(`bzman trust: no source named "${name}" (sources: ${config.sources.map((s) => s.name).join(", ")})\n`);
+    deps.stderr.write(
+      `bzman trust: no source named "${name}" (sources: ${config.sources.map((s) => s.name).join(", ")})\n`,
+    );
     return EXIT.USAGE;
   }
   let presented;
@@ -30,13 +32,21 @@ export async function trustCommand(config: Config, name: string, yes: boolean, d
     return EXIT.FAILED;
   }
   const pinned = source.hostKey ? deps.fingerprintOf(source.hostKey) : null;
-  deps.stdout.write(`${name} (${source.host}:${source.port}) presents ${presented.key.split(" ")[0]} ${presented.fingerprint}\n`);
+  deps.stdout.write(
+    `${name} (${source.host}:${source.port}) presents ${presented.key.split(" ")[0]} ${presented.fingerprint}\n`,
+  );
   if (pinned === presented.fingerprint) {
     deps.stdout.write("this key is already pinned; nothing to do\n");
     return EXIT.OK;
   }
-  deps.stdout.write(pinned ? `the config pins a DIFFERENT key: ${pinned}\nOnly accept if you know why the host key changed (reinstall, new host).\n` : "no key is pinned yet\n");
-  deps.stdout.write("Compare the fingerprint with the one on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\n");
+  deps.stdout.write(
+    pinned
+      ? `the config pins a DIFFERENT key: ${pinned}\nOnly accept if you know why the host key changed (reinstall, new host).\n`
+      : "no key is pinned yet\n",
+  );
+  deps.stdout.write(
+    "Compare the fingerprint with the one on the host: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\n",
+  );
   if (!yes) {
     if (!deps.stdin.isTTY) {
       deps.stderr.write("bzman trust: not confirmed (no terminal); pass --yes to pin without asking\n");

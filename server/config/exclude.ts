@@ -21,7 +21,9 @@ export function excludePatterns(patterns: readonly string[]): ExcludePattern[] {
 
 /** Why `pattern` cannot be an exclude pattern, or null when it can. */
 export function excludeProblem(pattern: string): string | null {
-  if (pattern.startsWith("/")) return `"${pattern}" starts with "/": patterns are paths below the root, like "scratch" or "*/tmp"`;
-  if (pattern.split("/").some((p) => p === "." || p === "..")) return `"${pattern}" has a "." or ".." part: patterns are paths below the root`;
+  if (pattern.startsWith("/"))
+    return `"${pattern}" starts with "/": patterns are paths below the root, like "scratch" or "*/tmp"`;
+  if (pattern.split("/").some((p) => p === "." || p === ".."))
+    return `"${pattern}" has a "." or ".." part: patterns are paths below the root`;
   return compileExclude(pattern) === null ? `"${pattern}" is not a glob pattern` : null;
 }

@@ -5,7 +5,14 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import { LIVE_CONTAINER, RESTORE_CONTAINER, datasetNameProblem, instanceFromHostname, isWithin, poolOf } from "../core/naming.ts";
+import {
+  LIVE_CONTAINER,
+  RESTORE_CONTAINER,
+  datasetNameProblem,
+  instanceFromHostname,
+  isWithin,
+  poolOf,
+} from "../core/naming.ts";
 import { configFileSchema, normalize, splitSetting, type Config, type ConfigFile } from "./schema.ts";
 import { excludeProblem } from "./exclude.ts";
 import { safetyPropertyProblem } from "../core/receive-properties.ts";
@@ -36,7 +43,10 @@ function cronKeys(file: ConfigFile): Array<[string, string]> {
 
 /** "sources[1].datasets[0].name" from a zod path. */
 export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("") || "(top level)";
+  return (
+    path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("") ||
+    "(top level)"
+  );
 }
 
 /** The value at `path` in the parsed document (undefined when absent). */
@@ -48,8 +58,10 @@ function valueAt(data: unknown, path: ReadonlyArray<PropertyKey>): unknown {
 
 function zodMessages(issues: z.core.$ZodIssue[], data: unknown): string[] {
   return issues.map((i) => {
-    if (i.code === "unrecognized_keys") return `${formatPath(i.path)}: unknown key${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`;
-    if (i.code === "invalid_type" && valueAt(data, i.path) === undefined) return `${formatPath(i.path)}: missing (required)`;
+    if (i.code === "unrecognized_keys")
+      return `${formatPath(i.path)}: unknown key${i.keys.length > 1 ? "s" : ""} ${i.keys.map((k) => `"${k}"`).join(", ")}`;
+    if (i.code === "invalid_type" && valueAt(data, i.path) === undefined)
+      return `${formatPath(i.path)}: missing (required)`;
     return `${formatPath(i.path)}: ${i.message}`;
   });
 }
@@ -58,13 +70,17 @@ function zodMessages(issues: z.core.$ZodIssue[], data: unknown): string[] {
  * `receive_exclude` and `receive_set` of `defaults` or a source (`at`): bzman's safety properties
  * are not the config's to change, and one property cannot be both set and excluded.
  */
-function receiveErrors(at: string, o: { receive_exclude?: string[] | undefined; receive_set?: string[] | undefined }): string[] {
+function receiveErrors(
+  at: string,
+  o: { receive_exclude?: string[] | undefined; receive_set?: string[] | undefined },
+): string[] {
   const errors: string[] = [];
   const set = (o.receive_set ?? []).map(splitSetting);
   (o.receive_exclude ?? []).forEach((p, k) => {
     const problem = safetyPropertyProblem(p);
     if (problem) errors.push(`${at}.receive_exclude[${k}]: ${problem}`);
-    else if (set.some(([name]) => name === p)) errors.push(`${at}.receive_exclude[${k}]: "${p}" is also in receive_set; a property is either set or excluded`);
+    else if (set.some(([name]) => name === p))
+      errors.push(`${at}.receive_exclude[${k}]: "${p}" is also in receive_set; a property is either set or excluded`);
   });
   set.forEach(([name], k) => {
     const problem = safetyPropertyProblem(name);
@@ -79,10 +95,13 @@ function ruleErrors(file: ConfigFile): string[] {
   const errors: string[] = [];
   errors.push(...receiveErrors("defaults", file.defaults));
   const listen = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(file.http.listen);
-  if (file.http.listen !== "" && !listen) errors.push(`http.listen: "${file.http.listen}" is not host:port (or "" for no HTTP)`);
+  if (file.http.listen !== "" && !listen)
+    errors.push(`http.listen: "${file.http.listen}" is not host:port (or "" for no HTTP)`);
   const host = listen?.[1] ?? listen?.[2];
   if (host && !/^(127\.\d+\.\d+\.\d+|localhost|::1)$/.test(host) && !file.http.token_file) {
-    errors.push(`http.listen: "${file.http.listen}" is beyond loopback; set http.token_file so that requests need a bearer token`);
+    errors.push(
+      `http.listen: "${file.http.listen}" is beyond loopback; set http.token_file so that requests need a bearer token`,
+    );
   }
   const seen = new Map<string, number>();
   file.sources.forEach((s, i) => {
@@ -92,20 +111,28 @@ function ruleErrors(file: ConfigFile): string[] {
     else seen.set(s.name, i);
     const tp = datasetNameProblem(s.target);
     if (tp) errors.push(`${at}.target: ${tp}`);
-    if (!s.target.includes("/")) errors.push(`${at}.target: must be a dataset below the backup pool's root, like "${s.target}/${s.name}"`);
+    if (!s.target.includes("/"))
+      errors.push(`${at}.target: must be a dataset below the backup pool's root, like "${s.target}/${s.name}"`);
     for (const reserved of [RESTORE_CONTAINER, LIVE_CONTAINER]) {
       const c = `${poolOf(s.target)}/${reserved}`;
-      if (isWithin(s.target, c)) errors.push(`${at}.target: "${s.target}" lies in ${c}, which bzman keeps for its restores and promoted datasets`);
+      if (isWithin(s.target, c))
+        errors.push(
+          `${at}.target: "${s.target}" lies in ${c}, which bzman keeps for its restores and promoted datasets`,
+        );
     }
     if (s.restore_identity !== undefined && s.restore_identity === s.identity) {
-      errors.push(`${at}.restore_identity: is the replication key (identity); the restore key must be a second key, installed with the guard's --restore mode`);
+      errors.push(
+        `${at}.restore_identity: is the replication key (identity); the restore key must be a second key, installed with the guard's --restore mode`,
+      );
     }
     errors.push(...receiveErrors(at, s));
     s.datasets.forEach((d, j) => {
       const p = datasetNameProblem(d.name);
       if (p) errors.push(`${at}.datasets[${j}].name: ${p}`);
       if (d.exclude.length > 0 && !d.recursive) {
-        errors.push(`${at}.datasets[${j}].exclude: "${d.name}" is not recursive, so nothing below it is backed up to exclude; set recursive: true or remove exclude`);
+        errors.push(
+          `${at}.datasets[${j}].exclude: "${d.name}" is not recursive, so nothing below it is backed up to exclude; set recursive: true or remove exclude`,
+        );
       }
       d.exclude.forEach((pattern, k) => {
         const problem = excludeProblem(pattern);
@@ -113,16 +140,21 @@ function ruleErrors(file: ConfigFile): string[] {
       });
       s.datasets.forEach((o, k) => {
         if (k === j) return;
-        if (o.name === d.name && k < j) errors.push(`${at}.datasets[${j}].name: "${d.name}" is listed twice (also datasets[${k}])`);
+        if (o.name === d.name && k < j)
+          errors.push(`${at}.datasets[${j}].name: "${d.name}" is listed twice (also datasets[${k}])`);
         else if (o.recursive && o.name !== d.name && isWithin(d.name, o.name)) {
-          errors.push(`${at}.datasets[${j}].name: "${d.name}" is already covered by the recursive datasets[${k}] "${o.name}"`);
+          errors.push(
+            `${at}.datasets[${j}].name: "${d.name}" is already covered by the recursive datasets[${k}] "${o.name}"`,
+          );
         }
       });
     });
     file.sources.forEach((o, k) => {
       if (k >= i) return;
       if (isWithin(s.target, o.target) || isWithin(o.target, s.target)) {
-        errors.push(`${at}.target: "${s.target}" overlaps the target "${o.target}" of sources[${k}] (${o.name}); each source needs its own target root`);
+        errors.push(
+          `${at}.target: "${s.target}" overlaps the target "${o.target}" of sources[${k}] (${o.name}); each source needs its own target root`,
+        );
       }
     });
   });
@@ -138,7 +170,9 @@ function sharedPingWarnings(file: ConfigFile, config: Config): string[] {
     const j = first.get(s.ping.url);
     if (j === undefined) return void first.set(s.ping.url, i);
     const at = file.sources[i]!.ping_url ? `sources[${i}].ping_url` : "defaults.ping_url";
-    out.push(`${at}: ${s.name} pings the same URL as ${config.sources[j]!.name}, so a success of one hides a failure of the other; give each source its own check (e.g. {source} in the URL)`);
+    out.push(
+      `${at}: ${s.name} pings the same URL as ${config.sources[j]!.name}, so a success of one hides a failure of the other; give each source its own check (e.g. {source} in the URL)`,
+    );
   });
   return out;
 }
@@ -156,7 +190,12 @@ function withoutExtensions(data: unknown): unknown {
  * Validates config text. `origin` names the file in YAML syntax errors; `host` is the host name
  * the default `instance` comes from (this machine's by default); `checks` adds the caller's.
  */
-export function parseConfig(text: string, origin = "config", host = hostname(), checks: ConfigChecks = {}): ConfigResult {
+export function parseConfig(
+  text: string,
+  origin = "config",
+  host = hostname(),
+  checks: ConfigChecks = {},
+): ConfigResult {
   // `merge`: YAML merge keys (`<<: *web`) fill a mapping from an anchored one.
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, merge: true });
   if (doc.errors.length > 0) return { errors: doc.errors.map((e) => `${origin}: ${e.message.split("\n")[0]}`) };
@@ -171,10 +210,16 @@ export function parseConfig(text: string, origin = "config", host = hostname(), 
     }
   }
   const instance = parsed.data.instance ?? instanceFromHostname(host);
-  if (instance === null) errors.push(`instance: not set, and the host name "${host}" gives no valid instance name; set instance: (lower-case letters, digits, _ and -)`);
+  if (instance === null)
+    errors.push(
+      `instance: not set, and the host name "${host}" gives no valid instance name; set instance: (lower-case letters, digits, _ and -)`,
+    );
   if (errors.length > 0 || instance === null) return { errors };
-  const warnings = parsed.data.sources.flatMap((s, i) => (s.host_key ? [] :
-    [`sources[${i}].host_key: not set; bzman will refuse to connect to ${s.name} until its host key is pinned`]));
+  const warnings = parsed.data.sources.flatMap((s, i) =>
+    s.host_key
+      ? []
+      : [`sources[${i}].host_key: not set; bzman will refuse to connect to ${s.name} until its host key is pinned`],
+  );
   const config = normalize(parsed.data, instance);
   warnings.push(...sharedPingWarnings(parsed.data, config));
   return { config, warnings };

@@ -29,6 +29,9 @@ export function parseTimeOfDay(text: string): number | null {
 export function limitAt(limit: BandwidthLimit | undefined, minuteOfDay: number): number | null {
   if (!limit) return null;
   if (limit.from === undefined || limit.to === undefined) return limit.bytesPerSecond;
-  const inside = limit.from <= limit.to ? minuteOfDay >= limit.from && minuteOfDay < limit.to : minuteOfDay >= limit.from || minuteOfDay < limit.to;
+  const inside =
+    limit.from <= limit.to
+      ? minuteOfDay >= limit.from && minuteOfDay < limit.to
+      : minuteOfDay >= limit.from || minuteOfDay < limit.to;
   return inside ? limit.bytesPerSecond : null;
 }

@@ -21,7 +21,12 @@ export interface BookmarkPlan {
  * (including the unsuffixed ones receivers wrote before instances), to destroy. Other bookmarks,
  * another receiver's among them, are never touched.
  */
-export function planBookmarks(replicated: Array<[string, SnapshotRef]>, source: Listing, prefix: string, instance: string): BookmarkPlan {
+export function planBookmarks(
+  replicated: Array<[string, SnapshotRef]>,
+  source: Listing,
+  prefix: string,
+  instance: string,
+): BookmarkPlan {
   const plan: BookmarkPlan = { create: [], destroy: [] };
   for (const [dataset, to] of replicated) {
     const ds = source.get(dataset);
@@ -29,7 +34,8 @@ export function planBookmarks(replicated: Array<[string, SnapshotRef]>, source: 
     if (!ds || !snap || !isOwnSnapshot(snap.name, prefix)) continue;
     const marks = ds.bookmarks ?? [];
     const own = marks.filter((b) => isOwnBookmark(b.name, prefix, instance));
-    if (!own.some((b) => b.guid === snap.guid)) plan.create.push([dataset, snap.name, bookmarkNameFor(snap.name, instance)]);
+    if (!own.some((b) => b.guid === snap.guid))
+      plan.create.push([dataset, snap.name, bookmarkNameFor(snap.name, instance)]);
     for (const b of own) if (b.createtxg < snap.createtxg) plan.destroy.push([dataset, b.name]);
   }
   return plan;

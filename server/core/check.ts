@@ -37,7 +37,8 @@ export const DEFAULT_CRITICAL_CAPACITY = 0.95;
 /** How many reasons the summary names before "and N more". */
 const NAMED = 3;
 
-const lag = (s: number): string => (s < 3600 ? `${Math.round(s / 60)}m` : s < 172800 ? `${(s / 3600).toFixed(1)}h` : `${(s / 86400).toFixed(1)}d`);
+const lag = (s: number): string =>
+  s < 3600 ? `${Math.round(s / 60)}m` : s < 172800 ? `${(s / 3600).toFixed(1)}h` : `${(s / 86400).toFixed(1)}d`;
 
 /**
  * The verdict: CRITICAL for a conflict, a dataset never backed up although passes ran, one more
@@ -65,17 +66,21 @@ export function checkVerdict(m: StatusModel, limits: CheckLimits): CheckVerdict 
     if (d.lastResult === "conflict") reasons.critical.push(`${at} conflict (${d.lastConflict ?? "see bzman status"})`);
     if (d.lagSeconds === null) {
       if (d.lastRunAt === null) reasons.warning.push(`${at} not backed up yet`);
-      else reasons.critical.push(`${at} never backed up (last: ${d.lastError?.code ?? d.lastConflict ?? d.lastResult})`);
-    } else if (ratio! > critLag) reasons.critical.push(`${at} ${lag(d.lagSeconds)} behind (goal ${lag(d.maxLagSeconds)})`);
+      else
+        reasons.critical.push(`${at} never backed up (last: ${d.lastError?.code ?? d.lastConflict ?? d.lastResult})`);
+    } else if (ratio! > critLag)
+      reasons.critical.push(`${at} ${lag(d.lagSeconds)} behind (goal ${lag(d.maxLagSeconds)})`);
     else if (ratio! > 1) reasons.warning.push(`${at} ${lag(d.lagSeconds)} behind (goal ${lag(d.maxLagSeconds)})`);
-    if (d.lastResult === "failed" && d.lagSeconds !== null && ratio! <= 1) reasons.warning.push(`${at} last pass failed (${d.lastError?.code ?? "?"})`);
+    if (d.lastResult === "failed" && d.lagSeconds !== null && ratio! <= 1)
+      reasons.warning.push(`${at} last pass failed (${d.lastError?.code ?? "?"})`);
     if (d.lastKeptAside) reasons.warning.push(`${at} conflicting backup kept aside as ${d.lastKeptAside}`);
   }
   for (const p of m.pools) {
     const at = `pool ${p.pool} on ${p.host}`;
     if (p.health.startsWith("UNKNOWN")) reasons.unknown.push(`${at} could not be checked (${p.health})`);
     else if (p.health !== "ONLINE") reasons.critical.push(`${at} ${p.health}`);
-    if (p.capacity > limits.capacityLimit) (p.capacity >= critCap ? reasons.critical : reasons.warning).push(`${at} ${Math.round(p.capacity * 100)}% full`);
+    if (p.capacity > limits.capacityLimit)
+      (p.capacity >= critCap ? reasons.critical : reasons.warning).push(`${at} ${Math.round(p.capacity * 100)}% full`);
   }
   for (const c of m.scrubs) if (c.result === "failed") reasons.critical.push(`scrub of ${c.subject}: ${c.message}`);
   for (const d of m.drills) if (d.result === "failed") reasons.warning.push(`restore drill of ${d.subject} failed`);
@@ -83,16 +88,34 @@ export function checkVerdict(m: StatusModel, limits: CheckLimits): CheckVerdict 
     reasons.unknown.unshift(`no pass of any dataset is recorded yet (is bzman serve running?)`);
     reasons.warning = reasons.warning.filter((r) => !r.endsWith(" not backed up yet"));
   }
-  const code: CheckCode = reasons.critical.length ? CHECK.CRITICAL : reasons.warning.length ? CHECK.WARNING : reasons.unknown.length ? CHECK.UNKNOWN : CHECK.OK;
+  const code: CheckCode = reasons.critical.length
+    ? CHECK.CRITICAL
+    : reasons.warning.length
+      ? CHECK.WARNING
+      : reasons.unknown.length
+        ? CHECK.UNKNOWN
+        : CHECK.OK;
   const all = [...reasons.critical, ...reasons.warning, ...reasons.unknown];
-  const counts = [reasons.critical.length && `${reasons.critical.length} critical`, reasons.warning.length && plural(reasons.warning.length, "warning"), reasons.unknown.length && `${reasons.unknown.length} unknown`].filter(Boolean).join(", ");
-  const summary = all.length === 0
-    ? `${plural(judged.length, "dataset")} fresh, ${plural(m.pools.length, "pool")} ONLINE`
-    : `${counts}: ${all.slice(0, NAMED).join("; ")}${all.length > NAMED ? `; and ${all.length - NAMED} more` : ""}`;
+  const counts = [
+    reasons.critical.length && `${reasons.critical.length} critical`,
+    reasons.warning.length && plural(reasons.warning.length, "warning"),
+    reasons.unknown.length && `${reasons.unknown.length} unknown`,
+  ]
+    .filter(Boolean)
+    .join(", ");
+  const summary =
+    all.length === 0
+      ? `${plural(judged.length, "dataset")} fresh, ${plural(m.pools.length, "pool")} ONLINE`
+      : `${counts}: ${all.slice(0, NAMED).join("; ")}${all.length > NAMED ? `; and ${all.length - NAMED} more` : ""}`;
   const perf = [
-    `datasets=${judged.length};;;0`, `stale=${stale};;;0`, `failing=${failing};;;0`,
+    `datasets=${judged.length};;;0`,
+    `stale=${stale};;;0`,
+    `failing=${failing};;;0`,
     `worst_lag_ratio=${worstRatio.toFixed(2)};1;${critLag};0`,
-    ...m.pools.map((p) => `'pool_${p.host}:${p.pool}'=${Math.round(p.capacity * 100)}%;${Math.round(limits.capacityLimit * 100)};${Math.round(critCap * 100)};0;100`),
+    ...m.pools.map(
+      (p) =>
+        `'pool_${p.host}:${p.pool}'=${Math.round(p.capacity * 100)}%;${Math.round(limits.capacityLimit * 100)};${Math.round(critCap * 100)};0;100`,
+    ),
   ];
   return { code, line: `BZMAN ${NAMES[code]} - ${oneLine(summary)} | ${perf.join(" ")}` };
 }

@@ -20,17 +20,30 @@ export type ConflictAction =
  * as if the target did not exist); not when it has child datasets, which a rename would take
  * along (then it stays a reported conflict, with a note saying why). Everything else: as planned.
  */
-export function onConflict(decision: Decision, policy: "report" | "rename" | undefined, ctx: {
-  source: DatasetSnapshots | undefined; targetDataset: string; targetHasChildren: boolean; replication: ReplicationPolicy;
-}): ConflictAction {
+export function onConflict(
+  decision: Decision,
+  policy: "report" | "rename" | undefined,
+  ctx: {
+    source: DatasetSnapshots | undefined;
+    targetDataset: string;
+    targetHasChildren: boolean;
+    replication: ReplicationPolicy;
+  },
+): ConflictAction {
   if (policy !== "rename" || !RENAMEABLE.has(decision.kind)) return { kind: "as-planned", decision };
-  if (ctx.targetHasChildren) return { kind: "as-planned", decision, note: `Not renamed aside: ${ctx.targetDataset} has child datasets.` };
+  if (ctx.targetHasChildren)
+    return { kind: "as-planned", decision, note: `Not renamed aside: ${ctx.targetDataset} has child datasets.` };
   const reseed = planDataset(ctx.source, undefined, ctx.targetDataset, ctx.replication);
-  return reseed.kind === "transfer" ? { kind: "rename-and-reseed", decision: reseed } : { kind: "as-planned", decision };
+  return reseed.kind === "transfer"
+    ? { kind: "rename-and-reseed", decision: reseed }
+    : { kind: "as-planned", decision };
 }
 
 /** A dataset's result after a pass, and why it changed. */
-export type PassOutcome = { result: "ok" | "up-to-date" | "failed" | "conflict" | "skipped" | "excluded"; failedBecause?: string };
+export type PassOutcome = {
+  result: "ok" | "up-to-date" | "failed" | "conflict" | "skipped" | "excluded";
+  failedBecause?: string;
+};
 
 /**
  * The result of a dataset whose replication went `result` when this pass's snapshot of its root

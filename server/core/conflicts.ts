@@ -64,20 +64,29 @@ export function isConflict(d: Decision): d is Conflict {
 }
 
 const names = (snaps: Snapshot[], max = 3): string =>
-  snaps.slice(0, max).map((s) => "@" + s.name).join(", ") + (snaps.length > max ? ` and ${snaps.length - max} more` : "");
+  snaps
+    .slice(0, max)
+    .map((s) => "@" + s.name)
+    .join(", ") + (snaps.length > max ? ` and ${snaps.length - max} more` : "");
 
 /** One sentence for an operator: what is wrong and what to do. Nothing on the backup is changed. */
 export function describeConflict(c: Conflict, source: string, target: string): string {
   switch (c.kind) {
     case "no-common-snapshot":
-      return `${target} has ${c.targetSnapshots.length} snapshot(s) (${names(c.targetSnapshots)}) but none is on ${source}: ` +
-        `no incremental base. The backup is left untouched; rename it aside to re-seed.`;
+      return (
+        `${target} has ${c.targetSnapshots.length} snapshot(s) (${names(c.targetSnapshots)}) but none is on ${source}: ` +
+        `no incremental base. The backup is left untouched; rename it aside to re-seed.`
+      );
     case "diverged":
-      return `${target} has snapshot(s) newer than the common @${c.common.name} that ${source} lacks ` +
-        `(${names(c.targetOnly)}): receiving would roll them back. The backup is left untouched.`;
+      return (
+        `${target} has snapshot(s) newer than the common @${c.common.name} that ${source} lacks ` +
+        `(${names(c.targetOnly)}): receiving would roll them back. The backup is left untouched.`
+      );
     case "target-exists":
-      return `${target} exists but has no snapshot: bzman will not overwrite it with a full stream. ` +
-        `Remove or rename it if it holds nothing of value.`;
+      return (
+        `${target} exists but has no snapshot: bzman will not overwrite it with a full stream. ` +
+        `Remove or rename it if it holds nothing of value.`
+      );
     case "no-source-snapshots":
       return `${source} has no snapshot to send yet.`;
     case "source-missing":

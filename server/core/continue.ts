@@ -15,7 +15,17 @@ export type Continuation = { kind: "done" } | { kind: "step"; step: Step } | { k
  */
 export function continueStep(step: Step, target: DatasetSnapshots | undefined): Continuation {
   if (target?.resumeToken) {
-    return { kind: "step", step: { kind: "resume", sourceDataset: step.sourceDataset, targetDataset: step.targetDataset, ...(step.to ? { to: step.to } : {}), intermediates: false, resumeToken: target.resumeToken } };
+    return {
+      kind: "step",
+      step: {
+        kind: "resume",
+        sourceDataset: step.sourceDataset,
+        targetDataset: step.targetDataset,
+        ...(step.to ? { to: step.to } : {}),
+        intermediates: false,
+        resumeToken: target.resumeToken,
+      },
+    };
   }
   const onTarget = target?.snapshots ?? [];
   const newest = onTarget.at(-1);
@@ -36,7 +46,10 @@ export function continueStep(step: Step, target: DatasetSnapshots | undefined): 
   if (newest.createtxg > 0 && onTarget.some((s) => s.guid === from.guid)) {
     return { kind: "step", step: { ...step, from: newest, kind: "incremental" } };
   }
-  return { kind: "stuck", reason: `${step.targetDataset}'s newest snapshot ${newest.name} is not the base of the step` };
+  return {
+    kind: "stuck",
+    reason: `${step.targetDataset}'s newest snapshot ${newest.name} is not the base of the step`,
+  };
 }
 
 /** Whether a failed resume (`zfs send -t`) is given up: the partial receive discarded, the dataset planned again. */
@@ -51,6 +64,7 @@ export type ResumeFailure = { discard: true; why: string } | { discard: false };
  */
 export function afterFailedResume(code: ErrorCode): ResumeFailure {
   if (code === "ZFS_RESUME_STALE") return { discard: true, why: "its snapshot is gone on the source" };
-  if (code === "GUARD_REJECTED") return { discard: true, why: "the source's guard refuses to resume sends (zfs send -t)" };
+  if (code === "GUARD_REJECTED")
+    return { discard: true, why: "the source's guard refuses to resume sends (zfs send -t)" };
   return { discard: false };
 }

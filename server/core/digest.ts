@@ -52,7 +52,13 @@ interface Entry {
  * time. Precondition: `pending` is the `pending` of the previous plan (with undelivered digests'
  * `took` put back).
  */
-export function planDigests(active: Condition[], sent: ReadonlyMap<string, AlertRecord>, pending: ReadonlyMap<string, number>, nowMs: number, timing: DigestTiming): DigestPlan {
+export function planDigests(
+  active: Condition[],
+  sent: ReadonlyMap<string, AlertRecord>,
+  pending: ReadonlyMap<string, number>,
+  nowMs: number,
+  timing: DigestTiming,
+): DigestPlan {
   const now = new Date(nowMs).toISOString();
   const next: PendingAlerts = new Map();
   const waiting: Entry[] = [];
@@ -67,7 +73,14 @@ export function planDigests(active: Condition[], sent: ReadonlyMap<string, Alert
     next.set(pk, first);
     // An alert's "since" is when the condition was first seen, not when the digest went out.
     const since = mail.kind === "alert" ? new Date(first).toISOString() : mail.since;
-    waiting.push({ kind: mail.kind, condition: mail.condition, since, after: after && mail.kind === "alert" ? { ...after, since, lastSent: now } : after, first, pk });
+    waiting.push({
+      kind: mail.kind,
+      condition: mail.condition,
+      since,
+      after: after && mail.kind === "alert" ? { ...after, since, lastSent: now } : after,
+      first,
+      pk,
+    });
   }
   const digests: Digest[] = [];
   let nextDueMs: number | null = null;
@@ -95,7 +108,8 @@ function groupByCause(entries: Entry[]): Entry[][] {
 
 function toDigest(group: Entry[]): Digest {
   return {
-    kind: group[0]!.kind, cause: group[0]!.condition.code,
+    kind: group[0]!.kind,
+    cause: group[0]!.condition.code,
     items: group.map((e) => ({ kind: e.kind, condition: e.condition, since: e.since })),
     records: group.map((e) => ({ key: e.condition.key, after: e.after })),
     took: group.filter((e) => e.kind !== "reminder").map((e) => [e.pk, e.first]),
@@ -116,7 +130,12 @@ export interface WebhookPayload {
 /** The webhook body for `d`. */
 export function webhookPayload(d: Digest, subject: string, instance: string, nowMs: number): WebhookPayload {
   return {
-    kind: d.kind, cause: d.cause, subject, text: subject, instance, at: new Date(nowMs).toISOString(),
+    kind: d.kind,
+    cause: d.cause,
+    subject,
+    text: subject,
+    instance,
+    at: new Date(nowMs).toISOString(),
     conditions: d.items.map((i) => ({ ...i.condition, since: i.since })),
   };
 }

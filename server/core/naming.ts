@@ -32,7 +32,10 @@ export function isValidInstance(name: string): boolean {
  * valid name.
  */
 export function instanceFromHostname(hostname: string): string | null {
-  const name = hostname.split(".")[0]!.toLowerCase().replace(/[^a-z0-9_-]/g, "-");
+  const name = hostname
+    .split(".")[0]!
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, "-");
   return isValidInstance(name) ? name : null;
 }
 
@@ -116,8 +119,10 @@ export function isWithin(dataset: string, root: string): boolean {
  * (an explicit entry wins, with its own overrides), else a recursive root above it; undefined
  * when the source does not back `dataset` up.
  */
-export function coveringRoot<R extends { name: string; recursive: boolean }>(roots: readonly R[], dataset: string):
-  R | undefined {
+export function coveringRoot<R extends { name: string; recursive: boolean }>(
+  roots: readonly R[],
+  dataset: string,
+): R | undefined {
   return roots.find((r) => r.name === dataset) ?? roots.find((r) => r.recursive && isWithin(dataset, r.name));
 }
 
@@ -143,7 +148,10 @@ export function snapshotNameAt(prefix: string, epochMs: number): string {
 
 /** A compact UTC stamp for names: 20261127T014500Z. */
 export function utcStamp(epochMs: number): string {
-  return new Date(epochMs).toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return new Date(epochMs)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
 }
 
 /** Why a dataset is renamed aside rather than overwritten. */

@@ -27,10 +27,16 @@ export const PING_BODY_LIMIT = 10_000;
 
 /** The text a POST ping carries: the pass and one line per dataset, bounded. */
 export function pingBody(record: RunRecord): string {
-  const lines = [`bzman pass of ${record.source} (${record.runId}): ${passResult(record)}, ${record.startedAt} .. ${record.finishedAt}`];
+  const lines = [
+    `bzman pass of ${record.source} (${record.runId}): ${passResult(record)}, ${record.startedAt} .. ${record.finishedAt}`,
+  ];
   if (record.error) lines.push(`error ${record.error.code}: ${record.error.message}`);
   for (const d of record.datasets) {
-    const why = d.error ? ` ${d.error.code}: ${d.error.message}` : d.conflict ? ` ${d.conflict}: ${d.message ?? ""}` : "";
+    const why = d.error
+      ? ` ${d.error.code}: ${d.error.message}`
+      : d.conflict
+        ? ` ${d.conflict}: ${d.message ?? ""}`
+        : "";
     lines.push(`${d.result} ${d.source}:${d.dataset} ${d.mode} ${d.bytes} bytes${why}`);
   }
   const text = lines.join("\n") + "\n";

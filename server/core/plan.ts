@@ -49,9 +49,18 @@ function incrementalSteps(all: Snapshot[], wanted: Snapshot[], from: Snapshot, s
  * was destroyed on the source): then the first step is `-i dataset#bookmark` to the first wanted
  * snapshot after it. Without one, the typed no-common-snapshot conflict.
  */
-function fromBookmark(source: DatasetSnapshots, targetSnaps: Snapshot[], all: Snapshot[], wanted: Snapshot[], targetDataset: string): Decision {
+function fromBookmark(
+  source: DatasetSnapshots,
+  targetSnaps: Snapshot[],
+  all: Snapshot[],
+  wanted: Snapshot[],
+  targetDataset: string,
+): Decision {
   const targetByGuid = new Map(targetSnaps.map((s) => [s.guid, s]));
-  const mark = [...(source.bookmarks ?? [])].sort(byTxg).reverse().find((b) => targetByGuid.has(b.guid) && isSafeSnapshotName(b.name));
+  const mark = [...(source.bookmarks ?? [])]
+    .sort(byTxg)
+    .reverse()
+    .find((b) => targetByGuid.has(b.guid) && isSafeSnapshotName(b.name));
   if (!mark) return { kind: "no-common-snapshot", targetSnapshots: targetSnaps };
   const onTarget = targetByGuid.get(mark.guid)!;
   const sourceGuids = new Set(all.map((s) => s.guid));
@@ -61,8 +70,18 @@ function fromBookmark(source: DatasetSnapshots, targetSnaps: Snapshot[], all: Sn
   const next = wanted.find((s) => s.createtxg > mark.createtxg);
   if (!next) return { kind: "up-to-date", snapshot: onTarget };
   const src = source.name;
-  const first: Step = { kind: "incremental", sourceDataset: src, targetDataset, from: mark, fromBookmark: true, to: next, intermediates: false };
-  const rest = wanted.some((s) => s.createtxg > next.createtxg) ? incrementalSteps(all, wanted, next, src, targetDataset) : [];
+  const first: Step = {
+    kind: "incremental",
+    sourceDataset: src,
+    targetDataset,
+    from: mark,
+    fromBookmark: true,
+    to: next,
+    intermediates: false,
+  };
+  const rest = wanted.some((s) => s.createtxg > next.createtxg)
+    ? incrementalSteps(all, wanted, next, src, targetDataset)
+    : [];
   return { kind: "transfer", steps: [first, ...rest] };
 }
 
@@ -83,7 +102,12 @@ export function planDataset(
   const src = source.name;
 
   if (target?.resumeToken) {
-    return { kind: "transfer", steps: [{ kind: "resume", sourceDataset: src, targetDataset, resumeToken: target.resumeToken, intermediates: false }] };
+    return {
+      kind: "transfer",
+      steps: [
+        { kind: "resume", sourceDataset: src, targetDataset, resumeToken: target.resumeToken, intermediates: false },
+      ],
+    };
   }
 
   // Snapshots with unsafe names are never endpoints (they never appear in argv); `-I` may carry them.
@@ -94,7 +118,9 @@ export function planDataset(
   if (!target) {
     const first = policy.firstSend === "newest" ? wanted[wanted.length - 1]! : wanted[0]!;
     const full: Step = { kind: "full", sourceDataset: src, targetDataset, to: first, intermediates: false };
-    const rest = wanted.some((s) => s.createtxg > first.createtxg) ? incrementalSteps(all, wanted, first, src, targetDataset) : [];
+    const rest = wanted.some((s) => s.createtxg > first.createtxg)
+      ? incrementalSteps(all, wanted, first, src, targetDataset)
+      : [];
     return { kind: "transfer", steps: [full, ...rest] };
   }
 
@@ -194,24 +220,38 @@ export function planSource(
   const gone = new Set<string>();
   for (const root of roots) {
     const overrides: DatasetOverrides = {
-      ...(root.keepSource ? { keepSource: root.keepSource } : {}), ...(root.keepBackup ? { keepBackup: root.keepBackup } : {}),
-      ...(root.maxLagSeconds !== undefined ? { maxLagSeconds: root.maxLagSeconds } : {}), ...(root.onConflict ? { onConflict: root.onConflict } : {}),
+      ...(root.keepSource ? { keepSource: root.keepSource } : {}),
+      ...(root.keepBackup ? { keepBackup: root.keepBackup } : {}),
+      ...(root.maxLagSeconds !== undefined ? { maxLagSeconds: root.maxLagSeconds } : {}),
+      ...(root.onConflict ? { onConflict: root.onConflict } : {}),
     };
     const names = root.recursive
       ? [...sourceListing.keys()].filter((n) => isWithin(n, root.name))
-      : sourceListing.has(root.name) ? [root.name] : [];
+      : sourceListing.has(root.name)
+        ? [root.name]
+        : [];
     if (names.length === 0) names.push(root.name); // planned as source-missing
     for (const name of names) {
       const target = targetFor(targetRoot, name);
       const src = sourceListing.get(name);
       const sel = selectDataset(name, root, src?.select);
       if (!sel.included) {
-        excluded.set(name, { sourceDataset: name, targetDataset: target, by: sel.by, reason: sel.reason, hasBackup: targetListing.has(target) });
+        excluded.set(name, {
+          sourceDataset: name,
+          targetDataset: target,
+          by: sel.by,
+          reason: sel.reason,
+          hasBackup: targetListing.has(target),
+        });
         continue;
       }
       plans.set(name, {
-        sourceDataset: name, targetDataset: target, type: src?.type ?? "filesystem", decision: planDataset(src, targetListing.get(target), target, policy),
-        overrides, ...(sel.note ? { note: sel.note } : {}),
+        sourceDataset: name,
+        targetDataset: target,
+        type: src?.type ?? "filesystem",
+        decision: planDataset(src, targetListing.get(target), target, policy),
+        overrides,
+        ...(sel.note ? { note: sel.note } : {}),
       });
     }
     if (root.recursive) {
@@ -227,7 +267,8 @@ export function planSource(
     .filter((p) => only === undefined || isWithin(p.sourceDataset, only))
     .sort((a, b) => depth(a.sourceDataset) - depth(b.sourceDataset) || a.sourceDataset.localeCompare(b.sourceDataset));
   const goneOnSource = [...gone].filter((t) => only === undefined || isWithin(t, targetFor(targetRoot, only))).sort();
-  const left = [...excluded.values()].filter((x) => only === undefined || isWithin(x.sourceDataset, only))
+  const left = [...excluded.values()]
+    .filter((x) => only === undefined || isWithin(x.sourceDataset, only))
     .sort((a, b) => a.sourceDataset.localeCompare(b.sourceDataset));
   return { datasets, goneOnSource, excluded: left };
 }

@@ -37,9 +37,7 @@ export interface ReceiveAbilities {
 }
 
 /** The `-o` and `-x` of one receive, or why the receiving zfs cannot do what the config asks. */
-export type ReceivePropertyPlan =
-  | { set: Array<[string, string]>; exclude: string[] }
-  | { unsupported: string };
+export type ReceivePropertyPlan = { set: Array<[string, string]>; exclude: string[] } | { unsupported: string };
 
 /**
  * The properties of a full receive of a dataset of `type`. bzman's safe properties come first
@@ -48,12 +46,20 @@ export type ReceivePropertyPlan =
  * a property the operator sets is not also excluded (zfs refuses both at once). Without `-o`
  * the safe properties are set right after the receive instead (not part of this plan).
  */
-export function receiveProperties(type: DatasetType, configured: ConfiguredReceive, can: ReceiveAbilities): ReceivePropertyPlan {
+export function receiveProperties(
+  type: DatasetType,
+  configured: ConfiguredReceive,
+  can: ReceiveAbilities,
+): ReceivePropertyPlan {
   if (configured.exclude.length > 0 && !can.exclude) {
-    return { unsupported: `receive_exclude (${configured.exclude.join(", ")}) needs zfs receive -x, which the backup host's zfs does not have` };
+    return {
+      unsupported: `receive_exclude (${configured.exclude.join(", ")}) needs zfs receive -x, which the backup host's zfs does not have`,
+    };
   }
   if (configured.set.length > 0 && !can.set) {
-    return { unsupported: `receive_set (${configured.set.map(([k]) => k).join(", ")}) needs zfs receive -o, which the backup host's zfs does not have` };
+    return {
+      unsupported: `receive_set (${configured.set.map(([k]) => k).join(", ")}) needs zfs receive -o, which the backup host's zfs does not have`,
+    };
   }
   const chosen = new Set(configured.set.map(([k]) => k));
   const set: Array<[string, string]> = [];

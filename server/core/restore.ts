@@ -9,8 +9,13 @@ import { LIVE_CONTAINER, RESTORE_CONTAINER, isWithin, parentOf, poolOf, utcStamp
 export function pickSnapshot(ds: DatasetSnapshots, name?: string): Snapshot | string {
   if (ds.snapshots.length === 0) return `${ds.name} has no snapshot on the backup`;
   if (name === undefined) return ds.snapshots[ds.snapshots.length - 1]!;
-  return ds.snapshots.find((s) => s.name === name)
-    ?? `${ds.name}@${name} is not on the backup; it has ${ds.snapshots.slice(-5).map((s) => s.name).join(", ")}${ds.snapshots.length > 5 ? ` and ${ds.snapshots.length - 5} older` : ""}`;
+  return (
+    ds.snapshots.find((s) => s.name === name) ??
+    `${ds.name}@${name} is not on the backup; it has ${ds.snapshots
+      .slice(-5)
+      .map((s) => s.name)
+      .join(", ")}${ds.snapshots.length > 5 ? ` and ${ds.snapshots.length - 5} older` : ""}`
+  );
 }
 
 /**
@@ -18,7 +23,12 @@ export function pickSnapshot(ds: DatasetSnapshots, name?: string): Snapshot | st
  * original; by default `<original>-restored-<UTC>` (a child for a pool's root dataset).
  */
 export function restoreDestination(original: string, as: string | undefined, nowMs: number): string {
-  const name = as ?? `${original.includes("/") ? original.slice(original.lastIndexOf("/") + 1) : "restored"}-restored-${utcStamp(nowMs)}`.replace(/^restored-restored/, "restored");
+  const name =
+    as ??
+    `${original.includes("/") ? original.slice(original.lastIndexOf("/") + 1) : "restored"}-restored-${utcStamp(nowMs)}`.replace(
+      /^restored-restored/,
+      "restored",
+    );
   if (name.includes("/")) return name;
   const parent = parentOf(original);
   return parent === null ? `${original}/${name}` : `${parent}/${name}`;
@@ -60,7 +70,12 @@ export type FailbackPlan =
  * so that is refused (with the rollback that would drop writes, when that is the only reason),
  * or with `force` the source dataset is renamed aside (kept) and re-seeded in full.
  */
-export function planFailback(live: DatasetSnapshots, source: DatasetSnapshots | undefined, force: boolean, written: number | null = null): FailbackPlan {
+export function planFailback(
+  live: DatasetSnapshots,
+  source: DatasetSnapshots | undefined,
+  force: boolean,
+  written: number | null = null,
+): FailbackPlan {
   if (!source) return { kind: "full" };
   const newest = source.snapshots[source.snapshots.length - 1];
   const base = newest ? live.snapshots.find((s) => s.guid === newest.guid) : undefined;
@@ -70,7 +85,11 @@ export function planFailback(live: DatasetSnapshots, source: DatasetSnapshots | 
     return force ? { kind: "full-aside", reason, rollback } : { kind: "refuse", reason, rollback };
   }
   if (base) return { kind: "incremental", from: base, unchecked: written === null };
-  const lacking = newest ? live.snapshots.length === 0 ? source.snapshots : source.snapshots.filter((s) => !live.snapshots.some((l) => l.guid === s.guid)) : [];
+  const lacking = newest
+    ? live.snapshots.length === 0
+      ? source.snapshots
+      : source.snapshots.filter((s) => !live.snapshots.some((l) => l.guid === s.guid))
+    : [];
   const reason = newest
     ? `${source.name} on the source has ${lacking.length} snapshot(s) the promoted copy lacks (newest ${newest.name}); sending over it would lose them`
     : `${source.name} exists on the source with no snapshot in common with the promoted copy`;
@@ -83,7 +102,9 @@ export function planFailback(live: DatasetSnapshots, source: DatasetSnapshots | 
  */
 export function failbackRefusalAdvice(subject: string, dataset: string, aside: string, rollback?: string): string {
   const keep = `to keep it, bzman failback ${subject} --force (renames ${dataset} aside on the source as ${aside}, kept, and re-seeds it from the promoted copy)`;
-  return rollback ? `${keep}; to drop those writes, on the source: zfs rollback ${rollback}, then bzman failback ${subject}` : keep;
+  return rollback
+    ? `${keep}; to drop those writes, on the source: zfs rollback ${rollback}, then bzman failback ${subject}`
+    : keep;
 }
 
 /** A snapshot a restore drill can check: on the backup, and (by GUID) still on the source. */
@@ -97,7 +118,12 @@ export interface DrillCandidate {
  * The drill's candidates: for each filesystem on the backup, its `recent` newest snapshots that
  * the source still has with the same GUID. `sourceFor` maps a target dataset to its source dataset.
  */
-export function drillCandidates(backup: DatasetSnapshots[], source: ReadonlyMap<string, DatasetSnapshots>, sourceFor: (target: string) => string | null, recent: number): DrillCandidate[] {
+export function drillCandidates(
+  backup: DatasetSnapshots[],
+  source: ReadonlyMap<string, DatasetSnapshots>,
+  sourceFor: (target: string) => string | null,
+  recent: number,
+): DrillCandidate[] {
   const out: DrillCandidate[] = [];
   for (const t of backup) {
     if (t.type !== "filesystem") continue;
@@ -105,7 +131,8 @@ export function drillCandidates(backup: DatasetSnapshots[], source: ReadonlyMap<
     const s = name === null ? undefined : source.get(name);
     if (!s || name === null) continue;
     const guids = new Set(s.snapshots.map((x) => x.guid));
-    for (const snap of t.snapshots.slice(-recent)) if (guids.has(snap.guid)) out.push({ dataset: name, target: t.name, snapshot: snap });
+    for (const snap of t.snapshots.slice(-recent))
+      if (guids.has(snap.guid)) out.push({ dataset: name, target: t.name, snapshot: snap });
   }
   return out;
 }
@@ -140,11 +167,17 @@ export function drillProblems(m: DrillMeasure): string[] {
   for (const u of m.unreadable.slice(0, 5)) out.push(`cannot read ${u.path}: ${u.error}`);
   if (m.unreadable.length > 5) out.push(`and ${m.unreadable.length - 5} more unreadable file(s)`);
   const diff = Math.abs(m.sourceReferenced - m.backupReferenced);
-  if (diff > Math.max(REFERENCED_SLACK_BYTES, REFERENCED_TOLERANCE * Math.max(m.sourceReferenced, m.backupReferenced))) {
-    out.push(`the snapshot references ${m.backupReferenced} bytes on the backup but ${m.sourceReferenced} on the source`);
+  if (
+    diff > Math.max(REFERENCED_SLACK_BYTES, REFERENCED_TOLERANCE * Math.max(m.sourceReferenced, m.backupReferenced))
+  ) {
+    out.push(
+      `the snapshot references ${m.backupReferenced} bytes on the backup but ${m.sourceReferenced} on the source`,
+    );
   }
   if (m.previous && (m.previous.files !== m.files || m.previous.bytes !== m.bytes)) {
-    out.push(`the snapshot held ${m.previous.files} files / ${m.previous.bytes} bytes at an earlier drill and ${m.files} / ${m.bytes} now; a snapshot never changes`);
+    out.push(
+      `the snapshot held ${m.previous.files} files / ${m.previous.bytes} bytes at an earlier drill and ${m.files} / ${m.bytes} now; a snapshot never changes`,
+    );
   }
   return out;
 }

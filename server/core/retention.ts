@@ -23,15 +23,19 @@ const BUCKETS: Bucket[] = ["hourly", "daily", "weekly", "monthly", "yearly"];
 export function periodOf(seconds: number, bucket: Bucket): number {
   const days = Math.floor(seconds / 86400);
   switch (bucket) {
-    case "hourly": return Math.floor(seconds / 3600);
-    case "daily": return days;
+    case "hourly":
+      return Math.floor(seconds / 3600);
+    case "daily":
+      return days;
     // 1970-01-01 was a Thursday: shifting by 3 days makes weeks start on Monday (ISO).
-    case "weekly": return Math.floor((days + 3) / 7);
+    case "weekly":
+      return Math.floor((days + 3) / 7);
     case "monthly": {
       const d = new Date(seconds * 1000);
       return d.getUTCFullYear() * 12 + d.getUTCMonth();
     }
-    case "yearly": return new Date(seconds * 1000).getUTCFullYear();
+    case "yearly":
+      return new Date(seconds * 1000).getUTCFullYear();
   }
 }
 
@@ -44,7 +48,6 @@ export interface PrunePlan {
   keep: Array<{ snapshot: Snapshot; reasons: KeepReason[] }>;
 }
 
-
 /**
  * Decides which snapshots to destroy. Candidates are bzman's own (exactly `<prefix>_<UTC stamp>`) only. Kept:
  * the `last` newest; for each bucket the oldest snapshot of each of the N most recent periods
@@ -52,11 +55,17 @@ export interface PrunePlan {
  * every GUID in `protect` (the newest common snapshot); anything dated after `now`. A policy with
  * no rule keeps everything.
  */
-export function planPrune(snapshots: Snapshot[], policy: KeepPolicy, opts: { prefix: string; protect: ReadonlySet<string>; now: number }): PrunePlan {
+export function planPrune(
+  snapshots: Snapshot[],
+  policy: KeepPolicy,
+  opts: { prefix: string; protect: ReadonlySet<string>; now: number },
+): PrunePlan {
   const reasons = new Map<Snapshot, KeepReason[]>(snapshots.map((s) => [s, []]));
   const add = (s: Snapshot, r: KeepReason): void => void reasons.get(s)!.push(r);
   const hasRule = policy.last !== undefined || BUCKETS.some((b) => policy[b] !== undefined);
-  const own = [...snapshots].filter((s) => isOwnSnapshot(s.name, opts.prefix)).sort((a, b) => b.createtxg - a.createtxg);
+  const own = [...snapshots]
+    .filter((s) => isOwnSnapshot(s.name, opts.prefix))
+    .sort((a, b) => b.createtxg - a.createtxg);
   for (const s of snapshots) {
     if (!isOwnSnapshot(s.name, opts.prefix)) add(s, "foreign");
     if (opts.protect.has(s.guid)) add(s, "protected");
@@ -69,9 +78,14 @@ export function planPrune(snapshots: Snapshot[], policy: KeepPolicy, opts: { pre
     if (n <= 0) continue;
     const oldestOfPeriod = new Map<number, Snapshot>();
     for (const s of own) oldestOfPeriod.set(periodOf(s.creation, bucket), s); // newest first, so the last write is the oldest
-    [...oldestOfPeriod.entries()].sort((a, b) => b[0] - a[0]).slice(0, n).forEach(([, s]) => add(s, bucket));
+    [...oldestOfPeriod.entries()]
+      .sort((a, b) => b[0] - a[0])
+      .slice(0, n)
+      .forEach(([, s]) => add(s, bucket));
   }
-  const keep = snapshots.filter((s) => reasons.get(s)!.length > 0).map((s) => ({ snapshot: s, reasons: reasons.get(s)! }));
+  const keep = snapshots
+    .filter((s) => reasons.get(s)!.length > 0)
+    .map((s) => ({ snapshot: s, reasons: reasons.get(s)! }));
   const destroy = own.filter((s) => reasons.get(s)!.length === 0).sort((a, b) => a.createtxg - b.createtxg);
   return { destroy, keep };
 }

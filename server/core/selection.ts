@@ -36,7 +36,10 @@ export function selectDataset(dataset: string, root: SelectionRoot, property: st
   const value = property?.trim().toLowerCase();
   if (dataset === root.name) {
     return value !== undefined && OFF.has(value)
-      ? { included: true, note: `${SELECT_PROPERTY}=${property} on the source is overruled: the config names ${dataset}` }
+      ? {
+          included: true,
+          note: `${SELECT_PROPERTY}=${property} on the source is overruled: the config names ${dataset}`,
+        }
       : { included: true };
   }
   const rel = dataset.slice(root.name.length + 1);
@@ -59,6 +62,10 @@ export function selectDataset(dataset: string, root: SelectionRoot, property: st
  * The excluded datasets from which a pass removes its own new snapshot `name` again (`zfs
  * snapshot -r` of a root cannot leave them out): those whose listing shows that snapshot.
  */
-export function passSnapshotsToDrop(excluded: ReadonlyArray<{ sourceDataset: string }>, source: Listing, name: string): string[] {
+export function passSnapshotsToDrop(
+  excluded: ReadonlyArray<{ sourceDataset: string }>,
+  source: Listing,
+  name: string,
+): string[] {
   return excluded.map((x) => x.sourceDataset).filter((d) => source.get(d)?.snapshots.some((s) => s.name === name));
 }

@@ -126,7 +126,14 @@ export const KEPT_ASIDE_LIMIT = 100;
 export function keptAsideOf(ops: readonly OperationRecord[], rows: readonly StatusRow[]): KeptAside[] {
   const out = new Map<string, KeptAside>();
   for (const r of rows) {
-    if (r.keptAside) out.set(`local:${r.keptAside}`, { dataset: `local:${r.keptAside}`, subject: `${r.source}:${r.dataset}`, by: "pass", at: r.startedAt, result: r.result });
+    if (r.keptAside)
+      out.set(`local:${r.keptAside}`, {
+        dataset: `local:${r.keptAside}`,
+        subject: `${r.source}:${r.dataset}`,
+        by: "pass",
+        at: r.startedAt,
+        result: r.result,
+      });
   }
   for (const o of ops) {
     const aside = o.details?.aside;
@@ -157,7 +164,11 @@ export interface StatusInputs {
 }
 
 /** The newest operation of `kind` per subject key. */
-function newestBy(ops: OperationRecord[], kind: "drill" | "scrub", keyOf: (o: OperationRecord) => string | undefined): CheckStatus[] {
+function newestBy(
+  ops: OperationRecord[],
+  kind: "drill" | "scrub",
+  keyOf: (o: OperationRecord) => string | undefined,
+): CheckStatus[] {
   const m = new Map<string, CheckStatus>();
   for (const o of ops) {
     const k = o.kind === kind ? keyOf(o) : undefined;
@@ -198,17 +209,30 @@ export function buildStatus(inp: StatusInputs): StatusModel {
       const lagSeconds = good ? Math.max(0, Math.round((inp.now - Date.parse(good.startedAt)) / 1000)) : null;
       const maxLagSeconds = coveringRoot(s.datasets, name)?.maxLagSeconds ?? s.maxLagSeconds;
       const fresh = lagSeconds !== null && lagSeconds <= maxLagSeconds;
-      const excluded = row?.result === "excluded" ? row.message ?? "excluded" : null;
+      const excluded = row?.result === "excluded" ? (row.message ?? "excluded") : null;
       const promo = (inp.promotions ?? []).find((p) => p.source === s.name && isWithin(name, p.dataset));
       const d: DatasetStatus = {
-        source: s.name, dataset: name, target: row?.target || targetFor(s.target, name),
+        source: s.name,
+        dataset: name,
+        target: row?.target || targetFor(s.target, name),
         newest: good?.to ? { ...good.to, at: good.startedAt } : null,
-        lagSeconds, maxLagSeconds, fresh,
-        lastResult: row?.result ?? null, lastRunAt: row?.startedAt ?? null,
+        lagSeconds,
+        maxLagSeconds,
+        fresh,
+        lastResult: row?.result ?? null,
+        lastRunAt: row?.startedAt ?? null,
         lastError: row?.error ? { code: row.error.code, message: row.error.message } : null,
-        lastConflict: row?.conflict ?? null, lastMessage: row?.message ?? null,
-        lastPhase: row ? (row.mode === "error" ? "connect/list" : row.mode === "conflict" || row.mode === "up-to-date" ? "plan" : "transfer") : null,
-        lastBytes: row?.bytes ?? 0, lastDurationMs: row?.transferMs ?? 0,
+        lastConflict: row?.conflict ?? null,
+        lastMessage: row?.message ?? null,
+        lastPhase: row
+          ? row.mode === "error"
+            ? "connect/list"
+            : row.mode === "conflict" || row.mode === "up-to-date"
+              ? "plan"
+              : "transfer"
+          : null,
+        lastBytes: row?.bytes ?? 0,
+        lastDurationMs: row?.transferMs ?? 0,
         progress: inp.live.find((l) => l.source === s.name && l.dataset === name) ?? null,
         nextRun: inp.nextRuns.get(s.name) ?? null,
         promoted: promo ? { live: promo.live, at: promo.at } : null,
@@ -222,17 +246,33 @@ export function buildStatus(inp: StatusInputs): StatusModel {
       if (promo || excluded !== null) continue;
       if (lagSeconds === null) problems.push(`${s.name}:${name} has never been backed up`);
       else if (!fresh) problems.push(`${s.name}:${name} is ${lagSeconds}s behind (goal ${maxLagSeconds}s)`);
-      if (row && (row.result === "failed" || row.result === "conflict")) problems.push(`${s.name}:${name} last pass ${row.result}: ${row.error?.code ?? row.conflict ?? ""} ${row.message ?? row.error?.message ?? ""}`.trim());
+      if (row && (row.result === "failed" || row.result === "conflict"))
+        problems.push(
+          `${s.name}:${name} last pass ${row.result}: ${row.error?.code ?? row.conflict ?? ""} ${row.message ?? row.error?.message ?? ""}`.trim(),
+        );
     }
   }
   for (const p of inp.pools) {
     if (p.health !== "ONLINE") problems.push(`pool ${p.pool} on ${p.host} is ${p.health}`);
-    if (p.capacity > limit) problems.push(`pool ${p.pool} on ${p.host} is ${Math.round(p.capacity * 100)}% full (limit ${Math.round(limit * 100)}%)`);
+    if (p.capacity > limit)
+      problems.push(
+        `pool ${p.pool} on ${p.host} is ${Math.round(p.capacity * 100)}% full (limit ${Math.round(limit * 100)}%)`,
+      );
   }
   const drills = newestBy(inp.operations ?? [], "drill", (o) => o.source);
   const scrubs = newestBy(inp.operations ?? [], "scrub", (o) => o.pool);
-  for (const d of drills) if (d.result === "failed") problems.push(`restore drill of ${d.subject} failed: ${d.message}`);
+  for (const d of drills)
+    if (d.result === "failed") problems.push(`restore drill of ${d.subject} failed: ${d.message}`);
   for (const c of scrubs) if (c.result === "failed") problems.push(`scrub of pool ${c.subject}: ${c.message}`);
   const keptAside = keptAsideOf(inp.operations ?? [], inp.rows);
-  return { generatedAt: new Date(inp.now).toISOString(), healthy: problems.length === 0, problems, datasets, pools: inp.pools, drills, scrubs, keptAside };
+  return {
+    generatedAt: new Date(inp.now).toISOString(),
+    healthy: problems.length === 0,
+    problems,
+    datasets,
+    pools: inp.pools,
+    drills,
+    scrubs,
+    keptAside,
+  };
 }

@@ -61,7 +61,15 @@ export function tallyRows(rows: StatusRow[], nowMs: number): ReportTally[] {
     if (!(t >= fromMs && t < nowMs) || r.result === "skipped") continue;
     const hour = Math.min(23, Math.floor((t - fromMs) / 3600_000));
     const k = `${hour}\u0000${r.source}\u0000${r.dataset}`;
-    const c = out.get(k) ?? { source: r.source, dataset: r.dataset, hour, passes: 0, failures: 0, bytes: 0, transferMs: 0 };
+    const c = out.get(k) ?? {
+      source: r.source,
+      dataset: r.dataset,
+      hour,
+      passes: 0,
+      failures: 0,
+      bytes: 0,
+      transferMs: 0,
+    };
     c.passes++;
     if (isFailure(r.result)) c.failures++;
     c.bytes += r.bytes;
@@ -99,18 +107,40 @@ export function buildReportFromTallies(status: StatusModel, tallies: ReportTally
     const mine = per.get(`${d.source}\u0000${d.dataset}`) ?? { passes: 0, failures: 0, bytes: 0, transferMs: 0 };
     const failedNow = isFailure(d.lastResult ?? "");
     return {
-      source: d.source, dataset: d.dataset, state: d.excluded !== null ? "excluded" : failedNow ? "failed" : d.fresh ? "ok" : "stale",
-      newest: d.newest?.name ?? null, lagSeconds: d.lagSeconds, passes: mine.passes, failures: mine.failures,
-      bytes: mine.bytes, transferMs: mine.transferMs,
-      lastError: d.lastError ? `${d.lastError.code}: ${d.lastError.message}` : d.lastResult === "conflict" ? `${d.lastConflict ?? "conflict"}: ${d.lastMessage ?? ""}` : null,
+      source: d.source,
+      dataset: d.dataset,
+      state: d.excluded !== null ? "excluded" : failedNow ? "failed" : d.fresh ? "ok" : "stale",
+      newest: d.newest?.name ?? null,
+      lagSeconds: d.lagSeconds,
+      passes: mine.passes,
+      failures: mine.failures,
+      bytes: mine.bytes,
+      transferMs: mine.transferMs,
+      lastError: d.lastError
+        ? `${d.lastError.code}: ${d.lastError.message}`
+        : d.lastResult === "conflict"
+          ? `${d.lastConflict ?? "conflict"}: ${d.lastMessage ?? ""}`
+          : null,
     };
   });
-  out.sort((a, b) => ORDER[a.state] - ORDER[b.state] || b.failures - a.failures || `${a.source}:${a.dataset}`.localeCompare(`${b.source}:${b.dataset}`));
+  out.sort(
+    (a, b) =>
+      ORDER[a.state] - ORDER[b.state] ||
+      b.failures - a.failures ||
+      `${a.source}:${a.dataset}`.localeCompare(`${b.source}:${b.dataset}`),
+  );
   return {
-    from: new Date(fromMs).toISOString(), to: new Date(nowMs).toISOString(),
+    from: new Date(fromMs).toISOString(),
+    to: new Date(nowMs).toISOString(),
     totals: { ...totals, datasets: out.length },
-    rows: out, bytesPerHour, problems: status.problems, pools: status.pools,
-    checks: [...status.drills.map((d) => ({ ...d, kind: "drill" as const })), ...status.scrubs.map((c) => ({ ...c, kind: "scrub" as const }))],
+    rows: out,
+    bytesPerHour,
+    problems: status.problems,
+    pools: status.pools,
+    checks: [
+      ...status.drills.map((d) => ({ ...d, kind: "drill" as const })),
+      ...status.scrubs.map((c) => ({ ...c, kind: "scrub" as const })),
+    ],
   };
 }
 

@@ -36,7 +36,12 @@ export function digestMjml(d: Digest): string {
   const resolved = d.kind === "resolved";
   const color = resolved ? "#1e7b34" : "#b42318";
   const head = `${resolved ? "Resolved: " : ""}${whatOf(d)} — ${d.items.length} places`;
-  const rows = d.items.map((i) => `<tr><td>${esc(i.condition.where)}</td><td>${esc(i.condition.host)}</td><td>${esc(i.condition.phase ?? "")}</td><td>${esc(i.since)}</td><td class="msg">${esc(i.condition.message)}</td></tr>`).join("\n");
+  const rows = d.items
+    .map(
+      (i) =>
+        `<tr><td>${esc(i.condition.where)}</td><td>${esc(i.condition.host)}</td><td>${esc(i.condition.phase ?? "")}</td><td>${esc(i.since)}</td><td class="msg">${esc(i.condition.message)}</td></tr>`,
+    )
+    .join("\n");
   const details = resolved ? [] : d.items.filter((i) => i.condition.detail).slice(0, DETAILS);
   return `<mjml><mj-head><mj-title>${esc(digestSubject(d))}</mj-title><mj-style>td,th{padding:3px 6px;border-bottom:1px solid #ddd;text-align:left;font-size:12px;white-space:nowrap}td.msg{white-space:normal;min-width:240px}</mj-style></mj-head>
 <mj-body background-color="#f6f6f6" width="900px"><mj-section background-color="#ffffff"><mj-column>
@@ -54,9 +59,13 @@ ${resolved ? `<mj-text>These conditions cleared; no action needed.</mj-text>` : 
 export function digestText(d: Digest): string {
   const resolved = d.kind === "resolved";
   const lines = [digestSubject(d), "", `Code: ${d.cause}`, `Since: ${earliest(d)}`, "", `${d.items.length} places:`];
-  for (const i of d.items) lines.push(`  ${i.condition.where}${i.condition.phase ? ` [${i.condition.phase}]` : ""} since ${i.since}: ${i.condition.message}`);
+  for (const i of d.items)
+    lines.push(
+      `  ${i.condition.where}${i.condition.phase ? ` [${i.condition.phase}]` : ""} since ${i.since}: ${i.condition.message}`,
+    );
   if (!resolved) {
-    for (const i of d.items.filter((x) => x.condition.detail).slice(0, DETAILS)) lines.push("", `stderr of ${i.condition.where}:`, i.condition.detail!.slice(-DETAIL_CHARS));
+    for (const i of d.items.filter((x) => x.condition.detail).slice(0, DETAILS))
+      lines.push("", `stderr of ${i.condition.where}:`, i.condition.detail!.slice(-DETAIL_CHARS));
   }
   lines.push("", resolved ? "These conditions cleared." : `What to do: ${d.items[0]!.condition.advice}`);
   return lines.join("\n") + "\n";

@@ -19,15 +19,27 @@ export class Mailer {
   constructor(private readonly settings: MailSettings) {
     const url = new URL(settings.smtp);
     this.transport = nodemailer.createTransport({
-      host: url.hostname, port: Number(url.port || (url.protocol === "smtps:" ? 465 : 25)), secure: url.protocol === "smtps:",
-      ...(url.username ? { auth: { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } } : {}),
-      connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000,
+      host: url.hostname,
+      port: Number(url.port || (url.protocol === "smtps:" ? 465 : 25)),
+      secure: url.protocol === "smtps:",
+      ...(url.username
+        ? { auth: { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } }
+        : {}),
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 30_000,
     });
   }
 
   /** Sends `mail` to `to` (default: the configured recipients); rejects when the server does not take it. */
   async send(mail: RenderedMail, to: string[] = this.settings.to): Promise<void> {
-    await this.transport.sendMail({ from: this.settings.from, to, subject: mail.subject, html: mail.html, text: mail.text });
+    await this.transport.sendMail({
+      from: this.settings.from,
+      to,
+      subject: mail.subject,
+      html: mail.html,
+      text: mail.text,
+    });
   }
 
   /** Closes pooled connections. */

@@ -18,7 +18,8 @@ export interface RenderedMail {
 
 async function html(mjml: string): Promise<string> {
   const r = await mjml2html(mjml, { validationLevel: "soft", fonts: {} });
-  if (r.errors.length) throw new BackupError("INTERNAL", `mail template: ${r.errors.map((e) => e.formattedMessage).join("; ")}`);
+  if (r.errors.length)
+    throw new BackupError("INTERNAL", `mail template: ${r.errors.map((e) => e.formattedMessage).join("; ")}`);
   return r.html;
 }
 

@@ -4,7 +4,8 @@ import textTable from "text-table";
 import prettyBytes from "pretty-bytes";
 import type { ReportModel } from "../core/summary.ts";
 
-const lag = (s: number | null): string => (s === null ? "never" : s < 3600 ? `${Math.round(s / 60)}m` : `${(s / 3600).toFixed(1)}h`);
+const lag = (s: number | null): string =>
+  s === null ? "never" : s < 3600 ? `${Math.round(s / 60)}m` : `${(s / 3600).toFixed(1)}h`;
 
 /** The report as an aligned table no wider than `width` (dataset names are shortened to fit). */
 export function reportTextTable(r: ReportModel, width: number): string {
@@ -12,7 +13,17 @@ export function reportTextTable(r: ReportModel, width: number): string {
   const render = (nameWidth: number, newestWidth: number): string => {
     // text-table: columns two spaces apart, linear in the rows (this renders again while it narrows).
     const t: string[][] = [["DATASET", "STATE", "NEWEST", "LAG", "PASSES", "FAILURES", "BYTES", "TIME"]];
-    for (const x of r.rows) t.push([cut(`${x.source}:${x.dataset}`, nameWidth), x.state.toUpperCase(), cut(x.newest ? "@" + x.newest : "-", newestWidth), lag(x.lagSeconds), String(x.passes), String(x.failures), prettyBytes(x.bytes), `${(x.transferMs / 1000).toFixed(1)}s`]);
+    for (const x of r.rows)
+      t.push([
+        cut(`${x.source}:${x.dataset}`, nameWidth),
+        x.state.toUpperCase(),
+        cut(x.newest ? "@" + x.newest : "-", newestWidth),
+        lag(x.lagSeconds),
+        String(x.passes),
+        String(x.failures),
+        prettyBytes(x.bytes),
+        `${(x.transferMs / 1000).toFixed(1)}s`,
+      ]);
     return textTable(t).replace(/[ \t]+$/gm, "");
   };
   // Shorten the dataset names first, then the snapshot names, until the table fits.
@@ -29,10 +40,20 @@ export function reportTextTable(r: ReportModel, width: number): string {
   }
   const lines = [
     cut(`bzman report ${r.from} — ${r.to}`, width),
-    cut(`${r.totals.passes} passes, ${r.totals.failures} failures, ${prettyBytes(r.totals.bytes)} moved, ${r.totals.datasets} datasets`, width),
-    "", table,
+    cut(
+      `${r.totals.passes} passes, ${r.totals.failures} failures, ${prettyBytes(r.totals.bytes)} moved, ${r.totals.datasets} datasets`,
+      width,
+    ),
+    "",
+    table,
   ];
-  for (const c of r.checks) lines.push(cut(`${c.kind === "drill" ? "restore drill" : "scrub"} of ${c.subject} at ${c.at.slice(0, 16).replace("T", " ")}: ${c.result === "ok" ? "ok" : `FAILED: ${c.message}`}`, width));
+  for (const c of r.checks)
+    lines.push(
+      cut(
+        `${c.kind === "drill" ? "restore drill" : "scrub"} of ${c.subject} at ${c.at.slice(0, 16).replace("T", " ")}: ${c.result === "ok" ? "ok" : `FAILED: ${c.message}`}`,
+        width,
+      ),
+    );
   if (r.problems.length) lines.push("", "PROBLEMS:", ...r.problems.map((p) => `  - ${cut(p, width - 4)}`));
   return lines.join("\n") + "\n";
 }

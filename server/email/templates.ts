@@ -6,7 +6,8 @@ import type { AlertMail } from "../core/alerts.ts";
 import type { ReportModel } from "../core/summary.ts";
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const lag = (s: number | null): string => (s === null ? "never" : s < 3600 ? `${Math.round(s / 60)}m` : `${(s / 3600).toFixed(1)}h`);
+const lag = (s: number | null): string =>
+  s === null ? "never" : s < 3600 ? `${Math.round(s / 60)}m` : `${(s / 3600).toFixed(1)}h`;
 
 /** Subject line of an alert mail. */
 export function alertSubject(a: AlertMail): string {
@@ -32,17 +33,32 @@ ${a.kind !== "resolved" ? `<mj-text><b>What to do:</b> ${esc(c.advice)}</mj-text
 /** Text part of an alert mail. */
 export function alertText(a: AlertMail): string {
   const c = a.condition;
-  return [alertSubject(a), "", `Where: ${c.where} (host ${c.host})`, ...(c.phase ? [`Phase: ${c.phase}`] : []), `Code: ${c.code}`, `Since: ${a.since}`, "", c.message,
-    ...(c.detail && a.kind !== "resolved" ? ["", "stderr:", c.detail.slice(-2000)] : []), "", a.kind === "resolved" ? "The condition cleared." : `What to do: ${c.advice}`].join("\n") + "\n";
+  return (
+    [
+      alertSubject(a),
+      "",
+      `Where: ${c.where} (host ${c.host})`,
+      ...(c.phase ? [`Phase: ${c.phase}`] : []),
+      `Code: ${c.code}`,
+      `Since: ${a.since}`,
+      "",
+      c.message,
+      ...(c.detail && a.kind !== "resolved" ? ["", "stderr:", c.detail.slice(-2000)] : []),
+      "",
+      a.kind === "resolved" ? "The condition cleared." : `What to do: ${c.advice}`,
+    ].join("\n") + "\n"
+  );
 }
 
 /** An inline SVG bar chart of bytes per hour (no external image). */
 export function bytesChart(perHour: number[]): string {
   const max = Math.max(1, ...perHour);
-  const bars = perHour.map((b, i) => {
-    const h = Math.round((b / max) * 80);
-    return `<rect x="${i * 22 + 2}" y="${90 - h}" width="18" height="${h}" fill="#2f6feb"><title>${esc(prettyBytes(b))}</title></rect>`;
-  }).join("");
+  const bars = perHour
+    .map((b, i) => {
+      const h = Math.round((b / max) * 80);
+      return `<rect x="${i * 22 + 2}" y="${90 - h}" width="18" height="${h}" fill="#2f6feb"><title>${esc(prettyBytes(b))}</title></rect>`;
+    })
+    .join("");
   return `<svg xmlns="http://www.w3.org/2000/svg" width="530" height="110" role="img" aria-label="bytes per hour"><line x1="0" y1="90" x2="530" y2="90" stroke="#999"/>${bars}<text x="0" y="105" font-size="10" fill="#666">24 hours ago</text><text x="470" y="105" font-size="10" fill="#666">now</text><text x="0" y="10" font-size="10" fill="#666">${esc(prettyBytes(max))}/h</text></svg>`;
 }
 
@@ -54,9 +70,14 @@ export function reportSubject(r: ReportModel): string {
 
 /** MJML of the nightly report. */
 export function reportMjml(r: ReportModel): string {
-  const rows = r.rows.map((x) => `<tr class="${x.state}" style="background:${x.state === "ok" || x.state === "excluded" ? "#ffffff" : x.state === "stale" ? "#fff6d6" : "#fde2e1"}">` +
-    `<td>${esc(`${x.source}:${x.dataset}`)}</td><td>${x.state.toUpperCase()}</td><td>${esc(x.newest ? "@" + x.newest : "-")}</td><td>${lag(x.lagSeconds)}</td>` +
-    `<td>${x.passes}</td><td>${x.failures}</td><td>${esc(prettyBytes(x.bytes))}</td><td>${(x.transferMs / 1000).toFixed(1)}s</td><td class="err">${esc(x.lastError ?? "")}</td></tr>`).join("\n");
+  const rows = r.rows
+    .map(
+      (x) =>
+        `<tr class="${x.state}" style="background:${x.state === "ok" || x.state === "excluded" ? "#ffffff" : x.state === "stale" ? "#fff6d6" : "#fde2e1"}">` +
+        `<td>${esc(`${x.source}:${x.dataset}`)}</td><td>${x.state.toUpperCase()}</td><td>${esc(x.newest ? "@" + x.newest : "-")}</td><td>${lag(x.lagSeconds)}</td>` +
+        `<td>${x.passes}</td><td>${x.failures}</td><td>${esc(prettyBytes(x.bytes))}</td><td>${(x.transferMs / 1000).toFixed(1)}s</td><td class="err">${esc(x.lastError ?? "")}</td></tr>`,
+    )
+    .join("\n");
   return `<mjml><mj-head><mj-title>${esc(reportSubject(r))}</mj-title><mj-style>td,th{padding:4px 6px;border-bottom:1px solid #ddd;text-align:left;font-size:12px;white-space:nowrap}td.err{white-space:normal;min-width:220px}</mj-style></mj-head>
 <mj-body background-color="#f6f6f6" width="900px"><mj-section background-color="#ffffff"><mj-column>
 <mj-text font-size="20px" font-weight="bold">bzman: the last 24 hours</mj-text>

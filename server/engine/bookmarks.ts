@@ -9,17 +9,30 @@ import type { ZfsHost } from "../zfs/zfs-host.ts";
 import type { ReplicatedDataset } from "./retention-pass.ts";
 
 /** Bookmarks the newest common snapshot of every replicated dataset on `remote` (where it has bookmarks). */
-export async function bookmarkReplicated(list: ReplicatedDataset[], sourceListing: Listing, own: { prefix: string; instance: string }, remote: ZfsHost, signal?: AbortSignal): Promise<void> {
+export async function bookmarkReplicated(
+  list: ReplicatedDataset[],
+  sourceListing: Listing,
+  own: { prefix: string; instance: string },
+  remote: ZfsHost,
+  signal?: AbortSignal,
+): Promise<void> {
   if (!(await remote.capabilities(signal)).bookmarks) return;
   const byDataset = new Map(list.filter((d) => d.record.to).map((d) => [d.record.dataset, d]));
-  const plan = planBookmarks([...byDataset.values()].map((d) => [d.record.dataset, d.record.to!]), sourceListing, own.prefix, own.instance);
+  const plan = planBookmarks(
+    [...byDataset.values()].map((d) => [d.record.dataset, d.record.to!]),
+    sourceListing,
+    own.prefix,
+    own.instance,
+  );
   const failed = new Set<string>();
   for (const [dataset, snapshot, bookmark] of plan.create) {
     try {
       await remote.bookmark(dataset, snapshot, bookmark, signal);
     } catch (err) {
       failed.add(dataset);
-      (byDataset.get(dataset)!.record.warnings ??= []).push(`bookmark ${dataset}#${bookmark}: ${toBackupError(err).message}`);
+      (byDataset.get(dataset)!.record.warnings ??= []).push(
+        `bookmark ${dataset}#${bookmark}: ${toBackupError(err).message}`,
+      );
     }
   }
   for (const [dataset, name] of plan.destroy) {
@@ -27,7 +40,9 @@ export async function bookmarkReplicated(list: ReplicatedDataset[], sourceListin
     try {
       await remote.destroyBookmark(dataset, name, own, signal);
     } catch (err) {
-      (byDataset.get(dataset)!.record.warnings ??= []).push(`destroy bookmark ${dataset}#${name}: ${toBackupError(err).message}`);
+      (byDataset.get(dataset)!.record.warnings ??= []).push(
+        `destroy bookmark ${dataset}#${name}: ${toBackupError(err).message}`,
+      );
     }
   }
 }

@@ -39,7 +39,10 @@ export interface DrillOutcome {
 }
 
 /** Reads every regular file below `dir` to the end; counts files and bytes; collects read errors. */
-export async function readTree(dir: string, signal?: AbortSignal): Promise<{ files: number; bytes: number; unreadable: Array<{ path: string; error: string }> }> {
+export async function readTree(
+  dir: string,
+  signal?: AbortSignal,
+): Promise<{ files: number; bytes: number; unreadable: Array<{ path: string; error: string }> }> {
   const out = { files: 0, bytes: 0, unreadable: [] as Array<{ path: string; error: string }> };
   const buf = Buffer.allocUnsafe(1 << 20);
   const walk = async (d: string): Promise<void> => {
@@ -61,7 +64,10 @@ export async function readTree(dir: string, signal?: AbortSignal): Promise<{ fil
             await fh.close();
           }
         } catch (err) {
-          out.unreadable.push({ path: p.slice(dir.length + 1), error: (err as NodeJS.ErrnoException).code ?? (err as Error).message });
+          out.unreadable.push({
+            path: p.slice(dir.length + 1),
+            error: (err as NodeJS.ErrnoException).code ?? (err as Error).message,
+          });
         }
       }
     }
@@ -70,7 +76,11 @@ export async function readTree(dir: string, signal?: AbortSignal): Promise<{ fil
   return out;
 }
 
-function referenced(props: Map<string, Record<string, string>>, snap: string, where: string): { guid: string; referenced: number } {
+function referenced(
+  props: Map<string, Record<string, string>>,
+  snap: string,
+  where: string,
+): { guid: string; referenced: number } {
   const p = props.get(snap);
   const n = Number(p?.referenced);
   if (!p?.guid || !Number.isFinite(n)) throw new BackupError("ZFS_PARSE", `${where}: no guid/referenced for ${snap}`);
@@ -78,11 +88,28 @@ function referenced(props: Map<string, Record<string, string>>, snap: string, wh
 }
 
 /** Runs one drill for a source. Throws only when no drill could be made (nothing to check, zfs failed). */
-export async function runDrill(local: ZfsHost, remote: ZfsHost, req: DrillRequest, signal?: AbortSignal): Promise<DrillOutcome> {
-  const [backup, src] = await Promise.all([local.list([req.targetRoot], { signal }), remote.list(req.roots, { signal })]);
-  const candidates = drillCandidates([...backup.listing.values()], src.listing, (t) => sourceFor(req.targetRoot, t), req.recent);
+export async function runDrill(
+  local: ZfsHost,
+  remote: ZfsHost,
+  req: DrillRequest,
+  signal?: AbortSignal,
+): Promise<DrillOutcome> {
+  const [backup, src] = await Promise.all([
+    local.list([req.targetRoot], { signal }),
+    remote.list(req.roots, { signal }),
+  ]);
+  const candidates = drillCandidates(
+    [...backup.listing.values()],
+    src.listing,
+    (t) => sourceFor(req.targetRoot, t),
+    req.recent,
+  );
   const checked = pickDrill(candidates, req.random);
-  if (!checked) throw new BackupError("ZFS_DATASET_MISSING", `${req.source}: no backup snapshot the source still has; nothing to drill (has a pass succeeded?)`);
+  if (!checked)
+    throw new BackupError(
+      "ZFS_DATASET_MISSING",
+      `${req.source}: no backup snapshot the source still has; nothing to drill (has a pass succeeded?)`,
+    );
   const [s, b] = await Promise.all([
     remote.properties(DRILL_PROPERTIES, [snapshotPath(checked.dataset, checked.snapshot.name)], signal),
     local.properties(DRILL_PROPERTIES, [snapshotPath(checked.target, checked.snapshot.name)], signal),
@@ -90,15 +117,29 @@ export async function runDrill(local: ZfsHost, remote: ZfsHost, req: DrillReques
   const onSource = referenced(s, snapshotPath(checked.dataset, checked.snapshot.name), remote.where);
   const onBackup = referenced(b, snapshotPath(checked.target, checked.snapshot.name), "local");
   const clone = `${poolOf(req.targetRoot)}/${RESTORE_CONTAINER}/drill-${req.source}-${utcStamp(req.nowMs)}`;
-  await cloneSnapshot(local, { dataset: checked.target, snapshot: checked.snapshot.name, clone, mountpoint: req.mountpoint, readonly: true }, signal);
+  await cloneSnapshot(
+    local,
+    { dataset: checked.target, snapshot: checked.snapshot.name, clone, mountpoint: req.mountpoint, readonly: true },
+    signal,
+  );
   try {
     const mounted = (await local.properties("mounted", [clone], signal)).get(clone)?.mounted;
-    if (mounted !== "yes") throw new BackupError("ZFS_FAILED", `the clone ${clone} of ${checked.target}@${checked.snapshot.name} did not mount (mounted=${mounted ?? "?"})`);
+    if (mounted !== "yes")
+      throw new BackupError(
+        "ZFS_FAILED",
+        `the clone ${clone} of ${checked.target}@${checked.snapshot.name} did not mount (mounted=${mounted ?? "?"})`,
+      );
     const tree = await readTree(req.mountpoint, signal);
     const previous = req.previous?.(checked.snapshot.guid);
-    const measure: DrillMeasure = { sourceReferenced: onSource.referenced, backupReferenced: onBackup.referenced, ...tree, ...(previous ? { previous } : {}) };
+    const measure: DrillMeasure = {
+      sourceReferenced: onSource.referenced,
+      backupReferenced: onBackup.referenced,
+      ...tree,
+      ...(previous ? { previous } : {}),
+    };
     const problems = drillProblems(measure);
-    if (onSource.guid !== onBackup.guid) problems.unshift(`GUID ${onBackup.guid} on the backup, ${onSource.guid} on the source`);
+    if (onSource.guid !== onBackup.guid)
+      problems.unshift(`GUID ${onBackup.guid} on the backup, ${onSource.guid} on the source`);
     return { checked, clone, measure, problems };
   } finally {
     await destroyClone(local, clone).catch(() => destroyClone(local, clone));

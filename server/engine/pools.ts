@@ -6,16 +6,41 @@ import { toBackupError } from "../errors.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 
 /** Status of each pool on `host` ("local" or a source name); a failed check is health "UNKNOWN". */
-export async function checkPools(host: ZfsHost, hostLabel: string, pools: string[], now: () => Date, signal?: AbortSignal): Promise<PoolStatus[]> {
+export async function checkPools(
+  host: ZfsHost,
+  hostLabel: string,
+  pools: string[],
+  now: () => Date,
+  signal?: AbortSignal,
+): Promise<PoolStatus[]> {
   const out: PoolStatus[] = [];
   for (const pool of [...new Set(pools)].sort()) {
     const checkedAt = now().toISOString();
     try {
       const s = await host.poolStatus(pool, signal);
-      out.push(s ? { host: hostLabel, pool, health: s.health, sizeBytes: s.sizeBytes, freeBytes: s.freeBytes, capacity: s.capacity, checkedAt }
-        : { host: hostLabel, pool, health: "MISSING", sizeBytes: 0, freeBytes: 0, capacity: 0, checkedAt });
+      out.push(
+        s
+          ? {
+              host: hostLabel,
+              pool,
+              health: s.health,
+              sizeBytes: s.sizeBytes,
+              freeBytes: s.freeBytes,
+              capacity: s.capacity,
+              checkedAt,
+            }
+          : { host: hostLabel, pool, health: "MISSING", sizeBytes: 0, freeBytes: 0, capacity: 0, checkedAt },
+      );
     } catch (err) {
-      out.push({ host: hostLabel, pool, health: `UNKNOWN (${toBackupError(err).code})`, sizeBytes: 0, freeBytes: 0, capacity: 0, checkedAt });
+      out.push({
+        host: hostLabel,
+        pool,
+        health: `UNKNOWN (${toBackupError(err).code})`,
+        sizeBytes: 0,
+        freeBytes: 0,
+        capacity: 0,
+        checkedAt,
+      });
     }
   }
   return out;

@@ -50,13 +50,20 @@ export async function datasetExists(host: ZfsHost, dataset: string, signal?: Abo
  * Sends `req.snapshot` of the backup dataset (a full stream) from `from` into `req.destination`
  * on `to`, and checks that the snapshot arrived with its GUID.
  */
-export async function restoreSnapshot(req: RestoreRequest, hosts: { from: ZfsHost; to: ZfsHost }, opts: { signal?: AbortSignal; onProgress?: (p: TransferProgress) => void; onAside?: (aside: string) => void } = {}): Promise<RestoreResult> {
+export async function restoreSnapshot(
+  req: RestoreRequest,
+  hosts: { from: ZfsHost; to: ZfsHost },
+  opts: { signal?: AbortSignal; onProgress?: (p: TransferProgress) => void; onAside?: (aside: string) => void } = {},
+): Promise<RestoreResult> {
   const where = `${hosts.to.where}:${req.destination}`;
   let aside: string | undefined;
   let stillMounted = false;
   if (await datasetExists(hosts.to, req.destination, opts.signal)) {
     if (!req.force) {
-      throw new BackupError("ZFS_DEST_EXISTS", `${where} exists; bzman never overwrites a dataset. Pick another name (--as), or --force to keep it as ${asideName(req.destination, "restore", req.nowMs)} and restore in its place`);
+      throw new BackupError(
+        "ZFS_DEST_EXISTS",
+        `${where} exists; bzman never overwrites a dataset. Pick another name (--as), or --force to keep it as ${asideName(req.destination, "restore", req.nowMs)} and restore in its place`,
+      );
     }
     aside = asideName(req.destination, "restore", req.nowMs);
     ({ stillMounted } = await hosts.to.renameAside(req.destination, aside, opts.signal));
@@ -65,33 +72,78 @@ export async function restoreSnapshot(req: RestoreRequest, hosts: { from: ZfsHos
   try {
     const bytes = await receiveRestore(req, hosts, opts);
     // An account with delegation may not mount on Linux: the receive leaves it unmounted.
-    const unmounted = req.mount && req.type === "filesystem" && (await hosts.to.mounted(req.destination, opts.signal)) === false;
-    return { bytes, ...(unmounted ? { notMounted: true } : {}), ...(aside ? { aside, asideStillMounted: stillMounted } : {}) };
+    const unmounted =
+      req.mount && req.type === "filesystem" && (await hosts.to.mounted(req.destination, opts.signal)) === false;
+    return {
+      bytes,
+      ...(unmounted ? { notMounted: true } : {}),
+      ...(aside ? { aside, asideStillMounted: stillMounted } : {}),
+    };
   } catch (err) {
     if (!aside) throw err;
     // Whatever failed after the move, the operator learns where the dataset that was there is.
     const e = toBackupError(err);
-    throw new BackupError(e.code, `${e.message}; ${req.destination} had been renamed aside first and is kept as ${hosts.to.where}:${aside} (zfs rename ${aside} ${req.destination} on ${hosts.to.where} puts it back)`, { detail: e.detail, cause: err });
+    throw new BackupError(
+      e.code,
+      `${e.message}; ${req.destination} had been renamed aside first and is kept as ${hosts.to.where}:${aside} (zfs rename ${aside} ${req.destination} on ${hosts.to.where} puts it back)`,
+      { detail: e.detail, cause: err },
+    );
   }
 }
 
 /** The receive of a restore into a free `destination`, checked by GUID; resolves with the bytes sent. */
-async function receiveRestore(req: RestoreRequest, hosts: { from: ZfsHost; to: ZfsHost }, opts: { signal?: AbortSignal; onProgress?: (p: TransferProgress) => void }): Promise<number> {
+async function receiveRestore(
+  req: RestoreRequest,
+  hosts: { from: ZfsHost; to: ZfsHost },
+  opts: { signal?: AbortSignal; onProgress?: (p: TransferProgress) => void },
+): Promise<number> {
   const where = `${hosts.to.where}:${req.destination}`;
   const parent = parentOf(req.destination);
   if (parent !== null && !(await datasetExists(hosts.to, parent, opts.signal))) {
-    throw new BackupError("ZFS_DATASET_MISSING", `${hosts.to.where}:${parent} does not exist, so ${req.destination} cannot be received; create it first`);
+    throw new BackupError(
+      "ZFS_DATASET_MISSING",
+      `${hosts.to.where}:${parent} does not exist, so ${req.destination} cannot be received; create it first`,
+    );
   }
-  const step: Step = { kind: "full", sourceDataset: req.backupDataset, targetDataset: req.destination, to: req.snapshot, intermediates: false };
+  const step: Step = {
+    kind: "full",
+    sourceDataset: req.backupDataset,
+    targetDataset: req.destination,
+    to: req.snapshot,
+    intermediates: false,
+  };
   const send = { raw: req.raw ?? false };
   const estimate = await hosts.from.estimateSend(step, opts.signal, send).catch(() => null);
-  const bytes = await receiveAllowingUnmounted(() => transferStep(step, { sender: hosts.from, receiver: hosts.to }, {
-    type: req.type, restore: { mount: req.mount }, send, ...(opts.signal ? { signal: opts.signal } : {}),
-    ...(opts.onProgress ? { onProgress: opts.onProgress } : {}), ...(estimate !== null ? { estimatedBytes: estimate } : {}),
-  }), hosts.to, req.destination, req.snapshot.guid, opts.signal) ?? estimate ?? 0;
-  const got = (await hosts.to.list([req.destination], opts.signal ? { signal: opts.signal } : {})).listing.get(req.destination);
+  const bytes =
+    (await receiveAllowingUnmounted(
+      () =>
+        transferStep(
+          step,
+          { sender: hosts.from, receiver: hosts.to },
+          {
+            type: req.type,
+            restore: { mount: req.mount },
+            send,
+            ...(opts.signal ? { signal: opts.signal } : {}),
+            ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+            ...(estimate !== null ? { estimatedBytes: estimate } : {}),
+          },
+        ),
+      hosts.to,
+      req.destination,
+      req.snapshot.guid,
+      opts.signal,
+    )) ??
+    estimate ??
+    0;
+  const got = (await hosts.to.list([req.destination], opts.signal ? { signal: opts.signal } : {})).listing.get(
+    req.destination,
+  );
   if (!got?.snapshots.some((s) => s.guid === req.snapshot.guid)) {
-    throw new BackupError("ZFS_FAILED", `${where}: the receive ended well but ${req.snapshot.name} (GUID ${req.snapshot.guid}) is not there`);
+    throw new BackupError(
+      "ZFS_FAILED",
+      `${where}: the receive ended well but ${req.snapshot.name} (GUID ${req.snapshot.guid}) is not there`,
+    );
   }
   return bytes;
 }
@@ -104,7 +156,13 @@ const MOUNT_FAILED = /cannot mount|unable to mount|failed to create mountpoint/i
  * arrived (`guid` is on `dataset`, checked) but the account may not mount there (a delegated
  * account on Linux). Resolves with the bytes sent, or null when the bytes are unknown that way.
  */
-export async function receiveAllowingUnmounted(send: () => Promise<number>, to: ZfsHost, dataset: string, guid: string, signal?: AbortSignal): Promise<number | null> {
+export async function receiveAllowingUnmounted(
+  send: () => Promise<number>,
+  to: ZfsHost,
+  dataset: string,
+  guid: string,
+  signal?: AbortSignal,
+): Promise<number | null> {
   try {
     return await send();
   } catch (err) {
@@ -130,14 +188,26 @@ export async function createParents(host: ZfsHost, dataset: string, signal?: Abo
  * A writable clone of a backup snapshot on the backup host, mounted (at `mountpoint`, else where
  * it inherits). Marked with {@link RESTORE_PROPERTY} so that cleanup finds it. Nothing executable.
  */
-export async function cloneSnapshot(local: ZfsHost, req: { dataset: string; snapshot: string; clone: string; mountpoint?: string; readonly?: boolean }, signal?: AbortSignal): Promise<void> {
+export async function cloneSnapshot(
+  local: ZfsHost,
+  req: { dataset: string; snapshot: string; clone: string; mountpoint?: string; readonly?: boolean },
+  signal?: AbortSignal,
+): Promise<void> {
   if (await datasetExists(local, req.clone, signal)) {
-    throw new BackupError("ZFS_DEST_EXISTS", `local:${req.clone} exists; pick another name (--as) or remove it (bzman restore --cleanup ${req.clone})`);
+    throw new BackupError(
+      "ZFS_DEST_EXISTS",
+      `local:${req.clone} exists; pick another name (--as) or remove it (bzman restore --cleanup ${req.clone})`,
+    );
   }
   await createParents(local, req.clone, signal);
   const props: Array<[string, string]> = [
-    ["readonly", req.readonly ? "on" : "off"], ["canmount", "on"], ["exec", "off"], ["setuid", "off"], ["devices", "off"],
-    [RESTORE_PROPERTY, snapshotPath(req.dataset, req.snapshot)], ...(req.mountpoint ? [["mountpoint", req.mountpoint] as [string, string]] : []),
+    ["readonly", req.readonly ? "on" : "off"],
+    ["canmount", "on"],
+    ["exec", "off"],
+    ["setuid", "off"],
+    ["devices", "off"],
+    [RESTORE_PROPERTY, snapshotPath(req.dataset, req.snapshot)],
+    ...(req.mountpoint ? [["mountpoint", req.mountpoint] as [string, string]] : []),
   ];
   await local.clone(snapshotPath(req.dataset, req.snapshot), req.clone, props, signal);
   await local.mount(req.clone, true, signal);

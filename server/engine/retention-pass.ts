@@ -31,9 +31,17 @@ export interface ReplicatedDataset {
  * `zfs release` (in batches), not two commands per dataset. Problems become warnings on the
  * records they concern: a missing hold does not make the backup wrong, but the operator should know.
  */
-export async function holdCommonAll(list: ReplicatedDataset[], tag: string, hosts: { remote: ZfsHost; local: ZfsHost }, signal?: AbortSignal): Promise<void> {
+export async function holdCommonAll(
+  list: ReplicatedDataset[],
+  tag: string,
+  hosts: { remote: ZfsHost; local: ZfsHost },
+  signal?: AbortSignal,
+): Promise<void> {
   const withTo = list.filter((d) => d.record.to);
-  const sides: Array<[ZfsHost, (d: ReplicatedDataset) => string]> = [[hosts.remote, (d) => d.record.dataset], [hosts.local, (d) => d.record.target]];
+  const sides: Array<[ZfsHost, (d: ReplicatedDataset) => string]> = [
+    [hosts.remote, (d) => d.record.dataset],
+    [hosts.local, (d) => d.record.target],
+  ];
   for (const [host, datasetOf] of sides) {
     try {
       if (!(await host.capabilities(signal)).holds) continue;
@@ -43,16 +51,41 @@ export async function holdCommonAll(list: ReplicatedDataset[], tag: string, host
           if (d) (d.record.warnings ??= []).push(`hold on ${host.where} ${f}`);
         }
       };
-      warn(await host.holdMany("hold", tag, withTo.map((d) => [datasetOf(d), d.record.to!.name]), signal));
+      warn(
+        await host.holdMany(
+          "hold",
+          tag,
+          withTo.map((d) => [datasetOf(d), d.record.to!.name]),
+          signal,
+        ),
+      );
       const moved = withTo.filter((d) => d.previousCommon && d.previousCommon.guid !== d.record.to!.guid);
-      warn(await host.holdMany("release", tag, moved.map((d) => [datasetOf(d), d.previousCommon!.name]), signal));
+      warn(
+        await host.holdMany(
+          "release",
+          tag,
+          moved.map((d) => [datasetOf(d), d.previousCommon!.name]),
+          signal,
+        ),
+      );
     } catch (err) {
       for (const d of withTo) (d.record.warnings ??= []).push(`holds on ${host.where}: ${toBackupError(err).message}`);
     }
   }
 }
 
-async function pruneSide(host: ZfsHost, dataset: string, snapshots: Snapshot[], keep: KeepPolicy, spec: RetentionSpec, protect: Set<string>, now: number, tag: string | undefined, record: DatasetRecord, signal?: AbortSignal): Promise<number> {
+async function pruneSide(
+  host: ZfsHost,
+  dataset: string,
+  snapshots: Snapshot[],
+  keep: KeepPolicy,
+  spec: RetentionSpec,
+  protect: Set<string>,
+  now: number,
+  tag: string | undefined,
+  record: DatasetRecord,
+  signal?: AbortSignal,
+): Promise<number> {
   const { destroy } = planPrune(snapshots, keep, { prefix: spec.prefix, protect, now });
   let n = 0;
   for (const s of destroy) {
@@ -81,8 +114,11 @@ async function pruneSide(host: ZfsHost, dataset: string, snapshots: Snapshot[], 
  * up to date) in this pass, so `record.to` is the newest common snapshot, which is protected.
  */
 export async function pruneDataset(
-  ds: ReplicatedDataset, spec: RetentionSpec, listings: { source: Listing; target: Listing },
-  hosts: { remote: ZfsHost; local: ZfsHost }, opts: { now: number; tag?: string; signal?: AbortSignal },
+  ds: ReplicatedDataset,
+  spec: RetentionSpec,
+  listings: { source: Listing; target: Listing },
+  hosts: { remote: ZfsHost; local: ZfsHost },
+  opts: { now: number; tag?: string; signal?: AbortSignal },
 ): Promise<void> {
   const { record } = ds;
   if (!record.to) return;
@@ -91,11 +127,38 @@ export async function pruneDataset(
   const dst = listings.target.get(record.target)?.snapshots ?? [];
   const commonOnSource = src.find((s) => s.guid === record.to!.guid);
   // On the source, nothing newer than the common snapshot is pruned: it is not on the backup yet.
-  const protectSource = new Set([...protect, ...src.filter((s) => commonOnSource && s.createtxg > commonOnSource.createtxg).map((s) => s.guid)]);
+  const protectSource = new Set([
+    ...protect,
+    ...src.filter((s) => commonOnSource && s.createtxg > commonOnSource.createtxg).map((s) => s.guid),
+  ]);
   // Never prune a side whose listing does not show the common snapshot: something is off.
   const source = commonOnSource
-    ? await pruneSide(hosts.remote, record.dataset, src, ds.keep?.keepSource ?? spec.keepSource, spec, protectSource, opts.now, opts.tag, record, opts.signal) : 0;
+    ? await pruneSide(
+        hosts.remote,
+        record.dataset,
+        src,
+        ds.keep?.keepSource ?? spec.keepSource,
+        spec,
+        protectSource,
+        opts.now,
+        opts.tag,
+        record,
+        opts.signal,
+      )
+    : 0;
   const backup = dst.some((s) => s.guid === record.to!.guid)
-    ? await pruneSide(hosts.local, record.target, dst, ds.keep?.keepBackup ?? spec.keepBackup, spec, protect, opts.now, opts.tag, record, opts.signal) : 0;
+    ? await pruneSide(
+        hosts.local,
+        record.target,
+        dst,
+        ds.keep?.keepBackup ?? spec.keepBackup,
+        spec,
+        protect,
+        opts.now,
+        opts.tag,
+        record,
+        opts.signal,
+      )
+    : 0;
   record.pruned = { source, backup };
 }

@@ -5,7 +5,16 @@ import { bookmarkReplicated } from "./bookmarks.ts";
 import { describeConflict, isConflict } from "../core/conflicts.ts";
 import type { DatasetRecord, Listing, Phases, ReplicationPolicy, RunRecord, SnapshotRef } from "../core/model.ts";
 import { divergedName, isWithin, parentOf, poolOf, targetFor } from "../core/naming.ts";
-import { missingParents, planDataset, planSource, snapshotRoots, stepBase, type DatasetPlan, type DatasetRoot, type SourcePlan } from "../core/plan.ts";
+import {
+  missingParents,
+  planDataset,
+  planSource,
+  snapshotRoots,
+  stepBase,
+  type DatasetPlan,
+  type DatasetRoot,
+  type SourcePlan,
+} from "../core/plan.ts";
 import { BackupError, recordedError, toBackupError } from "../errors.ts";
 import { commonStreamFlags, type Capabilities } from "../zfs/capabilities.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
@@ -112,7 +121,8 @@ export interface Inspection {
   selectUnavailable?: string;
 }
 
-const ref = (s: { name: string; guid: string } | undefined): SnapshotRef | undefined => (s ? { name: s.name, guid: s.guid } : undefined);
+const ref = (s: { name: string; guid: string } | undefined): SnapshotRef | undefined =>
+  s ? { name: s.name, guid: s.guid } : undefined;
 
 async function timed<T>(phases: Phases, phase: keyof Phases, f: () => Promise<T>, now: () => Date): Promise<T> {
   const t0 = now().getTime();
@@ -130,30 +140,77 @@ async function timed<T>(phases: Phases, phase: keyof Phases, f: () => Promise<T>
 export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phases = {}): Promise<Inspection> {
   const remote = await timed(phases, "connect", deps.connect, deps.now);
   const snapshotErrors: SnapshotErrors = job.snapshot
-    ? await timed(phases, "snapshot", async () => takeSnapshots(remote, snapshotRoots(job.roots, job.only), job.snapshot!, deps.signal, await currentPaused(job, deps)), deps.now)
+    ? await timed(
+        phases,
+        "snapshot",
+        async () =>
+          takeSnapshots(
+            remote,
+            snapshotRoots(job.roots, job.only),
+            job.snapshot!,
+            deps.signal,
+            await currentPaused(job, deps),
+          ),
+        deps.now,
+      )
     : new Map();
-  const [remoteCaps, src, dst] = await timed(phases, "list", async () => {
-    const caps = await remote.capabilities(deps.signal);
-    return [caps, ...(await Promise.all([
-      remote.list(job.roots.map((r) => r.name), { bookmarks: true, select: true, signal: deps.signal }),
-      deps.local.list([job.targetRoot], { resumeTokens: true, signal: deps.signal }),
-    ]))] as const;
-  }, deps.now);
+  const [remoteCaps, src, dst] = await timed(
+    phases,
+    "list",
+    async () => {
+      const caps = await remote.capabilities(deps.signal);
+      return [
+        caps,
+        ...(await Promise.all([
+          remote.list(
+            job.roots.map((r) => r.name),
+            { bookmarks: true, select: true, signal: deps.signal },
+          ),
+          deps.local.list([job.targetRoot], { resumeTokens: true, signal: deps.signal }),
+        ])),
+      ] as const;
+    },
+    deps.now,
+  );
   if (dst.missing.includes(job.targetRoot)) {
     const pool = poolOf(job.targetRoot);
     if ((await deps.local.poolHealth(pool, deps.signal)) === null) {
-      throw new BackupError("ZFS_POOL_MISSING", `the backup pool "${pool}" (target ${job.targetRoot} of source ${job.name}) does not exist`);
+      throw new BackupError(
+        "ZFS_POOL_MISSING",
+        `the backup pool "${pool}" (target ${job.targetRoot} of source ${job.name}) does not exist`,
+      );
     }
   }
-  const plan = await timed(phases, "plan", async () => planSource(job.roots, src.listing, dst.listing, job.targetRoot, job.policy, job.only), deps.now);
-  return { remote, remoteCaps, plan, sourceListing: src.listing, targetListing: dst.listing, phases, snapshotErrors, ...(src.selectUnavailable ? { selectUnavailable: src.selectUnavailable } : {}) };
+  const plan = await timed(
+    phases,
+    "plan",
+    async () => planSource(job.roots, src.listing, dst.listing, job.targetRoot, job.policy, job.only),
+    deps.now,
+  );
+  return {
+    remote,
+    remoteCaps,
+    plan,
+    sourceListing: src.listing,
+    targetListing: dst.listing,
+    phases,
+    snapshotErrors,
+    ...(src.selectUnavailable ? { selectUnavailable: src.selectUnavailable } : {}),
+  };
 }
 
 /** The record of a dataset the planner did not send: up to date or a conflict. */
 function recordDecision(base: DatasetRecord, dp: DatasetPlan, job: SourceJob): DatasetRecord {
   const d = dp.decision;
   if (d.kind === "up-to-date") return { ...base, mode: "up-to-date", result: "up-to-date", to: ref(d.snapshot) };
-  if (isConflict(d)) return { ...base, mode: "conflict", result: "conflict", conflict: d.kind, message: describeConflict(d, `${job.name}:${dp.sourceDataset}`, dp.targetDataset) };
+  if (isConflict(d))
+    return {
+      ...base,
+      mode: "conflict",
+      result: "conflict",
+      conflict: d.kind,
+      message: describeConflict(d, `${job.name}:${dp.sourceDataset}`, dp.targetDataset),
+    };
   return base;
 }
 
@@ -162,18 +219,37 @@ function recordDecision(base: DatasetRecord, dp: DatasetPlan, job: SourceJob): D
  * untouched. A `zfs snapshot -r` of the pass cannot leave a child out, so the pass's snapshot is
  * removed again from excluded datasets (bzman's own, taken a moment ago; one destroy each).
  */
-async function recordExcluded(plan: SourcePlan, inspection: Inspection, job: SourceJob, deps: PassDeps, record: RunRecord): Promise<void> {
-  const drop = new Set(job.snapshot ? passSnapshotsToDrop(plan.excluded, inspection.sourceListing, job.snapshot.name) : []);
+async function recordExcluded(
+  plan: SourcePlan,
+  inspection: Inspection,
+  job: SourceJob,
+  deps: PassDeps,
+  record: RunRecord,
+): Promise<void> {
+  const drop = new Set(
+    job.snapshot ? passSnapshotsToDrop(plan.excluded, inspection.sourceListing, job.snapshot.name) : [],
+  );
   for (const x of plan.excluded) {
     const rec: DatasetRecord = {
-      source: job.name, dataset: x.sourceDataset, target: x.targetDataset, mode: "excluded", result: "excluded", steps: 0, bytes: 0, transferMs: 0,
+      source: job.name,
+      dataset: x.sourceDataset,
+      target: x.targetDataset,
+      mode: "excluded",
+      result: "excluded",
+      steps: 0,
+      bytes: 0,
+      transferMs: 0,
       message: `${x.reason}; ${x.hasBackup ? `its backup ${x.targetDataset} is kept as it is` : "it has no backup"}`,
     };
     if (drop.has(x.sourceDataset)) {
       const prefix = job.snapshot!.prefix ?? job.snapshot!.name.slice(0, job.snapshot!.name.lastIndexOf("_"));
-      await inspection.remote.destroySnapshot(x.sourceDataset, job.snapshot!.name, prefix, deps.signal).catch((err: unknown) => {
-        (rec.warnings ??= []).push(`the pass's snapshot ${x.sourceDataset}@${job.snapshot!.name} could not be removed again: ${toBackupError(err).message}`);
-      });
+      await inspection.remote
+        .destroySnapshot(x.sourceDataset, job.snapshot!.name, prefix, deps.signal)
+        .catch((err: unknown) => {
+          (rec.warnings ??= []).push(
+            `the pass's snapshot ${x.sourceDataset}@${job.snapshot!.name} could not be removed again: ${toBackupError(err).message}`,
+          );
+        });
     }
     record.datasets.push(rec);
     deps.onDataset?.(rec);
@@ -187,7 +263,15 @@ async function recordExcluded(plan: SourcePlan, inspection: Inspection, job: Sou
 export async function runSource(job: SourceJob, deps: PassDeps, runId: string): Promise<RunRecord> {
   const started = deps.now();
   const phases: Phases = {};
-  const record: RunRecord = { runId, source: job.name, startedAt: started.toISOString(), finishedAt: "", phases, datasets: [], goneOnSource: [] };
+  const record: RunRecord = {
+    runId,
+    source: job.name,
+    startedAt: started.toISOString(),
+    finishedAt: "",
+    phases,
+    datasets: [],
+    goneOnSource: [],
+  };
   const finish = (): RunRecord => {
     const end = deps.now();
     record.finishedAt = end.toISOString();
@@ -200,11 +284,24 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     inspection = await inspectSource(job, deps, phases);
   } catch (err) {
     // A stop request kills whatever runs (a listing dies of SIGPIPE): that is the stop, not a fault.
-    const e = deps.signal?.aborted ? new BackupError("ABORTED", `the pass was stopped (${toBackupError(err).message})`) : toBackupError(err);
+    const e = deps.signal?.aborted
+      ? new BackupError("ABORTED", `the pass was stopped (${toBackupError(err).message})`)
+      : toBackupError(err);
     record.error = recordedError(e, deps.now());
     const roots = job.only ? [job.only] : job.roots.map((r) => r.name);
     for (const name of roots) {
-      const rec: DatasetRecord = { source: job.name, dataset: name, target: targetFor(job.targetRoot, name), mode: "error", result: "failed", steps: 0, bytes: 0, transferMs: 0, message: e.message, error: record.error };
+      const rec: DatasetRecord = {
+        source: job.name,
+        dataset: name,
+        target: targetFor(job.targetRoot, name),
+        mode: "error",
+        result: "failed",
+        steps: 0,
+        bytes: 0,
+        transferMs: 0,
+        message: e.message,
+        error: record.error,
+      };
       record.datasets.push(rec);
       deps.onDataset?.(rec);
     }
@@ -229,11 +326,28 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
   }
 
   const replicated: ReplicatedDataset[] = [];
-  const ctx: DatasetContext = { job, deps, remote: inspection.remote, sourceListing: inspection.sourceListing, present, ...(containerError ? { containerError } : {}) };
+  const ctx: DatasetContext = {
+    job,
+    deps,
+    remote: inspection.remote,
+    sourceListing: inspection.sourceListing,
+    present,
+    ...(containerError ? { containerError } : {}),
+  };
   for (const dp of plan.datasets) {
     const why = pauseReason(await currentPaused(job, deps), dp.sourceDataset);
     if (why !== undefined) {
-      const rec: DatasetRecord = { source: job.name, dataset: dp.sourceDataset, target: dp.targetDataset, mode: "error", result: "skipped", steps: 0, bytes: 0, transferMs: 0, message: why };
+      const rec: DatasetRecord = {
+        source: job.name,
+        dataset: dp.sourceDataset,
+        target: dp.targetDataset,
+        mode: "error",
+        result: "skipped",
+        steps: 0,
+        bytes: 0,
+        transferMs: 0,
+        message: why,
+      };
       record.datasets.push(rec);
       deps.onDataset?.(rec);
       continue;
@@ -247,13 +361,24 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
       rec.message = outcome.failedBecause;
     } else if (rec.result === "ok" || rec.result === "up-to-date") {
       const d = dp.decision;
-      const keep = { ...(dp.overrides.keepSource ? { keepSource: dp.overrides.keepSource } : {}), ...(dp.overrides.keepBackup ? { keepBackup: dp.overrides.keepBackup } : {}) };
-      replicated.push({ record: rec, ...(d.kind === "transfer" && d.common ? { previousCommon: d.common } : {}), keep });
+      const keep = {
+        ...(dp.overrides.keepSource ? { keepSource: dp.overrides.keepSource } : {}),
+        ...(dp.overrides.keepBackup ? { keepBackup: dp.overrides.keepBackup } : {}),
+      };
+      replicated.push({
+        record: rec,
+        ...(d.kind === "transfer" && d.common ? { previousCommon: d.common } : {}),
+        keep,
+      });
     }
     if (dp.note) (rec.warnings ??= []).push(dp.note);
     phases.transfer = (phases.transfer ?? 0) + rec.transferMs;
     // Said once per pass, on its first dataset: an older guard keeps the property from being read.
-    if (inspection.selectUnavailable && !record.datasets.some((d) => d.warnings?.includes(inspection.selectUnavailable!))) (rec.warnings ??= []).push(inspection.selectUnavailable);
+    if (
+      inspection.selectUnavailable &&
+      !record.datasets.some((d) => d.warnings?.includes(inspection.selectUnavailable!))
+    )
+      (rec.warnings ??= []).push(inspection.selectUnavailable);
     record.datasets.push(rec);
     if (!job.retention && !job.holdTag && !job.bookmarks) deps.onDataset?.(rec);
   }
@@ -269,24 +394,35 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
         (r.record.warnings ??= []).push(`not held or pruned: ${why}`);
       }
     }
-    await timed(phases, "prune", async () => {
-      const hosts = { remote: ctx.remote, local: deps.local };
-      if (job.holdTag) await holdCommonAll(replicated, job.holdTag, hosts, deps.signal);
-      if (job.bookmarks) await bookmarkReplicated(replicated, inspection.sourceListing, job.bookmarks, ctx.remote, deps.signal);
-      if (job.retention && replicated.length > 0) {
-        let target: Listing | undefined;
-        try {
-          target = (await deps.local.list([job.targetRoot], { signal: deps.signal })).listing;
-        } catch (err) {
-          for (const r of replicated) (r.record.warnings ??= []).push(`no pruning: cannot list the backup: ${toBackupError(err).message}`);
-        }
-        if (target) {
-          for (const r of replicated) {
-            await pruneDataset(r, job.retention, { source: inspection.sourceListing, target }, hosts, { now: deps.now().getTime() / 1000, tag: job.holdTag, signal: deps.signal });
+    await timed(
+      phases,
+      "prune",
+      async () => {
+        const hosts = { remote: ctx.remote, local: deps.local };
+        if (job.holdTag) await holdCommonAll(replicated, job.holdTag, hosts, deps.signal);
+        if (job.bookmarks)
+          await bookmarkReplicated(replicated, inspection.sourceListing, job.bookmarks, ctx.remote, deps.signal);
+        if (job.retention && replicated.length > 0) {
+          let target: Listing | undefined;
+          try {
+            target = (await deps.local.list([job.targetRoot], { signal: deps.signal })).listing;
+          } catch (err) {
+            for (const r of replicated)
+              (r.record.warnings ??= []).push(`no pruning: cannot list the backup: ${toBackupError(err).message}`);
+          }
+          if (target) {
+            for (const r of replicated) {
+              await pruneDataset(r, job.retention, { source: inspection.sourceListing, target }, hosts, {
+                now: deps.now().getTime() / 1000,
+                tag: job.holdTag,
+                signal: deps.signal,
+              });
+            }
           }
         }
-      }
-    }, deps.now);
+      },
+      deps.now,
+    );
     for (const rec of record.datasets) deps.onDataset?.(rec);
   }
   await deps.afterPass?.(ctx.remote).catch(() => undefined);
@@ -308,10 +444,21 @@ interface DatasetContext {
 /** Replicates one planned dataset (under its lock) and returns its record. */
 async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<DatasetRecord> {
   const { job, deps, present } = ctx;
-  const base: DatasetRecord = { source: job.name, dataset: dp.sourceDataset, target: dp.targetDataset, mode: "error", result: "failed", steps: 0, bytes: 0, transferMs: 0 };
+  const base: DatasetRecord = {
+    source: job.name,
+    dataset: dp.sourceDataset,
+    target: dp.targetDataset,
+    mode: "error",
+    result: "failed",
+    steps: 0,
+    bytes: 0,
+    transferMs: 0,
+  };
   // on_conflict (core/conflict-policy.ts): as planned, or keep the backup aside and re-seed it.
   const action = onConflict(dp.decision, dp.overrides.onConflict ?? job.onConflict, {
-    source: ctx.sourceListing.get(dp.sourceDataset), targetDataset: dp.targetDataset, replication: job.policy,
+    source: ctx.sourceListing.get(dp.sourceDataset),
+    targetDataset: dp.targetDataset,
+    replication: job.policy,
     targetHasChildren: [...present].some((n) => n.startsWith(dp.targetDataset + "/")),
   });
   const decision = action.decision;
@@ -324,11 +471,18 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
   const first = steps[0]!;
   const last = steps[steps.length - 1]!;
   const rec: DatasetRecord = {
-    ...base, mode: first.kind, from: ref(stepBase(first)), to: ref(last.to), steps: steps.length,
-    ...(first.kind === "full" ? { seed: ref(first.to) } : {}), ...(first.kind === "resume" ? { resumeToken: first.resumeToken } : {}),
+    ...base,
+    mode: first.kind,
+    from: ref(stepBase(first)),
+    to: ref(last.to),
+    steps: steps.length,
+    ...(first.kind === "full" ? { seed: ref(first.to) } : {}),
+    ...(first.kind === "resume" ? { resumeToken: first.resumeToken } : {}),
   };
   if (first.kind === "incremental" && first.fromBookmark) {
-    (rec.warnings ??= []).push(`the newest common snapshot is gone on the source; continued from its bookmark ${dp.sourceDataset}#${first.from.name}`);
+    (rec.warnings ??= []).push(
+      `the newest common snapshot is gone on the source; continued from its bookmark ${dp.sourceDataset}#${first.from.name}`,
+    );
   }
   const t0 = deps.now().getTime();
   let unlock: Unlock | undefined;
@@ -338,7 +492,10 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
     if (ctx.containerError) throw ctx.containerError;
     const parent = parentOf(dp.targetDataset);
     if (first.kind === "full" && parent !== null && !present.has(parent)) {
-      throw new BackupError("ZFS_DATASET_MISSING", `parent ${parent} was not replicated, so ${dp.targetDataset} cannot be received`);
+      throw new BackupError(
+        "ZFS_DATASET_MISSING",
+        `parent ${parent} was not replicated, so ${dp.targetDataset} cannot be received`,
+      );
     }
     if (deps.lock) {
       const got = await deps.lock(dp.targetDataset);
@@ -369,7 +526,9 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
       await deps.local.rename(dp.targetDataset, aside, deps.signal);
       present.delete(dp.targetDataset);
       rec.keptAside = aside;
-      (rec.warnings ??= []).push(`the backup ${dp.targetDataset} conflicted with the source (${dp.decision.kind}); it is kept as ${aside} and was re-seeded in full`);
+      (rec.warnings ??= []).push(
+        `the backup ${dp.targetDataset} conflicted with the source (${dp.decision.kind}); it is kept as ${aside} and was re-seeded in full`,
+      );
     }
     const run = async (list: Step[]): Promise<void> => {
       for (const step of list) {
@@ -386,17 +545,31 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
     } catch (err) {
       // A partial receive that can never resume (core/continue.ts decides): discard it
       // (`zfs receive -A`) and plan the dataset again from what the target really holds.
-      const failure = first.kind === "resume" ? afterFailedResume(toBackupError(err).code) : { discard: false as const };
+      const failure =
+        first.kind === "resume" ? afterFailedResume(toBackupError(err).code) : { discard: false as const };
       if (!failure.discard) throw err;
       await deps.local.abortPartialReceive(dp.targetDataset, deps.signal);
-      (rec.warnings ??= []).push(`the partial receive of ${dp.targetDataset} could not resume: ${failure.why} (${toBackupError(err).message}); it was discarded (zfs receive -A) and the dataset planned again`);
-      const target = (await deps.local.list([dp.targetDataset], { resumeTokens: true, signal: deps.signal })).listing.get(dp.targetDataset);
+      (rec.warnings ??= []).push(
+        `the partial receive of ${dp.targetDataset} could not resume: ${failure.why} (${toBackupError(err).message}); it was discarded (zfs receive -A) and the dataset planned again`,
+      );
+      const target = (
+        await deps.local.list([dp.targetDataset], { resumeTokens: true, signal: deps.signal })
+      ).listing.get(dp.targetDataset);
       const again = planDataset(ctx.sourceListing.get(dp.sourceDataset), target, dp.targetDataset, job.policy);
       if (again.kind === "transfer") {
-        Object.assign(rec, { mode: again.steps[0]!.kind, from: ref(stepBase(again.steps[0]!)), to: ref(again.steps.at(-1)!.to), steps: again.steps.length });
+        Object.assign(rec, {
+          mode: again.steps[0]!.kind,
+          from: ref(stepBase(again.steps[0]!)),
+          to: ref(again.steps.at(-1)!.to),
+          steps: again.steps.length,
+        });
         await run(again.steps);
       } else if (again.kind === "up-to-date") rec.to = ref(again.snapshot);
-      else throw new BackupError("ZFS_RESUME_STALE", `after discarding the partial receive: ${describeConflict(again, `${job.name}:${dp.sourceDataset}`, dp.targetDataset)}`);
+      else
+        throw new BackupError(
+          "ZFS_RESUME_STALE",
+          `after discarding the partial receive: ${describeConflict(again, `${job.name}:${dp.sourceDataset}`, dp.targetDataset)}`,
+        );
     }
     rec.result = "ok";
   } catch (err) {
@@ -406,7 +579,11 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
     rec.message = e.message;
     // Where the backup keeps an interrupted stream (`receive -s`), the next pass resumes it.
     const resumable = sent && (await deps.local.knownCapabilities()).resume;
-    const left = resumable ? (await deps.local.list([dp.targetDataset], { resumeTokens: true }).catch(() => undefined))?.listing.get(dp.targetDataset)?.resumeToken : undefined;
+    const left = resumable
+      ? (await deps.local.list([dp.targetDataset], { resumeTokens: true }).catch(() => undefined))?.listing.get(
+          dp.targetDataset,
+        )?.resumeToken
+      : undefined;
     if (left) {
       rec.resumeToken = left;
       rec.message += " The partial stream is kept; the next pass resumes it (zfs send -t).";
@@ -429,43 +606,80 @@ function retryable(err: unknown): boolean {
  * retry it reconnects (the failure may have been the connection) and re-lists the target, and
  * continues from what the target holds: done, the same step, a later base, or a resume token.
  */
-async function transferWithRetries(step: Step, dp: DatasetPlan, rec: DatasetRecord, ctx: DatasetContext): Promise<number> {
+async function transferWithRetries(
+  step: Step,
+  dp: DatasetPlan,
+  rec: DatasetRecord,
+  ctx: DatasetContext,
+): Promise<number> {
   const { job, deps } = ctx;
   let last: BackupError | undefined;
-  return pRetry(async (attempt) => {
-    let current = step;
-    if (attempt > 1) {
-      if (deps.signal?.aborted) throw new AbortError(new BackupError("ABORTED", "the pass was stopped before a retry"));
-      ctx.remote = await deps.connect();
-      const target = (await deps.local.list([dp.targetDataset], { resumeTokens: true, signal: deps.signal })).listing.get(dp.targetDataset);
-      const next = continueStep(step, target);
-      if (next.kind === "done") return 0;
-      if (next.kind === "stuck") throw new AbortError(new BackupError(last!.code, `${last!.message} (not retried: ${next.reason})`, { detail: last!.detail }));
-      current = next.step;
-    }
-    // `-L -e -c` where both ends have them: blocks travel as stored (compressed stays compressed).
-    const send = { raw: job.raw ?? false, flags: job.raw ? [] : commonStreamFlags(await ctx.remote.capabilities(deps.signal), await deps.local.capabilities(deps.signal)) };
-    // An estimate (for progress and ETA) costs one `send -nP`, only where the source has it.
-    const estimate = deps.onProgress ? await ctx.remote.estimateSend(current, deps.signal, send).catch(() => null) : null;
-    return transferStep(current, { sender: ctx.remote, receiver: deps.local }, {
-      send,
-      type: dp.type, signal: deps.signal, onProgress: deps.onProgress, ...(estimate !== null ? { estimatedBytes: estimate } : {}),
-      ...(job.stallMs !== undefined ? { stallMs: job.stallMs } : {}), ...(job.rate ? { rate: job.rate } : {}),
-      ...(job.receive ? { receiveProps: job.receive } : {}),
-    });
-  }, {
-    // No `signal` here: p-retry would reject at once on abort, before the running transfer has
-    // stopped both ends; the transfer itself reacts to the signal and is awaited.
-    retries: job.retry?.retries ?? 0, minTimeout: job.retry?.minTimeoutMs ?? 5000, maxTimeout: 15_000, factor: 2, randomize: true,
-    shouldRetry: (err) => retryable(err) && !deps.signal?.aborted,
-    onFailedAttempt: (err) => {
-      last = toBackupError(err);
-      if (err.retriesLeft > 0 && retryable(err) && !deps.signal?.aborted) (rec.warnings ??= []).push(`attempt ${err.attemptNumber} failed (${last.code}: ${last.message}); retried`);
+  return pRetry(
+    async (attempt) => {
+      let current = step;
+      if (attempt > 1) {
+        if (deps.signal?.aborted)
+          throw new AbortError(new BackupError("ABORTED", "the pass was stopped before a retry"));
+        ctx.remote = await deps.connect();
+        const target = (
+          await deps.local.list([dp.targetDataset], { resumeTokens: true, signal: deps.signal })
+        ).listing.get(dp.targetDataset);
+        const next = continueStep(step, target);
+        if (next.kind === "done") return 0;
+        if (next.kind === "stuck")
+          throw new AbortError(
+            new BackupError(last!.code, `${last!.message} (not retried: ${next.reason})`, { detail: last!.detail }),
+          );
+        current = next.step;
+      }
+      // `-L -e -c` where both ends have them: blocks travel as stored (compressed stays compressed).
+      const send = {
+        raw: job.raw ?? false,
+        flags: job.raw
+          ? []
+          : commonStreamFlags(await ctx.remote.capabilities(deps.signal), await deps.local.capabilities(deps.signal)),
+      };
+      // An estimate (for progress and ETA) costs one `send -nP`, only where the source has it.
+      const estimate = deps.onProgress
+        ? await ctx.remote.estimateSend(current, deps.signal, send).catch(() => null)
+        : null;
+      return transferStep(
+        current,
+        { sender: ctx.remote, receiver: deps.local },
+        {
+          send,
+          type: dp.type,
+          signal: deps.signal,
+          onProgress: deps.onProgress,
+          ...(estimate !== null ? { estimatedBytes: estimate } : {}),
+          ...(job.stallMs !== undefined ? { stallMs: job.stallMs } : {}),
+          ...(job.rate ? { rate: job.rate } : {}),
+          ...(job.receive ? { receiveProps: job.receive } : {}),
+        },
+      );
     },
-  });
+    {
+      // No `signal` here: p-retry would reject at once on abort, before the running transfer has
+      // stopped both ends; the transfer itself reacts to the signal and is awaited.
+      retries: job.retry?.retries ?? 0,
+      minTimeout: job.retry?.minTimeoutMs ?? 5000,
+      maxTimeout: 15_000,
+      factor: 2,
+      randomize: true,
+      shouldRetry: (err) => retryable(err) && !deps.signal?.aborted,
+      onFailedAttempt: (err) => {
+        last = toBackupError(err);
+        if (err.retriesLeft > 0 && retryable(err) && !deps.signal?.aborted)
+          (rec.warnings ??= []).push(`attempt ${err.attemptNumber} failed (${last.code}: ${last.message}); retried`);
+      },
+    },
+  );
 }
 
 /** True iff every dataset of the record is replicated, already up to date, or left out on purpose. */
 export function runSucceeded(record: RunRecord): boolean {
-  return record.datasets.length > 0 && record.datasets.every((d) => d.result === "ok" || d.result === "up-to-date" || d.result === "excluded");
+  return (
+    record.datasets.length > 0 &&
+    record.datasets.every((d) => d.result === "ok" || d.result === "up-to-date" || d.result === "excluded")
+  );
 }

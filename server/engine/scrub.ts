@@ -6,7 +6,11 @@ import type { ScrubState } from "../zfs/parse.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 
 /** Starts a scrub of `pool` and resolves with its final state once it has finished or stopped. */
-export async function scrubPool(local: ZfsHost, pool: string, opts: { pollMs: number; signal?: AbortSignal; onProgress?: (s: ScrubState) => void }): Promise<ScrubState> {
+export async function scrubPool(
+  local: ZfsHost,
+  pool: string,
+  opts: { pollMs: number; signal?: AbortSignal; onProgress?: (s: ScrubState) => void },
+): Promise<ScrubState> {
   await local.scrub(pool, opts.signal);
   for (;;) {
     const s = await local.scrubStatus(pool, opts.signal);
@@ -14,7 +18,14 @@ export async function scrubPool(local: ZfsHost, pool: string, opts: { pollMs: nu
     opts.onProgress?.(s);
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(resolve, opts.pollMs);
-      opts.signal?.addEventListener("abort", () => (clearTimeout(t), reject(new BackupError("ABORTED", `stopped following the scrub of ${pool} (it goes on in ZFS)`))), { once: true });
+      opts.signal?.addEventListener(
+        "abort",
+        () => (
+          clearTimeout(t),
+          reject(new BackupError("ABORTED", `stopped following the scrub of ${pool} (it goes on in ZFS)`))
+        ),
+        { once: true },
+      );
     });
   }
 }
@@ -24,7 +35,8 @@ export function scrubProblems(pool: string, s: ScrubState): string[] {
   const out: string[] = [];
   if (s.state === "canceled") out.push(`the scrub of ${pool} was canceled before it finished`);
   if (s.errors !== null && s.errors > 0) out.push(`the scrub of ${pool} found ${s.errors} error(s)`);
-  if (s.dataErrors > 0) out.push(`${pool} has ${s.dataErrors} file(s) with permanent data errors (zpool status -v ${pool})`);
+  if (s.dataErrors > 0)
+    out.push(`${pool} has ${s.dataErrors} file(s) with permanent data errors (zpool status -v ${pool})`);
   else if (s.checksumErrors > 0) out.push(`${pool} counted ${s.checksumErrors} checksum error(s)`);
   return out;
 }

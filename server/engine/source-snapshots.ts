@@ -23,7 +23,12 @@ export interface SnapshotSpec {
 /** Root name → the error that kept its snapshot from being taken. */
 export type SnapshotErrors = Map<string, BackupError>;
 
-async function runHooks(remote: ZfsHost, hooks: string[][], phase: string, signal?: AbortSignal): Promise<BackupError | undefined> {
+async function runHooks(
+  remote: ZfsHost,
+  hooks: string[][],
+  phase: string,
+  signal?: AbortSignal,
+): Promise<BackupError | undefined> {
   for (const argv of hooks) {
     try {
       await remote.runChecked(argv, signal);
@@ -36,7 +41,13 @@ async function runHooks(remote: ZfsHost, hooks: string[][], phase: string, signa
 }
 
 /** Takes the pass's snapshots; returns the roots that could not be snapshotted, with why. */
-export async function takeSnapshots(remote: ZfsHost, roots: DatasetRoot[], spec: SnapshotSpec, signal?: AbortSignal, paused: Paused = new Map()): Promise<SnapshotErrors> {
+export async function takeSnapshots(
+  remote: ZfsHost,
+  roots: DatasetRoot[],
+  spec: SnapshotSpec,
+  signal?: AbortSignal,
+  paused: Paused = new Map(),
+): Promise<SnapshotErrors> {
   const errors: SnapshotErrors = new Map();
   const isPaused = (name: string): boolean => pauseReason(paused, name) !== undefined;
   const pre = await runHooks(remote, spec.pre ?? [], "pre-snapshot", signal);
@@ -49,7 +60,10 @@ export async function takeSnapshots(remote: ZfsHost, roots: DatasetRoot[], spec:
         // `-r` cannot leave a child out: the snapshot just taken of a paused child is removed
         // again (it is bzman's own, taken a moment ago, and holds nothing the source lacks).
         for (const p of paused.keys()) {
-          if (r.recursive && isWithin(p, r.name)) await remote.destroySnapshot(p, spec.name, spec.prefix ?? spec.name.slice(0, spec.name.lastIndexOf("_")), signal).catch(() => undefined);
+          if (r.recursive && isWithin(p, r.name))
+            await remote
+              .destroySnapshot(p, spec.name, spec.prefix ?? spec.name.slice(0, spec.name.lastIndexOf("_")), signal)
+              .catch(() => undefined);
         }
       } catch (err) {
         errors.set(r.name, toBackupError(err));

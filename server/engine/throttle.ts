@@ -10,14 +10,20 @@ export interface ThrottleClock {
   sleep(ms: number): Promise<void>;
 }
 
-const REAL_CLOCK: ThrottleClock = { now: () => performance.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) };
+const REAL_CLOCK: ThrottleClock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
 
 /** Passes chunks through no faster than `rate()` bytes per second (null: unlimited). */
 export class Throttle extends Transform {
   private allowance = 0;
   private last: number;
 
-  constructor(private readonly rate: () => number | null, private readonly clock: ThrottleClock = REAL_CLOCK) {
+  constructor(
+    private readonly rate: () => number | null,
+    private readonly clock: ThrottleClock = REAL_CLOCK,
+  ) {
     super();
     this.last = clock.now();
   }

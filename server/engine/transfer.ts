@@ -25,8 +25,17 @@ export interface TransferProgress {
 
 // Receive-side failures that are about the destination, not the stream: they are the cause even
 // when the sender then fails with a broken pipe.
-const DESTINATION_CODES: ErrorCode[] = ["ZFS_DEST_MODIFIED", "ZFS_SNAPSHOT_MISMATCH", "ZFS_DEST_EXISTS", "ZFS_NO_SPACE",
-  "ZFS_DATASET_MISSING", "ZFS_PERMISSION", "ZFS_RECV_RESUMABLE", "ZFS_UNSUPPORTED", "ZFS_BUSY"];
+const DESTINATION_CODES: ErrorCode[] = [
+  "ZFS_DEST_MODIFIED",
+  "ZFS_SNAPSHOT_MISMATCH",
+  "ZFS_DEST_EXISTS",
+  "ZFS_NO_SPACE",
+  "ZFS_DATASET_MISSING",
+  "ZFS_PERMISSION",
+  "ZFS_RECV_RESUMABLE",
+  "ZFS_UNSUPPORTED",
+  "ZFS_BUSY",
+];
 
 function failed(s: PromiseSettledResult<ExitStatus>): boolean {
   return s.status === "rejected" || s.value.code !== 0;
@@ -37,8 +46,14 @@ function failed(s: PromiseSettledResult<ExitStatus>): boolean {
  * receive, else the sender's failure, else receive's, else the pipe's.
  */
 function transferError(
-  step: Step, hosts: Hosts, send: PromiseSettledResult<ExitStatus>, sendArgv: string[],
-  recv: PromiseSettledResult<ExitStatus>, recvArgv: string[], pipe: PromiseSettledResult<void>, aborted: boolean,
+  step: Step,
+  hosts: Hosts,
+  send: PromiseSettledResult<ExitStatus>,
+  sendArgv: string[],
+  recv: PromiseSettledResult<ExitStatus>,
+  recvArgv: string[],
+  pipe: PromiseSettledResult<void>,
+  aborted: boolean,
 ): BackupError {
   const remote = hosts.sender;
   const where = hosts.receiver.where;
@@ -47,17 +62,29 @@ function transferError(
     return commandError(where, recvArgv, recv.value);
   }
   if (aborted) return new BackupError("ABORTED", `transfer of ${step.targetDataset} aborted`);
-  if (send.status === "rejected") return send.reason instanceof BackupError ? send.reason : new BackupError("SSH_CHANNEL", String(send.reason));
+  if (send.status === "rejected")
+    return send.reason instanceof BackupError ? send.reason : new BackupError("SSH_CHANNEL", String(send.reason));
   if (send.value.code !== 0) {
     const s = send.value;
     const guard = tryClassifyStderr(s.stderr);
-    if (guard === "GUARD_REJECTED" || guard === "ZFS_DATASET_MISSING" || guard === "ZFS_PERMISSION" || guard === "ZFS_RESUME_STALE") return commandError(remote.where, sendArgv, s);
+    if (
+      guard === "GUARD_REJECTED" ||
+      guard === "ZFS_DATASET_MISSING" ||
+      guard === "ZFS_PERMISSION" ||
+      guard === "ZFS_RESUME_STALE"
+    )
+      return commandError(remote.where, sendArgv, s);
     const code: ErrorCode = s.code === null && !s.signal ? "SSH_NO_EXIT_STATUS" : "ZFS_SEND_FAILED";
-    const recvDetail = recv.status === "fulfilled" && recv.value.stderr.trim() ? `\nreceive: ${recv.value.stderr.trim()}` : "";
-    return new BackupError(code, `${remote.where}: zfs send ended with ${describeExit(s)}${s.stderr.trim() ? ": " + s.stderr.trim().split("\n").pop() : ""}`,
-      { detail: (s.stderr.trim() + recvDetail).trim() || undefined });
+    const recvDetail =
+      recv.status === "fulfilled" && recv.value.stderr.trim() ? `\nreceive: ${recv.value.stderr.trim()}` : "";
+    return new BackupError(
+      code,
+      `${remote.where}: zfs send ended with ${describeExit(s)}${s.stderr.trim() ? ": " + s.stderr.trim().split("\n").pop() : ""}`,
+      { detail: (s.stderr.trim() + recvDetail).trim() || undefined },
+    );
   }
-  if (recv.status === "rejected") return recv.reason instanceof BackupError ? recv.reason : new BackupError("SPAWN_FAILED", String(recv.reason));
+  if (recv.status === "rejected")
+    return recv.reason instanceof BackupError ? recv.reason : new BackupError("SPAWN_FAILED", String(recv.reason));
   if (recv.value.code !== 0) return commandError(where, recvArgv, recv.value);
   const reason = pipe.status === "rejected" ? (pipe.reason as Error).message : "unknown";
   return new BackupError("SSH_CHANNEL", `stream of ${step.targetDataset} broke: ${reason}`);
@@ -78,7 +105,10 @@ export async function transferStep(
   step: Step,
   hosts: Hosts,
   opts: {
-    type: DatasetType; signal?: AbortSignal; onProgress?: (p: TransferProgress) => void; estimatedBytes?: number;
+    type: DatasetType;
+    signal?: AbortSignal;
+    onProgress?: (p: TransferProgress) => void;
+    estimatedBytes?: number;
     /** A restore: receive without bzman's safe properties, mounted or not. */
     restore?: { mount: boolean };
     /** Stop both ends when no byte has moved for this long (absent: no watchdog). */
@@ -101,7 +131,11 @@ export async function transferStep(
     // stream and cleans up after itself (a killed client may leave zfs-fuse's daemon mid-way).
     const recv = opts.restore
       ? await hosts.receiver.receiveRestore(step.targetDataset, opts.restore.mount)
-      : await hosts.receiver.receive(step.targetDataset, { full: step.kind === "full", type: opts.type, ...(opts.receiveProps ? { configured: opts.receiveProps } : {}) });
+      : await hosts.receiver.receive(step.targetDataset, {
+          full: step.kind === "full",
+          type: opts.type,
+          ...(opts.receiveProps ? { configured: opts.receiveProps } : {}),
+        });
     const stopRecv = (): void => {
       recv.stdin.destroy();
       recvKillTimer ??= setTimeout(() => recv.kill(), RECEIVE_GRACE_MS).unref();
@@ -143,7 +177,9 @@ export async function transferStep(
     };
     stop.signal.addEventListener("abort", onAbort, { once: true });
     // A pipe failure (either side gone) stops both commands, so neither is left waiting.
-    const pipe = (opts.rate ? pipeline(send.stdout, new Throttle(opts.rate), recv.stdin) : pipeline(send.stdout, recv.stdin)).catch((err: unknown) => {
+    const pipe = (
+      opts.rate ? pipeline(send.stdout, new Throttle(opts.rate), recv.stdin) : pipeline(send.stdout, recv.stdin)
+    ).catch((err: unknown) => {
       send.kill();
       stopRecv();
       throw err;
@@ -156,7 +192,10 @@ export async function transferStep(
     clearTimeout(stallTimer);
     if (p.status === "fulfilled" && !failed(sd) && !failed(rd)) return counter.bytes;
     if (stalled) {
-      throw new BackupError("STALLED", `transfer of ${step.targetDataset} moved no byte for ${Math.round(opts.stallMs! / 1000)}s after ${counter.bytes} bytes; both ends were stopped`);
+      throw new BackupError(
+        "STALLED",
+        `transfer of ${step.targetDataset} moved no byte for ${Math.round(opts.stallMs! / 1000)}s after ${counter.bytes} bytes; both ends were stopped`,
+      );
     }
     throw transferError(step, hosts, sd, send.argv, rd, recv.argv, p, opts.signal?.aborted ?? false);
   } finally {

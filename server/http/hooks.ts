@@ -47,16 +47,30 @@ export class HookClient {
 
   private async attempt(req: HookRequest): Promise<boolean> {
     const json = typeof req.body === "object";
-    const headers: Record<string, string> = { "user-agent": "bzman", ...(req.body !== undefined ? { "content-type": json ? "application/json" : "text/plain; charset=utf-8" } : {}), ...req.headers };
-    const body = req.body === undefined ? undefined : typeof req.body === "string" ? req.body : JSON.stringify(req.body.json);
+    const headers: Record<string, string> = {
+      "user-agent": "bzman",
+      ...(req.body !== undefined ? { "content-type": json ? "application/json" : "text/plain; charset=utf-8" } : {}),
+      ...req.headers,
+    };
+    const body =
+      req.body === undefined ? undefined : typeof req.body === "string" ? req.body : JSON.stringify(req.body.json);
     try {
-      const res = await fetch(req.url, { method: req.method, headers, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(req.timeoutMs), redirect: "follow" });
+      const res = await fetch(req.url, {
+        method: req.method,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+        signal: AbortSignal.timeout(req.timeoutMs),
+        redirect: "follow",
+      });
       await res.arrayBuffer();
       if (res.ok) return true;
       this.warn(`${req.what}: ${req.method} ${redact(req.url)} answered ${res.status} ${res.statusText}`);
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
-      const why = e.name === "TimeoutError" ? `no answer within ${req.timeoutMs} ms` : e.cause?.code ?? e.cause?.message ?? e.message;
+      const why =
+        e.name === "TimeoutError"
+          ? `no answer within ${req.timeoutMs} ms`
+          : (e.cause?.code ?? e.cause?.message ?? e.message);
       this.warn(`${req.what}: ${req.method} ${redact(req.url)} failed: ${why}`);
     }
     return false;

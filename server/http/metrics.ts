@@ -19,43 +19,86 @@ export interface MetricsExtras {
 }
 
 /** The Prometheus text exposition of the status, and its content type. */
-export async function metricsText(m: StatusModel, extras: MetricsExtras = {}): Promise<{ body: string; contentType: string }> {
+export async function metricsText(
+  m: StatusModel,
+  extras: MetricsExtras = {},
+): Promise<{ body: string; contentType: string }> {
   const registry = metricsRegistry(m, extras);
   return { body: await registry.metrics(), contentType: registry.contentType };
 }
 
 /** The name of every metric bzman exports (whether or not it has samples now), sorted. */
 export function exportedMetricNames(): string[] {
-  const empty: StatusModel = { generatedAt: new Date(0).toISOString(), healthy: true, problems: [], datasets: [], pools: [], drills: [], scrubs: [], keptAside: [] };
-  return metricsRegistry(empty, { counters: new PassCounters(), build: { version: "0", node: "0" } }).getMetricsAsArray().map((x) => x.name).sort();
+  const empty: StatusModel = {
+    generatedAt: new Date(0).toISOString(),
+    healthy: true,
+    problems: [],
+    datasets: [],
+    pools: [],
+    drills: [],
+    scrubs: [],
+    keptAside: [],
+  };
+  return metricsRegistry(empty, { counters: new PassCounters(), build: { version: "0", node: "0" } })
+    .getMetricsAsArray()
+    .map((x) => x.name)
+    .sort();
 }
 
 function metricsRegistry(m: StatusModel, extras: MetricsExtras): Registry {
   const registry = new Registry();
-  const g = (name: string, help: string, labelNames: string[]): Gauge => new Gauge({ name, help, labelNames, registers: [registry] });
+  const g = (name: string, help: string, labelNames: string[]): Gauge =>
+    new Gauge({ name, help, labelNames, registers: [registry] });
   const c = (name: string, help: string, labelNames: string[], samples: CounterSample[]): void => {
     const counter = new Counter({ name, help, labelNames, registers: [registry] });
     for (const s of samples) counter.inc(s.labels, s.value);
   };
   const counters = extras.counters ?? new PassCounters();
-  c("bzman_transferred_bytes_total", "bytes received from the sources by this daemon's passes (since it started)", ["source"], counters.bytesSamples());
-  c("bzman_passes_total", "passes this daemon ran, by result: ok, failed, conflict, aborted, skipped (since it started)", ["source", "result"], counters.passSamples());
-  c("bzman_failures_total", "datasets that failed or hit a conflict in this daemon's passes, by error code or conflict kind (since it started)", ["source", "code"], counters.failureSamples());
-  const build = g("bzman_build_info", "always 1; the labels say which bzman and which Node.js run", ["version", "node"]);
+  c(
+    "bzman_transferred_bytes_total",
+    "bytes received from the sources by this daemon's passes (since it started)",
+    ["source"],
+    counters.bytesSamples(),
+  );
+  c(
+    "bzman_passes_total",
+    "passes this daemon ran, by result: ok, failed, conflict, aborted, skipped (since it started)",
+    ["source", "result"],
+    counters.passSamples(),
+  );
+  c(
+    "bzman_failures_total",
+    "datasets that failed or hit a conflict in this daemon's passes, by error code or conflict kind (since it started)",
+    ["source", "code"],
+    counters.failureSamples(),
+  );
+  const build = g("bzman_build_info", "always 1; the labels say which bzman and which Node.js run", [
+    "version",
+    "node",
+  ]);
   if (extras.build) build.set({ version: extras.build.version, node: extras.build.node }, 1);
   const healthy = g("bzman_healthy", "1 when every dataset is fresh and every pool is healthy", []);
-  const lastSuccess = g("bzman_dataset_last_success_timestamp_seconds", "start of the last successful pass", ["source", "dataset"]);
+  const lastSuccess = g("bzman_dataset_last_success_timestamp_seconds", "start of the last successful pass", [
+    "source",
+    "dataset",
+  ]);
   const lag = g("bzman_dataset_lag_seconds", "seconds since the last successful pass started", ["source", "dataset"]);
   const goal = g("bzman_dataset_max_lag_seconds", "the freshness goal", ["source", "dataset"]);
   const fresh = g("bzman_dataset_fresh", "1 when within the freshness goal", ["source", "dataset"]);
-  const failed = g("bzman_dataset_last_pass_failed", "1 when the last pass failed or hit a conflict", ["source", "dataset"]);
+  const failed = g("bzman_dataset_last_pass_failed", "1 when the last pass failed or hit a conflict", [
+    "source",
+    "dataset",
+  ]);
   const bytes = g("bzman_dataset_last_bytes", "bytes moved by the last pass", ["source", "dataset"]);
   const duration = g("bzman_dataset_last_transfer_seconds", "transfer time of the last pass", ["source", "dataset"]);
   const running = g("bzman_dataset_transfer_bytes", "bytes moved so far by a running transfer", ["source", "dataset"]);
   const capacity = g("bzman_pool_capacity_ratio", "used share of the pool", ["host", "pool"]);
   const free = g("bzman_pool_free_bytes", "free bytes in the pool", ["host", "pool"]);
   const online = g("bzman_pool_online", "1 when the pool is ONLINE", ["host", "pool"]);
-  const promoted = g("bzman_dataset_promoted", "1 while the backup is promoted to a live dataset (pulls paused)", ["source", "dataset"]);
+  const promoted = g("bzman_dataset_promoted", "1 while the backup is promoted to a live dataset (pulls paused)", [
+    "source",
+    "dataset",
+  ]);
   const drillOk = g("bzman_drill_ok", "1 when the newest restore drill of the source passed", ["source"]);
   const drillAt = g("bzman_drill_timestamp_seconds", "when the newest restore drill of the source ended", ["source"]);
   const scrubOk = g("bzman_scrub_ok", "1 when the newest scrub of the backup pool found no errors", ["pool"]);

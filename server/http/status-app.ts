@@ -55,7 +55,9 @@ export function createStatusApp(opts: StatusAppOptions): Express {
     }
     next();
   });
-  const wantsJson = (req: Request): boolean => req.query.format === "json" || (req.accepts(["text/plain", "application/json"]) === "application/json" && !req.accepts("text/html"));
+  const wantsJson = (req: Request): boolean =>
+    req.query.format === "json" ||
+    (req.accepts(["text/plain", "application/json"]) === "application/json" && !req.accepts("text/html"));
   app.get("/status", async (req, res) => {
     const m = await opts.status();
     if (wantsJson(req)) res.json(m);
@@ -63,7 +65,10 @@ export function createStatusApp(opts: StatusAppOptions): Express {
   });
   app.get("/healthz", async (_req, res) => {
     const m = await opts.status();
-    res.status(m.healthy ? 200 : 503).type("text/plain").send(m.healthy ? "ok\n" : m.problems.map((p) => p + "\n").join(""));
+    res
+      .status(m.healthy ? 200 : 503)
+      .type("text/plain")
+      .send(m.healthy ? "ok\n" : m.problems.map((p) => p + "\n").join(""));
   });
   app.get("/metrics", async (_req, res) => {
     const { body, contentType } = await metricsText(await opts.status(), opts.metrics);
@@ -72,6 +77,8 @@ export function createStatusApp(opts: StatusAppOptions): Express {
   app.get("/", async (_req, res) => {
     res.type("text/html").send(statusPage(await opts.status()));
   });
-  app.use((_req, res) => void res.status(404).type("text/plain").send("bzman: not found (try /status, /metrics, /healthz)\n"));
+  app.use(
+    (_req, res) => void res.status(404).type("text/plain").send("bzman: not found (try /status, /metrics, /healthz)\n"),
+  );
   return app;
 }

@@ -49,27 +49,52 @@ export function statusText(m: StatusModel): string {
   const t: string[][] = [["DATASET", "STATE", "NEWEST", "LAG", "GOAL", "BYTES", "TIME", "NEXT"]];
   for (const d of m.datasets) {
     t.push([
-      cut(`${d.source}:${d.dataset}`, 30), state(d), cut(d.newest ? "@" + d.newest.name : "-", 24), age(d.lagSeconds), age(d.maxLagSeconds),
-      d.lastBytes ? prettyBytes(d.lastBytes) : "-", d.lastDurationMs ? `${(d.lastDurationMs / 1000).toFixed(1)}s` : "-", d.nextRun ? d.nextRun.slice(11, 19) : "-",
+      cut(`${d.source}:${d.dataset}`, 30),
+      state(d),
+      cut(d.newest ? "@" + d.newest.name : "-", 24),
+      age(d.lagSeconds),
+      age(d.maxLagSeconds),
+      d.lastBytes ? prettyBytes(d.lastBytes) : "-",
+      d.lastDurationMs ? `${(d.lastDurationMs / 1000).toFixed(1)}s` : "-",
+      d.nextRun ? d.nextRun.slice(11, 19) : "-",
     ]);
   }
-  const lines = [`bzman status at ${m.generatedAt}: ${m.healthy ? "all well" : `${m.problems.length} problem(s)`}`, "", aligned(t)];
+  const lines = [
+    `bzman status at ${m.generatedAt}: ${m.healthy ? "all well" : `${m.problems.length} problem(s)`}`,
+    "",
+    aligned(t),
+  ];
   if (m.pools.length) {
     const p: string[][] = [["POOL", "HOST", "HEALTH", "USED", "FREE"]];
-    for (const x of m.pools) p.push([x.pool, x.host, x.health, `${Math.round(x.capacity * 100)}%`, prettyBytes(x.freeBytes)]);
+    for (const x of m.pools)
+      p.push([x.pool, x.host, x.health, `${Math.round(x.capacity * 100)}%`, prettyBytes(x.freeBytes)]);
     lines.push("", aligned(p));
   }
   const promoted = m.datasets.filter((d) => d.promoted);
-  if (promoted.length) lines.push("", ...promoted.map((d) => `PROMOTED ${d.source}:${d.dataset} is live as local:${d.promoted!.live} since ${d.promoted!.at}; pulls paused until bzman failback`));
+  if (promoted.length)
+    lines.push(
+      "",
+      ...promoted.map(
+        (d) =>
+          `PROMOTED ${d.source}:${d.dataset} is live as local:${d.promoted!.live} since ${d.promoted!.at}; pulls paused until bzman failback`,
+      ),
+    );
   const checks = [...m.drills.map((d) => ["drill", d] as const), ...m.scrubs.map((c) => ["scrub", c] as const)];
   if (checks.length) {
     const c: string[][] = [["CHECK", "OF", "WHEN", "RESULT"]];
-    for (const [kind, x] of checks) c.push([kind, cut(x.subject, 24), x.at.slice(0, 16).replace("T", " "), x.result === "ok" ? "ok" : "FAILED"]);
+    for (const [kind, x] of checks)
+      c.push([kind, cut(x.subject, 24), x.at.slice(0, 16).replace("T", " "), x.result === "ok" ? "ok" : "FAILED"]);
     lines.push("", aligned(c));
   }
   if (m.keptAside.length) {
     const k: string[][] = [["KEPT ASIDE", "OF", "BY", "WHEN"]];
-    for (const x of m.keptAside) k.push([x.dataset, x.subject, x.result === "failed" ? `${x.by} (failed)` : x.by, x.at.slice(0, 16).replace("T", " ")]);
+    for (const x of m.keptAside)
+      k.push([
+        x.dataset,
+        x.subject,
+        x.result === "failed" ? `${x.by} (failed)` : x.by,
+        x.at.slice(0, 16).replace("T", " "),
+      ]);
     lines.push("", aligned(k));
   }
   if (m.problems.length) lines.push("", "PROBLEMS:", ...m.problems.map((x) => `  - ${x}`));
@@ -80,18 +105,36 @@ const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeA
 
 /** The status as one small HTML page; failures and stale datasets are highlighted. */
 export function statusPage(m: StatusModel): string {
-  const rows = m.datasets.map((d) => {
-    const st = state(d);
-    const cls = st === "ok" ? "ok" : st.startsWith("running") ? "run" : "bad";
-    return `<tr class="${cls}" data-dataset="${esc(`${d.source}:${d.dataset}`)}"><td>${esc(`${d.source}:${d.dataset}`)}</td><td>${esc(st)}</td>` +
-      `<td>${esc(d.newest ? "@" + d.newest.name : "-")}</td><td>${esc(age(d.lagSeconds))}</td><td>${esc(age(d.maxLagSeconds))}</td>` +
-      `<td>${esc(d.lastBytes ? prettyBytes(d.lastBytes) : "-")}</td><td>${esc(problemOf(d))}</td></tr>`;
-  }).join("\n");
-  const pools = m.pools.map((p) => `<tr class="${p.health === "ONLINE" ? "ok" : "bad"}"><td>${esc(p.pool)}</td><td>${esc(p.host)}</td><td>${esc(p.health)}</td><td>${Math.round(p.capacity * 100)}%</td><td>${esc(prettyBytes(p.freeBytes))}</td></tr>`).join("\n");
+  const rows = m.datasets
+    .map((d) => {
+      const st = state(d);
+      const cls = st === "ok" ? "ok" : st.startsWith("running") ? "run" : "bad";
+      return (
+        `<tr class="${cls}" data-dataset="${esc(`${d.source}:${d.dataset}`)}"><td>${esc(`${d.source}:${d.dataset}`)}</td><td>${esc(st)}</td>` +
+        `<td>${esc(d.newest ? "@" + d.newest.name : "-")}</td><td>${esc(age(d.lagSeconds))}</td><td>${esc(age(d.maxLagSeconds))}</td>` +
+        `<td>${esc(d.lastBytes ? prettyBytes(d.lastBytes) : "-")}</td><td>${esc(problemOf(d))}</td></tr>`
+      );
+    })
+    .join("\n");
+  const pools = m.pools
+    .map(
+      (p) =>
+        `<tr class="${p.health === "ONLINE" ? "ok" : "bad"}"><td>${esc(p.pool)}</td><td>${esc(p.host)}</td><td>${esc(p.health)}</td><td>${Math.round(p.capacity * 100)}%</td><td>${esc(prettyBytes(p.freeBytes))}</td></tr>`,
+    )
+    .join("\n");
   const problems = m.problems.map((p) => `<li>${esc(p)}</li>`).join("");
   const checks = [...m.drills.map((d) => ["Restore drill", d] as const), ...m.scrubs.map((c) => ["Scrub", c] as const)]
-    .map(([kind, x]) => `<tr class="${x.result === "ok" ? "ok" : "bad"}"><td>${kind}</td><td>${esc(x.subject)}</td><td>${esc(x.at)}</td><td>${esc(x.message)}</td></tr>`).join("\n");
-  const aside = m.keptAside.map((k) => `<tr><td>${esc(k.dataset)}</td><td>${esc(k.subject)}</td><td>${esc(k.result === "failed" ? `${k.by} (failed)` : k.by)}</td><td>${esc(k.at)}</td></tr>`).join("\n");
+    .map(
+      ([kind, x]) =>
+        `<tr class="${x.result === "ok" ? "ok" : "bad"}"><td>${kind}</td><td>${esc(x.subject)}</td><td>${esc(x.at)}</td><td>${esc(x.message)}</td></tr>`,
+    )
+    .join("\n");
+  const aside = m.keptAside
+    .map(
+      (k) =>
+        `<tr><td>${esc(k.dataset)}</td><td>${esc(k.subject)}</td><td>${esc(k.result === "failed" ? `${k.by} (failed)` : k.by)}</td><td>${esc(k.at)}</td></tr>`,
+    )
+    .join("\n");
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>bzman status</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">

@@ -55,8 +55,15 @@ async function withClone<T>(rig: Rig, snapshot: string, cloneName: string, f: (m
 
 /** Compares a file of a snapshot on the source with the same file of the backed-up snapshot. */
 async function verify(rig: Rig, dataset: string, file: string, snapshot: string): Promise<boolean> {
-  const source = await withClone(rig, `${rig.sourcePool}/${dataset}@${snapshot}`, `${rig.sourcePool}/verify`, (m) => sha(join(m, file)));
-  const backup = await withClone(rig, `${rig.backupPool}/${rig.sourceName}/${rig.sourcePool}/${dataset}@${snapshot}`, `${rig.backupPool}/verify`, (m) => sha(join(m, file)));
+  const source = await withClone(rig, `${rig.sourcePool}/${dataset}@${snapshot}`, `${rig.sourcePool}/verify`, (m) =>
+    sha(join(m, file)),
+  );
+  const backup = await withClone(
+    rig,
+    `${rig.backupPool}/${rig.sourceName}/${rig.sourcePool}/${dataset}@${snapshot}`,
+    `${rig.backupPool}/verify`,
+    (m) => sha(join(m, file)),
+  );
   return source === backup;
 }
 
@@ -76,7 +83,9 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const rig = await startRig({ name: "demo", poolSizeMiB: 256 });
   let ok = false;
   try {
-    out(`source pool: ${rig.sourcePool} (mounted at ${rig.sourceMount})\nbackup pool: ${rig.backupPool}\nsource host: sshd pid ${rig.sshd.pid} on 127.0.0.1:${rig.sshd.port}, host key pinned in the config`);
+    out(
+      `source pool: ${rig.sourcePool} (mounted at ${rig.sourceMount})\nbackup pool: ${rig.backupPool}\nsource host: sshd pid ${rig.sshd.pid} on 127.0.0.1:${rig.sshd.port}, host key pinned in the config`,
+    );
     await populate(rig);
     const configPath = rig.writeConfig();
     out(`config: ${configPath}\n${readFileSync(configPath, "utf8").trim().replace(/^/gm, "  ")}`);
@@ -95,20 +104,40 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const second = await runCommand(config, undefined, opts.deps);
 
     say("What the backup pool holds now");
-    out((await must(["zfs", "list", "-t", "all", "-r", "-o", "name,used,readonly,mounted", `${rig.backupPool}/${rig.sourceName}`])).trimEnd());
+    out(
+      (
+        await must([
+          "zfs",
+          "list",
+          "-t",
+          "all",
+          "-r",
+          "-o",
+          "name,used,readonly,mounted",
+          `${rig.backupPool}/${rig.sourceName}`,
+        ])
+      ).trimEnd(),
+    );
     say("The status (bzman status; GET /status of the daemon shows the same)");
     await statusCommand(config, false, opts.deps);
     say("Verifying: a clone of the backed-up snapshot has the same bytes as the source");
-    const same = await verify(rig, "home/alice", "notes.txt", "demo_3") && await verify(rig, "db", "table.bin", "demo_1");
-    out(same ? "home/alice/notes.txt@demo_3 and db/table.bin@demo_1: identical on source and backup" : "MISMATCH between source and backup");
+    const same =
+      (await verify(rig, "home/alice", "notes.txt", "demo_3")) && (await verify(rig, "db", "table.bin", "demo_1"));
+    out(
+      same
+        ? "home/alice/notes.txt@demo_3 and db/table.bin@demo_1: identical on source and backup"
+        : "MISMATCH between source and backup",
+    );
     ok = first === EXIT.OK && second === EXIT.OK && same;
 
     say(ok ? "Demo finished: replicated end to end" : "Demo finished WITH PROBLEMS (see above)");
     if (opts.keep) {
       rig.release();
-      out(`The sandbox is left running (--keep). Look around with:\n  npx tsx server/main.ts --config ${configPath} plan\n` +
-        `  npx tsx server/main.ts --config ${configPath} run\n  zfs list -t snapshot -r ${rig.backupPool}\n` +
-        `To remove it:\n  kill ${rig.sshd.pid}; zpool destroy ${rig.sourcePool}; zpool destroy ${rig.backupPool}; rm -rf ${rig.dir}`);
+      out(
+        `The sandbox is left running (--keep). Look around with:\n  npx tsx server/main.ts --config ${configPath} plan\n` +
+          `  npx tsx server/main.ts --config ${configPath} run\n  zfs list -t snapshot -r ${rig.backupPool}\n` +
+          `To remove it:\n  kill ${rig.sshd.pid}; zpool destroy ${rig.sourcePool}; zpool destroy ${rig.backupPool}; rm -rf ${rig.dir}`,
+      );
     } else {
       out("To keep the sandbox for a look around afterwards: npm run demo -- --keep");
     }

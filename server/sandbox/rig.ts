@@ -14,8 +14,11 @@ import { BackupError } from "../errors.ts";
 
 /** A file shipped in source-hooks/ (found from the sources or from the built dist/). */
 function sourceHook(name: string): string {
-  return [new URL(`../../source-hooks/${name}`, import.meta.url), new URL(`../../../source-hooks/${name}`, import.meta.url)]
-    .map((u) => fileURLToPath(u)).find((p) => existsSync(p)) ?? fileURLToPath(new URL(`../../source-hooks/${name}`, import.meta.url));
+  return (
+    [new URL(`../../source-hooks/${name}`, import.meta.url), new URL(`../../../source-hooks/${name}`, import.meta.url)]
+      .map((u) => fileURLToPath(u))
+      .find((p) => existsSync(p)) ?? fileURLToPath(new URL(`../../source-hooks/${name}`, import.meta.url))
+  );
 }
 
 /** The source guard shipped in source-hooks/. */
@@ -35,8 +38,20 @@ export const KEY_COMMENT = `bzman@${hostname()}`;
  */
 async function installForRoot(home: string, prefix: string, args: string[]): Promise<string> {
   mkdirSync(home, { recursive: true });
-  return must(["unshare", "-m", "sh", "-c", 'mount --bind "$1" /root && shift && exec sh "$@"', "sh", home,
-    INSTALL_SOURCE, "--as-root", "--prefix", prefix, ...args]);
+  return must([
+    "unshare",
+    "-m",
+    "sh",
+    "-c",
+    'mount --bind "$1" /root && shift && exec sh "$@"',
+    "sh",
+    home,
+    INSTALL_SOURCE,
+    "--as-root",
+    "--prefix",
+    prefix,
+    ...args,
+  ]);
 }
 
 /** Options of a rig. */
@@ -112,8 +127,21 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
     // Both keys installed as an operator installs them (README: "Setting up a source").
     const home = join(dir, "source-root-home");
     const prefix = join(dir, "source-usr-local");
-    await installForRoot(home, prefix, ["--key", pub, "--root", sourcePool, "--guard-option", `--hook 'zfs set bzman:flushed=yes ${sourcePool}'`, ...(opts.installArgs ?? [])]);
-    await installForRoot(home, prefix, ["--key", restorePub, "--restore", ...(opts.restoreRoots ?? [""]).flatMap((r) => ["--root", r ? `${sourcePool}/${r}` : sourcePool])]);
+    await installForRoot(home, prefix, [
+      "--key",
+      pub,
+      "--root",
+      sourcePool,
+      "--guard-option",
+      `--hook 'zfs set bzman:flushed=yes ${sourcePool}'`,
+      ...(opts.installArgs ?? []),
+    ]);
+    await installForRoot(home, prefix, [
+      "--key",
+      restorePub,
+      "--restore",
+      ...(opts.restoreRoots ?? [""]).flatMap((r) => ["--root", r ? `${sourcePool}/${r}` : sourcePool]),
+    ]);
     const authorizedKeys = join(home, ".ssh", "authorized_keys");
     const sshd = await startSshd(join(dir, "sshd"), authorizedKeys);
     const installKey = async (host: string, extra: string[] = []): Promise<string> => {
@@ -125,16 +153,36 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
     undo.push(() => sshd.stop());
     const sourceName = "src1";
     return {
-      dir, sourcePool, backupPool, sourceMount: src.mountpoint, identity, restoreIdentity, sshd, authorizedKeys, installKey, sourceName, cleanup,
+      dir,
+      sourcePool,
+      backupPool,
+      sourceMount: src.mountpoint,
+      identity,
+      restoreIdentity,
+      sshd,
+      authorizedKeys,
+      installKey,
+      sourceName,
+      cleanup,
       release: () => (sshd.release(), daemon.release()),
       writeConfig(source = {}, file = join(dir, "bzman.yaml")) {
         const config = {
           state: join(dir, "state.json"),
           http: { listen: "" },
-          sources: [{
-            name: sourceName, host: "127.0.0.1", port: sshd.port, user: "root", identity, restore_identity: restoreIdentity, host_key: sshd.hostKey,
-            target: `${backupPool}/${sourceName}`, datasets: [{ name: sourcePool, recursive: true }], ...source,
-          }],
+          sources: [
+            {
+              name: sourceName,
+              host: "127.0.0.1",
+              port: sshd.port,
+              user: "root",
+              identity,
+              restore_identity: restoreIdentity,
+              host_key: sshd.hostKey,
+              target: `${backupPool}/${sourceName}`,
+              datasets: [{ name: sourcePool, recursive: true }],
+              ...source,
+            },
+          ],
         } as Record<string, unknown>;
         if (source.http) {
           config.http = source.http;

@@ -62,21 +62,46 @@ export async function startSshd(dir: string, authorizedKeys: string | string[]):
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     const config = join(dir, "sshd_config");
-    writeFileSync(config, [
-      `Port ${port}`, "ListenAddress 127.0.0.1", `HostKey ${hostKeyPath}`, `PidFile ${join(dir, "sshd.pid")}`,
-      `AuthorizedKeysFile ${keysFile}`, "StrictModes no", "UsePAM no", "PasswordAuthentication no",
-      "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password", "LogLevel VERBOSE", "MaxStartups 64", "MaxSessions 32",
-      "Subsystem sftp internal-sftp", "",
-    ].join("\n"));
+    writeFileSync(
+      config,
+      [
+        `Port ${port}`,
+        "ListenAddress 127.0.0.1",
+        `HostKey ${hostKeyPath}`,
+        `PidFile ${join(dir, "sshd.pid")}`,
+        `AuthorizedKeysFile ${keysFile}`,
+        "StrictModes no",
+        "UsePAM no",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PermitRootLogin prohibit-password",
+        "LogLevel VERBOSE",
+        "MaxStartups 64",
+        "MaxSessions 32",
+        "Subsystem sftp internal-sftp",
+        "",
+      ].join("\n"),
+    );
     const d = startDaemon(["/usr/sbin/sshd", "-D", "-e", "-f", config], logPath);
     for (let i = 0; i < 50; i++) {
       if (await listening(port)) {
         const [type, key] = hostPub.split(" ");
-        return { port, hostKey: `${type} ${key}`, pid: d.pid, logPath, stop: () => d.stop(), release: () => d.release() };
+        return {
+          port,
+          hostKey: `${type} ${key}`,
+          pid: d.pid,
+          logPath,
+          stop: () => d.stop(),
+          release: () => d.release(),
+        };
       }
-      if (await Promise.race([d.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 100))])) break;
+      if (await Promise.race([d.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 100))]))
+        break;
     }
     await d.stop();
   }
-  throw new BackupError("SANDBOX", `sshd did not start (log: ${logPath}): ${readFileSync(logPath, "utf8").slice(-500)}`);
+  throw new BackupError(
+    "SANDBOX",
+    `sshd did not start (log: ${logPath}): ${readFileSync(logPath, "utf8").slice(-500)}`,
+  );
 }

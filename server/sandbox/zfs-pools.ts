@@ -45,12 +45,17 @@ export async function ensureZfsDaemon(logDir: string): Promise<ZfsDaemon> {
 /** Runs a command that must succeed. */
 export async function must(argv: string[]): Promise<string> {
   const r = await runner.run(argv);
-  if (r.code !== 0) throw new BackupError("SANDBOX", `${argv.join(" ")} failed (${r.code ?? r.signal}): ${r.stderr.trim()}`);
+  if (r.code !== 0)
+    throw new BackupError("SANDBOX", `${argv.join(" ")} failed (${r.code ?? r.signal}): ${r.stderr.trim()}`);
   return r.stdout;
 }
 
 /** Creates pool `name` on a sparse file in `dir`, mounted below `dir/mnt` (never at /name). */
-export async function createFilePool(name: string, dir: string, sizeMiB = 128): Promise<{ vdev: string; mountpoint: string }> {
+export async function createFilePool(
+  name: string,
+  dir: string,
+  sizeMiB = 128,
+): Promise<{ vdev: string; mountpoint: string }> {
   const vdev = join(dir, `${name}.img`);
   const f = await open(vdev, "w");
   await f.truncate(sizeMiB * 1024 * 1024);

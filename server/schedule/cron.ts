@@ -21,5 +21,5 @@ export function cronProblem(expr: string): string | null {
     delete schedule.scheduledJobs[job.name];
   }
   if (ok) return null;
-  return "not a cron expression that ever fires: [second] minute (0-59) hour (0-23) day of month (1-31) month (1-12) day of week (0-7), e.g. \"*/10 * * * *\"";
+  return 'not a cron expression that ever fires: [second] minute (0-59) hour (0-23) day of month (1-31) month (1-12) day of week (0-7), e.g. "*/10 * * * *"';
 }

@@ -29,7 +29,11 @@ export class Scheduler {
   private readonly active = new Map<string, { since: Date; done: Promise<void> }>();
   private readonly stop = new AbortController();
 
-  constructor(private readonly entries: ScheduleEntry[], private readonly cb: SchedulerCallbacks, private readonly now: () => Date = () => new Date()) {}
+  constructor(
+    private readonly entries: ScheduleEntry[],
+    private readonly cb: SchedulerCallbacks,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
 
   /** Creates the jobs; throws when a cron expression is not understood. */
   start(): void {
@@ -55,13 +59,20 @@ export class Scheduler {
       this.cb.skipped(name, cur.since);
       return;
     }
-    const done = this.cb.pass(name, this.stop.signal).catch(() => undefined).finally(() => this.active.delete(name));
+    const done = this.cb
+      .pass(name, this.stop.signal)
+      .catch(() => undefined)
+      .finally(() => this.active.delete(name));
     this.active.set(name, { since: this.now(), done });
   }
 
   /** Next scheduled time per source (null when none). */
   nextRuns(): Map<string, Date | null> {
-    return new Map([...this.jobs].filter(([n]) => !n.startsWith("job:")).map(([n, j]) => [n, j.nextInvocation() ? new Date(j.nextInvocation()!.getTime()) : null]));
+    return new Map(
+      [...this.jobs]
+        .filter(([n]) => !n.startsWith("job:"))
+        .map(([n, j]) => [n, j.nextInvocation() ? new Date(j.nextInvocation()!.getTime()) : null]),
+    );
   }
 
   /** Names of sources with a pass running, and since when. */

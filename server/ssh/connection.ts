@@ -31,7 +31,13 @@ export interface SourceEndpoint {
  * Ciphers in order of preference: AES-GCM first (the fastest measured on x86 with AES-NI and
  * ssh2's native binding), CTR and ChaCha20 after it for hosts that lack it.
  */
-export const CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr", "chacha20-poly1305@openssh.com"];
+export const CIPHERS = [
+  "aes128-gcm@openssh.com",
+  "aes256-gcm@openssh.com",
+  "aes128-ctr",
+  "aes256-ctr",
+  "chacha20-poly1305@openssh.com",
+];
 
 /**
  * Whether ssh2's optional native crypto binding is built. Without it ssh2 falls back to slower
@@ -51,7 +57,10 @@ export class SourceConnection {
   readonly runner: SshRunner;
   private closed = false;
 
-  constructor(private readonly client: ssh2.Client, readonly name: string) {
+  constructor(
+    private readonly client: ssh2.Client,
+    readonly name: string,
+  ) {
     this.runner = new SshRunner(client, name);
     client.on("close", () => (this.closed = true));
   }
@@ -75,7 +84,11 @@ export class SourceConnection {
 function connectError(ep: SourceEndpoint, err: Error & { level?: string; code?: string }): BackupError {
   const where = `${ep.name} (${ep.user}@${ep.host}:${ep.port})`;
   if (err.level === "client-authentication") {
-    return new BackupError("SSH_AUTH", `${where}: the host refused the key ${ep.identity} (is it in authorized_keys?)`, { cause: err });
+    return new BackupError(
+      "SSH_AUTH",
+      `${where}: the host refused the key ${ep.identity} (is it in authorized_keys?)`,
+      { cause: err },
+    );
   }
   const reason = err.code ? `${err.code} ${err.message}` : err.message;
   return new BackupError("SSH_CONNECT", `${where}: cannot connect: ${reason}`, { cause: err });
@@ -87,7 +100,11 @@ export async function connectSource(ep: SourceEndpoint, signal?: AbortSignal): P
   try {
     privateKey = await readFile(ep.identity);
   } catch (err) {
-    throw new BackupError("SSH_IDENTITY", `${ep.name}: cannot read identity ${ep.identity}: ${(err as Error).message}`, { cause: err });
+    throw new BackupError(
+      "SSH_IDENTITY",
+      `${ep.name}: cannot read identity ${ep.identity}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const pinned = ep.hostKey ? parsePinnedKey(ep.hostKey) : undefined;
   if (typeof pinned === "string") throw new BackupError("SSH_HOSTKEY", `${ep.name}: host_key is invalid: ${pinned}`);
@@ -116,11 +133,19 @@ export async function connectSource(ep: SourceEndpoint, signal?: AbortSignal): P
     client.on("error", (err: Error & { level?: string }) => {
       if (presented && (!pinned || !presented.equals(pinned.blob))) {
         const got = `${keyTypeOf(presented)} ${fingerprint(presented)}`;
-        finish(pinned
-          ? new BackupError("SSH_HOSTKEY", `${ep.name}: host key changed or wrong! pinned ${pinned.type} ${fingerprint(pinned.blob)}, ` +
-              `the host presented ${got}. Nothing was sent. If the host was reinstalled, verify and update host_key.`)
-          : new BackupError("SSH_HOSTKEY_UNKNOWN", `${ep.name}: no host_key is pinned; the host presented ${got}. ` +
-              `Verify it and set host_key, e.g. with: ssh-keyscan -p ${ep.port} ${ep.host}`));
+        finish(
+          pinned
+            ? new BackupError(
+                "SSH_HOSTKEY",
+                `${ep.name}: host key changed or wrong! pinned ${pinned.type} ${fingerprint(pinned.blob)}, ` +
+                  `the host presented ${got}. Nothing was sent. If the host was reinstalled, verify and update host_key.`,
+              )
+            : new BackupError(
+                "SSH_HOSTKEY_UNKNOWN",
+                `${ep.name}: no host_key is pinned; the host presented ${got}. ` +
+                  `Verify it and set host_key, e.g. with: ssh-keyscan -p ${ep.port} ${ep.host}`,
+              ),
+        );
         return;
       }
       finish(connectError(ep, err));
@@ -147,13 +172,21 @@ export async function connectSource(ep: SourceEndpoint, signal?: AbortSignal): P
         },
       });
     } catch (err) {
-      finish(new BackupError("SSH_IDENTITY", `${ep.name}: cannot use identity ${ep.identity}: ${(err as Error).message}`, { cause: err }));
+      finish(
+        new BackupError("SSH_IDENTITY", `${ep.name}: cannot use identity ${ep.identity}: ${(err as Error).message}`, {
+          cause: err,
+        }),
+      );
     }
   });
 }
 
 /** The host key a server presents, fetched without authenticating ("ssh-ed25519 AAAA…" and its fingerprint). */
-export async function fetchHostKey(host: string, port: number, timeoutMs = 15_000): Promise<{ key: string; fingerprint: string }> {
+export async function fetchHostKey(
+  host: string,
+  port: number,
+  timeoutMs = 15_000,
+): Promise<{ key: string; fingerprint: string }> {
   const client = new ssh2.Client();
   return new Promise((resolve, reject) => {
     let got: Buffer | undefined;
@@ -162,11 +195,31 @@ export async function fetchHostKey(host: string, port: number, timeoutMs = 15_00
       if (got) resolve({ key: `${keyTypeOf(got)} ${got.toString("base64")}`, fingerprint: fingerprint(got) });
       else reject(err ?? new BackupError("SSH_CONNECT", `${host}:${port}: no host key received`));
     };
-    client.on("error", (err: Error & { code?: string }) => done(new BackupError("SSH_CONNECT", `${host}:${port}: cannot connect: ${err.code ? `${err.code} ` : ""}${err.message}`, { cause: err })));
+    client.on("error", (err: Error & { code?: string }) =>
+      done(
+        new BackupError(
+          "SSH_CONNECT",
+          `${host}:${port}: cannot connect: ${err.code ? `${err.code} ` : ""}${err.message}`,
+          { cause: err },
+        ),
+      ),
+    );
     client.on("close", () => done(null));
     client.connect({
-      host, port, username: "bzman-trust", readyTimeout: timeoutMs,
-      algorithms: { serverHostKey: ["ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "rsa-sha2-512", "rsa-sha2-256"] },
+      host,
+      port,
+      username: "bzman-trust",
+      readyTimeout: timeoutMs,
+      algorithms: {
+        serverHostKey: [
+          "ssh-ed25519",
+          "ecdsa-sha2-nistp256",
+          "ecdsa-sha2-nistp384",
+          "ecdsa-sha2-nistp521",
+          "rsa-sha2-512",
+          "rsa-sha2-256",
+        ],
+      },
       // Capture the key and refuse it: nothing is authenticated, nothing is run.
       hostVerifier: (key: Buffer) => {
         got = Buffer.from(key);

@@ -23,11 +23,15 @@ const OPEN_ATTEMPTS = 3;
 export function commandLine(argv: string[]): string {
   for (const a of argv) {
     if (!SAFE_ARG.test(a)) {
-      throw new BackupError("UNSAFE_ARGUMENT", `refusing to send the argument ${JSON.stringify(a)} over SSH (allowed: letters, digits and _.,:/@%+=-, and # after the first character)`);
+      throw new BackupError(
+        "UNSAFE_ARGUMENT",
+        `refusing to send the argument ${JSON.stringify(a)} over SSH (allowed: letters, digits and _.,:/@%+=-, and # after the first character)`,
+      );
     }
   }
   const line = argv.join(" ");
-  if (line.length > MAX_COMMAND) throw new BackupError("UNSAFE_ARGUMENT", `command line of ${line.length} characters is too long`);
+  if (line.length > MAX_COMMAND)
+    throw new BackupError("UNSAFE_ARGUMENT", `command line of ${line.length} characters is too long`);
   return line;
 }
 
@@ -58,7 +62,11 @@ export class SshRunner implements CommandRunner {
   /** `client.exec`, retried with a short backoff when the server refuses to open the channel. */
   private exec(command: string, cb: (err: Error | undefined, ch?: ssh2.ClientChannel) => void, attempt = 1): void {
     this.client.exec(command, (err, ch) => {
-      if (err && attempt < OPEN_ATTEMPTS && /open failure|administratively prohibited|resource shortage/i.test(err.message)) {
+      if (
+        err &&
+        attempt < OPEN_ATTEMPTS &&
+        /open failure|administratively prohibited|resource shortage/i.test(err.message)
+      ) {
         setTimeout(() => this.exec(command, cb, attempt + 1), 250 * 2 ** (attempt - 1)).unref();
         return;
       }
@@ -66,7 +74,10 @@ export class SshRunner implements CommandRunner {
     });
   }
 
-  constructor(private readonly client: ssh2.Client, readonly where: string) {}
+  constructor(
+    private readonly client: ssh2.Client,
+    readonly where: string,
+  ) {}
 
   run(argv: string[], opts: { signal?: AbortSignal } = {}): Promise<ExitStatus & { stdout: string }> {
     return runToEnd(this.spawn(argv, opts));
@@ -122,13 +133,17 @@ export class SshRunner implements CommandRunner {
             release();
             this.client.removeListener("close", onClientClose);
             settle = undefined;
-            const e = new BackupError("SSH_CHANNEL", `${this.where}: cannot run ${argv.slice(0, 2).join(" ")}: ${err?.message ?? "no channel"}`, { cause: err });
+            const e = new BackupError(
+              "SSH_CHANNEL",
+              `${this.where}: cannot run ${argv.slice(0, 2).join(" ")}: ${err?.message ?? "no channel"}`,
+              { cause: err },
+            );
             stdout.destroy(e);
             reject(e);
             return;
           }
           channel = ch;
-          if (killed || opts.signal?.aborted) ((killed = false), kill());
+          if (killed || opts.signal?.aborted) (killed = false), kill();
           let status: { code: number | null; signal: string | null } | undefined;
           ch.on("exit", (code: number | null, signal?: string) => (status = { code, signal: signal ?? null }));
           ch.stderr.on("data", (c: Buffer) => stderr.push(c));
@@ -139,7 +154,9 @@ export class SshRunner implements CommandRunner {
           // A writer that gives up destroys stdin without ending it: the remote command still gets
           // EOF, so a remote `zfs receive` sees a cut stream and ends instead of waiting forever.
           stdin.once("close", () => ch.writableEnded || ch.end());
-          ch.once("close", () => settle?.({ code: status?.code ?? null, signal: status?.signal ?? null, stderr: stderr.toString() }));
+          ch.once("close", () =>
+            settle?.({ code: status?.code ?? null, signal: status?.signal ?? null, stderr: stderr.toString() }),
+          );
         });
       });
     }).finally(() => {

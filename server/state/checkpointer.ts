@@ -37,7 +37,10 @@ export class Checkpointer {
   /** Starts checkpointing the database at `path` every `everyMs`. The thread never keeps the process alive. */
   constructor(path: string, everyMs = 200, restartFrames = 2048) {
     const driver = createRequire(import.meta.url).resolve("better-sqlite3");
-    this.worker = new Worker(CODE, { eval: true, workerData: { driver, path, everyMs, restartFrames, flag: this.flag.buffer } });
+    this.worker = new Worker(CODE, {
+      eval: true,
+      workerData: { driver, path, everyMs, restartFrames, flag: this.flag.buffer },
+    });
     // A thread that died leaves checkpoints to the writers' own (SQLite's automatic ones).
     const gone = (): void => void Atomics.store(this.flag, 0, 2);
     this.worker.on("error", gone).on("exit", gone);

@@ -45,7 +45,8 @@ interface LatestRow {
 
 /** The statements of compaction (exported for the query-plan test: each must use an index). */
 export const COMPACTION_SQL = {
-  toFold: "SELECT id, ds, started_ms, result, bytes, transfer_ms, row FROM runs WHERE rolled = 0 AND started_ms < ? ORDER BY started_ms, id LIMIT ?",
+  toFold:
+    "SELECT id, ds, started_ms, result, bytes, transfer_ms, row FROM runs WHERE rolled = 0 AND started_ms < ? ORDER BY started_ms, id LIMIT ?",
   upsertDaily: `
     INSERT INTO daily (day, ds, passes, failures, bytes, transfer_ms, last_result, last_to, last_success_at, last_success_to)
     VALUES (@day, @ds, 1, @failures, @bytes, @transferMs, @result, @to, @successAt, @successTo)
@@ -115,8 +116,15 @@ export class Compactor {
       const failed = FAILED_RESULTS.has(r.result);
       const success = (r.result === "ok" || r.result === "up-to-date") && row.to !== undefined;
       this.upsertDaily.run({
-        day: row.startedAt.slice(0, 10), ds: r.ds, failures: failed ? 1 : 0, bytes: r.bytes, transferMs: r.transfer_ms, result: r.result,
-        to: row.to ? JSON.stringify(row.to) : null, successAt: success ? row.startedAt : null, successTo: success ? JSON.stringify(row.to) : null,
+        day: row.startedAt.slice(0, 10),
+        ds: r.ds,
+        failures: failed ? 1 : 0,
+        bytes: r.bytes,
+        transferMs: r.transfer_ms,
+        result: r.result,
+        to: row.to ? JSON.stringify(row.to) : null,
+        successAt: success ? row.startedAt : null,
+        successTo: success ? JSON.stringify(row.to) : null,
       });
       if (failed) this.markRolled.run(r.id);
       else this.deleteRun.run(r.id);

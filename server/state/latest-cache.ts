@@ -79,7 +79,9 @@ export class LatestCache {
       const last = parse(s.last_row, anyRef);
       const good = parse(s.good_row, s.last_row && last ? { json: s.last_row, row: last } : anyRef);
       this.entriesByDs.set(s.ds, {
-        source: s.source, dataset: s.dataset, ...(any ? { any } : {}),
+        source: s.source,
+        dataset: s.dataset,
+        ...(any ? { any } : {}),
         ...(last ? { last: { id: s.last_id ?? 0, row: last } } : {}),
         ...(good ? { good: { id: s.good_id ?? 0, row: good } } : {}),
       });

@@ -47,17 +47,40 @@ export interface StateData {
 
 const refSchema = z.object({ name: z.string(), guid: z.string() });
 const rowSchema = z.looseObject({
-  runId: z.string(), source: z.string(), dataset: z.string(), target: z.string(), startedAt: z.string(), finishedAt: z.string(),
-  mode: z.string(), result: z.string(), bytes: z.number(), transferMs: z.number(), steps: z.number(),
-  to: refSchema.optional(), from: refSchema.optional(),
+  runId: z.string(),
+  source: z.string(),
+  dataset: z.string(),
+  target: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  mode: z.string(),
+  result: z.string(),
+  bytes: z.number(),
+  transferMs: z.number(),
+  steps: z.number(),
+  to: refSchema.optional(),
+  from: refSchema.optional(),
 });
 const rollupSchema = z.object({
-  day: z.string(), source: z.string(), dataset: z.string(), passes: z.number(), failures: z.number(), bytes: z.number(),
-  transferMs: z.number(), lastResult: z.string(), lastTo: refSchema.optional(),
-  lastSuccessAt: z.string().optional(), lastSuccessTo: refSchema.optional(),
+  day: z.string(),
+  source: z.string(),
+  dataset: z.string(),
+  passes: z.number(),
+  failures: z.number(),
+  bytes: z.number(),
+  transferMs: z.number(),
+  lastResult: z.string(),
+  lastTo: refSchema.optional(),
+  lastSuccessAt: z.string().optional(),
+  lastSuccessTo: refSchema.optional(),
 });
 const alertSchema = z.looseObject({ key: z.string(), since: z.string(), lastSent: z.string() });
-const fileSchema = z.object({ schemaVersion: z.literal(1), history: z.array(rowSchema), daily: z.array(rollupSchema), alerts: z.array(alertSchema).optional() });
+const fileSchema = z.object({
+  schemaVersion: z.literal(1),
+  history: z.array(rowSchema),
+  daily: z.array(rollupSchema),
+  alerts: z.array(alertSchema).optional(),
+});
 
 /** True iff `head` (the first bytes of a file) looks like the start of a JSON document. */
 export function looksLikeJson(head: Buffer): boolean {
@@ -71,6 +94,10 @@ export function looksLikeJson(head: Buffer): boolean {
 export function readLegacyFile(path: string): StateData {
   const raw: unknown = JSON.parse(readFileSync(path, "utf8"));
   const parsed = fileSchema.safeParse(raw);
-  if (!parsed.success) throw new BackupError("STATE_UNREADABLE", `not a bzman state file: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success)
+    throw new BackupError(
+      "STATE_UNREADABLE",
+      `not a bzman state file: ${parsed.error.issues[0]?.path.join(".")}: ${parsed.error.issues[0]?.message}`,
+    );
   return raw as StateData;
 }

@@ -24,7 +24,11 @@ export function processStart(pid: number): string | null {
   }
   try {
     // Field 22 (starttime) counts from the field after the parenthesized command name.
-    return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")[19] ?? "unknown";
+    return (
+      readFileSync(`/proc/${pid}/stat`, "utf8")
+        .replace(/^.*\) /, "")
+        .split(" ")[19] ?? "unknown"
+    );
   } catch {
     return "unknown"; // no /proc (illumos, FreeBSD): a live pid is taken as the holder
   }
@@ -33,7 +37,11 @@ export function processStart(pid: number): string | null {
 /** Locks for target datasets, kept as files in one directory. */
 export class TargetLocks {
   /** The directory is made on the first acquire, so a read-only command creates nothing. */
-  constructor(private readonly dir: string, private readonly what: string, private readonly log: (line: string) => void = () => {}) {}
+  constructor(
+    private readonly dir: string,
+    private readonly what: string,
+    private readonly log: (line: string) => void = () => {},
+  ) {}
 
   private file(target: string): string {
     return join(this.dir, target.replaceAll("/", "%") + ".lock");
@@ -43,7 +51,12 @@ export class TargetLocks {
   async acquire(target: string): Promise<(() => Promise<void>) | string> {
     mkdirSync(this.dir, { recursive: true });
     const path = this.file(target);
-    const me: LockInfo = { pid: process.pid, start: processStart(process.pid) ?? "unknown", since: new Date().toISOString(), what: this.what };
+    const me: LockInfo = {
+      pid: process.pid,
+      start: processStart(process.pid) ?? "unknown",
+      since: new Date().toISOString(),
+      what: this.what,
+    };
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const fh = await open(path, "wx");
@@ -66,7 +79,9 @@ export class TargetLocks {
       if (holder && alive !== null && (alive === holder.start || alive === "unknown" || holder.start === "unknown")) {
         return `${target} is being received by pid ${holder.pid} (${holder.what}) since ${holder.since}`;
       }
-      this.log(`recovered a stale lock on ${target}${holder ? ` left by pid ${holder.pid} (${holder.what}) since ${holder.since}` : " (unreadable lock file)"}`);
+      this.log(
+        `recovered a stale lock on ${target}${holder ? ` left by pid ${holder.pid} (${holder.what}) since ${holder.since}` : " (unreadable lock file)"}`,
+      );
       await unlink(path).catch(() => {});
     }
     return `${target}: could not take its lock`;

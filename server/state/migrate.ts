@@ -4,7 +4,17 @@
 // `<json>.migrated`. One process migrates at a time, under an SQLite lock that dies with its
 // holder, and re-checks under it that no other process has finished first.
 
-import { closeSync, copyFileSync, existsSync, fsyncSync, linkSync, openSync, renameSync, statSync, unlinkSync } from "node:fs";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+} from "node:fs";
 import { dirname } from "node:path";
 import type { DailyRollup, HistoryRow, StateData } from "./legacy-json.ts";
 import { readLegacyFile } from "./legacy-json.ts";
@@ -23,8 +33,20 @@ export type MigrationResult =
 function rollupSuccessRow(r: DailyRollup): HistoryRow | null {
   if (!r.lastSuccessAt || !r.lastSuccessTo) return null;
   return {
-    source: r.source, dataset: r.dataset, target: "", mode: "incremental", result: "ok", steps: 0, bytes: 0, transferMs: 0,
-    to: r.lastSuccessTo, runId: "rollup", startedAt: r.lastSuccessAt, finishedAt: r.lastSuccessAt, phases: {}, bytesPerSecond: 0,
+    source: r.source,
+    dataset: r.dataset,
+    target: "",
+    mode: "incremental",
+    result: "ok",
+    steps: 0,
+    bytes: 0,
+    transferMs: 0,
+    to: r.lastSuccessTo,
+    runId: "rollup",
+    startedAt: r.lastSuccessAt,
+    finishedAt: r.lastSuccessAt,
+    phases: {},
+    bytesPerSecond: 0,
   };
 }
 
@@ -35,7 +57,8 @@ function rollupSuccessRow(r: DailyRollup): HistoryRow | null {
  */
 export function importLegacy(db: Db, data: StateData): void {
   const w = new RowWriter(db);
-  const daily = db.prepare(`INSERT OR REPLACE INTO daily (day, ds, passes, failures, bytes, transfer_ms, last_result, last_to, last_success_at, last_success_to)
+  const daily =
+    db.prepare(`INSERT OR REPLACE INTO daily (day, ds, passes, failures, bytes, transfer_ms, last_result, last_to, last_success_at, last_success_to)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
   const alert = db.prepare("INSERT OR REPLACE INTO alerts (key, record) VALUES (?, ?)");
   db.transaction(() => {
@@ -43,8 +66,18 @@ export function importLegacy(db: Db, data: StateData): void {
     for (const row of data.history) seq = w.insert(row);
     const fromRollups = new Map<string, HistoryRow>();
     for (const r of data.daily) {
-      daily.run(r.day, w.datasetId(r.source, r.dataset), r.passes, r.failures, r.bytes, r.transferMs, r.lastResult,
-        r.lastTo ? JSON.stringify(r.lastTo) : null, r.lastSuccessAt ?? null, r.lastSuccessTo ? JSON.stringify(r.lastSuccessTo) : null);
+      daily.run(
+        r.day,
+        w.datasetId(r.source, r.dataset),
+        r.passes,
+        r.failures,
+        r.bytes,
+        r.transferMs,
+        r.lastResult,
+        r.lastTo ? JSON.stringify(r.lastTo) : null,
+        r.lastSuccessAt ?? null,
+        r.lastSuccessTo ? JSON.stringify(r.lastSuccessTo) : null,
+      );
       const success = rollupSuccessRow(r);
       if (success) fromRollups.set(`${r.source}\u0000${r.dataset}`, success);
     }
@@ -74,7 +107,13 @@ function removeIfThere(path: string): void {
  * was removed (its backup is the same file, hard-linked): removes the JSON, finishing it.
  */
 export function finishInterrupted(paths: HistoryPaths): void {
-  if (paths.legacy === paths.db || !existsSync(paths.legacy) || !existsSync(paths.backup) || fileKind(paths.db) !== "sqlite") return;
+  if (
+    paths.legacy === paths.db ||
+    !existsSync(paths.legacy) ||
+    !existsSync(paths.backup) ||
+    fileKind(paths.db) !== "sqlite"
+  )
+    return;
   const a = statSync(paths.legacy);
   const b = statSync(paths.backup);
   if (a.ino === b.ino && a.dev === b.dev) unlinkSync(paths.legacy);
@@ -104,7 +143,10 @@ export function tryMigrate(paths: HistoryPaths, nowMs: number): MigrationResult 
       data = readLegacyFile(paths.legacy);
     } catch (err) {
       const aside = moveAside(paths.legacy, nowMs);
-      return { kind: "unreadable", message: `the state file ${paths.legacy} was unreadable (${(err as Error).message.split("\n")[0]}); it was moved to ${aside} and a new history begins` };
+      return {
+        kind: "unreadable",
+        message: `the state file ${paths.legacy} was unreadable (${(err as Error).message.split("\n")[0]}); it was moved to ${aside} and a new history begins`,
+      };
     }
     const temp = `${paths.db}.migrating`;
     removeIfThere(temp);
@@ -113,7 +155,10 @@ export function tryMigrate(paths: HistoryPaths, nowMs: number): MigrationResult 
       db.pragma("synchronous = FULL");
       createSchema(db);
       importLegacy(db, data);
-      db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('migrated_from', ?), ('migrated_at', ?)").run(paths.legacy, new Date(nowMs).toISOString());
+      db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('migrated_from', ?), ('migrated_at', ?)").run(
+        paths.legacy,
+        new Date(nowMs).toISOString(),
+      );
     } finally {
       db.close();
     }
@@ -129,7 +174,10 @@ export function tryMigrate(paths: HistoryPaths, nowMs: number): MigrationResult 
     if (paths.legacy !== paths.db) unlinkSync(paths.legacy);
     fsyncPath(dirname(paths.db));
     const counts = `${data.history.length} rows, ${data.daily.length} daily rollups, ${(data.alerts ?? []).length} alert records`;
-    return { kind: "migrated", message: `migrated the JSON state file ${paths.legacy} (${counts}) into ${paths.db}; the JSON file is kept as ${paths.backup}` };
+    return {
+      kind: "migrated",
+      message: `migrated the JSON state file ${paths.legacy} (${counts}) into ${paths.db}; the JSON file is kept as ${paths.backup}`,
+    };
   } finally {
     // Removed while still held: a process waiting on this file gets it next and finds the work
     // done; one arriving later makes a new lock file.

@@ -9,7 +9,11 @@ import type { Db } from "./schema.ts";
 /** A pass's records as history rows, one per dataset. */
 export function rowsOf(run: RunRecord): HistoryRow[] {
   return run.datasets.map((d) => ({
-    ...d, runId: run.runId, startedAt: run.startedAt, finishedAt: run.finishedAt, phases: run.phases,
+    ...d,
+    runId: run.runId,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+    phases: run.phases,
     bytesPerSecond: d.transferMs > 0 ? Math.round((d.bytes * 1000) / d.transferMs) : 0,
   }));
 }
@@ -96,13 +100,23 @@ export class RowWriter {
     const ds = this.datasetId(row.source, row.dataset);
     const ms = msOf(row.startedAt);
     const json = JSON.stringify(stored);
-    const id = Number(this.insertRun.run(ds, ms, row.result, row.bytes, row.transferMs, rolled ? 1 : 0, json).lastInsertRowid);
+    const id = Number(
+      this.insertRun.run(ds, ms, row.result, row.bytes, row.transferMs, rolled ? 1 : 0, json).lastInsertRowid,
+    );
     const last = countsForStatus(row);
     const good = isGood(row);
     this.upsertLatest.run({
-      ds, seq: id, oldest: ms, anyMs: ms, anyRow: json,
-      lastId: last ? id : null, lastMs: last ? ms : null, lastRow: last ? json : null,
-      goodId: good ? id : null, goodMs: good ? ms : null, goodRow: good ? json : null,
+      ds,
+      seq: id,
+      oldest: ms,
+      anyMs: ms,
+      anyRow: json,
+      lastId: last ? id : null,
+      lastMs: last ? ms : null,
+      lastRow: last ? json : null,
+      goodId: good ? id : null,
+      goodMs: good ? ms : null,
+      goodRow: good ? json : null,
     });
     return id;
   }
@@ -113,6 +127,11 @@ export class RowWriter {
    * rollups remember; `seq` is the newest row id then.
    */
   fillFromRollup(row: HistoryRow, seq: number): void {
-    this.fillLatest.run({ ds: this.datasetId(row.source, row.dataset), seq, ms: msOf(row.startedAt), row: JSON.stringify(row) });
+    this.fillLatest.run({
+      ds: this.datasetId(row.source, row.dataset),
+      seq,
+      ms: msOf(row.startedAt),
+      row: JSON.stringify(row),
+    });
   }
 }

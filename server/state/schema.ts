@@ -86,7 +86,9 @@ CREATE TABLE IF NOT EXISTS alerts (key TEXT PRIMARY KEY, record TEXT NOT NULL);
 /** Creates the tables and indexes (idempotent) and stamps the schema version. */
 export function createSchema(db: Db): void {
   db.exec(DDL);
-  db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?), ('epoch', '0')").run(String(SCHEMA_VERSION));
+  db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?), ('epoch', '0')").run(
+    String(SCHEMA_VERSION),
+  );
 }
 
 /** The schema version stamped in a database, or null when it has no bzman tables. */
@@ -110,7 +112,11 @@ export function tableCount(db: Db): number {
  * temporary database, its lock). Throws the driver's error unchanged.
  */
 export function connect(path: string, opts: { readOnly?: boolean; rollbackJournal?: boolean } = {}): Db {
-  const db = new Database(path, { readonly: opts.readOnly ?? false, fileMustExist: opts.readOnly ?? false, timeout: BUSY_TIMEOUT_MS });
+  const db = new Database(path, {
+    readonly: opts.readOnly ?? false,
+    fileMustExist: opts.readOnly ?? false,
+    timeout: BUSY_TIMEOUT_MS,
+  });
   try {
     if (opts.rollbackJournal) db.pragma("journal_mode = DELETE");
     else if (!opts.readOnly) {
@@ -157,7 +163,11 @@ export function stateError(err: unknown, code: "STATE_WRITE" | "STATE_UNREADABLE
   if (err instanceof BackupError) return err;
   const e = err as { code?: string; message?: string };
   if (typeof e.code === "string" && e.code.startsWith("SQLITE_BUSY")) {
-    return new BackupError("STATE_BUSY", `${what}: another process held the history's write lock for over ${BUSY_TIMEOUT_MS / 1000}s`, { cause: err });
+    return new BackupError(
+      "STATE_BUSY",
+      `${what}: another process held the history's write lock for over ${BUSY_TIMEOUT_MS / 1000}s`,
+      { cause: err },
+    );
   }
   return new BackupError(code, `${what}: ${e.message ?? String(err)}`, { cause: err, detail: e.code });
 }

@@ -21,7 +21,16 @@ import { readLegacyFile, type DailyRollup, type HistoryRow } from "./legacy-json
 import { LatestCache } from "./latest-cache.ts";
 import { finishInterrupted, importLegacy, tryMigrate } from "./migrate.ts";
 import { RowWriter, rowsOf } from "./rows.ts";
-import { SCHEMA_VERSION, closeWriter, connect, createSchema, schemaVersionOf, stateError, tableCount, type Db } from "./schema.ts";
+import {
+  SCHEMA_VERSION,
+  closeWriter,
+  connect,
+  createSchema,
+  schemaVersionOf,
+  stateError,
+  tableCount,
+  type Db,
+} from "./schema.ts";
 
 // What consumers of the history need, from one module.
 export { DEFAULT_HISTORY, historyPaths, type DailyRollup, type HistoryPaths, type HistoryRow, type Retention };
@@ -76,7 +85,10 @@ function openWritable(path: string, nowMs: number): { db: Db; problem?: string }
     try {
       const version = schemaVersionOf(db);
       if (version !== null && version > SCHEMA_VERSION) {
-        throw new BackupError("STATE_NEWER", `the history ${path} has schema ${version}, newer than this bzman's ${SCHEMA_VERSION}; upgrade bzman (the file was left as it is)`);
+        throw new BackupError(
+          "STATE_NEWER",
+          `the history ${path} has schema ${version}, newer than this bzman's ${SCHEMA_VERSION}; upgrade bzman (the file was left as it is)`,
+        );
       }
       if (version === null && tableCount(db) > 0) {
         throw new BackupError("STATE_UNREADABLE", "not a bzman history database (it has other tables)");
@@ -95,13 +107,20 @@ function openWritable(path: string, nowMs: number): { db: Db; problem?: string }
       return { db: verified() };
     } catch (err) {
       if (err instanceof BackupError && err.code === "STATE_NEWER") throw err;
-      if ((err as { code?: string }).code?.startsWith("SQLITE_BUSY")) throw stateError(err, "STATE_UNREADABLE", `cannot open the history ${path}`);
+      if ((err as { code?: string }).code?.startsWith("SQLITE_BUSY"))
+        throw stateError(err, "STATE_UNREADABLE", `cannot open the history ${path}`);
       const aside = moveAside(path, nowMs);
-      return { db: verified(), problem: `the state file ${path} was unreadable (${(err as Error).message.split("\n")[0]}); it was moved to ${aside} and a new history begins` };
+      return {
+        db: verified(),
+        problem: `the state file ${path} was unreadable (${(err as Error).message.split("\n")[0]}); it was moved to ${aside} and a new history begins`,
+      };
     }
   }
   const aside = moveAside(path, nowMs);
-  return { db: verified(), problem: `the state file ${path} was unreadable (not an SQLite database nor a bzman JSON state file); it was moved to ${aside} and a new history begins` };
+  return {
+    db: verified(),
+    problem: `the state file ${path} was unreadable (not an SQLite database nor a bzman JSON state file); it was moved to ${aside} and a new history begins`,
+  };
 }
 
 /** An empty history in memory, or one filled from a JSON state file: for read-only opens. */
@@ -116,7 +135,8 @@ function inMemory(fill?: (db: Db) => void): Db {
 function openReadOnly(paths: HistoryPaths): { db: Db; problem?: string } {
   const kind = fileKind(paths.db);
   const unreadable = (what: string, err: unknown): { db: Db; problem: string } => ({
-    db: inMemory(), problem: `the state file ${what} cannot be read (${(err as Error).message.split("\n")[0]}); showing no history (it was left as it is)`,
+    db: inMemory(),
+    problem: `the state file ${what} cannot be read (${(err as Error).message.split("\n")[0]}); showing no history (it was left as it is)`,
   });
   if (kind === "sqlite") {
     let db: Db | undefined;
@@ -124,7 +144,8 @@ function openReadOnly(paths: HistoryPaths): { db: Db; problem?: string } {
       db = connect(paths.db, { readOnly: true });
       const version = schemaVersionOf(db);
       if (version === null) throw new BackupError("STATE_UNREADABLE", "not a bzman history database");
-      if (version > SCHEMA_VERSION) throw new BackupError("STATE_NEWER", `schema ${version} is newer than this bzman's`);
+      if (version > SCHEMA_VERSION)
+        throw new BackupError("STATE_NEWER", `schema ${version} is newer than this bzman's`);
       return { db };
     } catch (err) {
       db?.close();
@@ -155,7 +176,13 @@ export class HistoryStore {
   /** The last compaction error (compaction is best effort: the next append tries again). */
   compactionError: string | undefined;
 
-  private constructor(private readonly db: Db, readonly path: string, private readonly readOnly: boolean, private readonly keep: Retention, private readonly now: () => number) {
+  private constructor(
+    private readonly db: Db,
+    readonly path: string,
+    private readonly readOnly: boolean,
+    private readonly keep: Retention,
+    private readonly now: () => number,
+  ) {
     this.writer = readOnly ? undefined : new RowWriter(db);
     this.compactor = readOnly ? undefined : new Compactor(db);
     this.cache = new LatestCache(db);
@@ -173,7 +200,10 @@ export class HistoryStore {
     const keep = opts.keep ?? DEFAULT_HISTORY;
     if (opts.readOnly) {
       const { db, problem } = openReadOnly(paths);
-      return { store: HistoryStore.track(new HistoryStore(db, paths.db, true, keep, now)), ...(problem ? { problem } : {}) };
+      return {
+        store: HistoryStore.track(new HistoryStore(db, paths.db, true, keep, now)),
+        ...(problem ? { problem } : {}),
+      };
     }
     mkdirSync(dirname(paths.db), { recursive: true });
     let notice: string | undefined;
@@ -189,7 +219,11 @@ export class HistoryStore {
       if (r.kind === "migrated") notice = r.message;
       if (r.kind === "unreadable") problem = r.message;
       if (r.kind !== "busy") break;
-      if (Date.now() > deadline) throw new BackupError("STATE_BUSY", `another process has been migrating ${paths.legacy} into ${paths.db} for over ${MIGRATION_WAIT_MS / 60_000} minutes`);
+      if (Date.now() > deadline)
+        throw new BackupError(
+          "STATE_BUSY",
+          `another process has been migrating ${paths.legacy} into ${paths.db} for over ${MIGRATION_WAIT_MS / 60_000} minutes`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
     const opened = openWritable(paths.db, now());
@@ -233,15 +267,17 @@ export class HistoryStore {
       const rows = rowsOf(run);
       const compact = this.db.transaction(() => this.compactor!.step(this.now(), this.keep, 64 + 4 * rows.length));
       try {
-        this.db.transaction(() => {
-          for (const r of rows) writer.insert(r);
-          try {
-            compact();
-            this.compactionError = undefined;
-          } catch (err) {
-            this.compactionError = (err as Error).message;
-          }
-        }).immediate();
+        this.db
+          .transaction(() => {
+            for (const r of rows) writer.insert(r);
+            try {
+              compact();
+              this.compactionError = undefined;
+            } catch (err) {
+              this.compactionError = (err as Error).message;
+            }
+          })
+          .immediate();
       } catch (err) {
         writer.forget();
         throw stateError(err, "STATE_WRITE", `cannot record pass ${run.runId} in ${this.path}`);
@@ -257,8 +293,9 @@ export class HistoryStore {
   /** Rows of the last `hours` hours, in append order. Proportional to the window: not for a pass. */
   recent(hours: number): HistoryRow[] {
     const cut = this.now() - hours * 3600_000;
-    return (this.db.prepare(STORE_SQL.recent).all(cut) as Array<{ row: string; rolled: number }>)
-      .map((r) => (r.rolled ? { ...(JSON.parse(r.row) as HistoryRow), rolled: true } : (JSON.parse(r.row) as HistoryRow)));
+    return (this.db.prepare(STORE_SQL.recent).all(cut) as Array<{ row: string; rolled: number }>).map((r) =>
+      r.rolled ? { ...(JSON.parse(r.row) as HistoryRow), rolled: true } : (JSON.parse(r.row) as HistoryRow),
+    );
   }
 
   /** The newest row per source and dataset, of any result. */
@@ -268,7 +305,9 @@ export class HistoryStore {
 
   /** The newest success with a snapshot per dataset (for freshness), keyed "source:dataset". */
   lastSuccess(): Map<string, HistoryRow> {
-    return new Map(this.cache.entries().flatMap((e) => (e.good ? [[`${e.source}:${e.dataset}`, e.good.row] as const] : [])));
+    return new Map(
+      this.cache.entries().flatMap((e) => (e.good ? [[`${e.source}:${e.dataset}`, e.good.row] as const] : [])),
+    );
   }
 
   /**
@@ -289,7 +328,8 @@ export class HistoryStore {
     const out: ReportTally[] = [];
     for (let hour = 0; hour < 24; hour++) {
       const from = fromMs + hour * 3600_000;
-      for (const t of q.all(from, hour === 23 ? nowMs : from + 3600_000) as Array<Omit<ReportTally, "hour">>) out.push({ ...t, hour });
+      for (const t of q.all(from, hour === 23 ? nowMs : from + 3600_000) as Array<Omit<ReportTally, "hour">>)
+        out.push({ ...t, hour });
       await new Promise((r) => setImmediate(r));
     }
     return out;
@@ -321,11 +361,19 @@ export class HistoryStore {
   daily(): DailyRollup[] {
     const rows = this.db.prepare(STORE_SQL.daily).all() as Array<Record<string, string | number | null>>;
     return rows.map((r) => ({
-      day: r.day as string, source: r.source as string, dataset: r.dataset as string, passes: r.passes as number, failures: r.failures as number,
-      bytes: r.bytes as number, transferMs: r.transfer_ms as number, lastResult: r.last_result as string,
+      day: r.day as string,
+      source: r.source as string,
+      dataset: r.dataset as string,
+      passes: r.passes as number,
+      failures: r.failures as number,
+      bytes: r.bytes as number,
+      transferMs: r.transfer_ms as number,
+      lastResult: r.last_result as string,
       ...(r.last_to ? { lastTo: JSON.parse(r.last_to as string) as DailyRollup["lastTo"] } : {}),
       ...(r.last_success_at ? { lastSuccessAt: r.last_success_at as string } : {}),
-      ...(r.last_success_to ? { lastSuccessTo: JSON.parse(r.last_success_to as string) as DailyRollup["lastSuccessTo"] } : {}),
+      ...(r.last_success_to
+        ? { lastSuccessTo: JSON.parse(r.last_success_to as string) as DailyRollup["lastSuccessTo"] }
+        : {}),
     }));
   }
 

@@ -19,12 +19,19 @@ export function probeArgs(): string[] {
  * supports; with `withBookmarks`, bookmarks too where the host has them (the source's listing);
  * with `withSelect`, the `bzman:backup` property (core/selection.ts) in the same call.
  */
-export function listArgs(roots: string[], caps: Capabilities, withResumeToken: boolean, withBookmarks = false, withSelect = false): string[] {
+export function listArgs(
+  roots: string[],
+  caps: Capabilities,
+  withResumeToken: boolean,
+  withBookmarks = false,
+  withSelect = false,
+): string[] {
   const token = withResumeToken && caps.resume;
   const extra = [...(token ? ["receive_resume_token"] : []), ...(withSelect ? [SELECT_PROPERTY] : [])];
   if (caps.listParsable) {
     const cols = [...LIST_COLUMNS, ...extra].join(",");
-    const types = withBookmarks && caps.bookmarks ? "filesystem,volume,snapshot,bookmark" : "filesystem,volume,snapshot";
+    const types =
+      withBookmarks && caps.bookmarks ? "filesystem,volume,snapshot,bookmark" : "filesystem,volume,snapshot";
     return ["zfs", "list", "-H", "-p", "-o", cols, "-t", types, "-r", ...roots];
   }
   const props = ["guid", "createtxg", "creation", "type", "userrefs", ...extra].join(",");
@@ -44,7 +51,9 @@ export function sendArgs(step: Step, opts: SendOptions = {}): string[] {
   const head = ["zfs", "send", ...(opts.flags ?? []), ...(opts.raw ? ["-w"] : [])];
   const to = snapshotPath(step.sourceDataset, step.to.name);
   if (step.kind === "full") return [...head, to];
-  const from = step.fromBookmark ? `${step.sourceDataset}#${step.from.name}` : snapshotPath(step.sourceDataset, step.from.name);
+  const from = step.fromBookmark
+    ? `${step.sourceDataset}#${step.from.name}`
+    : snapshotPath(step.sourceDataset, step.from.name);
   return [...head, step.intermediates && !step.fromBookmark ? "-I" : "-i", from, to];
 }
 
@@ -57,9 +66,16 @@ export function bookmarkArgs(dataset: string, snapshot: string, bookmark: string
  * `zfs destroy DATASET#NAME` for one of this receiver's own bookmarks (`<prefix>_<UTC>.<instance>`,
  * or the unsuffixed name of receivers before instances); refuses any other before running anything.
  */
-export function destroyBookmarkArgs(dataset: string, name: string, own: { prefix: string; instance: string }): string[] {
+export function destroyBookmarkArgs(
+  dataset: string,
+  name: string,
+  own: { prefix: string; instance: string },
+): string[] {
   if (!isOwnBookmark(name, own.prefix, own.instance) || /[@#]/.test(dataset) || /[@#]/.test(name)) {
-    throw new BackupError("UNSAFE_ARGUMENT", `refusing to destroy ${dataset}#${name}: not a bookmark of this receiver (${own.prefix}_<UTC>.${own.instance})`);
+    throw new BackupError(
+      "UNSAFE_ARGUMENT",
+      `refusing to destroy ${dataset}#${name}: not a bookmark of this receiver (${own.prefix}_<UTC>.${own.instance})`,
+    );
   }
   return ["zfs", "destroy", `${dataset}#${name}`];
 }
@@ -79,17 +95,33 @@ export { safeProperties };
  * operator's `configured` ones); an incremental one keeps what the full receive set. Throws
  * ZFS_UNSUPPORTED, before anything runs, where this zfs cannot do what `configured` asks.
  */
-export function receiveArgs(target: string, caps: Capabilities, opts: { full: boolean; type: DatasetType; configured?: ConfiguredReceive }): string[] {
+export function receiveArgs(
+  target: string,
+  caps: Capabilities,
+  opts: { full: boolean; type: DatasetType; configured?: ConfiguredReceive },
+): string[] {
   const resumable = caps.resume ? ["-s"] : [];
-  const plan = receiveProperties(opts.type, opts.configured ?? { exclude: [], set: [] }, { set: caps.receiveProperties, exclude: caps.receiveExclude, volmode: caps.volmode });
-  if ("unsupported" in plan) throw new BackupError("ZFS_UNSUPPORTED", `cannot receive ${target}: ${plan.unsupported}; remove it from the config for this backup host`);
-  const props = opts.full ? [...plan.set.flatMap(([k, v]) => ["-o", `${k}=${v}`]), ...plan.exclude.flatMap((k) => ["-x", k])] : [];
+  const plan = receiveProperties(opts.type, opts.configured ?? { exclude: [], set: [] }, {
+    set: caps.receiveProperties,
+    exclude: caps.receiveExclude,
+    volmode: caps.volmode,
+  });
+  if ("unsupported" in plan)
+    throw new BackupError(
+      "ZFS_UNSUPPORTED",
+      `cannot receive ${target}: ${plan.unsupported}; remove it from the config for this backup host`,
+    );
+  const props = opts.full
+    ? [...plan.set.flatMap(([k, v]) => ["-o", `${k}=${v}`]), ...plan.exclude.flatMap((k) => ["-x", k])]
+    : [];
   return ["zfs", "receive", "-u", ...resumable, ...props, target];
 }
 
 /** A container dataset above received ones: never mounted, read-only, inheriting nothing unsafe. */
 export function createContainerArgs(dataset: string): string[] {
-  const props = safeProperties("filesystem").map(([k, v]): [string, string] => (k === "canmount" ? [k, "off"] : [k, v]));
+  const props = safeProperties("filesystem").map(([k, v]): [string, string] =>
+    k === "canmount" ? [k, "off"] : [k, v],
+  );
   return ["zfs", "create", ...props.flatMap(([k, v]) => ["-o", `${k}=${v}`]), dataset];
 }
 
@@ -114,7 +146,10 @@ export function snapshotArgs(dataset: string, name: string, recursive: boolean):
  */
 export function destroySnapshotArgs(dataset: string, snapshot: string, prefix: string): string[] {
   if (!isOwnSnapshot(snapshot, prefix) || dataset.includes("@") || snapshot.includes("@")) {
-    throw new BackupError("UNSAFE_ARGUMENT", `refusing to destroy ${dataset}@${snapshot}: not one of bzman's snapshots (${prefix}_<UTC stamp>)`);
+    throw new BackupError(
+      "UNSAFE_ARGUMENT",
+      `refusing to destroy ${dataset}@${snapshot}: not one of bzman's snapshots (${prefix}_<UTC stamp>)`,
+    );
   }
   return ["zfs", "destroy", snapshotPath(dataset, snapshot)];
 }
@@ -182,7 +217,8 @@ export function restoreReceiveArgs(target: string, mount: boolean): string[] {
  * with `zfs allow` delegation may not do on Linux.
  */
 export function renameArgs(from: string, to: string, noRemount = false): string[] {
-  if (from.includes("@") || to.includes("@")) throw new BackupError("UNSAFE_ARGUMENT", `refusing to rename ${from} to ${to}: not datasets`);
+  if (from.includes("@") || to.includes("@"))
+    throw new BackupError("UNSAFE_ARGUMENT", `refusing to rename ${from} to ${to}: not datasets`);
   return ["zfs", "rename", ...(noRemount ? ["-u"] : []), from, to];
 }
 
@@ -193,7 +229,8 @@ export function cloneArgs(snapshot: string, clone: string, props: Array<[string,
 
 /** `zfs destroy dataset` of one dataset without children or snapshots (never -r, never a snapshot). */
 export function destroyDatasetArgs(dataset: string): string[] {
-  if (dataset.includes("@") || !dataset.includes("/")) throw new BackupError("UNSAFE_ARGUMENT", `refusing to destroy ${dataset}: not a dataset below a pool`);
+  if (dataset.includes("@") || !dataset.includes("/"))
+    throw new BackupError("UNSAFE_ARGUMENT", `refusing to destroy ${dataset}: not a dataset below a pool`);
   return ["zfs", "destroy", dataset];
 }
 
@@ -220,7 +257,17 @@ export const DRILL_PROPERTIES = "guid,referenced";
  * (`-s local`), only values set on the dataset itself: an inherited mark is no mark.
  */
 export function getArgs(properties: string, datasets: string[], localOnly = false): string[] {
-  return ["zfs", "get", "-H", "-p", "-o", "name,property,value", ...(localOnly ? ["-s", "local"] : []), properties, ...datasets];
+  return [
+    "zfs",
+    "get",
+    "-H",
+    "-p",
+    "-o",
+    "name,property,value",
+    ...(localOnly ? ["-s", "local"] : []),
+    properties,
+    ...datasets,
+  ];
 }
 
 /**
@@ -229,13 +276,18 @@ export function getArgs(properties: string, datasets: string[], localOnly = fals
  * exact shape through for one dataset below its roots.
  */
 export function writtenArgs(dataset: string): string[] {
-  if (dataset.includes("@")) throw new BackupError("UNSAFE_ARGUMENT", `refusing to ask ${dataset} what was written since its newest snapshot: not a dataset`);
+  if (dataset.includes("@"))
+    throw new BackupError(
+      "UNSAFE_ARGUMENT",
+      `refusing to ask ${dataset} what was written since its newest snapshot: not a dataset`,
+    );
   return getArgs("written", [dataset]);
 }
 
 /** `zfs get -H -p -o name,property,value mounted dataset`: whether a restored filesystem got mounted. */
 export function mountedArgs(dataset: string): string[] {
-  if (dataset.includes("@")) throw new BackupError("UNSAFE_ARGUMENT", `refusing to ask whether ${dataset} is mounted: not a dataset`);
+  if (dataset.includes("@"))
+    throw new BackupError("UNSAFE_ARGUMENT", `refusing to ask whether ${dataset} is mounted: not a dataset`);
   return getArgs("mounted", [dataset]);
 }
 

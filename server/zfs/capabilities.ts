@@ -50,12 +50,25 @@ export function commonStreamFlags(sender: Capabilities, receiver: Capabilities):
 
 /** What bzman assumes of a host it could not probe: the oldest ZFS it supports. */
 export const MINIMAL_CAPABILITIES: Capabilities = {
-  listParsable: false, holds: false, bookmarks: false, resume: false, rawSend: false,
-  receiveProperties: false, receiveExclude: false, volmode: false, sendEstimate: false, zvols: false, listJson: false, streamFlags: [],
+  listParsable: false,
+  holds: false,
+  bookmarks: false,
+  resume: false,
+  rawSend: false,
+  receiveProperties: false,
+  receiveExclude: false,
+  volmode: false,
+  sendEstimate: false,
+  zvols: false,
+  listJson: false,
+  streamFlags: [],
 };
 
 function usageLine(usage: string, command: string): string[] {
-  return usage.split("\n").map((l) => l.trim()).filter((l) => l.startsWith(command + " "));
+  return usage
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith(command + " "));
 }
 
 function flagsOf(line: string): string {
@@ -76,7 +89,9 @@ export function parseCapabilities(usage: string): Capabilities {
     rawSend: sendFlags.includes("w"),
     receiveProperties: receive.some((l) => /-o\s+<?property/.test(l)),
     receiveExclude: receive.some((l) => /-x\s+<?property/.test(l)),
-    volmode: usage.split("\n").some((l) => /^version(\s|$)/.test(l.trim())) && usageLine(usage, "create").some((l) => l.includes("-V")),
+    volmode:
+      usage.split("\n").some((l) => /^version(\s|$)/.test(l.trim())) &&
+      usageLine(usage, "create").some((l) => l.includes("-V")),
     sendEstimate: sendFlags.includes("n") && sendFlags.includes("P"),
     zvols: usageLine(usage, "create").some((l) => l.includes("-V")),
     listJson: list.some((l) => /\[-j\b/.test(l)),

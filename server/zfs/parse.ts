@@ -25,7 +25,15 @@ function fail(line: number, text: string, why: string): never {
   throw new BackupError("ZFS_PARSE", `zfs output line ${line}: ${why}`, { detail: text.slice(0, 300) });
 }
 
-const GET_PROPERTIES = new Set(["guid", "createtxg", "creation", "type", "receive_resume_token", "userrefs", SELECT_PROPERTY]);
+const GET_PROPERTIES = new Set([
+  "guid",
+  "createtxg",
+  "creation",
+  "type",
+  "receive_resume_token",
+  "userrefs",
+  SELECT_PROPERTY,
+]);
 
 function toListing(rows: Map<string, Row>): Listing {
   const listing: Listing = new Map();
@@ -40,12 +48,20 @@ function toListing(rows: Map<string, Row>): Listing {
     }
     const hash = row.name.indexOf("#");
     if (hash >= 0) {
-      bookmarks.push([row.name.slice(0, hash), { name: row.name.slice(hash + 1), guid, createtxg: Number(createtxg), creation: Number(creation) }]);
+      bookmarks.push([
+        row.name.slice(0, hash),
+        { name: row.name.slice(hash + 1), guid, createtxg: Number(createtxg), creation: Number(creation) },
+      ]);
       continue;
     }
     const at = row.name.indexOf("@");
     if (at >= 0) {
-      const snap: Snapshot = { name: row.name.slice(at + 1), guid, createtxg: Number(createtxg), creation: Number(creation) };
+      const snap: Snapshot = {
+        name: row.name.slice(at + 1),
+        guid,
+        createtxg: Number(createtxg),
+        creation: Number(creation),
+      };
       if (row.userrefs !== undefined && DIGITS.test(row.userrefs)) snap.userrefs = Number(row.userrefs);
       snapshots.push([row.name.slice(0, at), snap]);
       continue;
@@ -97,17 +113,30 @@ export function parseGetListing(stdout: string): Listing {
       }
       const property = stdout.slice(t1 + 1, t2);
       if (!GET_PROPERTIES.has(property)) fail(line, stdout.slice(start, end), `unexpected property "${property}"`);
-      let row = prev !== undefined && t1 - start === prev.name.length && stdout.startsWith(prev.name, start) ? prev : undefined;
+      let row =
+        prev !== undefined && t1 - start === prev.name.length && stdout.startsWith(prev.name, start) ? prev : undefined;
       if (!row) {
         const name = stdout.slice(start, t1);
         row = rows.get(name);
         if (!row) {
-          row = { name, type: undefined, guid: undefined, createtxg: undefined, creation: undefined, receive_resume_token: undefined, userrefs: undefined, select: undefined };
+          row = {
+            name,
+            type: undefined,
+            guid: undefined,
+            createtxg: undefined,
+            creation: undefined,
+            receive_resume_token: undefined,
+            userrefs: undefined,
+            select: undefined,
+          };
           rows.set(name, row);
         }
       }
       prev = row;
-      (row as unknown as Record<string, string>)[property === SELECT_PROPERTY ? "select" : property] = stdout.slice(t2 + 1, end);
+      (row as unknown as Record<string, string>)[property === SELECT_PROPERTY ? "select" : property] = stdout.slice(
+        t2 + 1,
+        end,
+      );
     }
     start = end + 1;
   }
@@ -116,14 +145,28 @@ export function parseGetListing(stdout: string): Listing {
 
 /** Parses `zfs list -H -p -o name,type,guid,createtxg,creation,userrefs[,receive_resume_token][,bzman:backup] -t … -r …`. */
 export function parseListListing(stdout: string, withResumeToken: boolean, withSelect = false): Listing {
-  const columns = [...LIST_COLUMNS, ...(withResumeToken ? ["receive_resume_token"] : []), ...(withSelect ? [SELECT_PROPERTY] : [])];
+  const columns = [
+    ...LIST_COLUMNS,
+    ...(withResumeToken ? ["receive_resume_token"] : []),
+    ...(withSelect ? [SELECT_PROPERTY] : []),
+  ];
   const selectAt = withResumeToken ? 7 : 6;
   const rows = new Map<string, Row>();
   stdout.split("\n").forEach((text, i) => {
     if (text === "") return;
     const fields = text.split("\t");
-    if (fields.length !== columns.length) fail(i + 1, text, `expected ${columns.length} tab-separated fields, got ${fields.length}`);
-    const row: Row = { name: fields[0]!, type: fields[1], guid: fields[2], createtxg: fields[3], creation: fields[4], userrefs: fields[5], receive_resume_token: withResumeToken ? fields[6] : undefined, select: withSelect ? fields[selectAt] : undefined };
+    if (fields.length !== columns.length)
+      fail(i + 1, text, `expected ${columns.length} tab-separated fields, got ${fields.length}`);
+    const row: Row = {
+      name: fields[0]!,
+      type: fields[1],
+      guid: fields[2],
+      createtxg: fields[3],
+      creation: fields[4],
+      userrefs: fields[5],
+      receive_resume_token: withResumeToken ? fields[6] : undefined,
+      select: withSelect ? fields[selectAt] : undefined,
+    };
     rows.set(row.name, row);
   });
   return toListing(rows);
@@ -151,7 +194,10 @@ const MATCHERS: Matcher[] = [
   ["ZFS_DEST_MODIFIED", /destination .* has been modified since most recent snapshot/],
   ["ZFS_SNAPSHOT_MISMATCH", /most recent snapshot of .* does not match incremental source/],
   ["ZFS_DEST_EXISTS", /destination '[^']*' exists|must specify -F to overwrite|destination already exists/],
-  ["ZFS_INVALID_STREAM", /invalid backup stream|failed to read from stream|checksum mismatch|incomplete stream|stream ends early|unexpected end of/i],
+  [
+    "ZFS_INVALID_STREAM",
+    /invalid backup stream|failed to read from stream|checksum mismatch|incomplete stream|stream ends early|unexpected end of/i,
+  ],
   ["ZFS_POOL_MISSING", /no such pool/],
   ["ZFS_DATASET_MISSING", /dataset does not exist|could not find any snapshots|no such dataset/],
   ["ZFS_BUSY", /dataset is busy|pool or dataset is busy/],
@@ -170,7 +216,10 @@ export function tryClassifyStderr(stderr: string): ErrorCode | null {
 /** The most telling line of stderr for a one-line message: the first "cannot …" line (re-joined
  * where zfs wrapped it), else the last line. */
 export function stderrHeadline(stderr: string): string {
-  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
   const i = lines.findIndex((l) => /^(cannot |bzman-guard|error|internal error)/i.test(l));
   if (i < 0) return lines[lines.length - 1] ?? "";
   let headline = lines[i]!;
@@ -187,7 +236,16 @@ export function parseSendEstimate(stdout: string): number | null {
   return m ? Number(m[1]) : null;
 }
 
-const UNITS: Record<string, number> = { "": 1, B: 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40, P: 2 ** 50, E: 2 ** 60 };
+const UNITS: Record<string, number> = {
+  "": 1,
+  B: 1,
+  K: 2 ** 10,
+  M: 2 ** 20,
+  G: 2 ** 30,
+  T: 2 ** 40,
+  P: 2 ** 50,
+  E: 2 ** 60,
+};
 
 /** Bytes from "12345" (-p) or "1.5G" (human). Throws ZFS_PARSE on anything else. */
 export function parseSize(text: string): number {
@@ -197,14 +255,31 @@ export function parseSize(text: string): number {
 }
 
 /** A pool's line of `zpool list -H [-p] -o name,health,size,allocated,free,capacity`. */
-export function parsePoolStatus(stdout: string): { pool: string; health: string; sizeBytes: number; allocatedBytes: number; freeBytes: number; capacity: number } {
+export function parsePoolStatus(stdout: string): {
+  pool: string;
+  health: string;
+  sizeBytes: number;
+  allocatedBytes: number;
+  freeBytes: number;
+  capacity: number;
+} {
   const fields = stdout.trim().split("\t");
-  if (fields.length !== 6) throw new BackupError("ZFS_PARSE", `zpool list: expected 6 fields, got ${fields.length}`, { detail: stdout.slice(0, 300) });
+  if (fields.length !== 6)
+    throw new BackupError("ZFS_PARSE", `zpool list: expected 6 fields, got ${fields.length}`, {
+      detail: stdout.slice(0, 300),
+    });
   const [pool, health, size, alloc, free, cap] = fields as [string, string, string, string, string, string];
   const sizeBytes = parseSize(size);
   const capNum = /^(\d+)%?$/.exec(cap);
   if (!capNum) throw new BackupError("ZFS_PARSE", `zpool list: capacity "${cap}"`);
-  return { pool, health, sizeBytes, allocatedBytes: parseSize(alloc), freeBytes: parseSize(free), capacity: Number(capNum[1]) / 100 };
+  return {
+    pool,
+    health,
+    sizeBytes,
+    allocatedBytes: parseSize(alloc),
+    freeBytes: parseSize(free),
+    capacity: Number(capNum[1]) / 100,
+  };
 }
 
 /** The scrub state of a pool, from `zpool status` (zfs-fuse's "scrub:" line or OpenZFS's "scan:"). */
@@ -222,7 +297,8 @@ export interface ScrubState {
 
 /** Parses `zpool status POOL`. Throws ZFS_PARSE when the text has no state line. */
 export function parseScrubStatus(text: string, pool: string): ScrubState {
-  if (!/^\s*state:/m.test(text)) throw new BackupError("ZFS_PARSE", `zpool status ${pool}: no state line`, { detail: text.slice(0, 300) });
+  if (!/^\s*state:/m.test(text))
+    throw new BackupError("ZFS_PARSE", `zpool status ${pool}: no state line`, { detail: text.slice(0, 300) });
   const scan = /^\s*(?:scrub|scan):\s*(.*)$/m.exec(text)?.[1] ?? "";
   // A progress figure may be on the scan line (zfs-fuse) or on the lines after it (OpenZFS).
   const after = text.slice(text.indexOf(scan) + scan.length).split(/\n\s*config:/)[0] ?? "";
@@ -238,6 +314,15 @@ export function parseScrubStatus(text: string, pool: string): ScrubState {
   }
   const errLine = /^\s*errors:\s*(.*)$/m.exec(text)?.[1] ?? "";
   const dataErrors = /no known data errors/i.test(errLine) ? 0 : Number(/(\d+) data errors?/.exec(errLine)?.[1] ?? 0);
-  const row = new RegExp(`^\\s+${pool.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s+\\S+\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)`, "m").exec(text);
-  return { state, errors, ...(percent !== undefined ? { percent: Number(percent) } : {}), dataErrors, checksumErrors: row ? Number(row[3]) : 0 };
+  const row = new RegExp(
+    `^\\s+${pool.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s+\\S+\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)`,
+    "m",
+  ).exec(text);
+  return {
+    state,
+    errors,
+    ...(percent !== undefined ? { percent: Number(percent) } : {}),
+    dataErrors,
+    checksumErrors: row ? Number(row[3]) : 0,
+  };
 }

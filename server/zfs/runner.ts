@@ -48,7 +48,8 @@ export class TailBuffer {
     const b = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
     this.chunks.push(b);
     this.size += b.length;
-    while (this.size - (this.chunks[0]?.length ?? 0) >= this.limit && this.chunks.length > 1) this.size -= this.chunks.shift()!.length;
+    while (this.size - (this.chunks[0]?.length ?? 0) >= this.limit && this.chunks.length > 1)
+      this.size -= this.chunks.shift()!.length;
   }
 
   toString(): string {
@@ -104,7 +105,13 @@ export class LocalRunner implements CommandRunner {
     if (opts.signal?.aborted) kill();
     const done = new Promise<ExitStatus>((resolve, reject) => {
       child.once("error", (err: NodeJS.ErrnoException) => {
-        reject(new BackupError("SPAWN_FAILED", `cannot run ${file}: ${err.code === "ENOENT" ? "not found in PATH" : err.message}`, { cause: err }));
+        reject(
+          new BackupError(
+            "SPAWN_FAILED",
+            `cannot run ${file}: ${err.code === "ENOENT" ? "not found in PATH" : err.message}`,
+            { cause: err },
+          ),
+        );
       });
       child.once("close", (code, signal) => resolve({ code, signal, stderr: stderr.toString() }));
     }).finally(() => {

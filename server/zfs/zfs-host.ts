@@ -5,10 +5,55 @@ import type { DatasetType, Listing, Step } from "../core/model.ts";
 import type { ConfiguredReceive } from "../core/receive-properties.ts";
 import { SELECT_PROPERTY } from "../core/naming.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
-import { abortReceiveArgs, bookmarkArgs, destroyBookmarkArgs, holdBatchArgs, cloneArgs, createArgs, destroyDatasetArgs, getArgs, inheritArgs, mountArgs, renameArgs, restoreReceiveArgs, scrubArgs, zpoolStatusArgs, poolStatusArgs, availableArgs, destroySnapshotArgs, holdArgs, releaseArgs, snapshotArgs, sendEstimateArgs, createContainerArgs, listArgs, poolHealthArgs, probeArgs, receiveArgs, restoreKeyProbeArgs, resumeProbeArgs, writtenArgs, mountedArgs, safeProperties, sendArgs, setArgs } from "./args.ts";
+import {
+  abortReceiveArgs,
+  bookmarkArgs,
+  destroyBookmarkArgs,
+  holdBatchArgs,
+  cloneArgs,
+  createArgs,
+  destroyDatasetArgs,
+  getArgs,
+  inheritArgs,
+  mountArgs,
+  renameArgs,
+  restoreReceiveArgs,
+  scrubArgs,
+  zpoolStatusArgs,
+  poolStatusArgs,
+  availableArgs,
+  destroySnapshotArgs,
+  holdArgs,
+  releaseArgs,
+  snapshotArgs,
+  sendEstimateArgs,
+  createContainerArgs,
+  listArgs,
+  poolHealthArgs,
+  probeArgs,
+  receiveArgs,
+  restoreKeyProbeArgs,
+  resumeProbeArgs,
+  writtenArgs,
+  mountedArgs,
+  safeProperties,
+  sendArgs,
+  setArgs,
+} from "./args.ts";
 import type { SendOptions } from "./args.ts";
 import { MINIMAL_CAPABILITIES, parseCapabilities, type Capabilities } from "./capabilities.ts";
-import { parseScrubStatus, type ScrubState, parsePoolStatus, parseSendEstimate, missingDatasets, onlyMissingDatasets, parseGetListing, parseListListing, stderrHeadline, tryClassifyStderr } from "./parse.ts";
+import {
+  parseScrubStatus,
+  type ScrubState,
+  parsePoolStatus,
+  parseSendEstimate,
+  missingDatasets,
+  onlyMissingDatasets,
+  parseGetListing,
+  parseListListing,
+  stderrHeadline,
+  tryClassifyStderr,
+} from "./parse.ts";
 import type { CommandRunner, ExitStatus, RunningCommand } from "./runner.ts";
 
 /** A listing and the requested roots that do not exist. */
@@ -26,10 +71,17 @@ export function describeExit(s: ExitStatus): string {
 }
 
 /** The BackupError for a failed zfs command: classified from stderr, with the stderr tail as detail. */
-export function commandError(where: string, argv: string[], s: ExitStatus, fallback: ErrorCode = "ZFS_FAILED"): BackupError {
+export function commandError(
+  where: string,
+  argv: string[],
+  s: ExitStatus,
+  fallback: ErrorCode = "ZFS_FAILED",
+): BackupError {
   const code = tryClassifyStderr(s.stderr) ?? fallback;
   const headline = stderrHeadline(s.stderr) || describeExit(s);
-  return new BackupError(code, `${where}: ${argv.slice(0, 2).join(" ")}: ${headline}`, { detail: s.stderr.trim() || undefined });
+  return new BackupError(code, `${where}: ${argv.slice(0, 2).join(" ")}: ${headline}`, {
+    detail: s.stderr.trim() || undefined,
+  });
 }
 
 /**
@@ -63,8 +115,11 @@ export class ZfsHost {
    * Runs argv; a failure that one of `accepted` matches is returned (the caller sees its exit
    * code), any other failure is thrown as a classified BackupError.
    */
-  private async runAccepting(argv: string[], accepted: Accepted | Accepted[], signal?: AbortSignal):
-    Promise<ExitStatus & { stdout: string }> {
+  private async runAccepting(
+    argv: string[],
+    accepted: Accepted | Accepted[],
+    signal?: AbortSignal,
+  ): Promise<ExitStatus & { stdout: string }> {
     const r = await this.runner.run(argv, { signal });
     if (r.code !== 0 && ![accepted].flat().some((a) => accepts(a, r.stderr))) throw commandError(this.where, argv, r);
     return r;
@@ -76,7 +131,9 @@ export class ZfsHost {
       const usage = r.stdout + "\n" + r.stderr;
       if (r.code === 127 || !/usage:/.test(usage)) {
         if (tryClassifyStderr(r.stderr) === "GUARD_REJECTED") throw commandError(this.where, probeArgs(), r);
-        throw new BackupError("ZFS_FAILED", `${this.where}: zfs is not usable here (${describeExit(r)})`, { detail: usage.trim() });
+        throw new BackupError("ZFS_FAILED", `${this.where}: zfs is not usable here (${describeExit(r)})`, {
+          detail: usage.trim(),
+        });
       }
       return parseCapabilities(usage);
     });
@@ -93,18 +150,26 @@ export class ZfsHost {
    * Lists every dataset and snapshot below `roots` in one call. Roots that do not exist are
    * returned in `missing`; any other failure throws.
    */
-  async list(roots: string[], opts: { resumeTokens?: boolean; bookmarks?: boolean; select?: boolean; signal?: AbortSignal } = {}): Promise<ListResult> {
+  async list(
+    roots: string[],
+    opts: { resumeTokens?: boolean; bookmarks?: boolean; select?: boolean; signal?: AbortSignal } = {},
+  ): Promise<ListResult> {
     const caps = await this.capabilities(opts.signal);
     const argv = listArgs(roots, caps, opts.resumeTokens ?? false, opts.bookmarks ?? false, opts.select ?? false);
     const r = await this.runner.run(argv, { signal: opts.signal });
     if (r.code !== 0 && opts.select && tryClassifyStderr(r.stderr) === "GUARD_REJECTED") {
       // A guard installed before property selection refuses the extra column: list without it.
       const plain = await this.list(roots, { ...opts, select: false });
-      return { ...plain, selectUnavailable: `${this.where}'s guard refused the ${SELECT_PROPERTY} column of the listing (a bzman-guard older than property selection), so ${SELECT_PROPERTY} is not read there; run source-hooks/install-source.sh on it again` };
+      return {
+        ...plain,
+        selectUnavailable: `${this.where}'s guard refused the ${SELECT_PROPERTY} column of the listing (a bzman-guard older than property selection), so ${SELECT_PROPERTY} is not read there; run source-hooks/install-source.sh on it again`,
+      };
     }
     if (r.code !== 0 && !accepts(onlyMissingDatasets, r.stderr)) throw commandError(this.where, argv, r);
     const withToken = argv.some((a) => a.includes("receive_resume_token"));
-    const listing = caps.listParsable ? parseListListing(r.stdout, withToken, opts.select ?? false) : parseGetListing(r.stdout);
+    const listing = caps.listParsable
+      ? parseListListing(r.stdout, withToken, opts.select ?? false)
+      : parseGetListing(r.stdout);
     return { listing, missing: missingDatasets(r.stderr) };
   }
 
@@ -146,7 +211,10 @@ export class ZfsHost {
   /** Starts `zfs send` for a step; the caller pipes stdout and awaits `done`. */
   async send(step: Step, signal?: AbortSignal, opts: SendOptions = {}): Promise<RunningCommand> {
     if (opts.raw && !(await this.capabilities(signal)).rawSend) {
-      throw new BackupError("ZFS_UNSUPPORTED", `${this.where}: this zfs cannot send raw streams (zfs send -w); remove send_raw for this source or upgrade its ZFS`);
+      throw new BackupError(
+        "ZFS_UNSUPPORTED",
+        `${this.where}: this zfs cannot send raw streams (zfs send -w); remove send_raw for this source or upgrade its ZFS`,
+      );
     }
     return this.runner.spawn(sendArgs(step, opts), { signal });
   }
@@ -156,7 +224,11 @@ export class ZfsHost {
    * receive gets the properties core/receive-properties.ts decides; where this zfs cannot do what
    * `configured` asks (`-x`, `-o`), it fails with ZFS_UNSUPPORTED before anything runs.
    */
-  async receive(target: string, opts: { full: boolean; type: DatasetType; configured?: ConfiguredReceive }, signal?: AbortSignal): Promise<RunningCommand> {
+  async receive(
+    target: string,
+    opts: { full: boolean; type: DatasetType; configured?: ConfiguredReceive },
+    signal?: AbortSignal,
+  ): Promise<RunningCommand> {
     const caps = await this.capabilities(signal);
     return this.runner.spawn(receiveArgs(target, caps, opts), { signal });
   }
@@ -201,7 +273,12 @@ export class ZfsHost {
   }
 
   /** Destroys one of this receiver's own bookmarks (refuses any other name before running anything). */
-  async destroyBookmark(dataset: string, name: string, own: { prefix: string; instance: string }, signal?: AbortSignal): Promise<void> {
+  async destroyBookmark(
+    dataset: string,
+    name: string,
+    own: { prefix: string; instance: string },
+    signal?: AbortSignal,
+  ): Promise<void> {
     await this.runChecked(destroyBookmarkArgs(dataset, name, own), signal);
   }
 
@@ -220,7 +297,12 @@ export class ZfsHost {
    * fails is redone one snapshot at a time, so a tag already there (or already gone) stays fine
    * and every other failure is reported per snapshot: "dataset@snap: message".
    */
-  async holdMany(verb: "hold" | "release", tag: string, snapshots: Array<[string, string]>, signal?: AbortSignal): Promise<string[]> {
+  async holdMany(
+    verb: "hold" | "release",
+    tag: string,
+    snapshots: Array<[string, string]>,
+    signal?: AbortSignal,
+  ): Promise<string[]> {
     const failures: string[] = [];
     for (const argv of holdBatchArgs(verb, tag, snapshots)) {
       const r = await this.runner.run(argv, { signal });
@@ -259,7 +341,12 @@ export class ZfsHost {
    * `zfs get -p` of `properties` on `datasets`: name → property → value. Datasets that do not
    * exist are absent from the result; any other failure throws.
    */
-  async properties(properties: string, datasets: string[], signal?: AbortSignal, opts: { localOnly?: boolean } = {}): Promise<Map<string, Record<string, string>>> {
+  async properties(
+    properties: string,
+    datasets: string[],
+    signal?: AbortSignal,
+    opts: { localOnly?: boolean } = {},
+  ): Promise<Map<string, Record<string, string>>> {
     const argv = getArgs(properties, datasets, opts.localOnly ?? false);
     const r = await this.runAccepting(argv, onlyMissingDatasets, signal);
     const out = new Map<string, Record<string, string>>();
@@ -276,11 +363,22 @@ export class ZfsHost {
    * zfs has no `written` property (zfs-fuse), or its guard predates the question.
    */
   async writtenSinceSnapshot(dataset: string, signal?: AbortSignal): Promise<number | null> {
-    const r = await this.runAccepting(writtenArgs(dataset), [/bad property list|invalid property/, "GUARD_REJECTED"], signal);
+    const r = await this.runAccepting(
+      writtenArgs(dataset),
+      [/bad property list|invalid property/, "GUARD_REJECTED"],
+      signal,
+    );
     if (r.code !== 0) return null;
-    const value = r.stdout.split("\n").map((l) => l.split("\t")).find((f) => f[0] === dataset && f[1] === "written")?.[2];
+    const value = r.stdout
+      .split("\n")
+      .map((l) => l.split("\t"))
+      .find((f) => f[0] === dataset && f[1] === "written")?.[2];
     const n = value === undefined ? NaN : Number(value);
-    if (!Number.isSafeInteger(n) || n < 0) throw new BackupError("ZFS_FAILED", `${this.where}: zfs get written ${dataset}: not a byte count: ${JSON.stringify(r.stdout.slice(0, 200))}`);
+    if (!Number.isSafeInteger(n) || n < 0)
+      throw new BackupError(
+        "ZFS_FAILED",
+        `${this.where}: zfs get written ${dataset}: not a byte count: ${JSON.stringify(r.stdout.slice(0, 200))}`,
+      );
     return n;
   }
 
@@ -348,13 +446,19 @@ export class ZfsHost {
     const origin = (await this.properties("origin", [clone], signal)).get(clone)?.origin;
     if (origin === undefined) throw new BackupError("ZFS_DATASET_MISSING", `${this.where}:${clone} does not exist`);
     if (!own || own === "-" || origin === "-") {
-      throw new BackupError("UNSAFE_ARGUMENT", `${this.where}:${clone} is not a clone bzman made (no ${mark} set on it); it is left alone`);
+      throw new BackupError(
+        "UNSAFE_ARGUMENT",
+        `${this.where}:${clone} is not a clone bzman made (no ${mark} set on it); it is left alone`,
+      );
     }
     const below = [...(await this.list([clone], { signal })).listing.entries()];
     const children = below.map(([n]) => n).filter((n) => n !== clone);
     const snapshots = below.find(([n]) => n === clone)?.[1].snapshots.length ?? 0;
     if (children.length > 0 || snapshots > 0) {
-      throw new BackupError("UNSAFE_ARGUMENT", `${this.where}:${clone} holds ${children.length > 0 ? `datasets bzman did not make (${children.join(", ")})` : `${snapshots} snapshot(s)`}; it is left alone, with them`);
+      throw new BackupError(
+        "UNSAFE_ARGUMENT",
+        `${this.where}:${clone} holds ${children.length > 0 ? `datasets bzman did not make (${children.join(", ")})` : `${snapshots} snapshot(s)`}; it is left alone, with them`,
+      );
     }
     await this.mount(clone, false, signal);
     await this.retryBusy(destroyDatasetArgs(clone), ["ZFS_DATASET_MISSING"], signal);

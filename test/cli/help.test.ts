@@ -19,7 +19,9 @@ test("bzman --version: the package's version and the Node in use, exit 0", async
 test("bzman --help lists exactly the commands of the help table", async () => {
   const r = await bzman(["--help"]);
   assert.equal(r.code, 0, r.stderr);
-  const listed = [...r.stdout.split("Commands:")[1]!.matchAll(/^ {2}(\w+)/gm)].map((m) => m[1]).filter((n) => n !== "help");
+  const listed = [...r.stdout.split("Commands:")[1]!.matchAll(/^ {2}(\w+)/gm)]
+    .map((m) => m[1])
+    .filter((n) => n !== "help");
   assert.deepEqual(listed, Object.keys(COMMAND_HELP));
 });
 

@@ -7,7 +7,9 @@ import { jobFor } from "../../server/cli/job.ts";
 import { selectSources } from "../../server/cli/select.ts";
 
 const config = (extra: string) => {
-  const r = parseConfig(`instance: rx\nsources:\n  - { name: a, host: h, identity: /k, target: backup/a, datasets: [{ name: tank }]${extra} }\n`);
+  const r = parseConfig(
+    `instance: rx\nsources:\n  - { name: a, host: h, identity: /k, target: backup/a, datasets: [{ name: tank }]${extra} }\n`,
+  );
   assert.ok("config" in r, JSON.stringify(r));
   const sel = selectSources(r.config);
   assert.ok(typeof sel !== "string");
@@ -29,6 +31,9 @@ test("a pass's snapshot is named by the injected clock; a plan takes none and pr
   const at = () => new Date(Date.UTC(2026, 4, 6, 7, 8, 9));
   assert.equal(jobFor(sel, at, { snapshot: true, prune: true }).snapshot?.name, "bzman_20260506T070809Z");
   const plan = jobFor(sel, at);
-  assert.deepEqual([plan.snapshot, plan.retention, plan.holdTag, plan.bookmarks], [undefined, undefined, undefined, undefined]);
+  assert.deepEqual(
+    [plan.snapshot, plan.retention, plan.holdTag, plan.bookmarks],
+    [undefined, undefined, undefined, undefined],
+  );
   assert.equal(jobFor(sel, at, { snapshot: false, prune: true }).holdTag, "bzman.rx");
 });

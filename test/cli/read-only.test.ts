@@ -6,7 +6,17 @@
 
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { DatasetRecord, RunRecord } from "../../server/core/model.ts";
@@ -47,22 +57,41 @@ function configIn(dir: string): string {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "id_ed25519"), "not a real key\n");
   const file = join(dir, "bzman.yaml");
-  writeFileSync(file, `state: ${join(dir, "state", "state.json")}
+  writeFileSync(
+    file,
+    `state: ${join(dir, "state", "state.json")}
 instance: backup1
 http: { listen: "" }
 sources:
   - { name: web1, host: 127.0.0.1, port: 1, identity: ${join(dir, "id_ed25519")}, host_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFjFJIdHBGpBFr3kHuBnXIoBe0wbk6ekM5tL9bYPFHF4", target: backup/web1, max_lag: 1h, datasets: [{ name: tank/a }] }
-`);
+`,
+  );
   return file;
 }
 
 const ago = (min: number): string => new Date(Date.now() - min * 60_000).toISOString();
 const pass = (min: number, result: DatasetRecord["result"]): RunRecord => ({
-  runId: `r-${min}`, source: "web1", startedAt: ago(min), finishedAt: ago(min - 0.5), phases: {}, goneOnSource: [],
-  datasets: [{
-    source: "web1", dataset: "tank/a", target: "backup/web1/tank/a", mode: result === "ok" ? "incremental" : "error", result, steps: 1, bytes: 1000, transferMs: 50,
-    ...(result === "ok" ? { to: { name: "bzman_20261126T110000Z", guid: "42" } } : { error: { code: "SSH_CHANNEL", message: "connection lost", at: ago(min) } }),
-  }],
+  runId: `r-${min}`,
+  source: "web1",
+  startedAt: ago(min),
+  finishedAt: ago(min - 0.5),
+  phases: {},
+  goneOnSource: [],
+  datasets: [
+    {
+      source: "web1",
+      dataset: "tank/a",
+      target: "backup/web1/tank/a",
+      mode: result === "ok" ? "incremental" : "error",
+      result,
+      steps: 1,
+      bytes: 1000,
+      transferMs: 50,
+      ...(result === "ok"
+        ? { to: { name: "bzman_20261126T110000Z", guid: "42" } }
+        : { error: { code: "SSH_CHANNEL", message: "connection lost", at: ago(min) } }),
+    },
+  ],
 });
 
 /** Writes these passes through the real store, closed afterwards. */
@@ -74,7 +103,13 @@ async function history(dir: string, passes: RunRecord[]): Promise<void> {
   store.close();
 }
 
-const READ_ONLY: string[][] = [["status"], ["status", "--check"], ["report", "--print"], ["plan", "--json"], ["check", "--config-only"]];
+const READ_ONLY: string[][] = [
+  ["status"],
+  ["status", "--check"],
+  ["report", "--print"],
+  ["plan", "--json"],
+  ["check", "--config-only"],
+];
 
 /** Runs every read-only command and asserts the folder is unchanged; returns each exit code. */
 async function unchanged(dir: string, file: string): Promise<Map<string, number | null>> {

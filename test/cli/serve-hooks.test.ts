@@ -28,8 +28,23 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 
 const usage = readFileSync(new URL("../fixtures/zfs/zfs-fuse-usage.txt", import.meta.url), "utf8");
 const probe: Script = { match: (a) => a.length === 1 && a[0] === "zfs", stderr: usage, code: 2 };
-const pool = (name: string): Script => ({ match: (a) => starts("zpool", "list")(a) && a.at(-1) === name, stdout: `${name}\tONLINE\t1000000\t100000\t900000\t10%\n` });
-const listing = ["tank guid 1", "tank createtxg 1", "tank creation 1", "tank type filesystem", "tank@a guid 11", "tank@a createtxg 10", "tank@a creation 1", "tank@a type snapshot"].map((l) => l.split(" ").join("\t")).join("\n") + "\n";
+const pool = (name: string): Script => ({
+  match: (a) => starts("zpool", "list")(a) && a.at(-1) === name,
+  stdout: `${name}\tONLINE\t1000000\t100000\t900000\t10%\n`,
+});
+const listing =
+  [
+    "tank guid 1",
+    "tank createtxg 1",
+    "tank creation 1",
+    "tank type filesystem",
+    "tank@a guid 11",
+    "tank@a createtxg 10",
+    "tank@a creation 1",
+    "tank@a type snapshot",
+  ]
+    .map((l) => l.split(" ").join("\t"))
+    .join("\n") + "\n";
 const ok: Script = { match: () => true, code: 0 };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 async function until(what: string, f: () => boolean, ms = 15_000): Promise<void> {
@@ -41,21 +56,39 @@ async function until(what: string, f: () => boolean, ms = 15_000): Promise<void>
 }
 
 function deps(signal: AbortSignal, out: PassThrough): CliDeps & { log: ReturnType<typeof createLogger> } {
-  const local = new ZfsHost(new FakeRunner("local", [probe, pool("backup"),
-    { match: starts("zfs", "get"), stderr: "cannot open 'backup/web1': dataset does not exist\n", code: 1 },
-    { match: starts("zfs", "receive"), readsStdin: true }, ok]));
+  const local = new ZfsHost(
+    new FakeRunner("local", [
+      probe,
+      pool("backup"),
+      { match: starts("zfs", "get"), stderr: "cannot open 'backup/web1': dataset does not exist\n", code: 1 },
+      { match: starts("zfs", "receive"), readsStdin: true },
+      ok,
+    ]),
+  );
   return {
-    local, now: () => new Date(), stdout: out as unknown as NodeJS.WriteStream, stderr: out as unknown as NodeJS.WriteStream, signal,
+    local,
+    now: () => new Date(),
+    stdout: out as unknown as NodeJS.WriteStream,
+    stderr: out as unknown as NodeJS.WriteStream,
+    signal,
     connect: async (s) => {
       if (s.name !== "web1") throw new BackupError("SSH_CONNECT", `${s.name}: cannot connect: ECONNREFUSED`);
-      const remote = new FakeRunner("web1", [probe, pool("tank"), { match: starts("zfs", "get"), stdout: listing }, { match: starts("zfs", "send"), stdout: "data" }, ok]);
+      const remote = new FakeRunner("web1", [
+        probe,
+        pool("tank"),
+        { match: starts("zfs", "get"), stdout: listing },
+        { match: starts("zfs", "send"), stdout: "data" },
+        ok,
+      ]);
       return { host: new ZfsHost(remote), close: async () => {} };
     },
     log: createLogger({ stream: out }),
   };
 }
 
-test("serve: pings per pass (start, success, /fail) and alerts beside hanging endpoints that delay nothing; counters on /metrics", { timeout: 60_000 }, async () => {
+test("serve: pings per pass (start, success, /fail) and alerts beside hanging endpoints that delay nothing; counters on /metrics", {
+  timeout: 60_000,
+}, async () => {
   const hooks = await startHookServer();
   const sink = await startSmtpSink();
   const port = await freePort();
@@ -79,7 +112,10 @@ sources:
   const served = serveCommand(config, deps(stop.signal, out));
   try {
     const web1 = (): string[] => hooks.hits.filter((h) => h.path.startsWith("/ping/web1")).map((h) => h.path);
-    await until("a start and a success ping of web1", () => web1().includes("/ping/web1/start") && web1().includes("/ping/web1"));
+    await until(
+      "a start and a success ping of web1",
+      () => web1().includes("/ping/web1/start") && web1().includes("/ping/web1"),
+    );
     assert.equal(web1()[0], "/ping/web1/start", "the start comes first");
     const success = hooks.hits.find((h) => h.path === "/ping/web1")!;
     assert.equal(success.method, "POST");
@@ -90,12 +126,28 @@ sources:
     // held at once means three passes ended without waiting for their pings.
     await until("three /fail pings of web2 held open at once", () => hooks.hanging("/hang/web2/") >= 3);
     assert.ok((log.match(/"source":"web2"[^\n]*"msg":"pass FAILED"/g) ?? []).length >= 3);
-    await until("the timeout warning", () => /ping \(fail\) of web2: GET http:\/\/127\.0\.0\.1:\d+\/hang\/web2\/fail failed: no answer within 3000 ms/.test(log), 5000);
+    await until(
+      "the timeout warning",
+      () =>
+        /ping \(fail\) of web2: GET http:\/\/127\.0\.0\.1:\d+\/hang\/web2\/fail failed: no answer within 3000 ms/.test(
+          log,
+        ),
+      5000,
+    );
 
     // The alert about web2 went out by mail while its webhook hung.
-    await until("the alert mail about web2", () => sink.mails.some((m) => m.subject === "[bzman] ALERT web2: pass FAILED (SSH_CONNECT) — web2:tank"));
+    await until("the alert mail about web2", () =>
+      sink.mails.some((m) => m.subject === "[bzman] ALERT web2: pass FAILED (SSH_CONNECT) — web2:tank"),
+    );
     await until("the webhook post", () => hooks.hits.some((h) => h.path === "/hang/webhook"));
-    await until("the webhook's timeout warning", () => /webhook \(alert, pass web2:tank\): POST http:\/\/127\.0\.0\.1:\d+\/hang\/webhook failed: no answer within 1000 ms/.test(log), 5000);
+    await until(
+      "the webhook's timeout warning",
+      () =>
+        /webhook \(alert, pass web2:tank\): POST http:\/\/127\.0\.0\.1:\d+\/hang\/webhook failed: no answer within 1000 ms/.test(
+          log,
+        ),
+      5000,
+    );
 
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const value = (re: RegExp): number => Number(re.exec(metrics)?.[1] ?? NaN);

@@ -20,7 +20,10 @@ for (const file of readdirSync(dir("invalid"))) {
     assert.ok(expect, "fixture must declare '# expect: …'");
     const r = parseConfig(text);
     assert.ok("errors" in r, "must fail");
-    assert.ok(r.errors.some((e) => e.includes(expect)), `wanted "${expect}" in:\n${r.errors.join("\n")}`);
+    assert.ok(
+      r.errors.some((e) => e.includes(expect)),
+      `wanted "${expect}" in:\n${r.errors.join("\n")}`,
+    );
   });
 }
 
@@ -44,18 +47,36 @@ test("plain dataset names, merge keys, per-dataset overrides and receive propert
   assert.equal(s2!.host, "10.0.0.6", "a key beside the merge wins");
   assert.deepEqual(s1!.datasets, [
     { name: "data/pg", recursive: false, exclude: [] },
-    { name: "tank", recursive: true, exclude: ["scratch", "*/tmp", "vm/*-old"], keepBackup: { daily: 7 }, maxLagSeconds: 21600, onConflict: "rename" },
+    {
+      name: "tank",
+      recursive: true,
+      exclude: ["scratch", "*/tmp", "vm/*-old"],
+      keepBackup: { daily: 7 },
+      maxLagSeconds: 21600,
+      onConflict: "rename",
+    },
   ]);
   assert.equal(s1!.maxLagSeconds, 3600, "the source's own goal is unchanged");
   assert.deepEqual(s1!.receive, { exclude: ["atime"], set: [["compression", "zstd"]] });
-  assert.deepEqual(s2!.receive, { exclude: [], set: [["compression", "zstd"]] }, "a source's list replaces the inherited one");
+  assert.deepEqual(
+    s2!.receive,
+    { exclude: [], set: [["compression", "zstd"]] },
+    "a source's list replaces the inherited one",
+  );
 });
 
 test("every problem is listed, not just the first", () => {
-  const r = parseConfig(`sources:\n  - { name: a, host: h, identity: /k, target: "b/x y", bogus: 1, datasets: [{ name: "t;x" }] }\n`);
+  const r = parseConfig(
+    `sources:\n  - { name: a, host: h, identity: /k, target: "b/x y", bogus: 1, datasets: [{ name: "t;x" }] }\n`,
+  );
   assert.ok("errors" in r);
-  assert.ok(r.errors.some((e) => e.includes("sources[0]: unknown key \"bogus\"")), r.errors.join("\n"));
-  const r2 = parseConfig(`sources:\n  - { name: a, host: h, identity: /k, target: "b/x y", datasets: [{ name: "t;x" }, { name: "u v" }] }\n`);
+  assert.ok(
+    r.errors.some((e) => e.includes('sources[0]: unknown key "bogus"')),
+    r.errors.join("\n"),
+  );
+  const r2 = parseConfig(
+    `sources:\n  - { name: a, host: h, identity: /k, target: "b/x y", datasets: [{ name: "t;x" }, { name: "u v" }] }\n`,
+  );
   assert.ok("errors" in r2);
   assert.equal(r2.errors.length, 3, r2.errors.join("\n"));
 });
@@ -67,13 +88,20 @@ test("a missing host_key is a warning, not an error", () => {
 });
 
 test("a warning names the source it is about: the second source's missing host_key is sources[1]", () => {
-  const r = parseConfig(`sources:
+  const r = parseConfig(
+    `sources:
   - { name: a, host: h, identity: /k, host_key: "ssh-ed25519 AAAA", target: backup/a, datasets: [{ name: tank/a }] }
   - { name: b, host: h, identity: /k, target: backup/b, datasets: [{ name: tank/b }] }
   - { name: c, host: h, identity: /k, target: backup/c, datasets: [{ name: tank/c }] }
-`, "c", "backup1");
+`,
+    "c",
+    "backup1",
+  );
   assert.ok("config" in r, JSON.stringify(r));
-  assert.deepEqual(r.warnings.map((w) => w.split(":")[0]), ["sources[1].host_key", "sources[2].host_key"]);
+  assert.deepEqual(
+    r.warnings.map((w) => w.split(":")[0]),
+    ["sources[1].host_key", "sources[2].host_key"],
+  );
   assert.match(r.warnings[0]!, /refuse to connect to b /);
 });
 
@@ -85,32 +113,77 @@ test("an unreadable file is an error naming it", async () => {
 
 test("a config that leaves every optional setting out takes the defaults of config/defaults.ts", () => {
   const source = `sources:\n  - { name: a, host: h, identity: /k, target: backup/a, datasets: [{ name: tank }], ping_url: "http://x/{source}", drill: { schedule: "0 3 * * *" } }\n`;
-  const r = parseConfig(`mail: { smtp: "smtp://h:25", from: "a@b", to: ["c@d"] }\nwebhook: "http://w/"\nlog: { syslog: true }\n` + source);
+  const r = parseConfig(
+    `mail: { smtp: "smtp://h:25", from: "a@b", to: ["c@d"] }\nwebhook: "http://w/"\nlog: { syslog: true }\n` + source,
+  );
   assert.ok("config" in r, JSON.stringify(r));
-  const { sources: [s], ...top } = r.config;
-  assert.deepEqual({ ...top, instance: "-" }, {
-    state: "/var/lib/bzman/state.json", instance: "-", maxTransfers: 2, history: { days: 90, detailHours: 48 }, http: { listen: "127.0.0.1:9720" },
-    mail: { smtp: "smtp://h:25", from: "a@b", to: ["c@d"], realertSeconds: 21600, digestSeconds: 30 }, webhook: { url: "http://w/", timeoutMs: 10000, headers: {} },
-    capacityLimit: 0.75, syslog: { tag: "bzman" }, logLevel: "info",
-  });
+  const {
+    sources: [s],
+    ...top
+  } = r.config;
+  assert.deepEqual(
+    { ...top, instance: "-" },
+    {
+      state: "/var/lib/bzman/state.json",
+      instance: "-",
+      maxTransfers: 2,
+      history: { days: 90, detailHours: 48 },
+      http: { listen: "127.0.0.1:9720" },
+      mail: { smtp: "smtp://h:25", from: "a@b", to: ["c@d"], realertSeconds: 21600, digestSeconds: 30 },
+      webhook: { url: "http://w/", timeoutMs: 10000, headers: {} },
+      capacityLimit: 0.75,
+      syslog: { tag: "bzman" },
+      logLevel: "info",
+    },
+  );
   assert.deepEqual(s, {
-    name: "a", host: "h", port: 22, user: "bzman", identity: "/k", restoreUser: "bzman", target: "backup/a", datasets: [{ name: "tank", recursive: false, exclude: [] }],
-    schedule: "*/10 * * * *", snapshotPrefix: "bzman", keepSource: { last: 24 }, keepBackup: { hourly: 48, daily: 30, weekly: 12, monthly: 12 }, maxLagSeconds: 3600,
-    firstSend: "oldest", includePrefixes: [], preSnapshot: [], postSnapshot: [], drill: { schedule: "0 3 * * *", recent: 10 }, stallTimeoutSeconds: 600,
-    sshCompression: false, retries: 2, onConflict: "report", sendRaw: false, bookmarks: false, receive: { exclude: [], set: [] }, ping: { url: "http://x/a", method: "GET", start: false, timeoutMs: 10000 },
+    name: "a",
+    host: "h",
+    port: 22,
+    user: "bzman",
+    identity: "/k",
+    restoreUser: "bzman",
+    target: "backup/a",
+    datasets: [{ name: "tank", recursive: false, exclude: [] }],
+    schedule: "*/10 * * * *",
+    snapshotPrefix: "bzman",
+    keepSource: { last: 24 },
+    keepBackup: { hourly: 48, daily: 30, weekly: 12, monthly: 12 },
+    maxLagSeconds: 3600,
+    firstSend: "oldest",
+    includePrefixes: [],
+    preSnapshot: [],
+    postSnapshot: [],
+    drill: { schedule: "0 3 * * *", recent: 10 },
+    stallTimeoutSeconds: 600,
+    sshCompression: false,
+    retries: 2,
+    onConflict: "report",
+    sendRaw: false,
+    bookmarks: false,
+    receive: { exclude: [], set: [] },
+    ping: { url: "http://x/a", method: "GET", start: false, timeoutMs: 10000 },
   });
 });
 
 test("every schedule is checked with the caller's cron parser, each refusal with its path", () => {
-  const r = parseConfig(`mail: { smtp: "smtp://127.0.0.1:25", from: "b@x", to: ["r@x"], report: "0 6 * * *" }
+  const r = parseConfig(
+    `mail: { smtp: "smtp://127.0.0.1:25", from: "b@x", to: ["r@x"], report: "0 6 * * *" }
 scrub: { schedule: "0 2 * * 9" }
 defaults: { schedule: "61 25 * * *", drill: { schedule: "30 4 * * *" } }
 sources:
   - { name: a, host: h, identity: /k, host_key: "ssh-ed25519 AAAA", target: backup/a, datasets: [{ name: tank/a }] }
   - { name: b, host: h, identity: /k, host_key: "ssh-ed25519 AAAA", target: backup/b, schedule: "*/5 * * * *", drill: { schedule: "0 0 31 2 *" }, datasets: [{ name: tank/b }] }
-`, "c", "backup1", { cronProblem });
+`,
+    "c",
+    "backup1",
+    { cronProblem },
+  );
   assert.ok("errors" in r);
-  assert.deepEqual(r.errors.map((e) => e.split(":")[0]), ["defaults.schedule", "sources[1].drill.schedule", "scrub.schedule"]);
+  assert.deepEqual(
+    r.errors.map((e) => e.split(":")[0]),
+    ["defaults.schedule", "sources[1].drill.schedule", "scrub.schedule"],
+  );
   assert.match(r.errors[0]!, /^defaults\.schedule: "61 25 \* \* \*" is not a cron expression that ever fires/);
 });
 

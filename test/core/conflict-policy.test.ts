@@ -37,19 +37,30 @@ test("onConflict: what a pass does with each decision under report and rename, w
       assert.equal(a.decision.steps.at(-1)!.to!.name, "c");
     } else assert.equal(a.decision, decisions[kind], "the planner's decision, untouched");
   }
-  assert.equal(onConflict(decisions.diverged!, "rename", { ...ctx, source: undefined }).kind, "as-planned", "nothing on the source to re-seed from");
+  assert.equal(
+    onConflict(decisions.diverged!, "rename", { ...ctx, source: undefined }).kind,
+    "as-planned",
+    "nothing on the source to re-seed from",
+  );
 });
 
 test("withSnapshotOutcome: a missing pass snapshot turns ok and up-to-date into failed, nothing else", () => {
   const rows: Array<[Parameters<typeof withSnapshotOutcome>[0], string | undefined, string]> = [
-    ["ok", undefined, "ok"], ["up-to-date", undefined, "up-to-date"],
-    ["ok", "permission denied", "failed"], ["up-to-date", "permission denied", "failed"],
-    ["failed", "permission denied", "failed"], ["conflict", "permission denied", "conflict"], ["skipped", "x", "skipped"],
+    ["ok", undefined, "ok"],
+    ["up-to-date", undefined, "up-to-date"],
+    ["ok", "permission denied", "failed"],
+    ["up-to-date", "permission denied", "failed"],
+    ["failed", "permission denied", "failed"],
+    ["conflict", "permission denied", "conflict"],
+    ["skipped", "x", "skipped"],
   ];
   for (const [result, err, want] of rows) {
     const o = withSnapshotOutcome(result, err);
     assert.equal(o.result, want, `${result} with ${err}`);
     assert.equal(o.failedBecause !== undefined, want === "failed" && result !== "failed");
   }
-  assert.match(withSnapshotOutcome("ok", "boom").failedBecause!, /^the source snapshot for this pass was not taken: boom$/);
+  assert.match(
+    withSnapshotOutcome("ok", "boom").failedBecause!,
+    /^the source snapshot for this pass was not taken: boom$/,
+  );
 });

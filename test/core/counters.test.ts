@@ -4,8 +4,26 @@ import type { ErrorCode } from "../../server/core/codes.ts";
 import { PassCounters, failureCodes, passResult } from "../../server/core/counters.ts";
 import type { DatasetRecord, RunRecord } from "../../server/core/model.ts";
 
-const ds = (result: DatasetRecord["result"], extra: Partial<DatasetRecord> = {}): DatasetRecord => ({ source: "web1", dataset: `tank/${result}`, target: "b", mode: "incremental", result, steps: 1, bytes: 0, transferMs: 0, ...extra });
-const run = (...datasets: DatasetRecord[]): RunRecord => ({ runId: "r", source: "web1", startedAt: "x", finishedAt: "x", phases: {}, datasets, goneOnSource: [] });
+const ds = (result: DatasetRecord["result"], extra: Partial<DatasetRecord> = {}): DatasetRecord => ({
+  source: "web1",
+  dataset: `tank/${result}`,
+  target: "b",
+  mode: "incremental",
+  result,
+  steps: 1,
+  bytes: 0,
+  transferMs: 0,
+  ...extra,
+});
+const run = (...datasets: DatasetRecord[]): RunRecord => ({
+  runId: "r",
+  source: "web1",
+  startedAt: "x",
+  finishedAt: "x",
+  phases: {},
+  datasets,
+  goneOnSource: [],
+});
 const failed = (code: ErrorCode): DatasetRecord => ds("failed", { error: { code, message: "m", at: "x" } });
 
 test("passResult: failed beats conflict beats aborted beats skipped; a promoted (skipped) dataset beside good ones is ok", () => {
@@ -21,16 +39,25 @@ test("passResult: failed beats conflict beats aborted beats skipped; a promoted 
     [run(ds("skipped"), ds("skipped")), "skipped"],
     [run(), "skipped"],
   ];
-  for (const [rec, want] of table) assert.equal(passResult(rec), want, JSON.stringify(rec.datasets.map((d) => [d.result, d.error?.code])));
+  for (const [rec, want] of table)
+    assert.equal(passResult(rec), want, JSON.stringify(rec.datasets.map((d) => [d.result, d.error?.code])));
 });
 
 test("failureCodes: error codes and conflict kinds, never an abort", () => {
-  assert.deepEqual(failureCodes(run(ds("ok"), failed("ZFS_NO_SPACE"), ds("conflict", { conflict: "diverged" }), failed("ABORTED"), ds("failed"))), ["ZFS_NO_SPACE", "diverged", "INTERNAL"]);
+  assert.deepEqual(
+    failureCodes(
+      run(ds("ok"), failed("ZFS_NO_SPACE"), ds("conflict", { conflict: "diverged" }), failed("ABORTED"), ds("failed")),
+    ),
+    ["ZFS_NO_SPACE", "diverged", "INTERNAL"],
+  );
 });
 
 test("PassCounters: configured sources start at zero for every result; records add up; unknown sources appear", () => {
   const c = new PassCounters(["web1", "db1"]);
-  assert.deepEqual(c.bytesSamples(), [{ labels: { source: "web1" }, value: 0 }, { labels: { source: "db1" }, value: 0 }]);
+  assert.deepEqual(c.bytesSamples(), [
+    { labels: { source: "web1" }, value: 0 },
+    { labels: { source: "db1" }, value: 0 },
+  ]);
   assert.equal(c.passSamples().length, 10);
   assert.ok(c.passSamples().every((s) => s.value === 0));
   assert.deepEqual(c.failureSamples(), []);
@@ -38,7 +65,10 @@ test("PassCounters: configured sources start at zero for every result; records a
   c.add(run(ds("ok", { bytes: 50 }), failed("ZFS_NO_SPACE"), failed("SSH_CHANNEL")));
   c.add(run(ds("ok", { bytes: 7 })));
   c.add({ ...run(ds("ok", { bytes: 1 })), source: "new1" });
-  const v = (samples: Array<{ labels: Record<string, string>; value: number }>, labels: Record<string, string>): number | undefined => samples.find((s) => JSON.stringify(s.labels) === JSON.stringify(labels))?.value;
+  const v = (
+    samples: Array<{ labels: Record<string, string>; value: number }>,
+    labels: Record<string, string>,
+  ): number | undefined => samples.find((s) => JSON.stringify(s.labels) === JSON.stringify(labels))?.value;
   assert.equal(v(c.bytesSamples(), { source: "web1" }), 157);
   assert.equal(v(c.bytesSamples(), { source: "new1" }), 1);
   assert.equal(v(c.passSamples(), { source: "web1", result: "failed" }), 2);

@@ -7,15 +7,28 @@ import { planDigests, webhookPayload, type PendingAlerts } from "../../server/co
 const S = 1000;
 const HOUR = 3600 * S;
 const T0 = Date.parse("2026-11-26T12:00:00Z");
-const cond = (key: string, code: Code, what = `x ${code}`): Condition => ({ key, host: key.split(" ")[1]!.split(":")[0]!, what, where: key.split(" ")[1]!, code, message: `m ${key}`, advice: `do ${code}` });
-const datasets = (n: number, code: Code, kind = "pass"): Condition[] => Array.from({ length: n }, (_, i) => cond(`${kind} web${i % 4}:tank/ds${i}`, code));
+const cond = (key: string, code: Code, what = `x ${code}`): Condition => ({
+  key,
+  host: key.split(" ")[1]!.split(":")[0]!,
+  what,
+  where: key.split(" ")[1]!,
+  code,
+  message: `m ${key}`,
+  advice: `do ${code}`,
+});
+const datasets = (n: number, code: Code, kind = "pass"): Condition[] =>
+  Array.from({ length: n }, (_, i) => cond(`${kind} web${i % 4}:tank/ds${i}`, code));
 
 /** A daemon's alert state between evaluations, as the Notifier keeps it (every digest delivered unless `fail`). */
 class Rig {
   sent = new Map<string, AlertRecord>();
   pending: PendingAlerts = new Map();
   constructor(private readonly timing = { realertMs: 6 * HOUR, digestMs: 120 * S }) {}
-  step(active: Condition[], now: number, fail = false): { out: string[]; nextDueMs: number | null; sinces: string[][] } {
+  step(
+    active: Condition[],
+    now: number,
+    fail = false,
+  ): { out: string[]; nextDueMs: number | null; sinces: string[][] } {
     const plan = planDigests(active, this.sent, this.pending, now, this.timing);
     this.pending = plan.pending;
     for (const d of plan.digests) {
@@ -23,9 +36,13 @@ class Rig {
         for (const [pk, first] of d.took) this.pending.set(pk, first);
         continue;
       }
-      for (const r of d.records) (r.after ? this.sent.set(r.key, r.after) : this.sent.delete(r.key));
+      for (const r of d.records) r.after ? this.sent.set(r.key, r.after) : this.sent.delete(r.key);
     }
-    return { out: plan.digests.map((d) => `${d.kind} ${d.cause} ×${d.items.length}`), nextDueMs: plan.nextDueMs, sinces: plan.digests.map((d) => d.items.map((i) => i.since)) };
+    return {
+      out: plan.digests.map((d) => `${d.kind} ${d.cause} ×${d.items.length}`),
+      nextDueMs: plan.nextDueMs,
+      sinces: plan.digests.map((d) => d.items.map((i) => i.since)),
+    };
   }
 }
 
@@ -40,7 +57,11 @@ test("a full pool under 200 datasets: one mail per cause after the window, one r
   assert.deepEqual(rig.step([...failing.slice(0, 120), ...pool], T0 + 30 * S).out, []);
   assert.deepEqual(rig.step([...failing, ...pool], T0 + 60 * S).out, []);
   r = rig.step([...failing, ...pool], T0 + 120 * S);
-  assert.deepEqual(r.out, ["alert ZFS_NO_SPACE ×200"], "all of one cause in one mail; the pool's own window is not over");
+  assert.deepEqual(
+    r.out,
+    ["alert ZFS_NO_SPACE ×200"],
+    "all of one cause in one mail; the pool's own window is not over",
+  );
   assert.equal(r.sinces[0]![0], "2026-11-26T12:00:00.000Z", "since: when the condition was first seen");
   assert.equal(r.sinces[0]![199], "2026-11-26T12:01:00.000Z");
   assert.equal(r.nextDueMs, T0 + 150 * S);
@@ -75,7 +96,11 @@ test("a condition that clears within its window is never mailed; one that return
   rig.step([a], T0 + HOUR);
   assert.deepEqual(rig.step([a], T0 + HOUR + 120 * S).out, ["alert SSH_CONNECT ×1"]);
   assert.deepEqual(rig.step([], T0 + 2 * HOUR).out, [], "the resolve waits");
-  assert.deepEqual(rig.step([a], T0 + 2 * HOUR + 60 * S).out, [], "back before the resolve went out: no resolve, no new alert");
+  assert.deepEqual(
+    rig.step([a], T0 + 2 * HOUR + 60 * S).out,
+    [],
+    "back before the resolve went out: no resolve, no new alert",
+  );
   assert.deepEqual(rig.step([a], T0 + 2 * HOUR + 300 * S).out, []);
   assert.ok(rig.sent.has(a.key));
 });
@@ -105,5 +130,11 @@ test("webhookPayload: kind, cause, subject as text, every condition with its sin
   assert.deepEqual(Object.keys(p).sort(), ["at", "cause", "conditions", "instance", "kind", "subject", "text"]);
   assert.equal(p.kind, "alert");
   assert.equal(p.text, "[bzman] ALERT x");
-  assert.deepEqual(p.conditions.map((c) => [c.where, c.code, c.since]), [["web0:tank/ds0", "ZFS_NO_SPACE", "2026-11-26T12:00:00.000Z"], ["web1:tank/ds1", "ZFS_NO_SPACE", "2026-11-26T12:00:00.000Z"]]);
+  assert.deepEqual(
+    p.conditions.map((c) => [c.where, c.code, c.since]),
+    [
+      ["web0:tank/ds0", "ZFS_NO_SPACE", "2026-11-26T12:00:00.000Z"],
+      ["web1:tank/ds1", "ZFS_NO_SPACE", "2026-11-26T12:00:00.000Z"],
+    ],
+  );
 });

@@ -1,6 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { backupNameProblem, clonePath, defaultLiveName, drillCandidates, drillProblems, pickDrill, pickSnapshot, planFailback, failbackRefusalAdvice, restoreDestination } from "../../server/core/restore.ts";
+import {
+  backupNameProblem,
+  clonePath,
+  defaultLiveName,
+  drillCandidates,
+  drillProblems,
+  pickDrill,
+  pickSnapshot,
+  planFailback,
+  failbackRefusalAdvice,
+  restoreDestination,
+} from "../../server/core/restore.ts";
 import { asideName } from "../../server/core/naming.ts";
 import { ds, snaps } from "../helpers/snapshots.ts";
 
@@ -41,7 +52,10 @@ test("planFailback: full when the source is gone, incremental from the source's 
   const diverged = ds("tank/www", snaps("a", "b", "x"));
   const refused = planFailback(live, diverged, false);
   assert.equal(refused.kind, "refuse");
-  assert.match(refused.kind === "refuse" ? refused.reason : "", /has 1 snapshot\(s\) the promoted copy lacks \(newest x\)/);
+  assert.match(
+    refused.kind === "refuse" ? refused.reason : "",
+    /has 1 snapshot\(s\) the promoted copy lacks \(newest x\)/,
+  );
   assert.equal(planFailback(live, diverged, true).kind, "full-aside");
   // Same names are not enough: identity is the GUID.
   assert.equal(planFailback(live, ds("tank/www", snaps("a", "b#other")), false).kind, "refuse");
@@ -61,8 +75,13 @@ test("planFailback: a source written after the shared snapshot is refused with i
   ];
   for (const [written, force, want] of rows) {
     const plan = planFailback(live, src, force, written) as unknown as Record<string, unknown>;
-    for (const [k, v] of Object.entries(want)) assert.equal(plan[k], v, `${written} ${force}: ${k} of ${JSON.stringify(plan)}`);
-    if (plan.kind !== "incremental") assert.match(plan.reason as string, /tank\/www on the source was written after its newest snapshot @b \(4096 bytes\)/);
+    for (const [k, v] of Object.entries(want))
+      assert.equal(plan[k], v, `${written} ${force}: ${k} of ${JSON.stringify(plan)}`);
+    if (plan.kind !== "incremental")
+      assert.match(
+        plan.reason as string,
+        /tank\/www on the source was written after its newest snapshot @b \(4096 bytes\)/,
+      );
   }
   // Snapshots the copy lacks come first: no rollback offered, since a rollback would not bring them back.
   const diverged = planFailback(live, ds("tank/www", snaps("a", "b", "x")), false, 10);
@@ -72,28 +91,55 @@ test("planFailback: a source written after the shared snapshot is refused with i
 test("failbackRefusalAdvice: both ways on, each a whole command", () => {
   const aside = asideName("tank/www", "failback", NOW);
   const both = failbackRefusalAdvice("web1:tank/www", "tank/www", aside, "tank/www@b");
-  assert.match(both, /bzman failback web1:tank\/www --force \(renames tank\/www aside on the source as tank\/www\.before-failback-20261127T010203Z/);
+  assert.match(
+    both,
+    /bzman failback web1:tank\/www --force \(renames tank\/www aside on the source as tank\/www\.before-failback-20261127T010203Z/,
+  );
   assert.match(both, /on the source: zfs rollback tank\/www@b, then bzman failback web1:tank\/www$/);
   assert.doesNotMatch(failbackRefusalAdvice("web1:tank/www", "tank/www", aside), /rollback/);
 });
 
 test("drill candidates: filesystems only, the newest `recent` snapshots that the source still has by GUID", () => {
-  const backup = [ds("bak/w/tank", snaps("a", "b", "c")), ds("bak/w/tank/vol", snaps("a"), { type: "volume" }), ds("bak/w/tank/gone", snaps("a"))];
-  const source = new Map([["tank", ds("tank", snaps("b", "c#changed"))], ["tank/vol", ds("tank/vol", snaps("a"))]]);
+  const backup = [
+    ds("bak/w/tank", snaps("a", "b", "c")),
+    ds("bak/w/tank/vol", snaps("a"), { type: "volume" }),
+    ds("bak/w/tank/gone", snaps("a")),
+  ];
+  const source = new Map([
+    ["tank", ds("tank", snaps("b", "c#changed"))],
+    ["tank/vol", ds("tank/vol", snaps("a"))],
+  ]);
   const c = drillCandidates(backup, source, (t) => (t.startsWith("bak/w/") ? t.slice(6) : null), 2);
-  assert.deepEqual(c.map((x) => `${x.dataset}@${x.snapshot.name}`), ["tank@b"]);
+  assert.deepEqual(
+    c.map((x) => `${x.dataset}@${x.snapshot.name}`),
+    ["tank@b"],
+  );
   assert.equal(pickDrill(c, 0.999)?.snapshot.name, "b");
   assert.equal(pickDrill([], 0.5), null);
-  const three = drillCandidates([ds("bak/w/tank", snaps("a", "b", "c"))], new Map([["tank", ds("tank", snaps("a", "b", "c"))]]), (t) => t.slice(6), 10);
-  assert.deepEqual([0, 0.34, 0.99].map((r) => pickDrill(three, r)?.snapshot.name), ["a", "b", "c"]);
+  const three = drillCandidates(
+    [ds("bak/w/tank", snaps("a", "b", "c"))],
+    new Map([["tank", ds("tank", snaps("a", "b", "c"))]]),
+    (t) => t.slice(6),
+    10,
+  );
+  assert.deepEqual(
+    [0, 0.34, 0.99].map((r) => pickDrill(three, r)?.snapshot.name),
+    ["a", "b", "c"],
+  );
 });
 
 test("drillProblems: unreadable files, referenced apart beyond the tolerance, a snapshot whose contents changed", () => {
   const good = { sourceReferenced: 100_000_000, backupReferenced: 101_000_000, files: 3, bytes: 10, unreadable: [] };
   assert.deepEqual(drillProblems(good), []);
   assert.deepEqual(drillProblems({ ...good, sourceReferenced: 20_000, backupReferenced: 900_000 }), []);
-  assert.match(drillProblems({ ...good, backupReferenced: 110_000_000 })[0]!, /references 110000000 bytes on the backup but 100000000 on the source/);
-  const eio = drillProblems({ ...good, unreadable: Array.from({ length: 7 }, (_, i) => ({ path: `f${i}`, error: "EIO" })) });
+  assert.match(
+    drillProblems({ ...good, backupReferenced: 110_000_000 })[0]!,
+    /references 110000000 bytes on the backup but 100000000 on the source/,
+  );
+  const eio = drillProblems({
+    ...good,
+    unreadable: Array.from({ length: 7 }, (_, i) => ({ path: `f${i}`, error: "EIO" })),
+  });
   assert.deepEqual(eio.slice(0, 1).concat(eio.slice(-1)), ["cannot read f0: EIO", "and 2 more unreadable file(s)"]);
   assert.match(drillProblems({ ...good, previous: { files: 4, bytes: 10 } })[0]!, /a snapshot never changes/);
 });

@@ -10,7 +10,11 @@ import { planSource } from "../../server/core/plan.ts";
 import { excludePatterns } from "../../server/config/exclude.ts";
 import { ds, listing, snaps } from "../helpers/snapshots.ts";
 
-const root = (exclude: string[] = []): SelectionRoot => ({ name: "tank", recursive: true, exclude: excludePatterns(exclude) });
+const root = (exclude: string[] = []): SelectionRoot => ({
+  name: "tank",
+  recursive: true,
+  exclude: excludePatterns(exclude),
+});
 
 test("selectDataset: config wins, then the property", () => {
   // [dataset, exclude patterns, effective bzman:backup, verdict, reason or note matches]
@@ -20,7 +24,13 @@ test("selectDataset: config wins, then the property", () => {
     ["tank/www", [], "on", "in", null],
     ["tank/www", [], "-", "in", null],
     ["tank/scratch", ["scratch"], undefined, "exclude", /exclude "scratch" of tank$/],
-    ["tank/scratch/deep", ["scratch"], undefined, "exclude", /exclude "scratch" of tank \(it lies below tank\/scratch\)/],
+    [
+      "tank/scratch/deep",
+      ["scratch"],
+      undefined,
+      "exclude",
+      /exclude "scratch" of tank \(it lies below tank\/scratch\)/,
+    ],
     ["tank/scratch", ["scratch"], "on", "exclude", /exclude "scratch"/], // config wins over the property
     ["tank/www/tmp", ["*/tmp"], undefined, "exclude", /exclude "\*\/tmp"/],
     ["tank/www/tmp2", ["*/tmp"], undefined, "in", null],
@@ -48,7 +58,10 @@ test("selectDataset: config wins, then the property", () => {
 });
 
 test("coveringRoot: the root naming a dataset, else the recursive root it lies below", () => {
-  const roots = [{ name: "tank", recursive: true }, { name: "data/pg", recursive: false }];
+  const roots = [
+    { name: "tank", recursive: true },
+    { name: "data/pg", recursive: false },
+  ];
   assert.equal(coveringRoot(roots, "tank/a/b")?.name, "tank");
   assert.equal(coveringRoot(roots, "data/pg")?.name, "data/pg");
   assert.equal(coveringRoot(roots, "data/pg/x"), undefined);
@@ -66,19 +79,75 @@ test("planSource: excluded datasets are not planned (no conflict, no unsafe name
     ds("tank/my data", snaps("s1")),
   );
   // The old backup of tank/off diverged: excluded, it is not a conflict.
-  const dst = listing(ds("b/w", []), ds("b/w/tank", snaps("s1")), ds("b/w/tank/off", snaps("x#other")), ds("b/w/tank/scratch", snaps("s1")));
-  const p = planSource([{ name: "tank", recursive: true, exclude: excludePatterns(["scratch", "my data"]), maxLagSeconds: 7200, onConflict: "rename" }], src, dst, "b/w");
-  assert.deepEqual(p.datasets.map((d) => [d.sourceDataset, d.decision.kind]), [["tank", "transfer"], ["tank/off/back-on", "transfer"], ["tank/www", "transfer"]].sort((a, b) => a[0]!.split("/").length - b[0]!.split("/").length || a[0]!.localeCompare(b[0]!)));
-  assert.deepEqual(p.excluded.map((x) => [x.sourceDataset, x.by, x.hasBackup]), [
-    ["tank/my data", "exclude", false], ["tank/off", "property", true], ["tank/scratch", "exclude", true], ["tank/scratch/big", "exclude", false],
-  ]);
+  const dst = listing(
+    ds("b/w", []),
+    ds("b/w/tank", snaps("s1")),
+    ds("b/w/tank/off", snaps("x#other")),
+    ds("b/w/tank/scratch", snaps("s1")),
+  );
+  const p = planSource(
+    [
+      {
+        name: "tank",
+        recursive: true,
+        exclude: excludePatterns(["scratch", "my data"]),
+        maxLagSeconds: 7200,
+        onConflict: "rename",
+      },
+    ],
+    src,
+    dst,
+    "b/w",
+  );
+  assert.deepEqual(
+    p.datasets.map((d) => [d.sourceDataset, d.decision.kind]),
+    [
+      ["tank", "transfer"],
+      ["tank/off/back-on", "transfer"],
+      ["tank/www", "transfer"],
+    ].sort((a, b) => a[0]!.split("/").length - b[0]!.split("/").length || a[0]!.localeCompare(b[0]!)),
+  );
+  assert.deepEqual(
+    p.excluded.map((x) => [x.sourceDataset, x.by, x.hasBackup]),
+    [
+      ["tank/my data", "exclude", false],
+      ["tank/off", "property", true],
+      ["tank/scratch", "exclude", true],
+      ["tank/scratch/big", "exclude", false],
+    ],
+  );
   assert.deepEqual(p.goneOnSource, [], "an excluded dataset is not gone: its backup is simply kept");
-  assert.deepEqual(p.datasets[0]!.overrides, { maxLagSeconds: 7200, onConflict: "rename" }, "the root's overrides reach every dataset below it");
-  const only = planSource([{ name: "tank", recursive: true, exclude: excludePatterns(["scratch"]) }], src, dst, "b/w", undefined, "tank/scratch");
-  assert.deepEqual([only.datasets.length, only.excluded.map((x) => x.sourceDataset)], [0, ["tank/scratch", "tank/scratch/big"]]);
+  assert.deepEqual(
+    p.datasets[0]!.overrides,
+    { maxLagSeconds: 7200, onConflict: "rename" },
+    "the root's overrides reach every dataset below it",
+  );
+  const only = planSource(
+    [{ name: "tank", recursive: true, exclude: excludePatterns(["scratch"]) }],
+    src,
+    dst,
+    "b/w",
+    undefined,
+    "tank/scratch",
+  );
+  assert.deepEqual(
+    [only.datasets.length, only.excluded.map((x) => x.sourceDataset)],
+    [0, ["tank/scratch", "tank/scratch/big"]],
+  );
 });
 
 test("passSnapshotsToDrop: the pass's own new snapshot, only where an excluded dataset got it", () => {
-  const src = listing(ds("tank/a", snaps("old", "bzman_20261201T070000Z")), ds("tank/b", snaps("old")), ds("tank/c", snaps("bzman_20261201T070000Z")));
-  assert.deepEqual(passSnapshotsToDrop([{ sourceDataset: "tank/a" }, { sourceDataset: "tank/b" }, { sourceDataset: "tank/gone" }], src, "bzman_20261201T070000Z"), ["tank/a"]);
+  const src = listing(
+    ds("tank/a", snaps("old", "bzman_20261201T070000Z")),
+    ds("tank/b", snaps("old")),
+    ds("tank/c", snaps("bzman_20261201T070000Z")),
+  );
+  assert.deepEqual(
+    passSnapshotsToDrop(
+      [{ sourceDataset: "tank/a" }, { sourceDataset: "tank/b" }, { sourceDataset: "tank/gone" }],
+      src,
+      "bzman_20261201T070000Z",
+    ),
+    ["tank/a"],
+  );
 });

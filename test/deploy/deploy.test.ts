@@ -7,7 +7,16 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../../server/config/load.ts";
@@ -29,7 +38,12 @@ const sh = (args: string[], env: Record<string, string> = {}): { status: number 
 };
 
 test("every shell script passes shellcheck as POSIX sh", { skip: !tool("shellcheck") }, () => {
-  for (const f of ["deploy/install.sh", "deploy/bzman.rc", "source-hooks/install-source.sh", "source-hooks/bzman-guard"]) {
+  for (const f of [
+    "deploy/install.sh",
+    "deploy/bzman.rc",
+    "source-hooks/install-source.sh",
+    "source-hooks/bzman-guard",
+  ]) {
     const r = spawnSync("shellcheck", ["-s", "sh", join(REPO, f)], { encoding: "utf8" });
     assert.equal(r.status, 0, `${f}\n${r.stdout}`);
   }
@@ -44,7 +58,9 @@ test("install.sh into a throwaway root: bzman runs from the prefix; a second run
   assert.equal(help.status, 0, help.stderr);
   assert.match(help.stdout, /Usage: bzman/);
   const conf = join(root, "etc/bzman/bzman.yaml");
-  const check = spawnSync(bin, ["--config", stagedConfig(root, "etc/bzman"), "check", "--config-only"], { encoding: "utf8" });
+  const check = spawnSync(bin, ["--config", stagedConfig(root, "etc/bzman"), "check", "--config-only"], {
+    encoding: "utf8",
+  });
   assert.equal(check.status, 0, check.stderr);
   assert.match(readFileSync(conf, "utf8"), /^state: \/var\/lib\/bzman\/state\.json/m);
   assert.ok(existsSync(join(root, "etc/bzman/id_ed25519.pub")));
@@ -68,10 +84,14 @@ test("install.sh into a throwaway root: bzman runs from the prefix; a second run
 
 test("the systemd unit passes systemd-analyze verify", { skip: !tool("systemd-analyze") }, () => {
   const root = join(tmp, "root");
-  if (!existsSync(join(root, "etc/systemd/system/bzman.service"))) assert.equal(sh(["deploy/install.sh", "--root", root, "--service", "systemd"]).status, 0);
+  if (!existsSync(join(root, "etc/systemd/system/bzman.service")))
+    assert.equal(sh(["deploy/install.sh", "--root", root, "--service", "systemd"]).status, 0);
   // Verify a copy whose ExecStart names the installed binary (the unit's own path is below the root).
   mkdirSync(join(tmp, "verify"), { recursive: true });
-  const unit = readFileSync(join(root, "etc/systemd/system/bzman.service"), "utf8").replaceAll("/opt/bzman/bin/bzman", join(root, "opt/bzman/bin/bzman"));
+  const unit = readFileSync(join(root, "etc/systemd/system/bzman.service"), "utf8").replaceAll(
+    "/opt/bzman/bin/bzman",
+    join(root, "opt/bzman/bin/bzman"),
+  );
   writeFileSync(join(tmp, "verify/bzman.service"), unit);
   const r = spawnSync("systemd-analyze", ["verify", join(tmp, "verify/bzman.service")], { encoding: "utf8" });
   assert.equal(r.status, 0, r.stdout + r.stderr);
@@ -85,11 +105,29 @@ test("install-source.sh in a throwaway root: account, guard, key line; idempoten
   mkdirSync(join(d, "etc"), { recursive: true });
   // The zfs it probes is zfs-fuse's usage text (no bookmarks, no resume), never this host's zfs.
   mkdirSync(join(d, "fakebin"));
-  writeFileSync(join(d, "fakebin/zfs"), `#!/bin/sh\ncat '${join(REPO, "test/fixtures/zfs/zfs-fuse-usage.txt")}' >&2\nexit 2\n`, { mode: 0o755 });
-  const run = (args: string[]): { status: number | null; out: string } => sh(args, { PATH: `${join(d, "fakebin")}:${process.env.PATH}` });
-  for (const f of ["passwd", "group", "shadow", "gshadow", "login.defs"]) if (existsSync(`/etc/${f}`)) copyFileSync(`/etc/${f}`, join(d, "etc", f));
+  writeFileSync(
+    join(d, "fakebin/zfs"),
+    `#!/bin/sh\ncat '${join(REPO, "test/fixtures/zfs/zfs-fuse-usage.txt")}' >&2\nexit 2\n`,
+    { mode: 0o755 },
+  );
+  const run = (args: string[]): { status: number | null; out: string } =>
+    sh(args, { PATH: `${join(d, "fakebin")}:${process.env.PATH}` });
+  for (const f of ["passwd", "group", "shadow", "gshadow", "login.defs"])
+    if (existsSync(`/etc/${f}`)) copyFileSync(`/etc/${f}`, join(d, "etc", f));
   const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOH0ztHHpOBRN9joJK9XeaLVI9bh0Xd+O0B7UuUp2giM bzman@backup";
-  const args = ["source-hooks/install-source.sh", "--key", key, "--root", "tank", "--root", "data/vm", "--from", "10.0.0.5", "--destdir", d];
+  const args = [
+    "source-hooks/install-source.sh",
+    "--key",
+    key,
+    "--root",
+    "tank",
+    "--root",
+    "data/vm",
+    "--from",
+    "10.0.0.5",
+    "--destdir",
+    d,
+  ];
   const dry = run([...args, "--dry-run"]);
   assert.equal(dry.status, 0, dry.out);
   assert.ok(!existsSync(join(d, "usr")), "a dry run changes nothing");
@@ -106,21 +144,56 @@ test("install-source.sh in a throwaway root: account, guard, key line; idempoten
   assert.equal(second.status, 0, second.out);
   assert.match(second.out, /= account bzman exists/);
   assert.equal(readFileSync(keys, "utf8"), line, "one line, unchanged");
-  const guard = spawnSync("sh", [join(d, "usr/local/libexec/bzman-guard"), "--root", "tank", "--check"], { env: { SSH_ORIGINAL_COMMAND: "zfs destroy -r tank" }, encoding: "utf8" });
+  const guard = spawnSync("sh", [join(d, "usr/local/libexec/bzman-guard"), "--root", "tank", "--check"], {
+    env: { SSH_ORIGINAL_COMMAND: "zfs destroy -r tank" },
+    encoding: "utf8",
+  });
   assert.match(guard.stdout, /^REJECT/, "the installed guard works");
   // The restore key: a second line, bound to --restore, with the rights a restore needs.
-  const restoreKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKwq3wJ3GqYl4Qm7d5n9v0bqk0Zc8x2yQ8mQ1pVb7R2s bzman-restore@backup";
-  const rs = run(["source-hooks/install-source.sh", "--key", restoreKey, "--root", "tank", "--restore", "--destdir", d]);
+  const restoreKey =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKwq3wJ3GqYl4Qm7d5n9v0bqk0Zc8x2yQ8mQ1pVb7R2s bzman-restore@backup";
+  const rs = run([
+    "source-hooks/install-source.sh",
+    "--key",
+    restoreKey,
+    "--root",
+    "tank",
+    "--restore",
+    "--destdir",
+    d,
+  ]);
   assert.equal(rs.status, 0, rs.out);
   assert.match(rs.out, /would run: zfs allow -u bzman receive,create,mount,rename tank/);
-  assert.equal(readFileSync(keys, "utf8"), line + `restrict,command="/usr/local/libexec/bzman-guard --root tank --restore" ${restoreKey}\n`, "both keys, each with its own guard mode");
+  assert.equal(
+    readFileSync(keys, "utf8"),
+    line + `restrict,command="/usr/local/libexec/bzman-guard --root tank --restore" ${restoreKey}\n`,
+    "both keys, each with its own guard mode",
+  );
   // An existing account with a heavy login shell is pointed out (it slows every command).
   appendFileSync(join(d, "etc/passwd"), "shelly:x:4321:4321::/home/shelly:/bin/bash\n");
-  const shelly = run(["source-hooks/install-source.sh", "--key", key, "--root", "tank", "--user", "shelly", "--destdir", d, "--dry-run"]);
+  const shelly = run([
+    "source-hooks/install-source.sh",
+    "--key",
+    key,
+    "--root",
+    "tank",
+    "--user",
+    "shelly",
+    "--destdir",
+    d,
+    "--dry-run",
+  ]);
   assert.equal(shelly.status, 0, shelly.out);
-  assert.match(shelly.out, /warning: the login shell of shelly is \/bin\/bash; a light one saves ~250 ms per command: usermod -s \/bin\/sh shelly/);
+  assert.match(
+    shelly.out,
+    /warning: the login shell of shelly is \/bin\/bash; a light one saves ~250 ms per command: usermod -s \/bin\/sh shelly/,
+  );
   assert.doesNotMatch(first.out, /warning: the login shell/, "the account the installer creates has /bin/sh");
-  for (const bad of [["--root", "tank;id"], ["--root", "-R"], ["--key", "not a key"]]) {
+  for (const bad of [
+    ["--root", "tank;id"],
+    ["--root", "-R"],
+    ["--key", "not a key"],
+  ]) {
     const r = run(["source-hooks/install-source.sh", "--key", key, "--root", "tank", ...bad, "--destdir", d]);
     assert.notEqual(r.status, 0, bad.join(" "));
   }

@@ -11,19 +11,37 @@ import { exportedMetricNames } from "../../server/http/metrics.ts";
 import { metricsIn } from "../helpers/promql.ts";
 import { REPO } from "../helpers/sandbox.ts";
 
-interface Panel { id: number; type: string; title: string; gridPos: { x: number; y: number; w: number; h: number }; datasource?: { uid: string }; targets?: Array<{ expr: string; datasource?: { uid: string } }>; panels?: Panel[] }
-interface Variable { name: string; type: string; query: string | { query: string } }
-interface Dashboard { uid: string; title: string; panels: Panel[]; templating: { list: Variable[] } }
+interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  gridPos: { x: number; y: number; w: number; h: number };
+  datasource?: { uid: string };
+  targets?: Array<{ expr: string; datasource?: { uid: string } }>;
+  panels?: Panel[];
+}
+interface Variable {
+  name: string;
+  type: string;
+  query: string | { query: string };
+}
+interface Dashboard {
+  uid: string;
+  title: string;
+  panels: Panel[];
+  templating: { list: Variable[] };
+}
 
 const FILE = join(REPO, "deploy/grafana/bzman-dashboard.json");
 
 /** Every query in a dashboard, labelled with where it is. */
 function dashboardQueries(d: Dashboard): Array<{ where: string; expr: string }> {
   const out: Array<{ where: string; expr: string }> = [];
-  const walk = (ps: Panel[]): void => ps.forEach((p) => {
-    (p.targets ?? []).forEach((t, i) => out.push({ where: `panel "${p.title}" target ${i}`, expr: t.expr }));
-    walk(p.panels ?? []);
-  });
+  const walk = (ps: Panel[]): void =>
+    ps.forEach((p) => {
+      (p.targets ?? []).forEach((t, i) => out.push({ where: `panel "${p.title}" target ${i}`, expr: t.expr }));
+      walk(p.panels ?? []);
+    });
   walk(d.panels);
   for (const v of d.templating.list) {
     if (v.type !== "query") continue;
@@ -52,7 +70,9 @@ test("every dashboard query names only metrics bzman exports", () => {
 
 test("the check fails on a query naming a metric bzman does not export (and on one naming none)", () => {
   const d = dashboard();
-  d.panels.find((p) => p.targets?.length)!.targets!.push({ expr: 'sum(rate(bzman_bytes_sent_total{source=~"$source"}[5m]))' });
+  d.panels
+    .find((p) => p.targets?.length)!
+    .targets!.push({ expr: 'sum(rate(bzman_bytes_sent_total{source=~"$source"}[5m]))' });
   d.panels.find((p) => p.targets?.length)!.targets!.push({ expr: "vector(1)" });
   const bad = unknownMetrics(d, new Set(exportedMetricNames()));
   assert.equal(bad.length, 2, bad.join("\n"));
@@ -62,7 +82,15 @@ test("the check fails on a query naming a metric bzman does not export (and on o
 
 test("the counters and the build info are on the dashboard", () => {
   const used = new Set(dashboardQueries(dashboard()).flatMap((q) => metricsIn(q.expr)));
-  for (const n of ["bzman_transferred_bytes_total", "bzman_passes_total", "bzman_failures_total", "bzman_build_info", "bzman_dataset_lag_seconds", "bzman_pool_capacity_ratio"]) assert.ok(used.has(n), n);
+  for (const n of [
+    "bzman_transferred_bytes_total",
+    "bzman_passes_total",
+    "bzman_failures_total",
+    "bzman_build_info",
+    "bzman_dataset_lag_seconds",
+    "bzman_pool_capacity_ratio",
+  ])
+    assert.ok(used.has(n), n);
 });
 
 test("an importable dashboard: uid, unique panel ids, grid inside 24 columns, every query on the datasource variable", () => {
@@ -78,5 +106,8 @@ test("an importable dashboard: uid, unique panel ids, grid inside 24 columns, ev
     assert.equal(p.datasource?.uid, "${datasource}", `${p.title}: datasource`);
     for (const t of p.targets ?? []) assert.equal(t.datasource?.uid, "${datasource}", `${p.title}: target datasource`);
   }
-  assert.deepEqual(d.templating.list.filter((v) => v.type === "datasource").map((v) => v.name), ["datasource"]);
+  assert.deepEqual(
+    d.templating.list.filter((v) => v.type === "datasource").map((v) => v.name),
+    ["datasource"],
+  );
 });

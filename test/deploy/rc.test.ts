@@ -36,7 +36,9 @@ run_rc_command() {
 function script(node = NODE): string {
   writeFileSync(join(tmp, "rc.subr"), STUB);
   const text = readFileSync(join(REPO, "deploy/bzman.rc"), "utf8")
-    .replaceAll("@NODE@", node).replaceAll("@PREFIX@", PREFIX).replaceAll("@ETC@", ETC)
+    .replaceAll("@NODE@", node)
+    .replaceAll("@PREFIX@", PREFIX)
+    .replaceAll("@ETC@", ETC)
     .replace(". /etc/rc.subr", `. ${join(tmp, "rc.subr")}`);
   assert.doesNotMatch(text, /@[A-Z]+@/);
   const file = join(tmp, "bzman");
@@ -46,9 +48,17 @@ function script(node = NODE): string {
 
 /** What rc.subr sees: the variables the script sets, as service(8) runs it (PATH of rc). */
 function rcVars(): Record<string, string> {
-  const r = spawnSync("/bin/sh", [script(), "status"], { env: { PATH: "/sbin:/bin:/usr/sbin:/usr/bin" }, encoding: "utf8" });
+  const r = spawnSync("/bin/sh", [script(), "status"], {
+    env: { PATH: "/sbin:/bin:/usr/sbin:/usr/bin" },
+    encoding: "utf8",
+  });
   assert.equal(r.status, 0, r.stderr);
-  return Object.fromEntries(r.stdout.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+  return Object.fromEntries(
+    r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
 }
 
 /** daemon(8)'s command line: its options (up to the first operand) and the command it runs. */
@@ -92,11 +102,21 @@ test("status and stop find the daemon: the pidfile daemon(8) writes names a proc
   const d = parseDaemon(v.command_args!);
   const arg0 = processInPidfile(d, v.pidfile!);
   assert.ok(arg0, `daemon(8) writes no pid to ${v.pidfile} (-p ${d.opts.get("-p")}, -P ${d.opts.get("-P")})`);
-  assert.ok(procnameMatches(v.procname || v.command!, arg0), `procname ${v.procname} does not match ${arg0}, the process in ${v.pidfile}`);
-  if (d.flags.has("-r")) assert.equal(d.opts.get("-P"), v.pidfile, "with -r, stop must signal the supervisor (-P); signalled, the child (-p) is started again");
+  assert.ok(
+    procnameMatches(v.procname || v.command!, arg0),
+    `procname ${v.procname} does not match ${arg0}, the process in ${v.pidfile}`,
+  );
+  if (d.flags.has("-r"))
+    assert.equal(
+      d.opts.get("-P"),
+      v.pidfile,
+      "with -r, stop must signal the supervisor (-P); signalled, the child (-p) is started again",
+    );
   assert.equal(v.sig_stop, "TERM", "SIGTERM: daemon(8) passes it on, and bzman stops cleanly on it");
   // The script as it was: -P (the supervisor) with procname node: status never found it.
-  const old = parseDaemon(`-f -P ${v.pidfile} -o /var/log/bzman.log ${PREFIX}/bin/bzman --config ${ETC}/bzman.yaml serve`);
+  const old = parseDaemon(
+    `-f -P ${v.pidfile} -o /var/log/bzman.log ${PREFIX}/bin/bzman --config ${ETC}/bzman.yaml serve`,
+  );
   assert.equal(procnameMatches("/usr/local/bin/node", processInPidfile(old, v.pidfile!)!), false);
 });
 
@@ -110,7 +130,10 @@ test("node by its full path, /usr/local on PATH, the log where -o says, newsyslo
   assert.equal(v.bzman_logfile, "/var/log/bzman.log");
   assert.ok(d.flags.has("-H"), "the log is reopened on SIGHUP");
   assert.equal(v.required_files, `${ETC}/bzman.yaml`);
-  const entry = readFileSync(join(REPO, "deploy/bzman.newsyslog.conf"), "utf8").split("\n").find((l) => l.startsWith("/"))!.split(/\s+/);
+  const entry = readFileSync(join(REPO, "deploy/bzman.newsyslog.conf"), "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("/"))!
+    .split(/\s+/);
   assert.equal(entry[0], v.bzman_logfile, "newsyslog rotates the file daemon(8) writes");
   assert.equal(entry.at(-1), v.pidfile, "and signals the supervisor, which reopens it");
 });
@@ -119,7 +142,13 @@ test("start runs a config check first: a config that does not parse stops it", (
   const fake = join(tmp, "node");
   writeFileSync(fake, `#!/bin/sh\nprintf '%s\\n' "$*" > ${tmp}/checked\nexit 2\n`);
   chmodSync(fake, 0o755);
-  const r = spawnSync("/bin/sh", [script(fake), "precmd"], { env: { PATH: "/sbin:/bin:/usr/sbin:/usr/bin" }, encoding: "utf8" });
+  const r = spawnSync("/bin/sh", [script(fake), "precmd"], {
+    env: { PATH: "/sbin:/bin:/usr/sbin:/usr/bin" },
+    encoding: "utf8",
+  });
   assert.match(r.stdout, /^precmd=2$/m);
-  assert.equal(readFileSync(join(tmp, "checked"), "utf8").trim(), `${PREFIX}/bin/bzman --config ${ETC}/bzman.yaml check --config-only`);
+  assert.equal(
+    readFileSync(join(tmp, "checked"), "utf8").trim(),
+    `${PREFIX}/bin/bzman --config ${ETC}/bzman.yaml check --config-only`,
+  );
 });

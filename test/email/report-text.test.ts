@@ -4,12 +4,25 @@ import type { ReportModel } from "../../server/core/summary.ts";
 import { reportTextTable } from "../../server/email/report-text.ts";
 
 const report = (n: number): ReportModel => ({
-  from: "2026-11-30T00:00:00Z", to: "2026-12-01T00:00:00Z", totals: { passes: n, failures: 1, bytes: 1e6, datasets: n },
+  from: "2026-11-30T00:00:00Z",
+  to: "2026-12-01T00:00:00Z",
+  totals: { passes: n, failures: 1, bytes: 1e6, datasets: n },
   rows: Array.from({ length: n }, (_, i) => ({
-    source: `web${i}`, dataset: `tank/a-rather-long-dataset-name-number-${i}`, state: i === 0 ? "failed" as const : "ok" as const,
-    newest: "bzman_20261201T000000Z", lagSeconds: 600 * (i + 1), passes: 144, failures: i === 0 ? 1 : 0, bytes: 12_345 * (i + 1), transferMs: 1500, lastError: null,
+    source: `web${i}`,
+    dataset: `tank/a-rather-long-dataset-name-number-${i}`,
+    state: i === 0 ? ("failed" as const) : ("ok" as const),
+    newest: "bzman_20261201T000000Z",
+    lagSeconds: 600 * (i + 1),
+    passes: 144,
+    failures: i === 0 ? 1 : 0,
+    bytes: 12_345 * (i + 1),
+    transferMs: 1500,
+    lastError: null,
   })),
-  bytesPerHour: Array(24).fill(0), problems: ["web0:tank/a-rather-long-dataset-name-number-0 last pass failed"], pools: [], checks: [],
+  bytesPerHour: Array(24).fill(0),
+  problems: ["web0:tank/a-rather-long-dataset-name-number-0 last pass failed"],
+  pools: [],
+  checks: [],
 });
 
 test("the report's text: aligned columns under their heads, no wider than asked (names shortened from the left), every dataset once", () => {

@@ -13,7 +13,16 @@ function fakeClock(): { now(): number; sleep(ms: number): Promise<void>; slept: 
 
 async function pass(chunks: number, size: number, t: Throttle): Promise<number> {
   let n = 0;
-  await pipeline(Readable.from(Array.from({ length: chunks }, () => Buffer.alloc(size))), t, new Writable({ write(c: Buffer, _e, cb) { n += c.length; cb(); } }));
+  await pipeline(
+    Readable.from(Array.from({ length: chunks }, () => Buffer.alloc(size))),
+    t,
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        n += c.length;
+        cb();
+      },
+    }),
+  );
   return n;
 }
 
@@ -38,9 +47,15 @@ test("bandwidth: sizes, times of day, and windows (also across midnight)", () =>
   assert.equal(parseTimeOfDay("08:30"), 510);
   assert.equal(parseTimeOfDay("24:00"), null);
   const day = { bytesPerSecond: 100, from: 480, to: 1080 };
-  assert.deepEqual([479, 480, 1079, 1080].map((m) => limitAt(day, m)), [null, 100, 100, null]);
+  assert.deepEqual(
+    [479, 480, 1079, 1080].map((m) => limitAt(day, m)),
+    [null, 100, 100, null],
+  );
   const night = { bytesPerSecond: 100, from: 1320, to: 360 };
-  assert.deepEqual([1319, 1320, 0, 359, 360].map((m) => limitAt(night, m)), [null, 100, 100, 100, null]);
+  assert.deepEqual(
+    [1319, 1320, 0, 359, 360].map((m) => limitAt(night, m)),
+    [null, 100, 100, 100, null],
+  );
   assert.equal(limitAt({ bytesPerSecond: 7 }, 0), 7);
   assert.equal(limitAt(undefined, 0), null);
 });

@@ -25,7 +25,10 @@ export class FakeRunner implements CommandRunner {
   readonly calls: string[][] = [];
   readonly stdinBytes = new Map<string, number>();
 
-  constructor(readonly where: string, private readonly scripts: Script[]) {}
+  constructor(
+    readonly where: string,
+    private readonly scripts: Script[],
+  ) {}
 
   run(argv: string[], opts: { signal?: AbortSignal } = {}): Promise<ExitStatus & { stdout: string }> {
     return runToEnd(this.spawn(argv, opts));
@@ -43,7 +46,11 @@ export class FakeRunner implements CommandRunner {
     const done = new Promise<ExitStatus>((resolve, reject) => {
       const finish = (): void => {
         if (s.fail) return reject(s.fail);
-        resolve(killed ? { code: null, signal: "SIGTERM", stderr: s.stderr ?? "" } : { code: s.code === undefined ? 0 : s.code, signal: s.signal ?? null, stderr: s.stderr ?? "" });
+        resolve(
+          killed
+            ? { code: null, signal: "SIGTERM", stderr: s.stderr ?? "" }
+            : { code: s.code === undefined ? 0 : s.code, signal: s.signal ?? null, stderr: s.stderr ?? "" },
+        );
       };
       let n = 0;
       stdin.on("data", (c: Buffer) => this.stdinBytes.set(key, (n += c.length)));
@@ -83,4 +90,7 @@ export class FakeRunner implements CommandRunner {
 }
 
 /** Matches argv starting with these words. */
-export const starts = (...words: string[]) => (argv: string[]): boolean => words.every((w, i) => argv[i] === w);
+export const starts =
+  (...words: string[]) =>
+  (argv: string[]): boolean =>
+    words.every((w, i) => argv[i] === w);

@@ -39,7 +39,13 @@ export async function startHookServer(): Promise<HookServer> {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      hits.push({ method: req.method ?? "", path, headers: req.headers, body: Buffer.concat(chunks).toString("utf8"), at: Date.now() });
+      hits.push({
+        method: req.method ?? "",
+        path,
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString("utf8"),
+        at: Date.now(),
+      });
       const status = /^\/status\/(\d{3})/.exec(path);
       res.writeHead(status ? Number(status[1]) : 200, { "content-type": "text/plain" }).end("OK");
     });
@@ -47,10 +53,13 @@ export async function startHookServer(): Promise<HookServer> {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`, hits, hanging: (prefix = "/hang") => [...open.values()].filter((p) => p.startsWith(prefix)).length,
-    close: () => new Promise<void>((r) => {
-      server.closeAllConnections();
-      server.close(() => r());
-    }),
+    url: `http://127.0.0.1:${port}`,
+    hits,
+    hanging: (prefix = "/hang") => [...open.values()].filter((p) => p.startsWith(prefix)).length,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

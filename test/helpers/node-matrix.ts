@@ -4,5 +4,7 @@
 
 /** A `skip` reason under the Node matrix, else false. */
 export function mainNodeOnly(what: string): string | false {
-  return process.env.BZMAN_NODE_MATRIX === "1" ? `${what} does not depend on the Node version; the main tier runs it` : false;
+  return process.env.BZMAN_NODE_MATRIX === "1"
+    ? `${what} does not depend on the Node version; the main tier runs it`
+    : false;
 }

@@ -3,7 +3,22 @@
 // grouping label lists are removed; what remains of identifiers that are not functions,
 // aggregations or keywords are metric names. Grafana's $variables are removed first.
 
-const KEYWORDS = new Set(["and", "or", "unless", "bool", "by", "without", "on", "ignoring", "group_left", "group_right", "offset", "inf", "nan", "atan2"]);
+const KEYWORDS = new Set([
+  "and",
+  "or",
+  "unless",
+  "bool",
+  "by",
+  "without",
+  "on",
+  "ignoring",
+  "group_left",
+  "group_right",
+  "offset",
+  "inf",
+  "nan",
+  "atan2",
+]);
 
 /** The metric names `expr` reads, in order of appearance, without repeats. */
 export function metricsIn(expr: string): string[] {

@@ -34,9 +34,15 @@ export function sandboxSkip(): string | false {
 }
 
 /** Runs the bzman CLI (server/main.ts through tsx) and collects its output. */
-export function bzman(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function bzman(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", ...args], { cwd: REPO, env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", ...args], {
+      cwd: REPO,
+      env: { ...process.env, ...env },
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (c) => (stdout += c));
@@ -47,11 +53,21 @@ export function bzman(args: string[], env: Record<string, string> = {}): Promise
 }
 
 /** Real adapters for an in-process pass against the rig's source. */
-export function realPassDeps(rig: Rig, overrides: Partial<PassDeps> & { hostKey?: string; port?: number } = {}): PassDeps & { close(): Promise<void> } {
+export function realPassDeps(
+  rig: Rig,
+  overrides: Partial<PassDeps> & { hostKey?: string; port?: number } = {},
+): PassDeps & { close(): Promise<void> } {
   const conns: Array<{ close(): Promise<void> }> = [];
   return {
     connect: async () => {
-      const c = await connectSource({ name: rig.sourceName, host: "127.0.0.1", port: overrides.port ?? rig.sshd.port, user: "root", identity: rig.identity, hostKey: overrides.hostKey ?? rig.sshd.hostKey });
+      const c = await connectSource({
+        name: rig.sourceName,
+        host: "127.0.0.1",
+        port: overrides.port ?? rig.sshd.port,
+        user: "root",
+        identity: rig.identity,
+        hostKey: overrides.hostKey ?? rig.sshd.hostKey,
+      });
       conns.push(c);
       return new ZfsHost(c.runner);
     },
@@ -90,7 +106,11 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 /** Polls `f` until it is true (a throwing `f` counts as false); throws after `ms`. */
 export async function until(what: string, f: () => boolean | Promise<boolean>, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
-  while (!(await Promise.resolve().then(f).catch(() => false))) {
+  while (
+    !(await Promise.resolve()
+      .then(f)
+      .catch(() => false))
+  ) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(200);
   }
@@ -108,7 +128,10 @@ export interface ServeProcess {
 
 /** Starts `bzman --config CONFIG serve` (stderr passed through). */
 export function serveDaemon(config: string): ServeProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--config", config, "serve"], { cwd: REPO, stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--config", config, "serve"], {
+    cwd: REPO,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const lines: Array<Record<string, unknown>> = [];
   let all = "";
   let buf = "";
@@ -118,7 +141,11 @@ export function serveDaemon(config: string): ServeProcess {
     for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
-      try { lines.push(JSON.parse(line)); } catch { lines.push({ msg: line }); }
+      try {
+        lines.push(JSON.parse(line));
+      } catch {
+        lines.push({ msg: line });
+      }
     }
   });
   return { child, lines, out: () => all, exited: new Promise((r) => child.once("close", (code) => r(code))) };

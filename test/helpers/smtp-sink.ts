@@ -16,9 +16,17 @@ export interface SmtpSink {
 export async function startSmtpSink(): Promise<SmtpSink> {
   const mails: ParsedMail[] = [];
   const server = new SMTPServer({
-    disabledCommands: ["STARTTLS", "AUTH"], authOptional: true, logger: false,
+    disabledCommands: ["STARTTLS", "AUTH"],
+    authOptional: true,
+    logger: false,
     onData(stream, _session, callback) {
-      simpleParser(stream).then((m) => { mails.push(m); callback(); }, (err: Error) => callback(err));
+      simpleParser(stream).then(
+        (m) => {
+          mails.push(m);
+          callback();
+        },
+        (err: Error) => callback(err),
+      );
     },
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));

@@ -14,18 +14,48 @@ test("HookClient: requests as asked; failures are warnings and false, never exce
   const c = new HookClient((l) => warnings.push(l));
   try {
     assert.equal(await c.send({ url: `${s.url}/a?k=secret`, method: "GET", timeoutMs: 2000, what: "ping" }), true);
-    assert.equal(await c.send({ url: `${s.url}/b`, method: "POST", body: "hello", timeoutMs: 2000, what: "ping" }), true);
-    assert.equal(await c.send({ url: `${s.url}/c`, method: "POST", body: { json: { kind: "alert", n: 2 } }, headers: { authorization: "Bearer t" }, timeoutMs: 2000, what: "webhook" }), true);
-    assert.deepEqual(s.hits.map((h) => [h.method, h.path, h.body]), [["GET", "/a?k=secret", ""], ["POST", "/b", "hello"], ["POST", "/c", '{"kind":"alert","n":2}']]);
+    assert.equal(
+      await c.send({ url: `${s.url}/b`, method: "POST", body: "hello", timeoutMs: 2000, what: "ping" }),
+      true,
+    );
+    assert.equal(
+      await c.send({
+        url: `${s.url}/c`,
+        method: "POST",
+        body: { json: { kind: "alert", n: 2 } },
+        headers: { authorization: "Bearer t" },
+        timeoutMs: 2000,
+        what: "webhook",
+      }),
+      true,
+    );
+    assert.deepEqual(
+      s.hits.map((h) => [h.method, h.path, h.body]),
+      [
+        ["GET", "/a?k=secret", ""],
+        ["POST", "/b", "hello"],
+        ["POST", "/c", '{"kind":"alert","n":2}'],
+      ],
+    );
     assert.equal(s.hits[1]!.headers["content-type"], "text/plain; charset=utf-8");
     assert.equal(s.hits[2]!.headers["content-type"], "application/json");
     assert.equal(s.hits[2]!.headers.authorization, "Bearer t");
     assert.deepEqual(warnings, []);
 
-    assert.equal(await c.send({ url: `${s.url}/status/500?k=secret`, method: "GET", timeoutMs: 2000, what: "ping of web1" }), false);
-    assert.match(warnings.at(-1)!, /^ping of web1: GET http:\/\/127\.0\.0\.1:\d+\/status\/500\?… answered 500 Internal Server Error$/, "the query (a key, often) is not logged");
+    assert.equal(
+      await c.send({ url: `${s.url}/status/500?k=secret`, method: "GET", timeoutMs: 2000, what: "ping of web1" }),
+      false,
+    );
+    assert.match(
+      warnings.at(-1)!,
+      /^ping of web1: GET http:\/\/127\.0\.0\.1:\d+\/status\/500\?… answered 500 Internal Server Error$/,
+      "the query (a key, often) is not logged",
+    );
     const closed = await freePort();
-    assert.equal(await c.send({ url: `http://127.0.0.1:${closed}/x`, method: "GET", timeoutMs: 2000, what: "webhook" }), false);
+    assert.equal(
+      await c.send({ url: `http://127.0.0.1:${closed}/x`, method: "GET", timeoutMs: 2000, what: "webhook" }),
+      false,
+    );
     assert.match(warnings.at(-1)!, /^webhook: GET http:\/\/127\.0\.0\.1:\d+\/x failed: ECONNREFUSED$/);
 
     const t0 = Date.now();

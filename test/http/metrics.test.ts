@@ -11,10 +11,36 @@ import { buildInfo } from "../../server/cli/build-info.ts";
 import { exportedMetricNames } from "../../server/http/metrics.ts";
 import { createStatusApp } from "../../server/http/status-app.ts";
 
-const empty: StatusModel = { generatedAt: "2026-11-26T12:00:00.000Z", healthy: true, problems: [], datasets: [], pools: [], drills: [], scrubs: [], keptAside: [] };
+const empty: StatusModel = {
+  generatedAt: "2026-11-26T12:00:00.000Z",
+  healthy: true,
+  problems: [],
+  datasets: [],
+  pools: [],
+  drills: [],
+  scrubs: [],
+  keptAside: [],
+};
 const rec = (result: "ok" | "failed", bytes: number): RunRecord => ({
-  runId: "r", source: "web1", startedAt: "x", finishedAt: "x", phases: {}, goneOnSource: [],
-  datasets: [{ source: "web1", dataset: "tank", target: "b/tank", mode: "incremental", result, steps: 1, bytes, transferMs: 1, ...(result === "failed" ? { error: { code: "ZFS_NO_SPACE", message: "full", at: "x" } } : {}) }],
+  runId: "r",
+  source: "web1",
+  startedAt: "x",
+  finishedAt: "x",
+  phases: {},
+  goneOnSource: [],
+  datasets: [
+    {
+      source: "web1",
+      dataset: "tank",
+      target: "b/tank",
+      mode: "incremental",
+      result,
+      steps: 1,
+      bytes,
+      transferMs: 1,
+      ...(result === "failed" ? { error: { code: "ZFS_NO_SPACE", message: "full", at: "x" } } : {}),
+    },
+  ],
 });
 
 test("GET /metrics: counters grow with the passes recorded; build info names the version and Node", async () => {
@@ -26,9 +52,19 @@ test("GET /metrics: counters grow with the passes recorded; build info names the
   try {
     const first = await (await fetch(url)).text();
     assert.match(first, /^# TYPE bzman_passes_total counter$/m);
-    assert.match(first, /^bzman_passes_total\{source="web1",result="failed"\} 0$/m, "a configured source's series exist from the start");
+    assert.match(
+      first,
+      /^bzman_passes_total\{source="web1",result="failed"\} 0$/m,
+      "a configured source's series exist from the start",
+    );
     assert.match(first, /^bzman_transferred_bytes_total\{source="web1"\} 0$/m);
-    assert.match(first, new RegExp(`^bzman_build_info\\{version="${buildInfo().version.replace(/\./g, "\\.")}",node="${process.version}"\\} 1$`, "m"));
+    assert.match(
+      first,
+      new RegExp(
+        `^bzman_build_info\\{version="${buildInfo().version.replace(/\./g, "\\.")}",node="${process.version}"\\} 1$`,
+        "m",
+      ),
+    );
     assert.notEqual(buildInfo().version, "unknown", "read from package.json");
     counters.add(rec("ok", 1000));
     counters.add(rec("failed", 24));
@@ -45,7 +81,19 @@ test("GET /metrics: counters grow with the passes recorded; build info names the
 
 test("exportedMetricNames: every name registered, Prometheus-style (bzman_ prefix, units, _total only on counters)", () => {
   const names = exportedMetricNames();
-  for (const n of ["bzman_transferred_bytes_total", "bzman_passes_total", "bzman_failures_total", "bzman_build_info", "bzman_healthy", "bzman_dataset_lag_seconds", "bzman_pool_capacity_ratio"]) assert.ok(names.includes(n), n);
+  for (const n of [
+    "bzman_transferred_bytes_total",
+    "bzman_passes_total",
+    "bzman_failures_total",
+    "bzman_build_info",
+    "bzman_healthy",
+    "bzman_dataset_lag_seconds",
+    "bzman_pool_capacity_ratio",
+  ])
+    assert.ok(names.includes(n), n);
   for (const n of names) assert.match(n, /^bzman_[a-z][a-z0-9_]*$/, n);
-  assert.deepEqual(names.filter((n) => n.endsWith("_total")), ["bzman_failures_total", "bzman_passes_total", "bzman_transferred_bytes_total"]);
+  assert.deepEqual(
+    names.filter((n) => n.endsWith("_total")),
+    ["bzman_failures_total", "bzman_passes_total", "bzman_transferred_bytes_total"],
+  );
 });

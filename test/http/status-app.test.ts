@@ -5,16 +5,48 @@ import { createStatusApp, isLoopback, parseListen } from "../../server/http/stat
 import type { StatusModel } from "../../server/core/status.ts";
 
 const model = (healthy: boolean): StatusModel => ({
-  generatedAt: "2026-11-26T12:00:00.000Z", healthy, problems: healthy ? [] : ["web1:tank is 10800s behind (goal 3600s)"],
-  datasets: [{
-    source: "web1", dataset: "tank/a-rather-long-dataset-name/with/children/and/more", target: "backup/web1/tank/x", newest: { name: "bzman_20261126T110000Z", guid: "1", at: "2026-11-26T11:00:00.000Z" },
-    lagSeconds: healthy ? 60 : 10800, maxLagSeconds: 3600, fresh: healthy, lastResult: healthy ? "ok" : "failed", lastRunAt: "2026-11-26T11:00:00.000Z",
-    lastError: healthy ? null : { code: "SSH_CONNECT", message: "web1: cannot connect <script>" }, lastConflict: null, lastMessage: null, lastPhase: null, lastBytes: 123456789, lastDurationMs: 4200, progress: null, nextRun: "2026-11-26T12:10:00.000Z", promoted: null, lastKeptAside: null, resumeToken: null, excluded: null,
-  }],
+  generatedAt: "2026-11-26T12:00:00.000Z",
+  healthy,
+  problems: healthy ? [] : ["web1:tank is 10800s behind (goal 3600s)"],
+  datasets: [
+    {
+      source: "web1",
+      dataset: "tank/a-rather-long-dataset-name/with/children/and/more",
+      target: "backup/web1/tank/x",
+      newest: { name: "bzman_20261126T110000Z", guid: "1", at: "2026-11-26T11:00:00.000Z" },
+      lagSeconds: healthy ? 60 : 10800,
+      maxLagSeconds: 3600,
+      fresh: healthy,
+      lastResult: healthy ? "ok" : "failed",
+      lastRunAt: "2026-11-26T11:00:00.000Z",
+      lastError: healthy ? null : { code: "SSH_CONNECT", message: "web1: cannot connect <script>" },
+      lastConflict: null,
+      lastMessage: null,
+      lastPhase: null,
+      lastBytes: 123456789,
+      lastDurationMs: 4200,
+      progress: null,
+      nextRun: "2026-11-26T12:10:00.000Z",
+      promoted: null,
+      lastKeptAside: null,
+      resumeToken: null,
+      excluded: null,
+    },
+  ],
   drills: [{ subject: "web1", at: "2026-11-26T04:00:00.000Z", result: "ok", message: "restored" }],
   scrubs: [{ subject: "backup", at: "2026-11-26T02:00:00.000Z", result: "ok", message: "0 errors" }],
-  keptAside: [{ dataset: "web1:tank.before-failback-20261126T020000Z", subject: "web1:tank", by: "failback", at: "2026-11-26T02:00:00.000Z", result: "ok" }],
-  pools: [{ host: "local", pool: "backup", health: "ONLINE", sizeBytes: 1e9, freeBytes: 6e8, capacity: 0.4, checkedAt: "x" }],
+  keptAside: [
+    {
+      dataset: "web1:tank.before-failback-20261126T020000Z",
+      subject: "web1:tank",
+      by: "failback",
+      at: "2026-11-26T02:00:00.000Z",
+      result: "ok",
+    },
+  ],
+  pools: [
+    { host: "local", pool: "backup", health: "ONLINE", sizeBytes: 1e9, freeBytes: 6e8, capacity: 0.4, checkedAt: "x" },
+  ],
 });
 
 async function serve(healthy: boolean, token?: string): Promise<{ url: string; close(): Promise<void> }> {
@@ -64,8 +96,15 @@ test("GET /metrics: Prometheus text format with the dataset and pool series", as
     const res = await fetch(`${s.url}/metrics`);
     assert.match(res.headers.get("content-type")!, /^text\/plain; version=0\.0\.4/);
     const body = await res.text();
-    for (const line of body.trim().split("\n").filter((l) => l !== "")) {
-      assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{(\w+="[^"]*",?)*\})? -?[\d.e+-]+)$/, `not exposition format: ${line}`);
+    for (const line of body
+      .trim()
+      .split("\n")
+      .filter((l) => l !== "")) {
+      assert.match(
+        line,
+        /^(# (HELP|TYPE) \w+ .+|\w+(\{(\w+="[^"]*",?)*\})? -?[\d.e+-]+)$/,
+        `not exposition format: ${line}`,
+      );
     }
     assert.match(body, /^bzman_healthy 0$/m);
     assert.match(body, /^bzman_dataset_lag_seconds\{source="web1",dataset="tank\/a-rather[^"]*"\} 10800$/m);
@@ -97,7 +136,8 @@ test("GET /: a self-contained HTML page, failures highlighted, text escaped; rea
 test("a token, when set, is required on every path", async () => {
   const s = await serve(true, "s3cret-token");
   try {
-    for (const path of ["/status", "/metrics", "/healthz", "/"]) assert.equal((await fetch(`${s.url}${path}`)).status, 401, path);
+    for (const path of ["/status", "/metrics", "/healthz", "/"])
+      assert.equal((await fetch(`${s.url}${path}`)).status, 401, path);
     assert.equal((await fetch(`${s.url}/status`, { headers: { authorization: "Bearer wrong" } })).status, 401);
     assert.equal((await fetch(`${s.url}/status`, { headers: { authorization: "Bearer s3cret-token" } })).status, 200);
   } finally {
@@ -115,7 +155,14 @@ test("parseListen and isLoopback", () => {
 test("a running transfer shows its bytes and, with an estimate, its ETA", async () => {
   const { statusText } = await import("../../server/http/status-text.ts");
   const m = model(true);
-  m.datasets[0]!.progress = { source: "web1", dataset: "tank", bytes: 1_000_000, since: "x", bytesPerSecond: 100_000, estimatedBytes: 7_000_000 };
+  m.datasets[0]!.progress = {
+    source: "web1",
+    dataset: "tank",
+    bytes: 1_000_000,
+    since: "x",
+    bytesPerSecond: 100_000,
+    estimatedBytes: 7_000_000,
+  };
   assert.match(statusText(m), /running 1 MB ETA 1m/);
   m.datasets[0]!.progress = { source: "web1", dataset: "tank", bytes: 1_000_000, since: "x", bytesPerSecond: 100_000 };
   assert.match(statusText(m), /running 1 MB +@/, "no estimate, no ETA");
@@ -125,12 +172,51 @@ test("the JSON shape of /status is the documented one (fields are only ever adde
   const s = await serve(true);
   try {
     const json = await (await fetch(`${s.url}/status?format=json`)).json();
-    assert.deepEqual(Object.keys(json).sort(), ["datasets", "drills", "generatedAt", "healthy", "keptAside", "pools", "problems", "scrubs"]);
+    assert.deepEqual(Object.keys(json).sort(), [
+      "datasets",
+      "drills",
+      "generatedAt",
+      "healthy",
+      "keptAside",
+      "pools",
+      "problems",
+      "scrubs",
+    ]);
     assert.deepEqual(Object.keys(json.keptAside[0]).sort(), ["at", "by", "dataset", "result", "subject"]);
-    assert.deepEqual(Object.keys(json.datasets[0]).sort(), ["dataset", "excluded", "fresh", "lagSeconds", "lastBytes", "lastConflict", "lastDurationMs", "lastError", "lastKeptAside", "lastMessage", "lastPhase", "lastResult", "lastRunAt", "maxLagSeconds", "newest", "nextRun", "progress", "promoted", "resumeToken", "source", "target"]);
+    assert.deepEqual(Object.keys(json.datasets[0]).sort(), [
+      "dataset",
+      "excluded",
+      "fresh",
+      "lagSeconds",
+      "lastBytes",
+      "lastConflict",
+      "lastDurationMs",
+      "lastError",
+      "lastKeptAside",
+      "lastMessage",
+      "lastPhase",
+      "lastResult",
+      "lastRunAt",
+      "maxLagSeconds",
+      "newest",
+      "nextRun",
+      "progress",
+      "promoted",
+      "resumeToken",
+      "source",
+      "target",
+    ]);
     assert.deepEqual(Object.keys(json.drills[0]).sort(), ["at", "message", "result", "subject"]);
     assert.deepEqual(Object.keys(json.scrubs[0]).sort(), ["at", "message", "result", "subject"]);
-    assert.deepEqual(Object.keys(json.pools[0]).sort(), ["capacity", "checkedAt", "freeBytes", "health", "host", "pool", "sizeBytes"]);
+    assert.deepEqual(Object.keys(json.pools[0]).sort(), [
+      "capacity",
+      "checkedAt",
+      "freeBytes",
+      "health",
+      "host",
+      "pool",
+      "sizeBytes",
+    ]);
   } finally {
     await s.close();
   }

@@ -28,8 +28,17 @@ describe("alerts and reports by mail", { skip }, () => {
 
   test("alert at once, no repeat within the interval, resolved after recovery", async () => {
     const S = rig.sourcePool;
-    const mail = { smtp: `smtp://127.0.0.1:${sink.port}`, from: "bzman@backup.test", to: ["ops@example.test"], realert: "1h", digest: "2s" };
-    const config = rig.writeConfig({ schedule: "*/2 * * * * *", datasets: [{ name: `${S}/a` }, { name: `${S}/later` }] });
+    const mail = {
+      smtp: `smtp://127.0.0.1:${sink.port}`,
+      from: "bzman@backup.test",
+      to: ["ops@example.test"],
+      realert: "1h",
+      digest: "2s",
+    };
+    const config = rig.writeConfig({
+      schedule: "*/2 * * * * *",
+      datasets: [{ name: `${S}/a` }, { name: `${S}/later` }],
+    });
     const { writeFileSync, readFileSync } = await import("node:fs");
     const { stringify, parse } = await import("yaml");
     const doc = parse(readFileSync(config, "utf8"));
@@ -41,7 +50,10 @@ describe("alerts and reports by mail", { skip }, () => {
       await until("the alert mail", () => about(`CONFLICT — src1:${S}/later`) >= 1);
       const alert = sink.mails.find((m) => m.subject?.includes(`src1:${S}/later`))!;
       assert.match(alert.subject!, /^\[bzman\] ALERT src1: CONFLICT — src1:/);
-      assert.deepEqual((alert.to as { value: Array<{ address: string }> }).value.map((v) => v.address), ["ops@example.test"]);
+      assert.deepEqual(
+        (alert.to as { value: Array<{ address: string }> }).value.map((v) => v.address),
+        ["ops@example.test"],
+      );
       assert.match(alert.text!, /does not exist on the source host/);
       assert.match(alert.text!, /^Phase: plan$/m);
       assert.match(alert.text!, /What to do: The dataset no longer exists on the source/);
@@ -51,7 +63,9 @@ describe("alerts and reports by mail", { skip }, () => {
       await until("two more passes", () => passes() >= before + 2);
       assert.equal(about(`src1:${S}/later`), 1, "not mailed again within the re-alert interval");
       await must(["zfs", "create", `${S}/later`]);
-      await until("the resolved mail", () => sink.mails.some((m) => m.subject?.startsWith(`[bzman] RESOLVED src1: CONFLICT — src1:${S}/later`)));
+      await until("the resolved mail", () =>
+        sink.mails.some((m) => m.subject?.startsWith(`[bzman] RESOLVED src1: CONFLICT — src1:${S}/later`)),
+      );
     } finally {
       d.child.kill("SIGTERM");
     }
@@ -61,7 +75,10 @@ describe("alerts and reports by mail", { skip }, () => {
     assert.equal(r.code, 0, r.stderr);
     await until("the report mail", () => sink.mails.some((m) => m.subject?.startsWith("[bzman] report ")));
     const report = sink.mails.find((m) => m.subject?.startsWith("[bzman] report "))!;
-    assert.deepEqual((report.to as { value: Array<{ address: string }> }).value.map((v) => v.address), ["boss@example.test"]);
+    assert.deepEqual(
+      (report.to as { value: Array<{ address: string }> }).value.map((v) => v.address),
+      ["boss@example.test"],
+    );
     assert.match(String(report.html), /<svg[^>]*aria-label="bytes per hour"/);
     assert.match(String(report.html), new RegExp(`src1:${S}/a`));
     assert.match(report.text!, /passes, \d+ failures, .* moved, 2 datasets/);
@@ -74,7 +91,10 @@ describe("alerts and reports by mail", { skip }, () => {
 
   test("with the SMTP server down, replication carries on and the failure is logged", async () => {
     const closed = await freePort();
-    const config = rig.writeConfig({ schedule: "*/2 * * * * *", datasets: [{ name: `${rig.sourcePool}/a` }, { name: `${rig.sourcePool}/nope` }] });
+    const config = rig.writeConfig({
+      schedule: "*/2 * * * * *",
+      datasets: [{ name: `${rig.sourcePool}/a` }, { name: `${rig.sourcePool}/nope` }],
+    });
     const { writeFileSync, readFileSync } = await import("node:fs");
     const { stringify, parse } = await import("yaml");
     const doc = parse(readFileSync(config, "utf8"));
@@ -82,8 +102,16 @@ describe("alerts and reports by mail", { skip }, () => {
     writeFileSync(config, stringify(doc));
     const d = serve(config);
     try {
-      await until("a failed mail and two passes", () => /cannot send mail \(retried at the next check\)/.test(d.out()) && d.out().split("pass FAILED").length >= 3);
-      assert.match(d.out(), new RegExp(`"dataset":"${rig.sourcePool}/a","result":"(ok|up-to-date)"`), "the good dataset is still replicated");
+      await until(
+        "a failed mail and two passes",
+        () =>
+          /cannot send mail \(retried at the next check\)/.test(d.out()) && d.out().split("pass FAILED").length >= 3,
+      );
+      assert.match(
+        d.out(),
+        new RegExp(`"dataset":"${rig.sourcePool}/a","result":"(ok|up-to-date)"`),
+        "the good dataset is still replicated",
+      );
     } finally {
       d.child.kill("SIGTERM");
     }

@@ -43,7 +43,10 @@ describe("bzman check", { skip }, () => {
     assert.match(r.stdout, /ok +restore key logs in \(root\), its guard is in --restore mode/);
     assert.match(r.stdout, /all checks passed/);
     // The replication key given as the restore key is caught: it could run zfs send.
-    const swapped = rig.writeConfig({ datasets: [{ name: `${rig.sourcePool}/a` }], restore_identity: rig.identity, identity: rig.restoreIdentity }, `${rig.dir}/swapped.yaml`);
+    const swapped = rig.writeConfig(
+      { datasets: [{ name: `${rig.sourcePool}/a` }], restore_identity: rig.identity, identity: rig.restoreIdentity },
+      `${rig.dir}/swapped.yaml`,
+    );
     const w = await bzman(["--config", swapped, "check"]);
     assert.equal(w.code, 1, w.stdout);
     assert.match(w.stdout, /PROBLEM the restore key of src1 may run zfs send/);
@@ -56,7 +59,13 @@ describe("bzman check", { skip }, () => {
     const base = readFileSync(file, "utf8");
     const extra = (name: string, target: string, key: string): string =>
       `  - name: ${name}\n    host: 127.0.0.1\n    port: ${rig.sshd.port}\n    user: root\n    identity: ${rig.identity}\n    host_key: ${key}\n    target: ${target}\n    datasets:\n      - name: ${rig.sourcePool}/a\n`;
-    writeFileSync(file, base + extra("badkey", `${rig.backupPool}/badkey`, other) + extra("nopool", "nosuchpool/x", rig.sshd.hostKey) + extra("degraded", `${mirror}/d`, rig.sshd.hostKey));
+    writeFileSync(
+      file,
+      base +
+        extra("badkey", `${rig.backupPool}/badkey`, other) +
+        extra("nopool", "nosuchpool/x", rig.sshd.hostKey) +
+        extra("degraded", `${mirror}/d`, rig.sshd.hostKey),
+    );
     const r = await bzman(["--config", file, "check"]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout, new RegExp(`PROBLEM dataset ${rig.sourcePool}/nope does not exist on src1`));

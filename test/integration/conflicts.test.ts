@@ -11,7 +11,14 @@ import { bzman, poolFingerprint, sandboxSkip, snapshotGuids } from "../helpers/s
 
 const skip = sandboxSkip();
 
-interface Rec { dataset: string; mode: string; result: string; conflict?: string; message?: string; error?: { code: string; message: string } }
+interface Rec {
+  dataset: string;
+  mode: string;
+  result: string;
+  conflict?: string;
+  message?: string;
+  error?: { code: string; message: string };
+}
 
 describe("conflicts leave the backup untouched", { skip }, () => {
   let rig: Rig;
@@ -27,7 +34,9 @@ describe("conflicts leave the backup untouched", { skip }, () => {
       writeFileSync(join(rig.sourceMount, d, "f.txt"), `${d}\n`);
     }
     await must(["zfs", "snapshot", "-r", `${S}@s1`]);
-    const config = rig.writeConfig({ datasets: ["modified", "diverged", "recreated", "fine"].map((d) => ({ name: `${S}/${d}` })) });
+    const config = rig.writeConfig({
+      datasets: ["modified", "diverged", "recreated", "fine"].map((d) => ({ name: `${S}/${d}` })),
+    });
     const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
   });
@@ -62,7 +71,10 @@ describe("conflicts leave the backup untouched", { skip }, () => {
     assert.equal(by("modified").error?.code, "ZFS_DEST_MODIFIED");
     assert.match(by("modified").message!, /has been modified since most recent snapshot/);
     assert.equal(by("diverged").conflict, "diverged");
-    assert.match(by("diverged").message!, /@only-on-backup.*receiving would roll them back\. The backup is left untouched/);
+    assert.match(
+      by("diverged").message!,
+      /@only-on-backup.*receiving would roll them back\. The backup is left untouched/,
+    );
     assert.equal(by("recreated").conflict, "no-common-snapshot");
     assert.match(by("recreated").message!, /none is on src1:.*no incremental base/);
     assert.equal(by("missing").conflict, "source-missing");
@@ -73,7 +85,10 @@ describe("conflicts leave the backup untouched", { skip }, () => {
 
     const afterRun = await poolFingerprint(rig.backupPool);
     const changed = afterRun.split("\n").filter((l) => !before.includes(l));
-    assert.ok(changed.every((l) => l.includes(`${T}/fine`)), `only 'fine' may change:\n${changed.join("\n")}`);
+    assert.ok(
+      changed.every((l) => l.includes(`${T}/fine`)),
+      `only 'fine' may change:\n${changed.join("\n")}`,
+    );
     assert.ok(existsSync(join(mnt, "local-change.txt")), "the local change was not rolled back");
     await must(["zfs", "unmount", `${T}/modified`]);
   });
@@ -81,7 +96,8 @@ describe("conflicts leave the backup untouched", { skip }, () => {
   test("on_conflict: rename keeps each conflicting backup under a new name and re-seeds a complete copy", async () => {
     const names = ["diverged", "recreated"];
     const old = new Map<string, string>();
-    for (const n of names) old.set(n, await must(["zfs", "get", "-H", "-p", "-o", "name,value", "guid", "-r", `${T}/${n}`]));
+    for (const n of names)
+      old.set(n, await must(["zfs", "get", "-H", "-p", "-o", "name,value", "guid", "-r", `${T}/${n}`]));
     const config = rig.writeConfig({ on_conflict: "rename", datasets: names.map((d) => ({ name: `${S}/${d}` })) });
     const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune", "--json"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);

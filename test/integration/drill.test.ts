@@ -47,7 +47,12 @@ describe("restore drills and scrubs", { skip }, () => {
     writeFileSync(join(await prop(`${S}/data`, "mountpoint"), "small.txt"), "hello\n");
     config = rig.writeConfig({ datasets: [{ name: `${S}/data` }], drill: { schedule: "*/3 * * * * *", recent: 1 } });
     const doc = parse(readFileSync(config, "utf8"));
-    doc.mail = { smtp: `smtp://127.0.0.1:${sink.port}`, from: "bzman@backup.test", to: ["ops@example.test"], digest: "0s" };
+    doc.mail = {
+      smtp: `smtp://127.0.0.1:${sink.port}`,
+      from: "bzman@backup.test",
+      to: ["ops@example.test"],
+      digest: "0s",
+    };
     writeFileSync(config, stringify(doc));
     const r = await bzman(["--config", config, "run"]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
@@ -85,14 +90,24 @@ describe("restore drills and scrubs", { skip }, () => {
     assert.match(alert.subject!, /^\[bzman\] ALERT src1: restore drill FAILED/);
     assert.match(alert.text!, /cannot read ledger\.txt: EIO/);
     assert.match(alert.text!, /What to do: A backup snapshot could not be restored intact/);
-    assert.doesNotMatch(await must(["zfs", "list", "-H", "-o", "name", "-r", B]), /drill-/, "the clone is destroyed even when the drill fails");
+    assert.doesNotMatch(
+      await must(["zfs", "list", "-H", "-o", "name", "-r", B]),
+      /drill-/,
+      "the clone is destroyed even when the drill fails",
+    );
 
     const scrub = await bzman(["--config", config, "scrub"]);
     assert.equal(scrub.code, 1, scrub.stdout);
     assert.match(scrub.stdout, /^FAILED pool .*(error|data errors)/m);
     const st = JSON.parse((await bzman(["--config", config, "status", "--json"])).stdout);
     assert.equal(st.healthy, false);
-    assert.ok(st.problems.some((p: string) => /^restore drill of src1 failed: .*EIO/.test(p)), st.problems.join("\n"));
-    assert.ok(st.problems.some((p: string) => p.startsWith(`scrub of pool ${B}:`)), st.problems.join("\n"));
+    assert.ok(
+      st.problems.some((p: string) => /^restore drill of src1 failed: .*EIO/.test(p)),
+      st.problems.join("\n"),
+    );
+    assert.ok(
+      st.problems.some((p: string) => p.startsWith(`scrub of pool ${B}:`)),
+      st.problems.join("\n"),
+    );
   });
 });

@@ -26,21 +26,38 @@ function processesWith(verb: string, dataset: string): number[] {
   for (const p of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
     try {
       const argv = readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0");
-      if (argv[0]?.endsWith("zfs") && argv[1] === verb && argv.some((a) => a === dataset || a.startsWith(dataset + "@")) && Number(p) !== process.pid) pids.push(Number(p));
-    } catch { /* gone */ }
+      if (
+        argv[0]?.endsWith("zfs") &&
+        argv[1] === verb &&
+        argv.some((a) => a === dataset || a.startsWith(dataset + "@")) &&
+        Number(p) !== process.pid
+      )
+        pids.push(Number(p));
+    } catch {
+      /* gone */
+    }
   }
   return pids;
 }
 
 /** pids of the processes whose parent is `ppid`. */
 function childrenOf(ppid: number): number[] {
-  return readdirSync("/proc").filter((d) => /^\d+$/.test(d)).filter((p) => {
-    try {
-      return Number(readFileSync(`/proc/${p}/stat`, "utf8").replace(/^.*\) /, "").split(" ")[1]) === ppid;
-    } catch {
-      return false;
-    }
-  }).map(Number);
+  return readdirSync("/proc")
+    .filter((d) => /^\d+$/.test(d))
+    .filter((p) => {
+      try {
+        return (
+          Number(
+            readFileSync(`/proc/${p}/stat`, "utf8")
+              .replace(/^.*\) /, "")
+              .split(" ")[1],
+          ) === ppid
+        );
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 /** Runs a pass of `j` and checks it completes with the target equal to the source (by GUID). */
@@ -52,7 +69,8 @@ async function passCompletes(rig: Rig, j: SourceJob, id: string, target: string,
   assert.deepEqual(await snapshotGuids(target), await snapshotGuids(source));
 }
 
-const accepted = (rig: Rig): number => (readFileSync(rig.sshd.logPath, "utf8").match(/Accepted publickey/g) ?? []).length;
+const accepted = (rig: Rig): number =>
+  (readFileSync(rig.sshd.logPath, "utf8").match(/Accepted publickey/g) ?? []).length;
 
 describe("faults", { skip }, () => {
   let rig: Rig;
@@ -67,7 +85,12 @@ describe("faults", { skip }, () => {
     await must(["zfs", "create", `${S}/big`]);
     writeFileSync(join(rig.sourceMount, "big", "small.txt"), "seed\n");
     await must(["zfs", "snapshot", `${S}/big@s1`]);
-    job = { name: rig.sourceName, targetRoot: `${rig.backupPool}/${rig.sourceName}`, roots: [{ name: `${S}/big`, recursive: false }], policy: { firstSend: "oldest", includePrefixes: [] } };
+    job = {
+      name: rig.sourceName,
+      targetRoot: `${rig.backupPool}/${rig.sourceName}`,
+      roots: [{ name: `${S}/big`, recursive: false }],
+      policy: { firstSend: "oldest", includePrefixes: [] },
+    };
     const deps = realPassDeps(rig);
     const rec = await runSource(job, deps, "seed");
     await deps.close();
@@ -125,7 +148,9 @@ describe("faults", { skip }, () => {
         try {
           process.kill(pid, "SIGKILL");
           process.kill(pid, "SIGCONT");
-        } catch { /* gone */ }
+        } catch {
+          /* gone */
+        }
       }
       await deps.close();
     }
@@ -136,8 +161,21 @@ describe("faults", { skip }, () => {
     assert.match(d.message!, /moved no byte for 2s after \d+ bytes; both ends were stopped/);
     assert.deepEqual([...(await snapshotGuids(T)).keys()], before, "target still at its previous snapshot");
     assert.deepEqual(processesWith("receive", T), [], "no receive left running");
-    const status = buildStatus({ sources: [{ name: rig.sourceName, target: job.targetRoot, datasets: [{ name: `${S}/big`, recursive: false }], maxLagSeconds: 3600 }],
-      rows: rec.datasets.map((x) => ({ ...x, startedAt: rec.startedAt, finishedAt: rec.finishedAt })), pools: [], live: [], nextRuns: new Map(), now: Date.now() });
+    const status = buildStatus({
+      sources: [
+        {
+          name: rig.sourceName,
+          target: job.targetRoot,
+          datasets: [{ name: `${S}/big`, recursive: false }],
+          maxLagSeconds: 3600,
+        },
+      ],
+      rows: rec.datasets.map((x) => ({ ...x, startedAt: rec.startedAt, finishedAt: rec.finishedAt })),
+      pools: [],
+      live: [],
+      nextRuns: new Map(),
+      now: Date.now(),
+    });
     const alert = conditionsOf(status).find((c) => c.code === "STALLED");
     assert.ok(alert, "a STALLED pass is an alert");
     assert.match(alert.advice, /raise stall_timeout/);
@@ -172,7 +210,10 @@ describe("faults", { skip }, () => {
     // 3 MiB at 1 MiB/s cannot take less than ~2.7 s (a quarter second of burst); on loopback the
     // same stream takes a fraction of a second. Noise only makes it slower, never faster.
     writeFileSync(join(rig.sourceMount, "big", "limited.bin"), randomBytes(3 * 1024 * 1024));
-    const config = rig.writeConfig({ datasets: [{ name: `${S}/big` }], bandwidth_limit: "1M" }, join(rig.dir, "limited.yaml"));
+    const config = rig.writeConfig(
+      { datasets: [{ name: `${S}/big` }], bandwidth_limit: "1M" },
+      join(rig.dir, "limited.yaml"),
+    );
     const r = await bzman(["--config", config, "run", "--no-prune", "--json"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const d = JSON.parse(r.stdout).records[0].datasets[0] as { bytes: number; transferMs: number };
@@ -183,23 +224,35 @@ describe("faults", { skip }, () => {
 
   test("ssh_compression and ssh_cipher from the config: the connection is made with them and the pass completes", async () => {
     writeFileSync(join(rig.sourceMount, "big", "text.txt"), "compressible\n".repeat(100_000));
-    const config = rig.writeConfig({ datasets: [{ name: `${S}/big` }], ssh_compression: true, ssh_cipher: "aes256-gcm@openssh.com" }, join(rig.dir, "zlib.yaml"));
+    const config = rig.writeConfig(
+      { datasets: [{ name: `${S}/big` }], ssh_compression: true, ssh_cipher: "aes256-gcm@openssh.com" },
+      join(rig.dir, "zlib.yaml"),
+    );
     const r = await bzman(["--config", config, "run", "--no-prune"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.deepEqual(await snapshotGuids(T), await snapshotGuids(`${S}/big`));
-    const bad = rig.writeConfig({ datasets: [{ name: `${S}/big` }], ssh_cipher: "3des-cbc" }, join(rig.dir, "bad-cipher.yaml"));
+    const bad = rig.writeConfig(
+      { datasets: [{ name: `${S}/big` }], ssh_cipher: "3des-cbc" },
+      join(rig.dir, "bad-cipher.yaml"),
+    );
     const refused = await bzman(["--config", bad, "run"]);
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /ssh_cipher/);
   });
 
   test("send_raw on a source whose zfs has no raw send fails clearly and changes nothing", async () => {
-    const config = rig.writeConfig({ datasets: [{ name: `${S}/big` }], send_raw: true, retries: 0 }, join(rig.dir, "raw.yaml"));
+    const config = rig.writeConfig(
+      { datasets: [{ name: `${S}/big` }], send_raw: true, retries: 0 },
+      join(rig.dir, "raw.yaml"),
+    );
     const before = await poolFingerprint(rig.backupPool);
     writeFileSync(join(rig.sourceMount, "big", "raw.txt"), "x");
     const r = await bzman(["--config", config, "run", "--no-prune"]);
     assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stderr, /FAILED .*\[ZFS_UNSUPPORTED\] src1: this zfs cannot send raw streams \(zfs send -w\); remove send_raw/);
+    assert.match(
+      r.stderr,
+      /FAILED .*\[ZFS_UNSUPPORTED\] src1: this zfs cannot send raw streams \(zfs send -w\); remove send_raw/,
+    );
     assert.equal(await poolFingerprint(rig.backupPool), before);
   });
 
@@ -214,7 +267,11 @@ describe("faults", { skip }, () => {
     await deps.close();
     assert.equal(rec.datasets[0]!.result, "failed");
     assert.equal(rec.datasets[0]!.error!.code, "ABORTED");
-    await assert.rejects(must(["zfs", "list", `${job.targetRoot}/${S}/fresh`]), /does not exist/, "a cut full stream leaves no target");
+    await assert.rejects(
+      must(["zfs", "list", `${job.targetRoot}/${S}/fresh`]),
+      /does not exist/,
+      "a cut full stream leaves no target",
+    );
     assert.deepEqual(processesWith("receive", `${job.targetRoot}/${S}/fresh`), []);
     assert.deepEqual(processesWith("send", `${S}/fresh`), [], "the remote send ended too");
 
@@ -233,7 +290,10 @@ describe("faults", { skip }, () => {
     assert.equal(r.code, 1);
     const d = JSON.parse(r.stdout).records[0].datasets[0];
     assert.equal(d.error.code, "SSH_HOSTKEY");
-    assert.match(d.message, /host key changed or wrong! pinned ssh-ed25519 SHA256:\S+, the host presented ssh-ed25519 SHA256:\S+\. Nothing was sent/);
+    assert.match(
+      d.message,
+      /host key changed or wrong! pinned ssh-ed25519 SHA256:\S+, the host presented ssh-ed25519 SHA256:\S+\. Nothing was sent/,
+    );
     assert.equal(accepted(rig), acceptedBefore, "never authenticated, so no command could run");
     assert.equal(await poolFingerprint(rig.backupPool), before);
   });
@@ -260,23 +320,32 @@ describe("faults", { skip }, () => {
     const [first, second] = JSON.parse(r.stdout).records;
     assert.equal(first.source, "down");
     assert.equal(first.datasets[0].error.code, "SSH_CONNECT");
-    assert.match(first.datasets[0].message, new RegExp(`down \\(root@127\\.0\\.0\\.1:${closed}\\): cannot connect: ECONNREFUSED`));
+    assert.match(
+      first.datasets[0].message,
+      new RegExp(`down \\(root@127\\.0\\.0\\.1:${closed}\\): cannot connect: ECONNREFUSED`),
+    );
     assert.equal(second.source, rig.sourceName);
     assert.ok(["ok", "up-to-date"].includes(second.datasets[0].result), JSON.stringify(second.datasets[0]));
   });
 
   test("a bad config lists every problem with its path, exits 2 and runs nothing", async () => {
     const config = join(rig.dir, "bad.yaml");
-    writeFileSync(config, `sources:\n  - name: a\n    host: 127.0.0.1\n    port: ${rig.sshd.port}\n    identity: ${rig.identity}\n    target: ${rig.backupPool}/x\n    colour: blue\n    datasets: [{ name: "${S}/big;reboot" }]\n` +
-      `  - name: b\n    host: 127.0.0.1\n    target: ${rig.backupPool}/x\n    datasets: [{ name: ${S} }]\n`);
+    writeFileSync(
+      config,
+      `sources:\n  - name: a\n    host: 127.0.0.1\n    port: ${rig.sshd.port}\n    identity: ${rig.identity}\n    target: ${rig.backupPool}/x\n    colour: blue\n    datasets: [{ name: "${S}/big;reboot" }]\n` +
+        `  - name: b\n    host: 127.0.0.1\n    target: ${rig.backupPool}/x\n    datasets: [{ name: ${S} }]\n`,
+    );
     const acceptedBefore = accepted(rig);
     const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /sources\[0\]: unknown key "colour"/);
     assert.match(r.stderr, /sources\[1\]\.identity: missing \(required\)/);
     assert.match(r.stderr, /nothing was run/);
-    writeFileSync(config, `sources:\n  - name: a\n    host: 127.0.0.1\n    port: ${rig.sshd.port}\n    identity: ${rig.identity}\n    target: ${rig.backupPool}/x\n    datasets: [{ name: "${S}/big;reboot" }]\n` +
-      `  - name: b\n    host: 127.0.0.1\n    identity: ${rig.identity}\n    target: ${rig.backupPool}/x\n    datasets: [{ name: ${S} }]\n`);
+    writeFileSync(
+      config,
+      `sources:\n  - name: a\n    host: 127.0.0.1\n    port: ${rig.sshd.port}\n    identity: ${rig.identity}\n    target: ${rig.backupPool}/x\n    datasets: [{ name: "${S}/big;reboot" }]\n` +
+        `  - name: b\n    host: 127.0.0.1\n    identity: ${rig.identity}\n    target: ${rig.backupPool}/x\n    datasets: [{ name: ${S} }]\n`,
+    );
     const r3 = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"]);
     assert.equal(r3.code, 2, r3.stderr);
     assert.match(r3.stderr, /sources\[0\]\.datasets\[0\]\.name: ".*big;reboot" contains a character/);

@@ -16,9 +16,19 @@ import { REPO, bzman, sandboxSkip, serveDaemon, until } from "../helpers/sandbox
 import { startSmtpSink, type SmtpSink } from "../helpers/smtp-sink.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
-const skip = sandboxSkip() || (existsSync(CHROMIUM) ? false : process.env.CI ? (() => { throw new Error("chromium is missing; CI must install it"); })() : "chromium not installed");
+const skip =
+  sandboxSkip() ||
+  (existsSync(CHROMIUM)
+    ? false
+    : process.env.CI
+      ? (() => {
+          throw new Error("chromium is missing; CI must install it");
+        })()
+      : "chromium not installed");
 // Screenshots go to a temp folder; BZMAN_UPDATE_SCREENSHOTS=1 refreshes the README's copies.
-const SHOTS = process.env.BZMAN_UPDATE_SCREENSHOTS ? join(REPO, "test", "screenshots") : mkdtempSync(join(tmpdir(), "bzman-screenshots-"));
+const SHOTS = process.env.BZMAN_UPDATE_SCREENSHOTS
+  ? join(REPO, "test", "screenshots")
+  : mkdtempSync(join(tmpdir(), "bzman-screenshots-"));
 
 describe("status page and report in Chromium", { skip }, () => {
   let rig: Rig;
@@ -31,8 +41,17 @@ describe("status page and report in Chromium", { skip }, () => {
     sink = await startSmtpSink();
     // Playwright starts each launch with a fresh, empty profile of its own.
     browser = await chromium.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
   });
   after(async () => {
@@ -44,23 +63,40 @@ describe("status page and report in Chromium", { skip }, () => {
   test("the status page of a running daemon: rows, failure highlighted, screenshot", async () => {
     const port = await freePort();
     const S = rig.sourcePool;
-    const config = rig.writeConfig({ schedule: "*/2 * * * * *", datasets: ["www", "db", "home", "gone"].map((n) => ({ name: `${S}/${n}` })), http: { listen: `127.0.0.1:${port}` } });
+    const config = rig.writeConfig({
+      schedule: "*/2 * * * * *",
+      datasets: ["www", "db", "home", "gone"].map((n) => ({ name: `${S}/${n}` })),
+      http: { listen: `127.0.0.1:${port}` },
+    });
     const doc = parse(readFileSync(config, "utf8"));
-    doc.mail = { smtp: `smtp://127.0.0.1:${sink.port}`, from: "bzman@backup.test", to: ["ops@example.test"], digest: "0s" };
+    doc.mail = {
+      smtp: `smtp://127.0.0.1:${sink.port}`,
+      from: "bzman@backup.test",
+      to: ["ops@example.test"],
+      digest: "0s",
+    };
     writeFileSync(config, stringify(doc));
     const d = serveDaemon(config);
     try {
       const page = await browser.newPage({ viewport: { width: 1100, height: 520 } });
       await until("three datasets backed up", async () => {
         const res = await fetch(`http://127.0.0.1:${port}/status?format=json`);
-        return res.ok && (await res.json()).datasets.filter((x: { lastResult: string }) => x.lastResult === "ok").length >= 3;
+        return (
+          res.ok && (await res.json()).datasets.filter((x: { lastResult: string }) => x.lastResult === "ok").length >= 3
+        );
       });
       await page.goto(`http://127.0.0.1:${port}/`);
       const rows = page.locator("#datasets tbody tr");
       assert.equal(await rows.count(), 4);
       const bad = page.locator(`#datasets tr[data-dataset="src1:${S}/gone"]`);
       assert.equal(await bad.getAttribute("class"), "bad");
-      assert.equal(await bad.locator("td").first().evaluate((el) => getComputedStyle(el).backgroundColor), "rgb(253, 226, 225)");
+      assert.equal(
+        await bad
+          .locator("td")
+          .first()
+          .evaluate((el) => getComputedStyle(el).backgroundColor),
+        "rgb(253, 226, 225)",
+      );
       assert.equal(await page.locator(`#datasets tr[data-dataset="src1:${S}/www"]`).getAttribute("class"), "ok");
       assert.match((await page.locator("#verdict").textContent()) ?? "", /problem/);
       await page.screenshot({ path: join(SHOTS, "status-page.png"), fullPage: true });

@@ -26,7 +26,10 @@ describe("promote during a running pass", { skip }, () => {
     S = rig.sourcePool;
     for (const d of ["a", "b"]) await must(["zfs", "create", `${S}/${d}`]);
     config = rig.writeConfig({ keep_source: { last: 2 }, keep_backup: { last: 2 } });
-    slow = rig.writeConfig({ keep_source: { last: 2 }, keep_backup: { last: 2 }, bandwidth_limit: "256K" }, join(rig.dir, "slow.yaml"));
+    slow = rig.writeConfig(
+      { keep_source: { last: 2 }, keep_backup: { last: 2 }, bandwidth_limit: "256K" },
+      join(rig.dir, "slow.yaml"),
+    );
     const first = await bzman(["--config", config, "run"]);
     assert.equal(first.code, 0, first.stdout + first.stderr);
   });
@@ -36,18 +39,36 @@ describe("promote during a running pass", { skip }, () => {
     // About 6 s of stream for S/a at 256 KiB/s; S/b comes after it in the pass.
     writeFileSync(join(rig.sourceMount, "a", "big"), Buffer.alloc(1536 * 1024, 7));
     writeFileSync(join(rig.sourceMount, "b", "f"), "new on the source\n");
-    const pass = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--config", slow, "run", "--json"], { cwd: REPO });
+    const pass = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--config", slow, "run", "--json"], {
+      cwd: REPO,
+    });
     let out = "";
     pass.stdout.on("data", (c) => (out += c));
     pass.stderr.on("data", (c) => (out += c));
     const done = new Promise<number | null>((r) => pass.once("close", r));
-    await until("the pass to be receiving S/a", async () => (await must(["sh", "-c", "pgrep -af '^zfs receive' || true"])).includes(`${S}/a`), 60_000);
+    await until(
+      "the pass to be receiving S/a",
+      async () => (await must(["sh", "-c", "pgrep -af '^zfs receive' || true"])).includes(`${S}/a`),
+      60_000,
+    );
     const live = join(rig.dir, "live");
     const p = await bzman(["--config", config, "promote", `src1:${S}/b`, "--mountpoint", live]);
     assert.equal(p.code, 0, p.stdout + p.stderr);
     const liveName = /local:(\S+) is live/.exec(p.stdout)![1]!;
-    const refs = async (): Promise<string> => (await must(["sh", "-c", `zfs list -H -o name -t snapshot -r ${liveName} | xargs zfs get -H -o name,value userrefs`])).trim();
-    const before = await poolFingerprint(rig.backupPool).then((f) => f.split("\n").filter((l) => l.startsWith(liveName)).join("\n"));
+    const refs = async (): Promise<string> =>
+      (
+        await must([
+          "sh",
+          "-c",
+          `zfs list -H -o name -t snapshot -r ${liveName} | xargs zfs get -H -o name,value userrefs`,
+        ])
+      ).trim();
+    const before = await poolFingerprint(rig.backupPool).then((f) =>
+      f
+        .split("\n")
+        .filter((l) => l.startsWith(liveName))
+        .join("\n"),
+    );
     const holdsBefore = await refs();
     const code = await done;
     assert.equal(code, 1, `the pass reports the skipped dataset:\n${out}`);
@@ -56,7 +77,10 @@ describe("promote during a running pass", { skip }, () => {
     assert.equal(b.result, "skipped", JSON.stringify(b));
     assert.match(b.message, /promoted to local:/);
     assert.equal(rec.datasets.find((d: { dataset: string }) => d.dataset === `${S}/a`).result, "ok");
-    const afterPass = (await poolFingerprint(rig.backupPool)).split("\n").filter((l) => l.startsWith(liveName)).join("\n");
+    const afterPass = (await poolFingerprint(rig.backupPool))
+      .split("\n")
+      .filter((l) => l.startsWith(liveName))
+      .join("\n");
     assert.equal(afterPass, before, "the live dataset is exactly as promote left it");
     assert.equal(await refs(), holdsBefore, "no hold placed or released on the live dataset's snapshots");
   });

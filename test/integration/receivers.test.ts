@@ -38,22 +38,44 @@ describe("three receivers of one source, each with its own instance", { skip }, 
     // An operator's own snapshots whose names start with both prefixes.
     await must(["zfs", "snapshot", "-r", `${S}@bzman_before_upgrade`]);
     await must(["zfs", "snapshot", "-r", `${S}@bzman_dr_mine`]);
-    for (const [instance, prefix] of [["alpha", "bzman"], ["bravo", "bzman"], ["charlie", "bzman_dr"]] as const) {
+    for (const [instance, prefix] of [
+      ["alpha", "bzman"],
+      ["bravo", "bzman"],
+      ["charlie", "bzman_dr"],
+    ] as const) {
       const pool = instance === "alpha" ? rig.backupPool : `${rig.backupPool}${instance[0]}`;
       if (pool !== rig.backupPool) {
         await createFilePool(pool, rig.dir, 128);
         pools.push(pool);
       }
-      const identity = await rig.installKey(instance, prefix === "bzman" ? [] : ["--guard-option", `--prefix ${prefix}`]);
+      const identity = await rig.installKey(
+        instance,
+        prefix === "bzman" ? [] : ["--guard-option", `--prefix ${prefix}`],
+      );
       const config = join(rig.dir, `${instance}.yaml`);
-      writeFileSync(config, stringify({
-        state: join(rig.dir, `${instance}-state.json`), instance, http: { listen: "" },
-        sources: [{
-          name: rig.sourceName, host: "127.0.0.1", port: rig.sshd.port, user: "root", identity, host_key: rig.sshd.hostKey,
-          target: `${pool}/${rig.sourceName}`, datasets: [{ name: S, recursive: true }],
-          snapshot_prefix: prefix, keep_source: { last: 1 }, keep_backup: { last: 2 },
-        }],
-      }));
+      writeFileSync(
+        config,
+        stringify({
+          state: join(rig.dir, `${instance}-state.json`),
+          instance,
+          http: { listen: "" },
+          sources: [
+            {
+              name: rig.sourceName,
+              host: "127.0.0.1",
+              port: rig.sshd.port,
+              user: "root",
+              identity,
+              host_key: rig.sshd.hostKey,
+              target: `${pool}/${rig.sourceName}`,
+              datasets: [{ name: S, recursive: true }],
+              snapshot_prefix: prefix,
+              keep_source: { last: 1 },
+              keep_backup: { last: 2 },
+            },
+          ],
+        }),
+      );
       receivers.push({ instance, prefix, pool, config });
     }
   });
@@ -68,14 +90,19 @@ describe("three receivers of one source, each with its own instance", { skip }, 
     const out = await bzman(["--config", r.config, "run", "--json"]);
     assert.equal(out.code, 0, `${label}: ${out.stdout}\n${out.stderr}`);
     for (const d of JSON.parse(out.stdout).records[0].datasets as Array<Record<string, unknown>>) {
-      assert.ok((Array.isArray(mode) ? mode : [mode]).includes(d.mode as string), `${label}: ${d.dataset} was ${d.mode} (${d.message ?? ""})`);
+      assert.ok(
+        (Array.isArray(mode) ? mode : [mode]).includes(d.mode as string),
+        `${label}: ${d.dataset} was ${d.mode} (${d.message ?? ""})`,
+      );
       assert.equal(d.result, "ok", `${label}: ${JSON.stringify(d)}`);
       assert.equal(d.warnings, undefined, `${label}: ${d.dataset} has warnings ${JSON.stringify(d.warnings)}`);
     }
   };
   /** Total holds (userrefs) on the snapshots of a source dataset: one per receiver when all is right. */
   const holdsOn = async (dataset: string): Promise<number> => {
-    const names = (await must(["zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-r", dataset])).split("\n").filter((n) => n.startsWith(`${dataset}@`));
+    const names = (await must(["zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-r", dataset]))
+      .split("\n")
+      .filter((n) => n.startsWith(`${dataset}@`));
     let n = 0;
     for (const s of names) n += Number(await prop(s, "userrefs"));
     return n;
@@ -88,8 +115,25 @@ describe("three receivers of one source, each with its own instance", { skip }, 
     }
     // alpha was a receiver before instances: its hold is the legacy tag.
     const [alpha] = receivers;
-    const alphaCommon = (await must(["zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-s", "createtxg", "-r", `${alpha!.pool}/${rig.sourceName}/${S}/a`]))
-      .trim().split("\n").at(-1)!.split("@")[1]!;
+    const alphaCommon = (
+      await must([
+        "zfs",
+        "list",
+        "-H",
+        "-o",
+        "name",
+        "-t",
+        "snapshot",
+        "-s",
+        "createtxg",
+        "-r",
+        `${alpha!.pool}/${rig.sourceName}/${S}/a`,
+      ])
+    )
+      .trim()
+      .split("\n")
+      .at(-1)!
+      .split("@")[1]!;
     await must(["zfs", "release", "bzman.alpha", `${S}/a@${alphaCommon}`]);
     await must(["zfs", "hold", "bzman-common", `${S}/a@${alphaCommon}`]);
 
@@ -105,15 +149,29 @@ describe("three receivers of one source, each with its own instance", { skip }, 
       await sleep(1100);
     }
     for (const r of receivers.slice(1)) await pass(r, "incremental", `${r.instance} after alpha ran alone`);
-    assert.equal(await holdsOn(`${S}/a`), 3, "one hold per receiver: the legacy hold was released by its owner, nothing leaked");
+    assert.equal(
+      await holdsOn(`${S}/a`),
+      3,
+      "one hold per receiver: the legacy hold was released by its owner, nothing leaked",
+    );
     assert.equal(await holdsOn(S), 3);
     // The operator's snapshots survive every receiver's retention, on the source and on each backup.
-    for (const snap of [`${S}@bzman_before_upgrade`, `${S}/a@bzman_before_upgrade`, `${S}@bzman_dr_mine`, `${S}/a@bzman_dr_mine`]) {
+    for (const snap of [
+      `${S}@bzman_before_upgrade`,
+      `${S}/a@bzman_before_upgrade`,
+      `${S}@bzman_dr_mine`,
+      `${S}/a@bzman_dr_mine`,
+    ]) {
       assert.equal(await prop(snap, "type"), "snapshot", `${snap} survives`);
     }
     for (const r of receivers) {
-      const backup = (await must(["zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-r", `${r.pool}/${rig.sourceName}`])).split("\n");
-      assert.ok(backup.some((n) => n.endsWith("@bzman_before_upgrade")), `${r.instance}'s backup keeps the hand-made snapshot`);
+      const backup = (
+        await must(["zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-r", `${r.pool}/${rig.sourceName}`])
+      ).split("\n");
+      assert.ok(
+        backup.some((n) => n.endsWith("@bzman_before_upgrade")),
+        `${r.instance}'s backup keeps the hand-made snapshot`,
+      );
     }
   });
 });

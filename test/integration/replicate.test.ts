@@ -36,8 +36,10 @@ describe("replication end to end", { skip }, () => {
     assert.equal(r.code, 0, r.stderr);
     const plan = JSON.parse(r.stdout);
     const ds = plan.sources[0].datasets;
-    assert.deepEqual(ds.map((d: { dataset: string; mode: string }) => `${d.dataset.slice(S.length) || "/"}:${d.mode}`),
-      ["/:full", "/app:full", "/home:full", "/vm:full", "/app/data:full"]);
+    assert.deepEqual(
+      ds.map((d: { dataset: string; mode: string }) => `${d.dataset.slice(S.length) || "/"}:${d.mode}`),
+      ["/:full", "/app:full", "/home:full", "/vm:full", "/app/data:full"],
+    );
     assert.equal(ds[0].estimatedBytes, null, "zfs-fuse cannot estimate");
     await assert.rejects(must(["zfs", "list", `${rig.backupPool}/${rig.sourceName}`]), /does not exist/);
   });
@@ -77,16 +79,40 @@ describe("replication end to end", { skip }, () => {
 
     const p = await bzman(["--config", config, "plan", "--json"]);
     assert.equal(p.code, 0, p.stderr);
-    const planned = JSON.parse(p.stdout).sources[0].datasets as Array<{ dataset: string; mode: string; from: { name: string } | null; to: { name: string }; steps: unknown[] }>;
+    const planned = JSON.parse(p.stdout).sources[0].datasets as Array<{
+      dataset: string;
+      mode: string;
+      from: { name: string } | null;
+      to: { name: string };
+      steps: unknown[];
+    }>;
     const home = planned.find((d) => d.dataset === `${S}/home`)!;
     assert.deepEqual(home.steps, [{ kind: "incremental", from: "s1", to: "s5", intermediates: true }]);
 
     const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune", "--json"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const done = JSON.parse(r.stdout).records[0].datasets as Array<{ dataset: string; mode: string; result: string; from?: { name: string }; seed?: { name: string }; to: { name: string }; steps: number }>;
+    const done = JSON.parse(r.stdout).records[0].datasets as Array<{
+      dataset: string;
+      mode: string;
+      result: string;
+      from?: { name: string };
+      seed?: { name: string };
+      to: { name: string };
+      steps: number;
+    }>;
     // Every dataset did exactly what the plan said.
-    assert.deepEqual(done.map((d) => [d.dataset, d.mode, d.from?.name ?? null, d.seed?.name ?? null, d.to.name, d.steps, d.result]),
-      planned.map((d) => [d.dataset, d.mode, d.from?.name ?? null, d.mode === "full" ? (d.steps[0] as { to: string }).to : null, d.to.name, d.steps.length, "ok"]));
+    assert.deepEqual(
+      done.map((d) => [d.dataset, d.mode, d.from?.name ?? null, d.seed?.name ?? null, d.to.name, d.steps, d.result]),
+      planned.map((d) => [
+        d.dataset,
+        d.mode,
+        d.from?.name ?? null,
+        d.mode === "full" ? (d.steps[0] as { to: string }).to : null,
+        d.to.name,
+        d.steps.length,
+        "ok",
+      ]),
+    );
     assert.match(r.stderr, new RegExp(`OK +src1:${S}/logs .* full @l1\\.\\.@l2`), "new child: full then incremental");
     const src = await snapshotGuids(S);
     assert.deepEqual(await snapshotGuids(T), src, "all intermediates arrived with the same GUIDs");
@@ -125,8 +151,18 @@ describe("replication end to end", { skip }, () => {
     const snap = await bzman(["--config", config, "run", "--no-prune", `${rig.sourceName}:${S}/app`]);
     assert.equal(snap.code, 0, snap.stdout + snap.stderr);
     const added = [...(await snapshotGuids(S)).keys()].filter((n) => !before.has(n));
-    assert.ok(added.length > 0 && added.every((n) => n.startsWith("/app")), `new source snapshots only below ${S}/app: ${added.join(" ")}`);
-    const bad = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune", `${rig.sourceName}:otherpool/x`]);
+    assert.ok(
+      added.length > 0 && added.every((n) => n.startsWith("/app")),
+      `new source snapshots only below ${S}/app: ${added.join(" ")}`,
+    );
+    const bad = await bzman([
+      "--config",
+      config,
+      "run",
+      "--no-snapshot",
+      "--no-prune",
+      `${rig.sourceName}:otherpool/x`,
+    ]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /"otherpool\/x" is not among the datasets of src1/);
   });

@@ -70,8 +70,14 @@ describe("restore, promote and failback", { skip }, () => {
     const again = await bzman(["--config", config, "restore", `src1:${S}/www`, "--as", `${S}/restored/www`]);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /exists; bzman never overwrites a dataset/);
-    const journal = readFileSync(join(rig.dir, "operations.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
-    assert.deepEqual(journal.filter((o) => o.kind === "restore").map((o) => o.result), ["ok", "failed"]);
+    const journal = readFileSync(join(rig.dir, "operations.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      journal.filter((o) => o.kind === "restore").map((o) => o.result),
+      ["ok", "failed"],
+    );
   });
 
   test("--force keeps what is in the way (renamed aside) after confirmation", async () => {
@@ -79,40 +85,92 @@ describe("restore, promote and failback", { skip }, () => {
     const noTty = await bzman(["--config", config, "restore", `src1:${S}/www`, "--as", `${S}/restored/old`, "--force"]);
     assert.equal(noTty.code, 1);
     assert.match(noTty.stderr, /pass --yes/);
-    const dry = await bzman(["--config", config, "restore", `src1:${S}/www`, "--as", `${S}/restored/old`, "--force", "--dry-run"]);
+    const dry = await bzman([
+      "--config",
+      config,
+      "restore",
+      `src1:${S}/www`,
+      "--as",
+      `${S}/restored/old`,
+      "--force",
+      "--dry-run",
+    ]);
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /would be renamed aside/);
-    const r = await bzman(["--config", config, "restore", `src1:${S}/www`, "--as", `${S}/restored/old`, "--force", "--yes"]);
+    const r = await bzman([
+      "--config",
+      config,
+      "restore",
+      `src1:${S}/www`,
+      "--as",
+      `${S}/restored/old`,
+      "--force",
+      "--yes",
+    ]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const names = (await must(["zfs", "list", "-H", "-o", "name", "-r", `${S}/restored`])).split("\n");
-    assert.ok(names.some((n) => /\/restored\/old\.before-restore-\d{8}T\d{6}Z$/.test(n)), names.join(" "));
+    assert.ok(
+      names.some((n) => /\/restored\/old\.before-restore-\d{8}T\d{6}Z$/.test(n)),
+      names.join(" "),
+    );
   });
 
   test("a --force restore that fails after the rename aside says where the dataset is kept: output, journal, status", async () => {
     // Room for the dataset in the way, not for the restored one: the receive runs out of quota.
     await must(["zfs", "create", "-o", "canmount=off", "-o", "quota=160K", `${S}/restored/tight`]);
     await must(["zfs", "create", "-o", "canmount=noauto", `${S}/restored/tight/x`]);
-    const r = await bzman(["--config", config, "restore", `src1:${S}/www`, "--as", `${S}/restored/tight/x`, "--force", "--yes"]);
+    const r = await bzman([
+      "--config",
+      config,
+      "restore",
+      `src1:${S}/www`,
+      "--as",
+      `${S}/restored/tight/x`,
+      "--force",
+      "--yes",
+    ]);
     assert.equal(r.code, 1, r.stderr + r.stdout);
-    const kept = new RegExp(`had been renamed aside first and is kept as src1:(${S}/restored/tight/x\\.before-restore-\\d{8}T\\d{6}Z)`);
+    const kept = new RegExp(
+      `had been renamed aside first and is kept as src1:(${S}/restored/tight/x\\.before-restore-\\d{8}T\\d{6}Z)`,
+    );
     const aside = kept.exec(r.stderr)?.[1];
     assert.ok(aside, r.stderr);
     assert.ok(r.stderr.includes(`zfs rename ${aside} ${S}/restored/tight/x on src1 puts it back`), r.stderr);
-    assert.ok((await must(["zfs", "list", "-H", "-o", "name", aside])).trim() === aside, "the dataset in the way is there, kept");
-    const journal = readFileSync(join(rig.dir, "operations.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { kind: string; result: string; details?: { aside?: string } });
+    assert.ok(
+      (await must(["zfs", "list", "-H", "-o", "name", aside])).trim() === aside,
+      "the dataset in the way is there, kept",
+    );
+    const journal = readFileSync(join(rig.dir, "operations.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { kind: string; result: string; details?: { aside?: string } });
     const rec = journal.filter((o) => o.kind === "restore").at(-1)!;
     assert.equal(rec.result, "failed");
     assert.equal(rec.details?.aside, `src1:${aside}`);
     const status = await bzman(["--config", config, "status", "--json"]);
-    const listed = (JSON.parse(status.stdout) as { keptAside: Array<{ dataset: string; by: string; result: string }> }).keptAside;
-    assert.ok(listed.some((k) => k.dataset === `src1:${aside}` && k.by === "restore" && k.result === "failed"), JSON.stringify(listed));
+    const listed = (JSON.parse(status.stdout) as { keptAside: Array<{ dataset: string; by: string; result: string }> })
+      .keptAside;
+    assert.ok(
+      listed.some((k) => k.dataset === `src1:${aside}` && k.by === "restore" && k.result === "failed"),
+      JSON.stringify(listed),
+    );
     const text = await bzman(["--config", config, "status"]);
-    assert.match(text.stdout, new RegExp(`KEPT ASIDE[\\s\\S]*src1:${aside.replace(/\./g, "\\.")} +src1:${S}/www +restore \\(failed\\)`));
+    assert.match(
+      text.stdout,
+      new RegExp(`KEPT ASIDE[\\s\\S]*src1:${aside.replace(/\./g, "\\.")} +src1:${S}/www +restore \\(failed\\)`),
+    );
   });
 
   test("the replication key cannot receive on the source; the restore key only below its root", async () => {
     const tryReceive = async (identity: string, dataset: string): Promise<string> => {
-      const c = await connectSource({ name: "src1", host: "127.0.0.1", port: rig.sshd.port, user: "root", identity, hostKey: rig.sshd.hostKey });
+      const c = await connectSource({
+        name: "src1",
+        host: "127.0.0.1",
+        port: rig.sshd.port,
+        user: "root",
+        identity,
+        hostKey: rig.sshd.hostKey,
+      });
       try {
         const run = c.runner.spawn(["zfs", "receive", "-u", dataset]);
         run.stdin.end();
@@ -128,13 +186,26 @@ describe("restore, promote and failback", { skip }, () => {
     const r = await bzman(["--config", config, "restore", `src1:${S}/www`]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /GUARD_REJECTED/);
-    assert.match(r.stderr, /lets zfs receive through only below its --root options; pick a destination there with --as/);
+    assert.match(
+      r.stderr,
+      /lets zfs receive through only below its --root options; pick a destination there with --as/,
+    );
     assert.ok(!(await must(["zfs", "list", "-H", "-o", "name", "-r", S])).includes("www-restored"));
   });
 
   test("a local clone for file recovery, and its cleanup", async () => {
     const at = join(rig.dir, "files");
-    const r = await bzman(["--config", config, "restore", "--local", `src1:${S}/www`, "--as", "www-files", "--mountpoint", at]);
+    const r = await bzman([
+      "--config",
+      config,
+      "restore",
+      "--local",
+      `src1:${S}/www`,
+      "--as",
+      "www-files",
+      "--mountpoint",
+      at,
+    ]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.equal(readFileSync(join(at, "index.html"), "utf8"), "<h1>v1</h1>\n");
     writeFileSync(join(at, "scratch.txt"), "writable");
@@ -147,8 +218,16 @@ describe("restore, promote and failback", { skip }, () => {
     assert.equal(guarded.code, 1, guarded.stdout + guarded.stderr);
     assert.doesNotMatch(guarded.stdout, /removed/);
     assert.match(guarded.stderr, /www-files holds datasets bzman did not make \(.*mywork\); it is left alone/);
-    assert.equal(readFileSync(join(at, "mywork", "notes.txt"), "utf8"), "the operator's work", "still mounted, still there");
-    assert.equal((await bzman(["--config", config, "restore", "--cleanup", `${clone}/mywork`])).code, 1, "named explicitly, still refused");
+    assert.equal(
+      readFileSync(join(at, "mywork", "notes.txt"), "utf8"),
+      "the operator's work",
+      "still mounted, still there",
+    );
+    assert.equal(
+      (await bzman(["--config", config, "restore", "--cleanup", `${clone}/mywork`])).code,
+      1,
+      "named explicitly, still refused",
+    );
     assert.equal(await prop(`${clone}/mywork`, "type"), "filesystem");
     await destroyDataset(`${clone}/mywork`);
     await destroyDataset(`${clone}@op`);
@@ -176,7 +255,11 @@ describe("restore, promote and failback", { skip }, () => {
     const dryTaken = await bzman(["--config", config, "promote", `src1:${S}/www`, "--as", "taken", "--dry-run"]);
     assert.equal(dryTaken.code, 1, dryTaken.stdout + dryTaken.stderr);
     assert.match(dryTaken.stderr, /dry run: refused \[ZFS_DEST_EXISTS\] local:.*bzman-live\/taken exists/);
-    assert.equal((await bzman(["--config", config, "promote", `src1:${S}/www`, "--dry-run"])).code, 0, "a free name passes the dry run");
+    assert.equal(
+      (await bzman(["--config", config, "promote", `src1:${S}/www`, "--dry-run"])).code,
+      0,
+      "a free name passes the dry run",
+    );
     const p = await bzman(["--config", config, "promote", `src1:${S}/www`, "--mountpoint", live]);
     assert.equal(p.code, 0, p.stderr + p.stdout);
     assert.match(p.stdout, /^PROMOTED /m);
@@ -194,7 +277,8 @@ describe("restore, promote and failback", { skip }, () => {
     assert.equal(existsSync(target), false);
 
     // The source lost the dataset (the disaster); failback re-seeds it from the live copy.
-    for (const snap of (await snapshotGuids(`${S}/www`)).keys()) await runner.run(["zfs", "release", HOLD_TAG, `${S}/www${snap}`]);
+    for (const snap of (await snapshotGuids(`${S}/www`)).keys())
+      await runner.run(["zfs", "release", HOLD_TAG, `${S}/www${snap}`]);
     await destroyDataset(`${S}/www`, { recursive: true });
     const dry = await bzman(["--config", config, "failback", `src1:${S}/www`, "--dry-run"]);
     assert.match(dry.stdout, /a full stream/);
@@ -213,7 +297,12 @@ describe("restore, promote and failback", { skip }, () => {
     const next = await bzman(["--config", config, "run"]);
     assert.equal(next.code, 0, next.stderr + next.stdout);
     assert.match(next.stdout + next.stderr, new RegExp(`OK +src1:${S}/www .* incremental`));
-    assert.equal(JSON.parse((await bzman(["--config", config, "status", "--json"])).stdout).datasets.find((d: { dataset: string }) => d.dataset === `${S}/www`).promoted, null);
+    assert.equal(
+      JSON.parse((await bzman(["--config", config, "status", "--json"])).stdout).datasets.find(
+        (d: { dataset: string }) => d.dataset === `${S}/www`,
+      ).promoted,
+      null,
+    );
     const again = await bzman(["--config", config, "failback", `src1:${S}/www`]);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /is not promoted/);
@@ -243,14 +332,21 @@ describe("restore, promote and failback", { skip }, () => {
     // zfs-fuse has no `written`: the dry run says it cannot tell, and what the real run then does.
     const dry = await bzman(["--config", config, "failback", `src1:${S}/www`, "--dry-run"]);
     assert.equal(dry.code, 0, dry.stderr + dry.stdout);
-    assert.match(dry.stdout, /cannot tell whether .*www was written after @.*: if it was, the failback refuses \(--force keeps it aside/);
+    assert.match(
+      dry.stdout,
+      /cannot tell whether .*www was written after @.*: if it was, the failback refuses \(--force keeps it aside/,
+    );
 
     const refused = await bzman(["--config", config, "failback", `src1:${S}/www`]);
     assert.equal(refused.code, 1, refused.stderr + refused.stdout);
     assert.match(refused.stderr, /FAILED \[ZFS_DEST_MODIFIED\] .*was written on the source after @/);
     assert.ok(refused.stderr.includes(`on the source: ${rollback}, then bzman failback src1:${S}/www`), refused.stderr);
     assert.match(refused.stderr, new RegExp(`bzman failback src1:${S}/www --force \\(renames`));
-    assert.equal(readFileSync(join(www, "late.txt"), "utf8"), "written on the source after its newest snapshot\n", "never rolled back");
+    assert.equal(
+      readFileSync(join(www, "late.txt"), "utf8"),
+      "written on the source after its newest snapshot\n",
+      "never rolled back",
+    );
     assert.equal(await prop(liveName, "readonly"), "off", "the live copy serves on, writable");
 
     // --force keeps the writes by renaming the source aside. zfs-fuse refuses to rename a mounted
@@ -260,18 +356,34 @@ describe("restore, promote and failback", { skip }, () => {
     if (forced.code === 0) {
       const aside = /kept as (\S+\.before-failback-\d{8}T\d{6}Z)/.exec(forced.stdout)?.[1];
       assert.ok(aside, forced.stdout);
-      assert.equal((await must(["zfs", "list", "-H", "-o", "name", aside])).trim(), aside, "the source's dataset is kept aside");
+      assert.equal(
+        (await must(["zfs", "list", "-H", "-o", "name", aside])).trim(),
+        aside,
+        "the source's dataset is kept aside",
+      );
       await runner.run(["zfs", "mount", aside]);
-      assert.equal(readFileSync(join(await mountpointOf(aside), "late.txt"), "utf8"), "written on the source after its newest snapshot\n");
+      assert.equal(
+        readFileSync(join(await mountpointOf(aside), "late.txt"), "utf8"),
+        "written on the source after its newest snapshot\n",
+      );
       assert.equal(readFileSync(join(await mountpointOf(`${S}/www`), "order-4713.txt"), "utf8"), "third failover\n");
-      assert.ok(JSON.parse((await bzman(["--config", config, "status", "--json"])).stdout).keptAside.some((k: { dataset: string }) => k.dataset === `src1:${aside}`));
+      assert.ok(
+        JSON.parse((await bzman(["--config", config, "status", "--json"])).stdout).keptAside.some(
+          (k: { dataset: string }) => k.dataset === `src1:${aside}`,
+        ),
+      );
     } else {
       assert.equal(forced.code, 1, forced.stderr + forced.stdout);
-      assert.match(forced.stderr, /could not be renamed aside to .*www\.before-failback-\d{8}T\d{6}Z on the source, so nothing was sent and nothing changed there/);
+      assert.match(
+        forced.stderr,
+        /could not be renamed aside to .*www\.before-failback-\d{8}T\d{6}Z on the source, so nothing was sent and nothing changed there/,
+      );
       assert.ok(forced.stderr.includes(`then drop the writes (on the source: ${rollback})`), forced.stderr);
       assert.equal(readFileSync(join(www, "late.txt"), "utf8"), "written on the source after its newest snapshot\n");
       assert.equal(await prop(liveName, "readonly"), "off");
-      const journal = JSON.parse((await bzman(["--config", config, "status", "--json"])).stdout).datasets.find((d: { dataset: string }) => d.dataset === `${S}/www`);
+      const journal = JSON.parse((await bzman(["--config", config, "status", "--json"])).stdout).datasets.find(
+        (d: { dataset: string }) => d.dataset === `${S}/www`,
+      );
       assert.equal(journal.promoted.live, liveName, "the promotion stays in force");
       // The operator takes the suggested way: the command printed works as printed.
       const [cmd, ...args] = rollback.split(" ");

@@ -62,12 +62,16 @@ describe("a whole pass: snapshot, replicate, hold, prune", { skip }, () => {
     const newest = ours(src).at(-1)!;
     assert.equal(await holds(`${S}/a${newest}`), 1, "common held on the source");
     assert.equal(await holds(`${T}/a${newest}`), 1, "common held on the backup");
-    for (const older of ours(dst).slice(0, -1)) assert.equal(await holds(`${T}/a${older}`), 0, `the hold on ${older} was released`);
+    for (const older of ours(dst).slice(0, -1))
+      assert.equal(await holds(`${T}/a${older}`), 0, `the hold on ${older} was released`);
     assert.equal(await holds(`${S}/a@manual`), 0);
   });
 
   test("a failing pre-snapshot command fails the pass, takes no snapshot, prunes nothing", async () => {
-    const bad = rig.writeConfig({ keep_source: { last: 1 }, keep_backup: { last: 1 }, pre_snapshot: [["zfs", "get", "nosuchproperty", S]] }, join(rig.dir, "bad-hook.yaml"));
+    const bad = rig.writeConfig(
+      { keep_source: { last: 1 }, keep_backup: { last: 1 }, pre_snapshot: [["zfs", "get", "nosuchproperty", S]] },
+      join(rig.dir, "bad-hook.yaml"),
+    );
     const before = await snapshotGuids(S);
     const backupBefore = await snapshotGuids(T);
     await sleep(1100);
@@ -75,7 +79,10 @@ describe("a whole pass: snapshot, replicate, hold, prune", { skip }, () => {
     assert.equal(r.code, 1, r.stdout + r.stderr);
     const d = JSON.parse(r.stdout).records[0].datasets[0];
     assert.equal(d.result, "failed");
-    assert.match(d.message, /the source snapshot for this pass was not taken: pre-snapshot command "zfs get nosuchproperty .*" failed/);
+    assert.match(
+      d.message,
+      /the source snapshot for this pass was not taken: pre-snapshot command "zfs get nosuchproperty .*" failed/,
+    );
     assert.match(d.message, /bzman-guard: rejected/, "a hook the guard does not list is refused on the source");
     assert.deepEqual(await snapshotGuids(S), before, "no snapshot taken, nothing pruned on the source");
     assert.deepEqual(await snapshotGuids(T), backupBefore, "nothing pruned on the backup");

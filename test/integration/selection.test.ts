@@ -14,7 +14,12 @@ import { bzman, sandboxSkip, snapshotGuids } from "../helpers/sandbox.ts";
 
 const skip = sandboxSkip();
 
-interface Record { dataset: string; result: string; message?: string; mode: string }
+interface Record {
+  dataset: string;
+  result: string;
+  message?: string;
+  mode: string;
+}
 
 describe("selection end to end: exclude and bzman:backup=off", { skip }, () => {
   let rig: Rig;
@@ -53,13 +58,25 @@ describe("selection end to end: exclude and bzman:backup=off", { skip }, () => {
   test("plan lists the excluded datasets apart, with why and that the backup is kept; none is a conflict", async () => {
     const r = await bzman(["--config", config, "plan", "--json"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    const src = JSON.parse(r.stdout).sources[0] as { datasets: Array<{ dataset: string; mode: string; conflict: string | null }>; excluded: Array<{ dataset: string; by: string; reason: string; backupKept: boolean }> };
-    assert.deepEqual(src.excluded.map((x) => [x.dataset.slice(S.length), x.by, x.backupKept]), [
-      ["/cache", "property", true], ["/my data", "exclude", false], ["/scratch", "exclude", true], ["/scratch/sub", "exclude", true],
-    ]);
+    const src = JSON.parse(r.stdout).sources[0] as {
+      datasets: Array<{ dataset: string; mode: string; conflict: string | null }>;
+      excluded: Array<{ dataset: string; by: string; reason: string; backupKept: boolean }>;
+    };
+    assert.deepEqual(
+      src.excluded.map((x) => [x.dataset.slice(S.length), x.by, x.backupKept]),
+      [
+        ["/cache", "property", true],
+        ["/my data", "exclude", false],
+        ["/scratch", "exclude", true],
+        ["/scratch/sub", "exclude", true],
+      ],
+    );
     assert.match(src.excluded[0]!.reason, /bzman:backup=off on the source/);
     assert.match(src.excluded[2]!.reason, /exclude "scratch"/);
-    assert.deepEqual(src.datasets.map((d) => `${d.dataset.slice(S.length) || "/"}:${d.mode}`), ["/:incremental", "/app:incremental"]);
+    assert.deepEqual(
+      src.datasets.map((d) => `${d.dataset.slice(S.length) || "/"}:${d.mode}`),
+      ["/:incremental", "/app:incremental"],
+    );
     assert.ok(src.datasets.every((d) => d.conflict === null));
     const text = await bzman(["--config", config, "plan"]);
     assert.match(text.stdout, /\/scratch -> \S+: excluded, left out by exclude "scratch" of \S+; its backup is kept/);
@@ -72,7 +89,10 @@ describe("selection end to end: exclude and bzman:backup=off", { skip }, () => {
     const by = new Map(records.map((d) => [d.dataset.slice(S.length) || "/", d]));
     for (const d of ["/scratch", "/scratch/sub", "/cache", "/my data"]) assert.equal(by.get(d)?.result, "excluded", d);
     for (const d of ["/", "/app"]) assert.equal(by.get(d)?.result, "ok", d);
-    assert.ok(records.every((d) => d.result !== "conflict" && d.result !== "failed"), JSON.stringify(records, null, 1));
+    assert.ok(
+      records.every((d) => d.result !== "conflict" && d.result !== "failed"),
+      JSON.stringify(records, null, 1),
+    );
     assert.match(by.get("/cache")!.message!, /bzman:backup=off on the source; its backup \S+ is kept as it is/);
     // Not sent: the backups of the excluded datasets are exactly what the first pass left.
     for (const d of ["scratch", "cache"]) assert.deepEqual(await snapshotGuids(`${T}/${d}`), before1.get(d), d);
@@ -87,7 +107,15 @@ describe("selection end to end: exclude and bzman:backup=off", { skip }, () => {
 
   test("status shows them as excluded with their old backup, and no problem about them", async () => {
     const r = await bzman(["--config", config, "status", "--json"]);
-    const st = JSON.parse(r.stdout) as { problems: string[]; datasets: Array<{ dataset: string; excluded: string | null; lastResult: string; newest: { name: string } | null }> };
+    const st = JSON.parse(r.stdout) as {
+      problems: string[];
+      datasets: Array<{
+        dataset: string;
+        excluded: string | null;
+        lastResult: string;
+        newest: { name: string } | null;
+      }>;
+    };
     const scratch = st.datasets.find((d) => d.dataset === `${S}/scratch`)!;
     const cache = st.datasets.find((d) => d.dataset === `${S}/cache`)!;
     for (const d of [scratch, cache]) {
@@ -111,6 +139,10 @@ describe("selection end to end: exclude and bzman:backup=off", { skip }, () => {
     const result = (d: string): string | undefined => records.find((x) => x.dataset === `${S}/${d}`)?.result;
     assert.deepEqual([result("cache"), result("cache/junk"), result("cache/wanted")], ["excluded", "excluded", "ok"]);
     assert.ok((await snapshotGuids(`${T}/cache/wanted`)).has("@s3"));
-    assert.deepEqual(await snapshotGuids(`${T}/cache`).then((m) => new Map([...m].filter(([k]) => !k.startsWith("/wanted")))), before1.get("cache"), "the switched-off parent's backup is unchanged");
+    assert.deepEqual(
+      await snapshotGuids(`${T}/cache`).then((m) => new Map([...m].filter(([k]) => !k.startsWith("/wanted")))),
+      before1.get("cache"),
+      "the switched-off parent's backup is unchanged",
+    );
   });
 });

@@ -36,7 +36,12 @@ describe("status, metrics, healthz, monitor", { skip }, () => {
   test("the daemon's HTTP status, metrics and healthz; healthz 503 when the pool degrades; bzman status and monitor", async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const config = rig.writeConfig({ schedule: "*/2 * * * * *", target: `${mirror}/src1`, datasets: [{ name: `${rig.sourcePool}/a` }], http: { listen: `127.0.0.1:${port}` } });
+    const config = rig.writeConfig({
+      schedule: "*/2 * * * * *",
+      target: `${mirror}/src1`,
+      datasets: [{ name: `${rig.sourcePool}/a` }],
+      http: { listen: `127.0.0.1:${port}` },
+    });
     const d = serve(config);
     try {
       await until("a fresh, healthy status", async () => (await fetch(`${url}/healthz`)).status === 200);
@@ -46,9 +51,15 @@ describe("status, metrics, healthz, monitor", { skip }, () => {
       const json = await (await fetch(`${url}/status?format=json`)).json();
       assert.equal(json.healthy, true);
       assert.ok(json.datasets[0].nextRun, "next scheduled run is shown");
-      assert.ok(json.pools.some((p: { host: string }) => p.host === "src1"), "the source's pool, checked through the guard");
+      assert.ok(
+        json.pools.some((p: { host: string }) => p.host === "src1"),
+        "the source's pool, checked through the guard",
+      );
       const metrics = await (await fetch(`${url}/metrics`)).text();
-      assert.match(metrics, new RegExp(`^bzman_dataset_fresh\\{source="src1",dataset="${rig.sourcePool}/a"\\} 1$`, "m"));
+      assert.match(
+        metrics,
+        new RegExp(`^bzman_dataset_fresh\\{source="src1",dataset="${rig.sourcePool}/a"\\} 1$`, "m"),
+      );
       assert.match(metrics, /^bzman_healthy 1$/m);
 
       const cli = await bzman(["--config", config, "status", "--json"]);
@@ -76,15 +87,29 @@ describe("status, metrics, healthz, monitor", { skip }, () => {
     const port = await freePort();
     const tokenFile = join(rig.dir, "token");
     writeFileSync(tokenFile, "t0ken-for-tests\n", { mode: 0o600 });
-    const open = rig.writeConfig({ schedule: "0 0 1 1 *", datasets: [{ name: `${rig.sourcePool}/a` }], http: { listen: `0.0.0.0:${port}` } }, join(rig.dir, "open.yaml"));
+    const open = rig.writeConfig(
+      { schedule: "0 0 1 1 *", datasets: [{ name: `${rig.sourcePool}/a` }], http: { listen: `0.0.0.0:${port}` } },
+      join(rig.dir, "open.yaml"),
+    );
     const refused = await bzman(["--config", open, "status"]);
     assert.equal(refused.code, 2);
     assert.match(refused.stderr, /beyond loopback; set http.token_file/);
-    const config = rig.writeConfig({ schedule: "0 0 1 1 *", datasets: [{ name: `${rig.sourcePool}/a` }], http: { listen: `0.0.0.0:${port}`, token_file: tokenFile } }, join(rig.dir, "token.yaml"));
+    const config = rig.writeConfig(
+      {
+        schedule: "0 0 1 1 *",
+        datasets: [{ name: `${rig.sourcePool}/a` }],
+        http: { listen: `0.0.0.0:${port}`, token_file: tokenFile },
+      },
+      join(rig.dir, "token.yaml"),
+    );
     const d = serve(config);
     try {
       await until("the status port", async () => (await fetch(`http://127.0.0.1:${port}/healthz`)).status === 401);
-      assert.equal((await fetch(`http://127.0.0.1:${port}/status`, { headers: { authorization: "Bearer t0ken-for-tests" } })).status, 200);
+      assert.equal(
+        (await fetch(`http://127.0.0.1:${port}/status`, { headers: { authorization: "Bearer t0ken-for-tests" } }))
+          .status,
+        200,
+      );
       const cli = await bzman(["--config", config, "status", "--json"]);
       assert.doesNotMatch(cli.stderr, /no daemon answered/, "bzman status asked the daemon with the token");
     } finally {

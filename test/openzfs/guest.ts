@@ -8,7 +8,16 @@
 // backup pools: both ends of every transfer are real OpenZFS.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -66,7 +75,9 @@ function run(argv: string[], input?: Buffer): Promise<string> {
     child.stdout.on("data", (c) => (out += c));
     child.stderr.on("data", (c) => (err += c));
     child.once("error", reject);
-    child.once("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`${argv.slice(-1)[0]} exited ${code}: ${err.trim()}`))));
+    child.once("close", (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${argv.slice(-1)[0]} exited ${code}: ${err.trim()}`)),
+    );
     child.stdin.end(input);
   });
 }
@@ -83,64 +94,116 @@ export async function startGuest(series = SERIES): Promise<Guest> {
   const hostPub = await makeKey(join(share, "host_key"), "openzfs-vm");
   // The shipped source hooks, as an operator copies them onto a source.
   mkdirSync(join(share, "source-hooks"));
-  for (const f of ["install-source.sh", "bzman-guard"]) copyFileSync(join(REPO, "source-hooks", f), join(share, "source-hooks", f));
+  for (const f of ["install-source.sh", "bzman-guard"])
+    copyFileSync(join(REPO, "source-hooks", f), join(share, "source-hooks", f));
   // Only the admin key is written by hand: it is the test's root shell, not one of bzman's keys.
   writeFileSync(join(share, "authorized_keys"), adminPub + "\n");
-  writeFileSync(join(share, "zfs-cut"), [
-    "#!/bin/sh",
-    "# zfs, but a stream of `zfs send` ends after 2 MiB, and the command still exits 0.",
-    "# Dry runs (-n, -nvt: the guard's token check) pass untouched.",
-    'case "$1 $2" in "send -n"*) exec zfs "$@" ;; esac',
-    'if [ "$1" = send ]; then zfs "$@" | head -c 2097152; exit 0; fi',
-    'exec zfs "$@"', "",
-  ].join("\n"), { mode: 0o755 });
-  writeFileSync(join(share, "sshd_config"), [
-    "Port 22", "HostKey /etc/ssh/bzman_host_key", "AuthorizedKeysFile .ssh/authorized_keys /etc/ssh/bzman_authorized_keys",
-    "PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-    "UsePAM no", "StrictModes no", "MaxSessions 32", "MaxStartups 64", "UseDNS no", "",
-  ].join("\n"));
-  writeFileSync(join(share, "guest.sh"), [
-    "#!/bin/sh",
-    "# Runs in the guest: sshd with the test's keys until the host asks it to stop.",
-    "set -e",
-    "install -m 0600 /mnt/share/host_key /etc/ssh/bzman_host_key",
-    "install -m 0600 /mnt/share/authorized_keys /etc/ssh/bzman_authorized_keys",
-    "mkdir -p /run/sshd",
-    "/usr/sbin/sshd -f /mnt/share/sshd_config -E /mnt/share/sshd.log",
-    "touch /mnt/share/ready",
-    "while [ ! -e /mnt/share/stop ]; do sleep 1; done",
-    "zpool export -a || true",
-    "",
-  ].join("\n"), { mode: 0o755 });
+  writeFileSync(
+    join(share, "zfs-cut"),
+    [
+      "#!/bin/sh",
+      "# zfs, but a stream of `zfs send` ends after 2 MiB, and the command still exits 0.",
+      "# Dry runs (-n, -nvt: the guard's token check) pass untouched.",
+      'case "$1 $2" in "send -n"*) exec zfs "$@" ;; esac',
+      'if [ "$1" = send ]; then zfs "$@" | head -c 2097152; exit 0; fi',
+      'exec zfs "$@"',
+      "",
+    ].join("\n"),
+    { mode: 0o755 },
+  );
+  writeFileSync(
+    join(share, "sshd_config"),
+    [
+      "Port 22",
+      "HostKey /etc/ssh/bzman_host_key",
+      "AuthorizedKeysFile .ssh/authorized_keys /etc/ssh/bzman_authorized_keys",
+      "PermitRootLogin prohibit-password",
+      "PasswordAuthentication no",
+      "KbdInteractiveAuthentication no",
+      "UsePAM no",
+      "StrictModes no",
+      "MaxSessions 32",
+      "MaxStartups 64",
+      "UseDNS no",
+      "",
+    ].join("\n"),
+  );
+  writeFileSync(
+    join(share, "guest.sh"),
+    [
+      "#!/bin/sh",
+      "# Runs in the guest: sshd with the test's keys until the host asks it to stop.",
+      "set -e",
+      "install -m 0600 /mnt/share/host_key /etc/ssh/bzman_host_key",
+      "install -m 0600 /mnt/share/authorized_keys /etc/ssh/bzman_authorized_keys",
+      "mkdir -p /run/sshd",
+      "/usr/sbin/sshd -f /mnt/share/sshd_config -E /mnt/share/sshd.log",
+      "touch /mnt/share/ready",
+      "while [ ! -e /mnt/share/stop ]; do sleep 1; done",
+      "zpool export -a || true",
+      "",
+    ].join("\n"),
+    { mode: 0o755 },
+  );
 
   const port = await freePort();
   const [type, key] = hostPub.split(" ");
   const known = join(dir, "known_hosts");
   writeFileSync(known, `[127.0.0.1]:${port} ${type} ${key}\n`);
   const sshConfig = join(dir, "ssh_config");
-  writeFileSync(sshConfig, [
-    "Host guest", "  HostName 127.0.0.1", `  Port ${port}`, "  User root", `  IdentityFile ${adminKey}`, "  IdentitiesOnly yes",
-    `  UserKnownHostsFile ${known}`, "  StrictHostKeyChecking yes", "  BatchMode yes", "  LogLevel ERROR",
-    "  Ciphers aes128-gcm@openssh.com", "  ControlMaster auto", `  ControlPath ${join(dir, "cm-%C")}`, "  ControlPersist 120", "",
-  ].join("\n"));
+  writeFileSync(
+    sshConfig,
+    [
+      "Host guest",
+      "  HostName 127.0.0.1",
+      `  Port ${port}`,
+      "  User root",
+      `  IdentityFile ${adminKey}`,
+      "  IdentitiesOnly yes",
+      `  UserKnownHostsFile ${known}`,
+      "  StrictHostKeyChecking yes",
+      "  BatchMode yes",
+      "  LogLevel ERROR",
+      "  Ciphers aes128-gcm@openssh.com",
+      "  ControlMaster auto",
+      `  ControlPath ${join(dir, "cm-%C")}`,
+      "  ControlPersist 120",
+      "",
+    ].join("\n"),
+  );
   for (const tool of ["zfs", "zpool"]) {
-    writeFileSync(join(bin, tool), [
-      "#!/bin/bash",
-      `# ${tool} in the OpenZFS test guest, argv quoted for its shell; stdin and stdout pass through.`,
-      `exec ssh -F ${sshConfig} guest -- "$(printf '%q ' ${tool} "$@")"`, "",
-    ].join("\n"), { mode: 0o755 });
+    writeFileSync(
+      join(bin, tool),
+      [
+        "#!/bin/bash",
+        `# ${tool} in the OpenZFS test guest, argv quoted for its shell; stdin and stdout pass through.`,
+        `exec ssh -F ${sshConfig} guest -- "$(printf '%q ' ${tool} "$@")"`,
+        "",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
   }
 
   const console = join(dir, "console.log");
-  const qemu: ChildProcess = spawn("bash", [join(REPO, "test/openzfs/vm.sh"), "boot", vmCache(series), share, String(port)], {
-    detached: true, stdio: ["ignore", "pipe", "pipe"],
-  });
+  const qemu: ChildProcess = spawn(
+    "bash",
+    [join(REPO, "test/openzfs/vm.sh"), "boot", vmCache(series), share, String(port)],
+    {
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   qemu.stdout!.on("data", (c) => writeFileSync(console, c, { flag: "a" }));
   qemu.stderr!.on("data", (c) => writeFileSync(console, c, { flag: "a" }));
   let exited = false;
   const gone = new Promise<void>((r) => qemu.once("close", () => ((exited = true), r())));
   const kill = (): void => {
-    if (!exited && qemu.pid) try { process.kill(-qemu.pid, "SIGKILL"); } catch { /* already gone */ }
+    if (!exited && qemu.pid)
+      try {
+        process.kill(-qemu.pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
   };
   // QEMU runs in its own process group (so one kill stops vm.sh, timeout and QEMU): take it
   // along when this process exits or is told to stop.
@@ -188,7 +251,15 @@ export async function startGuest(series = SERIES): Promise<Guest> {
   const installSource = async (name: string, extra: string[] = []): Promise<{ identity: string; output: string }> => {
     const identity = join(dir, `id_${name}`);
     const pub = await makeKey(identity, KEY_COMMENT);
-    const output = await admin(["sh", "/mnt/share/source-hooks/install-source.sh", "--key", pub, "--root", "src", ...extra]);
+    const output = await admin([
+      "sh",
+      "/mnt/share/source-hooks/install-source.sh",
+      "--key",
+      pub,
+      "--root",
+      "src",
+      ...extra,
+    ]);
     return { identity, output };
   };
   return { dir, port, series, hostKey: `${type} ${key}`, bin, admin, installSource, stop };

@@ -28,7 +28,10 @@ function record(name: string, text: string): void {
 const TARGET = "dst/backup";
 type Result = { code: number | null; stdout: string; stderr: string };
 
-describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-source.sh`, { skip: SKIP, timeout: 1_800_000 }, () => {
+describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-source.sh`, {
+  skip: SKIP,
+  timeout: 1_800_000,
+}, () => {
   let g: Guest;
   let config: string;
   let slowConfig: string;
@@ -47,7 +50,8 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
   /** bzman's CLI with the guest's zfs as the local one. */
   const bzman = (args: string[]): { child: ReturnType<typeof spawn>; done: Promise<Result> } => {
     const child = spawn(process.execPath, ["--import", "tsx", "server/main.ts", ...args], {
-      cwd: REPO, env: { ...process.env, PATH: `${g.bin}:${process.env.PATH}` },
+      cwd: REPO,
+      env: { ...process.env, PATH: `${g.bin}:${process.env.PATH}` },
     });
     let stdout = "";
     let stderr = "";
@@ -67,23 +71,39 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
   /** name → guid of the snapshots of one dataset. */
   const guids = async (ds: string): Promise<Map<string, string>> => {
     const out = await zfs("list", "-H", "-p", "-o", "name,guid", "-t", "snapshot", "-d", "1", ds);
-    return new Map(out.trim().split("\n").filter(Boolean).map((l) => l.split("\t") as [string, string]).map(([n, id]) => [n.slice(n.indexOf("@") + 1), id]));
+    return new Map(
+      out
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.split("\t") as [string, string])
+        .map(([n, id]) => [n.slice(n.indexOf("@") + 1), id]),
+    );
   };
   const newestGuid = async (ds: string): Promise<string> => {
     const out = await zfs("list", "-H", "-p", "-o", "guid", "-t", "snapshot", "-s", "createtxg", "-d", "1", ds);
     return out.trim().split("\n").at(-1)!;
   };
-  const token = async (ds: string): Promise<string> => (await zfs("get", "-H", "-o", "value", "receive_resume_token", ds)).trim();
+  const token = async (ds: string): Promise<string> =>
+    (await zfs("get", "-H", "-o", "value", "receive_resume_token", ds)).trim();
 
   /** Starts a throttled pass, kills it with SIGKILL while `zfs receive` runs, and waits for the token. */
   const killMidStream = async (dataset: string, cfg = slowConfig): Promise<string> => {
     const pass = bzman(["--config", cfg, "run"]);
-    await until("zfs receive to start in the guest", async () => (await g.admin(["pgrep", "-f", `^zfs receive .*${dataset}`])).trim() !== "", 120_000);
+    await until(
+      "zfs receive to start in the guest",
+      async () => (await g.admin(["pgrep", "-f", `^zfs receive .*${dataset}`])).trim() !== "",
+      120_000,
+    );
     await sleep(3000);
     pass.child.kill("SIGKILL");
     await pass.done;
     // OpenZFS shows a token while a resumable receive is still running: wait for its end.
-    await until("zfs receive to end in the guest", async () => (await g.admin(["sh", "-c", "pgrep -f '^zfs receive' || echo none"])).trim() === "none", 60_000);
+    await until(
+      "zfs receive to end in the guest",
+      async () => (await g.admin(["sh", "-c", "pgrep -f '^zfs receive' || echo none"])).trim() === "none",
+      60_000,
+    );
     let t = "-";
     await until("a resume token on the target", async () => (t = await token(dataset)) !== "-", 60_000);
     return t;
@@ -93,15 +113,31 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     g = await startGuest();
     for (const pool of ["src", "dst", "other"]) {
       await g.admin(["truncate", "-s", pool === "other" ? "128M" : "768M", `/tmp/${pool}.img`]);
-      await g.admin(["zpool", "create", "-O", "compression=off", "-O", `mountpoint=/${pool}`, pool, `/tmp/${pool}.img`]);
+      await g.admin([
+        "zpool",
+        "create",
+        "-O",
+        "compression=off",
+        "-O",
+        `mountpoint=/${pool}`,
+        pool,
+        `/tmp/${pool}.img`,
+      ]);
     }
     await zfs("create", "src/data");
     await zfs("create", "-V", "32M", "-o", "volmode=dev", "src/vol");
     // An encrypted dataset, for raw sends (they leave the source encrypted and stay so).
-    await g.admin(["zfs", "create", "-o", "encryption=on", "-o", "keyformat=passphrase", "-o", "keylocation=prompt", "src/raw"], Buffer.from("not-a-secret-passphrase\n"));
+    await g.admin(
+      ["zfs", "create", "-o", "encryption=on", "-o", "keyformat=passphrase", "-o", "keylocation=prompt", "src/raw"],
+      Buffer.from("not-a-secret-passphrase\n"),
+    );
     await zfs("create", "-p", TARGET);
     await zfs("create", "-p", "dst/raw");
-    await g.admin(["sh", "-c", "echo first > /src/data/first.txt && udevadm settle && dd if=/dev/urandom of=/dev/zvol/src/vol bs=1M count=8 status=none && sync"]);
+    await g.admin([
+      "sh",
+      "-c",
+      "echo first > /src/data/first.txt && udevadm settle && dd if=/dev/urandom of=/dev/zvol/src/vol bs=1M count=8 status=none && sync",
+    ]);
     // The source as an operator sets it up: the README's installer line per key.
     const main = await g.installSource("bzman");
     assert.match(main.output, /allow -u bzman .*send/, "delegation, not root");
@@ -111,13 +147,30 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     const noResume = await g.installSource("noresume", ["--no-resume"]);
     assert.doesNotMatch(noResume.output, /--allow-resume/);
     const raw = await g.installSource("raw", ["--guard-option", "--raw-only"]);
-    const rawCut = await g.installSource("rawcut", ["--guard-option", "--raw-only", "--guard-option", "--zfs /mnt/share/zfs-cut"]);
-    const source = { name: "vm", host: "127.0.0.1", port: g.port, user: "bzman", identity, host_key: g.hostKey, target: TARGET, retries: 0,
+    const rawCut = await g.installSource("rawcut", [
+      "--guard-option",
+      "--raw-only",
+      "--guard-option",
+      "--zfs /mnt/share/zfs-cut",
+    ]);
+    const source = {
+      name: "vm",
+      host: "127.0.0.1",
+      port: g.port,
+      user: "bzman",
+      identity,
+      host_key: g.hostKey,
+      target: TARGET,
+      retries: 0,
       // Not src recursively: src/raw is the raw receiver's (below), one receiver per dataset and instance.
-      datasets: [{ name: "src" }, { name: "src/data" }, { name: "src/vol" }] };
+      datasets: [{ name: "src" }, { name: "src/data" }, { name: "src/vol" }],
+    };
     const write = (name: string, over: Record<string, unknown>): string => {
       const file = join(g.dir, `${name}.yaml`);
-      writeFileSync(file, stringify({ state: join(g.dir, "state.json"), http: { listen: "" }, sources: [{ ...source, ...over }] }));
+      writeFileSync(
+        file,
+        stringify({ state: join(g.dir, "state.json"), http: { listen: "" }, sources: [{ ...source, ...over }] }),
+      );
       return file;
     };
     config = write("bzman", {});
@@ -135,11 +188,20 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     await g.admin(["sh", "-c", "echo before > /src/fb/before.txt && sync"]);
     const restoreKey = await g.installSource("restore", ["--restore"]);
     assert.match(restoreKey.output, /allow -u bzman receive,create,mount,rename src/);
-    failbackConfig = write("failback", { datasets: [{ name: "src/fb" }], target: "dst/fb", restore_identity: restoreKey.identity });
+    failbackConfig = write("failback", {
+      datasets: [{ name: "src/fb" }],
+      target: "dst/fb",
+      restore_identity: restoreKey.identity,
+    });
     // A promote during a pass: two datasets of their own, the pass slowed down on the first.
     for (const d of ["src/ra", "src/rb"]) await zfs("create", d);
     await zfs("create", "-p", "dst/race");
-    const race = { datasets: [{ name: "src/ra" }, { name: "src/rb" }], target: "dst/race", keep_source: { last: 2 }, keep_backup: { last: 2 } };
+    const race = {
+      datasets: [{ name: "src/ra" }, { name: "src/rb" }],
+      target: "dst/race",
+      keep_source: { last: 2 },
+      keep_backup: { last: 2 },
+    };
     raceConfig = write("race", race);
     raceSlowConfig = write("race-slow", { ...race, bandwidth_limit: "2M" });
     // Receive properties and a dataset switched off by its property, read from the -p listing.
@@ -147,8 +209,10 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     await zfs("create", "src/props/skip");
     await zfs("set", "bzman:backup=off", "src/props/skip");
     propsConfig = write("props", {
-      target: "dst/props", datasets: [{ name: "src/props", recursive: true }],
-      receive_exclude: ["atime"], receive_set: ["compression=lz4", "com.example:tier=cold"],
+      target: "dst/props",
+      datasets: [{ name: "src/props", recursive: true }],
+      receive_exclude: ["atime"],
+      receive_set: ["compression=lz4", "com.example:tier=cold"],
     });
   });
   after(async () => {
@@ -164,7 +228,13 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     assert.equal((await zfs("get", "-H", "-o", "value", "type", `${TARGET}/src/vol`)).trim(), "volume");
     // The backup volume is inert: no device node on the backup host, although the source's is volmode=dev.
     assert.equal((await zfs("get", "-H", "-o", "value,source", "volmode", `${TARGET}/src/vol`)).trim(), "none\tlocal");
-    assert.equal((await g.admin(["sh", "-c", `udevadm settle; ls /dev/zvol/${TARGET}/src/ 2>/dev/null | grep -c '^vol' || true`])).trim(), "0", "no /dev/zvol node for the backup");
+    assert.equal(
+      (
+        await g.admin(["sh", "-c", `udevadm settle; ls /dev/zvol/${TARGET}/src/ 2>/dev/null | grep -c '^vol' || true`])
+      ).trim(),
+      "0",
+      "no /dev/zvol node for the backup",
+    );
     // To compare its bytes, the test gives it devices: the newest snapshot's must equal the source's.
     await zfs("set", "volmode=dev", `${TARGET}/src/vol`);
     const sum = (dev: string): Promise<string> => g.admin(["sh", "-c", `udevadm settle; md5sum < ${dev}`]);
@@ -179,8 +249,13 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     assert.equal(recs.get("src/props")?.result, "ok", JSON.stringify(recs.get("src/props")));
     assert.equal(recs.get("src/props/skip")?.result, "excluded", JSON.stringify(recs.get("src/props/skip")));
     assert.match(String(recs.get("src/props/skip")?.message), /bzman:backup=off on the source/);
-    await assert.rejects(zfs("list", "dst/props/src/props/skip"), /does not exist/, "the switched-off child was not sent");
-    const get = async (property: string): Promise<string> => (await zfs("get", "-H", "-o", "value,source", property, "dst/props/src/props")).trim();
+    await assert.rejects(
+      zfs("list", "dst/props/src/props/skip"),
+      /does not exist/,
+      "the switched-off child was not sent",
+    );
+    const get = async (property: string): Promise<string> =>
+      (await zfs("get", "-H", "-o", "value,source", property, "dst/props/src/props")).trim();
     assert.equal(await get("compression"), "lz4\tlocal", "receive_set: -o compression=lz4");
     assert.equal(await get("com.example:tier"), "cold\tlocal", "receive_set: a user property");
     assert.equal(await get("readonly"), "on\tlocal", "the safe properties are bzman's");
@@ -192,7 +267,16 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     const history = await g.admin(["zpool", "history", "dst"]);
     const recv = history.split("\n").find((l) => /zfs receive .*dst\/props\/src\/props$/.test(l.trim()));
     assert.ok(recv, history);
-    for (const opt of ["-o compression=lz4", "-o com.example:tier=cold", "-o readonly=on", "-x mountpoint", "-x sharenfs", "-x sharesmb", "-x atime"]) assert.ok(recv!.includes(opt), `${opt} in: ${recv}`);
+    for (const opt of [
+      "-o compression=lz4",
+      "-o com.example:tier=cold",
+      "-o readonly=on",
+      "-x mountpoint",
+      "-x sharenfs",
+      "-x sharesmb",
+      "-x atime",
+    ])
+      assert.ok(recv!.includes(opt), `${opt} in: ${recv}`);
     const again = await runPass(propsConfig);
     assert.equal(again.get("src/props")?.result, "ok", "the next pass (incremental) works with the same properties");
   });
@@ -201,7 +285,8 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     record("usage.txt", await g.admin(["sh", "-c", "zfs 2>&1; true"]));
     const r = await bzman(["--config", config, "check", "vm"]).done;
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    for (const cap of ["listParsable", "holds", "bookmarks", "resume", "rawSend", "zvols", "send -L -e -c"]) assert.match(r.stdout, new RegExp(cap), `check names ${cap}`);
+    for (const cap of ["listParsable", "holds", "bookmarks", "resume", "rawSend", "zvols", "send -L -e -c"])
+      assert.match(r.stdout, new RegExp(cap), `check names ${cap}`);
     assert.match(r.stdout, /ok +interrupted transfers resume/);
     const n = await bzman(["--config", noResumeConfig, "check", "vm"]).done;
     assert.match(n.stdout, /note +the guard on vm refuses zfs send -t/, n.stdout + n.stderr);
@@ -238,7 +323,11 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
   it("the remote zfs send killed mid-stream: the dataset fails with its token in the record and the status; the next pass resumes", async () => {
     await g.admin(["sh", "-c", "dd if=/dev/urandom of=/src/data/big3.bin bs=1M count=24 status=none && sync"]);
     const pass = bzman(["--config", slowConfig, "run"]);
-    await until("zfs send to start in the guest", async () => (await g.admin(["pgrep", "-f", "^zfs send (-L|-t)"])).trim() !== "", 120_000);
+    await until(
+      "zfs send to start in the guest",
+      async () => (await g.admin(["pgrep", "-f", "^zfs send (-L|-t)"])).trim() !== "",
+      120_000,
+    );
     await sleep(2000);
     await g.admin(["pkill", "-KILL", "-f", "^zfs send (-L|-t)"]);
     const r = await pass.done;
@@ -246,7 +335,9 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     const left = await token(`${TARGET}/src/data`);
     assert.notEqual(left, "-", "the receive kept the partial stream");
     const status = await bzman(["--config", config, "status", "--json"]).done;
-    const d = (JSON.parse(status.stdout) as { datasets: Array<Record<string, unknown>> }).datasets.find((x) => x.dataset === "src/data")!;
+    const d = (JSON.parse(status.stdout) as { datasets: Array<Record<string, unknown>> }).datasets.find(
+      (x) => x.dataset === "src/data",
+    )!;
     assert.equal(d.lastResult, "failed");
     assert.equal(d.resumeToken, left, "the status shows the token");
     assert.match(String(d.lastMessage), /next pass resumes it/);
@@ -282,7 +373,11 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     await g.admin(["sh", "-c", "dd if=/dev/urandom of=/src/data/big2.bin bs=1M count=32 status=none && sync"]);
     await killMidStream(`${TARGET}/src/data`);
     const gone = [...(await guids("src/data")).keys()].at(-1)!;
-    await g.admin(["sh", "-c", `zfs holds -H src/data@${gone} | cut -f2 | while read -r tag; do zfs release "$tag" src/data@${gone}; done; zfs destroy src/data@${gone}`]);
+    await g.admin([
+      "sh",
+      "-c",
+      `zfs holds -H src/data@${gone} | cut -f2 | while read -r tag; do zfs release "$tag" src/data@${gone}; done; zfs destroy src/data@${gone}`,
+    ]);
     const recs = await runPass();
     const rec = recs.get("src/data")!;
     assert.equal(rec.result, "ok", JSON.stringify(rec));
@@ -306,14 +401,34 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
 
   it("a token of a dataset outside the guard's roots is refused by the guard, and nothing is sent", async () => {
     // A real token naming other/secret: a cut stream of it received resumably, as root.
-    await g.admin(["sh", "-c", "zfs create other/secret && dd if=/dev/urandom of=/other/secret/s.bin bs=1M count=4 status=none && zfs snapshot other/secret@s && " +
-      "{ zfs send other/secret@s | head -c 1048576 | zfs receive -s -u dst/stolen; true; }"]);
+    await g.admin([
+      "sh",
+      "-c",
+      "zfs create other/secret && dd if=/dev/urandom of=/other/secret/s.bin bs=1M count=4 status=none && zfs snapshot other/secret@s && " +
+        "{ zfs send other/secret@s | head -c 1048576 | zfs receive -s -u dst/stolen; true; }",
+    ]);
     const t = await token("dst/stolen");
     assert.notEqual(t, "-");
     assert.match(await g.admin(["sh", "-c", `zfs send -nvt ${t} 2>&1; true`]), /toname = other\/secret@s/);
     const r = await new Promise<Result>((resolve) => {
-      const child = spawn("ssh", ["-i", identity, "-p", String(g.port), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
-        "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "bzman@127.0.0.1", `zfs send -t ${t}`]);
+      const child = spawn("ssh", [
+        "-i",
+        identity,
+        "-p",
+        String(g.port),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "bzman@127.0.0.1",
+        `zfs send -t ${t}`,
+      ]);
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (c) => (stdout += c));
@@ -346,11 +461,26 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
   it("continues from a bookmark when the newest common snapshot is destroyed on the source", async () => {
     await runPass(bookmarkConfig);
     const common = [...(await guids("src/data")).keys()].at(-1)!;
-    const marks = async (): Promise<string[]> => (await zfs("list", "-H", "-o", "name", "-t", "bookmark", "-d", "1", "src/data")).trim().split("\n").filter(Boolean);
-    const instance = KEY_COMMENT.slice("bzman@".length).split(".")[0]!.toLowerCase().replace(/[^a-z0-9_-]/g, "-");
-    assert.deepEqual(await marks(), [`src/data#${common}.${instance}`], "bzman bookmarked the newest common snapshot, named for its instance");
+    const marks = async (): Promise<string[]> =>
+      (await zfs("list", "-H", "-o", "name", "-t", "bookmark", "-d", "1", "src/data"))
+        .trim()
+        .split("\n")
+        .filter(Boolean);
+    const instance = KEY_COMMENT.slice("bzman@".length)
+      .split(".")[0]!
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]/g, "-");
+    assert.deepEqual(
+      await marks(),
+      [`src/data#${common}.${instance}`],
+      "bzman bookmarked the newest common snapshot, named for its instance",
+    );
     // Someone releases bzman's hold and destroys every snapshot of the dataset on the source.
-    await g.admin(["sh", "-c", "for s in $(zfs list -H -o name -t snapshot -d 1 src/data); do zfs holds -H $s | cut -f2 | while read -r tag; do zfs release \"$tag\" $s; done; zfs destroy $s; done"]);
+    await g.admin([
+      "sh",
+      "-c",
+      'for s in $(zfs list -H -o name -t snapshot -d 1 src/data); do zfs holds -H $s | cut -f2 | while read -r tag; do zfs release "$tag" $s; done; zfs destroy $s; done',
+    ]);
     await g.admin(["sh", "-c", "echo after > /src/data/after.txt && sync"]);
     const backupGuid = (await zfs("get", "-H", "-p", "-o", "value", "guid", `${TARGET}/src/data`)).trim();
     const recs = await runPass(bookmarkConfig);
@@ -360,12 +490,23 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     assert.match(String(rec.warnings), new RegExp(`continued from its bookmark src/data#${common}\\.${instance}`));
     const now = [...(await guids("src/data")).keys()].at(-1)!;
     assert.equal(await newestGuid(`${TARGET}/src/data`), await newestGuid("src/data"));
-    assert.equal((await zfs("get", "-H", "-p", "-o", "value", "guid", `${TARGET}/src/data`)).trim(), backupGuid, "the same backup dataset, received into");
+    assert.equal(
+      (await zfs("get", "-H", "-p", "-o", "value", "guid", `${TARGET}/src/data`)).trim(),
+      backupGuid,
+      "the same backup dataset, received into",
+    );
     assert.equal((rec.from as { name: string }).name, `${common}.${instance}`, "the step started from the bookmark");
     assert.deepEqual(await marks(), [`src/data#${now}.${instance}`], "the bookmark moved to the new common snapshot");
-    const live = await g.admin(listArgs(["src"], parseCapabilities(await g.admin(["sh", "-c", "zfs 2>&1; true"])), false, true));
+    const live = await g.admin(
+      listArgs(["src"], parseCapabilities(await g.admin(["sh", "-c", "zfs 2>&1; true"])), false, true),
+    );
     record("vm-listing-bookmarks.txt", live);
-    assert.deepEqual(parseListListing(live, false).get("src/data")?.bookmarks?.map((b) => b.name), [`${now}.${instance}`]);
+    assert.deepEqual(
+      parseListListing(live, false)
+        .get("src/data")
+        ?.bookmarks?.map((b) => b.name),
+      [`${now}.${instance}`],
+    );
   });
 
   it("failback over writes made on the source after the shared snapshot: refused with the rollback that would drop them, or with --force kept aside as .before-failback-<UTC>", async () => {
@@ -380,17 +521,26 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
 
     const dry = await bzman(["--config", failbackConfig, "failback", "vm:src/fb", "--dry-run"]).done;
     assert.equal(dry.code, 1, dry.stdout + dry.stderr);
-    assert.match(dry.stdout, new RegExp(`refused: src/fb on the source was written after its newest snapshot @${newest} \\(\\d+ bytes\\)`));
+    assert.match(
+      dry.stdout,
+      new RegExp(`refused: src/fb on the source was written after its newest snapshot @${newest} \\(\\d+ bytes\\)`),
+    );
     const refused = await bzman(["--config", failbackConfig, "failback", "vm:src/fb"]).done;
     assert.equal(refused.code, 1, refused.stdout + refused.stderr);
     assert.match(refused.stderr, /FAILED \[ZFS_DEST_MODIFIED\]/);
-    assert.ok(refused.stderr.includes(`on the source: zfs rollback src/fb@${newest}, then bzman failback vm:src/fb`), refused.stderr);
+    assert.ok(
+      refused.stderr.includes(`on the source: zfs rollback src/fb@${newest}, then bzman failback vm:src/fb`),
+      refused.stderr,
+    );
     assert.equal((await g.admin(["cat", "/src/fb/late.txt"])).trim(), "late", "nothing rolled back");
     assert.equal((await zfs("get", "-H", "-o", "value", "readonly", live)).trim(), "off", "the live copy serves on");
 
     const dryForce = await bzman(["--config", failbackConfig, "failback", "vm:src/fb", "--dry-run", "--force"]).done;
     assert.equal(dryForce.code, 0, dryForce.stdout + dryForce.stderr);
-    assert.match(dryForce.stdout, /src\/fb on the source would be renamed aside as src\/fb\.before-failback-\d{8}T\d{6}Z \(kept, not destroyed\)/);
+    assert.match(
+      dryForce.stdout,
+      /src\/fb on the source would be renamed aside as src\/fb\.before-failback-\d{8}T\d{6}Z \(kept, not destroyed\)/,
+    );
     const forced = await bzman(["--config", failbackConfig, "failback", "vm:src/fb", "--force", "--yes"]).done;
     assert.equal(forced.code, 0, forced.stdout + forced.stderr);
     const aside = /kept as (src\/fb\.before-failback-\d{8}T\d{6}Z)/.exec(forced.stdout)?.[1];
@@ -402,12 +552,24 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     assert.equal(asRoot, `zfs unmount ${aside}; zfs mount src/fb; zfs mount ${aside}`);
     await g.admin(["sh", "-c", asRoot]);
     // The late write is kept aside with its dataset; the source now has the live copy's data.
-    assert.equal((await g.admin(["sh", "-c", `cat "$(zfs get -H -o value mountpoint ${aside})/late.txt"`])).trim(), "late");
+    assert.equal(
+      (await g.admin(["sh", "-c", `cat "$(zfs get -H -o value mountpoint ${aside})/late.txt"`])).trim(),
+      "late",
+    );
     assert.equal((await g.admin(["cat", "/src/fb/order.txt"])).trim(), "failover");
     assert.equal((await g.admin(["cat", "/src/fb/before.txt"])).trim(), "before");
-    assert.equal((await zfs("get", "-H", "-o", "value", "readonly", "dst/fb/src/fb")).trim(), "on", "the copy is a backup again");
-    const status = JSON.parse((await bzman(["--config", failbackConfig, "status", "--json"]).done).stdout) as { keptAside: Array<{ dataset: string; by: string }> };
-    assert.ok(status.keptAside.some((k) => k.dataset === `vm:${aside}` && k.by === "failback"), JSON.stringify(status.keptAside));
+    assert.equal(
+      (await zfs("get", "-H", "-o", "value", "readonly", "dst/fb/src/fb")).trim(),
+      "on",
+      "the copy is a backup again",
+    );
+    const status = JSON.parse((await bzman(["--config", failbackConfig, "status", "--json"]).done).stdout) as {
+      keptAside: Array<{ dataset: string; by: string }>;
+    };
+    assert.ok(
+      status.keptAside.some((k) => k.dataset === `vm:${aside}` && k.by === "failback"),
+      JSON.stringify(status.keptAside),
+    );
     const rec = (await runPass(failbackConfig)).get("src/fb")!;
     assert.equal(rec.result, "ok", JSON.stringify(rec));
     assert.equal(rec.mode, "incremental", "pulls go on from the failback snapshot");
@@ -416,26 +578,57 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
   it("a --force restore over a mounted dataset: renamed aside with -u (the delegated key may not unmount), listed as kept aside, and what root mounts is said", async () => {
     await zfs("create", "src/fbcopy");
     await g.admin(["sh", "-c", "echo mine > /src/fbcopy/mine.txt && sync"]);
-    const r = await bzman(["--config", failbackConfig, "restore", "vm:src/fb", "--as", "src/fbcopy", "--force", "--yes", "--mount"]).done;
+    const r = await bzman([
+      "--config",
+      failbackConfig,
+      "restore",
+      "vm:src/fb",
+      "--as",
+      "src/fbcopy",
+      "--force",
+      "--yes",
+      "--mount",
+    ]).done;
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const aside = /kept as (src\/fbcopy\.before-restore-\d{8}T\d{6}Z) \(still mounted where it was/.exec(r.stdout)?.[1];
     assert.ok(aside, r.stdout);
-    assert.match(r.stdout, /It is not mounted \(the restore key may not mount on vm\): as root there, zfs mount src\/fbcopy/);
+    assert.match(
+      r.stdout,
+      /It is not mounted \(the restore key may not mount on vm\): as root there, zfs mount src\/fbcopy/,
+    );
     assert.equal((await zfs("get", "-H", "-o", "value", "mounted", aside)).trim(), "yes");
-    assert.equal((await g.admin(["cat", "/src/fbcopy/mine.txt"])).trim(), "mine", "the kept dataset is still where it was mounted");
-    const status = JSON.parse((await bzman(["--config", failbackConfig, "status", "--json"]).done).stdout) as { keptAside: Array<{ dataset: string; by: string }> };
-    assert.ok(status.keptAside.some((k) => k.dataset === `vm:${aside}` && k.by === "restore"), JSON.stringify(status.keptAside));
+    assert.equal(
+      (await g.admin(["cat", "/src/fbcopy/mine.txt"])).trim(),
+      "mine",
+      "the kept dataset is still where it was mounted",
+    );
+    const status = JSON.parse((await bzman(["--config", failbackConfig, "status", "--json"]).done).stdout) as {
+      keptAside: Array<{ dataset: string; by: string }>;
+    };
+    assert.ok(
+      status.keptAside.some((k) => k.dataset === `vm:${aside}` && k.by === "restore"),
+      JSON.stringify(status.keptAside),
+    );
   });
 
   it("promote during a running pass: the pass skips the promoted dataset (no receive into the renamed live copy, no hold, no prune)", async () => {
     await runPass(raceConfig);
-    await g.admin(["sh", "-c", "dd if=/dev/urandom of=/src/ra/big bs=1M count=24 status=none && echo new > /src/rb/f && sync"]);
+    await g.admin([
+      "sh",
+      "-c",
+      "dd if=/dev/urandom of=/src/ra/big bs=1M count=24 status=none && echo new > /src/rb/f && sync",
+    ]);
     const pass = bzman(["--config", raceSlowConfig, "run", "--json"]);
-    await until("the pass to be receiving src/ra", async () => (await g.admin(["sh", "-c", "pgrep -af '^zfs receive' || true"])).includes("dst/race/src/ra"), 120_000);
+    await until(
+      "the pass to be receiving src/ra",
+      async () => (await g.admin(["sh", "-c", "pgrep -af '^zfs receive' || true"])).includes("dst/race/src/ra"),
+      120_000,
+    );
     const promoted = await bzman(["--config", raceConfig, "promote", "vm:src/rb"]).done;
     assert.equal(promoted.code, 0, promoted.stdout + promoted.stderr);
     const live = "dst/bzman-live/vm/src/rb";
-    const fingerprint = async (): Promise<string> => (await zfs("list", "-H", "-p", "-o", "name,guid,userrefs,receive_resume_token", "-t", "all", "-r", live)).trim();
+    const fingerprint = async (): Promise<string> =>
+      (await zfs("list", "-H", "-p", "-o", "name,guid,userrefs,receive_resume_token", "-t", "all", "-r", live)).trim();
     const before = await fingerprint();
     const r = await pass.done;
     assert.equal(r.code, 1, `the pass reports the skipped dataset:\n${r.stdout}\n${r.stderr}`);

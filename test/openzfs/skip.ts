@@ -11,7 +11,8 @@ export function vmSkip(): string | false {
   if (process.getuid?.() !== 0) missing.push("root");
   if (!existsSync("/usr/bin/qemu-system-x86_64")) missing.push("qemu-system-x86");
   const cache = vmCache();
-  if (!existsSync(join(cache, "BUILT"))) missing.push(`a built OpenZFS ${SERIES} guest in ${cache} (bash test/openzfs/vm.sh build ${cache} ${SERIES})`);
+  if (!existsSync(join(cache, "BUILT")))
+    missing.push(`a built OpenZFS ${SERIES} guest in ${cache} (bash test/openzfs/vm.sh build ${cache} ${SERIES})`);
   if (missing.length === 0) return false;
   const why = `the OpenZFS tier needs ${missing.join(", ")}`;
   if (process.env.CI) throw new Error(`${why}; CI must provide them (.ci/run and test/openzfs/run.sh do)`);

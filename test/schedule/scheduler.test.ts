@@ -11,14 +11,16 @@ test("Slots: never more than the limit at once, served in order; waiting can be 
   let now = 0;
   let max = 0;
   const order: number[] = [];
-  await Promise.all(Array.from({ length: 7 }, async (_, i) => {
-    const release = await slots.acquire();
-    order.push(i);
-    max = Math.max(max, ++now);
-    await sleep(5 + (i % 3) * 5);
-    now--;
-    release();
-  }));
+  await Promise.all(
+    Array.from({ length: 7 }, async (_, i) => {
+      const release = await slots.acquire();
+      order.push(i);
+      max = Math.max(max, ++now);
+      await sleep(5 + (i % 3) * 5);
+      now--;
+      release();
+    }),
+  );
   assert.equal(max, 2);
   assert.deepEqual(order, [0, 1, 2, 3, 4, 5, 6]);
   assert.equal(slots.inUse, 0);
@@ -40,13 +42,19 @@ test("Scheduler: a source's pass never overlaps itself; the skipped tick is repo
   const skipped: string[] = [];
   let release!: () => void;
   const slow = new Promise<void>((r) => (release = r));
-  const s = new Scheduler([{ name: "a", cron: "0 0 1 1 *" }, { name: "b", cron: "0 0 1 1 *" }], {
-    pass: async (name) => {
-      runs.push(name);
-      if (name === "a") await slow;
+  const s = new Scheduler(
+    [
+      { name: "a", cron: "0 0 1 1 *" },
+      { name: "b", cron: "0 0 1 1 *" },
+    ],
+    {
+      pass: async (name) => {
+        runs.push(name);
+        if (name === "a") await slow;
+      },
+      skipped: (name) => skipped.push(name),
     },
-    skipped: (name) => skipped.push(name),
-  });
+  );
   s.start();
   try {
     s.fire("a");
@@ -69,7 +77,13 @@ test("Scheduler: a source's pass never overlaps itself; the skipped tick is repo
 test("Scheduler: shutdown aborts running passes and waits for them, within the bound", async () => {
   let aborted = false;
   const s = new Scheduler([{ name: "a", cron: "0 0 1 1 *" }], {
-    pass: (_name, signal) => new Promise<void>((resolve) => signal.addEventListener("abort", () => { aborted = true; setTimeout(resolve, 50); })),
+    pass: (_name, signal) =>
+      new Promise<void>((resolve) =>
+        signal.addEventListener("abort", () => {
+          aborted = true;
+          setTimeout(resolve, 50);
+        }),
+      ),
     skipped: () => {},
   });
   s.start();
@@ -79,10 +93,17 @@ test("Scheduler: shutdown aborts running passes and waits for them, within the b
   s.fire("a");
   assert.equal(s.running().size, 0, "no pass starts after shutdown");
 
-  const stuck = new Scheduler([{ name: "x", cron: "0 0 1 1 *" }], { pass: () => new Promise(() => {}), skipped: () => {} });
+  const stuck = new Scheduler([{ name: "x", cron: "0 0 1 1 *" }], {
+    pass: () => new Promise(() => {}),
+    skipped: () => {},
+  });
   stuck.start();
   stuck.fire("x");
-  assert.deepEqual(await stuck.shutdown(50), ["x"], "a pass that ignores the abort is reported, not waited for forever");
+  assert.deepEqual(
+    await stuck.shutdown(50),
+    ["x"],
+    "a pass that ignores the abort is reported, not waited for forever",
+  );
 });
 
 test("Scheduler: an invalid cron expression is an error at start", () => {

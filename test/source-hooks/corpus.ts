@@ -20,7 +20,24 @@ import { join } from "node:path";
 import { commandLine } from "../../server/ssh/ssh-runner.ts";
 import { asideName } from "../../server/core/naming.ts";
 import type { Step } from "../../server/core/model.ts";
-import { bookmarkArgs, destroyBookmarkArgs, destroySnapshotArgs, DRILL_PROPERTIES, getArgs, holdArgs, holdBatchArgs, listArgs, poolStatusArgs, probeArgs, releaseArgs, renameArgs, restoreReceiveArgs, sendArgs, sendEstimateArgs, snapshotArgs } from "../../server/zfs/args.ts";
+import {
+  bookmarkArgs,
+  destroyBookmarkArgs,
+  destroySnapshotArgs,
+  DRILL_PROPERTIES,
+  getArgs,
+  holdArgs,
+  holdBatchArgs,
+  listArgs,
+  poolStatusArgs,
+  probeArgs,
+  releaseArgs,
+  renameArgs,
+  restoreReceiveArgs,
+  sendArgs,
+  sendEstimateArgs,
+  snapshotArgs,
+} from "../../server/zfs/args.ts";
 import { MINIMAL_CAPABILITIES, type Capabilities } from "../../server/zfs/capabilities.ts";
 import { snaps } from "../helpers/snapshots.ts";
 import { dryRunFacts, dryRunFixtures, dryRunText, FIXTURES, TOKEN, type FakeZfs } from "./harness.ts";
@@ -47,7 +64,20 @@ const C = "bzman_20261126T001000Z";
 const STAMP = "20261201T073000Z";
 const ASIDE_AT = Date.UTC(2026, 11, 1, 7, 30, 0);
 
-const full: Capabilities = { listParsable: true, holds: true, bookmarks: true, resume: true, rawSend: true, receiveProperties: true, receiveExclude: true, volmode: true, sendEstimate: true, zvols: true, listJson: false, streamFlags: ["-L", "-e", "-c"] };
+const full: Capabilities = {
+  listParsable: true,
+  holds: true,
+  bookmarks: true,
+  resume: true,
+  rawSend: true,
+  receiveProperties: true,
+  receiveExclude: true,
+  volmode: true,
+  sendEstimate: true,
+  zvols: true,
+  listJson: false,
+  streamFlags: ["-L", "-e", "-c"],
+};
 const [a, c] = snaps(A, C) as [ReturnType<typeof snaps>[number], ReturnType<typeof snaps>[number]];
 const step = { sourceDataset: "tank/www", targetDataset: "backup/w/tank/www" };
 const resume: Step = { ...step, kind: "resume", resumeToken: TOKEN, intermediates: false };
@@ -56,23 +86,42 @@ const resume: Step = { ...step, kind: "resume", resumeToken: TOKEN, intermediate
 function replicationBases(hook: string): string[][] {
   return [
     probeArgs(),
-    listArgs(["tank"], MINIMAL_CAPABILITIES, false), listArgs(["tank", "data/vm/disk0"], MINIMAL_CAPABILITIES, true),
-    listArgs(["tank/www"], full, false), listArgs(["tank", "data/vm"], full, true, true),
-    listArgs(["tank", "data/vm"], full, false, true, true), listArgs(["tank"], MINIMAL_CAPABILITIES, false, true, true),
+    listArgs(["tank"], MINIMAL_CAPABILITIES, false),
+    listArgs(["tank", "data/vm/disk0"], MINIMAL_CAPABILITIES, true),
+    listArgs(["tank/www"], full, false),
+    listArgs(["tank", "data/vm"], full, true, true),
+    listArgs(["tank", "data/vm"], full, false, true, true),
+    listArgs(["tank"], MINIMAL_CAPABILITIES, false, true, true),
     sendArgs({ ...step, kind: "full", to: a, intermediates: false }),
     sendArgs({ ...step, kind: "full", to: a, intermediates: false }, { raw: true, flags: ["-L", "-e", "-c"] }),
     sendArgs({ ...step, kind: "incremental", from: a, to: c, intermediates: true }, { flags: ["-L", "-e", "-c"] }),
     sendArgs({ ...step, kind: "incremental", from: a, to: c, intermediates: false }, { flags: ["-c"] }),
     sendArgs({ ...step, kind: "incremental", from: a, fromBookmark: true, to: c, intermediates: false }, { raw: true }),
     sendEstimateArgs({ ...step, kind: "incremental", from: a, to: c, intermediates: true }, { flags: ["-L", "-c"] }),
-    sendArgs({ ...step, sourceDataset: "data/vm/disk0", kind: "full", to: { ...a, name: "manual-2024" }, intermediates: false }),
-    snapshotArgs("tank", A, true), snapshotArgs("data/vm/disk0", A, false),
+    sendArgs({
+      ...step,
+      sourceDataset: "data/vm/disk0",
+      kind: "full",
+      to: { ...a, name: "manual-2024" },
+      intermediates: false,
+    }),
+    snapshotArgs("tank", A, true),
+    snapshotArgs("data/vm/disk0", A, false),
     destroySnapshotArgs("tank/www", A, "bzman"),
     bookmarkArgs("tank/www", A, `${A}.${INSTANCE}`),
-    destroyBookmarkArgs("data/vm/disk0", `${A}.${INSTANCE}`, OWN), destroyBookmarkArgs("tank/www", A, OWN),
-    holdArgs(TAG, "tank/www", A), releaseArgs(TAG, "data/vm", "manual"), releaseArgs("bzman-common", "tank/www", A),
-    ...holdBatchArgs("hold", TAG, [["tank/www", A], ["data/vm/disk0", A], ["tank", "manual"]]),
-    poolStatusArgs("tank", true), poolStatusArgs("data", false), ["zpool", "status", "-x", "data"],
+    destroyBookmarkArgs("data/vm/disk0", `${A}.${INSTANCE}`, OWN),
+    destroyBookmarkArgs("tank/www", A, OWN),
+    holdArgs(TAG, "tank/www", A),
+    releaseArgs(TAG, "data/vm", "manual"),
+    releaseArgs("bzman-common", "tank/www", A),
+    ...holdBatchArgs("hold", TAG, [
+      ["tank/www", A],
+      ["data/vm/disk0", A],
+      ["tank", "manual"],
+    ]),
+    poolStatusArgs("tank", true),
+    poolStatusArgs("data", false),
+    ["zpool", "status", "-x", "data"],
     getArgs(DRILL_PROPERTIES, [`tank/www@${A}`]),
     hook.split(" "),
   ];
@@ -81,30 +130,79 @@ function replicationBases(hook: string): string[][] {
 /** The restore key's shapes. */
 function restoreBases(): string[][] {
   return [
-    restoreReceiveArgs("tank/www-restored-20261127T010203Z", false), restoreReceiveArgs("data/vm/disk0", true),
-    renameArgs("tank/www", asideName("tank/www", "restore", ASIDE_AT)), renameArgs("data/vm", asideName("data/vm", "failback", ASIDE_AT)),
+    restoreReceiveArgs("tank/www-restored-20261127T010203Z", false),
+    restoreReceiveArgs("data/vm/disk0", true),
+    renameArgs("tank/www", asideName("tank/www", "restore", ASIDE_AT)),
+    renameArgs("data/vm", asideName("data/vm", "failback", ASIDE_AT)),
   ];
 }
 
 const INJECTIONS = [
-  `; touch ${CANARY}`, `;touch ${CANARY}`, ` && touch ${CANARY}`, ` | touch ${CANARY}`, ` $(touch ${CANARY})`, ` \`touch ${CANARY}\``,
-  `\ntouch ${CANARY}`, `\rtouch ${CANARY}`, ` > ${CANARY}`, ` < /etc/shadow`, " &", " 'x'", ' "x"', "\\", " *", "?", "\t-r", " ${HOME}", " #x",
+  `; touch ${CANARY}`,
+  `;touch ${CANARY}`,
+  ` && touch ${CANARY}`,
+  ` | touch ${CANARY}`,
+  ` $(touch ${CANARY})`,
+  ` \`touch ${CANARY}\``,
+  `\ntouch ${CANARY}`,
+  `\rtouch ${CANARY}`,
+  ` > ${CANARY}`,
+  ` < /etc/shadow`,
+  " &",
+  " 'x'",
+  ' "x"',
+  "\\",
+  " *",
+  "?",
+  "\t-r",
+  " ${HOME}",
+  " #x",
 ];
 const INSERTED_OPTIONS = ["-F", "-R", "-d", "-f", "-v", "-D", "-p", "--", "-o readonly=off"];
 
 /** Variants of dataset `d` (below root `r`) that are not safe names below the roots. */
 function datasetVariants(d: string, r: string): string[] {
   return [
-    `${d}/.`, `${d}/..`, `${d}/../x`, `${d}/./x`, `${d}/../../etc`, `${d}//x`, `${d}/`, `/${d}`, `${d}/.x`, `${d}/-x`, `${d}/:x`,
-    `${d}/x,y`, `${d}/x%y`, `${d}/x+y`, `${d}/x=y`, `-${d}`, `${r}x${d.slice(r.length)}`, `other${d.slice(d.indexOf("/") < 0 ? d.length : d.indexOf("/"))}`,
+    `${d}/.`,
+    `${d}/..`,
+    `${d}/../x`,
+    `${d}/./x`,
+    `${d}/../../etc`,
+    `${d}//x`,
+    `${d}/`,
+    `/${d}`,
+    `${d}/.x`,
+    `${d}/-x`,
+    `${d}/:x`,
+    `${d}/x,y`,
+    `${d}/x%y`,
+    `${d}/x+y`,
+    `${d}/x=y`,
+    `-${d}`,
+    `${r}x${d.slice(r.length)}`,
+    `other${d.slice(d.indexOf("/") < 0 ? d.length : d.indexOf("/"))}`,
     `${d}/${"a".repeat(256)}`,
   ];
 }
 const NAME_VARIANTS = [".", "..", "", "-x", ".x", ":x", "x,y", "x%y", "x/y", "x@y", "x#y", "a".repeat(256)];
 const OWN_VARIANTS = [
-  "bzman_1", "bzman_", "bzman_20261126T000000", "bzman_20261126T000000Zx", "bzman_20261126t000000z", "bzman_2026112T000000Z",
-  "bzman_20261126T0000000Z", "bzman_20261126-000000Z", "bzmanx_20261126T000000Z", "xbzman_20261126T000000Z", "bzman-20261126T000000Z",
-  "bzman_manual", "manual", "bzman__20261126T000000Z", "BZMAN_20261126T000000Z", "bzman_2026-11-26T000000Z", "bzman_20261126T000000Z.x",
+  "bzman_1",
+  "bzman_",
+  "bzman_20261126T000000",
+  "bzman_20261126T000000Zx",
+  "bzman_20261126t000000z",
+  "bzman_2026112T000000Z",
+  "bzman_20261126T0000000Z",
+  "bzman_20261126-000000Z",
+  "bzmanx_20261126T000000Z",
+  "xbzman_20261126T000000Z",
+  "bzman-20261126T000000Z",
+  "bzman_manual",
+  "manual",
+  "bzman__20261126T000000Z",
+  "BZMAN_20261126T000000Z",
+  "bzman_2026-11-26T000000Z",
+  "bzman_20261126T000000Z.x",
 ];
 const ROOTS = ["tank", "data/vm"];
 
@@ -117,10 +215,16 @@ function rootOf(d: string): string {
 }
 
 /** Hostile jobs derived from one accepted base. */
-function mutations(base: string[], args: string[], env: Record<string, string> | undefined, kinds: { names: boolean }): Job[] {
+function mutations(
+  base: string[],
+  args: string[],
+  env: Record<string, string> | undefined,
+  kinds: { names: boolean },
+): Job[] {
   const out: Job[] = [];
   const line = commandLine(base);
-  const job = (family: string, command: string): void => void out.push({ family, args, command, ...(env ? { env } : {}) });
+  const job = (family: string, command: string): void =>
+    void out.push({ family, args, command, ...(env ? { env } : {}) });
   for (const s of INJECTIONS) job("injection", line + s);
   job("injection", ` ${line}`);
   job("injection", `${line} `);
@@ -161,10 +265,12 @@ export function dryRunMutations(text: string): Array<[string, string, number]> {
   const sendLine = lines.findIndex((l) => l.startsWith("full send of ") || l.startsWith("send from "));
   const tonameLine = lines.findIndex((l) => l.startsWith("\ttoname = "));
   const headLine = lines.indexOf("resume token contents:");
-  const setLine = (i: number, l: string | null): string => lines.flatMap((x, j) => (j !== i ? [x] : l === null ? [] : [l])).join("\n");
+  const setLine = (i: number, l: string | null): string =>
+    lines.flatMap((x, j) => (j !== i ? [x] : l === null ? [] : [l])).join("\n");
   const dupLine = (i: number): string => lines.flatMap((x, j) => (j === i ? [x, x] : [x])).join("\n");
   const out: Array<[string, string, number]> = [];
-  const withToname = (why: string, t: string): void => void out.push([`toname ${why}`, setLine(tonameLine, `\ttoname = ${t}`), 0]);
+  const withToname = (why: string, t: string): void =>
+    void out.push([`toname ${why}`, setLine(tonameLine, `\ttoname = ${t}`), 0]);
   withToname("outside the roots", `other/x@${snap}`);
   withToname("with ..", `${ds}/../../etc@${snap}`);
   withToname("with .", `${ds}/./x@${snap}`);
@@ -204,16 +310,55 @@ export function dryRunMutations(text: string): Array<[string, string, number]> {
 }
 
 const TOKEN_VARIANTS = [
-  TOKEN.toUpperCase(), `${TOKEN}g`, TOKEN.replace(/-/g, ""), "1-abc-def", `${TOKEN}-ab`, TOKEN.replace("1-", "1--"), `${TOKEN}-`, `-${TOKEN}`,
-  `2${TOKEN.slice(1)}`, `0${TOKEN.slice(1)}`, `11${TOKEN.slice(1)}`, `1-f4-d8-${"a".repeat(3000)}`, "1-f4-d8-", `${TOKEN};id`, `${TOKEN}$(id)`,
-  `${TOKEN}\`id\``, `${TOKEN}\nid`, `${TOKEN}|id`, `${TOKEN}&`, `${TOKEN}\\`, `${TOKEN}/`, `${TOKEN}.`, `${TOKEN}_`, TOKEN.replace("c", "C"),
-  `tank/www@${A}`, "-t", `${TOKEN},${TOKEN}`,
+  TOKEN.toUpperCase(),
+  `${TOKEN}g`,
+  TOKEN.replace(/-/g, ""),
+  "1-abc-def",
+  `${TOKEN}-ab`,
+  TOKEN.replace("1-", "1--"),
+  `${TOKEN}-`,
+  `-${TOKEN}`,
+  `2${TOKEN.slice(1)}`,
+  `0${TOKEN.slice(1)}`,
+  `11${TOKEN.slice(1)}`,
+  `1-f4-d8-${"a".repeat(3000)}`,
+  "1-f4-d8-",
+  `${TOKEN};id`,
+  `${TOKEN}$(id)`,
+  `${TOKEN}\`id\``,
+  `${TOKEN}\nid`,
+  `${TOKEN}|id`,
+  `${TOKEN}&`,
+  `${TOKEN}\\`,
+  `${TOKEN}/`,
+  `${TOKEN}.`,
+  `${TOKEN}_`,
+  TOKEN.replace("c", "C"),
+  `tank/www@${A}`,
+  "-t",
+  `${TOKEN},${TOKEN}`,
 ];
 const TOKEN_SHAPES = [
-  `zfs send -t`, `zfs send -L -t ${TOKEN}`, `zfs send -w -t ${TOKEN}`, `zfs send -c -t ${TOKEN}`, `zfs send -e -t ${TOKEN}`, `zfs send -n -t ${TOKEN}`,
-  `zfs send -P -t ${TOKEN}`, `zfs send -nvt ${TOKEN}`, `zfs send -v -t ${TOKEN}`, `zfs send -n -P -v -t ${TOKEN}`, `zfs send -t ${TOKEN} -n`,
-  `zfs send -t ${TOKEN} ${TOKEN}`, `zfs send -i tank/www@${A} -t ${TOKEN}`, `zfs send -t ${TOKEN} tank/www@${A}`, `zfs send -P -n -t ${TOKEN}`,
-  `zfs send -nP -t ${TOKEN}`, `zfs send -n -P -w -t ${TOKEN}`, `zfs send -t -t ${TOKEN}`, `zfs send -T ${TOKEN}`, `zfs send --saved -t ${TOKEN}`,
+  `zfs send -t`,
+  `zfs send -L -t ${TOKEN}`,
+  `zfs send -w -t ${TOKEN}`,
+  `zfs send -c -t ${TOKEN}`,
+  `zfs send -e -t ${TOKEN}`,
+  `zfs send -n -t ${TOKEN}`,
+  `zfs send -P -t ${TOKEN}`,
+  `zfs send -nvt ${TOKEN}`,
+  `zfs send -v -t ${TOKEN}`,
+  `zfs send -n -P -v -t ${TOKEN}`,
+  `zfs send -t ${TOKEN} -n`,
+  `zfs send -t ${TOKEN} ${TOKEN}`,
+  `zfs send -i tank/www@${A} -t ${TOKEN}`,
+  `zfs send -t ${TOKEN} tank/www@${A}`,
+  `zfs send -P -n -t ${TOKEN}`,
+  `zfs send -nP -t ${TOKEN}`,
+  `zfs send -n -P -w -t ${TOKEN}`,
+  `zfs send -t -t ${TOKEN}`,
+  `zfs send -T ${TOKEN}`,
+  `zfs send --saved -t ${TOKEN}`,
 ];
 
 /** The accepted bases and the hostile corpus, for a fake zfs. */
@@ -231,7 +376,13 @@ export function corpus(fake: FakeZfs): { accepted: Job[]; hostile: Job[] } {
   const accepted: Job[] = [];
   const hostile: Job[] = [];
   const ok = (family: string, args: string[], argv: string[], env?: Record<string, string>, runs?: string): void =>
-    void accepted.push({ family, args, command: commandLine(argv), ...(env ? { env } : {}), ...(runs ? { runs } : {}) });
+    void accepted.push({
+      family,
+      args,
+      command: commandLine(argv),
+      ...(env ? { env } : {}),
+      ...(runs ? { runs } : {}),
+    });
 
   for (const b of replicationBases(hook)) {
     ok("replication", repl, b);
@@ -242,35 +393,104 @@ export function corpus(fake: FakeZfs): { accepted: Job[]; hostile: Job[] } {
     ok("resume", raw, b, rawTokenOk, commandLine(b).replace(" -t ", " -w -t "));
     hostile.push(...mutations(b, repl, tokenOk, { names: false }));
     // Resume is off without --allow-resume; under --raw-only a token must come from a raw send.
-    hostile.push({ family: "token", args: repl.filter((x) => x !== "--allow-resume"), command: commandLine(b), env: tokenOk });
+    hostile.push({
+      family: "token",
+      args: repl.filter((x) => x !== "--allow-resume"),
+      command: commandLine(b),
+      env: tokenOk,
+    });
     hostile.push({ family: "dry-run", args: raw, command: commandLine(b), env: tokenOk });
-    for (const t of TOKEN_VARIANTS) hostile.push({ family: "token", args: repl, command: commandLine(b).replace(TOKEN, t), env: tokenOk });
+    for (const t of TOKEN_VARIANTS)
+      hostile.push({ family: "token", args: repl, command: commandLine(b).replace(TOKEN, t), env: tokenOk });
   }
   for (const s of TOKEN_SHAPES) hostile.push({ family: "token", args: repl, command: s, env: tokenOk });
 
   // Own snapshots and bookmarks: exactly <prefix>_<STAMP>, bookmarks with this instance's suffix.
-  const ownBases = [snapshotArgs("tank", A, true), snapshotArgs("data/vm/disk0", A, false), destroySnapshotArgs("tank/www", A, "bzman"),
-    bookmarkArgs("tank/www", A, `${A}.${INSTANCE}`), ["zfs", "destroy", `data/vm/disk0#${A}.${INSTANCE}`], ["zfs", "destroy", `tank/www#${A}`]];
-  for (const b of ownBases) for (const v of OWN_VARIANTS) hostile.push({ family: "own", args: repl, command: commandLine(b).replaceAll(A, v) });
-  for (const v of [`tank/www#${A}`, `tank/www#${A}.backup2`, `tank/www#${A}.`, `tank/www#${A}.backup1x`, `tank/www#${A}.${INSTANCE}.${INSTANCE}`,
-    `tank/www#${A}-${INSTANCE}`, `tank/www#${A}${INSTANCE}`, `tank/www#${A}.BACKUP1`, `tank/www#${INSTANCE}`, `tank/www#${C}.${INSTANCE}`,
-    `tank/www/x#${A}.${INSTANCE}`, `tank#${A}.${INSTANCE}`, `other/www#${A}.${INSTANCE}`]) {
+  const ownBases = [
+    snapshotArgs("tank", A, true),
+    snapshotArgs("data/vm/disk0", A, false),
+    destroySnapshotArgs("tank/www", A, "bzman"),
+    bookmarkArgs("tank/www", A, `${A}.${INSTANCE}`),
+    ["zfs", "destroy", `data/vm/disk0#${A}.${INSTANCE}`],
+    ["zfs", "destroy", `tank/www#${A}`],
+  ];
+  for (const b of ownBases)
+    for (const v of OWN_VARIANTS) hostile.push({ family: "own", args: repl, command: commandLine(b).replaceAll(A, v) });
+  for (const v of [
+    `tank/www#${A}`,
+    `tank/www#${A}.backup2`,
+    `tank/www#${A}.`,
+    `tank/www#${A}.backup1x`,
+    `tank/www#${A}.${INSTANCE}.${INSTANCE}`,
+    `tank/www#${A}-${INSTANCE}`,
+    `tank/www#${A}${INSTANCE}`,
+    `tank/www#${A}.BACKUP1`,
+    `tank/www#${INSTANCE}`,
+    `tank/www#${C}.${INSTANCE}`,
+    `tank/www/x#${A}.${INSTANCE}`,
+    `tank#${A}.${INSTANCE}`,
+    `other/www#${A}.${INSTANCE}`,
+  ]) {
     hostile.push({ family: "bookmark", args: repl, command: `zfs bookmark tank/www@${A} ${v}` });
   }
-  for (const v of [`${A}.backup2`, `${A}.`, `${A}.backup1x`, `${A}.${INSTANCE}.${INSTANCE}`, `${A}..${INSTANCE}`, `${A}-${INSTANCE}`, `${A}${INSTANCE}`,
-    `manual.${INSTANCE}`, `bzman_1.${INSTANCE}`, `${A}.BACKUP1`, INSTANCE, `.${INSTANCE}`]) {
+  for (const v of [
+    `${A}.backup2`,
+    `${A}.`,
+    `${A}.backup1x`,
+    `${A}.${INSTANCE}.${INSTANCE}`,
+    `${A}..${INSTANCE}`,
+    `${A}-${INSTANCE}`,
+    `${A}${INSTANCE}`,
+    `manual.${INSTANCE}`,
+    `bzman_1.${INSTANCE}`,
+    `${A}.BACKUP1`,
+    INSTANCE,
+    `.${INSTANCE}`,
+  ]) {
     hostile.push({ family: "bookmark", args: repl, command: `zfs destroy tank/www#${v}` });
   }
   // Hold tags: this instance's, and the legacy tag only to release.
-  const holdBases = [holdArgs(TAG, "tank/www", A), releaseArgs(TAG, "data/vm", "manual"), ...holdBatchArgs("hold", TAG, [["tank/www", A], ["tank", "manual"]]),
-    ...holdBatchArgs("release", TAG, [["tank/www", A], ["tank", "manual"]])];
+  const holdBases = [
+    holdArgs(TAG, "tank/www", A),
+    releaseArgs(TAG, "data/vm", "manual"),
+    ...holdBatchArgs("hold", TAG, [
+      ["tank/www", A],
+      ["tank", "manual"],
+    ]),
+    ...holdBatchArgs("release", TAG, [
+      ["tank/www", A],
+      ["tank", "manual"],
+    ]),
+  ];
   for (const b of holdBases) {
-    for (const t of ["bzman.backup2", "bzman.", "bzman.backup1x", "bzman.backup", "bzman", "bzman-common2", "bzman_common", "BZMAN.backup1",
-      "bzman.BACKUP1", "other", "-r", "-d", `${TAG},x`, ".", "..", `${TAG}.`]) {
+    for (const t of [
+      "bzman.backup2",
+      "bzman.",
+      "bzman.backup1x",
+      "bzman.backup",
+      "bzman",
+      "bzman-common2",
+      "bzman_common",
+      "BZMAN.backup1",
+      "bzman.BACKUP1",
+      "other",
+      "-r",
+      "-d",
+      `${TAG},x`,
+      ".",
+      "..",
+      `${TAG}.`,
+    ]) {
       hostile.push({ family: "tag", args: repl, command: commandLine(b.map((x) => (x === TAG ? t : x))) });
     }
   }
-  for (const b of [holdArgs("bzman-common", "tank/www", A), ...holdBatchArgs("hold", "bzman-common", [["tank/www", A], ["data/vm", "manual"]])]) {
+  for (const b of [
+    holdArgs("bzman-common", "tank/www", A),
+    ...holdBatchArgs("hold", "bzman-common", [
+      ["tank/www", A],
+      ["data/vm", "manual"],
+    ]),
+  ]) {
     hostile.push({ family: "tag", args: repl, command: commandLine(b) });
   }
   // Without --instance (an old key line): today's shapes only.
@@ -278,32 +498,77 @@ export function corpus(fake: FakeZfs): { accepted: Job[]; hostile: Job[] } {
   ok("legacy", legacy, releaseArgs("bzman-common", "tank/www", A));
   ok("legacy", legacy, bookmarkArgs("tank/www", A, A));
   ok("legacy", legacy, destroyBookmarkArgs("tank/www", A, OWN));
-  for (const cmd of [holdArgs(TAG, "tank/www", A), releaseArgs(TAG, "tank/www", A), bookmarkArgs("tank/www", A, `${A}.${INSTANCE}`),
-    ["zfs", "destroy", `tank/www#${A}.${INSTANCE}`]]) {
+  for (const cmd of [
+    holdArgs(TAG, "tank/www", A),
+    releaseArgs(TAG, "tank/www", A),
+    bookmarkArgs("tank/www", A, `${A}.${INSTANCE}`),
+    ["zfs", "destroy", `tank/www#${A}.${INSTANCE}`],
+  ]) {
     hostile.push({ family: "legacy", args: legacy, command: commandLine(cmd) });
   }
 
   // The restore key.
-  for (const b of [probeArgs(), listArgs(["tank"], MINIMAL_CAPABILITIES, false), listArgs(["data/vm/x"], full, true, true), ...restoreBases()]) {
+  for (const b of [
+    probeArgs(),
+    listArgs(["tank"], MINIMAL_CAPABILITIES, false),
+    listArgs(["data/vm/x"], full, true, true),
+    ...restoreBases(),
+  ]) {
     ok("restore", restore, b);
     if (b.length > 1) hostile.push(...mutations(b, restore, undefined, { names: true }));
   }
-  for (const [old, why] of [["tank/www", "restore"], ["data/vm", "failback"]] as const) {
+  for (const [old, why] of [
+    ["tank/www", "restore"],
+    ["data/vm", "failback"],
+  ] as const) {
     const good = asideName(old, why, ASIDE_AT);
     const stamp = good.slice(-STAMP.length);
     const parent = old.includes("/") ? old.slice(0, old.lastIndexOf("/")) : old;
-    for (const to of [`${why}-${stamp}`, `before-${why}-${stamp}`, `.before-${why}-${stamp}`, `${old}.before-${why}-now`, `${good}x`,
-      `${old}.before-${why}-${stamp.slice(1)}`, `${old}.before-${why}-${stamp.slice(0, -1)}`, `${old}.before-${why}-${stamp.toLowerCase()}`,
-      `${old}.before-${why}-${stamp.replace("T", "-")}`, `${old}.before-other-${stamp}`, `${old}.before-${stamp}`, `${old}.before-${why}${stamp}`,
-      `${old}x.before-${why}-${stamp}`, `${good}.before-${why}-${stamp}`, `${good}/x`, `${old}/x.before-${why}-${stamp}`, `other/www.before-${why}-${stamp}`,
-      `${parent}/y.before-${why}-${stamp}`, `${good}@x`, `${old}.before-${why}-`, old, `${old}/../${old.split("/").at(-1)!}.before-${why}-${stamp}`,
-      `${old}.BEFORE-${why}-${stamp}`, `${old}.before-restore-failback-${stamp}`]) {
+    for (const to of [
+      `${why}-${stamp}`,
+      `before-${why}-${stamp}`,
+      `.before-${why}-${stamp}`,
+      `${old}.before-${why}-now`,
+      `${good}x`,
+      `${old}.before-${why}-${stamp.slice(1)}`,
+      `${old}.before-${why}-${stamp.slice(0, -1)}`,
+      `${old}.before-${why}-${stamp.toLowerCase()}`,
+      `${old}.before-${why}-${stamp.replace("T", "-")}`,
+      `${old}.before-other-${stamp}`,
+      `${old}.before-${stamp}`,
+      `${old}.before-${why}${stamp}`,
+      `${old}x.before-${why}-${stamp}`,
+      `${good}.before-${why}-${stamp}`,
+      `${good}/x`,
+      `${old}/x.before-${why}-${stamp}`,
+      `other/www.before-${why}-${stamp}`,
+      `${parent}/y.before-${why}-${stamp}`,
+      `${good}@x`,
+      `${old}.before-${why}-`,
+      old,
+      `${old}/../${old.split("/").at(-1)!}.before-${why}-${stamp}`,
+      `${old}.BEFORE-${why}-${stamp}`,
+      `${old}.before-restore-failback-${stamp}`,
+    ]) {
       hostile.push({ family: "rename", args: restore, command: `zfs rename ${old} ${to}` });
     }
   }
-  for (const r of ["zfs receive -F tank/www", "zfs receive -u -F tank/www", "zfs receive -d tank", "zfs receive -e tank", "zfs receive -s tank/x",
-    "zfs receive -A tank/x", "zfs receive -u -o readonly=off tank/x", "zfs recv tank/x", "zfs receive tank/x tank/y", "zfs receive -u -u tank/x",
-    `zfs receive -u tank/www.before-restore-${STAMP}`, "zfs receive", "zfs rename -r tank/a tank/a.before-restore-" + STAMP, "zfs rename tank/a@x tank/a@y"]) {
+  for (const r of [
+    "zfs receive -F tank/www",
+    "zfs receive -u -F tank/www",
+    "zfs receive -d tank",
+    "zfs receive -e tank",
+    "zfs receive -s tank/x",
+    "zfs receive -A tank/x",
+    "zfs receive -u -o readonly=off tank/x",
+    "zfs recv tank/x",
+    "zfs receive tank/x tank/y",
+    "zfs receive -u -u tank/x",
+    `zfs receive -u tank/www.before-restore-${STAMP}`,
+    "zfs receive",
+    "zfs rename -r tank/a tank/a.before-restore-" + STAMP,
+    "zfs rename tank/a@x tank/a@y",
+  ]) {
     hostile.push({ family: "restore", args: restore, command: r });
   }
   for (const b of replicationBases(hook)) {
@@ -321,15 +586,47 @@ export function corpus(fake: FakeZfs): { accepted: Job[]; hostile: Job[] } {
     for (const b of [sendArgs(resume), sendEstimateArgs(resume)]) {
       ok("resume", args, b, { FAKE_OUTPUT: fake.output(text) });
       for (const [why, out, status] of dryRunMutations(text)) {
-        hostile.push({ family: "dry-run", args, command: commandLine(b), env: { FAKE_OUTPUT: fake.output(out), FAKE_STATUS: String(status) }, why: `${f}: ${why}` });
+        hostile.push({
+          family: "dry-run",
+          args,
+          command: commandLine(b),
+          env: { FAKE_OUTPUT: fake.output(out), FAKE_STATUS: String(status) },
+          why: `${f}: ${why}`,
+        });
       }
-      hostile.push({ family: "dry-run", args: ["--root", `${ds}x`, "--allow-resume", ...tools], command: commandLine(b), env: { FAKE_OUTPUT: fake.output(text) } });
+      hostile.push({
+        family: "dry-run",
+        args: ["--root", `${ds}x`, "--allow-resume", ...tools],
+        command: commandLine(b),
+        env: { FAKE_OUTPUT: fake.output(text) },
+      });
       if (isRaw) {
-        ok("resume", [...args, "--raw-only"], b, { FAKE_OUTPUT: fake.output(text) }, commandLine(b).replace(" -t ", " -w -t "));
-        hostile.push({ family: "dry-run", args: [...args, "--raw-only"], command: commandLine(b), env: { FAKE_OUTPUT: fake.output(text.replace("\trawok = 1\n", "")) } });
-        hostile.push({ family: "dry-run", args: [...args, "--raw-only"], command: commandLine(b), env: { FAKE_OUTPUT: fake.output(text.replace("\trawok = 1\n", "\trawok = 1\n\trawok = 1\n")) } });
+        ok(
+          "resume",
+          [...args, "--raw-only"],
+          b,
+          { FAKE_OUTPUT: fake.output(text) },
+          commandLine(b).replace(" -t ", " -w -t "),
+        );
+        hostile.push({
+          family: "dry-run",
+          args: [...args, "--raw-only"],
+          command: commandLine(b),
+          env: { FAKE_OUTPUT: fake.output(text.replace("\trawok = 1\n", "")) },
+        });
+        hostile.push({
+          family: "dry-run",
+          args: [...args, "--raw-only"],
+          command: commandLine(b),
+          env: { FAKE_OUTPUT: fake.output(text.replace("\trawok = 1\n", "\trawok = 1\n\trawok = 1\n")) },
+        });
       } else {
-        hostile.push({ family: "dry-run", args: [...args, "--raw-only"], command: commandLine(b), env: { FAKE_OUTPUT: fake.output(text) } });
+        hostile.push({
+          family: "dry-run",
+          args: [...args, "--raw-only"],
+          command: commandLine(b),
+          env: { FAKE_OUTPUT: fake.output(text) },
+        });
       }
     }
   }

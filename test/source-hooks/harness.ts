@@ -13,9 +13,14 @@ export const FIXTURES = fileURLToPath(new URL("../fixtures/zfs/", import.meta.ur
 export const FIXED_MESSAGE = "bzman-guard: rejected: this key may only run bzman's zfs commands\n";
 
 /** The other fixed message: a resumed send (`zfs send -t`) on a key whose guard lacks --allow-resume. */
-export const RESUME_MESSAGE = "bzman-guard: rejected: this key may not resume sends (zfs send -t); its guard lacks --allow-resume\n";
+export const RESUME_MESSAGE =
+  "bzman-guard: rejected: this key may not resume sends (zfs send -t); its guard lacks --allow-resume\n";
 
-const SHELLS: Array<[string, string[]]> = [["dash", ["/usr/bin/dash"]], ["bash --posix", ["/usr/bin/bash", "--posix"]], ["busybox ash", ["/usr/bin/busybox", "ash"]]];
+const SHELLS: Array<[string, string[]]> = [
+  ["dash", ["/usr/bin/dash"]],
+  ["bash --posix", ["/usr/bin/bash", "--posix"]],
+  ["busybox ash", ["/usr/bin/busybox", "ash"]],
+];
 /** The POSIX shells present here, as [name, argv before the script]. */
 export const shells = SHELLS.filter(([name, argv]) => {
   if (existsSync(argv[0]!)) return true;
@@ -25,10 +30,13 @@ export const shells = SHELLS.filter(([name, argv]) => {
 });
 
 /** Every recorded or transcribed `zfs send -nvt TOKEN` output (test/fixtures/zfs/*send-nvt*.txt). */
-export const dryRunFixtures = readdirSync(FIXTURES).filter((f) => /send-nvt.*\.txt$/.test(f)).sort();
+export const dryRunFixtures = readdirSync(FIXTURES)
+  .filter((f) => /send-nvt.*\.txt$/.test(f))
+  .sort();
 
 /** A token of the shape zfs prints (`1-<checksum>-<length>-<payload>`); the fake zfs ignores its content. */
-export const TOKEN = "1-f4a8c2e91-d8-789c636064000310a500c4ec50360710e72765a5269730304430b0ce7c20f4b940d8d4b4bc12c54805e0b40";
+export const TOKEN =
+  "1-f4a8c2e91-d8-789c636064000310a500c4ec50360710e72765a5269730304430b0ce7c20f4b940d8d4b4bc12c54805e0b40";
 
 /** What a dry run of a token tells about it, read the way the guard must read it. */
 export function dryRunFacts(text: string): { toname: string; raw: boolean } {
@@ -40,12 +48,21 @@ export function dryRunFacts(text: string): { toname: string; raw: boolean } {
 /** The dry-run output of a token for `toname`, in libzfs's format (see the transcribed fixtures). */
 export function dryRunText(toname: string, opts: { from?: string; raw?: boolean } = {}): string {
   return [
-    "resume token contents:", "nvlist version: 0",
+    "resume token contents:",
+    "nvlist version: 0",
     ...(opts.from ? ["\tfromguid = 0x2f1e8d4c6b0a9871"] : []),
-    "\tobject = 0x83", "\toffset = 0x120000", "\tbytes = 0x1a3c10", "\ttoguid = 0x5a4b3c2d1e0f9988", `\ttoname = ${toname}`,
-    "\tcompressok = 1", ...(opts.raw ? ["\trawok = 1"] : []),
-    opts.from ? `send from ${opts.from} to ${toname} estimated size is 3.05M` : `full send of ${toname} estimated size is 3.05M`,
-    "total estimated size is 3.05M", "",
+    "\tobject = 0x83",
+    "\toffset = 0x120000",
+    "\tbytes = 0x1a3c10",
+    "\ttoguid = 0x5a4b3c2d1e0f9988",
+    `\ttoname = ${toname}`,
+    "\tcompressok = 1",
+    ...(opts.raw ? ["\trawok = 1"] : []),
+    opts.from
+      ? `send from ${opts.from} to ${toname} estimated size is 3.05M`
+      : `full send of ${toname} estimated size is 3.05M`,
+    "total estimated size is 3.05M",
+    "",
   ].join("\n");
 }
 
@@ -58,16 +75,19 @@ export class FakeZfs {
   constructor() {
     // `send -nvt`: the dry run, logged as "dry-run ARGV", then the output and status the test
     // chose. Anything else is logged as "ran ARGV".
-    writeFileSync(this.path, [
-      "#!/bin/sh",
-      'if [ "$1" = send ] && [ "$2" = -nvt ]; then',
-      '  printf "dry-run %s\\n" "$*" >> "$FAKE_LOG"',
-      '  [ -z "${FAKE_OUTPUT-}" ] || cat "$FAKE_OUTPUT"',
-      '  exit "${FAKE_STATUS:-0}"',
-      "fi",
-      'printf "ran %s\\n" "$*" >> "$FAKE_LOG"',
-      "",
-    ].join("\n"));
+    writeFileSync(
+      this.path,
+      [
+        "#!/bin/sh",
+        'if [ "$1" = send ] && [ "$2" = -nvt ]; then',
+        '  printf "dry-run %s\\n" "$*" >> "$FAKE_LOG"',
+        '  [ -z "${FAKE_OUTPUT-}" ] || cat "$FAKE_OUTPUT"',
+        '  exit "${FAKE_STATUS:-0}"',
+        "fi",
+        'printf "ran %s\\n" "$*" >> "$FAKE_LOG"',
+        "",
+      ].join("\n"),
+    );
     chmodSync(this.path, 0o755);
   }
 
@@ -85,7 +105,11 @@ export class FakeZfs {
 
   /** The lines a run logged ("dry-run …" / "ran …"). */
   static lines(log: string): string[] {
-    return existsSync(log) ? readFileSync(log, "utf8").split("\n").filter((l) => l !== "") : [];
+    return existsSync(log)
+      ? readFileSync(log, "utf8")
+          .split("\n")
+          .filter((l) => l !== "")
+      : [];
   }
 
   remove(): void {
@@ -100,14 +124,25 @@ export interface GuardRun {
 }
 
 /** One guard, synchronously: SSH_ORIGINAL_COMMAND is `command`, nothing else in the environment but `env`. */
-export function guardSync(shell: string[], args: string[], command: string, env: Record<string, string> = {}): GuardRun {
-  const r = spawnSync(shell[0]!, [...shell.slice(1), GUARD, ...args], { env: { SSH_ORIGINAL_COMMAND: command, ...env }, encoding: "utf8" });
+export function guardSync(
+  shell: string[],
+  args: string[],
+  command: string,
+  env: Record<string, string> = {},
+): GuardRun {
+  const r = spawnSync(shell[0]!, [...shell.slice(1), GUARD, ...args], {
+    env: { SSH_ORIGINAL_COMMAND: command, ...env },
+    encoding: "utf8",
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 function guardAsync(shell: string[], args: string[], command: string, env: Record<string, string>): Promise<GuardRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(shell[0]!, [...shell.slice(1), GUARD, ...args], { env: { SSH_ORIGINAL_COMMAND: command, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(shell[0]!, [...shell.slice(1), GUARD, ...args], {
+      env: { SSH_ORIGINAL_COMMAND: command, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (c: string) => (stdout += c));
@@ -118,7 +153,11 @@ function guardAsync(shell: string[], args: string[], command: string, env: Recor
 }
 
 /** Runs `jobs` through the guard, `parallel` at a time; results in the order of `jobs`. */
-export async function guardMany<J extends { args: string[]; command: string; env?: Record<string, string> }>(shell: string[], jobs: J[], parallel = 6): Promise<Array<[J, GuardRun]>> {
+export async function guardMany<J extends { args: string[]; command: string; env?: Record<string, string> }>(
+  shell: string[],
+  jobs: J[],
+  parallel = 6,
+): Promise<Array<[J, GuardRun]>> {
   const out: Array<[J, GuardRun]> = new Array(jobs.length);
   let next = 0;
   const worker = async (): Promise<void> => {

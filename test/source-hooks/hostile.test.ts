@@ -25,7 +25,20 @@ test(`the hostile corpus: ${hostile.length} commands per shell, every family pre
   const families = new Map<string, number>();
   for (const j of hostile) families.set(j.family, (families.get(j.family) ?? 0) + 1);
   t.diagnostic(`corpus: ${[...families].map(([f, n]) => `${f} ${n}`).join(", ")}; ${accepted.length} accepted bases`);
-  for (const f of ["injection", "argv", "dataset", "name", "own", "bookmark", "tag", "legacy", "rename", "restore", "token", "dry-run"]) {
+  for (const f of [
+    "injection",
+    "argv",
+    "dataset",
+    "name",
+    "own",
+    "bookmark",
+    "tag",
+    "legacy",
+    "rename",
+    "restore",
+    "token",
+    "dry-run",
+  ]) {
     assert.ok((families.get(f) ?? 0) > 0, `family ${f}`);
   }
   assert.ok(hostile.length > 2000, String(hostile.length));
@@ -36,17 +49,27 @@ for (const [name, shell] of shells) {
     for (const [job, r] of await guardMany(shell, withLog(accepted, ["--check"]))) {
       assert.equal(r.stdout, `ACCEPT ${job.runs ?? job.command}\n`, `${job.family}: ${job.command}\n${r.stderr}`);
       const token = tokenOf(job.command);
-      assert.deepEqual(FakeZfs.lines(job.log), token ? [`dry-run send -nvt ${token}`] : [], "--check runs nothing but a token's dry run");
+      assert.deepEqual(
+        FakeZfs.lines(job.log),
+        token ? [`dry-run send -nvt ${token}`] : [],
+        "--check runs nothing but a token's dry run",
+      );
     }
     for (const [job, r] of await guardMany(shell, withLog(accepted))) {
       assert.equal(r.status, 0, `${job.command}\n${r.stderr}`);
       const token = tokenOf(job.command);
       const argv = (job.runs ?? job.command).split(" ").slice(1).join(" ");
-      assert.deepEqual(FakeZfs.lines(job.log), [...(token ? [`dry-run send -nvt ${token}`] : []), `ran ${argv}`], job.command);
+      assert.deepEqual(
+        FakeZfs.lines(job.log),
+        [...(token ? [`dry-run send -nvt ${token}`] : []), `ran ${argv}`],
+        job.command,
+      );
     }
   });
 
-  test(`under ${name}: ${hostile.length} hostile commands get the fixed message, exit 255 and run nothing`, { skip: mainNodeOnly("the guard (POSIX sh) against the hostile corpus") }, async () => {
+  test(`under ${name}: ${hostile.length} hostile commands get the fixed message, exit 255 and run nothing`, {
+    skip: mainNodeOnly("the guard (POSIX sh) against the hostile corpus"),
+  }, async () => {
     const failures: string[] = [];
     const runs = await guardMany(shell, withLog(hostile));
     for (const [job, r] of runs) {
@@ -55,12 +78,24 @@ for (const [name, shell] of shells) {
       const onlyDryRun = ran.every((l) => token !== null && l === `dry-run send -nvt ${token}`);
       // A dry-run mutation must have reached the dry run: the refusal comes from reading it.
       const inspected = job.family !== "dry-run" || ran.length === 1;
-      if (r.status !== 255 || (r.stderr !== FIXED_MESSAGE && r.stderr !== RESUME_MESSAGE) || r.stdout !== "" || !onlyDryRun || !inspected) {
-        failures.push(`${job.family}${job.why ? ` (${job.why})` : ""}: ${JSON.stringify(job.command)} ${job.args.filter((a) => a.startsWith("--") && a !== "--root").join(" ")} -> ${r.status} ${JSON.stringify(r.stderr)} ran ${JSON.stringify(ran)}`);
+      if (
+        r.status !== 255 ||
+        (r.stderr !== FIXED_MESSAGE && r.stderr !== RESUME_MESSAGE) ||
+        r.stdout !== "" ||
+        !onlyDryRun ||
+        !inspected
+      ) {
+        failures.push(
+          `${job.family}${job.why ? ` (${job.why})` : ""}: ${JSON.stringify(job.command)} ${job.args.filter((a) => a.startsWith("--") && a !== "--root").join(" ")} -> ${r.status} ${JSON.stringify(r.stderr)} ran ${JSON.stringify(ran)}`,
+        );
       }
     }
     assert.ok(!existsSync(CANARY), "no injected command ran");
-    assert.deepEqual(failures.slice(0, 30), [], `${failures.length} of ${hostile.length} hostile commands were not refused`);
+    assert.deepEqual(
+      failures.slice(0, 30),
+      [],
+      `${failures.length} of ${hostile.length} hostile commands were not refused`,
+    );
   });
 }
 

@@ -30,13 +30,38 @@ test("hostKeyAlgorithms: the pinned type is what the host must present", () => {
 test("commandLine: safe argv joined with spaces", () => {
   assert.equal(commandLine(["zfs", "send", "-I", "tank/a@s1", "tank/a@s3"]), "zfs send -I tank/a@s1 tank/a@s3");
   assert.equal(commandLine(["zfs", "send", "-i", "tank/a#s1", "tank/a@s3"]), "zfs send -i tank/a#s1 tank/a@s3");
-  assert.equal(commandLine(["zfs", "get", "-H", "-p", "-o", "name,property,value", "guid,createtxg", "-r", "tank"]), "zfs get -H -p -o name,property,value guid,createtxg -r tank");
+  assert.equal(
+    commandLine(["zfs", "get", "-H", "-p", "-o", "name,property,value", "guid,createtxg", "-r", "tank"]),
+    "zfs get -H -p -o name,property,value guid,createtxg -r tank",
+  );
 });
 
-const hostile = ["#comment", "tank/a;reboot", "tank/a b", "$(id)", "`id`", "a|b", "a&b", "a>b", "a<b", "a\nb", "*", "a?", "~root", "'x'", "\"x\"", "a\\b", "", "tank/ä"];
+const hostile = [
+  "#comment",
+  "tank/a;reboot",
+  "tank/a b",
+  "$(id)",
+  "`id`",
+  "a|b",
+  "a&b",
+  "a>b",
+  "a<b",
+  "a\nb",
+  "*",
+  "a?",
+  "~root",
+  "'x'",
+  '"x"',
+  "a\\b",
+  "",
+  "tank/ä",
+];
 for (const arg of hostile) {
   test(`commandLine: refuses ${JSON.stringify(arg)}`, () => {
-    assert.throws(() => commandLine(["zfs", "send", arg]), (e: unknown) => e instanceof BackupError && e.code === "UNSAFE_ARGUMENT");
+    assert.throws(
+      () => commandLine(["zfs", "send", arg]),
+      (e: unknown) => e instanceof BackupError && e.code === "UNSAFE_ARGUMENT",
+    );
   });
 }
 
@@ -51,9 +76,13 @@ test("SshRunner: at most MAX_CHANNELS channels at once per connection; a refused
   class FakeChannel extends Duplex {
     stderr = new PassThrough();
     override _read(): void {}
-    override _write(_c: unknown, _e: string, cb: () => void): void { cb(); }
+    override _write(_c: unknown, _e: string, cb: () => void): void {
+      cb();
+    }
     signal(): void {}
-    close(): void { this.finish(); }
+    close(): void {
+      this.finish();
+    }
     finish(): void {
       this.push("out");
       this.push(null);

@@ -5,7 +5,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { copyFileSync, linkSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  linkSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -16,9 +26,18 @@ import type { StateData } from "../../server/state/legacy-json.ts";
 import { HistoryStore, type DailyRollup, type HistoryRow } from "../../server/state/store.ts";
 
 const FIXTURE = new URL("../fixtures/state/state-v1.json", import.meta.url).pathname;
-const expected = JSON.parse(readFileSync(new URL("../fixtures/state/state-v1.expected.json", import.meta.url), "utf8")) as {
-  now: string; sources: StatusSource[]; status: StatusModel; report: ReportModel; latest: HistoryRow[]; lastSuccess: Record<string, HistoryRow>;
-  daily: DailyRollup[]; alerts: AlertRecord[]; recent24: number;
+const expected = JSON.parse(
+  readFileSync(new URL("../fixtures/state/state-v1.expected.json", import.meta.url), "utf8"),
+) as {
+  now: string;
+  sources: StatusSource[];
+  status: StatusModel;
+  report: ReportModel;
+  latest: HistoryRow[];
+  lastSuccess: Record<string, HistoryRow>;
+  daily: DailyRollup[];
+  alerts: AlertRecord[];
+  recent24: number;
 };
 const NOW = Date.parse(expected.now);
 const fixture = JSON.parse(readFileSync(FIXTURE, "utf8")) as StateData;
@@ -28,12 +47,26 @@ const byKey = <T extends { source: string; dataset: string }>(a: T[], extra: (x:
 
 /** Everything the store answers, compared with what the previous store answered for the same file. */
 async function assertSameAsBefore(store: HistoryStore): Promise<void> {
-  const status = buildStatus({ sources: expected.sources, rows: store.statusRows(), pools: [], live: [], nextRuns: new Map(), now: NOW });
+  const status = buildStatus({
+    sources: expected.sources,
+    rows: store.statusRows(),
+    pools: [],
+    live: [],
+    nextRuns: new Map(),
+    now: NOW,
+  });
   assert.deepEqual(status, expected.status, "the status is unchanged");
-  assert.deepEqual(buildReportFromTallies(status, await store.reportTallies(NOW), NOW), expected.report, "the report is unchanged");
+  assert.deepEqual(
+    buildReportFromTallies(status, await store.reportTallies(NOW), NOW),
+    expected.report,
+    "the report is unchanged",
+  );
   assert.deepEqual(byKey(store.latest()), byKey(expected.latest));
   assert.deepEqual(Object.fromEntries(store.lastSuccess()), expected.lastSuccess);
-  assert.deepEqual(byKey(store.daily(), (d) => d.day), byKey(expected.daily, (d) => d.day));
+  assert.deepEqual(
+    byKey(store.daily(), (d) => d.day),
+    byKey(expected.daily, (d) => d.day),
+  );
   assert.deepEqual([...store.alerts().values()], expected.alerts);
   assert.equal(store.recent(24).length, expected.recent24);
 }
@@ -44,12 +77,27 @@ test("the JSON state file is migrated on first open, once, keeping every row, ro
   copyFileSync(FIXTURE, path);
   const { store, notice, problem } = await HistoryStore.open(path, { now: () => NOW });
   assert.equal(problem, undefined);
-  assert.match(notice!, /migrated the JSON state file .*state\.json \(42 rows, 8 daily rollups, 2 alert records\) into .*state\.sqlite; the JSON file is kept as .*state\.json\.migrated/);
-  assert.deepEqual(readdirSync(dir).sort(), ["state.json.migrated", "state.sqlite", "state.sqlite-shm", "state.sqlite-wal"]);
-  assert.equal(readFileSync(join(dir, "state.json.migrated"), "utf8"), readFileSync(FIXTURE, "utf8"), "the JSON is kept as it was");
+  assert.match(
+    notice!,
+    /migrated the JSON state file .*state\.json \(42 rows, 8 daily rollups, 2 alert records\) into .*state\.sqlite; the JSON file is kept as .*state\.json\.migrated/,
+  );
+  assert.deepEqual(readdirSync(dir).sort(), [
+    "state.json.migrated",
+    "state.sqlite",
+    "state.sqlite-shm",
+    "state.sqlite-wal",
+  ]);
+  assert.equal(
+    readFileSync(join(dir, "state.json.migrated"), "utf8"),
+    readFileSync(FIXTURE, "utf8"),
+    "the JSON is kept as it was",
+  );
   // Every row, in its order, with its rolled flag, and every rollup as it was.
   assert.deepEqual(store.recent(24 * 365), fixture.history);
-  assert.deepEqual(byKey(store.daily(), (d) => d.day), byKey(fixture.daily, (d) => d.day));
+  assert.deepEqual(
+    byKey(store.daily(), (d) => d.day),
+    byKey(fixture.daily, (d) => d.day),
+  );
   await assertSameAsBefore(store);
   store.close();
   const again = await HistoryStore.open(path, { now: () => NOW });
@@ -125,22 +173,38 @@ test("two processes opening the JSON file at once: one migrates, both see every 
   const dir = tmp();
   const path = join(dir, "state.json");
   // A bigger file, so the migration takes long enough for the other process to wait on it.
-  const big: StateData = { ...fixture, history: Array.from({ length: 150 }, (_, i) => fixture.history.map((r) => ({ ...r, runId: `${r.runId}-${i}` }))).flat() };
+  const big: StateData = {
+    ...fixture,
+    history: Array.from({ length: 150 }, (_, i) =>
+      fixture.history.map((r) => ({ ...r, runId: `${r.runId}-${i}` })),
+    ).flat(),
+  };
   writeFileSync(path, JSON.stringify(big));
   const script = join(dir, "open.mts");
-  writeFileSync(script, `
+  writeFileSync(
+    script,
+    `
     import { HistoryStore } from ${JSON.stringify(new URL("../../server/state/store.ts", import.meta.url).pathname)};
     const { store, notice } = await HistoryStore.open(${JSON.stringify(path)}, { now: () => ${NOW} });
     process.stdout.write(JSON.stringify({ notice: notice ?? null, rows: store.recent(24 * 365).length }));
-    store.close();`);
-  const one = (): Promise<{ notice: string | null; rows: number }> => new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script], { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout.on("data", (c: Buffer) => (out += c));
-    child.once("close", (code) => (code === 0 ? resolve(JSON.parse(out) as { notice: string | null; rows: number }) : reject(new Error(`exit ${code}`))));
-  });
+    store.close();`,
+  );
+  const one = (): Promise<{ notice: string | null; rows: number }> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, ["--import", "tsx", script], { stdio: ["ignore", "pipe", "inherit"] });
+      let out = "";
+      child.stdout.on("data", (c: Buffer) => (out += c));
+      child.once("close", (code) =>
+        code === 0
+          ? resolve(JSON.parse(out) as { notice: string | null; rows: number })
+          : reject(new Error(`exit ${code}`)),
+      );
+    });
   const results = await Promise.all([one(), one()]);
-  assert.deepEqual(results.map((r) => r.rows), [big.history.length, big.history.length]);
+  assert.deepEqual(
+    results.map((r) => r.rows),
+    [big.history.length, big.history.length],
+  );
   assert.equal(results.filter((r) => r.notice !== null).length, 1, "exactly one process migrated");
   const db = new Database(join(dir, "state.sqlite"), { readonly: true });
   assert.equal(db.prepare("SELECT count(*) FROM runs").pluck().get(), big.history.length);

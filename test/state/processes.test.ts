@@ -30,7 +30,11 @@ function writerScript(path: string, who: string, passes: number, datasets: numbe
     store.close();`;
 }
 
-function start(dir: string, name: string, script: string): { child: ChildProcess; ready: Promise<void>; recorded: () => number[] } {
+function start(
+  dir: string,
+  name: string,
+  script: string,
+): { child: ChildProcess; ready: Promise<void>; recorded: () => number[] } {
   writeFileSync(join(dir, name), script);
   const child = spawn(process.execPath, ["--import", "tsx", join(dir, name)], { stdio: ["pipe", "pipe", "inherit"] });
   let out = "";
@@ -40,14 +44,26 @@ function start(dir: string, name: string, script: string): { child: ChildProcess
     out += c;
     if (out.startsWith("ready\n")) readyResolve();
   });
-  return { child, ready, recorded: () => out.split("\n").slice(1).filter((l) => /^\d+$/.test(l)).map(Number) };
+  return {
+    child,
+    ready,
+    recorded: () =>
+      out
+        .split("\n")
+        .slice(1)
+        .filter((l) => /^\d+$/.test(l))
+        .map(Number),
+  };
 }
 
-const exited = (child: ChildProcess): Promise<number | null> => new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.once("close", (code) => r(code))));
+const exited = (child: ChildProcess): Promise<number | null> =>
+  new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.once("close", (code) => r(code))));
 
 function passesIn(db: string): Map<string, number> {
   const d = new Database(db, { readonly: true });
-  const rows = d.prepare("SELECT json_extract(row, '$.runId') AS runId, count(*) AS n FROM runs GROUP BY 1").all() as Array<{ runId: string; n: number }>;
+  const rows = d
+    .prepare("SELECT json_extract(row, '$.runId') AS runId, count(*) AS n FROM runs GROUP BY 1")
+    .all() as Array<{ runId: string; n: number }>;
   d.close();
   return new Map(rows.map((r) => [r.runId, r.n]));
 }
@@ -90,11 +106,26 @@ test("kill -9 in the middle of a write loop: the file opens, at most the pass in
     assert.equal(problem, undefined, `round ${round}: ${problem}`);
     store.close();
     const passes = passesIn(join(dir, "state.sqlite"));
-    const mine = [...passes.keys()].filter((k) => k.startsWith(`k${round}-`)).map((k) => Number(k.split("-")[1])).sort((x, y) => x - y);
+    const mine = [...passes.keys()]
+      .filter((k) => k.startsWith(`k${round}-`))
+      .map((k) => Number(k.split("-")[1]))
+      .sort((x, y) => x - y);
     assert.ok(recorded.length > 0, `round ${round}: the writer recorded something before it was killed`);
-    for (const i of recorded) assert.equal(passes.get(`k${round}-${i}`), 50, `round ${round}: pass ${i} was reported recorded, so all its 50 rows are there`);
-    assert.ok(mine.length <= recorded.length + 1, `round ${round}: at most the pass in flight beyond what was reported (${mine.length} vs ${recorded.length})`);
-    assert.deepEqual(mine, mine.map((_, i) => i), `round ${round}: no pass missing in between`);
+    for (const i of recorded)
+      assert.equal(
+        passes.get(`k${round}-${i}`),
+        50,
+        `round ${round}: pass ${i} was reported recorded, so all its 50 rows are there`,
+      );
+    assert.ok(
+      mine.length <= recorded.length + 1,
+      `round ${round}: at most the pass in flight beyond what was reported (${mine.length} vs ${recorded.length})`,
+    );
+    assert.deepEqual(
+      mine,
+      mine.map((_, i) => i),
+      `round ${round}: no pass missing in between`,
+    );
     for (const k of mine) assert.equal(passes.get(`k${round}-${k}`), 50, `round ${round}: pass ${k} is whole`);
   }
   rmSync(dir, { recursive: true });

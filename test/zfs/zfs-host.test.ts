@@ -19,7 +19,11 @@ test("a failure that is what was asked for is done: snapshot exists, hold there,
     failsWith("cannot hold snapshot 'tank/a@s': tag already exists on this dataset\n", "zfs", "hold"),
     failsWith("cannot release hold from snapshot 'tank/a@s': no such tag on this dataset\n", "zfs", "release"),
     failsWith("cannot mount 'tank/a': filesystem already mounted\n", "zfs", "mount"),
-    failsWith("cannot scrub backup: currently scrubbing; use 'zpool scrub -s' to cancel current scrub\n", "zpool", "scrub"),
+    failsWith(
+      "cannot scrub backup: currently scrubbing; use 'zpool scrub -s' to cancel current scrub\n",
+      "zpool",
+      "scrub",
+    ),
   );
   await h.snapshot("tank/a", "s", false);
   await h.hold("bzman.rx", "tank/a", "s");
@@ -30,14 +34,33 @@ test("a failure that is what was asked for is done: snapshot exists, hold there,
 
 test("anything else throws the classified error, with the stderr as detail", async () => {
   const { h } = host(failsWith("cannot hold snapshot 'tank/a@s': dataset is busy\n", "zfs", "hold"));
-  await assert.rejects(h.hold("bzman.rx", "tank/a", "s"), (e: unknown) => e instanceof BackupError && e.code === "ZFS_BUSY" && e.detail === "cannot hold snapshot 'tank/a@s': dataset is busy");
+  await assert.rejects(
+    h.hold("bzman.rx", "tank/a", "s"),
+    (e: unknown) =>
+      e instanceof BackupError &&
+      e.code === "ZFS_BUSY" &&
+      e.detail === "cannot hold snapshot 'tank/a@s': dataset is busy",
+  );
 });
 
 test("a pool that is not there is null (classified ZFS_POOL_MISSING); zpool list without -p falls back", async () => {
   const missing = host(failsWith("cannot open 'nope': no such pool\n", "zpool"));
   assert.equal(await missing.h.poolHealth("nope"), null);
   assert.equal(await missing.h.poolStatus("nope"), null);
-  const old = host(failsWith("invalid option 'p'\nusage:\n", "zpool", "list", "-H", "-p"), { match: starts("zpool", "list"), stdout: "backup\tONLINE\t1G\t512M\t512M\t50%\n" });
-  assert.deepEqual(await old.h.poolStatus("backup"), { pool: "backup", health: "ONLINE", sizeBytes: 2 ** 30, allocatedBytes: 2 ** 29, freeBytes: 2 ** 29, capacity: 0.5 });
-  assert.deepEqual(old.r.calls.map((a) => a.includes("-p")), [true, false]);
+  const old = host(failsWith("invalid option 'p'\nusage:\n", "zpool", "list", "-H", "-p"), {
+    match: starts("zpool", "list"),
+    stdout: "backup\tONLINE\t1G\t512M\t512M\t50%\n",
+  });
+  assert.deepEqual(await old.h.poolStatus("backup"), {
+    pool: "backup",
+    health: "ONLINE",
+    sizeBytes: 2 ** 30,
+    allocatedBytes: 2 ** 29,
+    freeBytes: 2 ** 29,
+    capacity: 0.5,
+  });
+  assert.deepEqual(
+    old.r.calls.map((a) => a.includes("-p")),
+    [true, false],
+  );
 });

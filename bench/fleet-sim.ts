@@ -353,5 +353,5 @@ async function floor(): Promise<Record<string, number>> {
 
 const mode = arg("mode");
 const out = mode === "append" ? await appendScale() : mode === "floor" ? await floor() : await sim();
-process.stdout.write(JSON.stringify(out) + "\n");
+process.stdout.write(`${JSON.stringify(out)}\n`);
 process.exit(0);

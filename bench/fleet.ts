@@ -79,7 +79,7 @@ function child<T>(args: Record<string, string | number>): T {
 
 const f = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : "-");
 const ratio = (a: number, b: number): string => `${f(a / b, 2)}x`;
-const say = (line: string): void => void process.stdout.write(line + "\n");
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
 say(
   "fleet: 200 sources x 5 datasets, a pass every 3 s of simulated time (each source every 10 min), 4 passes at a time as fast as they go; /status?format=json after every 5th pass and /metrics after every 50th, from another process",

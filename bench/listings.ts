@@ -32,5 +32,5 @@ export function listingText(
       );
     }
   }
-  return out.join("\n") + "\n";
+  return `${out.join("\n")}\n`;
 }

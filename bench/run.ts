@@ -32,7 +32,7 @@ function listingText(pool: string, snapsPer: number, offset = 0): string {
       );
     }
   }
-  return out.join("\n") + "\n";
+  return `${out.join("\n")}\n`;
 }
 
 function best(f: () => void, runs = 5): number {

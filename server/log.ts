@@ -30,7 +30,7 @@ export function syslogRecord(json: string): { severity: number; line: string } {
   try {
     const r = JSON.parse(json) as Record<string, unknown>;
     const fields = FIELDS.filter((k) => r[k] !== undefined).map((k) => `${k}=${String(r[k])}`);
-    const line = `${String(r.msg ?? "")}${fields.length ? " " + fields.join(" ") : ""}`.replace(/[\r\n]+/g, " ").trim();
+    const line = `${String(r.msg ?? "")}${fields.length ? ` ${fields.join(" ")}` : ""}`.replace(/[\r\n]+/g, " ").trim();
     return { severity: SEVERITY[Number(r.level)] ?? 6, line };
   } catch {
     return { severity: 6, line: json.replace(/[\r\n]+/g, " ").trim() };

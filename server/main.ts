@@ -98,7 +98,7 @@ async function loadConfig(path: string, mode: ConfigMode): Promise<Config | numb
     if (mode === "nagios") {
       const { unknownVerdict } = await import("./core/check.ts");
       const v = unknownVerdict(`the configuration has ${r.errors.length} problem(s): ${r.errors[0]}`);
-      process.stdout.write(v.line + "\n");
+      process.stdout.write(`${v.line}\n`);
       return v.code;
     }
     process.stderr.write(

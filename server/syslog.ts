@@ -129,7 +129,7 @@ export class LoggerSyslog implements SyslogSink {
       ch.dropped++;
       return;
     }
-    stdin.write(line.replace(/[\r\n]+/g, " ") + "\n");
+    stdin.write(`${line.replace(/[\r\n]+/g, " ")}\n`);
   }
 
   /** Ends every logger (stdin closed, then killed after CLOSE_GRACE_MS) and awaits their exits; reports lines dropped. */

@@ -51,7 +51,7 @@ test("server/ modules import only what the architecture allows", () => {
       const target = relative(SERVER, resolve(dirname(file), spec));
       if (
         allowed.includes("*") ||
-        allowed.some((a) => target === a || target.startsWith(a + "/") || moduleOf(target) === a)
+        allowed.some((a) => target === a || target.startsWith(`${a}/`) || moduleOf(target) === a)
       )
         continue;
       violations.push(`${from} imports ${target}`);

@@ -30,7 +30,7 @@ export async function checkCommand(config: Config, selector: string | undefined,
     deps.stderr.write(`bzman check: ${selected}\n`);
     return EXIT.USAGE;
   }
-  const out = (s: string): void => void deps.stdout.write(s + "\n");
+  const out = (s: string): void => void deps.stdout.write(`${s}\n`);
   let problems = 0;
   const problem = (s: string): void => {
     problems++;

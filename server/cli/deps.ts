@@ -34,7 +34,7 @@ export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
 
 /** A run id: UTC time of the pass plus a few random characters. */
 export function newRunId(now: Date): string {
-  return utcStamp(now.getTime()) + "-" + Math.random().toString(36).slice(2, 6);
+  return `${utcStamp(now.getTime())}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
 /** The history, the operations journal and the locks of this machine's bzman. */

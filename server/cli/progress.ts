@@ -32,7 +32,7 @@ export function createProgress(stream: NodeJS.WriteStream, now: () => number = D
         lastLine.delete(key);
       },
       log(line) {
-        stream.write(line + "\n");
+        stream.write(`${line}\n`);
       },
       stop() {},
     };
@@ -64,7 +64,7 @@ export function createProgress(stream: NodeJS.WriteStream, now: () => number = D
       started.delete(key);
     },
     log(line) {
-      multi.log(line + "\n");
+      multi.log(`${line}\n`);
     },
     stop() {
       multi.stop();

@@ -68,9 +68,9 @@ export async function runCommand(
   }
   const summary = finalSummary(records, deps.now().getTime() - t0);
   if (json) {
-    deps.stderr.write(summary + "\n");
-    deps.stdout.write(JSON.stringify({ records }, null, 2) + "\n");
-  } else deps.stdout.write(summary + "\n");
+    deps.stderr.write(`${summary}\n`);
+    deps.stdout.write(`${JSON.stringify({ records }, null, 2)}\n`);
+  } else deps.stdout.write(`${summary}\n`);
   return records.every(runSucceeded) ? EXIT.OK : EXIT.FAILED;
 }
 
@@ -177,7 +177,7 @@ export async function planCommand(
       }
     });
   }
-  deps.stdout.write(json ? JSON.stringify(out, null, 2) + "\n" : planText(out));
+  deps.stdout.write(json ? `${JSON.stringify(out, null, 2)}\n` : planText(out));
   const ok = out.sources.every((s) => s.error === null && s.datasets.every((d) => d.conflict === null));
   return ok ? EXIT.OK : EXIT.FAILED;
 }
@@ -198,5 +198,5 @@ function planText(p: PlanJson): string {
       lines.push(`  ${x.dataset} -> ${x.target}: excluded, ${x.reason}${x.backupKept ? "; its backup is kept" : ""}`);
     for (const g of s.goneOnSource) lines.push(`  kept: ${g} (gone on the source)`);
   }
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }

@@ -78,7 +78,7 @@ export async function statusCommand(config: Config, json: boolean, deps: CliDeps
   }
   if (r.fromHistory && !json)
     deps.stderr.write("(no daemon answered on http.listen; this is built from the history; next runs unknown)\n");
-  deps.stdout.write(json ? JSON.stringify(r.model, null, 2) + "\n" : statusText(r.model));
+  deps.stdout.write(json ? `${JSON.stringify(r.model, null, 2)}\n` : statusText(r.model));
   return r.model.healthy ? EXIT.OK : EXIT.FAILED;
 }
 
@@ -96,7 +96,7 @@ export async function statusCheckCommand(config: Config, deps: CliDeps): Promise
       : trouble.length
         ? unknownVerdict(trouble.join("; "))
         : checkVerdict(r.model, { capacityLimit: config.capacityLimit });
-  deps.stdout.write(verdict.line + "\n");
+  deps.stdout.write(`${verdict.line}\n`);
   return verdict.code;
 }
 
@@ -134,7 +134,7 @@ export async function monitorCommand(config: Config, json: boolean, deps: CliDep
   model.problems.push(...errors);
   model.healthy = model.problems.length === 0;
   deps.stdout.write(
-    json ? JSON.stringify({ pools: model.pools, problems: model.problems }, null, 2) + "\n" : statusText(model),
+    json ? `${JSON.stringify({ pools: model.pools, problems: model.problems }, null, 2)}\n` : statusText(model),
   );
   return model.healthy ? EXIT.OK : EXIT.FAILED;
 }

@@ -136,7 +136,7 @@ export function conditionsOf(
       what: `${k.by} ${failed ? "FAILED after it kept" : "kept"} a dataset aside`,
       where: k.subject,
       code: "KEPT_ASIDE",
-      message: `the ${k.by} of ${k.subject} renamed what was in its way aside: it is kept as ${k.dataset}${failed ? "; the " + k.by + " then failed (see bzman status and the journal)" : ""}`,
+      message: `the ${k.by} of ${k.subject} renamed what was in its way aside: it is kept as ${k.dataset}${failed ? `; the ${k.by} then failed (see bzman status and the journal)` : ""}`,
       advice: adviceFor("KEPT_ASIDE"),
     });
   }

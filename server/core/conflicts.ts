@@ -66,7 +66,7 @@ export function isConflict(d: Decision): d is Conflict {
 const names = (snaps: Snapshot[], max = 3): string =>
   snaps
     .slice(0, max)
-    .map((s) => "@" + s.name)
+    .map((s) => `@${s.name}`)
     .join(", ") + (snaps.length > max ? ` and ${snaps.length - max} more` : "");
 
 /** One sentence for an operator: what is wrong and what to do. Nothing on the backup is changed. */

@@ -111,7 +111,7 @@ export function parentOf(dataset: string): string | null {
 
 /** True iff `dataset` is `root` or lies below it. */
 export function isWithin(dataset: string, root: string): boolean {
-  return dataset === root || dataset.startsWith(root + "/");
+  return dataset === root || dataset.startsWith(`${root}/`);
 }
 
 /**
@@ -133,7 +133,7 @@ export function targetFor(targetRoot: string, sourceDataset: string): string {
 
 /** The source dataset a target dataset came from, or null when it lies outside `targetRoot`. */
 export function sourceFor(targetRoot: string, targetDataset: string): string | null {
-  return targetDataset.startsWith(targetRoot + "/") ? targetDataset.slice(targetRoot.length + 1) : null;
+  return targetDataset.startsWith(`${targetRoot}/`) ? targetDataset.slice(targetRoot.length + 1) : null;
 }
 
 /** `dataset@snapshot`. */

@@ -39,6 +39,6 @@ export function pingBody(record: RunRecord): string {
         : "";
     lines.push(`${d.result} ${d.source}:${d.dataset} ${d.mode} ${d.bytes} bytes${why}`);
   }
-  const text = lines.join("\n") + "\n";
-  return text.length <= PING_BODY_LIMIT ? text : text.slice(0, PING_BODY_LIMIT - 20) + "\n… (cut)\n";
+  const text = `${lines.join("\n")}\n`;
+  return text.length <= PING_BODY_LIMIT ? text : `${text.slice(0, PING_BODY_LIMIT - 20)}\n… (cut)\n`;
 }

@@ -68,5 +68,5 @@ export function digestText(d: Digest): string {
       lines.push("", `stderr of ${i.condition.where}:`, i.condition.detail!.slice(-DETAIL_CHARS));
   }
   lines.push("", resolved ? "These conditions cleared." : `What to do: ${d.items[0]!.condition.advice}`);
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }

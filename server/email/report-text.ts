@@ -9,7 +9,7 @@ const lag = (s: number | null): string =>
 
 /** The report as an aligned table no wider than `width` (dataset names are shortened to fit). */
 export function reportTextTable(r: ReportModel, width: number): string {
-  const cut = (s: string, n: number): string => (s.length <= n ? s : "…" + s.slice(s.length - n + 1));
+  const cut = (s: string, n: number): string => (s.length <= n ? s : `…${s.slice(s.length - n + 1)}`);
   const render = (nameWidth: number, newestWidth: number): string => {
     // text-table: columns two spaces apart, linear in the rows (this renders again while it narrows).
     const t: string[][] = [["DATASET", "STATE", "NEWEST", "LAG", "PASSES", "FAILURES", "BYTES", "TIME"]];
@@ -17,7 +17,7 @@ export function reportTextTable(r: ReportModel, width: number): string {
       t.push([
         cut(`${x.source}:${x.dataset}`, nameWidth),
         x.state.toUpperCase(),
-        cut(x.newest ? "@" + x.newest : "-", newestWidth),
+        cut(x.newest ? `@${x.newest}` : "-", newestWidth),
         lag(x.lagSeconds),
         String(x.passes),
         String(x.failures),
@@ -55,5 +55,5 @@ export function reportTextTable(r: ReportModel, width: number): string {
       ),
     );
   if (r.problems.length) lines.push("", "PROBLEMS:", ...r.problems.map((p) => `  - ${cut(p, width - 4)}`));
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }

@@ -33,21 +33,19 @@ ${a.kind !== "resolved" ? `<mj-text><b>What to do:</b> ${esc(c.advice)}</mj-text
 /** Text part of an alert mail. */
 export function alertText(a: AlertMail): string {
   const c = a.condition;
-  return (
-    [
-      alertSubject(a),
-      "",
-      `Where: ${c.where} (host ${c.host})`,
-      ...(c.phase ? [`Phase: ${c.phase}`] : []),
-      `Code: ${c.code}`,
-      `Since: ${a.since}`,
-      "",
-      c.message,
-      ...(c.detail && a.kind !== "resolved" ? ["", "stderr:", c.detail.slice(-2000)] : []),
-      "",
-      a.kind === "resolved" ? "The condition cleared." : `What to do: ${c.advice}`,
-    ].join("\n") + "\n"
-  );
+  return `${[
+    alertSubject(a),
+    "",
+    `Where: ${c.where} (host ${c.host})`,
+    ...(c.phase ? [`Phase: ${c.phase}`] : []),
+    `Code: ${c.code}`,
+    `Since: ${a.since}`,
+    "",
+    c.message,
+    ...(c.detail && a.kind !== "resolved" ? ["", "stderr:", c.detail.slice(-2000)] : []),
+    "",
+    a.kind === "resolved" ? "The condition cleared." : `What to do: ${c.advice}`,
+  ].join("\n")}\n`;
 }
 
 /** An inline SVG bar chart of bytes per hour (no external image). */
@@ -74,7 +72,7 @@ export function reportMjml(r: ReportModel): string {
     .map(
       (x) =>
         `<tr class="${x.state}" style="background:${x.state === "ok" || x.state === "excluded" ? "#ffffff" : x.state === "stale" ? "#fff6d6" : "#fde2e1"}">` +
-        `<td>${esc(`${x.source}:${x.dataset}`)}</td><td>${x.state.toUpperCase()}</td><td>${esc(x.newest ? "@" + x.newest : "-")}</td><td>${lag(x.lagSeconds)}</td>` +
+        `<td>${esc(`${x.source}:${x.dataset}`)}</td><td>${x.state.toUpperCase()}</td><td>${esc(x.newest ? `@${x.newest}` : "-")}</td><td>${lag(x.lagSeconds)}</td>` +
         `<td>${x.passes}</td><td>${x.failures}</td><td>${esc(prettyBytes(x.bytes))}</td><td>${(x.transferMs / 1000).toFixed(1)}s</td><td class="err">${esc(x.lastError ?? "")}</td></tr>`,
     )
     .join("\n");

@@ -29,7 +29,7 @@ async function listOne(
   signal?: AbortSignal,
 ): Promise<{ ds: DatasetSnapshots | undefined; children: string[] }> {
   const { listing } = await host.list([dataset], { resumeTokens: host.where === "local", signal });
-  return { ds: listing.get(dataset), children: [...listing.keys()].filter((n) => n.startsWith(dataset + "/")) };
+  return { ds: listing.get(dataset), children: [...listing.keys()].filter((n) => n.startsWith(`${dataset}/`)) };
 }
 
 /**

@@ -459,7 +459,7 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
     source: ctx.sourceListing.get(dp.sourceDataset),
     targetDataset: dp.targetDataset,
     replication: job.policy,
-    targetHasChildren: [...present].some((n) => n.startsWith(dp.targetDataset + "/")),
+    targetHasChildren: [...present].some((n) => n.startsWith(`${dp.targetDataset}/`)),
   });
   const decision = action.decision;
   if (decision.kind !== "transfer") {

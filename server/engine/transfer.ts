@@ -79,7 +79,7 @@ function transferError(
       recv.status === "fulfilled" && recv.value.stderr.trim() ? `\nreceive: ${recv.value.stderr.trim()}` : "";
     return new BackupError(
       code,
-      `${remote.where}: zfs send ended with ${describeExit(s)}${s.stderr.trim() ? ": " + s.stderr.trim().split("\n").pop() : ""}`,
+      `${remote.where}: zfs send ended with ${describeExit(s)}${s.stderr.trim() ? `: ${s.stderr.trim().split("\n").pop()}` : ""}`,
       { detail: (s.stderr.trim() + recvDetail).trim() || undefined },
     );
   }

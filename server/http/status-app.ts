@@ -68,7 +68,7 @@ export function createStatusApp(opts: StatusAppOptions): Express {
     res
       .status(m.healthy ? 200 : 503)
       .type("text/plain")
-      .send(m.healthy ? "ok\n" : m.problems.map((p) => p + "\n").join(""));
+      .send(m.healthy ? "ok\n" : m.problems.map((p) => `${p}\n`).join(""));
   });
   app.get("/metrics", async (_req, res) => {
     const { body, contentType } = await metricsText(await opts.status(), opts.metrics);

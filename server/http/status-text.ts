@@ -18,7 +18,7 @@ export function age(seconds: number | null): string {
 }
 
 function cut(s: string, n: number): string {
-  return s.length <= n ? s : "…" + s.slice(s.length - n + 1);
+  return s.length <= n ? s : `…${s.slice(s.length - n + 1)}`;
 }
 
 /** Time left of a running transfer, when its size was estimated and it is moving. */
@@ -51,7 +51,7 @@ export function statusText(m: StatusModel): string {
     t.push([
       cut(`${d.source}:${d.dataset}`, 30),
       state(d),
-      cut(d.newest ? "@" + d.newest.name : "-", 24),
+      cut(d.newest ? `@${d.newest.name}` : "-", 24),
       age(d.lagSeconds),
       age(d.maxLagSeconds),
       d.lastBytes ? prettyBytes(d.lastBytes) : "-",
@@ -98,7 +98,7 @@ export function statusText(m: StatusModel): string {
     lines.push("", aligned(k));
   }
   if (m.problems.length) lines.push("", "PROBLEMS:", ...m.problems.map((x) => `  - ${x}`));
-  return lines.map((l) => l.replace(/\s+$/gm, "")).join("\n") + "\n";
+  return `${lines.map((l) => l.replace(/\s+$/gm, "")).join("\n")}\n`;
 }
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -111,7 +111,7 @@ export function statusPage(m: StatusModel): string {
       const cls = st === "ok" ? "ok" : st.startsWith("running") ? "run" : "bad";
       return (
         `<tr class="${cls}" data-dataset="${esc(`${d.source}:${d.dataset}`)}"><td>${esc(`${d.source}:${d.dataset}`)}</td><td>${esc(st)}</td>` +
-        `<td>${esc(d.newest ? "@" + d.newest.name : "-")}</td><td>${esc(age(d.lagSeconds))}</td><td>${esc(age(d.maxLagSeconds))}</td>` +
+        `<td>${esc(d.newest ? `@${d.newest.name}` : "-")}</td><td>${esc(age(d.lagSeconds))}</td><td>${esc(age(d.maxLagSeconds))}</td>` +
         `<td>${esc(d.lastBytes ? prettyBytes(d.lastBytes) : "-")}</td><td>${esc(problemOf(d))}</td></tr>`
       );
     })

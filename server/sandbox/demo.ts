@@ -69,7 +69,7 @@ async function verify(rig: Rig, dataset: string, file: string, snapshot: string)
 
 /** Runs the demo; resolves with the exit code. */
 export async function runDemo(opts: DemoOptions): Promise<number> {
-  const out = (s: string): void => void opts.deps.stdout.write(s + "\n");
+  const out = (s: string): void => void opts.deps.stdout.write(`${s}\n`);
   const say = (s: string): void => out(`\n\x1b[1m== ${s}\x1b[0m`);
   if (process.getuid?.() !== 0) {
     opts.deps.stderr.write("bzman demo: needs root (zfs-fuse pools and a private sshd); try: sudo npm run demo\n");

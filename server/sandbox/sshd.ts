@@ -23,7 +23,7 @@ export interface Sshd {
 /** Generates an ed25519 key pair at `path`; returns the public key line. */
 export async function makeKey(path: string, comment = "bzman"): Promise<string> {
   await must(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path]);
-  return readFileSync(path + ".pub", "utf8").trim();
+  return readFileSync(`${path}.pub`, "utf8").trim();
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
@@ -57,7 +57,7 @@ export async function startSshd(dir: string, authorizedKeys: string | string[]):
   const hostKeyPath = join(dir, "ssh_host_ed25519_key");
   const hostPub = await makeKey(hostKeyPath, "bzman-sandbox-host");
   const keysFile = typeof authorizedKeys === "string" ? authorizedKeys : join(dir, "authorized_keys");
-  if (typeof authorizedKeys !== "string") writeFileSync(keysFile, authorizedKeys.join("\n") + "\n", { mode: 0o600 });
+  if (typeof authorizedKeys !== "string") writeFileSync(keysFile, `${authorizedKeys.join("\n")}\n`, { mode: 0o600 });
   const logPath = join(dir, "sshd.log");
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();

@@ -26,7 +26,7 @@ export function parsePinnedKey(text: string): PinnedKey | string {
 
 /** "SHA256:…" as `ssh-keygen -l` prints it. */
 export function fingerprint(blob: Buffer): string {
-  return "SHA256:" + createHash("sha256").update(blob).digest("base64").replace(/=+$/, "");
+  return `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`;
 }
 
 /** The type name inside a raw key blob ("ssh-ed25519"), or "unknown". */

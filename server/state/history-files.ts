@@ -23,7 +23,7 @@ export interface HistoryPaths {
  * under it is migrated in place. Either way the migrated JSON is kept as `<json>.migrated`.
  */
 export function historyPaths(state: string): HistoryPaths {
-  const db = state.endsWith(".json") ? state.slice(0, -".json".length) + ".sqlite" : state;
+  const db = state.endsWith(".json") ? `${state.slice(0, -".json".length)}.sqlite` : state;
   return { db, legacy: state, backup: `${state}.migrated` };
 }
 

@@ -54,7 +54,7 @@ export class Journal {
   /** Appends one record as one line (a single write with O_APPEND: never interleaved). */
   append(op: OperationRecord): void {
     mkdirSync(dirname(this.path), { recursive: true });
-    appendFileSync(this.path, JSON.stringify(op) + "\n", { mode: 0o640 });
+    appendFileSync(this.path, `${JSON.stringify(op)}\n`, { mode: 0o640 });
   }
 
   /** The journal as it is on disk now (re-read only when the file changed). */

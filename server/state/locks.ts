@@ -44,7 +44,7 @@ export class TargetLocks {
   ) {}
 
   private file(target: string): string {
-    return join(this.dir, target.replaceAll("/", "%") + ".lock");
+    return join(this.dir, `${target.replaceAll("/", "%")}.lock`);
   }
 
   /** Takes the lock of `target`: the unlock function, or who holds it. */

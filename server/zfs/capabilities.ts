@@ -68,7 +68,7 @@ function usageLine(usage: string, command: string): string[] {
   return usage
     .split("\n")
     .map((l) => l.trim())
-    .filter((l) => l.startsWith(command + " "));
+    .filter((l) => l.startsWith(`${command} `));
 }
 
 function flagsOf(line: string): string {

@@ -225,7 +225,7 @@ export function stderrHeadline(stderr: string): string {
   let headline = lines[i]!;
   for (const next of lines.slice(i + 1)) {
     if (!/^[a-z]/.test(next) || next.includes(":") || /^(must|warning|usage|cannot)\b/.test(next)) break;
-    headline += " " + next;
+    headline += ` ${next}`;
   }
   return headline;
 }

@@ -128,7 +128,7 @@ export class ZfsHost {
   /** What this host's zfs supports (probed once; a failed probe means the minimal set). */
   capabilities(signal?: AbortSignal): Promise<Capabilities> {
     this.caps ??= this.runner.run(probeArgs(), { signal }).then((r) => {
-      const usage = r.stdout + "\n" + r.stderr;
+      const usage = `${r.stdout}\n${r.stderr}`;
       if (r.code === 127 || !/usage:/.test(usage)) {
         if (tryClassifyStderr(r.stderr) === "GUARD_REJECTED") throw commandError(this.where, probeArgs(), r);
         throw new BackupError("ZFS_FAILED", `${this.where}: zfs is not usable here (${describeExit(r)})`, {

@@ -32,19 +32,18 @@ const pool = (name: string): Script => ({
   match: (a) => starts("zpool", "list")(a) && a.at(-1) === name,
   stdout: `${name}\tONLINE\t1000000\t100000\t900000\t10%\n`,
 });
-const listing =
-  [
-    "tank guid 1",
-    "tank createtxg 1",
-    "tank creation 1",
-    "tank type filesystem",
-    "tank@a guid 11",
-    "tank@a createtxg 10",
-    "tank@a creation 1",
-    "tank@a type snapshot",
-  ]
-    .map((l) => l.split(" ").join("\t"))
-    .join("\n") + "\n";
+const listing = `${[
+  "tank guid 1",
+  "tank createtxg 1",
+  "tank creation 1",
+  "tank type filesystem",
+  "tank@a guid 11",
+  "tank@a createtxg 10",
+  "tank@a creation 1",
+  "tank@a type snapshot",
+]
+  .map((l) => l.split(" ").join("\t"))
+  .join("\n")}\n`;
 const ok: Script = { match: () => true, code: 0 };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 async function until(what: string, f: () => boolean, ms = 15_000): Promise<void> {

@@ -114,7 +114,7 @@ test("an unreadable file is an error naming it", async () => {
 test("a config that leaves every optional setting out takes the defaults of config/defaults.ts", () => {
   const source = `sources:\n  - { name: a, host: h, identity: /k, target: backup/a, datasets: [{ name: tank }], ping_url: "http://x/{source}", drill: { schedule: "0 3 * * *" } }\n`;
   const r = parseConfig(
-    `mail: { smtp: "smtp://h:25", from: "a@b", to: ["c@d"] }\nwebhook: "http://w/"\nlog: { syslog: true }\n` + source,
+    `mail: { smtp: "smtp://h:25", from: "a@b", to: ["c@d"] }\nwebhook: "http://w/"\nlog: { syslog: true }\n${source}`,
   );
   assert.ok("config" in r, JSON.stringify(r));
   const {

@@ -65,7 +65,7 @@ test("install.sh into a throwaway root: bzman runs from the prefix; a second run
   assert.match(readFileSync(conf, "utf8"), /^state: \/var\/lib\/bzman\/state\.json/m);
   assert.ok(existsSync(join(root, "etc/bzman/id_ed25519.pub")));
   assert.ok(existsSync(join(root, "opt/bzman/lib/bzman/source-hooks/bzman-guard")));
-  writeFileSync(conf, readFileSync(conf, "utf8") + "# edited by the operator\n");
+  writeFileSync(conf, `${readFileSync(conf, "utf8")}# edited by the operator\n`);
   const keyBefore = readFileSync(join(root, "etc/bzman/id_ed25519"), "utf8");
   const confBefore = readFileSync(conf, "utf8");
   const second = sh(["deploy/install.sh", "--root", root, "--service", "systemd"]);
@@ -166,7 +166,7 @@ test("install-source.sh in a throwaway root: account, guard, key line; idempoten
   assert.match(rs.out, /would run: zfs allow -u bzman receive,create,mount,rename tank/);
   assert.equal(
     readFileSync(keys, "utf8"),
-    line + `restrict,command="/usr/local/libexec/bzman-guard --root tank --restore" ${restoreKey}\n`,
+    `${line}restrict,command="/usr/local/libexec/bzman-guard --root tank --restore" ${restoreKey}\n`,
     "both keys, each with its own guard mode",
   );
   // An existing account with a heavy login shell is pointed out (it slows every command).

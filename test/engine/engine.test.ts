@@ -156,7 +156,7 @@ test("transferStep: a stream that moves no byte for the stall timeout is STALLED
 });
 
 function listing(lines: string[]): string {
-  return lines.map((l) => l.split(" ").join("\t")).join("\n") + "\n";
+  return `${lines.map((l) => l.split(" ").join("\t")).join("\n")}\n`;
 }
 const dataset = (name: string, guid: string, snapsOf: Array<[string, string, number]>): string[] => [
   `${name} guid ${guid}`,
@@ -505,11 +505,11 @@ for (const c of RESUME_GIVEN_UP) {
       [name, type, guid, String(txg), "1700000000", "-", token].join("\t");
     let lists = 0;
     const bak = (withToken: boolean): string =>
-      [
+      `${[
         row("bak/w", "filesystem", "7", 1),
         row("bak/w/tank", "filesystem", "9", 2, withToken ? "1-abc-def" : "-"),
         row("bak/w/tank@a", "snapshot", "11", 10),
-      ].join("\n") + "\n";
+      ].join("\n")}\n`;
     const r = new FakeRunner("web1", [
       probe,
       { match: starts("zfs", "get"), stdout: src },
@@ -556,11 +556,11 @@ test("runSource: a cut stream into a resumable backup records the token it left;
   const row = (name: string, type: string, guid: string, txg: number, token = "-"): string =>
     [name, type, guid, String(txg), "1700000000", "-", token].join("\t");
   const bak = (token: string): string =>
-    [
+    `${[
       row("bak/w", "filesystem", "7", 1),
       row("bak/w/tank", "filesystem", "9", 2, token),
       row("bak/w/tank@a", "snapshot", "11", 10),
-    ].join("\n") + "\n";
+    ].join("\n")}\n`;
   const usage = { match: (a: string[]) => a.length === 1 && a[0] === "zfs", stderr: ozUsage, code: 2 };
   const remote = (): FakeRunner =>
     new FakeRunner("web1", [

@@ -34,7 +34,7 @@ function dataset(name: string, guid: string, snaps: Array<[string, string, numbe
     ]),
   ];
 }
-const text = (lines: string[]): string => lines.join("\n") + "\n";
+const text = (lines: string[]): string => `${lines.join("\n")}\n`;
 const both = (p: string): Array<[string, string, number]> => [
   [S0, `${p}0`, 10],
   [PASS, `${p}1`, 20],

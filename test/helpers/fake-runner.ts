@@ -3,7 +3,7 @@
 // faults real parts cannot produce on demand; the integration tier proves the real behaviour.
 
 import { PassThrough } from "node:stream";
-import { BackupError } from "../../server/errors.ts";
+import type { BackupError } from "../../server/errors.ts";
 import { runToEnd, type CommandRunner, type ExitStatus, type RunningCommand } from "../../server/zfs/runner.ts";
 
 /** How a scripted command behaves. */

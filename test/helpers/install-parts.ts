@@ -5,7 +5,7 @@
 import { SANDBOX_PACKAGES, TEST_PACKAGES, VM_PACKAGES, ensurePackages } from "../../server/sandbox/host-parts.ts";
 
 ensurePackages(
-  (line) => process.stderr.write(line + "\n"),
+  (line) => process.stderr.write(`${line}\n`),
   process.argv[2] === "vm" ? VM_PACKAGES : { ...SANDBOX_PACKAGES, ...TEST_PACKAGES },
 ).then(
   (installed) => installed.length && process.stderr.write(`installed ${installed.join(", ")}\n`),

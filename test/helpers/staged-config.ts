@@ -9,7 +9,7 @@ import { join } from "node:path";
 
 /** Writes `<root>.staged.yaml` from the installed config in `etc`; returns its path. */
 export function stagedConfig(root: string, etc: string): string {
-  const dir = "/" + etc.replace(/^\/+|\/+$/g, "");
+  const dir = `/${etc.replace(/^\/+|\/+$/g, "")}`;
   const restoreKey = `${root}.id_restore`;
   writeFileSync(restoreKey, "a restore key\n", { mode: 0o600 });
   const text = readFileSync(join(root, dir, "bzman.yaml"), "utf8")

@@ -29,7 +29,7 @@ function processesWith(verb: string, dataset: string): number[] {
       if (
         argv[0]?.endsWith("zfs") &&
         argv[1] === verb &&
-        argv.some((a) => a === dataset || a.startsWith(dataset + "@")) &&
+        argv.some((a) => a === dataset || a.startsWith(`${dataset}@`)) &&
         Number(p) !== process.pid
       )
         pids.push(Number(p));

@@ -76,7 +76,7 @@ describe("bzman serve", { skip }, () => {
     assert.equal(await d2.exited, 0);
 
     const ours = (m: Map<string, string>, prefix: string): string[] =>
-      [...m.keys()].filter((k) => k.startsWith(prefix + "@bzman_"));
+      [...m.keys()].filter((k) => k.startsWith(`${prefix}@bzman_`));
     const src = await snapshotGuids(S);
     const dst = await snapshotGuids(T);
     assert.equal(ours(src, "/a").length, 2, [...src.keys()].join(" "));

@@ -59,7 +59,7 @@ describe("syslog", { skip }, () => {
       schedule: "*/2 * * * * *",
       datasets: [{ name: `${rig.sourcePool}/a` }, { name: `${rig.sourcePool}/nope` }],
     });
-    writeFileSync(config, readFileSync(config, "utf8") + `log:\n  syslog:\n    socket: ${dir}/log.sock\n`);
+    writeFileSync(config, `${readFileSync(config, "utf8")}log:\n  syslog:\n    socket: ${dir}/log.sock\n`);
     const d = serveDaemon(config);
     const messages = (): string =>
       existsSync(join(dir, "messages")) ? readFileSync(join(dir, "messages"), "utf8") : "";

@@ -25,7 +25,7 @@ describe("bzman trust", { skip }, () => {
     await must(["zfs", "create", `${rig.sourcePool}/a`]);
     await must(["zfs", "snapshot", `${rig.sourcePool}/a@s1`]);
     config = rig.writeConfig({ host_key: undefined, datasets: [{ name: `${rig.sourcePool}/a` }] });
-    writeFileSync(config, "# operator's comment: keep me\n" + readFileSync(config, "utf8"));
+    writeFileSync(config, `# operator's comment: keep me\n${readFileSync(config, "utf8")}`);
   });
   after(async () => {
     await second?.stop();

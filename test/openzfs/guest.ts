@@ -97,7 +97,7 @@ export async function startGuest(series = SERIES): Promise<Guest> {
   for (const f of ["install-source.sh", "bzman-guard"])
     copyFileSync(join(REPO, "source-hooks", f), join(share, "source-hooks", f));
   // Only the admin key is written by hand: it is the test's root shell, not one of bzman's keys.
-  writeFileSync(join(share, "authorized_keys"), adminPub + "\n");
+  writeFileSync(join(share, "authorized_keys"), `${adminPub}\n`);
   writeFileSync(
     join(share, "zfs-cut"),
     [

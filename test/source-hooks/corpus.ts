@@ -566,7 +566,7 @@ export function corpus(fake: FakeZfs): { accepted: Job[]; hostile: Job[] } {
     "zfs receive -u -u tank/x",
     `zfs receive -u tank/www.before-restore-${STAMP}`,
     "zfs receive",
-    "zfs rename -r tank/a tank/a.before-restore-" + STAMP,
+    `zfs rename -r tank/a tank/a.before-restore-${STAMP}`,
     "zfs rename tank/a@x tank/a@y",
   ]) {
     hostile.push({ family: "restore", args: restore, command: r });

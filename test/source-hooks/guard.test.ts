@@ -248,7 +248,7 @@ const rejected: string[] = [
   "rm -rf /",
   "scp -f /etc/shadow",
   "internal-sftp",
-  "zfs " + "x".repeat(5000),
+  `zfs ${"x".repeat(5000)}`,
   "zfs set bzman:flushed=yes data/vm; id",
   // Names the guard refuses itself: `.`/`..`/empty components, and own snapshots not exactly <prefix>_<STAMP>.
   "zfs send tank/../etc@a",

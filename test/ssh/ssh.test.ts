@@ -8,7 +8,7 @@ import { BackupError } from "../../server/errors.ts";
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIcAqT0/itbXiAbhGiD5nI+Lh+FgmeKhrQNQ/J3b5ChW";
 
 test("parsePinnedKey: a known_hosts-style key; fingerprint like ssh-keygen", () => {
-  const k = parsePinnedKey(KEY + " comment here");
+  const k = parsePinnedKey(`${KEY} comment here`);
   assert.ok(typeof k !== "string");
   assert.equal(k.type, "ssh-ed25519");
   assert.equal(keyTypeOf(k.blob), "ssh-ed25519");
@@ -19,7 +19,7 @@ test("parsePinnedKey: refuses malformed keys with a reason", () => {
   assert.match(parsePinnedKey("AAAA") as string, /expected/);
   assert.match(parsePinnedKey("ssh-dss AAAA") as string, /unsupported key type/);
   assert.match(parsePinnedKey("ssh-ed25519 !!!") as string, /not base64/);
-  assert.match(parsePinnedKey("ssh-rsa " + KEY.split(" ")[1]) as string, /not a ssh-rsa key/);
+  assert.match(parsePinnedKey(`ssh-rsa ${KEY.split(" ")[1]}`) as string, /not a ssh-rsa key/);
 });
 
 test("hostKeyAlgorithms: the pinned type is what the host must present", () => {

@@ -30,7 +30,7 @@ test("foldJournal: a promotion is in force from its record until a failback ends
     op({ kind: "promote", promotion: promo }),
     op({ kind: "failback", source: "web1", dataset: "tank/www", result: "failed" }),
   ].map((o) => JSON.stringify(o));
-  const v = foldJournal(lines.join("\n") + '\n{"kind":"drill","startedA');
+  const v = foldJournal(`${lines.join("\n")}\n{"kind":"drill","startedA`);
   assert.equal(v.operations.length, 2);
   assert.equal(v.unreadable, 1);
   assert.deepEqual([...v.promotions.keys()], ["web1:tank/www"]);

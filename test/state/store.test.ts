@@ -244,7 +244,7 @@ test("a JSON file of another shape is moved aside too", async () => {
 test("a database file that cannot be opened is moved aside", async () => {
   const dir = tmp();
   const path = join(dir, "state.sqlite");
-  writeFileSync(path, "SQLite format 3\u0000" + "garbage".repeat(200));
+  writeFileSync(path, `SQLite format 3\u0000${"garbage".repeat(200)}`);
   const { store, problem } = await HistoryStore.open(path, { now: () => Date.parse("2026-11-26T12:00:00Z") });
   assert.match(
     problem!,
@@ -339,7 +339,7 @@ test("the daemon's checkpoint thread keeps the log short and leaves one file at 
 
 test("a read-only open of an unreadable file says so, shows no history, and leaves the file as it is", async () => {
   const dir = tmp();
-  writeFileSync(join(dir, "state.sqlite"), "SQLite format 3\u0000" + "garbage".repeat(200));
+  writeFileSync(join(dir, "state.sqlite"), `SQLite format 3\u0000${"garbage".repeat(200)}`);
   const { store, problem } = await HistoryStore.open(join(dir, "state.json"), { readOnly: true });
   assert.match(
     problem!,

@@ -108,7 +108,7 @@ test("missingDatasets: names from 'dataset does not exist' lines", () => {
   const err = fixture("zfs-fuse-get-listing.stderr");
   assert.deepEqual(missingDatasets(err), ["zxs/nope"]);
   assert.equal(onlyMissingDatasets(err), true);
-  assert.equal(onlyMissingDatasets(err + "cannot open 'x': permission denied\n"), false);
+  assert.equal(onlyMissingDatasets(`${err}cannot open 'x': permission denied\n`), false);
   assert.equal(onlyMissingDatasets(""), false);
 });
 
@@ -245,7 +245,7 @@ test("parseGetListing: rows of one dataset need not be consecutive; a name that 
     "tank/ab@s\tcreation\t6",
     "tank/ab@s\ttype\tsnapshot",
   ];
-  const l = parseGetListing(rows.join("\n") + "\n");
+  const l = parseGetListing(`${rows.join("\n")}\n`);
   assert.deepEqual([...l.keys()], ["tank/a", "tank/ab"]);
   assert.deepEqual(
     l.get("tank/a")!.snapshots.map((s) => s.guid),

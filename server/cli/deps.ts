@@ -32,6 +32,12 @@ export interface CliDeps {
 /** Exit codes of the CLI (`status --check` uses the Nagios codes of core/check.ts instead). */
 export const EXIT = { OK: 0, FAILED: 1, USAGE: 2 } as const;
 
+/** Writes `text` to `stream` and returns `code`: the one-line way a command says why it ends. */
+export function exitWith(stream: NodeJS.WritableStream, text: string, code: number): number {
+  stream.write(text);
+  return code;
+}
+
 /** A run id: UTC time of the pass plus a few random characters. */
 export function newRunId(now: Date): string {
   return `${utcStamp(now.getTime())}-${Math.random().toString(36).slice(2, 6)}`;

@@ -18,7 +18,7 @@ import { bytes, ms } from "./format.ts";
 import { createProgress } from "./progress.ts";
 import { confirm, type InteractiveDeps } from "./confirm.ts";
 import { parseSpec } from "./dataset-spec.ts";
-import { EXIT, openServices, type Services } from "./deps.ts";
+import { EXIT, exitWith, openServices, type Services } from "./deps.ts";
 import { recordOperation } from "./operations.ts";
 
 /** Options of `bzman promote`. */
@@ -42,7 +42,7 @@ async function locked<T>(
   f: () => Promise<T>,
 ): Promise<T | number> {
   const got = await services.locks.acquire(target);
-  if (typeof got === "string") return (deps.stderr.write(`${got}; try again when it has finished\n`), EXIT.FAILED);
+  if (typeof got === "string") return exitWith(deps.stderr, `${got}; try again when it has finished\n`, EXIT.FAILED);
   try {
     return await f();
   } finally {
@@ -59,14 +59,13 @@ async function prelude(
 ): Promise<{ p: Exclude<ReturnType<typeof parseSpec>, string>; services: Services; subject: string } | number> {
   const p = parseSpec(config, spec);
   if (typeof p === "string" || p.snapshot)
-    return (
-      deps.stderr.write(
-        `bzman ${verb}: ${typeof p === "string" ? p : `${verb} takes SOURCE:DATASET (no @SNAPSHOT: the newest backup snapshot is the one that counts)`}\n`,
-      ),
-      EXIT.USAGE
+    return exitWith(
+      deps.stderr,
+      `bzman ${verb}: ${typeof p === "string" ? p : `${verb} takes SOURCE:DATASET (no @SNAPSHOT: the newest backup snapshot is the one that counts)`}\n`,
+      EXIT.USAGE,
     );
   const services = await openServices(config, `bzman ${verb}`, (l) => deps.stderr.write(`bzman: warning: ${l}\n`));
-  if (typeof services === "string") return (deps.stderr.write(`bzman ${verb}: ${services}\n`), EXIT.USAGE);
+  if (typeof services === "string") return exitWith(deps.stderr, `bzman ${verb}: ${services}\n`, EXIT.USAGE);
   return { p, services, subject: `${p.source.name}:${p.dataset}` };
 }
 
@@ -82,9 +81,10 @@ export async function promoteCommand(
   const { p, services, subject } = pre;
   const already = services.journal.promotions().get(promotionKey(p.source.name, p.dataset));
   if (already)
-    return (
-      deps.stderr.write(`bzman promote: ${subject} is already promoted (local:${already.live}, since ${already.at})\n`),
-      EXIT.FAILED
+    return exitWith(
+      deps.stderr,
+      `bzman promote: ${subject} is already promoted (local:${already.live}, since ${already.at})\n`,
+      EXIT.FAILED,
     );
   const target = targetFor(p.source.target, p.dataset);
   const pool = poolOf(target);
@@ -98,7 +98,7 @@ export async function promoteCommand(
     pool,
     config.sources.map((s) => s.target),
   );
-  if (problem) return (deps.stderr.write(`bzman promote: --as: ${problem}\n`), EXIT.USAGE);
+  if (problem) return exitWith(deps.stderr, `bzman promote: --as: ${problem}\n`, EXIT.USAGE);
   deps.stdout.write(`promote local:${target} (the backup of ${subject}) to the live dataset local:${live}\n`);
   if (opts.dryRun) {
     // The same checks as the real run: what it would refuse, the dry run refuses.
@@ -110,13 +110,12 @@ export async function promoteCommand(
       );
     } catch (err) {
       const e = toBackupError(err);
-      return (deps.stderr.write(`bzman promote: dry run: refused [${e.code}] ${e.message}\n`), EXIT.FAILED);
+      return exitWith(deps.stderr, `bzman promote: dry run: refused [${e.code}] ${e.message}\n`, EXIT.FAILED);
     }
-    return (
-      deps.stdout.write(
-        `dry run: it would be renamed, made writable and mounted${opts.mountpoint ? ` at ${opts.mountpoint}` : ""}; pulls of ${subject} would pause until failback\n`,
-      ),
-      EXIT.OK
+    return exitWith(
+      deps.stdout,
+      `dry run: it would be renamed, made writable and mounted${opts.mountpoint ? ` at ${opts.mountpoint}` : ""}; pulls of ${subject} would pause until failback\n`,
+      EXIT.OK,
     );
   }
   const startedAt = deps.now().toISOString();
@@ -198,7 +197,7 @@ export async function failbackCommand(
   const { p, services, subject } = pre;
   const promotion = services.journal.promotions().get(promotionKey(p.source.name, p.dataset));
   if (!promotion)
-    return (deps.stderr.write(`bzman failback: ${subject} is not promoted; nothing to fail back\n`), EXIT.FAILED);
+    return exitWith(deps.stderr, `bzman failback: ${subject} is not promoted; nothing to fail back\n`, EXIT.FAILED);
   deps.stdout.write(
     `fail back local:${promotion.live} to ${subject} (${p.source.restoreUser}@${p.source.host}, restore key), then return it to local:${promotion.target}\n`,
   );
@@ -228,7 +227,7 @@ export async function failbackCommand(
         open.host.list([p.dataset], { signal: deps.signal }),
       ]);
       const l = live.listing.get(promotion.live);
-      if (!l) return (deps.stderr.write(`bzman failback: local:${promotion.live} does not exist\n`), EXIT.FAILED);
+      if (!l) return exitWith(deps.stderr, `bzman failback: local:${promotion.live} does not exist\n`, EXIT.FAILED);
       const s = src.listing.get(p.dataset);
       const written = s ? await open.host.writtenSinceSnapshot(p.dataset, deps.signal) : null;
       const plan = planFailback(l, s, opts.force ?? false, written);

@@ -11,7 +11,7 @@ import { RESTORE_PROPERTY, cloneSnapshot, destroyClone, listClones, restoreSnaps
 import { recordedError, toBackupError } from "../errors.ts";
 import { confirm, type InteractiveDeps } from "./confirm.ts";
 import { parseSpec } from "./dataset-spec.ts";
-import { EXIT, openServices, type CliDeps, type Services } from "./deps.ts";
+import { EXIT, exitWith, openServices, type CliDeps, type Services } from "./deps.ts";
 import { bytes, ms, rate } from "./format.ts";
 import { recordOperation } from "./operations.ts";
 import { createProgress } from "./progress.ts";
@@ -39,7 +39,7 @@ export async function restoreCommand(
   opts: RestoreOptions,
   deps: RestoreDeps,
 ): Promise<number> {
-  const usage = (msg: string): number => (deps.stderr.write(`bzman restore: ${msg}\n`), EXIT.USAGE);
+  const usage = (msg: string): number => exitWith(deps.stderr, `bzman restore: ${msg}\n`, EXIT.USAGE);
   if (opts.cleanup) {
     if (opts.local || opts.to || opts.as) return usage("--cleanup takes only an optional clone name");
   } else if (!spec) return usage("which backup? SOURCE:DATASET[@SNAPSHOT] (or --local, or --cleanup)");
@@ -93,7 +93,7 @@ async function restoreRemote(
 ): Promise<number> {
   const startedAt = deps.now().toISOString();
   const r = await resolveBackup(config, spec, deps).catch((e: unknown) => toBackupError(e).message);
-  if (typeof r === "string") return (deps.stderr.write(`bzman restore: ${r}\n`), EXIT.FAILED);
+  if (typeof r === "string") return exitWith(deps.stderr, `bzman restore: ${r}\n`, EXIT.FAILED);
   let host = r.source;
   let destination: string;
   if (opts.to) {
@@ -103,13 +103,16 @@ async function restoreRemote(
     ];
     const h = config.sources.find((s) => s.name === name);
     if (!h)
-      return (
-        deps.stderr.write(`bzman restore: --to ${opts.to}: no source named "${name}" in the config\n`), EXIT.USAGE
+      return exitWith(
+        deps.stderr,
+        `bzman restore: --to ${opts.to}: no source named "${name}" in the config\n`,
+        EXIT.USAGE,
       );
     if (ds && opts.as)
-      return (
-        deps.stderr.write("bzman restore: give the new name with --to HOST:DATASET or with --as, not both\n"),
-        EXIT.USAGE
+      return exitWith(
+        deps.stderr,
+        "bzman restore: give the new name with --to HOST:DATASET or with --as, not both\n",
+        EXIT.USAGE,
       );
     host = h;
     destination = ds ?? restoreDestination(r.dataset, opts.as, deps.now().getTime());
@@ -253,7 +256,7 @@ async function cloneLocal(
 ): Promise<number> {
   const startedAt = deps.now().toISOString();
   const r = await resolveBackup(config, spec, deps).catch((e: unknown) => toBackupError(e).message);
-  if (typeof r === "string") return (deps.stderr.write(`bzman restore: ${r}\n`), EXIT.FAILED);
+  if (typeof r === "string") return exitWith(deps.stderr, `bzman restore: ${r}\n`, EXIT.FAILED);
   const pool = poolOf(r.backup);
   const clone = clonePath(pool, opts.as!);
   const problem = backupNameProblem(
@@ -261,12 +264,12 @@ async function cloneLocal(
     pool,
     config.sources.map((s) => s.target),
   );
-  if (problem) return (deps.stderr.write(`bzman restore: --as: ${problem}\n`), EXIT.USAGE);
+  if (problem) return exitWith(deps.stderr, `bzman restore: --as: ${problem}\n`, EXIT.USAGE);
   const subject = `${r.source.name}:${r.dataset}`;
   deps.stdout.write(
     `clone local:${snapshotPath(r.backup, r.snapshot.name)} as ${clone}${opts.mountpoint ? ` at ${opts.mountpoint}` : ""} (writable, nothing executable)\n`,
   );
-  if (opts.dryRun) return (deps.stdout.write("dry run: nothing was changed\n"), EXIT.OK);
+  if (opts.dryRun) return exitWith(deps.stdout, "dry run: nothing was changed\n", EXIT.OK);
   try {
     await cloneSnapshot(
       deps.local,
@@ -322,10 +325,10 @@ async function cleanup(
   try {
     clones = await listClones(deps.local, pools, deps.signal);
   } catch (err) {
-    return (deps.stderr.write(`bzman restore --cleanup: ${toBackupError(err).message}\n`), EXIT.FAILED);
+    return exitWith(deps.stderr, `bzman restore --cleanup: ${toBackupError(err).message}\n`, EXIT.FAILED);
   }
   const chosen = name ? [name] : [...clones.keys()];
-  if (chosen.length === 0) return (deps.stdout.write("no clones to remove\n"), EXIT.OK);
+  if (chosen.length === 0) return exitWith(deps.stdout, "no clones to remove\n", EXIT.OK);
   let failed = 0;
   for (const c of chosen) {
     if (opts.dryRun && !clones.has(c)) {

@@ -11,7 +11,7 @@ import { poolOf } from "../core/naming.ts";
 import { runDrill } from "../engine/drill.ts";
 import { scrubPool, scrubProblems } from "../engine/scrub.ts";
 import { BackupError, recordedError, toBackupError } from "../errors.ts";
-import { EXIT, newRunId, openServices, type CliDeps, type Services } from "./deps.ts";
+import { EXIT, exitWith, newRunId, openServices, type CliDeps, type Services } from "./deps.ts";
 import { recordOperation } from "./operations.ts";
 
 /** One restore drill for `source`, recorded. Never throws. */
@@ -163,7 +163,7 @@ async function withServices(
   f: (s: Services) => Promise<OperationRecord[]>,
 ): Promise<number> {
   const services = await openServices(config, what, (l) => deps.stderr.write(`bzman: warning: ${l}\n`));
-  if (typeof services === "string") return (deps.stderr.write(`${what}: ${services}\n`), EXIT.USAGE);
+  if (typeof services === "string") return exitWith(deps.stderr, `${what}: ${services}\n`, EXIT.USAGE);
   const ops = await f(services);
   for (const o of ops) deps.stdout.write(`${o.result === "ok" ? "OK    " : "FAILED"} ${o.subject}: ${o.message}\n`);
   return ops.every((o) => o.result === "ok") ? EXIT.OK : EXIT.FAILED;
@@ -173,7 +173,7 @@ async function withServices(
 export async function drillCommand(config: Config, name: string | undefined, deps: CliDeps): Promise<number> {
   const sources = name ? config.sources.filter((s) => s.name === name) : config.sources;
   if (sources.length === 0)
-    return (deps.stderr.write(`bzman drill: no source named "${name}" in the config\n`), EXIT.USAGE);
+    return exitWith(deps.stderr, `bzman drill: no source named "${name}" in the config\n`, EXIT.USAGE);
   return withServices(config, "bzman drill", deps, async (services) => {
     const out: OperationRecord[] = [];
     for (const s of sources) out.push(await drillOnce(s, deps, services));

@@ -7,6 +7,7 @@ import type { Listing } from "../core/model.ts";
 import { toBackupError } from "../errors.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import type { ReplicatedDataset } from "./retention-pass.ts";
+import { addWarning } from "./warnings.ts";
 
 /** Bookmarks the newest common snapshot of every replicated dataset on `remote` (where it has bookmarks). */
 export async function bookmarkReplicated(
@@ -30,9 +31,7 @@ export async function bookmarkReplicated(
       await remote.bookmark(dataset, snapshot, bookmark, signal);
     } catch (err) {
       failed.add(dataset);
-      (byDataset.get(dataset)!.record.warnings ??= []).push(
-        `bookmark ${dataset}#${bookmark}: ${toBackupError(err).message}`,
-      );
+      addWarning(byDataset.get(dataset)!.record, `bookmark ${dataset}#${bookmark}: ${toBackupError(err).message}`);
     }
   }
   for (const [dataset, name] of plan.destroy) {
@@ -40,9 +39,7 @@ export async function bookmarkReplicated(
     try {
       await remote.destroyBookmark(dataset, name, own, signal);
     } catch (err) {
-      (byDataset.get(dataset)!.record.warnings ??= []).push(
-        `destroy bookmark ${dataset}#${name}: ${toBackupError(err).message}`,
-      );
+      addWarning(byDataset.get(dataset)!.record, `destroy bookmark ${dataset}#${name}: ${toBackupError(err).message}`);
     }
   }
 }

@@ -8,6 +8,7 @@ import { LEGACY_HOLD_TAG } from "../core/naming.ts";
 import { planPrune, type KeepPolicy } from "../core/retention.ts";
 import { toBackupError } from "../errors.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
+import { addWarning } from "./warnings.ts";
 
 /** What retention needs to know about a pass. */
 export interface RetentionSpec {
@@ -48,7 +49,7 @@ export async function holdCommonAll(
       const warn = (failures: string[]): void => {
         for (const f of failures) {
           const d = withTo.find((x) => f.startsWith(`${datasetOf(x)}@`));
-          if (d) (d.record.warnings ??= []).push(`hold on ${host.where} ${f}`);
+          if (d) addWarning(d.record, `hold on ${host.where} ${f}`);
         }
       };
       warn(
@@ -69,7 +70,7 @@ export async function holdCommonAll(
         ),
       );
     } catch (err) {
-      for (const d of withTo) (d.record.warnings ??= []).push(`holds on ${host.where}: ${toBackupError(err).message}`);
+      for (const d of withTo) addWarning(d.record, `holds on ${host.where}: ${toBackupError(err).message}`);
     }
   }
 }
@@ -103,7 +104,7 @@ async function pruneSide(
       const e = toBackupError(err);
       // Still held: by another receiver of this source (or an operator). Theirs to release.
       if (e.code === "ZFS_BUSY") continue;
-      (record.warnings ??= []).push(`prune on ${host.where} ${dataset}@${s.name}: ${e.message}`);
+      addWarning(record, `prune on ${host.where} ${dataset}@${s.name}: ${e.message}`);
     }
   }
   return n;

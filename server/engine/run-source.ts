@@ -28,6 +28,7 @@ import type { Step } from "../core/model.ts";
 import type { ConfiguredReceive } from "../core/receive-properties.ts";
 import { passSnapshotsToDrop } from "../core/selection.ts";
 import { transferStep, type TransferProgress } from "./transfer.ts";
+import { addWarning } from "./warnings.ts";
 
 /** What to replicate from one source, and where to. */
 export interface SourceJob {
@@ -246,7 +247,8 @@ async function recordExcluded(
       await inspection.remote
         .destroySnapshot(x.sourceDataset, job.snapshot!.name, prefix, deps.signal)
         .catch((err: unknown) => {
-          (rec.warnings ??= []).push(
+          addWarning(
+            rec,
             `the pass's snapshot ${x.sourceDataset}@${job.snapshot!.name} could not be removed again: ${toBackupError(err).message}`,
           );
         });
@@ -371,14 +373,14 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
         keep,
       });
     }
-    if (dp.note) (rec.warnings ??= []).push(dp.note);
+    if (dp.note) addWarning(rec, dp.note);
     phases.transfer = (phases.transfer ?? 0) + rec.transferMs;
     // Said once per pass, on its first dataset: an older guard keeps the property from being read.
     if (
       inspection.selectUnavailable &&
       !record.datasets.some((d) => d.warnings?.includes(inspection.selectUnavailable!))
     )
-      (rec.warnings ??= []).push(inspection.selectUnavailable);
+      addWarning(rec, inspection.selectUnavailable);
     record.datasets.push(rec);
     if (!job.retention && !job.holdTag && !job.bookmarks) deps.onDataset?.(rec);
   }
@@ -391,7 +393,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
       const why = pauseReason(pausedNow, r.record.dataset);
       if (why !== undefined) {
         replicated.splice(i, 1);
-        (r.record.warnings ??= []).push(`not held or pruned: ${why}`);
+        addWarning(r.record, `not held or pruned: ${why}`);
       }
     }
     await timed(
@@ -408,7 +410,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
             target = (await deps.local.list([job.targetRoot], { signal: deps.signal })).listing;
           } catch (err) {
             for (const r of replicated)
-              (r.record.warnings ??= []).push(`no pruning: cannot list the backup: ${toBackupError(err).message}`);
+              addWarning(r.record, `no pruning: cannot list the backup: ${toBackupError(err).message}`);
           }
           if (target) {
             for (const r of replicated) {
@@ -480,7 +482,8 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
     ...(first.kind === "resume" ? { resumeToken: first.resumeToken } : {}),
   };
   if (first.kind === "incremental" && first.fromBookmark) {
-    (rec.warnings ??= []).push(
+    addWarning(
+      rec,
       `the newest common snapshot is gone on the source; continued from its bookmark ${dp.sourceDataset}#${first.from.name}`,
     );
   }
@@ -526,7 +529,8 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
       await deps.local.rename(dp.targetDataset, aside, deps.signal);
       present.delete(dp.targetDataset);
       rec.keptAside = aside;
-      (rec.warnings ??= []).push(
+      addWarning(
+        rec,
         `the backup ${dp.targetDataset} conflicted with the source (${dp.decision.kind}); it is kept as ${aside} and was re-seeded in full`,
       );
     }
@@ -549,7 +553,8 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
         first.kind === "resume" ? afterFailedResume(toBackupError(err).code) : { discard: false as const };
       if (!failure.discard) throw err;
       await deps.local.abortPartialReceive(dp.targetDataset, deps.signal);
-      (rec.warnings ??= []).push(
+      addWarning(
+        rec,
         `the partial receive of ${dp.targetDataset} could not resume: ${failure.why} (${toBackupError(err).message}); it was discarded (zfs receive -A) and the dataset planned again`,
       );
       const target = (
@@ -670,7 +675,7 @@ async function transferWithRetries(
       onFailedAttempt: (err) => {
         last = toBackupError(err);
         if (err.retriesLeft > 0 && retryable(err) && !deps.signal?.aborted)
-          (rec.warnings ??= []).push(`attempt ${err.attemptNumber} failed (${last.code}: ${last.message}); retried`);
+          addWarning(rec, `attempt ${err.attemptNumber} failed (${last.code}: ${last.message}); retried`);
       },
     },
   );

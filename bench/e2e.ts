@@ -70,9 +70,9 @@ async function main(): Promise<void> {
       async () => void (await must(["sh", "-c", `${ssh} zfs send -I ${S}@s1 ${S}@s2 | zfs receive -u ${manual}`])),
     );
     let phases: Record<string, number> = {};
-    const tool = await seconds(
-      async () => void ({ phases } = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"])),
-    );
+    const tool = await seconds(async () => {
+      ({ phases } = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"]));
+    });
     const mbps = (s: number): string => `${((MIB * 1.048576) / s).toFixed(0)} MB/s`;
     process.stdout.write(
       `e2e on zfs-fuse, a ${MIB} MiB increment through sshd and the guard:\n` +

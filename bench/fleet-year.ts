@@ -77,7 +77,7 @@ export function yearEndState(fleet: Fleet, end: number): StateData {
         }
         if (failed) history.push({ ...fleetRow(s, d, at, true), rolled: true });
         const i = ((Math.floor(at / 86400_000) - firstDay) * fleet.sources + s) * fleet.datasets + d;
-        const r = (daily[i] ??= {
+        const r = daily[i] ?? {
           day: iso(at).slice(0, 10),
           source: `src${s}`,
           dataset: `tank/ds${d}`,
@@ -86,7 +86,8 @@ export function yearEndState(fleet: Fleet, end: number): StateData {
           bytes: 0,
           transferMs: 0,
           lastResult: "ok",
-        });
+        };
+        daily[i] = r;
         r.passes++;
         r.transferMs += 420;
         r.lastResult = failed ? "failed" : "ok";

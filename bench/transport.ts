@@ -60,7 +60,9 @@ async function main(): Promise<void> {
         const recv = local.spawn(CONSUMER);
         // As engine/transfer.ts does it: count with a listener beside the pipe.
         let n = 0;
-        send.stdout.on("data", (c: Buffer) => void (n += c.length));
+        send.stdout.on("data", (c: Buffer) => {
+          n += c.length;
+        });
         const [, s, r] = await Promise.all([pipeline(send.stdout, recv.stdin), send.done, recv.done]);
         if (s.code !== 0 || r.code !== 0 || n !== BYTES)
           throw new Error(`bzman path: send ${s.code}, receive ${r.code}, ${n} bytes`);

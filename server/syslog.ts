@@ -117,7 +117,10 @@ export class LoggerSyslog implements SyslogSink {
     if (this.closing) return;
     const sev = Math.min(7, Math.max(0, Math.trunc(severity)));
     let ch = this.channels.get(sev);
-    if (!ch) this.channels.set(sev, (ch = { severity: sev, quickDeaths: 0, notBefore: 0, dropped: 0 }));
+    if (!ch) {
+      ch = { severity: sev, quickDeaths: 0, notBefore: 0, dropped: 0 };
+      this.channels.set(sev, ch);
+    }
     if (!ch.child || ch.child.exited) {
       if (this.now() < ch.notBefore || !this.start(ch)) {
         ch.dropped++;

@@ -231,7 +231,10 @@ describe("syslog through logger(1) into a private rsyslogd", { skip }, () => {
         /^daemon\.info bzman-group: serving/m.test(messages()) &&
         /^daemon\.err bzman-group: pass FAILED/m.test(messages()),
       30_000,
-    ).catch((err: Error) => (d.kill("SIGKILL"), assert.fail(`${err.message}\n${d.stderr()}`)));
+    ).catch((err: Error) => {
+      d.kill("SIGKILL");
+      assert.fail(`${err.message}\n${d.stderr()}`);
+    });
     d.killGroup("SIGTERM");
     assert.equal(await d.exited, 0, d.stderr());
     await until(

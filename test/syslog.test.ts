@@ -31,7 +31,10 @@ class FakeStarter {
   spawn(argv: string[]): RunningCommand {
     let resolve!: (s: ExitStatus) => void;
     let reject!: (e: Error) => void;
-    const done = new Promise<ExitStatus>((res, rej) => ((resolve = res), (reject = rej)));
+    const done = new Promise<ExitStatus>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
     let text = "";
     const p: FakeLogger = {
       argv,

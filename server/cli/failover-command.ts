@@ -18,7 +18,7 @@ import { bytes, ms } from "./format.ts";
 import { createProgress } from "./progress.ts";
 import { confirm, type InteractiveDeps } from "./confirm.ts";
 import { parseSpec } from "./dataset-spec.ts";
-import { EXIT, exitWith, openServices, type Services } from "./deps.ts";
+import { EXIT, exitWith, openServices, type Services, type OpenSource } from "./deps.ts";
 import { recordOperation } from "./operations.ts";
 
 /** Options of `bzman promote`. */
@@ -203,7 +203,7 @@ export async function failbackCommand(
   );
   const startedAt = deps.now().toISOString();
   const base = { kind: "failback" as const, subject, source: p.source.name, dataset: p.dataset, startedAt };
-  let open;
+  let open: OpenSource;
   try {
     open = await deps.connect(p.source, deps.signal, { restore: true });
   } catch (err) {

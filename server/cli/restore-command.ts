@@ -11,7 +11,7 @@ import { RESTORE_PROPERTY, cloneSnapshot, destroyClone, listClones, restoreSnaps
 import { recordedError, toBackupError } from "../errors.ts";
 import { confirm, type InteractiveDeps } from "./confirm.ts";
 import { parseSpec } from "./dataset-spec.ts";
-import { EXIT, exitWith, openServices, type CliDeps, type Services } from "./deps.ts";
+import { EXIT, exitWith, openServices, type CliDeps, type Services, type OpenSource } from "./deps.ts";
 import { bytes, ms, rate } from "./format.ts";
 import { recordOperation } from "./operations.ts";
 import { createProgress } from "./progress.ts";
@@ -123,7 +123,7 @@ async function restoreRemote(
     `restore ${what}\n     to ${host.name}:${destination} (${host.restoreUser}@${host.host}, restore key)\n`,
   );
 
-  let open;
+  let open: OpenSource;
   try {
     open = await deps.connect(host, deps.signal, { restore: true });
   } catch (err) {

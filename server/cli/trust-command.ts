@@ -24,7 +24,7 @@ export async function trustCommand(config: Config, name: string, yes: boolean, d
     );
     return EXIT.USAGE;
   }
-  let presented;
+  let presented: { key: string; fingerprint: string };
   try {
     presented = await deps.fetchHostKey(source.host, source.port);
   } catch (err) {

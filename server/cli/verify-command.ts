@@ -11,7 +11,7 @@ import { poolOf } from "../core/naming.ts";
 import { runDrill } from "../engine/drill.ts";
 import { scrubPool, scrubProblems } from "../engine/scrub.ts";
 import { BackupError, recordedError, toBackupError } from "../errors.ts";
-import { EXIT, exitWith, newRunId, openServices, type CliDeps, type Services } from "./deps.ts";
+import { EXIT, exitWith, newRunId, openServices, type CliDeps, type Services, type OpenSource } from "./deps.ts";
 import { recordOperation } from "./operations.ts";
 
 /** One restore drill for `source`, recorded. Never throws. */
@@ -24,7 +24,7 @@ export async function drillOnce(
   const startedAt = deps.now().toISOString();
   const base = { kind: "drill" as const, subject: source.name, source: source.name, startedAt };
   const mountpoint = mkdtempSync(join(tmpdir(), "bzman-drill-"));
-  let open;
+  let open: OpenSource | undefined;
   try {
     open = await deps.connect(source, deps.signal);
     const previous = (guid: string): { files: number; bytes: number } | undefined => {

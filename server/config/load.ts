@@ -165,15 +165,18 @@ function ruleErrors(file: ConfigFile): string[] {
 function sharedPingWarnings(file: ConfigFile, config: Config): string[] {
   const first = new Map<string, number>();
   const out: string[] = [];
-  config.sources.forEach((s, i) => {
-    if (!s.ping) return;
+  for (const [i, s] of config.sources.entries()) {
+    if (!s.ping) continue;
     const j = first.get(s.ping.url);
-    if (j === undefined) return void first.set(s.ping.url, i);
+    if (j === undefined) {
+      first.set(s.ping.url, i);
+      continue;
+    }
     const at = file.sources[i]!.ping_url ? `sources[${i}].ping_url` : "defaults.ping_url";
     out.push(
       `${at}: ${s.name} pings the same URL as ${config.sources[j]!.name}, so a success of one hides a failure of the other; give each source its own check (e.g. {source} in the URL)`,
     );
-  });
+  }
   return out;
 }
 

@@ -51,7 +51,7 @@ export function bookmarkNameFor(snapshot: string, instance: string): string {
 
 // The UTC stamp bzman writes into its snapshot names (see snapshotNameAt).
 const STAMP = "[0-9]{8}T[0-9]{6}Z";
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /**
  * True iff `name` is exactly one of bzman's snapshots for `prefix`: `<prefix>_<UTC stamp>` as
@@ -59,7 +59,7 @@ const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
  * `bzman_dr_…`, an operator's `bzman_before_upgrade`) is not.
  */
 export function isOwnSnapshot(name: string, prefix: string): boolean {
-  return new RegExp(`^${escape(prefix)}_${STAMP}$`).test(name);
+  return new RegExp(`^${escapeRegExp(prefix)}_${STAMP}$`).test(name);
 }
 
 /**

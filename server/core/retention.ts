@@ -72,16 +72,14 @@ export function planPrune(
     if (s.creation > opts.now) add(s, "future");
   }
   if (!hasRule) for (const s of own) add(s, "last");
-  own.slice(0, policy.last ?? 0).forEach((s) => add(s, "last"));
+  for (const s of own.slice(0, policy.last ?? 0)) add(s, "last");
   for (const bucket of BUCKETS) {
     const n = policy[bucket] ?? 0;
     if (n <= 0) continue;
     const oldestOfPeriod = new Map<number, Snapshot>();
     for (const s of own) oldestOfPeriod.set(periodOf(s.creation, bucket), s); // newest first, so the last write is the oldest
-    [...oldestOfPeriod.entries()]
-      .sort((a, b) => b[0] - a[0])
-      .slice(0, n)
-      .forEach(([, s]) => add(s, bucket));
+    const periods = [...oldestOfPeriod.entries()].sort((a, b) => b[0] - a[0]).slice(0, n);
+    for (const [, s] of periods) add(s, bucket);
   }
   const keep = snapshots
     .filter((s) => reasons.get(s)!.length > 0)

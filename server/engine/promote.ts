@@ -273,7 +273,10 @@ export async function failback(
             type: live.type,
             restore: { mount: true },
             ...(signal ? { signal } : {}),
-            onProgress: (pr) => ((seen = pr.bytes), opts.onProgress?.(pr)),
+            onProgress: (pr) => {
+              seen = pr.bytes;
+              opts.onProgress?.(pr);
+            },
           },
         );
       try {

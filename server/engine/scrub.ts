@@ -20,10 +20,10 @@ export async function scrubPool(
       const t = setTimeout(resolve, opts.pollMs);
       opts.signal?.addEventListener(
         "abort",
-        () => (
-          clearTimeout(t),
-          reject(new BackupError("ABORTED", `stopped following the scrub of ${pool} (it goes on in ZFS)`))
-        ),
+        () => {
+          clearTimeout(t);
+          reject(new BackupError("ABORTED", `stopped following the scrub of ${pool} (it goes on in ZFS)`));
+        },
         { once: true },
       );
     });

@@ -7,7 +7,7 @@ import { pipeline } from "node:stream/promises";
 import type { DatasetType, Step } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
 import { tryClassifyStderr } from "../zfs/parse.ts";
-import type { ExitStatus } from "../zfs/runner.ts";
+import type { ExitStatus, RunningCommand } from "../zfs/runner.ts";
 import type { SendOptions } from "../zfs/args.ts";
 import { commandError, describeExit, type ZfsHost } from "../zfs/zfs-host.ts";
 import { Throttle } from "./throttle.ts";
@@ -140,7 +140,7 @@ export async function transferStep(
       recv.stdin.destroy();
       recvKillTimer ??= setTimeout(() => recv.kill(), RECEIVE_GRACE_MS).unref();
     };
-    let send;
+    let send: RunningCommand;
     try {
       send = await hosts.sender.send(step, stop.signal, opts.send ?? {});
     } catch (err) {

@@ -24,8 +24,12 @@ export function startDaemon(argv: string[], logPath: string): Daemon {
   if (child.pid === undefined) throw new BackupError("SPAWN_FAILED", `cannot start ${argv[0]}`);
   let gone = false;
   const exited = new Promise<void>((resolve) => {
-    child.once("exit", () => ((gone = true), resolve()));
-    child.once("error", () => ((gone = true), resolve()));
+    const end = (): void => {
+      gone = true;
+      resolve();
+    };
+    child.once("exit", end);
+    child.once("error", end);
   });
   // Never leave a daemon behind when the process that started it exits.
   const onExit = (): void => void (gone || child.kill("SIGKILL"));

@@ -164,7 +164,10 @@ export async function startRig(opts: RigOptions = {}): Promise<Rig> {
       installKey,
       sourceName,
       cleanup,
-      release: () => (sshd.release(), daemon.release()),
+      release: () => {
+        sshd.release();
+        daemon.release();
+      },
       writeConfig(source = {}, file = join(dir, "bzman.yaml")) {
         const config = {
           state: join(dir, "state.json"),

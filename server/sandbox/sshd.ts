@@ -42,7 +42,10 @@ async function listening(port: number): Promise<boolean> {
   const { connect } = await import("node:net");
   return new Promise((resolve) => {
     const c = connect(port, "127.0.0.1");
-    c.once("connect", () => (c.destroy(), resolve(true)));
+    c.once("connect", () => {
+      c.destroy();
+      resolve(true);
+    });
     c.once("error", () => resolve(false));
   });
 }

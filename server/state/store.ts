@@ -241,14 +241,18 @@ export class HistoryStore {
     if (!exitHooked) {
       exitHooked = true;
       // A command that exits without closing still leaves the file at rest (one file, no -wal).
-      process.once("exit", () => openStores.forEach((s) => s.close()));
+      process.once("exit", () => {
+        for (const s of openStores) s.close();
+      });
     }
     return store;
   }
 
   private statement(sql: string): Database.Statement {
-    let st = this.statements.get(sql);
-    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
+    const cached = this.statements.get(sql);
+    if (cached) return cached;
+    const st = this.db.prepare(sql);
+    this.statements.set(sql, st);
     return st;
   }
 

@@ -1,7 +1,7 @@
 // Strict parsers for zfs output (`-H -p`, tab-separated) and the stderr classifier that turns
 // zfs's messages into error codes. Anything unexpected is ZFS_PARSE, never guessed around.
 
-import type { DatasetSnapshots, DatasetType, Listing, Snapshot } from "../core/model.ts";
+import type { DatasetType, Listing, Snapshot } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
 import { SELECT_PROPERTY } from "../core/naming.ts";
 
@@ -82,7 +82,8 @@ function toListing(rows: Map<string, Row>): Listing {
   for (const [dataset, snap] of snapshots) listing.get(dataset)?.snapshots.push(snap);
   for (const [dataset, mark] of bookmarks) {
     const d = listing.get(dataset);
-    if (d) (d.bookmarks ??= []).push(mark);
+    if (d?.bookmarks) d.bookmarks.push(mark);
+    else if (d) d.bookmarks = [mark];
   }
   for (const d of listing.values()) {
     d.snapshots.sort((a, b) => a.createtxg - b.createtxg);

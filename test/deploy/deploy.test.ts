@@ -201,7 +201,7 @@ test("install-source.sh in a throwaway root: account, guard, key line; idempoten
 
 test("every YAML block in the README parses with the real schema", () => {
   const readme = readFileSync(join(REPO, "README.md"), "utf8");
-  const blocks = [...readme.matchAll(/```yaml\n([^]*?)```/g)].map((m) => m[1]!);
+  const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
   assert.ok(blocks.length >= 1);
   for (const b of blocks) {
     const r = parseConfig(b);

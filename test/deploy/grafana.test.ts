@@ -39,7 +39,8 @@ function dashboardQueries(d: Dashboard): Array<{ where: string; expr: string }> 
   const out: Array<{ where: string; expr: string }> = [];
   const walk = (ps: Panel[]): void =>
     ps.forEach((p) => {
-      (p.targets ?? []).forEach((t, i) => out.push({ where: `panel "${p.title}" target ${i}`, expr: t.expr }));
+      for (const [i, t] of (p.targets ?? []).entries())
+        out.push({ where: `panel "${p.title}" target ${i}`, expr: t.expr });
       walk(p.panels ?? []);
     });
   walk(d.panels);
@@ -97,14 +98,21 @@ test("an importable dashboard: uid, unique panel ids, grid inside 24 columns, ev
   const d = dashboard();
   assert.equal(d.uid, "bzman");
   const all: Panel[] = [];
-  const walk = (ps: Panel[]): void => ps.forEach((p) => (all.push(p), walk(p.panels ?? [])));
+  const walk = (ps: Panel[]): void => {
+    for (const p of ps) {
+      all.push(p);
+      walk(p.panels ?? []);
+    }
+  };
   walk(d.panels);
   assert.equal(new Set(all.map((p) => p.id)).size, all.length, "unique ids");
   for (const p of all) {
     assert.ok(p.gridPos.x >= 0 && p.gridPos.x + p.gridPos.w <= 24 && p.gridPos.h > 0, `${p.title}: gridPos`);
     if (p.type === "row") continue;
-    assert.equal(p.datasource?.uid, "${datasource}", `${p.title}: datasource`);
-    for (const t of p.targets ?? []) assert.equal(t.datasource?.uid, "${datasource}", `${p.title}: target datasource`);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's template variable, as the JSON has it
+    const variable = "${datasource}";
+    assert.equal(p.datasource?.uid, variable, `${p.title}: datasource`);
+    for (const t of p.targets ?? []) assert.equal(t.datasource?.uid, variable, `${p.title}: target datasource`);
   }
   assert.deepEqual(
     d.templating.list.filter((v) => v.type === "datasource").map((v) => v.name),

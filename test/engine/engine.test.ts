@@ -391,7 +391,14 @@ test("runSource: a transient failure is retried within the pass (reconnecting, c
   let connects = 0;
   const rec = await runSource(
     { ...job, retry: { retries: 2, minTimeoutMs: 10 } },
-    { connect: async () => (connects++, h.remote), local: h.local, now: fixedNow },
+    {
+      connect: async () => {
+        connects++;
+        return h.remote;
+      },
+      local: h.local,
+      now: fixedNow,
+    },
     "r1",
   );
   assert.equal(rec.datasets[0]!.result, "ok", JSON.stringify(rec.datasets[0]));

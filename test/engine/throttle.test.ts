@@ -7,7 +7,15 @@ import { limitAt, parseRate, parseTimeOfDay } from "../../server/core/bandwidth.
 
 /** A clock whose time moves only when the throttle sleeps (and by what the test says). */
 function fakeClock(): { now(): number; sleep(ms: number): Promise<void>; slept: number } {
-  const c = { t: 0, slept: 0, now: () => c.t, sleep: async (ms: number) => void ((c.t += ms), (c.slept += ms)) };
+  const c = {
+    t: 0,
+    slept: 0,
+    now: () => c.t,
+    sleep: async (ms: number) => {
+      c.t += ms;
+      c.slept += ms;
+    },
+  };
   return c;
 }
 

@@ -45,7 +45,10 @@ export class FakeRunner implements CommandRunner {
     const key = argv.join(" ");
     const done = new Promise<ExitStatus>((resolve, reject) => {
       const finish = (): void => {
-        if (s.fail) return reject(s.fail);
+        if (s.fail) {
+          reject(s.fail);
+          return;
+        }
         resolve(
           killed
             ? { code: null, signal: "SIGTERM", stderr: s.stderr ?? "" }
@@ -53,7 +56,10 @@ export class FakeRunner implements CommandRunner {
         );
       };
       let n = 0;
-      stdin.on("data", (c: Buffer) => this.stdinBytes.set(key, (n += c.length)));
+      stdin.on("data", (c: Buffer) => {
+        n += c.length;
+        this.stdinBytes.set(key, n);
+      });
       // A stdin closed before the command "starts" (an abort in the same tick) must still end it.
       let stdinGone = false;
       stdin.once("end", () => (stdinGone = true)).once("close", () => (stdinGone = true));

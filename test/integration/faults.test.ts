@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runSource, type SourceJob } from "../../server/engine/run-source.ts";
+import type { RunRecord } from "../../server/core/model.ts";
 import { startRig, type Rig } from "../../server/sandbox/rig.ts";
 import { freePort, makeKey } from "../../server/sandbox/sshd.ts";
 import { must } from "../../server/sandbox/zfs-pools.ts";
@@ -140,7 +141,7 @@ describe("faults", { skip }, () => {
         }
       },
     });
-    let rec;
+    let rec: RunRecord;
     try {
       rec = await runSource({ ...job, stallMs: 1500 }, deps, "stall");
     } finally {

@@ -196,7 +196,12 @@ export async function startGuest(series = SERIES): Promise<Guest> {
   qemu.stdout!.on("data", (c) => writeFileSync(console, c, { flag: "a" }));
   qemu.stderr!.on("data", (c) => writeFileSync(console, c, { flag: "a" }));
   let exited = false;
-  const gone = new Promise<void>((r) => qemu.once("close", () => ((exited = true), r())));
+  const gone = new Promise<void>((r) =>
+    qemu.once("close", () => {
+      exited = true;
+      r();
+    }),
+  );
   const kill = (): void => {
     if (!exited && qemu.pid)
       try {

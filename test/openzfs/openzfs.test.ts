@@ -105,7 +105,14 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
       60_000,
     );
     let t = "-";
-    await until("a resume token on the target", async () => (t = await token(dataset)) !== "-", 60_000);
+    await until(
+      "a resume token on the target",
+      async () => {
+        t = await token(dataset);
+        return t !== "-";
+      },
+      60_000,
+    );
     return t;
   };
 

@@ -155,6 +155,7 @@ const INJECTIONS = [
   " *",
   "?",
   "\t-r",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion the guard must refuse
   " ${HOME}",
   " #x",
 ];

@@ -81,7 +81,9 @@ export class FakeZfs {
         "#!/bin/sh",
         'if [ "$1" = send ] && [ "$2" = -nvt ]; then',
         '  printf "dry-run %s\\n" "$*" >> "$FAKE_LOG"',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion in the fake zfs
         '  [ -z "${FAKE_OUTPUT-}" ] || cat "$FAKE_OUTPUT"',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion in the fake zfs
         '  exit "${FAKE_STATUS:-0}"',
         "fi",
         'printf "ran %s\\n" "$*" >> "$FAKE_LOG"',

@@ -3,6 +3,7 @@
 // nothing else in config/ writes a default value.
 
 import { DEFAULT_SNAPSHOT_PREFIX } from "../core/naming.ts";
+import { DEFAULT_CAPACITY_LIMIT } from "../core/status.ts";
 import type { KeepPolicy } from "./schema.ts";
 
 /** What a source inherits when neither it nor `defaults:` sets it. */
@@ -32,11 +33,11 @@ export const DEFAULTS = {
   mail: { realert: "6h", digest: "30s" },
   webhook: { timeout: "10s" },
   log: { syslog: false as const, syslogTag: "bzman", level: "info" as const },
-  capacity_limit: 0.75,
+  capacity_limit: DEFAULT_CAPACITY_LIMIT,
   max_transfers: 2,
   history: { days: 90, detail_hours: 48 },
   source: { port: 22, user: "bzman", pre_snapshot: [] as string[][], post_snapshot: [] as string[][] },
-  dataset: { recursive: false },
+  dataset: { recursive: false, exclude: [] as string[] },
   drill: { recent: 10 },
   ping_url: { method: "GET" as const, start: false, timeout: "10s" },
   /** Under `defaults:`, and so for every source. */

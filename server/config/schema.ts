@@ -149,7 +149,7 @@ const datasetSchema = z.preprocess(
     name: z.string(),
     recursive: z.boolean().default(DEFAULTS.dataset.recursive),
     /** Glob patterns on the paths of datasets below a recursive root (relative to it): left out with what lies below them. */
-    exclude: z.array(z.string().min(1)).default([]),
+    exclude: z.array(z.string().min(1)).default(DEFAULTS.dataset.exclude),
     ...datasetOverrides,
   }),
 );

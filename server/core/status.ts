@@ -179,9 +179,12 @@ function newestBy(
 
 const key = (source: string, dataset: string): string => `${source}\u0000${dataset}`;
 
+/** How full a pool may be before it is a problem, when the caller does not say (config: `capacity_limit`). */
+export const DEFAULT_CAPACITY_LIMIT = 0.75;
+
 /** Builds the status from the history, the pools and what runs now. */
 export function buildStatus(inp: StatusInputs): StatusModel {
-  const limit = inp.capacityLimit ?? 0.75;
+  const limit = inp.capacityLimit ?? DEFAULT_CAPACITY_LIMIT;
   const last = new Map<string, StatusRow>();
   const lastGood = new Map<string, StatusRow>();
   for (const r of inp.rows) {

@@ -3,14 +3,12 @@
 // nightly report. Reads the history read-only; --send records only what was mailed.
 
 import type { Config } from "../config/schema.ts";
-import { poolOf } from "../core/naming.ts";
-import { buildStatus } from "../core/status.ts";
 import { buildReportFromTallies, reportIsClean } from "../core/summary.ts";
-import { checkPools } from "../engine/pools.ts";
 import { reportTextTable } from "../email/report-text.ts";
 import type { Logger } from "../log.ts";
 import { Notifier } from "./notify.ts";
 import { EXIT, openServices, type CliDeps } from "./deps.ts";
+import { statusFromHistory } from "./status-command.ts";
 
 /** Prints or sends the report; resolves with the exit code. */
 export async function reportCommand(
@@ -25,24 +23,7 @@ export async function reportCommand(
     deps.stderr.write(`bzman report: ${services}\n`);
     return EXIT.USAGE;
   }
-  const pools = await checkPools(
-    deps.local,
-    "local",
-    config.sources.map((s) => poolOf(s.target)),
-    deps.now,
-    deps.signal,
-  );
-  const status = buildStatus({
-    sources: config.sources,
-    rows: services.store.statusRows(),
-    promotions: [...services.journal.promotions().values()],
-    operations: services.journal.operations(),
-    pools,
-    live: [],
-    nextRuns: new Map(),
-    now: deps.now().getTime(),
-    capacityLimit: config.capacityLimit,
-  });
+  const status = await statusFromHistory(config, services, deps);
   if (opts.send) {
     if (!config.mail) {
       deps.stderr.write("bzman report: the config has no mail: section\n");

@@ -12,7 +12,7 @@ import { checkPools } from "../engine/pools.ts";
 import { toBackupError } from "../errors.ts";
 import { parseListen } from "../http/status-app.ts";
 import { statusText } from "../http/status-text.ts";
-import { EXIT, openServices, type CliDeps } from "./deps.ts";
+import { EXIT, openServices, type CliDeps, type Services } from "./deps.ts";
 
 async function fromDaemon(config: Config): Promise<StatusModel | null> {
   const at = config.http.listen ? parseListen(config.http.listen) : null;
@@ -31,6 +31,31 @@ async function fromDaemon(config: Config): Promise<StatusModel | null> {
 }
 
 /**
+ * The status model built without a daemon: from the history and the journal in `services`, and the
+ * local pools as they are now. Nothing runs and no next run is known.
+ */
+export async function statusFromHistory(config: Config, services: Services, deps: CliDeps): Promise<StatusModel> {
+  const pools = await checkPools(
+    deps.local,
+    "local",
+    config.sources.map((s) => poolOf(s.target)),
+    deps.now,
+    deps.signal,
+  );
+  return buildStatus({
+    sources: config.sources,
+    rows: services.store.statusRows(),
+    promotions: [...services.journal.promotions().values()],
+    operations: services.journal.operations(),
+    pools,
+    live: [],
+    nextRuns: new Map(),
+    now: deps.now().getTime(),
+    capacityLimit: config.capacityLimit,
+  });
+}
+
+/**
  * The status model: the running daemon's, or else built from the history and the local pools
  * (`fromHistory`). A string when the history cannot be used; `warn` gets what the store says.
  */
@@ -45,25 +70,7 @@ export async function statusModel(
   const services = await openServices(config, "bzman status", warn, { readOnly: true });
   if (typeof services === "string") return services;
   try {
-    const pools = await checkPools(
-      deps.local,
-      "local",
-      config.sources.map((s) => poolOf(s.target)),
-      deps.now,
-      deps.signal,
-    );
-    const model = buildStatus({
-      sources: config.sources,
-      rows: services.store.statusRows(),
-      promotions: [...services.journal.promotions().values()],
-      operations: services.journal.operations(),
-      pools,
-      live: [],
-      nextRuns: new Map(),
-      now: deps.now().getTime(),
-      capacityLimit: config.capacityLimit,
-    });
-    return { model, fromHistory: true };
+    return { model: await statusFromHistory(config, services, deps), fromHistory: true };
   } finally {
     services.store.close();
   }

@@ -38,6 +38,7 @@ export function jobFor(sel: Selection, clock: () => Date, pass: PassOptions = PL
     policy: { firstSend: s.firstSend, includePrefixes: s.includePrefixes },
     stallMs: s.stallTimeoutSeconds * 1000,
     retry: { retries: s.retries, minTimeoutMs: 5000 },
+    parallel: s.maxTransfersPerSource,
     onConflict: s.onConflict,
     ...(s.receive.exclude.length > 0 || s.receive.set.length > 0 ? { receive: s.receive } : {}),
     ...(s.sendRaw ? { raw: true } : {}),

@@ -17,11 +17,19 @@ export interface InheritedDefaults {
   include_prefixes: string[];
   stall_timeout: string;
   retries: number;
+  max_transfers_per_source: number;
   on_conflict: "report" | "rename";
   ssh_compression: boolean;
   send_raw: boolean;
   bookmarks: boolean;
 }
+
+/**
+ * The highest `max_transfers_per_source`: the streams of a source share its one SSH connection,
+ * which opens at most this many channels at once (ssh/ssh-runner.ts MAX_CHANNELS; a stock sshd
+ * allows 10 sessions per connection).
+ */
+export const MAX_TRANSFERS_PER_SOURCE = 4;
 
 /**
  * The built-in defaults, by the file's own key names. Two more follow other settings:
@@ -51,6 +59,8 @@ export const DEFAULTS = {
     include_prefixes: [],
     stall_timeout: "10m",
     retries: 2,
+    /** Two streams per source: as many as the default `max_transfers`, half the SSH channels. */
+    max_transfers_per_source: 2,
     on_conflict: "report",
     ssh_compression: false,
     send_raw: false,

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { isValidInstance } from "../core/naming.ts";
 import { parseRate, parseTimeOfDay, type BandwidthLimit } from "../core/bandwidth.ts";
-import { DEFAULTS } from "./defaults.ts";
+import { DEFAULTS, MAX_TRANSFERS_PER_SOURCE } from "./defaults.ts";
 
 /** Log levels, least severe first (pino's names). */
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
@@ -107,6 +107,12 @@ const inheritable = {
   bookmarks: z.boolean().optional(),
   /** Retries within a pass of a step that failed for a transient reason (5 s, then 10 s, …). */
   retries: z.number().int().min(0).max(10).optional(),
+  /**
+   * Datasets of the source replicated at once, parents before children; each stream also takes
+   * one of the `max_transfers` slots. At most 4 (MAX_TRANSFERS_PER_SOURCE): the streams share
+   * the source's one SSH connection, which opens at most 4 channels at once.
+   */
+  max_transfers_per_source: z.number().int().min(1).max(MAX_TRANSFERS_PER_SOURCE).optional(),
   /** A scheduled restore drill: clone a random recent backup snapshot, check it, destroy the clone. */
   drill: z
     .strictObject({
@@ -295,6 +301,8 @@ export interface SourceConfig {
   stallTimeoutSeconds: number;
   /** Retries of a transiently failed step within a pass. */
   retries: number;
+  /** Datasets replicated at once, parents before children (`max_transfers_per_source`). */
+  maxTransfersPerSource: number;
   /** What to do with a conflicting backup. */
   onConflict: "report" | "rename";
   /** The bandwidth limit per transfer, where one is set. */
@@ -450,6 +458,7 @@ export function normalize(file: ConfigFile, instance: string): Config {
         stallTimeoutSeconds: durationSeconds(o.stall_timeout),
         sshCompression: o.ssh_compression,
         retries: o.retries,
+        maxTransfersPerSource: o.max_transfers_per_source,
         onConflict: o.on_conflict,
         sendRaw: o.send_raw,
         bookmarks: o.bookmarks,

@@ -27,6 +27,7 @@ import { pauseReason, type Paused } from "../core/pause.ts";
 import type { Step } from "../core/model.ts";
 import type { ConfiguredReceive } from "../core/receive-properties.ts";
 import { passSnapshotsToDrop } from "../core/selection.ts";
+import { runPlanned } from "./dispatch.ts";
 import { transferStep, type TransferProgress } from "./transfer.ts";
 import { addWarning } from "./warnings.ts";
 
@@ -70,6 +71,11 @@ export interface SourceJob {
   bookmarks?: { prefix: string; instance: string };
   /** The operator's properties for full receives (`receive_exclude`, `receive_set`); absent: none. */
   receive?: ConfiguredReceive;
+  /**
+   * Datasets replicated at once (`max_transfers_per_source`), parents before children; absent: 1,
+   * one after another. Each also takes a global slot (`PassDeps.transferSlot`) while it transfers.
+   */
+  parallel?: number;
 }
 
 /** Releases a lock. */
@@ -336,54 +342,35 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     present,
     ...(containerError ? { containerError } : {}),
   };
-  for (const dp of plan.datasets) {
-    const why = pauseReason(await currentPaused(job, deps), dp.sourceDataset);
-    if (why !== undefined) {
-      const rec: DatasetRecord = {
-        source: job.name,
-        dataset: dp.sourceDataset,
-        target: dp.targetDataset,
-        mode: "error",
-        result: "skipped",
-        steps: 0,
-        bytes: 0,
-        transferMs: 0,
-        message: why,
-      };
-      record.datasets.push(rec);
-      deps.onDataset?.(rec);
-      continue;
-    }
-    const rec = await replicateDataset(dp, ctx);
-    const snapErr = [...inspection.snapshotErrors].find(([root]) => isWithin(dp.sourceDataset, root))?.[1];
-    const outcome = withSnapshotOutcome(rec.result, snapErr?.message);
-    if (outcome.failedBecause !== undefined) {
-      rec.result = outcome.result;
-      rec.error = recordedError(snapErr!, deps.now());
-      rec.message = outcome.failedBecause;
-    } else if (rec.result === "ok" || rec.result === "up-to-date") {
-      const d = dp.decision;
-      const keep = {
-        ...(dp.overrides.keepSource ? { keepSource: dp.overrides.keepSource } : {}),
-        ...(dp.overrides.keepBackup ? { keepBackup: dp.overrides.keepBackup } : {}),
-      };
-      replicated.push({
-        record: rec,
-        ...(d.kind === "transfer" && d.common ? { previousCommon: d.common } : {}),
-        keep,
-      });
-    }
-    if (dp.note) addWarning(rec, dp.note);
-    phases.transfer = (phases.transfer ?? 0) + rec.transferMs;
-    // Said once per pass, on its first dataset: an older guard keeps the property from being read.
-    if (
-      inspection.selectUnavailable &&
-      !record.datasets.some((d) => d.warnings?.includes(inspection.selectUnavailable!))
-    )
-      addWarning(rec, inspection.selectUnavailable);
-    record.datasets.push(rec);
-    if (!job.retention && !job.holdTag && !job.bookmarks) deps.onDataset?.(rec);
-  }
+  // Datasets run side by side, parents before children (core/parallel.ts decides what may start);
+  // the record lists them in plan order whatever order they end in.
+  const done: Array<DatasetRecord | undefined> = plan.datasets.map(() => undefined);
+  const kept: Array<ReplicatedDataset | undefined> = plan.datasets.map(() => undefined);
+  // Said once per pass, on its first dataset not paused: an older guard keeps the property from being read.
+  const noteSelect = inspection.selectUnavailable ? plan.datasets.indexOf(active[0]!) : -1;
+  const liveDataset = !job.retention && !job.holdTag && !job.bookmarks;
+  await timed(
+    phases,
+    "transfer",
+    () =>
+      runPlanned(
+        plan.datasets.map((dp) => dp.sourceDataset),
+        job.parallel ?? 1,
+        async (i) => {
+          const dp = plan.datasets[i]!;
+          const rec = await passDataset(dp, ctx, inspection.snapshotErrors, (r) => {
+            kept[i] = r;
+          });
+          if (i === noteSelect) addWarning(rec, inspection.selectUnavailable!);
+          done[i] = rec;
+          if (liveDataset) deps.onDataset?.(rec);
+          return rec.result !== "failed";
+        },
+      ),
+    deps.now,
+  );
+  for (const rec of done) record.datasets.push(rec!);
+  for (const r of kept) if (r) replicated.push(r);
 
   if (job.holdTag || job.retention || job.bookmarks) {
     // A dataset promoted since it was replicated is live now: never held or pruned on either side.
@@ -436,11 +423,65 @@ interface DatasetContext {
   deps: PassDeps;
   /** The source's host; replaced when a retry had to reconnect. */
   remote: ZfsHost;
+  /** A reconnect under way, which every dataset whose stream broke with the old host awaits. */
+  reconnecting?: Promise<ZfsHost>;
   /** The source's listing of this pass (to re-plan a dataset that is re-seeded). */
   sourceListing: Listing;
   /** Target datasets that exist now (grows as datasets are received). */
   present: Set<string>;
   containerError?: BackupError;
+}
+
+/**
+ * One planned dataset of the pass: skipped when it is paused now, else replicated; the pass
+ * snapshot's outcome and the plan's note applied. `keep` receives what holds and retention
+ * need of a dataset that is replicated or up to date. Never throws: a failure is its record.
+ */
+async function passDataset(
+  dp: DatasetPlan,
+  ctx: DatasetContext,
+  snapshotErrors: SnapshotErrors,
+  keep: (r: ReplicatedDataset) => void,
+): Promise<DatasetRecord> {
+  const { job, deps } = ctx;
+  const base: DatasetRecord = {
+    source: job.name,
+    dataset: dp.sourceDataset,
+    target: dp.targetDataset,
+    mode: "error",
+    result: "failed",
+    steps: 0,
+    bytes: 0,
+    transferMs: 0,
+  };
+  let rec: DatasetRecord;
+  try {
+    const why = pauseReason(await currentPaused(job, deps), dp.sourceDataset);
+    if (why !== undefined) return { ...base, result: "skipped", message: why };
+    rec = await replicateDataset(dp, ctx);
+  } catch (err) {
+    const e = toBackupError(err);
+    return { ...base, error: recordedError(e, deps.now()), message: e.message };
+  }
+  const snapErr = [...snapshotErrors].find(([root]) => isWithin(dp.sourceDataset, root))?.[1];
+  const outcome = withSnapshotOutcome(rec.result, snapErr?.message);
+  if (outcome.failedBecause !== undefined) {
+    rec.result = outcome.result;
+    rec.error = recordedError(snapErr!, deps.now());
+    rec.message = outcome.failedBecause;
+  } else if (rec.result === "ok" || rec.result === "up-to-date") {
+    const d = dp.decision;
+    keep({
+      record: rec,
+      ...(d.kind === "transfer" && d.common ? { previousCommon: d.common } : {}),
+      keep: {
+        ...(dp.overrides.keepSource ? { keepSource: dp.overrides.keepSource } : {}),
+        ...(dp.overrides.keepBackup ? { keepBackup: dp.overrides.keepBackup } : {}),
+      },
+    });
+  }
+  if (dp.note) addWarning(rec, dp.note);
+  return rec;
 }
 
 /** Replicates one planned dataset (under its lock) and returns its record. */
@@ -600,6 +641,25 @@ async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<D
   return rec;
 }
 
+/**
+ * The source's host for a retry after a stream over `failed` broke: a new connection, opened
+ * once however many datasets running side by side lost the old one; a connection that already
+ * replaced `failed` is used as it is.
+ */
+async function reconnect(ctx: DatasetContext, failed: ZfsHost): Promise<ZfsHost> {
+  if (ctx.remote !== failed) return ctx.remote;
+  ctx.reconnecting ??= ctx.deps
+    .connect()
+    .then((r) => {
+      ctx.remote = r;
+      return r;
+    })
+    .finally(() => {
+      delete ctx.reconnecting;
+    });
+  return ctx.reconnecting;
+}
+
 /** Errors worth another attempt within the pass: transient, and not a deliberate stop. */
 function retryable(err: unknown): boolean {
   const e = toBackupError(err);
@@ -619,13 +679,14 @@ async function transferWithRetries(
 ): Promise<number> {
   const { job, deps } = ctx;
   let last: BackupError | undefined;
+  let used = ctx.remote;
   return pRetry(
     async (attempt) => {
       let current = step;
       if (attempt > 1) {
         if (deps.signal?.aborted)
           throw new AbortError(new BackupError("ABORTED", "the pass was stopped before a retry"));
-        ctx.remote = await deps.connect();
+        await reconnect(ctx, used);
         const target = (
           await deps.local.list([dp.targetDataset], { resumeTokens: true, signal: deps.signal })
         ).listing.get(dp.targetDataset);
@@ -637,20 +698,21 @@ async function transferWithRetries(
           );
         current = next.step;
       }
+      // This attempt's host: a reconnect by a dataset beside this one does not change it midway.
+      const remote = ctx.remote;
+      used = remote;
       // `-L -e -c` where both ends have them: blocks travel as stored (compressed stays compressed).
       const send = {
         raw: job.raw ?? false,
         flags: job.raw
           ? []
-          : commonStreamFlags(await ctx.remote.capabilities(deps.signal), await deps.local.capabilities(deps.signal)),
+          : commonStreamFlags(await remote.capabilities(deps.signal), await deps.local.capabilities(deps.signal)),
       };
       // An estimate (for progress and ETA) costs one `send -nP`, only where the source has it.
-      const estimate = deps.onProgress
-        ? await ctx.remote.estimateSend(current, deps.signal, send).catch(() => null)
-        : null;
+      const estimate = deps.onProgress ? await remote.estimateSend(current, deps.signal, send).catch(() => null) : null;
       return transferStep(
         current,
-        { sender: ctx.remote, receiver: deps.local },
+        { sender: remote, receiver: deps.local },
         {
           send,
           type: dp.type,

@@ -158,6 +158,7 @@ test("a config that leaves every optional setting out takes the defaults of conf
     stallTimeoutSeconds: 600,
     sshCompression: false,
     retries: 2,
+    maxTransfersPerSource: 2,
     onConflict: "report",
     sendRaw: false,
     bookmarks: false,
@@ -194,4 +195,29 @@ test("the valid fixtures and deploy/bzman.example.yaml pass the scheduler's cron
   }
   const r = await readConfig(new URL("../../deploy/bzman.example.yaml", import.meta.url).pathname, { cronProblem });
   assert.ok("config" in r, JSON.stringify(r));
+});
+
+test("max_transfers_per_source: default 2, from defaults: or the source, at most the SSH channels of one connection", async () => {
+  const { MAX_CHANNELS } = await import("../../server/ssh/ssh-runner.ts");
+  const { MAX_TRANSFERS_PER_SOURCE } = await import("../../server/config/defaults.ts");
+  assert.ok(MAX_TRANSFERS_PER_SOURCE <= MAX_CHANNELS, "every stream of a source gets a channel of its connection");
+  const parse = (defaults: string, own: string) =>
+    parseConfig(
+      `defaults: { ${defaults} }
+sources:
+  - { name: a, host: h, identity: /k, target: backup/a, datasets: [tank/a] ${own} }
+  - { name: b, host: h, identity: /k, target: backup/b, datasets: [tank/b] }
+`,
+      "c",
+      "backup1",
+    );
+  const per = (r: ReturnType<typeof parse>): number[] =>
+    "config" in r ? r.config.sources.map((s) => s.maxTransfersPerSource) : assert.fail(r.errors.join("\n"));
+  assert.deepEqual(per(parse("", "")), [2, 2]);
+  assert.deepEqual(per(parse("max_transfers_per_source: 1", "")), [1, 1]);
+  assert.deepEqual(per(parse("max_transfers_per_source: 1", ", max_transfers_per_source: 4")), [4, 1]);
+  const high = parse("", `, max_transfers_per_source: ${MAX_TRANSFERS_PER_SOURCE + 1}`);
+  assert.ok("errors" in high);
+  assert.match(high.errors.join("\n"), /^sources\[0\]\.max_transfers_per_source: /m);
+  assert.ok("errors" in parse("max_transfers_per_source: 0", ""));
 });

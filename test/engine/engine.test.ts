@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { transferStep } from "../../server/engine/transfer.ts";
 import { runSource, runSucceeded, type SourceJob } from "../../server/engine/run-source.ts";
 import { BackupError } from "../../server/errors.ts";
+import { Slots } from "../../server/engine/slots.ts";
 import { ZfsHost } from "../../server/zfs/zfs-host.ts";
 import { FakeRunner, starts, type Script } from "../helpers/fake-runner.ts";
 import { snaps } from "../helpers/snapshots.ts";
@@ -335,6 +336,87 @@ test("runSource: every transfer waits for a global slot and gives it back, even 
     rec.datasets.map((d) => d.result),
     ["ok", "ok", "failed"],
   );
+});
+
+test("runSource with parallel: parents before children, within both bounds; a failure stops no sibling; records in plan order", async () => {
+  const names = ["tank", "tank/c", "tank/d", "tank/e", "tank/f", "tank/c/x", "tank/d/y"];
+  const src = listing(names.flatMap((n, i) => dataset(n, `${i + 1}`, [["a", `${i + 1}1`, 10]])));
+  const h = hosts(
+    [
+      { match: starts("zfs", "get"), stdout: src },
+      { match: starts("zfs", "send"), stdout: "data" },
+    ],
+    [
+      { match: starts("zfs", "get"), stdout: listing(dataset("bak/w", "9", [])) },
+      {
+        match: (a) => a[1] === "receive" && a.at(-1) === "bak/w/tank/d",
+        readsStdin: true,
+        code: 1,
+        stderr: "cannot receive: out of space",
+      },
+      { match: starts("zfs", "receive"), readsStdin: true },
+      { match: starts("zfs", "set"), code: 0 },
+    ],
+  );
+  const events: string[] = [];
+  let running = 0;
+  let peak = 0;
+  const slots = new Slots(2);
+  let slotPeak = 0;
+  const rec = await runSource(
+    { ...job, parallel: 3 },
+    {
+      connect: async () => h.remote,
+      local: h.local,
+      now: fixedNow,
+      // Taken as a dataset's replication starts; its record arrives as it ends.
+      lock: async (t) => {
+        events.push(`start ${t}`);
+        peak = Math.max(peak, ++running);
+        return async () => undefined;
+      },
+      transferSlot: async (sig) => {
+        const release = await slots.acquire(sig);
+        slotPeak = Math.max(slotPeak, slots.inUse);
+        return release;
+      },
+      onDataset: (d) => {
+        running--;
+        events.push(`end ${d.target}`);
+      },
+    },
+    "r-par",
+  );
+  assert.deepEqual(
+    rec.datasets.map((d) => [d.dataset, d.result]),
+    [
+      ["tank", "ok"],
+      ["tank/c", "ok"],
+      ["tank/d", "failed"],
+      ["tank/e", "ok"],
+      ["tank/f", "ok"],
+      ["tank/c/x", "ok"],
+      ["tank/d/y", "failed"],
+    ],
+  );
+  assert.match(rec.datasets[6]!.message!, /parent bak\/w\/tank\/d was not replicated/);
+  const at = (e: string): number => events.indexOf(e);
+  for (const [child, parent] of [
+    ["c", ""],
+    ["d", ""],
+    ["e", ""],
+    ["f", ""],
+    ["c/x", "/c"],
+  ])
+    assert.ok(at(`start bak/w/tank/${child}`) > at(`end bak/w/tank${parent}`), `tank/${child} after its parent`);
+  // The child of the failed parent is looked at only after the parent ended, and never received.
+  assert.ok(at("end bak/w/tank/d/y") > at("end bak/w/tank/d"));
+  assert.equal(at("start bak/w/tank/d/y"), -1);
+  assert.ok(!h.l.calls.some((a) => a.at(-1) === "bak/w/tank/d/y"), "the failed parent's child was never received");
+  assert.equal(peak, 3, "three datasets side by side (parallel: 3)");
+  assert.equal(slotPeak, 2, "the global slots bound the streams: 2 of the 3 at once");
+  assert.equal(slots.inUse, 0, "every slot given back");
+  assert.equal(events.length, 2 * names.length - 1, "every dataset ended once, each received one started once");
 });
 
 test("runSource: a paused (promoted) dataset is skipped with its reason; no container is made for it and the rest replicate", async () => {

@@ -11,7 +11,7 @@ import { planDigests, webhookPayload, type Digest, type PendingAlerts } from "..
 import type { StatusModel, StatusRow } from "../core/status.ts";
 import { buildReportFromTallies } from "../core/summary.ts";
 import { Mailer } from "../email/mailer.ts";
-import { renderDigest, renderReport } from "../email/render.ts";
+import { digestMailSubject, renderDigest, renderReport } from "../email/render.ts";
 import { HookClient } from "../http/hooks.ts";
 import type { Logger } from "../log.ts";
 import type { HistoryStore } from "../state/store.ts";
@@ -135,7 +135,9 @@ export class Notifier {
 
   /** Sends a digest on every channel; true when one took it (or there is none: then it is logged). */
   private async deliver(d: Digest, nowMs: number): Promise<boolean> {
-    const rendered = await renderDigest(d);
+    // The log and a webhook need the subject only: the mail's HTML is rendered for a mailer.
+    const mail = this.mailer ? await renderDigest(d) : undefined;
+    const rendered = { subject: mail?.subject ?? digestMailSubject(d) };
     const about = {
       alert: d.items.length === 1 ? d.items[0]!.condition.key : `${d.items.length} × ${d.cause}`,
       kind: d.kind,
@@ -145,9 +147,9 @@ export class Notifier {
       return true;
     }
     let delivered = false;
-    if (this.mailer) {
+    if (this.mailer && mail) {
       try {
-        await this.mailer.send(rendered);
+        await this.mailer.send(mail);
         this.log.info(about, `mailed: ${rendered.subject}`);
         delivered = true;
       } catch (err) {

@@ -1,7 +1,8 @@
 // One process of the fleet benchmark (started by bench/fleet.ts, one per measurement, so each
 // RSS is its own). `sim`: passes of 200 sources x 5 datasets on scripted hosts, `concurrency`
-// at a time, each recorded in the history and followed by the alert evaluation the daemon does,
-// while a client process requests /status?format=json and /metrics from the status app; the
+// at a time, each recorded in the history and followed by the alert evaluation the daemon does
+// (its DaemonState and Notifier; `variant=before`: a fresh status and an evaluation after every
+// pass, as the daemon did before evaluations were coalesced and the status reused), while a client process requests /status?format=json and /metrics from the status app; the
 // clock moves 3 s per pass (200 sources every 10 minutes); the passes follow each other as fast
 // as they go, about 100 times faster than a real fleet's, so the event loop is never idle. `append`: append latency at about 1,000 rows, then with the
 // runs table filled to `rows`. `floor`: the event-loop delay of 2 ms tasks alone, which is what
@@ -9,11 +10,17 @@
 
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { Writable } from "node:stream";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { spawn } from "node:child_process";
-import { conditionsOf, planAlerts, type AlertRecord } from "../server/core/alerts.ts";
+import type { AlertRecord } from "../server/core/alerts.ts";
 import type { RunRecord } from "../server/core/model.ts";
 import { buildStatus, type StatusRow } from "../server/core/status.ts";
+import { DaemonState } from "../server/cli/daemon-state.ts";
+import { Notifier } from "../server/cli/notify.ts";
+import type { Config } from "../server/config/schema.ts";
+import { createLogger } from "../server/log.ts";
+import { Journal } from "../server/state/journal.ts";
 import { runSource, type SourceJob } from "../server/engine/run-source.ts";
 import { createStatusApp } from "../server/http/status-app.ts";
 import { connect } from "../server/state/schema.ts";
@@ -30,6 +37,9 @@ interface Store {
   statusRows(): StatusRow[];
   latest(): StatusRow[];
   alerts(): Map<string, AlertRecord>;
+  recordAlert(key: string, record: AlertRecord | null): Promise<void>;
+  /** The SQLite store's; the JSON store has none (it runs the `before` variant only). */
+  statusGeneration?(): number;
 }
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, "").split("=") as [string, string]));
@@ -39,6 +49,8 @@ const arg = (k: string, d?: string): string =>
   ((): never => {
     throw new Error(`--${k}= is required`);
   })();
+/** The repository, from bench/ (under tsx) or from dist/bench/ (built, under plain node). */
+const REPO = new URL(import.meta.url.includes("/dist/bench/") ? "../../" : "../", import.meta.url);
 const SOURCES = 200;
 const DATASETS = 5;
 const PASS_MS = 3000;
@@ -86,6 +98,8 @@ async function get(what, path) {
 
 /** Time spent in the store's calls (wall and this process's CPU), summed. */
 const spent = { wallMs: 0, cpuMs: 0 };
+/** Alert evaluations (each reads the alert records once). */
+let evaluations = 0;
 
 /** The store with every call timed into `spent`. */
 function timed(store: Store): Store {
@@ -102,7 +116,12 @@ function timed(store: Store): Store {
     appendRun: (run) => time(() => store.appendRun(run)),
     statusRows: () => time(() => store.statusRows()),
     latest: () => time(() => store.latest()),
-    alerts: () => time(() => store.alerts()),
+    alerts: () => {
+      evaluations++;
+      return time(() => store.alerts());
+    },
+    recordAlert: (key, record) => time(() => store.recordAlert(key, record)),
+    statusGeneration: () => time(() => store.statusGeneration?.() ?? Number.NaN),
   };
 }
 
@@ -111,7 +130,7 @@ async function sim(): Promise<Record<string, number>> {
   const t0 = performance.now();
   const store = timed(await openStore(arg("store"), arg("state"), () => now));
   const openMs = performance.now() - t0;
-  const usage = readFileSync(new URL("../test/fixtures/zfs/zfs-fuse-usage.txt", import.meta.url), "utf8");
+  const usage = readFileSync(new URL("test/fixtures/zfs/zfs-fuse-usage.txt", REPO), "utf8");
   const guid = (d: number, s: number): string => String(d * 1000 + s + 1);
   const srcText = listingText("tank", DATASETS, 25, guid);
   const dstText = listingText("backup/SRC/tank", DATASETS, 24, guid);
@@ -123,8 +142,49 @@ async function sim(): Promise<Record<string, number>> {
     policy: { firstSend: "oldest", includePrefixes: [] },
   }));
   const sources = jobs.map((j) => ({ name: j.name, target: j.targetRoot, datasets: j.roots, maxLagSeconds: 3600 }));
-  const status = () =>
-    buildStatus({ sources, rows: store.statusRows(), pools: [], live: [], nextRuns: new Map(), now });
+  const variant = arg("variant", "after");
+  // Before, the notifier's mail rendering loaded MJML with the daemon, mail or not.
+  if (variant === "before") await import("mjml");
+  // As the daemon's: the journal beside the history, the scheduler's next run per source.
+  const journal = Journal.besideState(arg("state"));
+  const nextRuns = new Map(jobs.map((j) => [j.name, new Date(now + 600_000) as Date | null]));
+  const state = new DaemonState(
+    { sources, capacityLimit: 0.75 },
+    { store: { statusRows: () => store.statusRows(), statusGeneration: () => store.statusGeneration!() }, journal },
+    () => new Date(now),
+    () => nextRuns,
+  );
+  let builds = 0;
+  let buildMs = 0;
+  const status = () => {
+    const b0 = performance.now();
+    const m =
+      variant === "before"
+        ? buildStatus({
+            sources,
+            rows: store.statusRows(),
+            promotions: [...journal.promotions().values()],
+            operations: journal.operations(),
+            pools: [],
+            live: [],
+            nextRuns: new Map([...nextRuns].map(([n, d]) => [n, d?.toISOString() ?? null])),
+            now,
+            capacityLimit: 0.75,
+          })
+        : state.status();
+    buildMs += performance.now() - b0;
+    builds++;
+    return m;
+  };
+  const silent = new Writable({ write: (_c, _e, cb) => cb() });
+  const config = { instance: "bench", sources: [], capacityLimit: 0.75 } as unknown as Config;
+  const notifier = new Notifier(
+    config,
+    { ...store, reportTallies: () => Promise.resolve([]) },
+    createLogger({ stream: silent }),
+    () => new Date(now),
+    { status },
+  );
   const server = createStatusApp({ status }).listen(0, "127.0.0.1");
   await new Promise((r) => server.once("listening", r));
   const client = spawn(process.execPath, ["-e", CLIENT, String((server.address() as AddressInfo).port)], {
@@ -159,12 +219,11 @@ async function sim(): Promise<Record<string, number>> {
     );
     const a0 = performance.now();
     await store.appendRun(rec);
+    nextRuns.set(job.name, new Date(now + 600_000));
     const e0 = performance.now();
-    // What Notifier.evaluate reads after every pass.
-    const m = status();
-    const details = new Map<string, string>();
-    for (const r of store.latest()) if (r.error?.detail) details.set(`${r.source}:${r.dataset}`, r.error.detail);
-    planAlerts(conditionsOf(m, details), store.alerts(), now, 6 * 3600_000);
+    // What the daemon does after a pass.
+    if (variant === "before") void notifier.evaluate(status());
+    else notifier.evaluateSoon();
     const done = performance.now();
     return { pass: done - p0, append: e0 - a0, evaluate: done - e0 };
   };
@@ -186,6 +245,9 @@ async function sim(): Promise<Record<string, number>> {
   const phase0 = performance.now();
   const cpu0 = process.cpuUsage();
   spent.wallMs = spent.cpuMs = 0;
+  await notifier.settle(60_000);
+  evaluations = builds = 0;
+  buildMs = 0;
   let next = warm;
   const stopAt = warm + passes;
   let measuring = true;
@@ -202,15 +264,23 @@ async function sim(): Promise<Record<string, number>> {
       }
     }),
   );
+  // The evaluation the last passes asked for (the daemon's shutdown waits for it too).
+  await notifier.settle(60_000);
   measuring = false;
   const phaseMs = performance.now() - phase0;
+  const measuredEvaluations = evaluations;
   const cpu = process.cpuUsage(cpu0);
   const store0 = { ...spent };
   delay.disable();
   delayNoMetrics.disable();
-  const rss = process.memoryUsage().rss;
+  const statusBuilds = builds;
+  const statusBuildMs = buildMs;
+  const mem = process.memoryUsage();
+  const rss = mem.rss;
   global.gc?.();
-  const heap = process.memoryUsage().heapUsed;
+  const after = process.memoryUsage();
+  const heap = after.heapUsed;
+  if (process.env.BENCH_FLEET_SMAPS) process.stderr.write(`${memoryMap()}\n`);
   // With the passes over: /status as a quiet daemon answers it.
   const idle: number[] = [];
   for (let i = 0; i < 30; i++) {
@@ -226,6 +296,7 @@ async function sim(): Promise<Record<string, number>> {
   }
   client.stdin.end();
   await new Promise((r) => client.once("close", r));
+  notifier.close();
   const lat = JSON.parse(clientOut) as { status: number[]; metrics: number[] };
   server.close();
   return {
@@ -241,6 +312,15 @@ async function sim(): Promise<Record<string, number>> {
     appendP99: pct(append, 99),
     appendMax: Math.max(...append),
     evaluateMean: mean(evaluate),
+    evaluationsPerPass: measuredEvaluations / passes,
+    buildsPerPass: statusBuilds / passes,
+    buildMean: statusBuildMs / Math.max(1, statusBuilds),
+    heapTotalMB: mem.heapTotal / 1e6,
+    heapUsedMB: mem.heapUsed / 1e6,
+    externalMB: mem.external / 1e6,
+    arrayBuffersMB: mem.arrayBuffers / 1e6,
+    heapTotalAfterGcMB: after.heapTotal / 1e6,
+    rssAfterGcMB: after.rss / 1e6,
     loopP99: delay.percentile(99) / 1e6,
     loopMax: delay.max / 1e6,
     loopP99NoMetrics: delayNoMetrics.percentile(99) / 1e6,
@@ -257,6 +337,22 @@ async function sim(): Promise<Record<string, number>> {
     heapMB: heap / 1e6,
     rows: store.statusRows().length,
   };
+}
+
+/** Where this process's resident memory is, by mapping (Linux): the largest, in MB. */
+function memoryMap(): string {
+  const by = new Map<string, number>();
+  let name = "";
+  for (const line of readFileSync("/proc/self/smaps", "utf8").split("\n")) {
+    const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) name = m[1] || "[anon]";
+    else if (line.startsWith("Rss:")) by.set(name, (by.get(name) ?? 0) + Number(line.split(/\s+/)[1]) / 1000);
+  }
+  return [...by]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([n, mb]) => `${mb.toFixed(1)} MB ${n}`)
+    .join("\n");
 }
 
 /** A pass of 5 datasets of source `s` at `at`. */

@@ -6,18 +6,45 @@
 
 import type { Config } from "../config/schema.ts";
 import { conditionsOf } from "../core/alerts.ts";
+import type { CoalescePolicy } from "../core/coalesce.ts";
 import { planDigests, webhookPayload, type Digest, type PendingAlerts } from "../core/digest.ts";
-import type { StatusModel } from "../core/status.ts";
+import type { StatusModel, StatusRow } from "../core/status.ts";
 import { buildReportFromTallies } from "../core/summary.ts";
 import { Mailer } from "../email/mailer.ts";
-import { renderDigest, renderReport } from "../email/render.ts";
+import { digestMailSubject, renderDigest, renderReport } from "../email/render.ts";
 import { HookClient } from "../http/hooks.ts";
 import type { Logger } from "../log.ts";
 import type { HistoryStore } from "../state/store.ts";
 import { BackupError } from "../errors.ts";
+import { Coalesced, type CoalesceClock } from "./coalesced.ts";
 
 /** Default digest window without `mail:` (see `mail.digest`). */
 const DEFAULT_DIGEST_SECONDS = 30;
+
+/**
+ * How the daemon's evaluations after passes are coalesced: a burst of passes is evaluated once,
+ * 200 ms after its last pass, at most once a second, and never later than a second after a pass
+ * (or after the evaluation under way then). Far inside the digest window, so alerts keep their timing.
+ */
+export const EVALUATION_COALESCE: CoalescePolicy = { quietMs: 200, intervalMs: 1000 };
+
+/** Options of a {@link Notifier}. */
+export interface NotifierOptions {
+  /** Builds the status of this moment: for {@link Notifier.evaluateSoon} and the digest timer. */
+  status?: () => StatusModel;
+  /** How {@link Notifier.evaluateSoon} coalesces (default {@link EVALUATION_COALESCE}). */
+  coalesce?: CoalescePolicy;
+  /** The coalescing's clock and timer (tests). */
+  clock?: CoalesceClock;
+}
+
+/** What a {@link Notifier} reads and writes of the history (a `HistoryStore` is one). */
+export interface NotifierStore {
+  latest(): StatusRow[];
+  alerts: HistoryStore["alerts"];
+  recordAlert: HistoryStore["recordAlert"];
+  reportTallies: HistoryStore["reportTallies"];
+}
 
 /** Alerts and reports for one daemon (or one command). */
 export class Notifier {
@@ -27,20 +54,51 @@ export class Notifier {
   /** Alerts and resolves waiting for their digest window (process-local). */
   private pending: PendingAlerts = new Map();
   private timer: NodeJS.Timeout | undefined;
+  private readonly soon: Coalesced;
 
   /**
    * `opts.status`, when given, is asked for a fresh status when a digest window ends, so waiting
-   * alerts go out on time even if nothing else calls {@link evaluate}.
+   * alerts go out on time even if nothing else calls {@link evaluate}, and by {@link evaluateSoon}.
    */
   constructor(
     private readonly config: Config,
-    private readonly store: HistoryStore,
+    private readonly store: NotifierStore,
     private readonly log: Logger,
     private readonly now: () => Date,
-    private readonly opts: { status?: () => StatusModel } = {},
+    private readonly opts: NotifierOptions = {},
   ) {
     this.mailer = config.mail ? new Mailer(config.mail) : undefined;
     this.hooks = new HookClient((line) => this.log.error(line));
+    this.soon = new Coalesced(
+      async () => {
+        const status = this.opts.status;
+        if (status) await this.evaluate(status());
+      },
+      opts.coalesce ?? EVALUATION_COALESCE,
+      ...(opts.clock ? [opts.clock] : []),
+    );
+  }
+
+  /**
+   * Evaluates the status of a moment soon (coalesced, see {@link EVALUATION_COALESCE}): what the
+   * daemon calls after each pass. The status is built when the evaluation starts, so it sees
+   * every pass before it. Needs `opts.status`. Returns at once.
+   */
+  evaluateSoon(): void {
+    this.soon.request();
+  }
+
+  /**
+   * Runs the evaluation that waits, if any, and resolves once none is under way (before
+   * {@link close}), or after `boundMs` (a mail server that does not answer).
+   */
+  settle(boundMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((r) => {
+      timer = setTimeout(r, boundMs);
+      timer.unref();
+    });
+    return Promise.race([this.soon.flush().then(() => this.queue), bound]).finally(() => clearTimeout(timer));
   }
 
   /** Mails what the status calls for; one evaluation at a time. */
@@ -77,7 +135,9 @@ export class Notifier {
 
   /** Sends a digest on every channel; true when one took it (or there is none: then it is logged). */
   private async deliver(d: Digest, nowMs: number): Promise<boolean> {
-    const rendered = await renderDigest(d);
+    // The log and a webhook need the subject only: the mail's HTML is rendered for a mailer.
+    const mail = this.mailer ? await renderDigest(d) : undefined;
+    const rendered = { subject: mail?.subject ?? digestMailSubject(d) };
     const about = {
       alert: d.items.length === 1 ? d.items[0]!.condition.key : `${d.items.length} × ${d.cause}`,
       kind: d.kind,
@@ -87,9 +147,9 @@ export class Notifier {
       return true;
     }
     let delivered = false;
-    if (this.mailer) {
+    if (this.mailer && mail) {
       try {
-        await this.mailer.send(rendered);
+        await this.mailer.send(mail);
         this.log.info(about, `mailed: ${rendered.subject}`);
         delivered = true;
       } catch (err) {
@@ -132,8 +192,9 @@ export class Notifier {
     return rendered.subject;
   }
 
-  /** Stops the digest timer and closes the mail transport. */
+  /** Stops the digest timer and the coalescing and closes the mail transport. */
   close(): void {
+    this.soon.close();
     clearTimeout(this.timer);
     this.mailer?.close();
   }

@@ -168,7 +168,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
         );
         hooks.finished(source, record);
         slog.debug({ next: scheduler.nextRuns().get(name)?.toISOString() ?? null }, "next pass");
-        void notifier.evaluate(status());
+        notifier.evaluateSoon();
       },
       skipped: (name, since) => {
         const rec = skippedRecord(byName.get(name)!, since, deps.now(), `skip-${deps.now().getTime()}-${++ticks}`);
@@ -206,7 +206,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
         try {
           const op = await drillOnce(source, deps, services);
           log[op.result === "ok" ? "info" : "error"]({ source: source.name, drill: op.details ?? {} }, op.message);
-          void notifier.evaluate(status());
+          notifier.evaluateSoon();
         } finally {
           running = false;
         }
@@ -223,7 +223,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
           })) {
             log[op.result === "ok" ? "info" : "error"]({ pool: op.pool, scrub: op.details ?? {} }, op.message);
           }
-          void notifier.evaluate(status());
+          notifier.evaluateSoon();
         } finally {
           running = false;
         }
@@ -237,11 +237,11 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
     return EXIT.USAGE;
   }
   await refreshLocal().catch((err: Error) => log.warn(`pool check: ${err.message}`));
-  void notifier.evaluate(status());
+  notifier.evaluateSoon();
   const poolTimer = setInterval(
     () =>
       void refreshLocal()
-        .then(() => notifier.evaluate(status()))
+        .then(() => notifier.evaluateSoon())
         .catch(() => undefined),
     POOL_CHECK_MS,
   );
@@ -256,6 +256,8 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   const late = await scheduler.shutdown(STOP_BOUND_MS);
   await hooks.drain(5_000);
+  // The last passes' evaluation, if it still waits, runs now: no pass goes unevaluated.
+  await notifier.settle(10_000);
   notifier.close();
   await services.store.flush();
   services.store.close();

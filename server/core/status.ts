@@ -279,3 +279,41 @@ export function buildStatus(inp: StatusInputs): StatusModel {
     keptAside,
   };
 }
+
+/**
+ * A model's time-dependent fields (`lagSeconds`, `fresh`, the lag problems, `generatedAt`) are
+ * taken as they were at the first request of a bucket this long: a reused model is at most this
+ * much behind the clock.
+ */
+export const STATUS_TIME_BUCKET_MS = 1000;
+
+/**
+ * What a status model depends on besides the configuration, each as a token that changes
+ * whenever it does: the history's generation, the journal's view, the daemon's own counter
+ * (pools, live transfers), the scheduler's next runs, and the time bucket. Equal keys: the
+ * model built for one serves the other.
+ */
+export interface StatusKey {
+  history: number;
+  journal: unknown;
+  daemon: number;
+  nextRuns: string;
+  bucket: number;
+}
+
+/** The key of the status at `nowMs` from its inputs' tokens (see {@link StatusKey}). */
+export function statusKeyOf(tokens: Omit<StatusKey, "bucket">, nowMs: number): StatusKey {
+  return { ...tokens, bucket: Math.floor(nowMs / STATUS_TIME_BUCKET_MS) };
+}
+
+/** True iff a model built for key `a` is the model of key `b`. */
+export function sameStatusKey(a: StatusKey | undefined, b: StatusKey): boolean {
+  return (
+    a !== undefined &&
+    a.history === b.history &&
+    a.journal === b.journal &&
+    a.daemon === b.daemon &&
+    a.nextRuns === b.nextRuns &&
+    a.bucket === b.bucket
+  );
+}

@@ -1,6 +1,6 @@
-// Rendering mails: MJML → HTML (mjml 5 is async), plus the plain-text part.
+// Rendering mails: MJML → HTML (mjml 5 is async), plus the plain-text part. MJML (about 50 MB
+// of a process's memory) is loaded at the first mail rendered, not by a daemon that never mails.
 
-import mjml2html from "mjml";
 import type { AlertMail } from "../core/alerts.ts";
 import type { Digest } from "../core/digest.ts";
 import { digestMjml, digestSubject, digestText } from "./digest-templates.ts";
@@ -17,6 +17,7 @@ export interface RenderedMail {
 }
 
 async function html(mjml: string): Promise<string> {
+  const { default: mjml2html } = await import("mjml");
   const r = await mjml2html(mjml, { validationLevel: "soft", fonts: {} });
   if (r.errors.length)
     throw new BackupError("INTERNAL", `mail template: ${r.errors.map((e) => e.formattedMessage).join("; ")}`);
@@ -26,6 +27,11 @@ async function html(mjml: string): Promise<string> {
 /** The alert (or reminder, or resolved) mail. */
 export async function renderAlert(a: AlertMail): Promise<RenderedMail> {
   return { subject: alertSubject(a), html: await html(alertMjml(a)), text: alertText(a) };
+}
+
+/** The subject of a digest's mail (what the log and a webhook say without the mail). */
+export function digestMailSubject(d: Digest): string {
+  return d.items.length === 1 ? alertSubject(d.items[0]!) : digestSubject(d);
 }
 
 /** The mail of a digest: the ordinary alert mail for one condition, a list for several. */

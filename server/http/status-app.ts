@@ -1,6 +1,7 @@
 // The read-only HTTP app: GET /status (text, or JSON with ?format=json / Accept:
 // application/json), /metrics (Prometheus), /healthz (200 or 503 with the reasons) and / (HTML).
-// It never runs zfs: it only reads the status it is given. main/serve calls listen().
+// It never runs zfs: it only reads the status it is given. main/serve calls listen(). A model
+// given again (the daemon reuses it while nothing changed) is served from its serialized form.
 
 import { timingSafeEqual } from "node:crypto";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
@@ -37,9 +38,23 @@ export function parseListen(listen: string): { host: string; port: number } | st
   return { host: m[1] ?? m[2]!, port };
 }
 
+/** Serializes a model once per model object (models are never changed once built). */
+function memoized(render: (m: StatusModel) => string): (m: StatusModel) => string {
+  const done = new WeakMap<StatusModel, string>();
+  return (m) => {
+    const known = done.get(m);
+    if (known !== undefined) return known;
+    const out = render(m);
+    done.set(m, out);
+    return out;
+  };
+}
+
 /** Builds the express app (not listening). */
 export function createStatusApp(opts: StatusAppOptions): Express {
   const app = express();
+  const json = memoized((m) => JSON.stringify(m));
+  const text = memoized(statusText);
   app.disable("x-powered-by");
   if (opts.token) {
     const token = opts.token;
@@ -60,8 +75,9 @@ export function createStatusApp(opts: StatusAppOptions): Express {
     (req.accepts(["text/plain", "application/json"]) === "application/json" && !req.accepts("text/html"));
   app.get("/status", async (req, res) => {
     const m = await opts.status();
-    if (wantsJson(req)) res.json(m);
-    else res.type("text/plain").send(statusText(m));
+    // What res.json(m) sends, serialized once per model.
+    if (wantsJson(req)) res.type("application/json").send(json(m));
+    else res.type("text/plain").send(text(m));
   });
   app.get("/healthz", async (_req, res) => {
     const m = await opts.status();

@@ -5,12 +5,14 @@
 
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
+import { PAGE_CACHE_KIB } from "./schema.ts";
 
 const CODE = `
 const { workerData, parentPort } = require("node:worker_threads");
 const Database = require(workerData.driver);
 const flag = new Int32Array(workerData.flag);
 const db = new Database(workerData.path, { fileMustExist: true, timeout: 200 });
+db.pragma("cache_size = -" + workerData.cacheKib);
 const timer = setInterval(() => {
   try {
     // PASSIVE never waits for anyone. The log restarts from its beginning only when a write
@@ -39,7 +41,7 @@ export class Checkpointer {
     const driver = createRequire(import.meta.url).resolve("better-sqlite3");
     this.worker = new Worker(CODE, {
       eval: true,
-      workerData: { driver, path, everyMs, restartFrames, flag: this.flag.buffer },
+      workerData: { driver, path, everyMs, restartFrames, cacheKib: PAGE_CACHE_KIB, flag: this.flag.buffer },
     });
     // A thread that died leaves checkpoints to the writers' own (SQLite's automatic ones).
     const gone = (): void => void Atomics.store(this.flag, 0, 2);

@@ -57,14 +57,17 @@ export class Journal {
     appendFileSync(this.path, `${JSON.stringify(op)}\n`, { mode: 0o640 });
   }
 
-  /** The journal as it is on disk now (re-read only when the file changed). */
+  /** The journal as it is on disk now (re-read only when the file changed: the same object until then). */
   view(): JournalView {
     let key: string;
     try {
       const st = statSync(this.path);
       key = `${st.size}:${st.mtimeMs}:${st.ino}`;
     } catch {
-      return { operations: [], promotions: new Map(), unreadable: 0 };
+      // No journal yet: the same empty view each time, so a caller can tell nothing changed.
+      if (this.cache?.key !== "")
+        this.cache = { key: "", view: { operations: [], promotions: new Map(), unreadable: 0 } };
+      return this.cache.view;
     }
     if (this.cache?.key !== key) this.cache = { key, view: foldJournal(readFileSync(this.path, "utf8")) };
     return this.cache.view;

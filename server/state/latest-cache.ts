@@ -42,6 +42,7 @@ export class LatestCache {
   private version: number | undefined;
   private stale = true;
   private rows: HistoryRow[] | undefined;
+  private changes = 0;
   private readonly dataVersion;
   private readonly readEpoch;
   private readonly changedSince;
@@ -68,9 +69,11 @@ export class LatestCache {
       this.seq = -1;
       this.epoch = epoch;
       this.rows = undefined;
+      this.changes++;
     }
     const changed = this.changedSince.all(this.seq) as Stored[];
     if (changed.length === 0) return;
+    this.changes++;
     for (const s of changed) {
       const parse = (json: string | null, prev?: { json: string; row: HistoryRow }): HistoryRow | undefined =>
         json === null ? undefined : prev?.json === json ? prev.row : (JSON.parse(json) as HistoryRow);
@@ -88,6 +91,15 @@ export class LatestCache {
       this.seq = Math.max(this.seq, s.seq);
     }
     this.rows = undefined;
+  }
+
+  /**
+   * A number that changes whenever an entry did (by this process's writes or another's), after
+   * the same refresh the reads do: equal numbers mean equal {@link entries} and {@link statusRows}.
+   */
+  generation(): number {
+    this.refresh();
+    return this.changes;
   }
 
   /** Every dataset's entry. */

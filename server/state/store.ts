@@ -323,6 +323,14 @@ export class HistoryStore {
   }
 
   /**
+   * A number that changes whenever {@link statusRows} and {@link latest} would (a pass recorded
+   * by this process or by another one on the same file); one `PRAGMA data_version` when nothing did.
+   */
+  statusGeneration(): number {
+    return this.cache.generation();
+  }
+
+  /**
    * The report's tallies of the 24 hours before `nowMs`: one indexed query per hour, yielding
    * to the event loop between them.
    */

@@ -402,13 +402,17 @@ async function appendScale(): Promise<Record<string, number>> {
   db.close();
   const fillMs = performance.now() - t0;
   const stores = [await openStore("sqlite", small, () => now, keep), await openStore("sqlite", big, () => now, keep)];
-  for (let i = 0; i < 200; i++) await stores[0]!.appendRun(fleetPass(i % SOURCES, (now += PASS_MS))); // 1,000 rows
-  for (let i = 0; i < 50; i++) await stores[1]!.appendRun(fleetPass(i % SOURCES, (now += PASS_MS))); // the page cache warm, as a running daemon has it
+  const nextPass = (source: number): RunRecord => {
+    now += PASS_MS;
+    return fleetPass(source, now);
+  };
+  for (let i = 0; i < 200; i++) await stores[0]!.appendRun(nextPass(i % SOURCES)); // 1,000 rows
+  for (let i = 0; i < 50; i++) await stores[1]!.appendRun(nextPass(i % SOURCES)); // the page cache warm, as a running daemon has it
   const wall: number[][] = [[], []];
   const cpu: number[][] = [[], []];
   for (let i = 0; i < 4000; i++) {
     const k = i % 2;
-    const [w, c] = await timedAppend(stores[k]!, fleetPass((i >> 1) % SOURCES, (now += PASS_MS)));
+    const [w, c] = await timedAppend(stores[k]!, nextPass((i >> 1) % SOURCES));
     wall[k]!.push(w);
     cpu[k]!.push(c);
   }
@@ -418,7 +422,7 @@ async function appendScale(): Promise<Record<string, number>> {
     d.close();
     return n;
   };
-  stores.forEach((st) => (st as HistoryStore).close());
+  for (const st of stores) (st as HistoryStore).close();
   return {
     smallRows: count(small),
     smallP50: pct(wall[0]!, 50),

@@ -63,7 +63,11 @@ export class DaemonState {
   progress(source: string, p: TransferProgress): void {
     const k = `${source}\u0000${p.sourceDataset}`;
     const nowMs = this.now().getTime();
-    const t0 = this.started.get(k) ?? (this.started.set(k, nowMs), nowMs);
+    let t0 = this.started.get(k);
+    if (t0 === undefined) {
+      t0 = nowMs;
+      this.started.set(k, t0);
+    }
     const ms = Math.max(1, this.now().getTime() - t0);
     this.live.set(k, {
       source,

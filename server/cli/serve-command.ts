@@ -146,6 +146,7 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
                 bytes: p.bytes,
                 ...(p.estimatedBytes !== undefined ? { estimatedBytes: p.estimatedBytes } : {}),
               }),
+            onTransferEnd: (dataset) => state.datasetDone(name, dataset),
             onDataset: (d) => {
               state.datasetDone(name, d.dataset);
               const line = {

@@ -90,8 +90,13 @@ export interface PassDeps {
   now: () => Date;
   signal?: AbortSignal;
   onProgress?: (p: TransferProgress) => void;
-  /** Called as each dataset finishes, for live output. */
+  /**
+   * Called as each dataset finishes, for live output. With holds, bookmarks or retention it is
+   * called for every dataset after them, at the end of the pass.
+   */
   onDataset?: (record: DatasetRecord) => void;
+  /** Called as each dataset's replication ends, whatever comes after it: it is no longer a live transfer. */
+  onTransferEnd?: (sourceDataset: string) => void;
   /**
    * Locks a target dataset for receiving. Resolves with the unlock function, or with a message
    * saying who holds the lock; absent: no locking (one-shot tools that cannot overlap).
@@ -360,7 +365,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
           const dp = plan.datasets[i]!;
           const rec = await passDataset(dp, ctx, inspection.snapshotErrors, (r) => {
             kept[i] = r;
-          });
+          }).finally(() => deps.onTransferEnd?.(dp.sourceDataset));
           if (i === noteSelect) addWarning(rec, inspection.selectUnavailable!);
           done[i] = rec;
           if (liveDataset) deps.onDataset?.(rec);

@@ -338,6 +338,36 @@ test("runSource: every transfer waits for a global slot and gives it back, even 
   );
 });
 
+test("runSource with holds: each dataset's transfer end is told as it ends, its record after the holds", async () => {
+  const names = ["tank", "tank/c", "tank/d"];
+  const src = listing(names.flatMap((n, i) => dataset(n, `${i + 1}`, [["a", `${i + 1}1`, 10]])));
+  const h = hosts(
+    [
+      { match: starts("zfs", "get"), stdout: src },
+      { match: starts("zfs", "send"), stdout: "data" },
+    ],
+    [
+      { match: starts("zfs", "get"), stdout: listing(dataset("bak/w", "9", [])) },
+      { match: starts("zfs", "receive"), readsStdin: true },
+      { match: starts("zfs", "set"), code: 0 },
+    ],
+  );
+  const events: string[] = [];
+  await runSource(
+    { ...job, parallel: 2, holdTag: "bzman.test" },
+    {
+      connect: async () => h.remote,
+      local: h.local,
+      now: fixedNow,
+      onTransferEnd: (ds) => events.push(`transfer ${ds}`),
+      onDataset: (d) => events.push(`record ${d.dataset}`),
+    },
+    "r-ends",
+  );
+  assert.deepEqual(events.slice(0, 3).sort(), ["transfer tank", "transfer tank/c", "transfer tank/d"]);
+  assert.deepEqual(events.slice(3), ["record tank", "record tank/c", "record tank/d"]);
+});
+
 test("runSource with parallel: parents before children, within both bounds; a failure stops no sibling; records in plan order", async () => {
   const names = ["tank", "tank/c", "tank/d", "tank/e", "tank/f", "tank/c/x", "tank/d/y"];
   const src = listing(names.flatMap((n, i) => dataset(n, `${i + 1}`, [["a", `${i + 1}1`, 10]])));

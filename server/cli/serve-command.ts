@@ -1,30 +1,28 @@
 // `bzman serve`: the daemon. One scheduled job per source; each pass snapshots, pulls and prunes,
 // under the per-dataset locks and the global transfer limit, and is recorded in the history.
 // Stops cleanly when `deps.signal` aborts (SIGTERM/SIGINT): no new passes, running transfers
-// aborted and awaited, records written. What it knows while running is cli/daemon-state.ts.
+// aborted and awaited, records written. What it knows while running is cli/daemon-state.ts; a
+// pass is cli/daemon-pass.ts, the report, drills and scrubs cli/daemon-jobs.ts.
 
 import { readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import type { Config } from "../config/schema.ts";
-import { poolOf, targetFor } from "../core/naming.ts";
+import { poolOf } from "../core/naming.ts";
 import type { StatusModel } from "../core/status.ts";
 import { checkPools } from "../engine/pools.ts";
 import { createStatusApp, parseListen } from "../http/status-app.ts";
 import type { MetricsExtras } from "../http/metrics.ts";
-import type { RunRecord } from "../core/model.ts";
 import { Slots } from "../engine/slots.ts";
-import { runSucceeded } from "../engine/run-source.ts";
 import type { Logger } from "../log.ts";
 import { Scheduler } from "../schedule/scheduler.ts";
-import { datasetLine } from "./format.ts";
 import { buildInfo } from "./build-info.ts";
 import { DaemonState } from "./daemon-state.ts";
 import { Notifier } from "./notify.ts";
 import { PassHooks } from "./pass-hooks.ts";
-import { drillOnce, scrubOnce } from "./verify-command.ts";
+import { addDaemonJobs } from "./daemon-jobs.ts";
+import { type DaemonPassContext, daemonPass, skippedRecord } from "./daemon-pass.ts";
 import { BackupError } from "../errors.ts";
-import { EXIT, newRunId, openServices, type CliDeps } from "./deps.ts";
-import { passOnce } from "./pass.ts";
+import { EXIT, openServices, type CliDeps } from "./deps.ts";
 
 /** How long running passes get to end after a stop request. */
 export const STOP_BOUND_MS = 30_000;
@@ -64,31 +62,6 @@ export async function listenStatus(
   });
 }
 
-/** A record for a tick that found the previous pass still running. */
-export function skippedRecord(source: Config["sources"][number], since: Date, now: Date, runId: string): RunRecord {
-  const at = now.toISOString();
-  const message = `the previous pass (running since ${since.toISOString()}) has not ended; this tick was skipped`;
-  return {
-    runId,
-    source: source.name,
-    startedAt: at,
-    finishedAt: at,
-    phases: {},
-    goneOnSource: [],
-    datasets: source.datasets.map((d) => ({
-      source: source.name,
-      dataset: d.name,
-      target: targetFor(source.target, d.name),
-      mode: "error" as const,
-      result: "skipped" as const,
-      steps: 0,
-      bytes: 0,
-      transferMs: 0,
-      message,
-    })),
-  };
-}
-
 /** Runs the daemon until `deps.signal` aborts; resolves with the exit code. */
 export async function serveCommand(config: Config, deps: CliDeps & { log: Logger }): Promise<number> {
   const { log } = deps;
@@ -110,67 +83,12 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
       "backup pools checked",
     );
   };
+  // The scheduler's handlers reach the daemon's state through `ctx`, made right after it.
+  let ctx: DaemonPassContext | undefined;
   const scheduler = new Scheduler(
     config.sources.map((s) => ({ name: s.name, cron: s.schedule })),
     {
-      pass: async (name, signal) => {
-        const source = byName.get(name)!;
-        const runId = newRunId(deps.now());
-        const slog = log.child({ source: name, runId });
-        slog.info("pass starts");
-        hooks.started(source);
-        state.passStarts(name);
-        const record = await passOnce(
-          { source, instance: config.instance },
-          deps,
-          services,
-          { snapshot: true, prune: true, runId },
-          {
-            signal,
-            transferSlot: (sig) => slots.acquire(sig),
-            afterPass: async (remote) => {
-              state.setPools(
-                await checkPools(
-                  remote,
-                  name,
-                  source.datasets.map((d) => poolOf(d.name)),
-                  deps.now,
-                  signal,
-                ),
-              );
-              state.setPools(await checkPools(deps.local, "local", [poolOf(source.target)], deps.now, signal));
-            },
-            onProgress: (p) =>
-              state.progress(name, {
-                sourceDataset: p.step.sourceDataset,
-                bytes: p.bytes,
-                ...(p.estimatedBytes !== undefined ? { estimatedBytes: p.estimatedBytes } : {}),
-              }),
-            onTransferEnd: (dataset) => state.datasetDone(name, dataset),
-            onDataset: (d) => {
-              state.datasetDone(name, d.dataset);
-              const line = {
-                dataset: d.dataset,
-                result: d.result,
-                mode: d.mode,
-                bytes: d.bytes,
-                ms: d.transferMs,
-                ...(d.error ? { code: d.error.code } : {}),
-                ...(d.warnings ? { warnings: d.warnings } : {}),
-              };
-              if (d.result === "ok" || d.result === "up-to-date") slog.info(line, datasetLine(d));
-              else slog.error(line, datasetLine(d));
-            },
-          },
-        );
-        slog[runSucceeded(record) ? "info" : "error"](
-          { phases: record.phases },
-          runSucceeded(record) ? "pass succeeded" : "pass FAILED",
-        );
-        hooks.finished(source, record);
-        slog.debug({ next: scheduler.nextRuns().get(name)?.toISOString() ?? null }, "next pass");
-        notifier.evaluateSoon();
-      },
+      pass: (name, signal) => daemonPass(ctx!, byName.get(name)!, signal),
       skipped: (name, since) => {
         const rec = skippedRecord(byName.get(name)!, since, deps.now(), `skip-${deps.now().getTime()}-${++ticks}`);
         log.warn({ source: name }, rec.datasets[0]?.message ?? "tick skipped");
@@ -185,51 +103,11 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
   const state = new DaemonState(config, services, deps.now, () => scheduler.nextRuns());
   const status = (): StatusModel => state.status();
   const notifier = new Notifier(config, services.store, log, deps.now, { status: () => status() });
+  ctx = { config, deps, services, slots, hooks, state, notifier, nextRun: (n) => scheduler.nextRuns().get(n) };
   let server: Server | undefined;
   try {
     scheduler.start();
-    if (config.mail?.report) {
-      scheduler.addJob("report", config.mail.report, async () => {
-        try {
-          log.info(`report mailed: ${await notifier.sendReport(status())}`);
-        } catch (err) {
-          log.error(`cannot send the report: ${(err as Error).message}`);
-        }
-      });
-    }
-    // Proving the backups: restore drills per source and scrubs of the backup pools, one at a time each.
-    for (const source of config.sources) {
-      if (!source.drill) continue;
-      let running = false;
-      scheduler.addJob(`drill ${source.name}`, source.drill.schedule, async () => {
-        if (running || deps.signal.aborted) return;
-        running = true;
-        try {
-          const op = await drillOnce(source, deps, services);
-          log[op.result === "ok" ? "info" : "error"]({ source: source.name, drill: op.details ?? {} }, op.message);
-          notifier.evaluateSoon();
-        } finally {
-          running = false;
-        }
-      });
-    }
-    if (config.scrub) {
-      let running = false;
-      scheduler.addJob("scrub", config.scrub.schedule, async () => {
-        if (running || deps.signal.aborted) return;
-        running = true;
-        try {
-          for (const op of await scrubOnce(config, deps, services, {
-            onStart: (pool) => log.info({ pool }, "scrub starts"),
-          })) {
-            log[op.result === "ok" ? "info" : "error"]({ pool: op.pool, scrub: op.details ?? {} }, op.message);
-          }
-          notifier.evaluateSoon();
-        } finally {
-          running = false;
-        }
-      });
-    }
+    addDaemonJobs(scheduler, { config, deps, services, notifier, status });
     server = await listenStatus(config, status, { counters: hooks.counters, build: buildInfo() });
     if (server) log.info({ listen: config.http.listen }, "status on http");
   } catch (err) {

@@ -25,7 +25,15 @@ export interface SourceEndpoint {
   cipher?: string;
   /** zlib compression of the SSH transport (for slow links; it costs CPU on both ends). */
   compress?: boolean;
+  /**
+   * The receive window of each channel in bytes (default {@link DEFAULT_WINDOW}): what one stream
+   * may have in flight, and at most what Node buffers of it when the consumer is slower.
+   */
+  windowBytes?: number;
 }
+
+/** The default receive window: 32 MiB keeps one stream at about 300 MiB/s over 100 ms of round trip. */
+export const DEFAULT_WINDOW = 32 * 1024 * 1024;
 
 /**
  * Ciphers in order of preference: AES-GCM first (the fastest measured on x86 with AES-NI and
@@ -60,8 +68,9 @@ export class SourceConnection {
   constructor(
     private readonly client: ssh2.Client,
     readonly name: string,
+    windowBytes = DEFAULT_WINDOW,
   ) {
-    this.runner = new SshRunner(client, name);
+    this.runner = new SshRunner(client, name, windowBytes);
     client.on("close", () => (this.closed = true));
   }
 
@@ -120,7 +129,7 @@ export async function connectSource(ep: SourceEndpoint, signal?: AbortSignal): P
       if (err) {
         client.end();
         reject(err);
-      } else resolve(new SourceConnection(client, ep.name));
+      } else resolve(new SourceConnection(client, ep.name, ep.windowBytes));
     };
     const onAbort = (): void => finish(new BackupError("ABORTED", `${ep.name}: connect aborted`));
     signal?.addEventListener("abort", onAbort, { once: true });

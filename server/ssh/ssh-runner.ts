@@ -5,6 +5,7 @@ import { PassThrough, pipeline } from "node:stream";
 import type ssh2 from "ssh2";
 import { BackupError } from "../errors.ts";
 import { TailBuffer, runToEnd, type CommandRunner, type ExitStatus, type RunningCommand } from "../zfs/runner.ts";
+import { widenWindow } from "./window.ts";
 
 /** Characters allowed in an argument sent over SSH. */
 // `#` (bookmarks: dataset#name) only after the first character: a word that starts with `#`
@@ -74,9 +75,14 @@ export class SshRunner implements CommandRunner {
     });
   }
 
+  /**
+   * @param windowBytes the receive window of each channel (see {@link widenWindow}); absent or at
+   *   most 2 MiB: ssh2's own.
+   */
   constructor(
     private readonly client: ssh2.Client,
     readonly where: string,
+    private readonly windowBytes?: number,
   ) {}
 
   run(argv: string[], opts: { signal?: AbortSignal } = {}): Promise<ExitStatus & { stdout: string }> {
@@ -150,6 +156,7 @@ export class SshRunner implements CommandRunner {
           // A failing consumer destroys stdout; pipeline then ends the channel, which is drained
           // so that it can close, and the remote command loses its output and ends.
           pipeline(ch, stdout, (e) => e && (ch.close(), drain()));
+          if (this.windowBytes) widenWindow(ch, this.windowBytes);
           stdin.pipe(ch);
           // A writer that gives up destroys stdin without ending it: the remote command still gets
           // EOF, so a remote `zfs receive` sees a cut stream and ends instead of waiting forever.

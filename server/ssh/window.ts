@@ -1,0 +1,61 @@
+// The receive window of an ssh2 exec channel, widened past ssh2's fixed 2 MiB so one stream can
+// fill a long fat link. ssh2 has no option for it, so this module owns the one place that reaches
+// into ssh2's channel internals; it must not read or write the channel's data.
+
+import type ssh2 from "ssh2";
+
+/** ssh2's own receive window (`MAX_WINDOW` in ssh2/lib/Channel.js): what a channel gets without this module. */
+export const SSH2_WINDOW = 2 * 1024 * 1024;
+/** The largest window bzman grants (dropbear up to 2025.88 stalled on windows of 500 MB or more). */
+export const MAX_WINDOW = 256 * 1024 * 1024;
+
+/** The parts of an ssh2 channel this module relies on (ssh2 1.x: lib/Channel.js, lib/client.js). */
+interface ChannelInternals {
+  /** Our side: `window` is how many more bytes the peer may send; ssh2 lowers it per data packet. */
+  incoming: { window: number; state: string };
+  /** The peer's side: `id` is the peer's channel number that a WINDOW_ADJUST names. */
+  outgoing: { id: number; state: string };
+  _client: { _protocol: { channelWindowAdjust(id: number, amount: number): void } };
+}
+
+function internals(ch: ssh2.ClientChannel): ChannelInternals | null {
+  const c = ch as unknown as Partial<ChannelInternals>;
+  const ok =
+    typeof c.incoming?.window === "number" &&
+    typeof c.outgoing?.id === "number" &&
+    typeof c._client?._protocol?.channelWindowAdjust === "function";
+  return ok ? (c as ChannelInternals) : null;
+}
+
+/**
+ * Widens the receive window of `ch` to `bytes` and keeps it there as the channel's data is read.
+ *
+ * ssh2 grants a peer 2 MiB and tops it up only once half of it is used, so a stream moves at most
+ * about 1-2 MiB per round trip (10 MiB/s at 100 ms). This sends SSH_MSG_CHANNEL_WINDOW_ADJUST
+ * itself and raises ssh2's count of the window with it, so ssh2's own top-up (which fires only
+ * below 1 MiB) stays out of the way. A grant only replaces what the reader took out of the channel:
+ * window left plus bytes buffered in the channel never exceed `bytes`, so a slow reader holds the
+ * peer back (and Node buffers at most `bytes` per channel) instead of filling memory.
+ *
+ * Call it once, right after the channel opens and after its readable side is piped or read.
+ * Returns false, changing nothing, when this ssh2 lacks the internals it relies on (the channel
+ * then keeps ssh2's own window) or when `bytes` is not above ssh2's window.
+ */
+export function widenWindow(ch: ssh2.ClientChannel, bytes: number): boolean {
+  const target = Math.min(Math.floor(bytes), MAX_WINDOW);
+  const c = internals(ch);
+  if (!c || target <= SSH2_WINDOW) return false;
+  // Grant in steps of at least 1/16 of the window: one small packet per step, not one per chunk.
+  const step = Math.max(64 * 1024, Math.floor(target / 16));
+  const topUp = (min: number): void => {
+    // Nothing more comes after the peer's EOF; nothing may be sent once we closed (our EOF is fine).
+    if (c.incoming.state !== "open" || (c.outgoing.state !== "open" && c.outgoing.state !== "eof")) return;
+    const room = target - c.incoming.window - ch.readableLength;
+    if (room < min) return;
+    c.incoming.window += room;
+    c._client._protocol.channelWindowAdjust(c.outgoing.id, room);
+  };
+  topUp(1);
+  ch.on("data", () => topUp(step));
+  return true;
+}

@@ -55,6 +55,7 @@ function buildDeps(signal: AbortSignal): CliDeps {
           ...(s.hostKey ? { hostKey: s.hostKey } : {}),
           ...(s.sshCipher ? { cipher: s.sshCipher } : {}),
           compress: s.sshCompression,
+          windowBytes: s.sshWindowBytes,
         },
         sig,
       );

@@ -20,6 +20,7 @@ export interface InheritedDefaults {
   max_transfers_per_source: number;
   on_conflict: "report" | "rename";
   ssh_compression: boolean;
+  ssh_window: string;
   send_raw: boolean;
   bookmarks: boolean;
 }
@@ -63,6 +64,7 @@ export const DEFAULTS = {
     max_transfers_per_source: 2,
     on_conflict: "report",
     ssh_compression: false,
+    ssh_window: "32M",
     send_raw: false,
     bookmarks: false,
   } satisfies InheritedDefaults as InheritedDefaults,

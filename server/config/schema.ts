@@ -9,6 +9,15 @@ import { DEFAULTS, MAX_TRANSFERS_PER_SOURCE } from "./defaults.ts";
 /** Log levels, least severe first (pino's names). */
 export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal"] as const;
 
+/** The bounds of `ssh_window`: ssh2's own window, and server/ssh/window.ts's MAX_WINDOW. */
+const SSH_WINDOW_MIN = 2 * 1024 ** 2;
+const SSH_WINDOW_MAX = 256 * 1024 ** 2;
+/** Bytes from a size: a number, or a string like "32M" (K, M, G: powers of 1024). */
+function sizeBytes(x: string | number): number | null {
+  if (typeof x === "number") return Number.isInteger(x) && x > 0 ? x : null;
+  return parseRate(x);
+}
+
 const duration = z.string().regex(/^\d+(s|m|h|d|w)$/, 'expected a duration like "30m", "1h", "2d"');
 const cron = z
   .string()
@@ -79,6 +88,17 @@ const inheritable = {
     .optional(),
   /** zlib compression of the SSH transport: for slow links only (it costs CPU on both ends). */
   ssh_compression: z.boolean().optional(),
+  /**
+   * The SSH channel's receive window ("32M"): what one stream may have in flight, so at most
+   * window / round trip per stream; also what bzman may buffer of a stream whose receive is slower.
+   */
+  ssh_window: z
+    .union([z.string(), z.number()])
+    .refine((x) => {
+      const n = sizeBytes(x);
+      return n !== null && n >= SSH_WINDOW_MIN && n <= SSH_WINDOW_MAX;
+    }, 'expected a size from "2M" (ssh2\'s own window) to "256M", like "32M"')
+    .optional(),
   /** A transfer that moves no byte for this long is stalled: both ends are stopped. */
   stall_timeout: duration.optional(),
   /** A backup that conflicts with its source (diverged, nothing in common): report it and leave it
@@ -297,6 +317,8 @@ export interface SourceConfig {
   sshCipher?: string;
   /** zlib compression of the SSH transport. */
   sshCompression: boolean;
+  /** The SSH channel receive window in bytes. */
+  sshWindowBytes: number;
   /** Seconds without a byte after which a transfer is stopped as stalled. */
   stallTimeoutSeconds: number;
   /** Retries of a transiently failed step within a pass. */
@@ -457,6 +479,7 @@ export function normalize(file: ConfigFile, instance: string): Config {
         ...(o.ssh_cipher ? { sshCipher: o.ssh_cipher } : {}),
         stallTimeoutSeconds: durationSeconds(o.stall_timeout),
         sshCompression: o.ssh_compression,
+        sshWindowBytes: sizeBytes(o.ssh_window)!,
         retries: o.retries,
         maxTransfersPerSource: o.max_transfers_per_source,
         onConflict: o.on_conflict,

@@ -39,6 +39,29 @@ test("deploy/bzman.example.yaml parses with the real schema and fills defaults",
   assert.deepEqual(r.warnings, []);
 });
 
+test("ssh_window: a size with a unit or a number of bytes, from defaults or the source; 32M when unset", () => {
+  const r = parseConfig(`defaults: { ssh_window: 64M }
+sources:
+  - { name: a, host: h, identity: /k, target: backup/a, datasets: [tank/a] }
+  - { name: b, host: h, identity: /k, target: backup/b, datasets: [tank/b], ssh_window: 16777216 }
+`);
+  assert.ok("config" in r, JSON.stringify(r));
+  assert.deepEqual(
+    r.config.sources.map((s) => s.sshWindowBytes),
+    [64 * 1024 ** 2, 16 * 1024 ** 2],
+  );
+  const plain = parseConfig("sources: [{ name: a, host: h, identity: /k, target: backup/a, datasets: [tank/a] }]\n");
+  assert.ok("config" in plain, JSON.stringify(plain));
+  assert.equal(plain.config.sources[0]!.sshWindowBytes, 32 * 1024 ** 2);
+  for (const bad of ["1M", "300M", "0", "big", "1.5"]) {
+    const e = parseConfig(`defaults: { ssh_window: "${bad}" }\nsources: []\n`);
+    assert.ok(
+      "errors" in e && e.errors.some((x) => x.startsWith("defaults.ssh_window:")),
+      `${bad}: ${JSON.stringify(e)}`,
+    );
+  }
+});
+
 test("plain dataset names, merge keys, per-dataset overrides and receive properties normalize", () => {
   const r = parseConfig(readFileSync(new URL("selection.yaml", dir("valid")), "utf8"));
   assert.ok("config" in r, JSON.stringify(r));
@@ -157,6 +180,7 @@ test("a config that leaves every optional setting out takes the defaults of conf
     drill: { schedule: "0 3 * * *", recent: 10 },
     stallTimeoutSeconds: 600,
     sshCompression: false,
+    sshWindowBytes: 32 * 1024 * 1024,
     retries: 2,
     maxTransfersPerSource: 2,
     onConflict: "report",

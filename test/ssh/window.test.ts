@@ -194,6 +194,28 @@ test("kill during a wide-window flood: the channel closes and done settles", asy
   }
 });
 
+test("a consumer that gives up (stdout destroyed, as the stall watchdog does): the channel closes, done settles", async () => {
+  const conn = await connect(32 * MIB);
+  try {
+    meter.consumed = 0;
+    const cmd = conn.runner.spawn(["flood", String(256 * MIB)]);
+    await new Promise<void>((resolve) =>
+      cmd.stdout.on("data", (c: Buffer) => {
+        meter.consumed += c.length;
+        if (meter.consumed >= 4 * MIB) resolve();
+      }),
+    );
+    cmd.stdout.destroy(new Error("stalled"));
+    const st = await cmd.done;
+    assert.notEqual(st.code, 0);
+    for (let i = 0; i < 40 && !meter.closed; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(meter.closed, "the server saw the channel close");
+    assert.ok(meter.sent < 256 * MIB);
+  } finally {
+    await conn.close();
+  }
+});
+
 test("widenWindow: the ssh2 internals it relies on are there; anything else is left alone", async () => {
   assert.equal(widenWindow({} as ssh2.ClientChannel, 8 * MIB), false);
   const conn = await connect();

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The test command (npm test): installs the Debian parts the integration tier needs when running
-# as root, type-checks, then runs every test file with node's test runner, one file at a time
-# (integration files share the machine's single zfs-fuse daemon), then the OpenZFS tier
+# as root, type-checks, checks formatting and lint (Biome, test/biome.config.json), then runs
+# every test file with node's test runner, one file at a time (integration files share the
+# machine's single zfs-fuse daemon), then the OpenZFS tier
 # (test/openzfs/run.sh: QEMU guests with real OpenZFS 2.1 and 2.3, built in the background
 # while the other tiers run when they are not cached yet), then the other Node versions
 # (test/node-versions.sh: the unit tier and the demo on Node 22 and 24).
@@ -22,6 +23,9 @@ if [ "${1:-}" != unit ] && [ "$(id -u)" = 0 ]; then
   guests=$!
 fi
 npx tsc -p tsconfig.json --noEmit
+# Formatting and lint of every TypeScript file; `npx biome check --config-path test/biome.config.json
+# --write server test bench` applies the formatter and the safe fixes.
+npx biome ci --colors=off --error-on-warnings --config-path test/biome.config.json server test bench
 if [ "${1:-}" = unit ]; then
   files=$(find test -name '*.test.ts' -not -path 'test/integration/*' -not -path 'test/openzfs/*' | sort)
 else

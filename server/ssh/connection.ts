@@ -84,7 +84,10 @@ export class SourceConnection {
     if (this.closed) return;
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, 2000).unref();
-      this.client.once("close", () => (clearTimeout(t), resolve()));
+      this.client.once("close", () => {
+        clearTimeout(t);
+        resolve();
+      });
       this.client.end();
     });
   }

@@ -127,7 +127,10 @@ export class SshRunner implements CommandRunner {
           release(); // the connection closed while this command waited: nothing to start
           return;
         }
-        settle = (st) => (release(), settleNow?.(st));
+        settle = (st) => {
+          release();
+          settleNow?.(st);
+        };
         if (killed) {
           // Stopped while it waited for a channel: nothing was started.
           stdout.end();
@@ -149,13 +152,20 @@ export class SshRunner implements CommandRunner {
             return;
           }
           channel = ch;
-          if (killed || opts.signal?.aborted) (killed = false), kill();
+          if (killed || opts.signal?.aborted) {
+            killed = false;
+            kill();
+          }
           let status: { code: number | null; signal: string | null } | undefined;
           ch.on("exit", (code: number | null, signal?: string) => (status = { code, signal: signal ?? null }));
           ch.stderr.on("data", (c: Buffer) => stderr.push(c));
           // A failing consumer destroys stdout; pipeline then ends the channel, which is drained
           // so that it can close, and the remote command loses its output and ends.
-          pipeline(ch, stdout, (e) => e && (ch.close(), drain()));
+          pipeline(ch, stdout, (e) => {
+            if (!e) return;
+            ch.close();
+            drain();
+          });
           if (this.windowBytes) widenWindow(ch, this.windowBytes);
           stdin.pipe(ch);
           // A writer that gives up destroys stdin without ending it: the remote command still gets

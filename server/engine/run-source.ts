@@ -211,6 +211,11 @@ export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phas
   };
 }
 
+/** A dataset's record before anything was done: failed, nothing sent (steps and results fill it in). */
+function failedRecord(source: string, dataset: string, target: string): DatasetRecord {
+  return { source, dataset, target, mode: "error", result: "failed", steps: 0, bytes: 0, transferMs: 0 };
+}
+
 /** The record of a dataset the planner did not send: up to date or a conflict. */
 function recordDecision(base: DatasetRecord, dp: DatasetPlan, job: SourceJob): DatasetRecord {
   const d = dp.decision;
@@ -304,14 +309,7 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     const roots = job.only ? [job.only] : job.roots.map((r) => r.name);
     for (const name of roots) {
       const rec: DatasetRecord = {
-        source: job.name,
-        dataset: name,
-        target: targetFor(job.targetRoot, name),
-        mode: "error",
-        result: "failed",
-        steps: 0,
-        bytes: 0,
-        transferMs: 0,
+        ...failedRecord(job.name, name, targetFor(job.targetRoot, name)),
         message: e.message,
         error: record.error,
       };
@@ -449,16 +447,7 @@ async function passDataset(
   keep: (r: ReplicatedDataset) => void,
 ): Promise<DatasetRecord> {
   const { job, deps } = ctx;
-  const base: DatasetRecord = {
-    source: job.name,
-    dataset: dp.sourceDataset,
-    target: dp.targetDataset,
-    mode: "error",
-    result: "failed",
-    steps: 0,
-    bytes: 0,
-    transferMs: 0,
-  };
+  const base = failedRecord(job.name, dp.sourceDataset, dp.targetDataset);
   let rec: DatasetRecord;
   try {
     const why = pauseReason(await currentPaused(job, deps), dp.sourceDataset);
@@ -492,16 +481,7 @@ async function passDataset(
 /** Replicates one planned dataset (under its lock) and returns its record. */
 async function replicateDataset(dp: DatasetPlan, ctx: DatasetContext): Promise<DatasetRecord> {
   const { job, deps, present } = ctx;
-  const base: DatasetRecord = {
-    source: job.name,
-    dataset: dp.sourceDataset,
-    target: dp.targetDataset,
-    mode: "error",
-    result: "failed",
-    steps: 0,
-    bytes: 0,
-    transferMs: 0,
-  };
+  const base = failedRecord(job.name, dp.sourceDataset, dp.targetDataset);
   // on_conflict (core/conflict-policy.ts): as planned, or keep the backup aside and re-seed it.
   const action = onConflict(dp.decision, dp.overrides.onConflict ?? job.onConflict, {
     source: ctx.sourceListing.get(dp.sourceDataset),

@@ -26,8 +26,10 @@ describe("promote during a running pass", { skip }, () => {
     S = rig.sourcePool;
     for (const d of ["a", "b"]) await must(["zfs", "create", `${S}/${d}`]);
     config = rig.writeConfig({ keep_source: { last: 2 }, keep_backup: { last: 2 } });
+    // One dataset at a time, so that S/b still waits its turn behind the slow S/a when it is
+    // promoted (with datasets side by side it would be received beside S/a before the promote).
     slow = rig.writeConfig(
-      { keep_source: { last: 2 }, keep_backup: { last: 2 }, bandwidth_limit: "256K" },
+      { keep_source: { last: 2 }, keep_backup: { last: 2 }, bandwidth_limit: "256K", max_transfers_per_source: 1 },
       join(rig.dir, "slow.yaml"),
     );
     const first = await bzman(["--config", config, "run"]);

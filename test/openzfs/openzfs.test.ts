@@ -210,7 +210,9 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
       keep_backup: { last: 2 },
     };
     raceConfig = write("race", race);
-    raceSlowConfig = write("race-slow", { ...race, bandwidth_limit: "2M" });
+    // One dataset at a time, so that src/rb still waits its turn behind the slow src/ra when it is
+    // promoted (side by side it would be received beside src/ra before the promote).
+    raceSlowConfig = write("race-slow", { ...race, bandwidth_limit: "2M", max_transfers_per_source: 1 });
     // Receive properties and a dataset switched off by its property, read from the -p listing.
     await zfs("create", "-o", "atime=off", "-o", "mountpoint=/srv/props", "src/props");
     await zfs("create", "src/props/skip");

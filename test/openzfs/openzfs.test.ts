@@ -332,14 +332,17 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
   it("the remote zfs send killed mid-stream: the dataset fails with its token in the record and the status; the next pass resumes", async () => {
     await g.admin(["sh", "-c", "dd if=/dev/urandom of=/src/data/big3.bin bs=1M count=24 status=none && sync"]);
     const pass = bzman(["--config", slowConfig, "run"]);
+    // The send of src/data itself (other datasets of the pass send beside it and may end first).
+    const dataSend = "^zfs send .*src/data@";
     await until(
-      "zfs send to start in the guest",
-      async () => (await g.admin(["pgrep", "-f", "^zfs send (-L|-t)"])).trim() !== "",
+      "the send of src/data to start in the guest",
+      async () => (await g.admin(["sh", "-c", `pgrep -f '${dataSend}' || true`])).trim() !== "",
       120_000,
     );
     await sleep(2000);
-    await g.admin(["pkill", "-KILL", "-f", "^zfs send (-L|-t)"]);
-    const r = await pass.done;
+    const killed = await g.admin(["pkill", "-KILL", "-f", dataSend]).catch((err: Error) => err);
+    const r = await pass.done; // awaited even when the kill failed: the next test must not run beside it
+    assert.ok(!(killed instanceof Error), `the send of src/data was running: ${String(killed)}`);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     const left = await token(`${TARGET}/src/data`);
     assert.notEqual(left, "-", "the receive kept the partial stream");

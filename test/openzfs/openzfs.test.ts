@@ -528,7 +528,9 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     const live = "dst/bzman-live/vm/src/fb";
     await g.admin(["sh", "-c", `echo failover > "$(zfs get -H -o value mountpoint ${live})/order.txt" && sync`]);
     // The source is back, and something wrote to it after the snapshot the live copy shares.
-    await g.admin(["sh", "-c", "echo late > /src/fb/late.txt && sync"]);
+    // `written` counts what a synced transaction group holds: sync(1) only commits the ZIL, so the
+    // pool is synced too (else the check can read 0 for up to zfs_txg_timeout after the write).
+    await g.admin(["sh", "-c", "echo late > /src/fb/late.txt && sync && zpool sync src"]);
     const newest = [...(await guids("src/fb")).keys()].at(-1)!;
 
     const dry = await bzman(["--config", failbackConfig, "failback", "vm:src/fb", "--dry-run"]).done;

@@ -166,6 +166,13 @@ export class SshRunner implements CommandRunner {
             ch.close();
             drain();
           });
+          // The same as soon as stdout is gone: pipeline's callback may wait (Node 22 does) for the
+          // channel to close, which it does only once drained.
+          stdout.once("close", () => {
+            if (stdout.writableFinished) return;
+            ch.close();
+            drain();
+          });
           if (this.windowBytes) widenWindow(ch, this.windowBytes);
           stdin.pipe(ch);
           // A writer that gives up destroys stdin without ending it: the remote command still gets

@@ -183,7 +183,9 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     config = write("bzman", {});
     cutConfig = write("cut", { identity: cut.identity });
     bookmarkConfig = write("bookmarks", { bookmarks: true });
-    slowConfig = write("slow", { bandwidth_limit: "4M" });
+    // ssh2's own 2 MiB window: with the default 32 MiB one the source's zfs send of a 24 MiB stream
+    // hands it all to sshd and exits before the test can kill it mid-stream.
+    slowConfig = write("slow", { bandwidth_limit: "4M", ssh_window: "2M" });
     noResumeConfig = write("noresume", { identity: noResume.identity });
     noResumeSlowConfig = write("noresume-slow", { identity: noResume.identity, bandwidth_limit: "4M" });
     const rawSource = { datasets: [{ name: "src/raw" }], target: "dst/raw", send_raw: true };

@@ -38,6 +38,23 @@ export function listArgs(
   return ["zfs", "get", "-H", "-p", "-o", "name,property,value", props, "-r", ...roots];
 }
 
+/**
+ * The columns of the cheap per-dataset query of `skip_unchanged` (core/unchanged.ts): with
+ * `snapshots_changed` where the host has it (OpenZFS 2.2+), else without.
+ */
+export const MARK_COLUMNS = {
+  changed: ["name", "guid", "written", "snapshots_changed", SELECT_PROPERTY],
+  written: ["name", "guid", "written", SELECT_PROPERTY],
+} as const;
+
+/** Which set of {@link MARK_COLUMNS} a host answers. */
+export type MarkColumns = keyof typeof MARK_COLUMNS;
+
+/** `zfs list -H -p -o name,guid,written[,snapshots_changed],bzman:backup -t filesystem,volume -r ROOTS`. */
+export function marksArgs(roots: string[], columns: MarkColumns): string[] {
+  return ["zfs", "list", "-H", "-p", "-o", MARK_COLUMNS[columns].join(","), "-t", "filesystem,volume", "-r", ...roots];
+}
+
 /** How a stream is sent: raw (`-w`, encrypted data stays encrypted) and stream flags (`-L -e -c`). */
 export interface SendOptions {
   raw?: boolean;

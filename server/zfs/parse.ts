@@ -4,6 +4,7 @@
 import type { DatasetType, Listing, Snapshot } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
 import { SELECT_PROPERTY } from "../core/naming.ts";
+import type { Marks } from "../core/unchanged.ts";
 
 /** The columns asked of `zfs list -H -p -o …` (see args.ts), in order. */
 export const LIST_COLUMNS = ["name", "type", "guid", "createtxg", "creation", "userrefs"] as const;
@@ -171,6 +172,28 @@ export function parseListListing(stdout: string, withResumeToken: boolean, withS
     rows.set(row.name, row);
   });
   return toListing(rows);
+}
+
+/**
+ * Parses the cheap per-dataset query (zfs/args.ts marksArgs): one line per dataset, `name guid
+ * written [snapshots_changed] bzman:backup`, tab-separated. A line of the wrong shape throws.
+ */
+export function parseMarks(stdout: string, withChanged: boolean): Marks {
+  const marks: Marks = new Map();
+  const width = withChanged ? 5 : 4;
+  stdout.split("\n").forEach((text, i) => {
+    if (text === "") return;
+    const f = text.split("\t");
+    if (f.length !== width || !/^\d+$/.test(f[1]!)) fail(i + 1, text, `expected ${width} tab-separated fields`);
+    const changed = withChanged ? f[3]! : "-";
+    marks.set(f[0]!, {
+      guid: f[1]!,
+      written: /^\d+$/.test(f[2]!) ? Number(f[2]) : null,
+      snapshotsChanged: changed === "-" || changed === "" ? null : changed,
+      select: f[width - 1]!,
+    });
+  });
+  return marks;
 }
 
 /** Datasets that `zfs get/list` reported as missing ("cannot open 'x': dataset does not exist"). */

@@ -3,6 +3,7 @@
 
 import type { DatasetType, Listing, Step } from "../core/model.ts";
 import type { ConfiguredReceive } from "../core/receive-properties.ts";
+import type { Marks } from "../core/unchanged.ts";
 import { SELECT_PROPERTY } from "../core/naming.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
 import {
@@ -29,6 +30,8 @@ import {
   sendEstimateArgs,
   createContainerArgs,
   listArgs,
+  marksArgs,
+  type MarkColumns,
   poolHealthArgs,
   probeArgs,
   receiveArgs,
@@ -51,6 +54,7 @@ import {
   onlyMissingDatasets,
   parseGetListing,
   parseListListing,
+  parseMarks,
   stderrHeadline,
   tryClassifyStderr,
 } from "./parse.ts";
@@ -171,6 +175,24 @@ export class ZfsHost {
       ? parseListListing(r.stdout, withToken, opts.select ?? false)
       : parseGetListing(r.stdout);
     return { listing, missing: missingDatasets(r.stderr) };
+  }
+
+  /**
+   * The cheap per-dataset query of `skip_unchanged` (core/unchanged.ts) below `roots`, in one
+   * call. Null, with zfs's message, when the host does not answer it with these columns (a zfs
+   * without `written` or `snapshots_changed`, or a guard older than the query); a failed
+   * transport still throws.
+   */
+  async marks(
+    roots: string[],
+    columns: MarkColumns,
+    signal?: AbortSignal,
+  ): Promise<{ marks: Marks; missing: string[] } | { unsupported: string }> {
+    const argv = marksArgs(roots, columns);
+    const r = await this.runner.run(argv, { signal });
+    if (r.code !== 0 && !accepts(onlyMissingDatasets, r.stderr))
+      return { unsupported: commandError(this.where, argv, r).message };
+    return { marks: parseMarks(r.stdout, columns === "changed"), missing: missingDatasets(r.stderr) };
   }
 
   /** Health of `pool` ("ONLINE", "DEGRADED", …), or null when the pool does not exist. */

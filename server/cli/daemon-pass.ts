@@ -9,6 +9,7 @@ import { poolOf, targetFor } from "../core/naming.ts";
 import { checkPools } from "../engine/pools.ts";
 import { runSucceeded } from "../engine/run-source.ts";
 import type { Slots } from "../engine/slots.ts";
+import { newSourceMemo, type SourceMemo } from "../engine/unchanged-pass.ts";
 import type { Logger } from "../log.ts";
 import type { DaemonState } from "./daemon-state.ts";
 import { type CliDeps, newRunId, type Services } from "./deps.ts";
@@ -28,6 +29,15 @@ export interface DaemonPassContext {
   notifier: Notifier;
   /** When the source's next pass is due (for the log). */
   nextRun: (source: string) => Date | null | undefined;
+  /** What each source's passes remember for `skip_unchanged`, by source name (in memory). */
+  memos: Map<string, SourceMemo>;
+}
+
+/** The source's memo, made at its first pass. */
+function memoOf(memos: Map<string, SourceMemo>, source: string): SourceMemo {
+  const m = memos.get(source) ?? newSourceMemo();
+  memos.set(source, m);
+  return m;
 }
 
 /** Runs one scheduled pass of `source` and records it; never throws for a failed pass. */
@@ -50,6 +60,7 @@ export async function daemonPass(
     { snapshot: true, prune: true, runId },
     {
       signal,
+      memo: memoOf(ctx.memos, name),
       transferSlot: (sig) => ctx.slots.acquire(sig),
       afterPass: async (remote) => {
         const pools = source.datasets.map((d) => poolOf(d.name));

@@ -103,7 +103,17 @@ export async function serveCommand(config: Config, deps: CliDeps & { log: Logger
   const state = new DaemonState(config, services, deps.now, () => scheduler.nextRuns());
   const status = (): StatusModel => state.status();
   const notifier = new Notifier(config, services.store, log, deps.now, { status: () => status() });
-  ctx = { config, deps, services, slots, hooks, state, notifier, nextRun: (n) => scheduler.nextRuns().get(n) };
+  ctx = {
+    config,
+    deps,
+    services,
+    slots,
+    hooks,
+    state,
+    notifier,
+    nextRun: (n) => scheduler.nextRuns().get(n),
+    memos: new Map(),
+  };
   let server: Server | undefined;
   try {
     scheduler.start();

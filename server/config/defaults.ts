@@ -23,6 +23,7 @@ export interface InheritedDefaults {
   ssh_window: string;
   send_raw: boolean;
   bookmarks: boolean;
+  skip_unchanged: boolean;
 }
 
 /**
@@ -67,5 +68,6 @@ export const DEFAULTS = {
     ssh_window: "32M",
     send_raw: false,
     bookmarks: false,
+    skip_unchanged: false,
   } satisfies InheritedDefaults as InheritedDefaults,
 };

@@ -125,6 +125,12 @@ const inheritable = {
    * commands per changed dataset and pass.
    */
   bookmarks: z.boolean().optional(),
+  /**
+   * A configured dataset (with what lies below it) with nothing written since its newest
+   * snapshot, which the backup already has, gets no new snapshot, send or pruning in a pass;
+   * where the source's zfs has `snapshots_changed` (OpenZFS 2.2+) it is not even listed.
+   */
+  skip_unchanged: z.boolean().optional(),
   /** Retries within a pass of a step that failed for a transient reason (5 s, then 10 s, …). */
   retries: z.number().int().min(0).max(10).optional(),
   /**
@@ -333,6 +339,8 @@ export interface SourceConfig {
   sendRaw: boolean;
   /** Keep a bookmark of the newest replicated snapshot on the source. */
   bookmarks: boolean;
+  /** Leave alone what has not changed since the backup got it (`skip_unchanged`, core/unchanged.ts). */
+  skipUnchanged: boolean;
   /** The dead man's switch of the source (`ping_url`, `{source}` filled in), where one is set. */
   ping?: PingSettings;
   /** `zfs receive -x` and `-o` for every full receive, beside bzman's own (see core/receive-properties.ts). */
@@ -485,6 +493,7 @@ export function normalize(file: ConfigFile, instance: string): Config {
         onConflict: o.on_conflict,
         sendRaw: o.send_raw,
         bookmarks: o.bookmarks,
+        skipUnchanged: o.skip_unchanged,
         ...(o.bandwidth_limit ? { bandwidthLimit: bandwidthOf(o.bandwidth_limit) } : {}),
         receive: { exclude: o.receive_exclude ?? [], set: (o.receive_set ?? []).map(splitSetting) },
         ...(o.ping_url

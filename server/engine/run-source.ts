@@ -30,6 +30,20 @@ import { passSnapshotsToDrop } from "../core/selection.ts";
 import { runPlanned } from "./dispatch.ts";
 import { transferStep, type TransferProgress } from "./transfer.ts";
 import { addWarning } from "./warnings.ts";
+import type { ListResult } from "../zfs/zfs-host.ts";
+import { rootsAllowSkip, type Marks } from "../core/unchanged.ts";
+import {
+  joinListings,
+  leftAloneMessage,
+  memoFor,
+  rememberPass,
+  memoKey,
+  readMarks,
+  settleRoots,
+  unsupportedWarning,
+  type RootOutcome,
+  type SourceMemo,
+} from "./unchanged-pass.ts";
 
 /** What to replicate from one source, and where to. */
 export interface SourceJob {
@@ -76,6 +90,11 @@ export interface SourceJob {
    * one after another. Each also takes a global slot (`PassDeps.transferSlot`) while it transfers.
    */
   parallel?: number;
+  /**
+   * Leave alone roots with nothing written since the snapshot the backup has, and do not list
+   * those whose snapshots did not change either (`skip_unchanged`; needs `PassDeps.memo`).
+   */
+  skipUnchanged?: boolean;
 }
 
 /** Releases a lock. */
@@ -112,6 +131,8 @@ export interface PassDeps {
    * pruning, so a promote that finished meanwhile is respected.
    */
   pausedNow?: () => Paused | Promise<Paused>;
+  /** What earlier passes of this source remembered, for `skip_unchanged` (the daemon's; absent: none). */
+  memo?: SourceMemo;
 }
 
 /** The paused datasets now (fresh where the pass can ask, else as the job started with). */
@@ -131,6 +152,17 @@ export interface Inspection {
   snapshotErrors: SnapshotErrors;
   /** Why the source's `bzman:backup` values could not be read (then only config selects). */
   selectUnavailable?: string;
+  /** With `skip_unchanged`: how each root went through the listing, and the marks it went by. */
+  skip?: SkipState;
+  /** With `skip_unchanged` on a source that cannot do it: why (said on the pass's first dataset). */
+  skipWarning?: string;
+}
+
+/** What a pass with `skip_unchanged` knows after listing. */
+export interface SkipState {
+  memo: SourceMemo;
+  marks: Marks;
+  outcomes: Map<string, RootOutcome>;
 }
 
 const ref = (s: { name: string; guid: string } | undefined): SnapshotRef | undefined =>
@@ -147,12 +179,30 @@ async function timed<T>(phases: Phases, phase: keyof Phases, f: () => Promise<T>
 
 /**
  * Connects, takes the pass's snapshots when the job says so, lists both sides (one call each)
- * and plans. Without `job.snapshot` it changes nothing anywhere.
+ * and plans. Without `job.snapshot` it changes nothing anywhere. With `job.skipUnchanged` and a
+ * memo, only the roots that need it are snapshotted and listed (inspectSkipping).
  */
 export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phases = {}): Promise<Inspection> {
   const remote = await timed(phases, "connect", deps.connect, deps.now);
-  const snapshotErrors: SnapshotErrors = job.snapshot
-    ? await timed(
+  const listSource = (roots: string[]): Promise<ListResult> =>
+    remote.list(roots, { bookmarks: true, select: true, signal: deps.signal });
+  const listTarget = (): Promise<ListResult> =>
+    deps.local.list([job.targetRoot], { resumeTokens: true, signal: deps.signal });
+  const skipOn = job.skipUnchanged === true && deps.memo !== undefined && rootsAllowSkip(job.roots, job.only);
+  const skipping =
+    skipOn && deps.memo && ((await currentPaused(job, deps))?.size ?? 0) === 0 // a paused dataset: the usual way
+      ? await inspectSkipping(job, deps, phases, remote, memoFor(deps.memo, memoKey(job)), listSource, listTarget)
+      : undefined;
+  let snapshotErrors: SnapshotErrors = new Map();
+  let src: ListResult;
+  let dst: ListResult;
+  let remoteCaps: Capabilities;
+  if (skipping && "skip" in skipping) {
+    ({ src, dst, snapshotErrors } = skipping);
+    remoteCaps = await remote.knownCapabilities();
+  } else {
+    if (job.snapshot)
+      snapshotErrors = await timed(
         phases,
         "snapshot",
         async () =>
@@ -164,26 +214,21 @@ export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phas
             await currentPaused(job, deps),
           ),
         deps.now,
-      )
-    : new Map();
-  const [remoteCaps, src, dst] = await timed(
-    phases,
-    "list",
-    async () => {
-      const caps = await remote.capabilities(deps.signal);
-      return [
-        caps,
-        ...(await Promise.all([
-          remote.list(
-            job.roots.map((r) => r.name),
-            { bookmarks: true, select: true, signal: deps.signal },
-          ),
-          deps.local.list([job.targetRoot], { resumeTokens: true, signal: deps.signal }),
-        ])),
-      ] as const;
-    },
-    deps.now,
-  );
+      );
+    const listed = await timed(
+      phases,
+      "list",
+      async () => {
+        const caps = await remote.capabilities(deps.signal);
+        return [
+          caps,
+          ...(await Promise.all([listSource(job.roots.map((r) => r.name)), skipping?.dst ?? listTarget()])),
+        ] as const;
+      },
+      deps.now,
+    );
+    [remoteCaps, src, dst] = listed;
+  }
   if (dst.missing.includes(job.targetRoot)) {
     const pool = poolOf(job.targetRoot);
     if ((await deps.local.poolHealth(pool, deps.signal)) === null) {
@@ -208,7 +253,65 @@ export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phas
     phases,
     snapshotErrors,
     ...(src.selectUnavailable ? { selectUnavailable: src.selectUnavailable } : {}),
+    ...(skipping && "skip" in skipping ? { skip: skipping.skip } : {}),
+    ...(skipping && "warning" in skipping ? { skipWarning: skipping.warning } : {}),
   };
+}
+
+/**
+ * The listing phase with `skip_unchanged` (engine/unchanged-pass.ts): the marks and the backup's
+ * listing at once, then only the roots that need it listed or snapshotted. Where the source
+ * answers no marks, returns the backup's listing and why, for the usual way to go on with.
+ */
+async function inspectSkipping(
+  job: SourceJob,
+  deps: PassDeps,
+  phases: Phases,
+  remote: ZfsHost,
+  memo: SourceMemo,
+  listSource: (roots: string[]) => Promise<ListResult>,
+  listTarget: () => Promise<ListResult>,
+): Promise<
+  | { skip: SkipState; src: ListResult; dst: ListResult; snapshotErrors: SnapshotErrors }
+  | { warning: string; dst: ListResult }
+> {
+  const names = job.roots.map((r) => r.name);
+  const [m, dst] = await timed(
+    phases,
+    "list",
+    () => Promise.all([readMarks(remote, names, memo, deps.signal), listTarget()]),
+    deps.now,
+  );
+  if (!("marks" in m)) return { warning: unsupportedWarning(job.name, m.unsupported), dst };
+  const settled = await timed(
+    phases,
+    "list",
+    () =>
+      settleRoots(job.roots, m.marks, memo, job.snapshot !== undefined, dst.listing, job.targetRoot, (rs) =>
+        listSource(rs.map((r) => r.name)),
+      ),
+    deps.now,
+  );
+  let snapshotErrors: SnapshotErrors = new Map();
+  let fresh: ListResult | undefined;
+  if (settled.toSnapshot.length > 0) {
+    if (job.snapshot)
+      snapshotErrors = await timed(
+        phases,
+        "snapshot",
+        () => takeSnapshots(remote, settled.toSnapshot, job.snapshot!, deps.signal),
+        deps.now,
+      );
+    fresh = await timed(phases, "list", () => listSource(settled.toSnapshot.map((r) => r.name)), deps.now);
+  }
+  const parts = [settled.checked, fresh].filter((x): x is ListResult => x !== undefined);
+  const selectUnavailable = parts.find((p) => p.selectUnavailable)?.selectUnavailable;
+  const src: ListResult = {
+    listing: joinListings([settled.reused, ...parts.map((p) => p.listing)]),
+    missing: parts.flatMap((p) => p.missing),
+    ...(selectUnavailable ? { selectUnavailable } : {}),
+  };
+  return { skip: { memo, marks: m.marks, outcomes: settled.outcomes }, src, dst, snapshotErrors };
 }
 
 /** A dataset's record before anything was done: failed, nothing sent (steps and results fill it in). */
@@ -351,6 +454,12 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
   const kept: Array<ReplicatedDataset | undefined> = plan.datasets.map(() => undefined);
   // Said once per pass, on its first dataset not paused: an older guard keeps the property from being read.
   const noteSelect = inspection.selectUnavailable ? plan.datasets.indexOf(active[0]!) : -1;
+  const noteSkip = inspection.skipWarning ? plan.datasets.indexOf(active[0]!) : -1;
+  const leftAlone = (dataset: string): RootOutcome | undefined => {
+    const o = inspection.skip?.outcomes;
+    const root = o ? [...o.keys()].find((r) => isWithin(dataset, r)) : undefined;
+    return root !== undefined && o!.get(root)!.leftAlone ? o!.get(root) : undefined;
+  };
   const liveDataset = !job.retention && !job.holdTag && !job.bookmarks;
   await timed(
     phases,
@@ -365,6 +474,9 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
             kept[i] = r;
           }).finally(() => deps.onTransferEnd?.(dp.sourceDataset));
           if (i === noteSelect) addWarning(rec, inspection.selectUnavailable!);
+          if (i === noteSkip) addWarning(rec, inspection.skipWarning!);
+          const alone = leftAlone(dp.sourceDataset);
+          if (alone && rec.result === "up-to-date" && !rec.message) rec.message = leftAloneMessage(alone.way);
           done[i] = rec;
           if (liveDataset) deps.onDataset?.(rec);
           return rec.result !== "failed";
@@ -373,7 +485,8 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     deps.now,
   );
   for (const rec of done) record.datasets.push(rec!);
-  for (const r of kept) if (r) replicated.push(r);
+  // A root reused from the memo is as the last pass left it: nothing to hold, bookmark or prune.
+  for (const r of kept) if (r && leftAlone(r.record.dataset)?.way !== "unchanged") replicated.push(r);
 
   if (job.holdTag || job.retention || job.bookmarks) {
     // A dataset promoted since it was replicated is live now: never held or pruned on either side.
@@ -386,10 +499,12 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
         addWarning(r.record, `not held or pruned: ${why}`);
       }
     }
+    // A pass that left every root alone runs nothing here (not even a capability probe).
     await timed(
       phases,
       "prune",
       async () => {
+        if (replicated.length === 0 && inspection.skip) return;
         const hosts = { remote: ctx.remote, local: deps.local };
         if (job.holdTag) await holdCommonAll(replicated, job.holdTag, hosts, deps.signal);
         if (job.bookmarks)
@@ -416,6 +531,10 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
       deps.now,
     );
     for (const rec of record.datasets) deps.onDataset?.(rec);
+  }
+  if (inspection.skip) {
+    const { memo, marks, outcomes } = inspection.skip;
+    rememberPass(memo, job.roots, marks, inspection.sourceListing, outcomes, record);
   }
   await deps.afterPass?.(ctx.remote).catch(() => undefined);
   return finish();

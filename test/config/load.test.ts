@@ -186,6 +186,7 @@ test("a config that leaves every optional setting out takes the defaults of conf
     onConflict: "report",
     sendRaw: false,
     bookmarks: false,
+    skipUnchanged: false,
     receive: { exclude: [], set: [] },
     ping: { url: "http://x/a", method: "GET", start: false, timeoutMs: 10000 },
   });

@@ -52,6 +52,9 @@ export interface Guest {
    * private key's path and what the installer printed. Call it once the pools exist (delegation).
    * `/mnt/share/zfs-cut` is a zfs wrapper for `--guard-option "--zfs /mnt/share/zfs-cut"`: it cuts
    * every `zfs send` stream after 2 MiB with `head -c` and still exits 0 (a fault on demand).
+   * `/mnt/share/zfs-log` is zfs that first appends its arguments to `/tmp/bzman-zfs.log` (what
+   * the guard let through, to count the commands of a pass). `/mnt/share/zfs-nochanged` is that,
+   * but refusing `snapshots_changed` as OpenZFS before 2.2 does (bench/unchanged.ts compares).
    */
   installSource(name: string, extra?: string[]): Promise<{ identity: string; output: string }>;
   /** The guest's host key as bzman's config wants it. */
@@ -107,6 +110,28 @@ export async function startGuest(series = SERIES): Promise<Guest> {
       'case "$1 $2" in "send -n"*) exec zfs "$@" ;; esac',
       'if [ "$1" = send ]; then zfs "$@" | head -c 2097152; exit 0; fi',
       'exec zfs "$@"',
+      "",
+    ].join("\n"),
+    { mode: 0o755 },
+  );
+  writeFileSync(
+    join(share, "zfs-log"),
+    [
+      "#!/bin/sh",
+      "# zfs, each command's arguments logged first.",
+      "printf '%s\\n' \"$*\" >> /tmp/bzman-zfs.log",
+      'exec zfs "$@"',
+      "",
+    ].join("\n"),
+    { mode: 0o755 },
+  );
+  writeFileSync(
+    join(share, "zfs-nochanged"),
+    [
+      "#!/bin/sh",
+      "# zfs-log, but without the snapshots_changed property (as OpenZFS before 2.2).",
+      'case "$*" in *snapshots_changed*) echo "bad property list: invalid property \'snapshots_changed\'" >&2; exit 2 ;; esac',
+      'exec /mnt/share/zfs-log "$@"',
       "",
     ].join("\n"),
     { mode: 0o755 },

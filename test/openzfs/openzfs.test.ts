@@ -6,7 +6,7 @@
 // stream are OpenZFS.
 
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -46,6 +46,7 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
   let failbackConfig: string;
   let raceConfig: string;
   let raceSlowConfig: string;
+  let idleConfig: string;
 
   /** bzman's CLI with the guest's zfs as the local one. */
   const bzman = (args: string[]): { child: ReturnType<typeof spawn>; done: Promise<Result> } => {
@@ -219,6 +220,17 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     await zfs("create", "-o", "atime=off", "-o", "mountpoint=/srv/props", "src/props");
     await zfs("create", "src/props/skip");
     await zfs("set", "bzman:backup=off", "src/props/skip");
+    // skip_unchanged: a tree of its own, its key's guard logging every zfs command it runs.
+    for (const d of ["src/idle", "src/idle/a", "src/idle/b"]) await zfs("create", d);
+    await zfs("create", "-p", "dst/idle");
+    const idleKey = await g.installSource("idle", ["--guard-option", "--zfs /mnt/share/zfs-log"]);
+    idleConfig = write("idle", {
+      identity: idleKey.identity,
+      datasets: [{ name: "src/idle", recursive: true }],
+      target: "dst/idle",
+      skip_unchanged: true,
+      schedule: "*/3 * * * * *",
+    });
     propsConfig = write("props", {
       target: "dst/props",
       datasets: [{ name: "src/props", recursive: true }],
@@ -625,6 +637,94 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
       status.keptAside.some((k) => k.dataset === `vm:${aside}` && k.by === "restore"),
       JSON.stringify(status.keptAside),
     );
+  });
+
+  it("skip_unchanged under the daemon: an idle source costs one zfs command a side per pass and no new snapshot; a write is snapshotted and sent at the next pass", async () => {
+    const first = await runPass(idleConfig);
+    assert.equal(first.get("src/idle/a")?.result, "ok", JSON.stringify(first.get("src/idle/a")));
+    const before = (await guids("src/idle/a")).size;
+    // The backup side's zfs, logged too (the guest's zfs through bin/, as for every test here).
+    const local = join(g.dir, "zfs-logged");
+    mkdirSync(local, { recursive: true });
+    const localLog = join(local, "log");
+    writeFileSync(localLog, "");
+    writeFileSync(
+      join(local, "zfs"),
+      `#!/bin/sh\nprintf '%s\\n' "$*" >> ${localLog}\nexec ${join(g.bin, "zfs")} "$@"\n`,
+      { mode: 0o755 },
+    );
+    await g.admin(["rm", "-f", "/tmp/bzman-zfs.log"]);
+    const serve = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--config", idleConfig, "serve"], {
+      cwd: REPO,
+      env: { ...process.env, PATH: `${local}:${g.bin}:${process.env.PATH}` },
+    });
+    let out = "";
+    serve.stdout.on("data", (c) => (out += c));
+    serve.stderr.on("data", (c) => (out += c));
+    const exited = new Promise<number | null>((r) => serve.once("close", (code) => r(code)));
+    const passes = (): number => (out.match(/"msg":"pass (succeeded|FAILED)"/g) ?? []).length;
+    const remoteLog = async (): Promise<string[]> =>
+      (await g.admin(["sh", "-c", "cat /tmp/bzman-zfs.log 2>/dev/null || true"])).split("\n").filter(Boolean);
+    const localLines = (): string[] => readFileSync(localLog, "utf8").split("\n").filter(Boolean);
+    /** Waits for the next pass to end and reads both logs at once (the next pass starts 3 s later). */
+    const afterPass = async (): Promise<{ n: number; remote: string[]; local: string[] }> => {
+      const n = passes();
+      await until("a daemon pass to end", () => passes() > n, 60_000);
+      return { n: passes(), remote: await remoteLog(), local: localLines() };
+    };
+    try {
+      await afterPass(); // lists src/idle once without a snapshot: the backup has its newest ones
+      const a = await afterPass();
+      for (let i = 0; i < 2; i++) await afterPass();
+      const b = await afterPass();
+      assert.doesNotMatch(out, /"msg":"pass FAILED"/, out);
+      const remote = b.remote.slice(a.remote.length);
+      const localRan = b.local.slice(a.local.length);
+      const idlePasses = b.n - a.n;
+      assert.equal(idlePasses, 3);
+      if (SERIES !== "2.1") {
+        assert.deepEqual(
+          remote,
+          Array(idlePasses).fill(
+            "list -H -p -o name,guid,written,snapshots_changed,bzman:backup -t filesystem,volume -r src/idle",
+          ),
+          "one zfs command per pass on the source",
+        );
+        const st = await bzman(["--config", idleConfig, "status", "--json"]).done;
+        const row = (JSON.parse(st.stdout) as { datasets: Array<Record<string, unknown>> }).datasets.find(
+          (d) => d.dataset === "src/idle/a",
+        );
+        assert.match(String(row?.lastMessage), /unchanged since the last pass/, JSON.stringify(row));
+      } else {
+        // OpenZFS 2.1 has written but no snapshots_changed: no empty snapshot, but each pass lists.
+        assert.ok(remote.includes("list -H -p -o name,guid,written,bzman:backup -t filesystem,volume -r src/idle"));
+        assert.ok(
+          remote.every((l) => /^(list|get) /.test(l) || l === ""),
+          remote.join("\n"),
+        );
+      }
+      assert.deepEqual(
+        localRan,
+        Array(idlePasses).fill(
+          "list -H -p -o name,type,guid,createtxg,creation,userrefs,receive_resume_token -t filesystem,volume,snapshot -r dst/idle",
+        ),
+        "one zfs command per pass on the backup",
+      );
+      assert.equal((await guids("src/idle/a")).size, before, "no new snapshot while nothing was written");
+      // A write: the next pass snapshots src/idle (recursively, one instant) and sends it.
+      await g.admin(["sh", "-c", "echo new > /src/idle/a/f && zpool sync src"]);
+      await until(
+        "the write to reach the backup",
+        async () =>
+          (await guids("src/idle/a")).size === before + 1 &&
+          (await newestGuid("dst/idle/src/idle/a")) === (await newestGuid("src/idle/a")),
+        60_000,
+      );
+      assert.equal((await guids("src/idle/b")).size, before + 1, "the root's snapshot is recursive");
+    } finally {
+      serve.kill("SIGTERM");
+    }
+    assert.equal(await exited, 0, out.slice(-3000));
   });
 
   it("promote during a running pass: the pass skips the promoted dataset (no receive into the renamed live copy, no hold, no prune)", async () => {

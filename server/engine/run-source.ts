@@ -485,8 +485,8 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     deps.now,
   );
   for (const rec of done) record.datasets.push(rec!);
-  // A root reused from the memo is as the last pass left it: nothing to hold, bookmark or prune.
-  for (const r of kept) if (r && leftAlone(r.record.dataset)?.way !== "unchanged") replicated.push(r);
+  // A root left alone is as the pass that sent its newest snapshot left it, held and pruned then.
+  for (const r of kept) if (r && !leftAlone(r.record.dataset)) replicated.push(r);
 
   if (job.holdTag || job.retention || job.bookmarks) {
     // A dataset promoted since it was replicated is live now: never held or pruned on either side.

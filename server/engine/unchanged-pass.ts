@@ -190,7 +190,7 @@ export function rememberPass(
 export function leftAloneMessage(way: RootWay): string {
   return way === "unchanged"
     ? "unchanged since the last pass (snapshots_changed and written): not snapshotted, listed or pruned"
-    : "nothing written since its newest snapshot, which the backup has: no new snapshot";
+    : "nothing written since its newest snapshot, which the backup has: not snapshotted or pruned";
 }
 
 /** Why skip_unchanged does nothing on this source, for the pass's warning. */

@@ -260,6 +260,7 @@ test("an idle source on OpenZFS 2.2+: the first pass lists without a snapshot, t
   );
   assert.match(p1.rec.datasets[0]!.message ?? "", /nothing written since its newest snapshot/);
   assert.equal(p1.rec.datasets[0]!.warnings, undefined);
+  assert.deepEqual(p1.remote.slice(3), [], "nothing held or pruned: the pass that sent the snapshot did");
   for (let i = 0; i < 3; i++) {
     const p = await pass(w, memo, local);
     assert.deepEqual(p.remote, ["zfs list"], "only the marks on the source");

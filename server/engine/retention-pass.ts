@@ -88,16 +88,37 @@ async function pruneSide(
   signal?: AbortSignal,
 ): Promise<number> {
   const { destroy } = planPrune(snapshots, keep, { prefix: spec.prefix, protect, now });
+  if (destroy.length === 0) return 0;
+  const caps = await host.capabilities(signal);
+  // A hold of ours left on an older snapshot (a pass that died between hold and release, or the
+  // legacy tag of this receiver before instances) would make the destroy fail; only those two
+  // tags are released, never another receiver's.
+  const released = new Set<string>();
+  const releaseOurs = async (s: Snapshot): Promise<void> => {
+    if (released.has(s.name) || !tag || (s.userrefs ?? 0) === 0 || !caps.holds) return;
+    await host.release(tag, dataset, s.name, signal);
+    if (tag !== LEGACY_HOLD_TAG) await host.release(LEGACY_HOLD_TAG, dataset, s.name, signal);
+    released.add(s.name);
+  };
+  if (destroy.length > 1 && caps.destroyMany) {
+    // One command for all; all or none are destroyed, so after a failure each is tried alone.
+    try {
+      for (const s of destroy) await releaseOurs(s);
+      await host.destroySnapshots(
+        dataset,
+        destroy.map((s) => s.name),
+        spec.prefix,
+        signal,
+      );
+      return destroy.length;
+    } catch {
+      // One of them held by another receiver, or gone meanwhile: the loop below says which.
+    }
+  }
   let n = 0;
   for (const s of destroy) {
     try {
-      // A hold of ours left on an older snapshot (a pass that died between hold and release, or
-      // the legacy tag of this receiver before instances) would make the destroy fail; only those
-      // two tags are released, never another receiver's.
-      if (tag && (s.userrefs ?? 0) > 0 && (await host.capabilities(signal)).holds) {
-        await host.release(tag, dataset, s.name, signal);
-        if (tag !== LEGACY_HOLD_TAG) await host.release(LEGACY_HOLD_TAG, dataset, s.name, signal);
-      }
+      await releaseOurs(s);
       await host.destroySnapshot(dataset, s.name, spec.prefix, signal);
       n++;
     } catch (err) {

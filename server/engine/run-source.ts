@@ -518,13 +518,20 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
               addWarning(r.record, `no pruning: cannot list the backup: ${toBackupError(err).message}`);
           }
           if (target) {
-            for (const r of replicated) {
-              await pruneDataset(r, job.retention, { source: inspection.sourceListing, target }, hosts, {
-                now: deps.now().getTime() / 1000,
-                tag: job.holdTag,
-                signal: deps.signal,
-              });
-            }
+            // Datasets are pruned side by side, as many at once as they replicate.
+            const listings = { source: inspection.sourceListing, target };
+            await runPlanned(
+              replicated.map((r) => r.record.dataset),
+              job.parallel ?? 1,
+              async (i) => {
+                await pruneDataset(replicated[i]!, job.retention!, listings, hosts, {
+                  now: deps.now().getTime() / 1000,
+                  tag: job.holdTag,
+                  signal: deps.signal,
+                });
+                return true;
+              },
+            );
           }
         }
       },

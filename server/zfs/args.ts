@@ -171,6 +171,16 @@ export function destroySnapshotArgs(dataset: string, snapshot: string, prefix: s
   return ["zfs", "destroy", snapshotPath(dataset, snapshot)];
 }
 
+/**
+ * `zfs destroy dataset@a,b,c`: several of bzman's own snapshots of one dataset in one command
+ * (where the host's zfs has the comma form, `Capabilities.destroyMany`). Never a `%` range.
+ */
+export function destroySnapshotsArgs(dataset: string, snapshots: string[], prefix: string): string[] {
+  if (snapshots.length === 0) throw new BackupError("UNSAFE_ARGUMENT", `no snapshot of ${dataset} to destroy`);
+  for (const s of snapshots) destroySnapshotArgs(dataset, s, prefix);
+  return ["zfs", "destroy", snapshotPath(dataset, snapshots.join(","))];
+}
+
 /** `zfs hold TAG dataset@snap`. */
 export function holdArgs(tag: string, dataset: string, snapshot: string): string[] {
   return ["zfs", "hold", tag, snapshotPath(dataset, snapshot)];

@@ -33,6 +33,8 @@ export interface Capabilities {
    * `snapshots_changed` property, which no usage line shows: it must be asked of a dataset.
    */
   listJson: boolean;
+  /** `zfs destroy DS@a,b,c`: several snapshots of one dataset in one command (not zfs-fuse). */
+  destroyMany: boolean;
   /** Stream flags `zfs send` takes that keep blocks as stored: `-L` (large blocks), `-e` (embedded), `-c` (compressed). */
   streamFlags: string[];
 }
@@ -61,6 +63,7 @@ export const MINIMAL_CAPABILITIES: Capabilities = {
   sendEstimate: false,
   zvols: false,
   listJson: false,
+  destroyMany: false,
   streamFlags: [],
 };
 
@@ -95,6 +98,7 @@ export function parseCapabilities(usage: string): Capabilities {
     sendEstimate: sendFlags.includes("n") && sendFlags.includes("P"),
     zvols: usageLine(usage, "create").some((l) => l.includes("-V")),
     listJson: list.some((l) => /\[-j\b/.test(l)),
+    destroyMany: usageLine(usage, "destroy").some((l) => l.includes("@") && l.includes("[,...]")),
     streamFlags: STREAM_FLAGS.filter((f) => sendFlags.includes(f.slice(1))),
   };
 }

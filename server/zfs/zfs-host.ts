@@ -24,6 +24,7 @@ import {
   poolStatusArgs,
   availableArgs,
   destroySnapshotArgs,
+  destroySnapshotsArgs,
   holdArgs,
   releaseArgs,
   snapshotArgs,
@@ -269,6 +270,15 @@ export class ZfsHost {
   /** Destroys one of bzman's own snapshots (refuses any other name before running anything). */
   async destroySnapshot(dataset: string, snapshot: string, prefix: string, signal?: AbortSignal): Promise<void> {
     await this.runChecked(destroySnapshotArgs(dataset, snapshot, prefix), signal);
+  }
+
+  /**
+   * Destroys several of bzman's snapshots of `dataset` in one `zfs destroy DS@a,b,c`. OpenZFS
+   * destroys all or none: a failure (one is held by another receiver) leaves every one in place.
+   * Precondition: `Capabilities.destroyMany`.
+   */
+  async destroySnapshots(dataset: string, snapshots: string[], prefix: string, signal?: AbortSignal): Promise<void> {
+    await this.runChecked(destroySnapshotsArgs(dataset, snapshots, prefix), signal);
   }
 
   /**

@@ -24,6 +24,7 @@ import {
   bookmarkArgs,
   destroyBookmarkArgs,
   destroySnapshotArgs,
+  destroySnapshotsArgs,
   DRILL_PROPERTIES,
   getArgs,
   holdArgs,
@@ -77,6 +78,7 @@ const full: Capabilities = {
   sendEstimate: true,
   zvols: true,
   listJson: false,
+  destroyMany: true,
   streamFlags: ["-L", "-e", "-c"],
 };
 const [a, c] = snaps(A, C) as [ReturnType<typeof snaps>[number], ReturnType<typeof snaps>[number]];
@@ -111,6 +113,7 @@ function replicationBases(hook: string): string[][] {
     snapshotArgs("tank", A, true),
     snapshotArgs("data/vm/disk0", A, false),
     destroySnapshotArgs("tank/www", A, "bzman"),
+    destroySnapshotsArgs("tank/www", [A, C], "bzman"),
     bookmarkArgs("tank/www", A, `${A}.${INSTANCE}`),
     destroyBookmarkArgs("data/vm/disk0", `${A}.${INSTANCE}`, OWN),
     destroyBookmarkArgs("tank/www", A, OWN),
@@ -414,6 +417,7 @@ export function corpus(fake: FakeZfs): { accepted: Job[]; hostile: Job[] } {
     snapshotArgs("tank", A, true),
     snapshotArgs("data/vm/disk0", A, false),
     destroySnapshotArgs("tank/www", A, "bzman"),
+    destroySnapshotsArgs("tank/www", [C, A], "bzman"),
     bookmarkArgs("tank/www", A, `${A}.${INSTANCE}`),
     ["zfs", "destroy", `data/vm/disk0#${A}.${INSTANCE}`],
     ["zfs", "destroy", `tank/www#${A}`],

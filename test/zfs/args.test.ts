@@ -30,6 +30,7 @@ test("capabilities: OpenZFS 2.1 has everything", () => {
     sendEstimate: true,
     zvols: true,
     listJson: false,
+    destroyMany: true,
     streamFlags: ["-L", "-e", "-c"],
   });
   assert.deepEqual(commonStreamFlags(openzfs, openzfs), ["-L", "-e", "-c"]);

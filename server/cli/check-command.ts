@@ -3,10 +3,11 @@
 // backup pool exists and is ONLINE, and there is room for the estimated increment.
 
 import { receiveProperties } from "../core/receive-properties.ts";
-import type { Config } from "../config/schema.ts";
+import type { Config, SourceConfig } from "../config/schema.ts";
 import { isConflict } from "../core/conflicts.ts";
 import { poolOf } from "../core/naming.ts";
 import { inspectSource } from "../engine/run-source.ts";
+import { newSourceMemo, readMarks, unsupportedWarning } from "../engine/unchanged-pass.ts";
 import { toBackupError } from "../errors.ts";
 import type { Capabilities } from "../zfs/capabilities.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
@@ -21,6 +22,21 @@ function capsLine(c: Capabilities): string {
     .map(([k]) => k);
   if (c.streamFlags.length > 0) names.push(`send ${c.streamFlags.join(" ")}`);
   return names.join(", ") || "none beyond the basics";
+}
+
+/** What `skip_unchanged` can do on this source: the cheap query asked once, as a pass asks it. */
+async function skipLine(remote: ZfsHost, s: SourceConfig, signal?: AbortSignal): Promise<string> {
+  const memo = newSourceMemo();
+  const r = await readMarks(
+    remote,
+    s.datasets.map((d) => d.name),
+    memo,
+    signal,
+  );
+  if (!("marks" in r)) return `note    ${unsupportedWarning(s.name, r.unsupported)}`;
+  return memo.columns === "changed"
+    ? "ok      skip_unchanged: the source reports written and snapshots_changed (an idle pass reuses its listing)"
+    : "note    skip_unchanged: the source reports written but not snapshots_changed (OpenZFS before 2.2): idle datasets get no new snapshot, but every pass lists them";
 }
 
 /** Preflights the selected sources; exit 0 iff every check passed. */
@@ -108,6 +124,7 @@ export async function checkCommand(config: Config, selector: string | undefined,
       for (const x of inspection.plan.excluded)
         out(`  note    ${x.sourceDataset} is excluded: ${x.reason}${x.hasBackup ? " (its backup is kept)" : ""}`);
       if (inspection.selectUnavailable) out(`  note    ${inspection.selectUnavailable}`);
+      if (s.skipUnchanged) out(`  ${await skipLine(inspection.remote, s, deps.signal)}`);
       if (estimate === null)
         out(`  note    ${s.name} cannot estimate stream sizes (no zfs send -nP); free space not compared`);
       else {

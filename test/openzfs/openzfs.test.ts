@@ -643,6 +643,14 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     const first = await runPass(idleConfig);
     assert.equal(first.get("src/idle/a")?.result, "ok", JSON.stringify(first.get("src/idle/a")));
     const before = (await guids("src/idle/a")).size;
+    const check = await bzman(["--config", idleConfig, "check"]).done;
+    assert.match(
+      check.stdout,
+      SERIES === "2.1"
+        ? /note {4}skip_unchanged: the source reports written but not snapshots_changed/
+        : /ok {6}skip_unchanged: the source reports written and snapshots_changed/,
+      check.stdout + check.stderr,
+    );
     // The backup side's zfs, logged too (the guest's zfs through bin/, as for every test here).
     const local = join(g.dir, "zfs-logged");
     mkdirSync(local, { recursive: true });

@@ -3,8 +3,11 @@
 //   a. bzman's path: ssh2 exec (AES-GCM, TCP_NODELAY) through its runner, counted, → a local child;
 //   b. what syncoid does: `ssh -c aes128-gcm@openssh.com host cmd | consumer` in a shell;
 //   c. the physical limit on this machine: `cmd | consumer` locally, no SSH;
-//   d. ssh2 itself: a bare exec channel piped into the consumer (what bzman's own code adds to it).
-// Reports MB/s, the ratios, and the Node process's CPU seconds per GiB in (a) and (d).
+//   d. ssh2 itself: a bare exec channel piped into the consumer (what bzman's own code adds to it);
+//   e. four streams at once by bzman's path (four channels of the one connection, as four
+//      datasets of a source replicate side by side), a quarter of the bytes each;
+//   f. four `ssh … | consumer` pipes at once, a quarter each.
+// Reports MB/s, the ratios, and the Node process's CPU seconds per GiB in (a), (d) and (e).
 // Needs root and OpenSSH's sshd (as the test suite does).
 
 import { mkdtempSync, rmSync } from "node:fs";
@@ -53,6 +56,8 @@ async function main(): Promise<void> {
     let raw = 0;
     let cpu = { user: 0, system: 0 };
     let rawCpu = { user: 0, system: 0 };
+    let four = 0;
+    let fourCpu = { user: 0, system: 0 };
     try {
       const cpu0 = process.cpuUsage();
       bzman = await seconds(async () => {
@@ -68,6 +73,25 @@ async function main(): Promise<void> {
           throw new Error(`bzman path: send ${s.code}, receive ${r.code}, ${n} bytes`);
       });
       cpu = process.cpuUsage(cpu0);
+      // e. Four streams side by side over the one connection.
+      const quarter = ["head", "-c", String(Math.floor(BYTES / 4)), "/dev/zero"];
+      const fourCpu0 = process.cpuUsage();
+      four = await seconds(async () => {
+        await Promise.all(
+          [0, 1, 2, 3].map(async () => {
+            const send = conn.runner.spawn(quarter);
+            const recv = local.spawn(CONSUMER);
+            let n = 0;
+            send.stdout.on("data", (c: Buffer) => {
+              n += c.length;
+            });
+            const [, s, r] = await Promise.all([pipeline(send.stdout, recv.stdin), send.done, recv.done]);
+            if (s.code !== 0 || r.code !== 0 || n !== Math.floor(BYTES / 4))
+              throw new Error(`bzman path x4: send ${s.code}, receive ${r.code}, ${n} bytes`);
+          }),
+        );
+      });
+      fourCpu = process.cpuUsage(fourCpu0);
       // d. The bare ssh2 channel, for the CPU that ssh2 itself costs in this process.
       const client = (conn as unknown as { client: import("ssh2").Client }).client;
       const rawCpu0 = process.cpuUsage();
@@ -103,6 +127,11 @@ async function main(): Promise<void> {
     ];
     const openssh = await seconds(() => must(["sh", "-c", `${ssh.join(" ")} | ${CONSUMER.join(" ")}`]));
     const plain = await seconds(() => must(["sh", "-c", `${PRODUCER.join(" ")} | ${CONSUMER.join(" ")}`]));
+    const sshQuarter = [...ssh.slice(0, -1), `head -c ${Math.floor(BYTES / 4)} /dev/zero`];
+    const fourOpenssh = await seconds(async () => {
+      await Promise.all([0, 1, 2, 3].map(() => must(["sh", "-c", `${sshQuarter.join(" ")} | ${CONSUMER.join(" ")}`])));
+    });
+    const fourCpuPerGiB = (fourCpu.user + fourCpu.system) / 1e6 / GIB;
     const cpuPerGiB = (cpu.user + cpu.system) / 1e6 / GIB;
     process.stdout.write(
       `transport, ${GIB} GiB over loopback (ssh2 native crypto binding: ${nativeCryptoAvailable() ? "built" : "NOT built"}):\n` +
@@ -110,6 +139,9 @@ async function main(): Promise<void> {
         `  b. ssh -c aes128-gcm | consumer:    ${openssh.toFixed(2)} s, ${mbps(openssh)}\n` +
         `  c. local pipe (the limit):          ${plain.toFixed(2)} s, ${mbps(plain)}\n` +
         `  d. bare ssh2 exec → consumer:       ${raw.toFixed(2)} s, ${mbps(raw)}, Node CPU ${((rawCpu.user + rawCpu.system) / 1e6 / GIB).toFixed(2)} s per GiB\n` +
+        `  e. bzman, 4 streams at once:          ${four.toFixed(2)} s, ${mbps(four)} in all, Node CPU ${fourCpuPerGiB.toFixed(2)} s per GiB\n` +
+        `  f. 4 ssh pipes at once:              ${fourOpenssh.toFixed(2)} s, ${mbps(fourOpenssh)} in all\n` +
+        `  ratio e/f throughput ${(fourOpenssh / four).toFixed(2)}x (goal >= 0.95), e/a ${(bzman / four).toFixed(2)}x\n` +
         `  ratio a/b throughput ${(openssh / bzman).toFixed(2)}x (goal >= 1.1), a/c ${(plain / bzman).toFixed(2)}x, a/d ${(raw / bzman).toFixed(2)}x; ` +
         `CPU a/d ${(cpuPerGiB / ((rawCpu.user + rawCpu.system) / 1e6 / GIB)).toFixed(2)}x (goal: a <= 1.0 s/GiB)\n`,
     );

@@ -15,8 +15,12 @@ export interface DatasetMark {
   guid: string;
   /** Bytes written since the dataset's newest snapshot; null where the value is not a number. */
   written: number | null;
-  /** `snapshots_changed` as zfs prints it; null where the host has none or it is unset ("-"). */
-  snapshotsChanged: string | null;
+  /**
+   * `snapshots_changed` as zfs prints it; null where it is unset ("-": no snapshot made or
+   * destroyed since the dataset was created or its pool upgraded); undefined where the host's
+   * zfs has no such property (before OpenZFS 2.2).
+   */
+  snapshotsChanged: string | null | undefined;
   /** The effective `bzman:backup` value ("-" when unset anywhere). */
   select: string;
 }
@@ -44,6 +48,76 @@ export type RootWay = "unchanged" | "check" | "snapshot";
 /** A root listed again after this many passes that reused its listing, whatever its marks say. */
 export const FULL_LISTING_EVERY = 12;
 
+/**
+ * `snapshots_changed` counts whole seconds, so two changes within one second look like one. A
+ * listing is only reused when every value it went by is this much older than the listing (by
+ * the backup host's clock; the source's may be off by up to this much).
+ */
+export const SETTLE_SECONDS = 10;
+
+/**
+ * Whether every value of `changed` is a time at least SETTLE_SECONDS before `listedAt` (seconds),
+ * or unset (null: nothing changed since it could be recorded); never where a value is unknown.
+ */
+export function settledBefore(changed: Iterable<string | null | undefined>, listedAt: number): boolean {
+  for (const v of changed) {
+    if (v === null) continue;
+    if (v === undefined || !/^\d+$/.test(v) || Number(v) > listedAt - SETTLE_SECONDS) return false;
+  }
+  return true;
+}
+
+/** What the backup says of one of its datasets, for reusing its listing. */
+export interface TargetMark {
+  guid: string;
+  /** `snapshots_changed`; null where unset. */
+  snapshotsChanged: string | null;
+  /** Whether a partial receive waits there (`receive_resume_token` set). */
+  partial: boolean;
+}
+
+/** Dataset name → its mark, for every dataset below the target root. */
+export type TargetMarks = Map<string, TargetMark>;
+
+/** What is kept of the backup's listing between passes. */
+export interface TargetMemo {
+  marks: TargetMarks;
+  listing: Listing;
+  reused: number;
+}
+
+/**
+ * Whether the backup's listing can be reused: the same datasets with the same GUIDs, no snapshot
+ * made or destroyed on any (the same `snapshots_changed`), no partial receive, not reused too often.
+ */
+export function targetMemoHolds(marks: TargetMarks, memo: TargetMemo | undefined): boolean {
+  if (!memo || memo.reused >= FULL_LISTING_EVERY || marks.size === 0 || marks.size !== memo.marks.size) return false;
+  for (const [n, a] of marks) {
+    const b = memo.marks.get(n);
+    if (!b || a.partial || a.guid !== b.guid) return false;
+    if (a.snapshotsChanged !== b.snapshotsChanged) return false;
+  }
+  return true;
+}
+
+/** Whether a fresh listing of the backup, taken at `listedAt` with these marks before it, may be kept. */
+export function targetMemoable(marks: TargetMarks, listedAt: number): boolean {
+  if (marks.size === 0 || [...marks.values()].some((m) => m.partial)) return false;
+  return settledBefore(
+    [...marks.values()].map((m) => m.snapshotsChanged),
+    listedAt,
+  );
+}
+
+/** Whether a root's listing, taken at `listedAt` with these marks before it, may be kept for later passes. */
+export function rootMemoable(root: DatasetRoot, marks: Marks, listedAt: number): boolean {
+  const names = datasetsOfRoot(root, marks.keys()).filter((n) => included(root, n, marks.get(n)!));
+  return settledBefore(
+    names.map((n) => marks.get(n)!.snapshotsChanged),
+    listedAt,
+  );
+}
+
 /** The datasets of `root` among `names`: the root, and below it when it is recursive. */
 export function datasetsOfRoot(root: { name: string; recursive: boolean }, names: Iterable<string>): string[] {
   return [...names].filter((n) => (root.recursive ? isWithin(n, root.name) : n === root.name));
@@ -64,7 +138,7 @@ function memoHolds(root: DatasetRoot, marks: Marks, memo: RootMemo | undefined):
     const b = memo.marks.get(n);
     if (!b || a.guid !== b.guid || a.select !== b.select) return false;
     if (!included(root, n, a)) return true;
-    return a.snapshotsChanged !== null && a.snapshotsChanged === b.snapshotsChanged;
+    return a.snapshotsChanged !== undefined && a.snapshotsChanged === b.snapshotsChanged;
   });
 }
 

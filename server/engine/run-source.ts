@@ -33,6 +33,7 @@ import { addWarning } from "./warnings.ts";
 import type { ListResult } from "../zfs/zfs-host.ts";
 import { rootsAllowSkip, type Marks } from "../core/unchanged.ts";
 import {
+  backupListing,
   joinListings,
   leftAloneMessage,
   memoFor,
@@ -163,6 +164,8 @@ export interface SkipState {
   memo: SourceMemo;
   marks: Marks;
   outcomes: Map<string, RootOutcome>;
+  /** When the source's marks were asked (seconds): its listings were made after. */
+  listedAt: number;
 }
 
 const ref = (s: { name: string; guid: string } | undefined): SnapshotRef | undefined =>
@@ -276,10 +279,16 @@ async function inspectSkipping(
   | { warning: string; dst: ListResult }
 > {
   const names = job.roots.map((r) => r.name);
+  const seconds = (): number => deps.now().getTime() / 1000;
+  const listedAt = seconds();
   const [m, dst] = await timed(
     phases,
     "list",
-    () => Promise.all([readMarks(remote, names, memo, deps.signal), listTarget()]),
+    () =>
+      Promise.all([
+        readMarks(remote, names, memo, deps.signal),
+        backupListing(deps.local, job.targetRoot, memo, listTarget, seconds, deps.signal),
+      ]),
     deps.now,
   );
   if (!("marks" in m)) return { warning: unsupportedWarning(job.name, m.unsupported), dst };
@@ -311,7 +320,7 @@ async function inspectSkipping(
     missing: parts.flatMap((p) => p.missing),
     ...(selectUnavailable ? { selectUnavailable } : {}),
   };
-  return { skip: { memo, marks: m.marks, outcomes: settled.outcomes }, src, dst, snapshotErrors };
+  return { skip: { memo, marks: m.marks, outcomes: settled.outcomes, listedAt }, src, dst, snapshotErrors };
 }
 
 /** A dataset's record before anything was done: failed, nothing sent (steps and results fill it in). */
@@ -540,8 +549,8 @@ export async function runSource(job: SourceJob, deps: PassDeps, runId: string): 
     for (const rec of record.datasets) deps.onDataset?.(rec);
   }
   if (inspection.skip) {
-    const { memo, marks, outcomes } = inspection.skip;
-    rememberPass(memo, job.roots, marks, inspection.sourceListing, outcomes, record);
+    const { memo, marks, outcomes, listedAt } = inspection.skip;
+    rememberPass(memo, job.roots, marks, inspection.sourceListing, outcomes, record, listedAt);
   }
   await deps.afterPass?.(ctx.remote).catch(() => undefined);
   return finish();

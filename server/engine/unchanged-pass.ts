@@ -13,10 +13,15 @@ import {
   listingOfRoot,
   marksOfRoot,
   rootIsClean,
+  rootMemoable,
   rootWays,
+  targetMemoable,
+  targetMemoHolds,
   type Marks,
   type RootMemo,
   type RootWay,
+  type TargetMarks,
+  type TargetMemo,
 } from "../core/unchanged.ts";
 import type { MarkColumns } from "../zfs/args.ts";
 import type { ListResult, ZfsHost } from "../zfs/zfs-host.ts";
@@ -31,6 +36,10 @@ export interface SourceMemo {
   columns?: MarkColumns | "none";
   /** Passes since `columns` was learned. */
   columnsAge: number;
+  /** The backup's listing and marks when it was last listed, where they may be reused. */
+  target?: TargetMemo;
+  /** False once the backup's zfs answered no marks (no `snapshots_changed`); asked again like `columns`. */
+  targetAnswers?: boolean;
 }
 
 /** An empty memo, for a source the daemon has not passed over yet. */
@@ -67,6 +76,8 @@ export function memoFor(memo: SourceMemo, key: string): SourceMemo {
     memo.roots.clear();
     memo.columns = undefined;
     memo.columnsAge = 0;
+    memo.target = undefined;
+    memo.targetAnswers = undefined;
   }
   return memo;
 }
@@ -80,6 +91,7 @@ export async function readMarks(
 ): Promise<{ marks: Marks; missing: string[] } | { unsupported: string }> {
   if (memo.columnsAge >= FULL_LISTING_EVERY) {
     memo.columns = undefined;
+    memo.targetAnswers = undefined;
     memo.columnsAge = 0;
   }
   memo.columnsAge++;
@@ -96,6 +108,35 @@ export async function readMarks(
   }
   memo.columns = "none";
   return { unsupported: why };
+}
+
+/**
+ * The backup's listing: the memo's while the backup's marks say nothing changed there, else a
+ * fresh one (kept for later passes when its marks allow, core/unchanged.ts targetMemoable).
+ * `listedAt` is the time in seconds, read just before a fresh listing.
+ */
+export async function backupListing(
+  local: ZfsHost,
+  targetRoot: string,
+  memo: SourceMemo,
+  listTarget: () => Promise<ListResult>,
+  listedAt: () => number,
+  signal?: AbortSignal,
+): Promise<ListResult> {
+  let marks: TargetMarks | undefined;
+  if (memo.targetAnswers !== false) {
+    const r = await local.targetMarks(targetRoot, signal);
+    if ("marks" in r) marks = r.marks;
+    memo.targetAnswers = "marks" in r;
+  }
+  if (marks && targetMemoHolds(marks, memo.target)) {
+    memo.target!.reused++;
+    return { listing: memo.target!.listing, missing: [] };
+  }
+  const at = listedAt();
+  const fresh = await listTarget();
+  memo.target = marks && targetMemoable(marks, at) ? { marks, listing: fresh.listing, reused: 0 } : undefined;
+  return fresh;
 }
 
 /** Joins listings of disjoint roots. */
@@ -164,9 +205,11 @@ export function rememberPass(
   source: Listing,
   outcomes: ReadonlyMap<string, RootOutcome>,
   record: RunRecord,
+  listedAt: number,
 ): void {
   if (record.error) {
     memo.roots.clear();
+    memo.target = undefined;
     return;
   }
   for (const root of roots) {
@@ -175,7 +218,7 @@ export function rememberPass(
     const quiet =
       recs.length > 0 &&
       recs.every((d) => (d.result === "up-to-date" || d.result === "excluded") && !d.warnings?.length && !d.error);
-    if (!o?.leftAlone || !quiet) {
+    if (!o?.leftAlone || !quiet || (o.way === "check" && !rootMemoable(root, marks, listedAt))) {
       memo.roots.delete(root.name);
       continue;
     }

@@ -55,6 +55,22 @@ export function marksArgs(roots: string[], columns: MarkColumns): string[] {
   return ["zfs", "list", "-H", "-p", "-o", MARK_COLUMNS[columns].join(","), "-t", "filesystem,volume", "-r", ...roots];
 }
 
+/** The backup's side of `skip_unchanged`: `zfs list -H -p -o name,guid,snapshots_changed,receive_resume_token -t filesystem,volume -r ROOT`. */
+export function targetMarksArgs(root: string): string[] {
+  return [
+    "zfs",
+    "list",
+    "-H",
+    "-p",
+    "-o",
+    "name,guid,snapshots_changed,receive_resume_token",
+    "-t",
+    "filesystem,volume",
+    "-r",
+    root,
+  ];
+}
+
 /** How a stream is sent: raw (`-w`, encrypted data stays encrypted) and stream flags (`-L -e -c`). */
 export interface SendOptions {
   raw?: boolean;

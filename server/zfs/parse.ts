@@ -4,7 +4,7 @@
 import type { DatasetType, Listing, Snapshot } from "../core/model.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
 import { SELECT_PROPERTY } from "../core/naming.ts";
-import type { Marks } from "../core/unchanged.ts";
+import type { Marks, TargetMarks } from "../core/unchanged.ts";
 
 /** The columns asked of `zfs list -H -p -o …` (see args.ts), in order. */
 export const LIST_COLUMNS = ["name", "type", "guid", "createtxg", "creation", "userrefs"] as const;
@@ -185,12 +185,28 @@ export function parseMarks(stdout: string, withChanged: boolean): Marks {
     if (text === "") return;
     const f = text.split("\t");
     if (f.length !== width || !/^\d+$/.test(f[1]!)) fail(i + 1, text, `expected ${width} tab-separated fields`);
-    const changed = withChanged ? f[3]! : "-";
+    const changed = withChanged ? f[3]! : undefined;
     marks.set(f[0]!, {
       guid: f[1]!,
       written: /^\d+$/.test(f[2]!) ? Number(f[2]) : null,
-      snapshotsChanged: changed === "-" || changed === "" ? null : changed,
+      snapshotsChanged: changed === undefined ? undefined : changed === "-" || changed === "" ? null : changed,
       select: f[width - 1]!,
+    });
+  });
+  return marks;
+}
+
+/** Parses the backup's marks (zfs/args.ts targetMarksArgs): `name guid snapshots_changed token` per line. */
+export function parseTargetMarks(stdout: string): TargetMarks {
+  const marks: TargetMarks = new Map();
+  stdout.split("\n").forEach((text, i) => {
+    if (text === "") return;
+    const f = text.split("\t");
+    if (f.length !== 4 || !/^\d+$/.test(f[1]!)) fail(i + 1, text, "expected 4 tab-separated fields");
+    marks.set(f[0]!, {
+      guid: f[1]!,
+      snapshotsChanged: f[2] === "-" || f[2] === "" ? null : f[2]!,
+      partial: f[3] !== "-" && f[3] !== "",
     });
   });
   return marks;

@@ -3,7 +3,7 @@
 
 import type { DatasetType, Listing, Step } from "../core/model.ts";
 import type { ConfiguredReceive } from "../core/receive-properties.ts";
-import type { Marks } from "../core/unchanged.ts";
+import type { Marks, TargetMarks } from "../core/unchanged.ts";
 import { SELECT_PROPERTY } from "../core/naming.ts";
 import { BackupError, type ErrorCode } from "../errors.ts";
 import {
@@ -32,6 +32,7 @@ import {
   createContainerArgs,
   listArgs,
   marksArgs,
+  targetMarksArgs,
   type MarkColumns,
   poolHealthArgs,
   probeArgs,
@@ -56,6 +57,7 @@ import {
   parseGetListing,
   parseListListing,
   parseMarks,
+  parseTargetMarks,
   stderrHeadline,
   tryClassifyStderr,
 } from "./parse.ts";
@@ -194,6 +196,19 @@ export class ZfsHost {
     if (r.code !== 0 && !accepts(onlyMissingDatasets, r.stderr))
       return { unsupported: commandError(this.where, argv, r).message };
     return { marks: parseMarks(r.stdout, columns === "changed"), missing: missingDatasets(r.stderr) };
+  }
+
+  /**
+   * The backup's side of `skip_unchanged`: each dataset below `root` with its GUID,
+   * `snapshots_changed` and whether a partial receive waits there. Null with zfs's message where
+   * the host cannot say (no `-p` listings or no `snapshots_changed`, as zfs-fuse and OpenZFS 2.1).
+   */
+  async targetMarks(root: string, signal?: AbortSignal): Promise<{ marks: TargetMarks } | { unsupported: string }> {
+    const argv = targetMarksArgs(root);
+    const r = await this.runner.run(argv, { signal });
+    if (r.code !== 0 && !accepts(onlyMissingDatasets, r.stderr))
+      return { unsupported: commandError(this.where, argv, r).message };
+    return { marks: parseTargetMarks(r.stdout) };
   }
 
   /** Health of `pool` ("ONLINE", "DEGRADED", …), or null when the pool does not exist. */

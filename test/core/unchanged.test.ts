@@ -5,11 +5,14 @@ import {
   rootIsClean,
   rootsAllowSkip,
   rootWays,
+  SETTLE_SECONDS,
+  targetMemoable,
+  targetMemoHolds,
   type DatasetMark,
   type Marks,
   type RootMemo,
 } from "../../server/core/unchanged.ts";
-import { parseMarks } from "../../server/zfs/parse.ts";
+import { parseMarks, parseTargetMarks } from "../../server/zfs/parse.ts";
 import { ds, listing, snaps } from "../helpers/snapshots.ts";
 
 const mark = (extra: Partial<DatasetMark> = {}): DatasetMark => ({
@@ -47,8 +50,12 @@ test("rootWays: what an excluded dataset does is not a change (written, snapshot
 });
 
 test("rootWays: no snapshots_changed (OpenZFS 2.1, or unset): never unchanged; a memo reused FULL_LISTING_EVERY times: check", () => {
-  const none = marks({ tank: { snapshotsChanged: null }, "tank/a": { snapshotsChanged: null } });
+  const none = marks({ tank: { snapshotsChanged: undefined }, "tank/a": { snapshotsChanged: undefined } });
   assert.equal(rootWays([root], none, memoOf(none), true).get("tank"), "check");
+  // Unset ("-": nothing made or destroyed since it could be recorded) is a value like any other.
+  const unset = marks({ "tank/a": { snapshotsChanged: null } });
+  assert.equal(rootWays([root], unset, memoOf(unset), true).get("tank"), "unchanged");
+  assert.equal(rootWays([root], marks(), memoOf(unset), true).get("tank"), "check");
   assert.equal(rootWays([root], marks(), memoOf(marks(), FULL_LISTING_EVERY), true).get("tank"), "check");
   assert.equal(rootWays([root], marks(), memoOf(marks(), FULL_LISTING_EVERY - 1), true).get("tank"), "unchanged");
 });
@@ -85,9 +92,31 @@ test("parseMarks: both column sets; '-' is no value; a bad line throws ZFS_PARSE
   assert.deepEqual(parseMarks("tank\t123\t0\t-\n", false).get("tank"), {
     guid: "123",
     written: 0,
-    snapshotsChanged: null,
+    snapshotsChanged: undefined,
     select: "-",
   });
   assert.throws(() => parseMarks("tank\t123\t0\n", false), { code: "ZFS_PARSE" });
   assert.throws(() => parseMarks("tank\tx\t0\t-\n", false), { code: "ZFS_PARSE" });
+});
+
+test("the backup's marks: parsed with '-' as no value; a memo holds only for the same datasets, GUIDs and values, without a partial receive", () => {
+  const m = parseTargetMarks("bak/a\t11\t1796000000\t-\nbak/b\t12\t-\t1-abc-def\n");
+  assert.deepEqual(m.get("bak/a"), { guid: "11", snapshotsChanged: "1796000000", partial: false });
+  assert.deepEqual(m.get("bak/b"), { guid: "12", snapshotsChanged: null, partial: true });
+  const good = parseTargetMarks("bak/a\t11\t1796000000\t-\n");
+  const memo = { marks: good, listing: new Map(), reused: 0 };
+  assert.equal(targetMemoHolds(parseTargetMarks("bak/a\t11\t1796000000\t-\n"), memo), true);
+  assert.equal(targetMemoHolds(parseTargetMarks("bak/a\t11\t1796000001\t-\n"), memo), false, "changed");
+  assert.equal(targetMemoHolds(parseTargetMarks("bak/a\t13\t1796000000\t-\n"), memo), false, "recreated");
+  assert.equal(targetMemoHolds(parseTargetMarks("bak/a\t11\t1796000000\t1-x\n"), memo), false, "partial");
+  assert.equal(targetMemoHolds(m, memo), false, "another dataset");
+  assert.equal(targetMemoHolds(good, { ...memo, reused: FULL_LISTING_EVERY }), false, "reused enough");
+  assert.equal(targetMemoable(good, 1_796_000_000 + SETTLE_SECONDS), true);
+  assert.equal(targetMemoable(good, 1_796_000_000 + SETTLE_SECONDS - 1), false, "too recent to trust");
+  assert.equal(targetMemoable(m, 1_900_000_000), false, "a partial receive");
+  assert.equal(
+    targetMemoable(parseTargetMarks("bak\t10\t-\t-\nbak/a\t11\t1796000000\t-\n"), 1_900_000_000),
+    true,
+    "a container never snapshotted",
+  );
 });

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { runSource, type SourceJob } from "../../server/engine/run-source.ts";
 import { newSourceMemo, type SourceMemo } from "../../server/engine/unchanged-pass.ts";
-import { FULL_LISTING_EVERY } from "../../server/core/unchanged.ts";
+import { FULL_LISTING_EVERY, SETTLE_SECONDS } from "../../server/core/unchanged.ts";
 import { ZfsHost } from "../../server/zfs/zfs-host.ts";
 import { FakeRunner, starts, type Script } from "../helpers/fake-runner.ts";
 
@@ -44,10 +44,10 @@ class World {
     for (const n of ["tank", "tank/a", "tank/b"]) {
       const s: Snap = { name: "bzman_20261201T000000Z", guid: gid(`g-${n}-0`), txg: 10 };
       this.src.set(n, { guid: gid(`d-${n}`), written: 0, changed: 1_796_000_000, snaps: [s] });
-      this.dst.set(`bak/w/${n}`, { guid: gid(`b-${n}`), written: 0, changed: 0, snaps: [{ ...s }] });
+      this.dst.set(`bak/w/${n}`, { guid: gid(`b-${n}`), written: 0, changed: 1_796_000_000, snaps: [{ ...s }] });
     }
-    this.dst.set("bak", { guid: gid("b-bak"), written: 0, changed: 0, snaps: [] });
-    this.dst.set("bak/w", { guid: gid("b-bak-w"), written: 0, changed: 0, snaps: [] });
+    this.dst.set("bak", { guid: gid("b-bak"), written: 0, changed: 1_796_000_000, snaps: [] });
+    this.dst.set("bak/w", { guid: gid("b-bak-w"), written: 0, changed: 1_796_000_000, snaps: [] });
   }
 
   private under(map: Map<string, Ds>, roots: string[]): string[] {
@@ -155,6 +155,14 @@ class World {
     return [
       { match: (a) => a.length === 1 && a[0] === "zfs", stderr: usage23, code: 2 },
       {
+        match: (a: string[]) => starts("zfs", "list")(a) && a[5] === "name,guid,snapshots_changed,receive_resume_token",
+        stdout: "",
+        dynamic: (a: string[]) =>
+          this.under(this.dst, a.slice(9))
+            .map((n) => `${n}\t${this.dst.get(n)!.guid}\t${this.dst.get(n)!.changed}\t-`)
+            .join("\n"),
+      },
+      {
         match: starts("zfs", "list"),
         stdout: "",
         dynamic: (a: string[]) => this.listing(this.dst, a),
@@ -166,6 +174,7 @@ class World {
           const target = a.at(-1)!;
           const src = this.src.get(target.slice("bak/w/".length))!;
           this.dst.get(target)!.snaps.push({ ...src.snaps.at(-1)! });
+          this.dst.get(target)!.changed++;
         },
       },
       { match: () => true, code: 0 },
@@ -264,7 +273,7 @@ test("an idle source on OpenZFS 2.2+: the first pass lists without a snapshot, t
   for (let i = 0; i < 3; i++) {
     const p = await pass(w, memo, local);
     assert.deepEqual(p.remote, ["zfs list"], "only the marks on the source");
-    assert.deepEqual(p.local, ["zfs list"], "only the backup's listing");
+    assert.deepEqual(p.local, ["zfs list"], "only the backup's marks: its listing is reused too");
     assert.deepEqual(
       p.rec.datasets.map((d) => [d.dataset, d.result, d.to?.guid]),
       ["tank", "tank/a", "tank/b"].map((n) => [n, "up-to-date", gid(`g-${n}-0`)]),
@@ -319,6 +328,7 @@ test("the backup lost its newest snapshot: the memo is not used, the root is lis
   const local = localHost(w);
   await pass(w, memo, local);
   w.dst.get("bak/w/tank/a")!.snaps = [];
+  w.dst.get("bak/w/tank/a")!.changed++;
   const p = await pass(w, memo, local);
   assert.ok(p.remote.length > 1);
   assert.notEqual(p.rec.datasets.find((r) => r.dataset === "tank/a")!.result, "up-to-date");
@@ -373,4 +383,31 @@ test("without skip_unchanged (or without the daemon's memo) a pass snapshots eve
   assert.equal(off.remote[0], "zfs snapshot");
   const noMemo = await pass(w, undefined, local);
   assert.equal(noMemo.snapshotted, true);
+});
+
+test("a snapshot list changed within SETTLE_SECONDS of the listing is not trusted (two changes in one second look like one): listed every pass until it settles", async () => {
+  const w = new World("2.3");
+  const nowSeconds = Date.parse("2026-12-01T01:00:00Z") / 1000;
+  for (const d of w.src.values()) d.changed = nowSeconds - SETTLE_SECONDS + 2;
+  const memo = newSourceMemo();
+  const local = localHost(w);
+  await pass(w, memo, local);
+  const again = await pass(w, memo, local);
+  assert.ok(again.remote.length > 1, `listed again: ${again.remote.join(", ")}`);
+  assert.equal(again.snapshotted, false);
+  for (const d of w.src.values()) d.changed = nowSeconds - SETTLE_SECONDS - 1;
+  await pass(w, memo, local);
+  assert.deepEqual((await pass(w, memo, local)).remote, ["zfs list"]);
+});
+
+test("the backup's listing is made again when its marks change (a receive, a destroyed snapshot) and reused while they do not", async () => {
+  const w = new World("2.3");
+  const memo = newSourceMemo();
+  const local = localHost(w);
+  await pass(w, memo, local);
+  assert.deepEqual((await pass(w, memo, local)).local, ["zfs list"]);
+  w.dst.get("bak/w/tank/b")!.changed++;
+  const p = await pass(w, memo, local);
+  assert.deepEqual(p.local, ["zfs list", "zfs list"], "marks, then the listing");
+  assert.deepEqual((await pass(w, memo, local)).local, ["zfs list"]);
 });

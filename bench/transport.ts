@@ -19,6 +19,10 @@ import { connectSource, nativeCryptoAvailable } from "../server/ssh/connection.t
 import { LocalRunner } from "../server/zfs/runner.ts";
 
 const GIB = Number(process.env.BENCH_TRANSPORT_GIB ?? 2);
+/** The channel window of bzman's path in MiB (BENCH_TRANSPORT_WINDOW_MIB; default: ssh_window's default). */
+const WINDOW = process.env.BENCH_TRANSPORT_WINDOW_MIB
+  ? Number(process.env.BENCH_TRANSPORT_WINDOW_MIB) * 1024 ** 2
+  : undefined;
 const BYTES = Math.round(GIB * 1024 ** 3);
 const PRODUCER = ["head", "-c", String(BYTES), "/dev/zero"];
 const CONSUMER = ["dd", "of=/dev/null", "bs=1M", "status=none"];
@@ -51,6 +55,7 @@ async function main(): Promise<void> {
       user: "root",
       identity,
       hostKey: sshd.hostKey,
+      ...(WINDOW ? { windowBytes: WINDOW } : {}),
     });
     let bzman = 0;
     let raw = 0;
@@ -134,7 +139,7 @@ async function main(): Promise<void> {
     const fourCpuPerGiB = (fourCpu.user + fourCpu.system) / 1e6 / GIB;
     const cpuPerGiB = (cpu.user + cpu.system) / 1e6 / GIB;
     process.stdout.write(
-      `transport, ${GIB} GiB over loopback (ssh2 native crypto binding: ${nativeCryptoAvailable() ? "built" : "NOT built"}):\n` +
+      `transport, ${GIB} GiB over loopback (ssh2 native crypto binding: ${nativeCryptoAvailable() ? "built" : "NOT built"}; window ${WINDOW ? `${WINDOW / 1024 ** 2} MiB` : "ssh_window's default"}):\n` +
         `  a. bzman (ssh2 runner → child):     ${bzman.toFixed(2)} s, ${mbps(bzman)}, Node CPU ${cpuPerGiB.toFixed(2)} s per GiB\n` +
         `  b. ssh -c aes128-gcm | consumer:    ${openssh.toFixed(2)} s, ${mbps(openssh)}\n` +
         `  c. local pipe (the limit):          ${plain.toFixed(2)} s, ${mbps(plain)}\n` +

@@ -1,7 +1,8 @@
 // The listing phase of a pass with `skip_unchanged` (core/unchanged.ts decides): one cheap query
-// of every dataset's `written` and `snapshots_changed` beside the backup's listing; roots whose
-// marks match their memo reuse their last listing; roots with nothing written are listed first
-// and snapshotted only if the backup lacks their newest snapshot; the others are snapshotted and
+// of every dataset's `written` and `snapshots_changed` on the source, and one of the backup's
+// datasets, whose listing is reused while its marks say nothing changed there; roots whose marks
+// match their memo reuse their last listing; roots with nothing written are listed first and
+// snapshotted only if the backup lacks their newest snapshot; the others are snapshotted and
 // listed as in any pass. What is remembered between passes (SourceMemo) is the daemon's, per
 // source, in memory: a restart lists everything once.
 

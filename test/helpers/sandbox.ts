@@ -55,7 +55,7 @@ export function bzman(
 /** Real adapters for an in-process pass against the rig's source. */
 export function realPassDeps(
   rig: Rig,
-  overrides: Partial<PassDeps> & { hostKey?: string; port?: number } = {},
+  overrides: Partial<PassDeps> & { hostKey?: string; port?: number; windowBytes?: number } = {},
 ): PassDeps & { close(): Promise<void> } {
   const conns: Array<{ close(): Promise<void> }> = [];
   return {
@@ -67,6 +67,7 @@ export function realPassDeps(
         user: "root",
         identity: rig.identity,
         hostKey: overrides.hostKey ?? rig.sshd.hostKey,
+        ...(overrides.windowBytes ? { windowBytes: overrides.windowBytes } : {}),
       });
       conns.push(c);
       return new ZfsHost(c.runner);

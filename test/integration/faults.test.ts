@@ -17,6 +17,8 @@ import { conditionsOf } from "../../server/core/alerts.ts";
 import { bzman, poolFingerprint, realPassDeps, sandboxSkip, snapshotGuids } from "../helpers/sandbox.ts";
 
 const skip = sandboxSkip();
+/** ssh2's own channel window, for tests that act mid-stream (the default lets sshd run 32 MiB ahead). */
+const MIB2 = 2 * 1024 * 1024;
 
 /**
  * pids of running `zfs <verb>` processes naming `dataset`. Matches on the dataset, not on
@@ -106,6 +108,7 @@ describe("faults", { skip }, () => {
     // `zfs send` client does not on zfs-fuse: its daemon owns the stream and finishes it.)
     let killed: number[] = [];
     const deps = realPassDeps(rig, {
+      windowBytes: MIB2, // the source cannot run far ahead of what the test sees
       onProgress: (p) => {
         if (killed.length === 0 && p.bytes > 1024 * 1024) {
           killed = childrenOf(rig.sshd.pid);
@@ -134,6 +137,9 @@ describe("faults", { skip }, () => {
     // Freezing the source's sshd session (SIGSTOP) stalls the stream without closing anything.
     let frozen: number[] = [];
     const deps = realPassDeps(rig, {
+      // ssh2's own 2 MiB window: with the default 32 MiB one the source's sshd can have sent the
+      // whole 24 MiB stream (and its exit status) before the test freezes it.
+      windowBytes: MIB2,
       onProgress: (p) => {
         if (frozen.length === 0 && p.bytes > 1024 * 1024) {
           frozen = childrenOf(rig.sshd.pid);
@@ -190,6 +196,7 @@ describe("faults", { skip }, () => {
     let killed: number[] = [];
     const logins = accepted(rig);
     const deps = realPassDeps(rig, {
+      windowBytes: MIB2, // the 16 MiB stream must still be under way when its session dies
       onProgress: (p) => {
         if (killed.length === 0 && p.bytes > 1024 * 1024) {
           killed = childrenOf(rig.sshd.pid);

@@ -47,6 +47,7 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
   let raceConfig: string;
   let raceSlowConfig: string;
   let idleConfig: string;
+  let pruneConfig: string;
 
   /** bzman's CLI with the guest's zfs as the local one. */
   const bzman = (args: string[]): { child: ReturnType<typeof spawn>; done: Promise<Result> } => {
@@ -230,6 +231,13 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
       target: "dst/idle",
       skip_unchanged: true,
       schedule: "*/3 * * * * *",
+    });
+    pruneConfig = write("prune", {
+      identity: idleKey.identity,
+      datasets: [{ name: "src/idle", recursive: true }],
+      target: "dst/idle",
+      keep_source: { last: 1 },
+      keep_backup: { last: 1 },
     });
     propsConfig = write("props", {
       target: "dst/props",
@@ -737,6 +745,23 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
       serve.kill("SIGTERM");
     }
     assert.equal(await exited, 0, out.slice(-3000));
+  });
+
+  it("pruning several expired snapshots of a dataset goes in one zfs destroy DS@a,b,c through the guard, on both sides", async () => {
+    for (let i = 0; i < 3; i++) {
+      await g.admin(["sh", "-c", `echo ${i} >> /src/idle/a/p && zpool sync src`]);
+      assert.equal((await runPass(idleConfig)).get("src/idle/a")?.result, "ok");
+    }
+    assert.ok((await guids("src/idle/a")).size >= 3);
+    await g.admin(["rm", "-f", "/tmp/bzman-zfs.log"]);
+    const rec = (await runPass(pruneConfig)).get("src/idle/a")!;
+    assert.equal(rec.warnings, undefined, JSON.stringify(rec));
+    const pruned = rec.pruned as { source: number; backup: number };
+    assert.ok(pruned.source >= 2 && pruned.backup >= 2, JSON.stringify(pruned));
+    const log = await g.admin(["cat", "/tmp/bzman-zfs.log"]);
+    assert.match(log, /^destroy src\/idle\/a@bzman_\w+(,bzman_\w+)+$/m, log);
+    assert.equal((await guids("src/idle/a")).size, 1);
+    assert.equal((await guids("dst/idle/src/idle/a")).size, 1);
   });
 
   it("promote during a running pass: the pass skips the promoted dataset (no receive into the renamed live copy, no hold, no prune)", async () => {

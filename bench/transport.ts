@@ -64,37 +64,25 @@ async function main(): Promise<void> {
     let four = 0;
     let fourCpu = { user: 0, system: 0 };
     try {
-      const cpu0 = process.cpuUsage();
-      bzman = await seconds(async () => {
-        const send = conn.runner.spawn(PRODUCER);
+      // As engine/transfer.ts does it: count with a listener beside the pipe.
+      const stream = async (bytes: number): Promise<void> => {
+        const send = conn.runner.spawn(["head", "-c", String(bytes), "/dev/zero"]);
         const recv = local.spawn(CONSUMER);
-        // As engine/transfer.ts does it: count with a listener beside the pipe.
         let n = 0;
         send.stdout.on("data", (c: Buffer) => {
           n += c.length;
         });
         const [, s, r] = await Promise.all([pipeline(send.stdout, recv.stdin), send.done, recv.done]);
-        if (s.code !== 0 || r.code !== 0 || n !== BYTES)
-          throw new Error(`bzman path: send ${s.code}, receive ${r.code}, ${n} bytes`);
-      });
+        if (s.code !== 0 || r.code !== 0 || n !== bytes)
+          throw new Error(`bzman path: send ${s.code}, receive ${r.code}, ${n} of ${bytes} bytes`);
+      };
+      const cpu0 = process.cpuUsage();
+      bzman = await seconds(() => stream(BYTES));
       cpu = process.cpuUsage(cpu0);
       // e. Four streams side by side over the one connection.
-      const quarter = ["head", "-c", String(Math.floor(BYTES / 4)), "/dev/zero"];
       const fourCpu0 = process.cpuUsage();
       four = await seconds(async () => {
-        await Promise.all(
-          [0, 1, 2, 3].map(async () => {
-            const send = conn.runner.spawn(quarter);
-            const recv = local.spawn(CONSUMER);
-            let n = 0;
-            send.stdout.on("data", (c: Buffer) => {
-              n += c.length;
-            });
-            const [, s, r] = await Promise.all([pipeline(send.stdout, recv.stdin), send.done, recv.done]);
-            if (s.code !== 0 || r.code !== 0 || n !== Math.floor(BYTES / 4))
-              throw new Error(`bzman path x4: send ${s.code}, receive ${r.code}, ${n} bytes`);
-          }),
-        );
+        await Promise.all([0, 1, 2, 3].map(() => stream(Math.floor(BYTES / 4))));
       });
       fourCpu = process.cpuUsage(fourCpu0);
       // d. The bare ssh2 channel, for the CPU that ssh2 itself costs in this process.

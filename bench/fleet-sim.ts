@@ -233,15 +233,7 @@ async function sim(): Promise<Record<string, number>> {
   for (let i = 0; i < warm; i++) await onePass(i);
   const rssBefore = process.memoryUsage().rss;
   const delay = monitorEventLoopDelay({ resolution: 5 });
-  // The same, paused while a /metrics scrape is served (prom-client renders 1,000 datasets' gauges at once).
-  const delayNoMetrics = monitorEventLoopDelay({ resolution: 5 });
-  server.on("request", (req, res) => {
-    if (req.url !== "/metrics") return;
-    delayNoMetrics.disable();
-    res.once("finish", () => delayNoMetrics.enable());
-  });
   delay.enable();
-  delayNoMetrics.enable();
   const phase0 = performance.now();
   const cpu0 = process.cpuUsage();
   spent.wallMs = spent.cpuMs = 0;
@@ -272,7 +264,6 @@ async function sim(): Promise<Record<string, number>> {
   const cpu = process.cpuUsage(cpu0);
   const store0 = { ...spent };
   delay.disable();
-  delayNoMetrics.disable();
   const statusBuilds = builds;
   const statusBuildMs = buildMs;
   const mem = process.memoryUsage();
@@ -323,7 +314,6 @@ async function sim(): Promise<Record<string, number>> {
     rssAfterGcMB: after.rss / 1e6,
     loopP99: delay.percentile(99) / 1e6,
     loopMax: delay.max / 1e6,
-    loopP99NoMetrics: delayNoMetrics.percentile(99) / 1e6,
     statusP50: pct(lat.status, 50),
     statusP99: pct(lat.status, 99),
     statusN: lat.status.length,

@@ -49,7 +49,6 @@ interface Sim {
   rssAfterGcMB: number;
   loopP99: number;
   loopMax: number;
-  loopP99NoMetrics: number;
   statusP50: number;
   statusP99: number;
   statusN: number;
@@ -213,7 +212,6 @@ say(rowsTable("alert evaluations per pass", (r) => f(r.evaluationsPerPass, 3)));
 say(rowsTable("status models built per pass", (r) => f(r.buildsPerPass, 3)));
 say(rowsTable("  mean time to get one (ms)", (r) => f(r.buildMean, 2)));
 say(rowsTable("event-loop delay p99 (ms)", (r) => f(r.loopP99)));
-say(rowsTable("  outside /metrics scrapes (ms)", (r) => f(r.loopP99NoMetrics)));
 say(rowsTable("event-loop delay max (ms)", (r) => f(r.loopMax)));
 say(rowsTable("/status p50 (ms)", (r) => f(r.statusP50)));
 say(rowsTable("/status p99 (ms)", (r) => f(r.statusP99)));
@@ -266,7 +264,7 @@ say(
   `  RSS after a year:                             sqlite ${f(y.rssMB, 0)} MB (before ${f(yb.rssMB, 0)}, ${ratio(y.rssMB, yb.rssMB)}; under tsx ${f(runs.yearTsx.rssMB, 0)}), at the start ${f(s.rssMB, 0)} MB, idle process ${f(floorBefore.rssMB, 0)} MB (target < 150)   json ${f(jy.rssMB, 0)} MB`,
 );
 say(
-  `  event-loop delay p99 during passes, a year:   sqlite ${f(y.loopP99)} ms (before ${f(yb.loopP99)}, ${ratio(y.loopP99, yb.loopP99)}), ${f(y.loopP99NoMetrics)} ms outside /metrics (target < 20)   json ${f(jy.loopP99)} ms`,
+  `  event-loop delay p99 during passes, a year:   sqlite ${f(y.loopP99)} ms (before ${f(yb.loopP99)}, ${ratio(y.loopP99, yb.loopP99)}) (target < 20)   json ${f(jy.loopP99)} ms`,
 );
 say(
   `  /status p99 with a year of history:           sqlite ${f(y.statusP99)} ms during passes (before ${f(yb.statusP99)}, ${ratio(y.statusP99, yb.statusP99)}), ${f(y.statusIdleP99)} ms after them (before ${f(yb.statusIdleP99)}, ${ratio(y.statusIdleP99, yb.statusIdleP99)}) (target < 50)   json ${f(jy.statusP99)} ms, ${f(jy.statusIdleP99)} ms`,

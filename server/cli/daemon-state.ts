@@ -2,7 +2,8 @@
 // pool checks of the backup host and of each source, and the status model built from them with
 // the history and the scheduler's next runs. It only holds and combines; it runs nothing. The
 // model is reused while nothing it depends on changed (core/status.ts `StatusKey`): the history
-// (also when another process wrote it), the journal, the pools, the transfers, the next runs, the second.
+// (also when another process wrote it), the journal, the pools, the transfers, the next runs, the second;
+// a rebuild redoes only the datasets whose inputs changed (core/status-memo.ts).
 
 import type { Journal } from "../state/journal.ts";
 import {
@@ -16,6 +17,7 @@ import {
   type StatusRow,
   type StatusSource,
 } from "../core/status.ts";
+import { StatusMemo } from "../core/status-memo.ts";
 
 /** What the state reads of the configuration (a `Config` is one). */
 export interface DaemonConfig {
@@ -44,6 +46,8 @@ export class DaemonState {
   /** Bumped by every change of the pools and the live transfers. */
   private generation = 0;
   private cached: { key: StatusKey; model: StatusModel } | undefined;
+  /** Each dataset's status apart from the clock, kept between builds. */
+  private readonly memo = new StatusMemo();
 
   /** `nextRuns` is the scheduler's next time per source (null: none). */
   constructor(
@@ -106,17 +110,20 @@ export class DaemonState {
       now,
     );
     if (this.cached && sameStatusKey(this.cached.key, key)) return this.cached.model;
-    const model = buildStatus({
-      sources: config.sources,
-      rows: services.store.statusRows(),
-      promotions: [...journal.promotions.values()],
-      operations: journal.operations,
-      pools: [...this.pools.values()],
-      live: [...this.live.values()],
-      nextRuns: new Map([...next].map(([n, d]) => [n, d?.toISOString() ?? null])),
-      now,
-      capacityLimit: config.capacityLimit,
-    });
+    const model = buildStatus(
+      {
+        sources: config.sources,
+        rows: services.store.statusRows(),
+        promotions: [...journal.promotions.values()],
+        operations: journal.operations,
+        pools: [...this.pools.values()],
+        live: [...this.live.values()],
+        nextRuns: new Map([...next].map(([n, d]) => [n, d?.toISOString() ?? null])),
+        now,
+        capacityLimit: config.capacityLimit,
+      },
+      this.memo,
+    );
     this.cached = { key, model };
     return model;
   }

@@ -5,6 +5,7 @@
 import type { ConflictCode, ErrorCode } from "./codes.ts";
 import type { DatasetRecord, OperationRecord, Promotion, SnapshotRef } from "./model.ts";
 import { coveringRoot, isWithin, targetFor } from "./naming.ts";
+import { type DatasetPart, type PartInputs, rememberParts, type StatusMemo, withClock } from "./status-memo.ts";
 
 /** A pass row as the status needs it (a history row). */
 export type StatusRow = DatasetRecord & { startedAt: string; finishedAt: string };
@@ -182,8 +183,58 @@ const key = (source: string, dataset: string): string => `${source}\u0000${datas
 /** How full a pool may be before it is a problem, when the caller does not say (config: `capacity_limit`). */
 export const DEFAULT_CAPACITY_LIMIT = 0.75;
 
-/** Builds the status from the history, the pools and what runs now. */
-export function buildStatus(inp: StatusInputs): StatusModel {
+/** One dataset's status apart from the clock, from what {@link buildStatus} found for it. */
+function datasetPart(name: string, inp: PartInputs): DatasetPart {
+  const { source: s, row, good, promo, progress, nextRun } = inp;
+  const excluded = row?.result === "excluded" ? (row.message ?? "excluded") : null;
+  const base: DatasetStatus = {
+    source: s.name,
+    dataset: name,
+    target: row?.target || targetFor(s.target, name),
+    newest: good?.to ? { ...good.to, at: good.startedAt } : null,
+    lagSeconds: null,
+    maxLagSeconds: coveringRoot(s.datasets, name)?.maxLagSeconds ?? s.maxLagSeconds,
+    fresh: false,
+    lastResult: row?.result ?? null,
+    lastRunAt: row?.startedAt ?? null,
+    lastError: row?.error ? { code: row.error.code, message: row.error.message } : null,
+    lastConflict: row?.conflict ?? null,
+    lastMessage: row?.message ?? null,
+    lastPhase: row
+      ? row.mode === "error"
+        ? "connect/list"
+        : row.mode === "conflict" || row.mode === "up-to-date"
+          ? "plan"
+          : "transfer"
+      : null,
+    lastBytes: row?.bytes ?? 0,
+    lastDurationMs: row?.transferMs ?? 0,
+    progress,
+    nextRun,
+    promoted: promo ? { live: promo.live, at: promo.at } : null,
+    lastKeptAside: row?.keptAside ?? null,
+    resumeToken: row?.resumeToken ?? null,
+    excluded,
+  };
+  const failure =
+    row && (row.result === "failed" || row.result === "conflict")
+      ? `${s.name}:${name} last pass ${row.result}: ${row.error?.code ?? row.conflict ?? ""} ${row.message ?? row.error?.message ?? ""}`.trim()
+      : null;
+  return {
+    inputs: inp,
+    base,
+    goodMs: good ? Date.parse(good.startedAt) : null,
+    quiet: promo !== undefined || excluded !== null,
+    failure,
+  };
+}
+
+/**
+ * Builds the status from the history, the pools and what runs now. With a `memo` (the
+ * daemon's, one per process), each dataset whose inputs are the objects of the last build
+ * keeps its part (core/status-memo.ts); the model is the same either way.
+ */
+export function buildStatus(inp: StatusInputs, memo?: StatusMemo): StatusModel {
   const limit = inp.capacityLimit ?? DEFAULT_CAPACITY_LIMIT;
   const last = new Map<string, StatusRow>();
   const lastGood = new Map<string, StatusRow>();
@@ -202,59 +253,38 @@ export function buildStatus(inp: StatusInputs): StatusModel {
     if (list) list.push(r.dataset);
     else seen.set(r.source, [r.dataset]);
   }
+  const promotions = inp.promotions ?? [];
+  const parts: DatasetPart[] = [];
+  memo?.begin();
   for (const s of inp.sources) {
     const names = new Set(s.datasets.map((d) => d.name));
     for (const name of seen.get(s.name) ?? []) if (coveringRoot(s.datasets, name)) names.add(name);
+    const nextRun = inp.nextRuns.get(s.name) ?? null;
     for (const name of [...names].sort()) {
       const k = key(s.name, name);
-      const row = last.get(k);
-      const good = lastGood.get(k);
-      const lagSeconds = good ? Math.max(0, Math.round((inp.now - Date.parse(good.startedAt)) / 1000)) : null;
-      const maxLagSeconds = coveringRoot(s.datasets, name)?.maxLagSeconds ?? s.maxLagSeconds;
-      const fresh = lagSeconds !== null && lagSeconds <= maxLagSeconds;
-      const excluded = row?.result === "excluded" ? (row.message ?? "excluded") : null;
-      const promo = (inp.promotions ?? []).find((p) => p.source === s.name && isWithin(name, p.dataset));
-      const d: DatasetStatus = {
-        source: s.name,
-        dataset: name,
-        target: row?.target || targetFor(s.target, name),
-        newest: good?.to ? { ...good.to, at: good.startedAt } : null,
-        lagSeconds,
-        maxLagSeconds,
-        fresh,
-        lastResult: row?.result ?? null,
-        lastRunAt: row?.startedAt ?? null,
-        lastError: row?.error ? { code: row.error.code, message: row.error.message } : null,
-        lastConflict: row?.conflict ?? null,
-        lastMessage: row?.message ?? null,
-        lastPhase: row
-          ? row.mode === "error"
-            ? "connect/list"
-            : row.mode === "conflict" || row.mode === "up-to-date"
-              ? "plan"
-              : "transfer"
-          : null,
-        lastBytes: row?.bytes ?? 0,
-        lastDurationMs: row?.transferMs ?? 0,
+      const inputs: PartInputs = {
+        source: s,
+        row: last.get(k),
+        good: lastGood.get(k),
+        promo: promotions.find((p) => p.source === s.name && isWithin(name, p.dataset)),
         progress: inp.live.find((l) => l.source === s.name && l.dataset === name) ?? null,
-        nextRun: inp.nextRuns.get(s.name) ?? null,
-        promoted: promo ? { live: promo.live, at: promo.at } : null,
-        lastKeptAside: row?.keptAside ?? null,
-        resumeToken: row?.resumeToken ?? null,
-        excluded,
+        nextRun,
       };
-      datasets.push(d);
+      const part = memo ? memo.part(k, inputs, () => datasetPart(name, inputs)) : datasetPart(name, inputs);
+      const lagSeconds = part.goodMs === null ? null : Math.max(0, Math.round((inp.now - part.goodMs) / 1000));
+      const maxLagSeconds = part.base.maxLagSeconds;
+      const fresh = lagSeconds !== null && lagSeconds <= maxLagSeconds;
+      datasets.push(withClock(part, lagSeconds, fresh));
+      parts.push(part);
       // A promoted dataset is served from the backup host on purpose; its pulls are paused.
       // An excluded one is left out on purpose; its backup, however old, is kept.
-      if (promo || excluded !== null) continue;
+      if (part.quiet) continue;
       if (lagSeconds === null) problems.push(`${s.name}:${name} has never been backed up`);
       else if (!fresh) problems.push(`${s.name}:${name} is ${lagSeconds}s behind (goal ${maxLagSeconds}s)`);
-      if (row && (row.result === "failed" || row.result === "conflict"))
-        problems.push(
-          `${s.name}:${name} last pass ${row.result}: ${row.error?.code ?? row.conflict ?? ""} ${row.message ?? row.error?.message ?? ""}`.trim(),
-        );
+      if (part.failure) problems.push(part.failure);
     }
   }
+  memo?.end();
   for (const p of inp.pools) {
     if (p.health !== "ONLINE") problems.push(`pool ${p.pool} on ${p.host} is ${p.health}`);
     if (p.capacity > limit)
@@ -268,7 +298,7 @@ export function buildStatus(inp: StatusInputs): StatusModel {
     if (d.result === "failed") problems.push(`restore drill of ${d.subject} failed: ${d.message}`);
   for (const c of scrubs) if (c.result === "failed") problems.push(`scrub of pool ${c.subject}: ${c.message}`);
   const keptAside = keptAsideOf(inp.operations ?? [], inp.rows);
-  return {
+  const model: StatusModel = {
     generatedAt: new Date(inp.now).toISOString(),
     healthy: problems.length === 0,
     problems,
@@ -278,6 +308,8 @@ export function buildStatus(inp: StatusInputs): StatusModel {
     scrubs,
     keptAside,
   };
+  rememberParts(model, parts);
+  return model;
 }
 
 /**

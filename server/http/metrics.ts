@@ -1,10 +1,12 @@
-// The status as Prometheus metrics (prom-client), built fresh from the model on each scrape,
+// The status as Prometheus metrics (prom-client), built fresh from the model on each scrape in
+// slices that leave the event loop free between them (a fleet's thousands of series),
 // plus the daemon's process-local counters (core/counters.ts) and its build info. The names
 // registered here are the ones bzman exports: the dashboard and rule tests read them from here.
 
 import { Counter, Gauge, Registry } from "prom-client";
 import { PassCounters, type CounterSample } from "../core/counters.ts";
-import type { StatusModel } from "../core/status.ts";
+import { setImmediate } from "node:timers/promises";
+import type { DatasetStatus, StatusModel } from "../core/status.ts";
 
 /** What bzman is running as, for `bzman_build_info{version,node}`. */
 export interface BuildInfo {
@@ -18,13 +20,38 @@ export interface MetricsExtras {
   build?: BuildInfo;
 }
 
-/** The Prometheus text exposition of the status, and its content type. */
+/** Datasets set between two turns of the event loop, so that a big fleet's scrape never holds it long. */
+const DATASETS_PER_TURN = 200;
+
+/**
+ * The Prometheus text exposition of the status, and its content type: what prom-client's
+ * `registry.metrics()` gives for {@link filledRegistry}, made in slices with the event loop
+ * free between them (`pause`; default: the next turn of the loop).
+ */
 export async function metricsText(
   m: StatusModel,
   extras: MetricsExtras = {},
+  pause: () => Promise<unknown> = () => setImmediate(),
 ): Promise<{ body: string; contentType: string }> {
-  const registry = metricsRegistry(m, extras);
-  return { body: await registry.metrics(), contentType: registry.contentType };
+  const { registry, setDataset } = metricsRegistry(m, extras);
+  for (let i = 0; i < m.datasets.length; i++) {
+    setDataset(m.datasets[i]!);
+    if (i % DATASETS_PER_TURN === DATASETS_PER_TURN - 1) await pause();
+  }
+  // One metric family a turn, joined as registry.metrics() joins them (the Prometheus text format).
+  const families: string[] = [];
+  for (const metric of registry.getMetricsAsArray()) {
+    families.push(await registry.getSingleMetricAsString(metric.name));
+    await pause();
+  }
+  return { body: `${families.join("\n\n")}\n`, contentType: registry.contentType };
+}
+
+/** The registry of `m` filled at once: the reference {@link metricsText} is tested against. */
+export function filledRegistry(m: StatusModel, extras: MetricsExtras = {}): Registry {
+  const { registry, setDataset } = metricsRegistry(m, extras);
+  for (const d of m.datasets) setDataset(d);
+  return registry;
 }
 
 /** The name of every metric bzman exports (whether or not it has samples now), sorted. */
@@ -40,12 +67,16 @@ export function exportedMetricNames(): string[] {
     keptAside: [],
   };
   return metricsRegistry(empty, { counters: new PassCounters(), build: { version: "0", node: "0" } })
-    .getMetricsAsArray()
+    .registry.getMetricsAsArray()
     .map((x) => x.name)
     .sort();
 }
 
-function metricsRegistry(m: StatusModel, extras: MetricsExtras): Registry {
+/** Every metric registered and set from `m` but the datasets', which `setDataset` sets one by one. */
+function metricsRegistry(
+  m: StatusModel,
+  extras: MetricsExtras,
+): { registry: Registry; setDataset: (d: DatasetStatus) => void } {
   const registry = new Registry();
   const g = (name: string, help: string, labelNames: string[]): Gauge =>
     new Gauge({ name, help, labelNames, registers: [registry] });
@@ -112,9 +143,15 @@ function metricsRegistry(m: StatusModel, extras: MetricsExtras): Registry {
     scrubOk.set({ pool: c.subject }, c.result === "ok" ? 1 : 0);
     scrubAt.set({ pool: c.subject }, Date.parse(c.at) / 1000);
   }
-  for (const d of m.datasets) {
+  for (const p of m.pools) {
+    const l = { host: p.host, pool: p.pool };
+    capacity.set(l, p.capacity);
+    free.set(l, p.freeBytes);
+    online.set(l, p.health === "ONLINE" ? 1 : 0);
+  }
+  const setDataset = (d: DatasetStatus): void => {
     // A dataset left out on purpose (exclude, bzman:backup=off) has no goal to meet: no series.
-    if (d.excluded !== null) continue;
+    if (d.excluded !== null) return;
     const l = { source: d.source, dataset: d.dataset };
     if (d.newest) lastSuccess.set(l, Date.parse(d.newest.at) / 1000);
     if (d.lagSeconds !== null) lag.set(l, d.lagSeconds);
@@ -125,12 +162,6 @@ function metricsRegistry(m: StatusModel, extras: MetricsExtras): Registry {
     duration.set(l, d.lastDurationMs / 1000);
     if (d.progress) running.set(l, d.progress.bytes);
     promoted.set(l, d.promoted ? 1 : 0);
-  }
-  for (const p of m.pools) {
-    const l = { host: p.host, pool: p.pool };
-    capacity.set(l, p.capacity);
-    free.set(l, p.freeBytes);
-    online.set(l, p.health === "ONLINE" ? 1 : 0);
-  }
-  return registry;
+  };
+  return { registry, setDataset };
 }

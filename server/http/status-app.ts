@@ -6,6 +6,7 @@
 import { timingSafeEqual } from "node:crypto";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import type { StatusModel } from "../core/status.ts";
+import { statusJson } from "../core/status-memo.ts";
 import { metricsText, type MetricsExtras } from "./metrics.ts";
 import { statusPage, statusText } from "./status-text.ts";
 
@@ -53,9 +54,12 @@ function memoized(render: (m: StatusModel) => string): (m: StatusModel) => strin
 /** Builds the express app (not listening). */
 export function createStatusApp(opts: StatusAppOptions): Express {
   const app = express();
-  const json = memoized((m) => JSON.stringify(m));
+  const json = memoized(statusJson);
   const text = memoized(statusText);
   app.disable("x-powered-by");
+  // No ETag: express would hash every body (half a megabyte of JSON for a thousand datasets) for
+  // a tag that the clock's fields change every second anyway.
+  app.set("etag", false);
   if (opts.token) {
     const token = opts.token;
     app.use((req: Request, res: Response, next: NextFunction) => {

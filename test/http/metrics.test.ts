@@ -97,3 +97,50 @@ test("exportedMetricNames: every name registered, Prometheus-style (bzman_ prefi
     ["bzman_failures_total", "bzman_passes_total", "bzman_transferred_bytes_total"],
   );
 });
+
+test("a fleet's /metrics is made in slices, with the event loop free between them, and is what prom-client renders at once", async () => {
+  const { buildStatus } = await import("../../server/core/status.ts");
+  const { filledRegistry, metricsText } = await import("../../server/http/metrics.ts");
+  const sources = Array.from({ length: 300 }, (_, i) => ({
+    name: `s${i}`,
+    target: `backup/s${i}`,
+    datasets: [{ name: `tank/"d${i}"`, recursive: false }],
+    maxLagSeconds: 3600,
+  }));
+  const rows = sources.map((s, i) => ({
+    source: s.name,
+    dataset: s.datasets[0]!.name,
+    target: `${s.target}/tank`,
+    mode: "incremental" as const,
+    result: i % 4 === 0 ? ("failed" as const) : ("ok" as const),
+    steps: 1,
+    bytes: i,
+    transferMs: i * 7,
+    startedAt: new Date(Date.parse("2026-11-26T11:00:00Z") - i * 1000).toISOString(),
+    finishedAt: "x",
+    ...(i % 4 === 0 ? {} : { to: { name: "s", guid: String(i) } }),
+  }));
+  const m = buildStatus({
+    sources,
+    rows,
+    pools: [],
+    live: [],
+    nextRuns: new Map(),
+    now: Date.parse(empty.generatedAt),
+  });
+  const counters = new PassCounters(["s1"]);
+  let pauses = 0;
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 0);
+  const pause = async (): Promise<void> => {
+    pauses++;
+    await new Promise((r) => setTimeout(r, 1));
+  };
+  const got = await metricsText(m, { counters }, pause);
+  clearInterval(timer);
+  const want = await filledRegistry(m, { counters }).metrics();
+  assert.equal(got.body, want);
+  assert.match(got.body, /^bzman_dataset_lag_seconds\{source="s299",dataset="tank\/\\"d299\\""\} \d+$/m);
+  assert.ok(pauses > 10, `${pauses} slices`);
+  assert.ok(ticks > 5, `the loop ran between the slices (${ticks} timer ticks)`);
+});

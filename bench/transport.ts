@@ -63,6 +63,8 @@ async function main(): Promise<void> {
     let rawCpu = { user: 0, system: 0 };
     let four = 0;
     let fourCpu = { user: 0, system: 0 };
+    /** Each of bzman's streams' window at its end, in MiB: (a) first, then the four of (e). */
+    const windows: number[] = [];
     try {
       // As engine/transfer.ts does it: count with a listener beside the pipe.
       const stream = async (bytes: number): Promise<void> => {
@@ -75,6 +77,7 @@ async function main(): Promise<void> {
         const [, s, r] = await Promise.all([pipeline(send.stdout, recv.stdin), send.done, recv.done]);
         if (s.code !== 0 || r.code !== 0 || n !== bytes)
           throw new Error(`bzman path: send ${s.code}, receive ${r.code}, ${n} of ${bytes} bytes`);
+        windows.push((send.window?.() ?? 2 * 1024 ** 2) / 1024 ** 2);
       };
       const cpu0 = process.cpuUsage();
       bzman = await seconds(() => stream(BYTES));
@@ -134,6 +137,7 @@ async function main(): Promise<void> {
         `  d. bare ssh2 exec → consumer:       ${raw.toFixed(2)} s, ${mbps(raw)}, Node CPU ${((rawCpu.user + rawCpu.system) / 1e6 / GIB).toFixed(2)} s per GiB\n` +
         `  e. bzman, 4 streams at once:          ${four.toFixed(2)} s, ${mbps(four)} in all, Node CPU ${fourCpuPerGiB.toFixed(2)} s per GiB\n` +
         `  f. 4 ssh pipes at once:              ${fourOpenssh.toFixed(2)} s, ${mbps(fourOpenssh)} in all\n` +
+        `  windows at the end (MiB): a ${windows[0]}, e ${windows.slice(1).join(", ")}\n` +
         `  ratio e/f throughput ${(fourOpenssh / four).toFixed(2)}x (goal >= 0.95), e/a ${(bzman / four).toFixed(2)}x\n` +
         `  ratio a/b throughput ${(openssh / bzman).toFixed(2)}x (goal >= 1.1), a/c ${(plain / bzman).toFixed(2)}x, a/d ${(raw / bzman).toFixed(2)}x; ` +
         `CPU a/d ${(cpuPerGiB / ((rawCpu.user + rawCpu.system) / 1e6 / GIB)).toFixed(2)}x (goal: a <= 1.0 s/GiB)\n`,

@@ -2,7 +2,7 @@
 // and through a TCP delay line (bench/delay-line.ts: each chunk forwarded D ms later, no rate cap)
 // at D = 0 (the line's own cost), 10 and 50 ms (RTT 20 and 100 ms), three ways in one run:
 //   a. bzman's ssh2 path with ssh2's own 2 MiB channel window (what bzman did before ssh_window);
-//   b. bzman's ssh2 path with the default ssh_window;
+//   b. bzman's ssh2 path with the default ssh_window, the ceiling its window may grow to;
 //   c. `ssh -c aes128-gcm@openssh.com host 'head -c N /dev/zero' | dd of=/dev/null`.
 // The remote command is `head -c N /dev/zero` on a sandbox sshd without the guard, not zfs send:
 // this measures the link, not the disks. Goals: at 100 ms RTT b ≥ 5x c; at 20 ms b ≥ 0.8x b's own
@@ -50,6 +50,9 @@ async function delayLine(port: number, delayMs: number): Promise<{ port: number;
   return { port: p, line };
 }
 
+/** The window bzman's path's channel had at the end of its last stream. */
+let lastWindow = SSH2_WINDOW;
+
 /** bzman's path: the runner's exec channel, counted as engine/transfer.ts counts, into dd. */
 async function bzman(ep: { port: number; identity: string; hostKey: string }, windowBytes: number): Promise<number> {
   const conn = await connectSource({ name: "wan", host: "127.0.0.1", user: "root", windowBytes, ...ep });
@@ -64,6 +67,7 @@ async function bzman(ep: { port: number; identity: string; hostKey: string }, wi
       const [, s, r] = await Promise.all([pipeline(send.stdout, recv.stdin), send.done, recv.done]);
       if (s.code !== 0 || r.code !== 0 || n !== BYTES)
         throw new Error(`bzman path: send ${s.code}, receive ${r.code}, ${n} bytes`);
+      lastWindow = send.window?.() ?? SSH2_WINDOW;
     });
   } finally {
     await conn.close();
@@ -114,6 +118,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   const ports = new Map<number | null, number>();
   let rounds: number[][] = [];
+  const windows: number[] = [];
   try {
     // null: straight to sshd, no delay line.
     for (const d of [null, ...DELAYS]) {
@@ -128,7 +133,12 @@ async function main(): Promise<void> {
       rows.push({
         d,
         old: await best(() => bzman(ep, SSH2_WINDOW)),
-        now: await best(() => bzman(ep, DEFAULT_WINDOW)),
+        now: await best(async () => {
+          const t = await bzman(ep, DEFAULT_WINDOW);
+          windows.push(lastWindow);
+          return t;
+        }),
+        windows: windows.splice(0),
         ssh: await best(() => openssh(port, identity, join(dir, "known_hosts"))),
       });
     }
@@ -172,6 +182,8 @@ interface Row {
   old: number;
   now: number;
   ssh: number;
+  /** b's window at the end of each of its runs. */
+  windows: number[];
 }
 
 function report(rows: Row[], rounds: number[][]): string {
@@ -180,13 +192,14 @@ function report(rows: Row[], rounds: number[][]): string {
   let out =
     `wan, one stream of ${MIB} MiB (remote command: head -c N /dev/zero on a sandbox sshd, not zfs send; ` +
     `best of up to ${REPEATS} runs within ${REPEAT_S} s):\n` +
-    `  ${col("path", 22)}${col("a. 2 MiB window", 17)}${col(`b. ${DEFAULT_WINDOW / 1024 ** 2} MiB window`, 18)}` +
-    `${col("c. ssh -c aes128-gcm", 22)}b/a      b/c\n`;
+    `  ${col("path", 22)}${col("a. 2 MiB window", 17)}${col(`b. grown to <= ${DEFAULT_WINDOW / 1024 ** 2} MiB`, 23)}` +
+    `${col("c. ssh -c aes128-gcm", 22)}${col("b/a", 9)}${col("b/c", 9)}b's windows at the end (MiB)\n`;
   for (const r of rows) {
     const where = r.d === null ? "loopback, no line" : `line, RTT ${2 * r.d} ms`;
     out +=
-      `  ${col(where, 22)}${col(rate(r.old), 17)}${col(rate(r.now), 18)}${col(rate(r.ssh), 22)}` +
-      `${col(`${(r.old / r.now).toFixed(2)}x`, 9)}${(r.ssh / r.now).toFixed(2)}x\n`;
+      `  ${col(where, 22)}${col(rate(r.old), 17)}${col(rate(r.now), 23)}${col(rate(r.ssh), 22)}` +
+      `${col(`${(r.old / r.now).toFixed(2)}x`, 9)}${col(`${(r.ssh / r.now).toFixed(2)}x`, 9)}` +
+      `${r.windows.map((w) => w / 1024 ** 2).join(", ")}\n`;
   }
   const direct = rows.find((r) => r.d === null);
   const line0 = rows.find((r) => r.d === 0);

@@ -5,7 +5,7 @@ import { PassThrough, pipeline } from "node:stream";
 import type ssh2 from "ssh2";
 import { BackupError } from "../errors.ts";
 import { TailBuffer, runToEnd, type CommandRunner, type ExitStatus, type RunningCommand } from "../zfs/runner.ts";
-import { widenWindow } from "./window.ts";
+import { type ChannelWindow, widenWindow } from "./window.ts";
 
 /** Characters allowed in an argument sent over SSH. */
 // `#` (bookmarks: dataset#name) only after the first character: a word that starts with `#`
@@ -76,8 +76,8 @@ export class SshRunner implements CommandRunner {
   }
 
   /**
-   * @param windowBytes the receive window of each channel (see {@link widenWindow}); absent or at
-   *   most 2 MiB: ssh2's own.
+   * @param windowBytes the largest receive window a channel may grow to (see {@link widenWindow});
+   *   absent or at most 2 MiB: ssh2's own.
    */
   constructor(
     private readonly client: ssh2.Client,
@@ -95,6 +95,7 @@ export class SshRunner implements CommandRunner {
     const stdin = new PassThrough();
     const stderr = new TailBuffer();
     let channel: ssh2.ClientChannel | undefined;
+    let window: ChannelWindow | null = null;
     let killed = false;
     let settle: ((s: ExitStatus) => void) | undefined;
     // ssh2 emits a channel's "close" only after its readable side has ended, so a channel
@@ -173,7 +174,7 @@ export class SshRunner implements CommandRunner {
             ch.close();
             drain();
           });
-          if (this.windowBytes) widenWindow(ch, this.windowBytes);
+          if (this.windowBytes) window = widenWindow(ch, this.windowBytes);
           stdin.pipe(ch);
           // A writer that gives up destroys stdin without ending it: the remote command still gets
           // EOF, so a remote `zfs receive` sees a cut stream and ends instead of waiting forever.
@@ -188,7 +189,7 @@ export class SshRunner implements CommandRunner {
       opts.signal?.removeEventListener("abort", onAbort);
     });
     opts.signal?.addEventListener("abort", onAbort, { once: true });
-    return { argv, stdin, stdout, done, kill };
+    return { argv, stdin, stdout, done, kill, window: () => window?.bytes };
   }
 
   running(): string[][] {

@@ -21,6 +21,11 @@ export interface RunningCommand {
   done: Promise<ExitStatus>;
   /** Ends the command (idempotent); `done` still settles afterwards. */
   kill(): void;
+  /**
+   * The receive window of the command's SSH channel now, in bytes; undefined before the channel
+   * opened, and for runners that manage none (local commands, ssh2's own window).
+   */
+  window?(): number | undefined;
 }
 
 /** Runs argv arrays somewhere: here (LocalRunner) or on a source over SSH (SshRunner). */

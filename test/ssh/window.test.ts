@@ -1,6 +1,7 @@
 // The channel receive window (server/ssh/window.ts) as the peer sees it: an in-process ssh2 Server
 // counts what it could send (a write's callback fires only once the client's window let it out),
-// and the test process reads the same stream through SshRunner. These fail when an ssh2 upgrade
+// and the test process reads the same stream through SshRunner, straight or through a delay line
+// (server/sandbox/delay-line.ts) that makes loopback a long link. These fail when an ssh2 upgrade
 // moves the internals widenWindow relies on: the window then falls back to ssh2's 2 MiB.
 
 import { test } from "node:test";
@@ -11,6 +12,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import ssh2 from "ssh2";
+import { startDelayLine } from "../../server/sandbox/delay-line.ts";
 import { connectSource, type SourceConnection } from "../../server/ssh/connection.ts";
 import { SSH2_WINDOW, widenWindow } from "../../server/ssh/window.ts";
 
@@ -75,12 +77,12 @@ test.after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function connect(windowBytes?: number): Promise<SourceConnection> {
+function connect(windowBytes?: number, via = port): Promise<SourceConnection> {
   const hostKey = host.public.split(" ").slice(0, 2).join(" ");
   return connectSource({
     name: "w",
     host: "127.0.0.1",
-    port,
+    port: via,
     user: "bzman",
     identity,
     hostKey,
@@ -117,23 +119,65 @@ function reader(pauseMs = 0): Writable {
   });
 }
 
-test("a stalled reader: the peer may send exactly the configured window, and no more; then everything arrives", async () => {
-  const W = 8 * MIB;
-  const conn = await connect(W);
+test("a stalled reader: the window starts at ssh2's 2 MiB and does not grow; the peer sends no more than ssh2 lets it; then everything arrives", async () => {
+  const conn = await connect(8 * MIB);
   try {
     meter.consumed = 0;
-    const cmd = conn.runner.spawn(["flood", String(3 * W)]);
+    const cmd = conn.runner.spawn(["flood", String(24 * MIB)]);
     const sent = await settled();
     assert.ok(
-      sent >= W - 2 * CHUNK && sent <= W,
-      `the server sent ${sent} bytes before the reader read any (window ${W})`,
+      // ssh2's own top-up still adds up to one window while its buffer is below 2 MiB.
+      sent >= SSH2_WINDOW - 2 * CHUNK && sent <= 2 * SSH2_WINDOW,
+      `the server sent ${sent} bytes before the reader read any (start window ${SSH2_WINDOW})`,
     );
+    assert.equal(cmd.window?.(), SSH2_WINDOW);
     await pipeline(cmd.stdout, reader());
     const st = await cmd.done;
     assert.equal(st.code, 0);
-    assert.equal(meter.consumed, 3 * W);
+    assert.equal(meter.consumed, 24 * MIB);
   } finally {
     await conn.close();
+  }
+});
+
+test("a long link (RTT 50 ms): the window grows to the ceiling while the reader keeps up; a stalled reader then lets the peer send the ceiling and no more", async () => {
+  const W = 8 * MIB;
+  const line = await startDelayLine(port, 25);
+  const conn = await connect(W, line.port);
+  try {
+    meter.consumed = 0;
+    const total = 96 * MIB;
+    const stallAt = 64 * MIB;
+    let release: (() => void) | undefined;
+    const cmd = conn.runner.spawn(["flood", String(total)]);
+    const stalled = new Promise<void>((resolve) => {
+      const sink = new Writable({
+        write(c: Buffer, _e, cb) {
+          meter.consumed += c.length;
+          if (meter.consumed >= stallAt && !release) {
+            release = cb;
+            resolve();
+          } else cb();
+        },
+      });
+      void pipeline(cmd.stdout, sink);
+    });
+    await stalled;
+    assert.equal(cmd.window?.(), W, `the window after ${stallAt} bytes`);
+    const sent = await settled();
+    assert.ok(
+      sent - meter.consumed <= W + 4 * CHUNK,
+      `${sent - meter.consumed} bytes were sent and not read (ceiling ${W})`,
+    );
+    assert.ok(sent - meter.consumed > 2 * SSH2_WINDOW, `only ${sent - meter.consumed} bytes went past the reader`);
+    release?.();
+    const st = await cmd.done;
+    assert.equal(st.code, 0);
+    for (let i = 0; i < 100 && meter.consumed < total; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(meter.consumed, total);
+  } finally {
+    await conn.close();
+    line.close();
   }
 });
 
@@ -151,9 +195,8 @@ test("without ssh_window (ssh2's own 2 MiB) a stalled reader lets the peer send 
   }
 });
 
-test("a slow reader: unread bytes stay within the window while it is topped up; every byte arrives", async () => {
-  const W = 8 * MIB;
-  const conn = await connect(W);
+test("a slow reader: the window does not grow, unread bytes stay within it, every byte arrives", async () => {
+  const conn = await connect(8 * MIB);
   try {
     meter.consumed = 0;
     const total = 48 * MIB;
@@ -162,10 +205,13 @@ test("a slow reader: unread bytes stay within the window while it is topped up; 
     const st = await cmd.done;
     assert.equal(st.code, 0);
     assert.equal(meter.consumed, total);
-    // Bytes in flight and buffered in this process: at most the window, plus the few chunks
-    // between the channel and the reader (the runner's PassThrough and the pipe).
-    assert.ok(meter.maxUnread <= W + 4 * CHUNK, `${meter.maxUnread} bytes were unread at once (window ${W})`);
-    assert.ok(meter.maxUnread > 2 * SSH2_WINDOW, `at most ${meter.maxUnread} bytes were ever in flight`);
+    assert.equal(cmd.window?.(), SSH2_WINDOW, "the peer waited on the reader, not on the window");
+    // Bytes in flight and buffered in this process: at most the window and ssh2's own top-up, plus
+    // the few chunks between the channel and the reader (the runner's PassThrough and the pipe).
+    assert.ok(
+      meter.maxUnread <= 2 * SSH2_WINDOW + 4 * CHUNK,
+      `${meter.maxUnread} bytes were unread at once (window ${SSH2_WINDOW})`,
+    );
   } finally {
     await conn.close();
   }
@@ -217,15 +263,15 @@ test("a consumer that gives up (stdout destroyed, as the stall watchdog does): t
 });
 
 test("widenWindow: the ssh2 internals it relies on are there; anything else is left alone", async () => {
-  assert.equal(widenWindow({} as ssh2.ClientChannel, 8 * MIB), false);
+  assert.equal(widenWindow({} as ssh2.ClientChannel, 8 * MIB), null);
   const conn = await connect();
   try {
     const client = (conn as unknown as { client: ssh2.Client }).client;
     const ch = await new Promise<ssh2.ClientChannel>((resolve, reject) =>
       client.exec("flood 1", (err, c) => (err ? reject(err) : resolve(c))),
     );
-    assert.equal(widenWindow(ch, 8 * MIB), true);
-    assert.equal(widenWindow(ch, SSH2_WINDOW), false, "not above ssh2's own window: nothing to do");
+    assert.equal(widenWindow(ch, 8 * MIB)?.bytes, SSH2_WINDOW, "it starts at ssh2's window");
+    assert.equal(widenWindow(ch, SSH2_WINDOW), null, "not above ssh2's own window: nothing to do");
     ch.resume();
     await new Promise((r) => ch.once("close", r));
   } finally {

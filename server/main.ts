@@ -15,7 +15,7 @@ import { COMMAND_HELP, helpAfter, type CommandName } from "./cli/help.ts";
 import { createLogger, isJournalStream, type Logger } from "./log.ts";
 import { cronProblem } from "./schedule/cron.ts";
 import { LoggerSyslog } from "./syslog.ts";
-import { connectSource, nativeCryptoAvailable } from "./ssh/connection.ts";
+import { connectSource, connectionsFor, nativeCryptoAvailable } from "./ssh/connection.ts";
 import { LocalRunner } from "./zfs/runner.ts";
 import { ZfsHost } from "./zfs/zfs-host.ts";
 import { BackupError } from "./errors.ts";
@@ -56,8 +56,14 @@ function buildDeps(signal: AbortSignal): CliDeps {
           ...(s.sshCipher ? { cipher: s.sshCipher } : {}),
           compress: s.sshCompression,
           windowBytes: s.sshWindowBytes,
+          connections: connectionsFor(s.maxTransfersPerSource),
         },
         sig,
+        (err) =>
+          process.stderr.write(
+            `bzman: ${s.name}: cannot open another SSH connection (${(err as Error).message}); ` +
+              `its commands wait for the channels of the open one, tried again in a minute\n`,
+          ),
       );
       return { host: new ZfsHost(conn.runner), close: () => conn.close() };
     },

@@ -14,7 +14,7 @@ const ALLOWED: Record<string, string[]> = {
   core: ["core"],
   config: ["config", "core", "errors.ts"],
   zfs: ["zfs", "core", "errors.ts"],
-  ssh: ["ssh", "zfs/runner.ts", "errors.ts"],
+  ssh: ["ssh", "core", "zfs/runner.ts", "errors.ts"],
   engine: ["engine", "core", "zfs", "errors.ts"],
   state: ["state", "core", "errors.ts"],
   schedule: ["schedule", "core", "errors.ts"],

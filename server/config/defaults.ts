@@ -27,11 +27,11 @@ export interface InheritedDefaults {
 }
 
 /**
- * The highest `max_transfers_per_source`: the streams of a source share its one SSH connection,
- * which opens at most this many channels at once (ssh/ssh-runner.ts MAX_CHANNELS; a stock sshd
- * allows 10 sessions per connection).
+ * The highest `max_transfers_per_source`. A source's SSH connection opens at most 4 channels at
+ * once (ssh/ssh-runner.ts MAX_CHANNELS; a stock sshd allows 10 sessions per connection), so more
+ * streams open more connections, one per 4 (ssh/connection.ts connectionsFor).
  */
-export const MAX_TRANSFERS_PER_SOURCE = 4;
+export const MAX_TRANSFERS_PER_SOURCE = 16;
 
 /**
  * The built-in defaults, by the file's own key names. Two more follow other settings:

@@ -89,8 +89,9 @@ const inheritable = {
   /** zlib compression of the SSH transport: for slow links only (it costs CPU on both ends). */
   ssh_compression: z.boolean().optional(),
   /**
-   * The SSH channel's receive window ("32M"): what one stream may have in flight, so at most
-   * window / round trip per stream; also what bzman may buffer of a stream whose receive is slower.
+   * The most an SSH channel's receive window grows to ("32M"): what one stream may have in flight,
+   * so at most window / round trip per stream; also the most bzman may buffer of a stream whose
+   * receive is slower. Each stream starts at 2 MiB and grows only while it waits on the window.
    */
   ssh_window: z
     .union([z.string(), z.number()])
@@ -135,8 +136,8 @@ const inheritable = {
   retries: z.number().int().min(0).max(10).optional(),
   /**
    * Datasets of the source replicated at once, parents before children; each stream also takes
-   * one of the `max_transfers` slots. At most 4 (MAX_TRANSFERS_PER_SOURCE): the streams share
-   * the source's one SSH connection, which opens at most 4 channels at once.
+   * one of the `max_transfers` slots. At most 16 (MAX_TRANSFERS_PER_SOURCE): an SSH connection
+   * opens at most 4 channels at once, so above 4 the source gets one more connection per 4.
    */
   max_transfers_per_source: z.number().int().min(1).max(MAX_TRANSFERS_PER_SOURCE).optional(),
   /** A scheduled restore drill: clone a random recent backup snapshot, check it, destroy the clone. */

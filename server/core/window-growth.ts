@@ -9,7 +9,7 @@
  */
 export const GAP_MS = 5;
 /** The share of a round's time the link must be idle, the reader waiting, for the window to be the limit. */
-export const IDLE_SHARE = 0.5;
+export const IDLE_SHARE = 0.3;
 /** Growth aims this much past what the busy time says would fill the link. */
 const OVERSHOOT = 1.25;
 /** Consecutive window-bound rounds that grow the window. */

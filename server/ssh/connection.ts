@@ -1,13 +1,14 @@
-// SourceConnection: one ssh2 Client per source — pinned host key, key auth, keepalive, ready
-// timeout — and the SshRunner that runs commands over it. Refuses unknown or changed host keys
-// before any command is sent.
+// SourceConnection: the ssh2 Clients of a source — pinned host key, key auth, keepalive, ready
+// timeout — and the SshRunner that runs commands over them: one connection, and more (up to
+// `connections`) while every channel of the open ones is taken. Refuses unknown or changed host
+// keys before any command is sent.
 
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import ssh2 from "ssh2";
 import { BackupError } from "../errors.ts";
 import { fingerprint, hostKeyAlgorithms, keyTypeOf, parsePinnedKey } from "./host-key.ts";
-import { SshRunner } from "./ssh-runner.ts";
+import { MAX_CHANNELS, SshRunner } from "./ssh-runner.ts";
 
 /** Where and how to reach a source. */
 export interface SourceEndpoint {
@@ -30,6 +31,11 @@ export interface SourceEndpoint {
    * may have in flight, and at most what Node buffers of it when the consumer is slower.
    */
   windowBytes?: number;
+  /**
+   * The most connections to open to the source at once (default 1): a connection carries at most
+   * {@link MAX_CHANNELS} commands, so more streams at once need more of them.
+   */
+  connections?: number;
 }
 
 /** The default receive window: one stream moves at most a window per round trip, 320 MiB/s at 100 ms. */
@@ -60,17 +66,42 @@ export function nativeCryptoAvailable(): boolean {
   }
 }
 
-/** An open connection to a source. */
+/** How many connections `streams` commands at once need: one per {@link MAX_CHANNELS}. */
+export function connectionsFor(streams: number): number {
+  return Math.max(1, Math.ceil(streams / MAX_CHANNELS));
+}
+
+/** An open connection to a source, and the further ones its runner opened. */
 export class SourceConnection {
   readonly runner: SshRunner;
   private closed = false;
+  private readonly extra = new Set<ssh2.Client>();
 
+  /**
+   * @param more opens one more connection to the same source (absent: this one only)
+   */
   constructor(
     private readonly client: ssh2.Client,
     readonly name: string,
     windowBytes = DEFAULT_WINDOW,
+    more?: { max: number; open: () => Promise<ssh2.Client>; failed?: (err: unknown) => void },
   ) {
-    this.runner = new SshRunner(client, name, windowBytes);
+    this.runner = new SshRunner(
+      client,
+      name,
+      windowBytes,
+      more && more.max > 1
+        ? {
+            ...more,
+            open: async () => {
+              const c = await more.open();
+              this.extra.add(c);
+              c.once("close", () => this.extra.delete(c));
+              return c;
+            },
+          }
+        : undefined,
+    );
     client.on("close", () => (this.closed = true));
   }
 
@@ -79,17 +110,22 @@ export class SourceConnection {
     return this.closed;
   }
 
-  /** Closes the connection; running commands end. */
+  /** Closes the connections; running commands end. */
   async close(): Promise<void> {
-    if (this.closed) return;
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, 2000).unref();
-      this.client.once("close", () => {
-        clearTimeout(t);
-        resolve();
-      });
-      this.client.end();
-    });
+    const open = [...this.extra, ...(this.closed ? [] : [this.client])];
+    await Promise.all(
+      open.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, 2000).unref();
+            c.once("close", () => {
+              clearTimeout(t);
+              resolve();
+            });
+            c.end();
+          }),
+      ),
+    );
   }
 }
 
@@ -106,8 +142,26 @@ function connectError(ep: SourceEndpoint, err: Error & { level?: string; code?: 
   return new BackupError("SSH_CONNECT", `${where}: cannot connect: ${reason}`, { cause: err });
 }
 
-/** Connects to a source, verifying its host key against the pinned one. */
-export async function connectSource(ep: SourceEndpoint, signal?: AbortSignal): Promise<SourceConnection> {
+/**
+ * Connects to a source, verifying its host key against the pinned one. Further connections, when
+ * `ep.connections` allows them, are opened the same way as the runner needs them; one that fails
+ * is logged by `onExtraFailed` and the commands wait for the channels already open.
+ */
+export async function connectSource(
+  ep: SourceEndpoint,
+  signal?: AbortSignal,
+  onExtraFailed?: (err: unknown) => void,
+): Promise<SourceConnection> {
+  const client = await openClient(ep, signal);
+  return new SourceConnection(client, ep.name, ep.windowBytes, {
+    max: ep.connections ?? 1,
+    open: () => openClient(ep),
+    ...(onExtraFailed ? { failed: onExtraFailed } : {}),
+  });
+}
+
+/** Opens one authenticated ssh2 connection to a source, its host key checked. */
+async function openClient(ep: SourceEndpoint, signal?: AbortSignal): Promise<ssh2.Client> {
   let privateKey: Buffer;
   try {
     privateKey = await readFile(ep.identity);
@@ -123,7 +177,7 @@ export async function connectSource(ep: SourceEndpoint, signal?: AbortSignal): P
 
   const client = new ssh2.Client();
   let presented: Buffer | undefined;
-  return new Promise<SourceConnection>((resolve, reject) => {
+  return new Promise<ssh2.Client>((resolve, reject) => {
     let settled = false;
     const finish = (err: BackupError | null): void => {
       if (settled) return;
@@ -132,7 +186,7 @@ export async function connectSource(ep: SourceEndpoint, signal?: AbortSignal): P
       if (err) {
         client.end();
         reject(err);
-      } else resolve(new SourceConnection(client, ep.name, ep.windowBytes));
+      } else resolve(client);
     };
     const onAbort = (): void => finish(new BackupError("ABORTED", `${ep.name}: connect aborted`));
     signal?.addEventListener("abort", onAbort, { once: true });

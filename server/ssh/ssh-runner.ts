@@ -1,5 +1,6 @@
-// SshRunner: CommandRunner over ssh2 `exec` on one connection. The argv is joined with spaces and
-// every argument must be made of characters no shell or guard interprets, so nothing is quoted.
+// SshRunner: CommandRunner over ssh2 `exec` on a source's connections: the first, and more opened
+// when every channel of the open ones is taken. The argv is joined with spaces and every argument
+// must be made of characters no shell or guard interprets, so nothing is quoted.
 
 import { PassThrough, pipeline } from "node:stream";
 import type ssh2 from "ssh2";
@@ -36,54 +37,150 @@ export function commandLine(argv: string[]): string {
   return line;
 }
 
-/** Runs commands on a source over an established ssh2 connection. */
+/** How long after a connection failed to open another is tried again. */
+const REOPEN_AFTER_MS = 60_000;
+
+/** One connection and its channels in use. */
+interface Lane {
+  client: ssh2.Client;
+  open: number;
+  closed: boolean;
+}
+
+/** A channel slot: the connection to open it on, and its release. */
+interface Slot {
+  client: ssh2.Client;
+  release: () => void;
+}
+
+/** More connections to the same source, for commands beyond the first connection's channels. */
+export interface MoreConnections {
+  /** The most connections in all, the first included. */
+  max: number;
+  /** Opens one more (host key pinned as the first's); rejects when it cannot. */
+  open(): Promise<ssh2.Client>;
+  /** Told once when opening one failed: commands then wait for a channel of the open ones. */
+  failed?(err: unknown): void;
+}
+
+/** Runs commands on a source over an established ssh2 connection, and more when they are wanted. */
 export class SshRunner implements CommandRunner {
   private readonly active = new Set<string[]>();
-  private openChannels = 0;
-  private readonly waiting: Array<() => void> = [];
-
-  /** Waits for one of the {@link MAX_CHANNELS} channel slots; resolves with its release. */
-  private slot(): Promise<() => void> {
-    return new Promise((resolve) => {
-      const take = (): void => {
-        this.openChannels++;
-        let released = false;
-        resolve(() => {
-          if (released) return;
-          released = true;
-          this.openChannels--;
-          this.waiting.shift()?.();
-        });
-      };
-      if (this.openChannels < MAX_CHANNELS) take();
-      else this.waiting.push(take);
-    });
-  }
-
-  /** `client.exec`, retried with a short backoff when the server refuses to open the channel. */
-  private exec(command: string, cb: (err: Error | undefined, ch?: ssh2.ClientChannel) => void, attempt = 1): void {
-    this.client.exec(command, (err, ch) => {
-      if (
-        err &&
-        attempt < OPEN_ATTEMPTS &&
-        /open failure|administratively prohibited|resource shortage/i.test(err.message)
-      ) {
-        setTimeout(() => this.exec(command, cb, attempt + 1), 250 * 2 ** (attempt - 1)).unref();
-        return;
-      }
-      cb(err ?? undefined, ch);
-    });
-  }
+  private readonly lanes: Lane[];
+  private readonly waiting: Array<(s: Slot) => void> = [];
+  private opening = 0;
+  private failedAt = -Infinity;
 
   /**
+   * @param client the first connection; the runner is over when it closes
    * @param windowBytes the largest receive window a channel may grow to (see {@link widenWindow});
    *   absent or at most 2 MiB: ssh2's own.
+   * @param more how to open more connections when every channel of the open ones is taken;
+   *   absent: the first connection only, {@link MAX_CHANNELS} commands at once.
    */
   constructor(
     private readonly client: ssh2.Client,
     readonly where: string,
     private readonly windowBytes?: number,
-  ) {}
+    private readonly more?: MoreConnections,
+  ) {
+    this.lanes = [this.lane(client)];
+  }
+
+  /** How many connections are open now (for tests and status). */
+  get connections(): number {
+    return this.lanes.filter((l) => !l.closed).length;
+  }
+
+  private lane(client: ssh2.Client): Lane {
+    const lane: Lane = { client, open: 0, closed: false };
+    client.once("close", () => {
+      lane.closed = true;
+      this.pump();
+    });
+    return lane;
+  }
+
+  /** Gives waiting commands the free channels of open connections, oldest first. */
+  private pump(): void {
+    // Once the first connection is gone the runner is over: its commands fail as a closed
+    // connection's do (ssh2 refuses the exec), none starts on another.
+    if (this.lanes[0]!.closed) {
+      for (const w of this.waiting.splice(0)) w(this.take(this.lanes[0]!));
+      return;
+    }
+    while (this.waiting.length > 0) {
+      const lane = this.lanes.find((l) => !l.closed && l.open < MAX_CHANNELS);
+      if (!lane) break;
+      this.waiting.shift()!(this.take(lane));
+    }
+    if (this.waiting.length > this.opening) this.openMore();
+  }
+
+  private take(lane: Lane): Slot {
+    lane.open++;
+    let released = false;
+    return {
+      client: lane.client,
+      release: () => {
+        if (released) return;
+        released = true;
+        lane.open--;
+        this.pump();
+      },
+    };
+  }
+
+  /** Opens one more connection when allowed: not past `more.max`, not soon after one failed. */
+  private openMore(): void {
+    const more = this.more;
+    const live = this.lanes.filter((l) => !l.closed).length;
+    if (!more || live + this.opening >= more.max || Date.now() - this.failedAt < REOPEN_AFTER_MS) return;
+    this.opening++;
+    more.open().then(
+      (client) => {
+        this.opening--;
+        if (this.lanes[0]!.closed) client.end();
+        else this.lanes.push(this.lane(client));
+        this.pump();
+      },
+      (err: unknown) => {
+        this.opening--;
+        // Several opened at once fail together: the failure is told once a minute at most.
+        if (Date.now() - this.failedAt >= REOPEN_AFTER_MS) more.failed?.(err);
+        this.failedAt = Date.now();
+        this.pump();
+      },
+    );
+  }
+
+  /** Waits for a free channel on one of the connections; resolves with it and its release. */
+  private slot(): Promise<Slot> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.pump();
+    });
+  }
+
+  /** `client.exec`, retried with a short backoff when the server refuses to open the channel. */
+  private exec(
+    client: ssh2.Client,
+    command: string,
+    cb: (err: Error | undefined, ch?: ssh2.ClientChannel) => void,
+    attempt = 1,
+  ): void {
+    client.exec(command, (err, ch) => {
+      if (
+        err &&
+        attempt < OPEN_ATTEMPTS &&
+        /open failure|administratively prohibited|resource shortage/i.test(err.message)
+      ) {
+        setTimeout(() => this.exec(client, command, cb, attempt + 1), 250 * 2 ** (attempt - 1)).unref();
+        return;
+      }
+      cb(err ?? undefined, ch);
+    });
+  }
 
   run(argv: string[], opts: { signal?: AbortSignal } = {}): Promise<ExitStatus & { stdout: string }> {
     return runToEnd(this.spawn(argv, opts));
@@ -116,13 +213,15 @@ export class SshRunner implements CommandRunner {
 
     const done = new Promise<ExitStatus>((resolve, reject) => {
       const onClientClose = (): void => settle?.({ code: null, signal: null, stderr: stderr.toString() });
+      let lane: ssh2.Client | undefined;
       settle = (s) => {
         settle = undefined;
         this.client.removeListener("close", onClientClose);
+        lane?.removeListener("close", onClientClose);
         resolve(s);
       };
       this.client.once("close", onClientClose);
-      void this.slot().then((release) => {
+      void this.slot().then(({ client, release }) => {
         const settleNow = settle;
         if (!settleNow) {
           release(); // the connection closed while this command waited: nothing to start
@@ -132,16 +231,21 @@ export class SshRunner implements CommandRunner {
           release();
           settleNow?.(st);
         };
+        if (client !== this.client) {
+          lane = client;
+          client.once("close", onClientClose);
+        }
         if (killed) {
           // Stopped while it waited for a channel: nothing was started.
           stdout.end();
           settle({ code: null, signal: null, stderr: "" });
           return;
         }
-        this.exec(command, (err, ch) => {
+        this.exec(client, command, (err, ch) => {
           if (err || !ch) {
             release();
             this.client.removeListener("close", onClientClose);
+            lane?.removeListener("close", onClientClose);
             settle = undefined;
             const e = new BackupError(
               "SSH_CHANNEL",

@@ -222,10 +222,16 @@ test("the valid fixtures and deploy/bzman.example.yaml pass the scheduler's cron
   assert.ok("config" in r, JSON.stringify(r));
 });
 
-test("max_transfers_per_source: default 2, from defaults: or the source, at most the SSH channels of one connection", async () => {
+test("max_transfers_per_source: default 2, from defaults: or the source, at most 16; a connection per 4 streams", async () => {
   const { MAX_CHANNELS } = await import("../../server/ssh/ssh-runner.ts");
+  const { connectionsFor } = await import("../../server/ssh/connection.ts");
   const { MAX_TRANSFERS_PER_SOURCE } = await import("../../server/config/defaults.ts");
-  assert.ok(MAX_TRANSFERS_PER_SOURCE <= MAX_CHANNELS, "every stream of a source gets a channel of its connection");
+  assert.equal(MAX_TRANSFERS_PER_SOURCE, 16);
+  assert.deepEqual([1, 2, 4, 5, 8, 9, 16].map(connectionsFor), [1, 1, 1, 2, 2, 3, 4]);
+  assert.ok(
+    connectionsFor(MAX_TRANSFERS_PER_SOURCE) * MAX_CHANNELS >= MAX_TRANSFERS_PER_SOURCE,
+    "every stream of a source gets a channel of one of its connections",
+  );
   const parse = (defaults: string, own: string) =>
     parseConfig(
       `defaults: { ${defaults} }
@@ -241,6 +247,7 @@ sources:
   assert.deepEqual(per(parse("", "")), [2, 2]);
   assert.deepEqual(per(parse("max_transfers_per_source: 1", "")), [1, 1]);
   assert.deepEqual(per(parse("max_transfers_per_source: 1", ", max_transfers_per_source: 4")), [4, 1]);
+  assert.deepEqual(per(parse("max_transfers_per_source: 16", "")), [16, 16]);
   const high = parse("", `, max_transfers_per_source: ${MAX_TRANSFERS_PER_SOURCE + 1}`);
   assert.ok("errors" in high);
   assert.match(high.errors.join("\n"), /^sources\[0\]\.max_transfers_per_source: /m);

@@ -1,12 +1,14 @@
 // Datasets of one source side by side on real ZFS (zfs-fuse) over the real sshd: 20 datasets,
 // nested three deep, replicated four at once. Every child starts only after its parent ended,
 // every dataset lands with the source's snapshots, and a dataset that fails (its backup was
-// modified) stops neither its siblings nor its children's incremental streams.
+// modified) stops neither its siblings nor its children's incremental streams. Eight at once open
+// a second SSH connection (four channels each).
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse, stringify } from "yaml";
 import type { DatasetRecord } from "../../server/core/model.ts";
 import { parentOf } from "../../server/core/naming.ts";
 import { runSource, type PassDeps, type SourceJob } from "../../server/engine/run-source.ts";
@@ -172,5 +174,22 @@ describe("datasets of one source side by side", { skip }, () => {
     const r = await bzman(["--config", config, "run", "--no-snapshot", "--no-prune"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.deepEqual(await snapshotGuids(`${T}/par`), await snapshotGuids(`${S}/par`));
+  });
+
+  test("eight at once through the CLI (max_transfers_per_source: 8): a second SSH connection opens, every dataset arrives", async () => {
+    for (const d of ["", ...TREE]) writeFileSync(join(rig.sourceMount, "par", d, "f.txt"), `${d} three\n`);
+    await must(["zfs", "snapshot", "-r", `${S}/par@s3`]);
+    const file = rig.writeConfig({ datasets: [{ name: `${S}/par`, recursive: true }], max_transfers_per_source: 8 });
+    // Eight streams at once also need eight of the backup's slots.
+    writeFileSync(file, stringify({ ...parse(readFileSync(file, "utf8")), max_transfers: 8 }));
+    const logins = (): number =>
+      (readFileSync(rig.sshd.logPath, "utf8").match(/Accepted publickey for root/g) ?? []).length;
+    const before = logins();
+    const r = await bzman(["--config", file, "run", "--no-snapshot", "--no-prune"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.deepEqual(await snapshotGuids(`${T}/par`), await snapshotGuids(`${S}/par`));
+    // Nine grandchildren are ready at once after the six children: eight streams, and the first
+    // connection carries four channels at most.
+    assert.equal(logins() - before, 2, "the pass logged in twice: its connection and one more");
   });
 });

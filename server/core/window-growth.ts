@@ -20,17 +20,27 @@ const MIN_GROWTH = 2;
 
 /**
  * The idle time of one SSH connection: the pauses of {@link GAP_MS} or more between arrivals on any
- * of its channels. Channels share the one TCP stream, so a channel that waits while its siblings'
- * data arrives is not waiting on a window: only the connection's idle time says the link idles.
+ * of its channels, less the time this process was busy with other work meanwhile. Channels share
+ * the one TCP stream, so a channel that waits while its siblings' data arrives is not waiting on a
+ * window; and while the process is busy (another source's stream, a garbage collection, a status
+ * page), data waits in the kernel unread: neither is the link idling.
  */
 export class LinkIdle {
   private lastAt: number | undefined;
+  private lastBusy = 0;
   private total = 0;
 
-  /** Takes an arrival on any channel at `nowMs`. */
-  arrived(nowMs: number): void {
-    if (this.lastAt !== undefined && nowMs - this.lastAt >= GAP_MS) this.total += nowMs - this.lastAt;
+  /**
+   * Takes an arrival on any channel at `nowMs`; `busyMs` is how long the process has been busy
+   * (not waiting for events) in all, on the same clock (event-loop utilization's `active`).
+   */
+  arrived(nowMs: number, busyMs = 0): void {
+    if (this.lastAt !== undefined) {
+      const free = nowMs - this.lastAt - Math.max(0, busyMs - this.lastBusy);
+      if (free >= GAP_MS) this.total += free;
+    }
     this.lastAt = nowMs;
+    this.lastBusy = busyMs;
   }
 
   /** The idle milliseconds so far. */
@@ -101,10 +111,11 @@ export class WindowGrowth {
 
   /**
    * Takes one arrival of `bytes` at `nowMs` (a monotonic clock), with `unread` bytes then waiting
-   * for the reader; returns the window to grant from now on.
+   * for the reader and the process busy `busyMs` in all (see {@link LinkIdle.arrived}); returns
+   * the window to grant from now on.
    */
-  arrived(bytes: number, nowMs: number, unread: number): number {
-    this.link.arrived(nowMs);
+  arrived(bytes: number, nowMs: number, unread: number, busyMs = 0): number {
+    this.link.arrived(nowMs, busyMs);
     if (this.lastAt !== undefined && nowMs - this.lastAt >= GAP_MS) {
       const hungry = this.bytes / 16;
       if (this.lastUnread >= hungry || unread >= hungry) this.readerHeld = true;

@@ -76,6 +76,8 @@ export class SourceConnection {
   readonly runner: SshRunner;
   private closed = false;
   private readonly extra = new Set<ssh2.Client>();
+  /** Set by close(): connections still being opened are ended as they arrive, and not told as failed. */
+  private readonly closing = new AbortController();
 
   /**
    * @param more opens one more connection to the same source (absent: this one only)
@@ -84,7 +86,7 @@ export class SourceConnection {
     private readonly client: ssh2.Client,
     readonly name: string,
     windowBytes = DEFAULT_WINDOW,
-    more?: { max: number; open: () => Promise<ssh2.Client>; failed?: (err: unknown) => void },
+    more?: { max: number; open: (signal: AbortSignal) => Promise<ssh2.Client>; failed?: (err: unknown) => void },
   ) {
     this.runner = new SshRunner(
       client,
@@ -92,12 +94,19 @@ export class SourceConnection {
       windowBytes,
       more && more.max > 1
         ? {
-            ...more,
+            max: more.max,
             open: async () => {
-              const c = await more.open();
+              const c = await more.open(this.closing.signal);
+              if (this.closing.signal.aborted) {
+                c.end();
+                throw new BackupError("ABORTED", `${name}: the connection was closed`);
+              }
               this.extra.add(c);
               c.once("close", () => this.extra.delete(c));
               return c;
+            },
+            failed: (err) => {
+              if (!this.closing.signal.aborted) more.failed?.(err);
             },
           }
         : undefined,
@@ -112,6 +121,7 @@ export class SourceConnection {
 
   /** Closes the connections; running commands end. */
   async close(): Promise<void> {
+    this.closing.abort();
     const open = [...this.extra, ...(this.closed ? [] : [this.client])];
     await Promise.all(
       open.map(
@@ -155,7 +165,7 @@ export async function connectSource(
   const client = await openClient(ep, signal);
   return new SourceConnection(client, ep.name, ep.windowBytes, {
     max: ep.connections ?? 1,
-    open: () => openClient(ep),
+    open: (closing) => openClient(ep, closing),
     ...(onExtraFailed ? { failed: onExtraFailed } : {}),
   });
 }

@@ -50,6 +50,8 @@ interface Lane {
 /** A channel slot: the connection to open it on, and its release. */
 interface Slot {
   client: ssh2.Client;
+  /** Whether that connection is gone (then nothing can start on it). */
+  closed: () => boolean;
   release: () => void;
 }
 
@@ -57,7 +59,7 @@ interface Slot {
 export interface MoreConnections {
   /** The most connections in all, the first included. */
   max: number;
-  /** Opens one more (host key pinned as the first's); rejects when it cannot. */
+  /** Opens one more (host key pinned as the first's); rejects when it cannot or is no longer wanted. */
   open(): Promise<ssh2.Client>;
   /** Told once when opening one failed: commands then wait for a channel of the open ones. */
   failed?(err: unknown): void;
@@ -79,7 +81,7 @@ export class SshRunner implements CommandRunner {
    *   absent: the first connection only, {@link MAX_CHANNELS} commands at once.
    */
   constructor(
-    private readonly client: ssh2.Client,
+    client: ssh2.Client,
     readonly where: string,
     private readonly windowBytes?: number,
     private readonly more?: MoreConnections,
@@ -96,6 +98,11 @@ export class SshRunner implements CommandRunner {
     const lane: Lane = { client, open: 0, closed: false };
     client.once("close", () => {
       lane.closed = true;
+      if (this.lanes[0] === lane) {
+        // The runner is over with its first connection: the others are ended too, so that
+        // their commands end as the first one's did.
+        for (const other of this.lanes.slice(1)) other.client.end();
+      } else this.lanes.splice(this.lanes.indexOf(lane), 1);
       this.pump();
     });
     return lane;
@@ -103,8 +110,8 @@ export class SshRunner implements CommandRunner {
 
   /** Gives waiting commands the free channels of open connections, oldest first. */
   private pump(): void {
-    // Once the first connection is gone the runner is over: its commands fail as a closed
-    // connection's do (ssh2 refuses the exec), none starts on another.
+    // Once the first connection is gone the runner is over: waiting commands end as on a
+    // closed connection (code null), none starts on another.
     if (this.lanes[0]!.closed) {
       for (const w of this.waiting.splice(0)) w(this.take(this.lanes[0]!));
       return;
@@ -122,6 +129,7 @@ export class SshRunner implements CommandRunner {
     let released = false;
     return {
       client: lane.client,
+      closed: () => lane.closed,
       release: () => {
         if (released) return;
         released = true;
@@ -136,6 +144,7 @@ export class SshRunner implements CommandRunner {
     const more = this.more;
     const live = this.lanes.filter((l) => !l.closed).length;
     if (!more || live + this.opening >= more.max || Date.now() - this.failedAt < REOPEN_AFTER_MS) return;
+    if (this.lanes[0]!.closed) return;
     this.opening++;
     more.open().then(
       (client) => {
@@ -169,7 +178,7 @@ export class SshRunner implements CommandRunner {
     cb: (err: Error | undefined, ch?: ssh2.ClientChannel) => void,
     attempt = 1,
   ): void {
-    client.exec(command, (err, ch) => {
+    const answered = (err: Error | undefined, ch?: ssh2.ClientChannel): void => {
       if (
         err &&
         attempt < OPEN_ATTEMPTS &&
@@ -179,7 +188,13 @@ export class SshRunner implements CommandRunner {
         return;
       }
       cb(err ?? undefined, ch);
-    });
+    };
+    try {
+      client.exec(command, answered);
+    } catch (err) {
+      // ssh2 throws ("Not connected") on a connection that is ending or gone.
+      cb(err instanceof Error ? err : new BackupError("SSH_CHANNEL", String(err)));
+    }
   }
 
   run(argv: string[], opts: { signal?: AbortSignal } = {}): Promise<ExitStatus & { stdout: string }> {
@@ -216,25 +231,27 @@ export class SshRunner implements CommandRunner {
       let lane: ssh2.Client | undefined;
       settle = (s) => {
         settle = undefined;
-        this.client.removeListener("close", onClientClose);
         lane?.removeListener("close", onClientClose);
         resolve(s);
       };
-      this.client.once("close", onClientClose);
-      void this.slot().then(({ client, release }) => {
+      void this.slot().then(({ client, closed, release }) => {
         const settleNow = settle;
         if (!settleNow) {
-          release(); // the connection closed while this command waited: nothing to start
+          release();
           return;
         }
         settle = (st) => {
           release();
           settleNow?.(st);
         };
-        if (client !== this.client) {
-          lane = client;
-          client.once("close", onClientClose);
+        if (closed()) {
+          // The connection closed while this command waited: nothing to start.
+          stdout.end();
+          onClientClose();
+          return;
         }
+        lane = client;
+        client.once("close", onClientClose);
         if (killed) {
           // Stopped while it waited for a channel: nothing was started.
           stdout.end();
@@ -244,7 +261,6 @@ export class SshRunner implements CommandRunner {
         this.exec(client, command, (err, ch) => {
           if (err || !ch) {
             release();
-            this.client.removeListener("close", onClientClose);
             lane?.removeListener("close", onClientClose);
             settle = undefined;
             const e = new BackupError(

@@ -2,6 +2,7 @@
 // on it, so it can fill a long fat link. ssh2 has no option for it, so this module owns the one
 // place that reaches into ssh2's channel internals; it counts the channel's data, never changes it.
 
+import { performance } from "node:perf_hooks";
 import type ssh2 from "ssh2";
 import { LinkIdle, WindowGrowth } from "../core/window-growth.ts";
 
@@ -72,7 +73,12 @@ export function widenWindow(ch: ssh2.ClientChannel, ceiling: number): ChannelWin
   };
   topUp(growth.window, 1);
   ch.on("data", (chunk: Buffer) => {
-    const target = growth.arrived(chunk.length, performance.now(), ch.readableLength);
+    const target = growth.arrived(
+      chunk.length,
+      performance.now(),
+      ch.readableLength,
+      performance.eventLoopUtilization().active,
+    );
     // Grant in steps of at least 1/16 of the window: one small packet per step, not one per chunk.
     topUp(target, Math.max(64 * 1024, Math.floor(target / 16)));
   });

@@ -153,3 +153,28 @@ test("four channels of one busy connection, each waiting while its siblings' dat
   }
   assert.ok(alone.window > 2 * MIB);
 });
+
+test("a close link while the process is busy elsewhere (a 5 ms stall every 4 MiB): the stalls are not idle link, the window stays", () => {
+  // 400 MB/s in 32 KiB packets; every 4 MiB the event loop is busy 5 ms with other work, so the
+  // data waits in the kernel. Told the busy time, the rule sees no idle link; not told, it would
+  // take each stall for a third of a round idle and grow.
+  const feed = (g: WindowGrowth, tellBusy: boolean): void => {
+    let t = 0;
+    let busy = 0;
+    for (let n = 0; n < 1024 * MIB; n += PACKET) {
+      if (n % (4 * MIB) === 0) {
+        t += 5;
+        busy += 5;
+      }
+      t += 0.08;
+      busy += 0.01;
+      g.arrived(PACKET, t, 0, tellBusy ? busy : 0);
+    }
+  };
+  const told = new WindowGrowth(2 * MIB, 32 * MIB);
+  feed(told, true);
+  assert.equal(told.window, 2 * MIB);
+  const blind = new WindowGrowth(2 * MIB, 32 * MIB);
+  feed(blind, false);
+  assert.ok(blind.window > 2 * MIB, "without the busy time the stalls look like an idle link");
+});

@@ -21,6 +21,11 @@ const seen = {
   held: [] as Array<() => void>,
   /** Connections after this many are refused at authentication. */
   allow: Number.POSITIVE_INFINITY,
+  /** Connections after this many are answered at authentication only after this long (ms). */
+  slowAfter: Number.POSITIVE_INFINITY,
+  slowMs: 0,
+  /** The server's side of each connection, by number. */
+  clients: new Map<number, ssh2.Connection>(),
 };
 
 function reset(allow = Number.POSITIVE_INFINITY): void {
@@ -29,6 +34,8 @@ function reset(allow = Number.POSITIVE_INFINITY): void {
   seen.most.clear();
   seen.held = [];
   seen.allow = allow;
+  seen.slowAfter = Number.POSITIVE_INFINITY;
+  seen.clients.clear();
 }
 
 const dir = mkdtempSync(join(tmpdir(), "bzman-conns-"));
@@ -39,10 +46,14 @@ writeFileSync(identity, user.private, { mode: 0o600 });
 const server = new ssh2.Server({ hostKeys: [host.private] }, (client) => {
   const id = ++seen.connections;
   seen.open++;
+  seen.clients.set(id, client);
   client.on("close", () => seen.open--);
-  client.on("authentication", (ctx) =>
-    ctx.method === "publickey" && id <= seen.allow ? ctx.accept() : ctx.reject(["publickey"]),
-  );
+  client.on("authentication", (ctx) => {
+    const answer = (): void =>
+      ctx.method === "publickey" && id <= seen.allow ? ctx.accept() : ctx.reject(["publickey"]);
+    if (id > seen.slowAfter) setTimeout(answer, seen.slowMs);
+    else answer();
+  });
   client.on("error", () => {});
   client.on("session", (accept) =>
     accept().on("exec", (acceptExec, _reject, info) => {
@@ -97,7 +108,9 @@ const releaseAll = (): void => {
   for (const end of seen.held.splice(0)) end();
 };
 
-test("ten commands with three connections allowed: a second and a third open, ten run at once, at most 4 on each", async () => {
+test("ten commands with three connections allowed: a second and a third open, ten run at once, at most 4 on each", {
+  timeout: 20_000,
+}, async () => {
   reset();
   const conn = await connect(3);
   try {
@@ -120,7 +133,9 @@ test("ten commands with three connections allowed: a second and a third open, te
   await until(() => seen.open === 0, "close() closed every connection");
 });
 
-test("one connection (the default): four run at once, the others wait for a channel, every one ends", async () => {
+test("one connection (the default): four run at once, the others wait for a channel, every one ends", {
+  timeout: 20_000,
+}, async () => {
   reset();
   const conn = await connect();
   try {
@@ -145,7 +160,9 @@ test("one connection (the default): four run at once, the others wait for a chan
   }
 });
 
-test("another connection that cannot be opened: said once, and every command runs on the open one", async () => {
+test("another connection that cannot be opened: said once, and every command runs on the open one", {
+  timeout: 20_000,
+}, async () => {
   reset(1);
   const failures: string[] = [];
   const conn = await connect(3, (err) => failures.push((err as Error).message));
@@ -166,6 +183,51 @@ test("another connection that cannot be opened: said once, and every command run
     assert.equal(failures.length, 1, `one failure told: ${failures.join("; ")}`);
     assert.match(failures[0]!, /refused the key|authentication/i);
     assert.equal(conn.runner.connections, 1);
+  } finally {
+    await conn.close();
+  }
+});
+
+test("close() while another connection is still being opened: it is ended as it arrives, nothing is told, nothing stays open", {
+  timeout: 20_000,
+}, async () => {
+  reset();
+  seen.slowAfter = 1;
+  seen.slowMs = 500;
+  const failures: unknown[] = [];
+  const conn = await connect(3, (err) => failures.push(err));
+  const cmds = Array.from({ length: 5 }, () => runToEnd(conn.runner.spawn(["hold"])));
+  await until(() => held() === MAX_CHANNELS && seen.connections === 2, "four running, a second connection on its way");
+  await conn.close();
+  const done = await Promise.all(cmds);
+  assert.deepEqual(
+    done.map((d) => d.code),
+    [null, null, null, null, null],
+    "the four running ended with their connection; the fifth, waiting, never started",
+  );
+  await until(() => seen.open === 0, `every connection closed (${seen.open} open)`);
+  assert.deepEqual(failures, []);
+});
+
+test("the first connection drops while others carry commands: every command ends, the others are closed too", {
+  timeout: 20_000,
+}, async () => {
+  reset();
+  const conn = await connect(2);
+  try {
+    const cmds = Array.from({ length: 8 }, () => runToEnd(conn.runner.spawn(["hold"])));
+    await until(() => held() === 8, "eight running on two connections");
+    seen.clients.get(1)!.end();
+    const done = await Promise.all(cmds);
+    assert.ok(
+      done.every((d) => d.code === null),
+      `every command ended as a lost connection's: ${done.map((d) => d.code)}`,
+    );
+    await until(() => seen.open === 0, `the second connection was closed too (${seen.open} open)`);
+    assert.equal(conn.runner.connections, 0);
+    // A command after that ends at once, as on a closed connection.
+    const late = await runToEnd(conn.runner.spawn(["hold"]));
+    assert.equal(late.code, null);
   } finally {
     await conn.close();
   }

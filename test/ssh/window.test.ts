@@ -119,7 +119,7 @@ function reader(pauseMs = 0): Writable {
   });
 }
 
-test("a stalled reader: the window starts at ssh2's 2 MiB and does not grow; the peer sends no more than ssh2 lets it; then everything arrives", async () => {
+test("a stalled reader: the window starts at ssh2's 2 MiB, so the peer sends no more than that and ssh2's own top-up; then everything arrives", async () => {
   const conn = await connect(8 * MIB);
   try {
     meter.consumed = 0;

@@ -104,6 +104,9 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 }
 
 const held = (): number => seen.held.length;
+/** Starts `n` `hold` commands on `conn`, each run to its end. */
+const holds = (conn: SourceConnection, n: number) =>
+  Array.from({ length: n }, () => runToEnd(conn.runner.spawn(["hold"])));
 const releaseAll = (): void => {
   for (const end of seen.held.splice(0)) end();
 };
@@ -114,7 +117,7 @@ test("ten commands with three connections allowed: a second and a third open, te
   reset();
   const conn = await connect(3);
   try {
-    const cmds = Array.from({ length: 10 }, () => runToEnd(conn.runner.spawn(["hold"])));
+    const cmds = holds(conn, 10);
     await until(() => held() === 10, `all ten running at once (${held()} were)`);
     assert.equal(seen.connections, 3);
     assert.equal(conn.runner.connections, 3);
@@ -139,7 +142,7 @@ test("one connection (the default): four run at once, the others wait for a chan
   reset();
   const conn = await connect();
   try {
-    const cmds = Array.from({ length: 10 }, () => runToEnd(conn.runner.spawn(["hold"])));
+    const cmds = holds(conn, 10);
     await until(() => held() === MAX_CHANNELS, "four running");
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(held(), MAX_CHANNELS, "no more than four at once");
@@ -167,7 +170,7 @@ test("another connection that cannot be opened: said once, and every command run
   const failures: string[] = [];
   const conn = await connect(3, (err) => failures.push((err as Error).message));
   try {
-    const cmds = Array.from({ length: 8 }, () => runToEnd(conn.runner.spawn(["hold"])));
+    const cmds = holds(conn, 8);
     await until(() => held() === MAX_CHANNELS && failures.length > 0, "four running, the second connection refused");
     const pump = setInterval(releaseAll, 20);
     try {
@@ -196,7 +199,7 @@ test("close() while another connection is still being opened: it is ended as it 
   seen.slowMs = 500;
   const failures: unknown[] = [];
   const conn = await connect(3, (err) => failures.push(err));
-  const cmds = Array.from({ length: 5 }, () => runToEnd(conn.runner.spawn(["hold"])));
+  const cmds = holds(conn, 5);
   await until(() => held() === MAX_CHANNELS && seen.connections === 2, "four running, a second connection on its way");
   await conn.close();
   const done = await Promise.all(cmds);
@@ -215,7 +218,7 @@ test("the first connection drops while others carry commands: every command ends
   reset();
   const conn = await connect(2);
   try {
-    const cmds = Array.from({ length: 8 }, () => runToEnd(conn.runner.spawn(["hold"])));
+    const cmds = holds(conn, 8);
     await until(() => held() === 8, "eight running on two connections");
     seen.clients.get(1)!.end();
     const done = await Promise.all(cmds);

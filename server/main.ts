@@ -15,7 +15,8 @@ import { COMMAND_HELP, helpAfter, type CommandName } from "./cli/help.ts";
 import { createLogger, isJournalStream, type Logger } from "./log.ts";
 import { cronProblem } from "./schedule/cron.ts";
 import { LoggerSyslog } from "./syslog.ts";
-import { connectSource, connectionsFor, nativeCryptoAvailable } from "./ssh/connection.ts";
+import { connectSource, connectionsFor, nativeCryptoAvailable, type SourceEndpoint } from "./ssh/connection.ts";
+import { ThreadOffload } from "./offload/thread-offload.ts";
 import { LocalRunner } from "./zfs/runner.ts";
 import { ZfsHost } from "./zfs/zfs-host.ts";
 import { BackupError } from "./errors.ts";
@@ -45,27 +46,28 @@ function buildDeps(signal: AbortSignal): CliDeps {
         );
       }
       const [user, identity] = opts?.restore ? [s.restoreUser, s.restoreIdentity!] : [s.user, s.identity];
-      const conn = await connectSource(
-        {
-          name: s.name,
-          host: s.host,
-          port: s.port,
-          user,
-          identity,
-          ...(s.hostKey ? { hostKey: s.hostKey } : {}),
-          ...(s.sshCipher ? { cipher: s.sshCipher } : {}),
-          compress: s.sshCompression,
-          windowBytes: s.sshWindowBytes,
-          connections: connectionsFor(s.maxTransfersPerSource),
-        },
-        sig,
-        (err) =>
-          process.stderr.write(
-            `bzman: ${s.name}: cannot open another SSH connection (${(err as Error).message}); ` +
-              `its commands wait for the channels of the open one, tried again in a minute\n`,
-          ),
+      const endpoint: SourceEndpoint = {
+        name: s.name,
+        host: s.host,
+        port: s.port,
+        user,
+        identity,
+        ...(s.hostKey ? { hostKey: s.hostKey } : {}),
+        ...(s.sshCipher ? { cipher: s.sshCipher } : {}),
+        compress: s.sshCompression,
+        windowBytes: s.sshWindowBytes,
+        connections: connectionsFor(s.maxTransfersPerSource),
+      };
+      const conn = await connectSource(endpoint, sig, (err) =>
+        process.stderr.write(
+          `bzman: ${s.name}: cannot open another SSH connection (${(err as Error).message}); ` +
+            `its commands wait for the channels of the open one, tried again in a minute\n`,
+        ),
       );
-      return { host: new ZfsHost(conn.runner), close: () => conn.close() };
+      // Streams from a source may run on worker threads, each with a connection of its own;
+      // a restore's streams go the other way and stay on the main thread.
+      const offload = opts?.restore || s.dataPath === "main" ? undefined : new ThreadOffload(endpoint);
+      return { host: new ZfsHost(conn.runner, offload), close: () => conn.close() };
     },
     now: () => new Date(),
     sshNative: nativeCryptoAvailable(),

@@ -16,6 +16,7 @@ const ALLOWED: Record<string, string[]> = {
   zfs: ["zfs", "core", "errors.ts"],
   ssh: ["ssh", "core", "zfs/runner.ts", "errors.ts"],
   engine: ["engine", "core", "zfs", "errors.ts"],
+  offload: ["offload", "engine", "ssh", "zfs", "core", "errors.ts"],
   state: ["state", "core", "errors.ts"],
   schedule: ["schedule", "core", "errors.ts"],
   http: ["http", "core"],

@@ -43,6 +43,7 @@ export function jobFor(sel: Selection, clock: () => Date, pass: PassOptions = PL
     ...(s.receive.exclude.length > 0 || s.receive.set.length > 0 ? { receive: s.receive } : {}),
     ...(s.sendRaw ? { raw: true } : {}),
     ...(s.skipUnchanged ? { skipUnchanged: true } : {}),
+    dataPath: s.dataPath,
     ...(s.bandwidthLimit ? { rate: () => limitAt(s.bandwidthLimit, localMinuteOfDay(clock())) } : {}),
     ...(sel.only ? { only: sel.only } : {}),
     ...(pass.snapshot

@@ -4,6 +4,7 @@
 
 import { DEFAULT_SNAPSHOT_PREFIX } from "../core/naming.ts";
 import { DEFAULT_CAPACITY_LIMIT } from "../core/status.ts";
+import type { DataPath } from "../core/data-path.ts";
 import type { KeepPolicy } from "./schema.ts";
 
 /** What a source inherits when neither it nor `defaults:` sets it. */
@@ -24,6 +25,7 @@ export interface InheritedDefaults {
   send_raw: boolean;
   bookmarks: boolean;
   skip_unchanged: boolean;
+  data_path: DataPath;
 }
 
 /**
@@ -69,5 +71,6 @@ export const DEFAULTS = {
     send_raw: false,
     bookmarks: false,
     skip_unchanged: false,
+    data_path: "auto",
   } satisfies InheritedDefaults as InheritedDefaults,
 };

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { isValidInstance } from "../core/naming.ts";
 import { parseRate, parseTimeOfDay, type BandwidthLimit } from "../core/bandwidth.ts";
+import { DATA_PATHS, type DataPath } from "../core/data-path.ts";
 import { DEFAULTS, MAX_TRANSFERS_PER_SOURCE } from "./defaults.ts";
 
 /** Log levels, least severe first (pino's names). */
@@ -132,6 +133,12 @@ const inheritable = {
    * where the source's zfs has `snapshots_changed` (OpenZFS 2.2+) it is not even listed.
    */
   skip_unchanged: z.boolean().optional(),
+  /**
+   * Which thread carries a stream's bytes: `auto` (default) a worker thread with an SSH
+   * connection of its own for a stream the source estimates at 64 MiB or more, the main thread
+   * for smaller ones; `main` always the main thread; `worker` always a worker.
+   */
+  data_path: z.enum(DATA_PATHS as [DataPath, ...DataPath[]]).optional(),
   /** Retries within a pass of a step that failed for a transient reason (5 s, then 10 s, …). */
   retries: z.number().int().min(0).max(10).optional(),
   /**
@@ -342,6 +349,8 @@ export interface SourceConfig {
   bookmarks: boolean;
   /** Leave alone what has not changed since the backup got it (`skip_unchanged`, core/unchanged.ts). */
   skipUnchanged: boolean;
+  /** Which thread carries the streams (`data_path`, core/data-path.ts). */
+  dataPath: DataPath;
   /** The dead man's switch of the source (`ping_url`, `{source}` filled in), where one is set. */
   ping?: PingSettings;
   /** `zfs receive -x` and `-o` for every full receive, beside bzman's own (see core/receive-properties.ts). */
@@ -495,6 +504,7 @@ export function normalize(file: ConfigFile, instance: string): Config {
         sendRaw: o.send_raw,
         bookmarks: o.bookmarks,
         skipUnchanged: o.skip_unchanged,
+        dataPath: o.data_path,
         ...(o.bandwidth_limit ? { bandwidthLimit: bandwidthOf(o.bandwidth_limit) } : {}),
         receive: { exclude: o.receive_exclude ?? [], set: (o.receive_set ?? []).map(splitSetting) },
         ...(o.ping_url

@@ -28,7 +28,9 @@ import type { Step } from "../core/model.ts";
 import type { ConfiguredReceive } from "../core/receive-properties.ts";
 import { passSnapshotsToDrop } from "../core/selection.ts";
 import { runPlanned } from "./dispatch.ts";
-import { transferStep, type TransferProgress } from "./transfer.ts";
+import type { TransferProgress } from "./transfer.ts";
+import { streamStep } from "./stream-step.ts";
+import type { DataPath } from "../core/data-path.ts";
 import { addWarning } from "./warnings.ts";
 import type { ListResult } from "../zfs/zfs-host.ts";
 import { rootsAllowSkip, type Marks } from "../core/unchanged.ts";
@@ -96,6 +98,11 @@ export interface SourceJob {
    * those whose snapshots did not change either (`skip_unchanged`; needs `PassDeps.memo`).
    */
   skipUnchanged?: boolean;
+  /**
+   * Which thread carries the streams (`data_path`, core/data-path.ts): a source host with a
+   * StreamOffload sends large ones through a worker thread; absent: "auto".
+   */
+  dataPath?: DataPath;
 }
 
 /** Releases a lock. */
@@ -828,22 +835,23 @@ async function transferWithRetries(
           ? []
           : commonStreamFlags(await remote.capabilities(deps.signal), await deps.local.capabilities(deps.signal)),
       };
-      // An estimate (for progress and ETA) costs one `send -nP`, only where the source has it.
-      const estimate = deps.onProgress ? await remote.estimateSend(current, deps.signal, send).catch(() => null) : null;
-      return transferStep(
-        current,
-        { sender: remote, receiver: deps.local },
-        {
-          send,
-          type: dp.type,
-          signal: deps.signal,
-          onProgress: deps.onProgress,
-          ...(estimate !== null ? { estimatedBytes: estimate } : {}),
-          ...(job.stallMs !== undefined ? { stallMs: job.stallMs } : {}),
-          ...(job.rate ? { rate: job.rate } : {}),
-          ...(job.receive ? { receiveProps: job.receive } : {}),
-        },
-      );
+      // An estimate (for progress and ETA, and for which thread the stream takes) costs one
+      // `send -nP`, only where the source has it.
+      const estimate =
+        deps.onProgress || (remote.offload && (job.dataPath ?? "auto") === "auto")
+          ? await remote.estimateSend(current, deps.signal, send).catch(() => null)
+          : null;
+      return streamStep(current, remote, deps.local, rec, {
+        send,
+        type: dp.type,
+        dataPath: job.dataPath ?? "auto",
+        ...(deps.signal ? { signal: deps.signal } : {}),
+        ...(deps.onProgress ? { onProgress: deps.onProgress } : {}),
+        ...(estimate !== null ? { estimatedBytes: estimate } : {}),
+        ...(job.stallMs !== undefined ? { stallMs: job.stallMs } : {}),
+        ...(job.rate ? { rate: job.rate } : {}),
+        ...(job.receive ? { receiveProps: job.receive } : {}),
+      });
     },
     {
       // No `signal` here: p-retry would reject at once on abort, before the running transfer has

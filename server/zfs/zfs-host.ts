@@ -46,6 +46,7 @@ import {
   setArgs,
 } from "./args.ts";
 import type { SendOptions } from "./args.ts";
+import type { StreamOffload } from "./offload.ts";
 import { MINIMAL_CAPABILITIES, parseCapabilities, type Capabilities } from "./capabilities.ts";
 import {
   parseScrubStatus,
@@ -106,7 +107,14 @@ function accepts(accepted: Accepted, stderr: string): boolean {
 export class ZfsHost {
   private caps: Promise<Capabilities> | undefined;
 
-  constructor(readonly runner: CommandRunner) {}
+  /**
+   * @param offload how this host streams a step into the local receive on a thread of its own
+   *   (an SSH source); absent: every stream goes through the main thread
+   */
+  constructor(
+    readonly runner: CommandRunner,
+    readonly offload?: StreamOffload,
+  ) {}
 
   /** Where this host's commands run ("local" or the source name). */
   get where(): string {
@@ -146,6 +154,11 @@ export class ZfsHost {
     });
     this.caps.catch(() => (this.caps = undefined));
     return this.caps;
+  }
+
+  /** Takes `caps` as this host's capabilities, probed elsewhere (nothing is run for them). */
+  assumeCapabilities(caps: Capabilities): void {
+    this.caps = Promise.resolve(caps);
   }
 
   /** Capabilities if already probed, else the minimal set (never runs anything). */

@@ -10,7 +10,8 @@ import { holdTagFor, instanceFromHostname } from "../../server/core/naming.ts";
 import { missingPackages } from "../../server/sandbox/host-parts.ts";
 import type { Rig } from "../../server/sandbox/rig.ts";
 import { must } from "../../server/sandbox/zfs-pools.ts";
-import { connectSource } from "../../server/ssh/connection.ts";
+import { connectSource, type SourceEndpoint } from "../../server/ssh/connection.ts";
+import { ThreadOffload } from "../../server/offload/thread-offload.ts";
 import { LocalRunner } from "../../server/zfs/runner.ts";
 import { ZfsHost } from "../../server/zfs/zfs-host.ts";
 import type { PassDeps } from "../../server/engine/run-source.ts";
@@ -55,22 +56,32 @@ export function bzman(
 /** Real adapters for an in-process pass against the rig's source. */
 export function realPassDeps(
   rig: Rig,
-  overrides: Partial<PassDeps> & { hostKey?: string; port?: number; windowBytes?: number } = {},
+  overrides: Partial<PassDeps> & {
+    hostKey?: string;
+    port?: number;
+    windowBytes?: number;
+    /** Streams through worker threads (server/offload), as `bzman` does; `port` points them elsewhere. */
+    offload?: { port?: number };
+  } = {},
 ): PassDeps & { close(): Promise<void> } {
   const conns: Array<{ close(): Promise<void> }> = [];
+  const endpoint = (port: number): SourceEndpoint => ({
+    name: rig.sourceName,
+    host: "127.0.0.1",
+    port,
+    user: "root",
+    identity: rig.identity,
+    hostKey: overrides.hostKey ?? rig.sshd.hostKey,
+    ...(overrides.windowBytes ? { windowBytes: overrides.windowBytes } : {}),
+  });
   return {
     connect: async () => {
-      const c = await connectSource({
-        name: rig.sourceName,
-        host: "127.0.0.1",
-        port: overrides.port ?? rig.sshd.port,
-        user: "root",
-        identity: rig.identity,
-        hostKey: overrides.hostKey ?? rig.sshd.hostKey,
-        ...(overrides.windowBytes ? { windowBytes: overrides.windowBytes } : {}),
-      });
+      const c = await connectSource(endpoint(overrides.port ?? rig.sshd.port));
       conns.push(c);
-      return new ZfsHost(c.runner);
+      const offload = overrides.offload
+        ? new ThreadOffload(endpoint(overrides.offload.port ?? overrides.port ?? rig.sshd.port))
+        : undefined;
+      return new ZfsHost(c.runner, offload);
     },
     local: new ZfsHost(new LocalRunner()),
     now: () => new Date(),

@@ -187,6 +187,7 @@ test("a config that leaves every optional setting out takes the defaults of conf
     sendRaw: false,
     bookmarks: false,
     skipUnchanged: false,
+    dataPath: "auto",
     receive: { exclude: [], set: [] },
     ping: { url: "http://x/a", method: "GET", start: false, timeoutMs: 10000 },
   });

@@ -114,6 +114,7 @@ describe("streams on worker threads", { skip }, () => {
         }
       },
     });
+    const started = logins();
     let rec: RunRecord;
     try {
       // 8 MiB/s: the stream is still under way when the bytes are told.
@@ -130,6 +131,7 @@ describe("streams on worker threads", { skip }, () => {
       await deps.close();
     }
     assert.ok(frozen.length > 0, "the source's sshd sessions were found and frozen");
+    assert.ok(logins() - started >= 2, "the stream ran on a connection of its own");
     const d = rec.datasets[0]!;
     assert.equal(d.result, "failed", JSON.stringify(d));
     assert.equal(d.error!.code, "STALLED", JSON.stringify(d.error));

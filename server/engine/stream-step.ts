@@ -7,6 +7,7 @@ import { type DataPath, streamInWorker } from "../core/data-path.ts";
 import type { DatasetRecord, DatasetType, Step } from "../core/model.ts";
 import type { ConfiguredReceive } from "../core/receive-properties.ts";
 import type { SendOptions } from "../zfs/args.ts";
+import { BackupError } from "../errors.ts";
 import { OffloadUnavailable } from "../zfs/offload.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { type TransferProgress, transferStep } from "./transfer.ts";
@@ -55,6 +56,7 @@ export async function streamStep(
       });
     } catch (err) {
       if (!(err instanceof OffloadUnavailable)) throw err;
+      if (o.signal?.aborted) throw new BackupError("ABORTED", `transfer of ${step.targetDataset} aborted`);
       addWarning(rec, `${err.message}; the stream went through the main thread`);
     }
   }

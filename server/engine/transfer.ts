@@ -121,6 +121,7 @@ export async function transferStep(
     receiveProps?: ConfiguredReceive;
   },
 ): Promise<number> {
+  if (opts.signal?.aborted) throw new BackupError("ABORTED", `transfer of ${step.targetDataset} aborted`);
   const stop = new AbortController();
   const onOuterAbort = (): void => stop.abort();
   opts.signal?.addEventListener("abort", onOuterAbort, { once: true });

@@ -34,10 +34,12 @@ export interface ErrorData {
 }
 
 /**
- * From the worker: bytes so far; the end (bytes moved, or the error); `unavailable` when its
- * connection could not be opened and nothing was started.
+ * From the worker: `started` once its connection is open and the step begins; bytes so far; the
+ * end (bytes moved, or the error); `unavailable` when its connection could not be opened and
+ * nothing was started.
  */
 export type FromWorker =
+  | { kind: "started" }
   | { kind: "bytes"; bytes: number }
   | { kind: "done"; bytes: number }
   | { kind: "failed"; error: ErrorData }

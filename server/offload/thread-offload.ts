@@ -77,10 +77,12 @@ export class ThreadOffload implements StreamOffload {
 
     return new Promise<number>((resolve, reject) => {
       let end: FromWorker | undefined;
+      let started = false;
       let crash: Error | undefined;
       let backstop: NodeJS.Timeout | undefined;
       worker.on("message", (m: FromWorker) => {
         if (m.kind === "bytes") req.onBytes?.(m.bytes);
+        else if (m.kind === "started") started = true;
         else {
           end = m;
           // The thread ends itself after its result; one that does not is ended.
@@ -98,6 +100,13 @@ export class ThreadOffload implements StreamOffload {
           resolve(end.bytes);
         } else if (end?.kind === "failed") reject(backupError(end.error));
         else if (end?.kind === "unavailable") reject(new OffloadUnavailable(backupError(end.error)));
+        else if (!started)
+          // It ended before its step began (its code could not be loaded): nothing was started.
+          reject(
+            new OffloadUnavailable(
+              new BackupError("INTERNAL", `the stream thread ended (exit ${code})${crash ? `: ${crash.message}` : ""}`),
+            ),
+          );
         else
           reject(
             new BackupError(

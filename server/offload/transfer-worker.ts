@@ -32,7 +32,15 @@ const data = (e: BackupError): ErrorData => ({
   ...(e.detail !== undefined ? { detail: e.detail } : {}),
 });
 
+const aborted = (): void =>
+  tell({
+    kind: "failed",
+    error: { code: "ABORTED", message: `transfer of ${job.step.targetDataset} aborted`, transient: false },
+  });
+
 async function main(): Promise<void> {
+  // An abort may have arrived while this thread was loading: nothing is started then.
+  if (stop.signal.aborted) return aborted();
   let conn: SourceConnection;
   try {
     conn = await connectSource({ ...job.endpoint, connections: 1 }, stop.signal);
@@ -41,6 +49,10 @@ async function main(): Promise<void> {
     return;
   }
   try {
+    if (stop.signal.aborted) return aborted();
+    // From here on the step runs: a thread that ends without a result is a failed step, not
+    // one that may run on the main thread instead.
+    tell({ kind: "started" });
     const sender = new ZfsHost(conn.runner);
     sender.assumeCapabilities(job.senderCaps);
     const receiver = new ZfsHost(new LocalRunner());

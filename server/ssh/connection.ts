@@ -200,6 +200,7 @@ async function openClient(ep: SourceEndpoint, signal?: AbortSignal): Promise<ssh
     };
     const onAbort = (): void => finish(new BackupError("ABORTED", `${ep.name}: connect aborted`));
     signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted) return onAbort();
 
     client.on("ready", () => {
       // ssh2 leaves Nagle on: every short command would wait ~40 ms for a delayed ACK.

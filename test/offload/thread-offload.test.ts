@@ -157,6 +157,17 @@ test("an abort ends the worker's stream: ABORTED, the remote command's channel c
   assert.ok(entry.closed, "the remote command's channel was closed");
 });
 
+test("an abort while the worker is still starting: ABORTED, nothing run on the source", async () => {
+  const before = seen.length;
+  const stop = new AbortController();
+  const running = offload().transfer(step("pool/ds", "early", 8 * MIB), request({ signal: stop.signal }));
+  stop.abort();
+  const err = await running.catch((e: unknown) => e);
+  assert.ok(err instanceof BackupError, String(err));
+  assert.equal(err.code, "ABORTED");
+  assert.equal(seen.length, before, "no command reached the source");
+});
+
 test("a failed send is the transfer's own BackupError; an unreachable source is OffloadUnavailable", async () => {
   const failed = await offload()
     .transfer(step("missing/ds", "missing", MIB), request())

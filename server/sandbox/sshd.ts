@@ -82,6 +82,10 @@ export async function startSshd(dir: string, authorizedKeys: string | string[]):
         "MaxStartups 64",
         "MaxSessions 32",
         "Subsystem sftp internal-sftp",
+        // Sessions run as root, whose login shell here is the machine's (bash). Debian's bash reads
+        // ~/.bashrc for a command over SSH unless SHLVL says it is not the top-level shell; this
+        // keeps the sandbox's source as light as the account install-source.sh creates (/bin/sh).
+        "SetEnv SHLVL=1",
         "",
       ].join("\n"),
     );

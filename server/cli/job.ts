@@ -50,6 +50,7 @@ export function jobFor(sel: Selection, clock: () => Date, pass: PassOptions = PL
       ? {
           snapshot: {
             name: snapshotNameAt(s.snapshotPrefix, clock().getTime()),
+            nameNow: () => snapshotNameAt(s.snapshotPrefix, clock().getTime()),
             prefix: s.snapshotPrefix,
             pre: s.preSnapshot,
             post: s.postSnapshot,

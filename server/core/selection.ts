@@ -3,7 +3,7 @@
 // always out; then the source's `bzman:backup` property decides, as ZFS inherits it. Pure.
 
 import type { Listing } from "./model.ts";
-import { SELECT_PROPERTY } from "./naming.ts";
+import { isWithin, SELECT_PROPERTY } from "./naming.ts";
 
 /** One `exclude` glob of a root, compiled (by config/) to a RegExp over paths relative to the root. */
 export interface ExcludePattern {
@@ -58,14 +58,28 @@ export function selectDataset(dataset: string, root: SelectionRoot, property: st
   return { included: true };
 }
 
+/** A root this pass snapshotted, and the name of that snapshot. */
+export interface TakenSnapshot {
+  root: string;
+  recursive: boolean;
+  name: string;
+}
+
 /**
- * The excluded datasets from which a pass removes its own new snapshot `name` again (`zfs
- * snapshot -r` of a root cannot leave them out): those whose listing shows that snapshot.
+ * The snapshots a pass removes again from excluded datasets (`zfs snapshot -r` of a root cannot
+ * leave them out): on each excluded dataset, the snapshot of each root the pass snapshotted that
+ * reached it (the root itself, or a recursive root above it), where its listing shows it. A
+ * same-named snapshot the pass did not take there is not the pass's, and stays.
  */
 export function passSnapshotsToDrop(
   excluded: ReadonlyArray<{ sourceDataset: string }>,
   source: Listing,
-  name: string,
-): string[] {
-  return excluded.map((x) => x.sourceDataset).filter((d) => source.get(d)?.snapshots.some((s) => s.name === name));
+  taken: ReadonlyArray<TakenSnapshot>,
+): Array<{ dataset: string; snapshot: string }> {
+  const out: Array<{ dataset: string; snapshot: string }> = [];
+  for (const { sourceDataset: d } of excluded) {
+    const names = new Set(taken.filter((t) => t.root === d || (t.recursive && isWithin(d, t.root))).map((t) => t.name));
+    for (const s of source.get(d)?.snapshots ?? []) if (names.has(s.name)) out.push({ dataset: d, snapshot: s.name });
+  }
+  return out;
 }

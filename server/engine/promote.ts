@@ -12,6 +12,7 @@ import { safeProperties } from "../zfs/args.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { createParents, datasetExists, receiveAllowingUnmounted } from "./restore.ts";
 import { transferStep, type TransferProgress } from "./transfer.ts";
+import { takeFreshSnapshot } from "./source-snapshots.ts";
 
 /** What to promote. */
 export interface PromoteRequest {
@@ -215,8 +216,14 @@ export async function failback(
   await local.set("readonly", "on", p.live, signal);
   let sent = false;
   try {
-    const name = snapshotNameAt(req.snapshotPrefix, req.nowMs);
-    await local.snapshot(p.live, name, false, signal);
+    const name = await takeFreshSnapshot(
+      local,
+      p.live,
+      false,
+      snapshotNameAt(req.snapshotPrefix, req.nowMs),
+      () => snapshotNameAt(req.snapshotPrefix, Date.now()),
+      signal,
+    );
     const live = (await listOne(local, p.live, signal)).ds!;
     const f = live.snapshots.find((s) => s.name === name);
     if (!f) throw new BackupError("ZFS_FAILED", `local:${snapshotPath(p.live, name)} was not created`);

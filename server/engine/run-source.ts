@@ -19,7 +19,7 @@ import { BackupError, recordedError, toBackupError } from "../errors.ts";
 import { commonStreamFlags, type Capabilities } from "../zfs/capabilities.ts";
 import type { ZfsHost } from "../zfs/zfs-host.ts";
 import { holdCommonAll, pruneDataset, type ReplicatedDataset, type RetentionSpec } from "./retention-pass.ts";
-import { takeSnapshots, type SnapshotErrors, type SnapshotSpec } from "./source-snapshots.ts";
+import { takeSnapshots, type SnapshotErrors, type SnapshotSpec, type TakenSnapshots } from "./source-snapshots.ts";
 import pRetry, { AbortError } from "p-retry";
 import { afterFailedResume, continueStep } from "../core/continue.ts";
 import { onConflict, withSnapshotOutcome } from "../core/conflict-policy.ts";
@@ -158,6 +158,8 @@ export interface Inspection {
   phases: Phases;
   /** Roots whose snapshot for this pass could not be taken. */
   snapshotErrors: SnapshotErrors;
+  /** The roots this pass snapshotted, and under which name. */
+  snapshotsTaken: TakenSnapshots["taken"];
   /** Why the source's `bzman:backup` values could not be read (then only config selects). */
   selectUnavailable?: string;
   /** With `skip_unchanged`: how each root went through the listing, and the marks it went by. */
@@ -203,16 +205,16 @@ export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phas
     skipOn && deps.memo && ((await currentPaused(job, deps))?.size ?? 0) === 0 // a paused dataset: the usual way
       ? await inspectSkipping(job, deps, phases, remote, memoFor(deps.memo, memoKey(job)), listSource, listTarget)
       : undefined;
-  let snapshotErrors: SnapshotErrors = new Map();
+  let snapshots: TakenSnapshots = { errors: new Map(), taken: [] };
   let src: ListResult;
   let dst: ListResult;
   let remoteCaps: Capabilities;
   if (skipping && "skip" in skipping) {
-    ({ src, dst, snapshotErrors } = skipping);
+    ({ src, dst, snapshots } = skipping);
     remoteCaps = await remote.knownCapabilities();
   } else {
     if (job.snapshot)
-      snapshotErrors = await timed(
+      snapshots = await timed(
         phases,
         "snapshot",
         async () =>
@@ -261,7 +263,8 @@ export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phas
     sourceListing: src.listing,
     targetListing: dst.listing,
     phases,
-    snapshotErrors,
+    snapshotErrors: snapshots.errors,
+    snapshotsTaken: snapshots.taken,
     ...(src.selectUnavailable ? { selectUnavailable: src.selectUnavailable } : {}),
     ...(skipping && "skip" in skipping ? { skip: skipping.skip } : {}),
     ...(skipping && "warning" in skipping ? { skipWarning: skipping.warning } : {}),
@@ -282,7 +285,7 @@ async function inspectSkipping(
   listSource: (roots: string[]) => Promise<ListResult>,
   listTarget: () => Promise<ListResult>,
 ): Promise<
-  | { skip: SkipState; src: ListResult; dst: ListResult; snapshotErrors: SnapshotErrors }
+  | { skip: SkipState; src: ListResult; dst: ListResult; snapshots: TakenSnapshots }
   | { warning: string; dst: ListResult }
 > {
   const names = job.roots.map((r) => r.name);
@@ -308,11 +311,11 @@ async function inspectSkipping(
       ),
     deps.now,
   );
-  let snapshotErrors: SnapshotErrors = new Map();
+  let snapshots: TakenSnapshots = { errors: new Map(), taken: [] };
   let fresh: ListResult | undefined;
   if (settled.toSnapshot.length > 0) {
     if (job.snapshot)
-      snapshotErrors = await timed(
+      snapshots = await timed(
         phases,
         "snapshot",
         () => takeSnapshots(remote, settled.toSnapshot, job.snapshot!, deps.signal),
@@ -327,7 +330,7 @@ async function inspectSkipping(
     missing: parts.flatMap((p) => p.missing),
     ...(selectUnavailable ? { selectUnavailable } : {}),
   };
-  return { skip: { memo, marks: m.marks, outcomes: settled.outcomes, listedAt }, src, dst, snapshotErrors };
+  return { skip: { memo, marks: m.marks, outcomes: settled.outcomes, listedAt }, src, dst, snapshots };
 }
 
 /** A dataset's record before anything was done: failed, nothing sent (steps and results fill it in). */
@@ -362,9 +365,7 @@ async function recordExcluded(
   deps: PassDeps,
   record: RunRecord,
 ): Promise<void> {
-  const drop = new Set(
-    job.snapshot ? passSnapshotsToDrop(plan.excluded, inspection.sourceListing, job.snapshot.name) : [],
-  );
+  const drop = passSnapshotsToDrop(plan.excluded, inspection.sourceListing, inspection.snapshotsTaken);
   for (const x of plan.excluded) {
     const rec: DatasetRecord = {
       source: job.name,
@@ -377,16 +378,14 @@ async function recordExcluded(
       transferMs: 0,
       message: `${x.reason}; ${x.hasBackup ? `its backup ${x.targetDataset} is kept as it is` : "it has no backup"}`,
     };
-    if (drop.has(x.sourceDataset)) {
-      const prefix = job.snapshot!.prefix ?? job.snapshot!.name.slice(0, job.snapshot!.name.lastIndexOf("_"));
-      await inspection.remote
-        .destroySnapshot(x.sourceDataset, job.snapshot!.name, prefix, deps.signal)
-        .catch((err: unknown) => {
-          addWarning(
-            rec,
-            `the pass's snapshot ${x.sourceDataset}@${job.snapshot!.name} could not be removed again: ${toBackupError(err).message}`,
-          );
-        });
+    for (const { snapshot } of drop.filter((p) => p.dataset === x.sourceDataset)) {
+      const prefix = job.snapshot?.prefix ?? snapshot.slice(0, snapshot.lastIndexOf("_"));
+      await inspection.remote.destroySnapshot(x.sourceDataset, snapshot, prefix, deps.signal).catch((err: unknown) => {
+        addWarning(
+          rec,
+          `the pass's snapshot ${x.sourceDataset}@${snapshot} could not be removed again: ${toBackupError(err).message}`,
+        );
+      });
     }
     record.datasets.push(rec);
     deps.onDataset?.(rec);

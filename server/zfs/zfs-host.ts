@@ -289,10 +289,14 @@ export class ZfsHost {
     await this.runChecked(createContainerArgs(dataset), signal);
   }
 
-  /** Takes `dataset@name` (recursively: every child at one instant). */
-  async snapshot(dataset: string, name: string, recursive: boolean, signal?: AbortSignal): Promise<void> {
-    // Two passes in the same second name the same snapshot: it exists, which is what was asked.
-    await this.runAccepting(snapshotArgs(dataset, name, recursive), /dataset already exists/, signal);
+  /**
+   * Takes `dataset@name` (recursively: every child at one instant). False, with nothing taken,
+   * where the name exists already (on the dataset or, with `recursive`, on a child): that
+   * snapshot was taken earlier and may lack what was written since, so it is not this one.
+   */
+  async snapshot(dataset: string, name: string, recursive: boolean, signal?: AbortSignal): Promise<boolean> {
+    const r = await this.runAccepting(snapshotArgs(dataset, name, recursive), /dataset already exists/, signal);
+    return r.code === 0;
   }
 
   /** Destroys one of bzman's own snapshots (refuses any other name before running anything). */

@@ -136,18 +136,41 @@ test("planSource: excluded datasets are not planned (no conflict, no unsafe name
   );
 });
 
-test("passSnapshotsToDrop: the pass's own new snapshot, only where an excluded dataset got it", () => {
+test("passSnapshotsToDrop: the pass's own new snapshot, only where an excluded dataset got it from a root the pass snapshotted", () => {
+  const N = "bzman_20261201T070000Z";
+  const N1 = "bzman_20261201T070001Z";
   const src = listing(
-    ds("tank/a", snaps("old", "bzman_20261201T070000Z")),
+    ds("tank/a", snaps("old", N)),
     ds("tank/b", snaps("old")),
-    ds("tank/c", snaps("bzman_20261201T070000Z")),
+    ds("tank/c", snaps(N)),
+    ds("other/x", snaps(N, N1)),
+    ds("other/x/y", snaps(N, N1)),
+    ds("flat/z", snaps(N)),
   );
+  const taken = [
+    { root: "tank", recursive: true, name: N },
+    // A root whose name was taken (another snapshot of that second): the pass's is a second later.
+    { root: "other", recursive: true, name: N1 },
+    // Not recursive: its snapshot reaches no child.
+    { root: "flat", recursive: false, name: N },
+  ];
   assert.deepEqual(
     passSnapshotsToDrop(
-      [{ sourceDataset: "tank/a" }, { sourceDataset: "tank/b" }, { sourceDataset: "tank/gone" }],
+      [
+        { sourceDataset: "tank/a" },
+        { sourceDataset: "tank/b" },
+        { sourceDataset: "tank/gone" },
+        { sourceDataset: "other/x/y" },
+        { sourceDataset: "flat/z" },
+        { sourceDataset: "elsewhere/q" },
+      ],
       src,
-      "bzman_20261201T070000Z",
+      taken,
     ),
-    ["tank/a"],
+    [
+      { dataset: "tank/a", snapshot: N },
+      { dataset: "other/x/y", snapshot: N1 },
+    ],
   );
+  assert.deepEqual(passSnapshotsToDrop([{ sourceDataset: "tank/a" }], src, []), [], "no snapshot taken, none dropped");
 });

@@ -152,6 +152,45 @@ test("excluded by pattern and by property: not sent, recorded as excluded, backu
   );
 });
 
+test("the pass's name was taken (a snapshot of that second from before): its own is a second later, and only that one is taken off the excluded datasets", async () => {
+  const LATER = "bzman_20261126T120001Z";
+  const three = (p: string): Array<[string, string, number]> => [...both(p), [LATER, `${p}2`, 30]];
+  const listed = text([
+    ...dataset("tank", "1", three("10"), "-"),
+    ...dataset("tank/www", "2", three("20"), "-"),
+    ...dataset("tank/scratch", "3", three("30"), "-"),
+    ...dataset("tank/off", "4", three("40"), "off"),
+    ...dataset("tank/off/back-on", "5", three("50"), "on"),
+  ]);
+  const taken: Script = {
+    match: (a) => starts("zfs", "snapshot")(a) && a.at(-1) === `tank@${PASS}`,
+    code: 1,
+    stderr: `cannot create snapshot 'tank@${PASS}': dataset already exists\n`,
+  };
+  const h = hosts([taken, { match: starts("zfs", "get"), stdout: listed }]);
+  const rec = await runSource(
+    { ...job, snapshot: { name: PASS, prefix: "bzman", nameNow: () => LATER } },
+    { connect: async () => h.remote, local: h.local, now },
+    "r1b",
+  );
+  assert.ok(runSucceeded(rec), JSON.stringify(rec.datasets, null, 1));
+  assert.deepEqual(
+    h.r.calls.filter((a) => a[1] === "snapshot").map((a) => a.at(-1)),
+    [`tank@${PASS}`, `tank@${LATER}`],
+  );
+  const destroyedOnSource = h.r.calls.filter((a) => a[1] === "destroy").map((a) => a[2]);
+  assert.ok(
+    destroyedOnSource.includes(`tank/scratch@${LATER}`) && destroyedOnSource.includes(`tank/off@${LATER}`),
+    destroyedOnSource.join(" "),
+  );
+  assert.ok(
+    !destroyedOnSource.includes(`tank/scratch@${PASS}`) && !destroyedOnSource.includes(`tank/off@${PASS}`),
+    `the snapshot that was there before the pass stays: ${destroyedOnSource.join(" ")}`,
+  );
+  const sent = h.r.calls.filter((a) => a[1] === "send").map((a) => a.at(-1));
+  assert.ok(sent.includes(`tank/www@${LATER}`), sent.join(" "));
+});
+
 test("a guard older than property selection refuses the column: the pass lists without it, says so once, config still selects", async () => {
   const rejected = {
     match: (a: string[]) => starts("zfs", "get")(a) && a.includes("guid,createtxg,creation,type,userrefs,bzman:backup"),

@@ -1,5 +1,6 @@
 // End to end on real ZFS (zfs-fuse) and a real sshd: full, incremental with intermediates,
-// recursive roots with children appearing and disappearing, safe receive, plan = run.
+// recursive roots with children appearing and disappearing, safe receive, plan = run; a snapshot
+// name already taken on the source is never adopted.
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -9,6 +10,10 @@ import { join } from "node:path";
 import { startRig, type Rig } from "../../server/sandbox/rig.ts";
 import { destroyDataset, must } from "../../server/sandbox/zfs-pools.ts";
 import { bzman, prop, sandboxSkip, snapshotGuids } from "../helpers/sandbox.ts";
+import { snapshotNameAt } from "../../server/core/naming.ts";
+import { takeSnapshots } from "../../server/engine/source-snapshots.ts";
+import { LocalRunner } from "../../server/zfs/runner.ts";
+import { ZfsHost } from "../../server/zfs/zfs-host.ts";
 
 const skip = sandboxSkip();
 const sha = (p: string): string => createHash("sha256").update(readFileSync(p)).digest("hex");
@@ -165,5 +170,45 @@ describe("replication end to end", { skip }, () => {
     ]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /"otherpool\/x" is not among the datasets of src1/);
+  });
+
+  test("a snapshot name taken on the source (a snapshot of the same second) is not adopted: the pass's own is a second later and has the new data", async () => {
+    const local = new ZfsHost(new LocalRunner());
+    await must(["zfs", "create", `${S}/clash`]);
+    await must(["zfs", "create", `${S}/clash/child`]);
+    try {
+      const now = Date.now();
+      const taken = snapshotNameAt("bzman", now);
+      // Only the child has it: `zfs snapshot -r` refuses as a whole, nothing is taken on the root.
+      await must(["zfs", "snapshot", `${S}/clash/child@${taken}`]);
+      assert.equal(await local.snapshot(`${S}/clash`, taken, true), false, "zfs-fuse's refusal is read as taken");
+      assert.ok(!(await snapshotGuids(`${S}/clash`)).has(`@${taken}`), "-r took nothing");
+      const mp = (await must(["zfs", "get", "-H", "-o", "value", "mountpoint", `${S}/clash/child`])).trim();
+      writeFileSync(join(mp, "late.txt"), "written after the older snapshot\n");
+      const out = await takeSnapshots(local, [{ name: `${S}/clash`, recursive: true }], {
+        name: taken,
+        prefix: "bzman",
+        nameNow: () => snapshotNameAt("bzman", Date.now()),
+      });
+      assert.deepEqual(out.errors, new Map());
+      const own = out.taken[0]!.name;
+      assert.ok(own > taken, `${own} is after ${taken}`);
+      assert.equal(await prop(`${S}/clash/child@${own}`, "type"), "snapshot");
+      assert.ok(
+        (await must(["zfs", "list", "-H", "-o", "name", "-t", "snapshot", "-r", `${S}/clash`])).includes(
+          `${S}/clash@${own}`,
+        ),
+        "the root has it too",
+      );
+      // The older one does not have the file; the pass's own does (its space differs from the older one's).
+      const referenced = async (snap: string): Promise<number> =>
+        Number((await must(["zfs", "get", "-H", "-p", "-o", "value", "referenced", snap])).trim());
+      assert.ok(
+        (await referenced(`${S}/clash/child@${own}`)) > (await referenced(`${S}/clash/child@${taken}`)),
+        "the new snapshot holds the late write",
+      );
+    } finally {
+      await destroyDataset(`${S}/clash`, { recursive: true });
+    }
   });
 });

@@ -55,13 +55,18 @@ describe("bzman serve", { skip }, () => {
         () => d.lines.filter((l) => l.msg === "pass succeeded").length >= 3,
         90_000,
       );
-      // A slow pass: 60 MB to move while ticks keep coming every second.
-      writeFileSync(join(rig.sourceMount, "a", "big.bin"), randomBytes(60 * 1024 * 1024));
-      writeFileSync(config, readFileSync(config, "utf8").replace("*/2 * * * * *", "* * * * * *"));
     } finally {
       d.child.kill("SIGTERM");
     }
     assert.equal(await d.exited, 0, "SIGTERM → exit 0");
+    // A slow pass, whatever the machine's speed: 24 MiB at 4 MB/s (bandwidth_limit) take six
+    // seconds, while ticks keep coming every second. Written after the daemon stopped, so no pass
+    // took part of it early.
+    writeFileSync(join(rig.sourceMount, "a", "big.bin"), randomBytes(24 * 1024 * 1024));
+    rig.writeConfig(
+      { schedule: "* * * * * *", keep_source: { last: 2 }, keep_backup: { last: 3 }, bandwidth_limit: "4M" },
+      config,
+    );
     const d2 = serve(config);
     try {
       await until("a skipped tick", () => d2.lines.some((l) => /this tick was skipped/.test(String(l.msg))), 90_000);

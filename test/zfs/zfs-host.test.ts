@@ -1,5 +1,6 @@
 // ZfsHost's "run, and take this failure as done" (runAccepting): what each operation accepts,
-// by the code parse.ts classifies or by a pattern; anything else is a classified BackupError.
+// by the code parse.ts classifies or by a pattern; anything else is a classified BackupError. A
+// snapshot whose name is taken is not done: snapshot() says so (false) for the caller to decide.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -13,7 +14,7 @@ const host = (...scripts: Script[]): { h: ZfsHost; r: FakeRunner } => {
 };
 const failsWith = (stderr: string, ...argv: string[]): Script => ({ match: starts(...argv), code: 1, stderr });
 
-test("a failure that is what was asked for is done: snapshot exists, hold there, tag gone, mounted, scrubbing", async () => {
+test("a failure that is what was asked for is done: hold there, tag gone, mounted, scrubbing; a snapshot name taken is said, not done", async () => {
   const { h } = host(
     failsWith("cannot create snapshot 'tank/a@s': dataset already exists\n", "zfs", "snapshot"),
     failsWith("cannot hold snapshot 'tank/a@s': tag already exists on this dataset\n", "zfs", "hold"),
@@ -25,7 +26,7 @@ test("a failure that is what was asked for is done: snapshot exists, hold there,
       "scrub",
     ),
   );
-  await h.snapshot("tank/a", "s", false);
+  assert.equal(await h.snapshot("tank/a", "s", false), false, "the snapshot there is an older one");
   await h.hold("bzman.rx", "tank/a", "s");
   await h.release("bzman.rx", "tank/a", "s");
   await h.mount("tank/a", true);

@@ -140,9 +140,12 @@ test("a stalled reader: the window starts at ssh2's 2 MiB, so the peer sends no 
   }
 });
 
-test("a long link (RTT 50 ms): the window grows to the ceiling while the reader keeps up; a stalled reader then lets the peer send the ceiling and no more", async () => {
+// The round trip is long enough that the ceiling binds on any CPU: 8 MiB per 200 ms is 40 MiB/s,
+// well below what this one process encrypts and decrypts. At 50 ms (160 MiB/s) a fast machine's
+// window rightly stops growing where the CPU, not the window, becomes the limit.
+test("a long link (RTT 200 ms): the window grows to the ceiling while the reader keeps up; a stalled reader then lets the peer send the ceiling and no more", async () => {
   const W = 8 * MIB;
-  const line = await startDelayLine(port, 25);
+  const line = await startDelayLine(port, 100);
   const conn = await connect(W, line.port);
   try {
     meter.consumed = 0;

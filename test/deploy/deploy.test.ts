@@ -22,6 +22,15 @@ import { join } from "node:path";
 import { parseConfig } from "../../server/config/load.ts";
 import { stagedConfig } from "../helpers/staged-config.ts";
 import { REPO } from "../helpers/sandbox.ts";
+import { mainNodeOnly } from "../helpers/node-matrix.ts";
+
+// install.sh's one Node-dependent step is `npm ci --omit=dev` building the native modules for the
+// Node on PATH (minutes each time); test/node-versions.sh runs npm ci and loads every built addon
+// on each version itself, so the matrix leaves install.sh (a shell script) to the main tier.
+const installSkip = mainNodeOnly(
+  "install.sh",
+  "is a shell script whose Node-dependent step (npm ci's native build) test/node-versions.sh proves on each version",
+);
 
 const tmp = mkdtempSync(join(tmpdir(), "bzman-deploy-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -49,7 +58,9 @@ test("every shell script passes shellcheck as POSIX sh", { skip: !tool("shellche
   }
 });
 
-test("install.sh into a throwaway root: bzman runs from the prefix; a second run keeps config and key", () => {
+test("install.sh into a throwaway root: bzman runs from the prefix; a second run keeps config and key", {
+  skip: installSkip,
+}, () => {
   const root = join(tmp, "root");
   const first = sh(["deploy/install.sh", "--root", root, "--service", "systemd"]);
   assert.equal(first.status, 0, first.out);
@@ -82,7 +93,7 @@ test("install.sh into a throwaway root: bzman runs from the prefix; a second run
   assert.ok(!existsSync(join(tmp, "dry")), "a dry run changes nothing");
 });
 
-test("the systemd unit passes systemd-analyze verify", { skip: !tool("systemd-analyze") }, () => {
+test("the systemd unit passes systemd-analyze verify", { skip: !tool("systemd-analyze") || installSkip }, () => {
   const root = join(tmp, "root");
   if (!existsSync(join(root, "etc/systemd/system/bzman.service")))
     assert.equal(sh(["deploy/install.sh", "--root", root, "--service", "systemd"]).status, 0);

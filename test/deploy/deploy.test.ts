@@ -24,12 +24,13 @@ import { stagedConfig } from "../helpers/staged-config.ts";
 import { REPO } from "../helpers/sandbox.ts";
 import { mainNodeOnly } from "../helpers/node-matrix.ts";
 
-// install.sh's one Node-dependent step is `npm ci --omit=dev` building the native modules for the
-// Node on PATH (minutes each time); test/node-versions.sh runs npm ci and loads every built addon
-// on each version itself, so the matrix leaves install.sh (a shell script) to the main tier.
-const installSkip = mainNodeOnly(
-  "install.sh",
-  "is a shell script whose Node-dependent step (npm ci's native build) test/node-versions.sh proves on each version",
+// install.sh copies this tree's node_modules when each native module loads in the node it runs
+// (seconds, on every Node version); only a tree that does not fit makes it run `npm ci --omit=dev`,
+// a native build of minutes, which test/node-versions.sh proves on each version itself: the
+// matrix leaves that one to the main tier.
+const fallbackSkip = mainNodeOnly(
+  "install.sh's npm ci fallback",
+  "is npm ci's native build, which test/node-versions.sh proves on each version",
 );
 
 const tmp = mkdtempSync(join(tmpdir(), "bzman-deploy-"));
@@ -58,12 +59,14 @@ test("every shell script passes shellcheck as POSIX sh", { skip: !tool("shellche
   }
 });
 
-test("install.sh into a throwaway root: bzman runs from the prefix; a second run keeps config and key", {
-  skip: installSkip,
-}, () => {
+test("install.sh into a throwaway root: bzman runs from the prefix; a second run keeps config and key", () => {
   const root = join(tmp, "root");
   const first = sh(["deploy/install.sh", "--root", root, "--service", "systemd"]);
   assert.equal(first.status, 0, first.out);
+  // This tree's node_modules is npm ci's of its lockfile, built for this node: copied and pruned.
+  assert.match(first.out, /^\+ cp -RP \S+\/node_modules /m, first.out);
+  assert.doesNotMatch(first.out, /npm ci --omit=dev/);
+  assert.ok(!existsSync(join(root, "opt/bzman/lib/bzman/node_modules/tsx")), "dev dependencies are pruned");
   const bin = join(root, "opt/bzman/bin/bzman");
   const help = spawnSync(bin, ["--help"], { encoding: "utf8" });
   assert.equal(help.status, 0, help.stderr);
@@ -93,7 +96,70 @@ test("install.sh into a throwaway root: bzman runs from the prefix; a second run
   assert.ok(!existsSync(join(tmp, "dry")), "a dry run changes nothing");
 });
 
-test("the systemd unit passes systemd-analyze verify", { skip: !tool("systemd-analyze") || installSkip }, () => {
+test("install.sh from a tree whose node_modules does not fit: never copied; a dry run says why; npm ci installs", {
+  skip: fallbackSkip,
+}, () => {
+  // A tree as a release tarball has it (dist/ built, no server/), with a node_modules that is
+  // not npm ci's of the lockfile, or whose native module does not load in this node.
+  const stage = join(tmp, "stage");
+  mkdirSync(stage, { recursive: true });
+  for (const f of ["source-hooks", "deploy", "package.json", "package-lock.json", "README.md"])
+    spawnSync("cp", ["-R", join(REPO, f), stage]);
+  const tsc = spawnSync(
+    join(REPO, "node_modules/.bin/tsc"),
+    ["-p", join(REPO, "tsconfig.build.json"), "--outDir", join(stage, "dist")],
+    { encoding: "utf8" },
+  );
+  assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr);
+  const lock = JSON.parse(readFileSync(join(REPO, "package-lock.json"), "utf8")).packages as Record<string, object>;
+  const record = (packages: Record<string, object>): void =>
+    writeFileSync(join(stage, "node_modules/.package-lock.json"), JSON.stringify({ packages }));
+  const sqlite = join(stage, "node_modules/better-sqlite3");
+  mkdirSync(join(sqlite, "build/Release"), { recursive: true });
+  copyFileSync(join(REPO, "node_modules/better-sqlite3/binding.gyp"), join(sqlite, "binding.gyp"));
+  const { "": _root, ...installed } = lock;
+  const dry = (name: string): string => {
+    const r = spawnSync("sh", [join(stage, "deploy/install.sh"), "--root", join(tmp, name), "--dry-run"], {
+      encoding: "utf8",
+    });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.ok(!existsSync(join(tmp, name)), "a dry run changes nothing");
+    return r.stdout;
+  };
+
+  record({ ...installed, "node_modules/yaml": { ...installed["node_modules/yaml"], version: "0.0.1" } });
+  let out = dry("dry-lock");
+  assert.match(out, /^= not reusing \S+: node_modules\/yaml is not the lockfile's$/m);
+  assert.match(out, /npm ci --omit=dev/);
+  assert.doesNotMatch(out, /cp -RP/);
+
+  record(installed);
+  writeFileSync(join(sqlite, "build/Release/better_sqlite3.node"), "not an addon");
+  out = dry("dry-addon");
+  assert.match(out, /^= not reusing \S+: \S+better_sqlite3\.node does not load in /m);
+  assert.doesNotMatch(out, /cp -RP/);
+
+  rmSync(join(sqlite, "build"), { recursive: true });
+  out = dry("dry-unbuilt");
+  assert.match(out, /^= not reusing \S+: \S+better-sqlite3 has no built native module$/m);
+
+  // The real install from that tree builds the production dependencies itself.
+  const root = join(tmp, "fallback");
+  const r = spawnSync("sh", [join(stage, "deploy/install.sh"), "--root", root, "--service", "none"], {
+    encoding: "utf8",
+  });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /npm ci --omit=dev/);
+  const lib = join(root, "opt/bzman/lib/bzman");
+  const load = spawnSync(process.execPath, ["-e", "require('better-sqlite3')(':memory:').close()"], {
+    cwd: lib,
+    encoding: "utf8",
+  });
+  assert.equal(load.status, 0, load.stderr);
+  assert.equal(spawnSync(join(root, "opt/bzman/bin/bzman"), ["--help"]).status, 0);
+});
+
+test("the systemd unit passes systemd-analyze verify", { skip: !tool("systemd-analyze") }, () => {
   const root = join(tmp, "root");
   if (!existsSync(join(root, "etc/systemd/system/bzman.service")))
     assert.equal(sh(["deploy/install.sh", "--root", root, "--service", "systemd"]).status, 0);

@@ -122,6 +122,9 @@ async function main(): Promise<void> {
       "--guard-option",
       `--zpool ${join(sourceBin, "zpool")}`,
     ],
+  }).catch(async (e: unknown) => {
+    await must(["rm", "-rf", work]);
+    throw e;
   });
   try {
     // syncoid's key: any command, run by sh with the source's wrappers first on PATH.

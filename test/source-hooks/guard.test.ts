@@ -327,8 +327,9 @@ for (const [name, shell] of shells) {
   });
 }
 
-test("a key without --allow-resume refuses zfs send -t with its own fixed message, and runs nothing (bzman resends the step; check tells)", () => {
+test("a key without --allow-resume refuses zfs send -t with its own fixed message, and runs nothing (bzman resends the step; check tells)", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "bzman-guard-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const canary = join(dir, "ran");
   const fake = join(dir, "zfs");
   writeFileSync(fake, `#!/bin/sh\nprintf '%s\\n' "$*" >> ${canary}\n`);
@@ -347,8 +348,9 @@ test("a key without --allow-resume refuses zfs send -t with its own fixed messag
   }
 });
 
-test("for real: rejected commands run nothing (a canary zfs is never called); accepted ones run it", () => {
+test("for real: rejected commands run nothing (a canary zfs is never called); accepted ones run it", (t) => {
   const dir = mkdtempSync(join(tmpdir(), "bzman-guard-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
   const canary = join(dir, "ran");
   const fake = join(dir, "zfs");
   writeFileSync(fake, `#!/bin/sh\nprintf '%s\\n' "$*" >> ${canary}\n`);
@@ -367,14 +369,14 @@ test("for real: rejected commands run nothing (a canary zfs is never called); ac
   ]);
   assert.equal(r.status, 0, r.stderr);
   assert.ok(existsSync(canary), "the canary works");
-  rmSync(dir, { recursive: true });
 });
 
-test("--raw-only requires zfs send -w; --allow-resume admits send -t once its dry run is below the roots", () => {
+test("--raw-only requires zfs send -w; --allow-resume admits send -t once its dry run is below the roots", (t) => {
   const shell = shells[0]![1];
   assert.match(guard(shell, "zfs send tank@bzman_1", ["--raw-only", "--check"]).stdout, /^REJECT raw sends only/);
   assert.match(guard(shell, "zfs send -w tank@bzman_1", ["--raw-only", "--check"]).stdout, /^ACCEPT/);
   const fake = new FakeZfs();
+  t.after(() => fake.remove());
   const env = { FAKE_LOG: fake.log(), FAKE_OUTPUT: join(FIXTURES, "openzfs-transcribed-send-nvt-full-raw.txt") };
   const resume = ["--root", "src", "--zfs", fake.path, "--check"];
   assert.match(guard(shell, `zfs send -t ${TOKEN}`, resume, env).stdout, /^REJECT resume not allowed/);
@@ -397,7 +399,6 @@ test("--raw-only requires zfs send -w; --allow-resume admits send -t once its dr
     `dry-run send -nvt ${TOKEN}\n`.repeat(3),
     "--check still runs the dry run",
   );
-  fake.remove();
 });
 
 // Several receivers: with --instance each has its own hold tag and bookmarks.

@@ -1,5 +1,5 @@
-// Rendering mails: MJML → HTML (mjml 5 is async), plus the plain-text part. MJML (about 50 MB
-// of a process's memory) is loaded at the first mail rendered, not by a daemon that never mails.
+// Rendering mails: MJML → HTML (on the MJML thread, mjml-thread.ts: mjml is never loaded on the
+// caller's thread), plus the plain-text part.
 
 import type { AlertMail } from "../core/alerts.ts";
 import type { Digest } from "../core/digest.ts";
@@ -7,7 +7,7 @@ import { digestMjml, digestSubject, digestText } from "./digest-templates.ts";
 import type { ReportModel } from "../core/summary.ts";
 import { reportTextTable } from "./report-text.ts";
 import { alertMjml, alertSubject, alertText, reportMjml, reportSubject } from "./templates.ts";
-import { BackupError } from "../errors.ts";
+import { mjmlToHtml } from "./mjml-thread.ts";
 
 /** A rendered mail. */
 export interface RenderedMail {
@@ -16,13 +16,7 @@ export interface RenderedMail {
   text: string;
 }
 
-async function html(mjml: string): Promise<string> {
-  const { default: mjml2html } = await import("mjml");
-  const r = await mjml2html(mjml, { validationLevel: "soft", fonts: {} });
-  if (r.errors.length)
-    throw new BackupError("INTERNAL", `mail template: ${r.errors.map((e) => e.formattedMessage).join("; ")}`);
-  return r.html;
-}
+const html = mjmlToHtml;
 
 /** The alert (or reminder, or resolved) mail. */
 export async function renderAlert(a: AlertMail): Promise<RenderedMail> {

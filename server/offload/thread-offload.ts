@@ -3,10 +3,11 @@
 // beside the main thread, not on it. The main thread relays abort and bandwidth changes to it
 // and its byte counts to the caller, and waits for the thread to end before it settles.
 
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type { Step } from "../core/model.ts";
 import { BackupError } from "../errors.ts";
 import type { SourceEndpoint } from "../ssh/connection.ts";
+import { startThread } from "../threads.ts";
 import { type OffloadRequest, OffloadUnavailable, type StreamOffload } from "../zfs/offload.ts";
 import type { ErrorData, FromWorker, ToWorker, WorkerJob } from "./messages.ts";
 
@@ -15,19 +16,6 @@ const END_GRACE_MS = 5000;
 
 /** How often the bandwidth limit is asked again (a daily window opens on a minute). */
 const RATE_EVERY_MS = 1000;
-
-/** The worker's entry, as compiled (.js) or, under tsx, as source (.ts, loaded through tsx's hooks). */
-function startWorker(job: WorkerJob): Worker {
-  const here = import.meta.url;
-  if (here.endsWith(".js")) return new Worker(new URL("./transfer-worker.js", here), { workerData: job });
-  // A worker does not inherit tsx's module hooks: it registers them itself, then loads the entry.
-  const entry = JSON.stringify(new URL("./transfer-worker.ts", here).href);
-  const tsx = JSON.stringify(import.meta.resolve("tsx/esm/api"));
-  return new Worker(`import(${tsx}).then((t) => { t.register(); return import(${entry}); });`, {
-    eval: true,
-    workerData: job,
-  });
-}
 
 const backupError = (e: ErrorData): BackupError =>
   new BackupError(e.code, e.message, {
@@ -56,7 +44,7 @@ export class ThreadOffload implements StreamOffload {
     };
     let worker: Worker;
     try {
-      worker = startWorker(job);
+      worker = startThread(import.meta.url, "transfer-worker", { workerData: job });
     } catch (err) {
       return Promise.reject(
         new OffloadUnavailable(new BackupError("INTERNAL", `cannot start a stream thread: ${(err as Error).message}`)),

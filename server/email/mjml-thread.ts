@@ -1,0 +1,112 @@
+// MJML → HTML on a thread of its own. mjml holds about 55 MB of a process's memory once loaded,
+// for good; on a worker thread (mjml-worker.ts), started at the first mail and ended once no mail
+// has been rendered for IDLE_MS, a daemon that mails once a night holds it for seconds (17 MB
+// stay after the thread ends). The worker keeps the process alive only while a mail is being
+// rendered.
+
+import type { Worker } from "node:worker_threads";
+import { BackupError } from "../errors.ts";
+import { startThread } from "../threads.ts";
+
+/** How long the thread is kept after its last mail (the mails of one digest or report come together). */
+export const IDLE_MS = 10_000;
+
+/** A request to the thread. */
+export interface MjmlRequest {
+  id: number;
+  mjml: string;
+}
+
+/** Its answer: the HTML and MJML's validation errors, or why rendering failed. */
+export interface MjmlReply {
+  id: number;
+  html: string;
+  errors: string[];
+  failure?: string;
+}
+
+interface Pending {
+  resolve(html: string): void;
+  reject(e: BackupError): void;
+}
+
+/** The running thread and the mails it has yet to answer. */
+interface Thread {
+  worker: Worker;
+  pending: Map<number, Pending>;
+  /** The timer that ends it once idle. */
+  idle?: NodeJS.Timeout;
+}
+
+let current: Thread | undefined;
+let idleMs = IDLE_MS;
+let nextId = 0;
+
+function thread(): Thread {
+  if (current) return current;
+  const t: Thread = { worker: startThread(import.meta.url, "mjml-worker"), pending: new Map() };
+  let crash: Error | undefined;
+  t.worker.on("message", (r: MjmlReply) => {
+    const p = t.pending.get(r.id);
+    if (!p) return;
+    t.pending.delete(r.id);
+    if (r.failure !== undefined) p.reject(new BackupError("INTERNAL", `mail template: ${r.failure}`));
+    else if (r.errors.length) p.reject(new BackupError("INTERNAL", `mail template: ${r.errors.join("; ")}`));
+    else p.resolve(r.html);
+    if (t.pending.size === 0) whenIdle(t);
+  });
+  t.worker.once("error", (e) => (crash = e));
+  t.worker.once("exit", (code) => {
+    clearTimeout(t.idle);
+    if (current === t) current = undefined;
+    const why = `the MJML thread ended (exit ${code})${crash ? `: ${crash.message}` : ""}`;
+    for (const p of t.pending.values()) p.reject(new BackupError("INTERNAL", `mail template: ${why}`));
+    t.pending.clear();
+  });
+  current = t;
+  return t;
+}
+
+/** With nothing left to render, the thread no longer holds the process, and ends after IDLE_MS. */
+function whenIdle(t: Thread): void {
+  t.worker.unref();
+  // A thread already let go (its last answers came after stopMjmlThread) is ending anyway.
+  if (current !== t) return;
+  clearTimeout(t.idle);
+  t.idle = setTimeout(() => {
+    if (current !== t || t.pending.size > 0) return;
+    current = undefined; // a mail asked for from now on starts a new thread
+    void t.worker.terminate();
+  }, idleMs);
+  t.idle.unref();
+}
+
+/** The HTML of an MJML document, rendered on the MJML thread; a template MJML finds invalid is an INTERNAL error. */
+export function mjmlToHtml(mjml: string): Promise<string> {
+  const t = thread();
+  clearTimeout(t.idle);
+  t.worker.ref();
+  const id = nextId++;
+  return new Promise<string>((resolve, reject) => {
+    t.pending.set(id, { resolve, reject });
+    t.worker.postMessage({ id, mjml } satisfies MjmlRequest);
+  });
+}
+
+/** Ends the MJML thread now (tests). Mails it had yet to answer fail. */
+export async function stopMjmlThread(): Promise<void> {
+  const t = current;
+  clearTimeout(t?.idle);
+  current = undefined;
+  await t?.worker.terminate();
+}
+
+/** How long an idle thread is kept (tests shorten it). */
+export function setMjmlIdleMs(ms: number): void {
+  idleMs = ms;
+}
+
+/** Whether the MJML thread is running (tests). */
+export function mjmlThreadRunning(): boolean {
+  return current !== undefined;
+}

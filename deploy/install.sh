@@ -95,7 +95,10 @@ substitute() { # FILE DEST: the template with @NODE@, @PREFIX@, @ETC@, @STATE@ f
 # source and integrity; only optional packages may be missing), and every native module in it
 # (each binding.gyp's first target) loads in $node.
 tree_modules_fit() {
-	[ -f "$here/node_modules/.package-lock.json" ] || return 1
+	if [ ! -f "$here/node_modules/.package-lock.json" ]; then
+		printf '= not reusing %s: no node_modules/.package-lock.json (not installed by npm ci)\n' "$here/node_modules"
+		return 1
+	fi
 	"$node" - "$here" <<'JS'
 const { readFileSync, readdirSync, existsSync } = require("node:fs");
 const { join } = require("node:path");
@@ -155,7 +158,7 @@ tree_modules_fit && reuse=1
 if [ "$reuse" = 1 ]; then
 	run rm -rf "$lib/node_modules"
 	run cp -RP "$here/node_modules" "$lib/"
-	if ! run sh -c "cd '$lib' && npm prune --omit=dev --no-audit --no-fund --loglevel=error && npm ls --omit=dev --all > /dev/null"; then
+	if ! run sh -c "cd '$lib' && npm prune --omit=dev --prefer-offline --no-audit --no-fund --loglevel=error && npm ls --omit=dev --all > /dev/null"; then
 		printf '= the copied node_modules is not a valid production tree: npm ci instead\n'
 		run rm -rf "$lib/node_modules"
 		reuse=0

@@ -143,6 +143,11 @@ test("install.sh from a tree whose node_modules does not fit: never copied; a dr
   out = dry("dry-unbuilt");
   assert.match(out, /^= not reusing \S+: \S+better-sqlite3 has no built native module$/m);
 
+  rmSync(join(stage, "node_modules/.package-lock.json"));
+  out = dry("dry-unrecorded");
+  assert.match(out, /^= not reusing \S+: no node_modules\/\.package-lock\.json \(not installed by npm ci\)$/m);
+  assert.match(out, /npm ci --omit=dev/);
+
   // The real install from that tree builds the production dependencies itself.
   const root = join(tmp, "fallback");
   const r = spawnSync("sh", [join(stage, "deploy/install.sh"), "--root", root, "--service", "none"], {

@@ -4,7 +4,9 @@
 // (its DaemonState and Notifier; `variant=before`: a fresh status and an evaluation after every
 // pass, as the daemon did before evaluations were coalesced and the status reused), while a client process requests /status?format=json and /metrics from the status app; the
 // clock moves 3 s per pass (200 sources every 10 minutes); the passes follow each other as fast
-// as they go, about 100 times faster than a real fleet's, so the event loop is never idle. `append`: append latency at about 1,000 rows, then with the
+// as they go, about 100 times faster than a real fleet's, so the event loop is never idle;
+// `paced=N` then renders an alert mail and runs N more at the fleet's real rate (one per 3 s of
+// wall time, idle between): the RSS a mailing daemon keeps in service. `append`: append latency at about 1,000 rows, then with the
 // runs table filled to `rows`. `floor`: the event-loop delay of 2 ms tasks alone, which is what
 // this machine gives any process at the moment. Prints one JSON line of measurements.
 
@@ -21,6 +23,7 @@ import { Notifier } from "../server/cli/notify.ts";
 import type { Config } from "../server/config/schema.ts";
 import { createLogger } from "../server/log.ts";
 import { Journal } from "../server/state/journal.ts";
+import { renderAlert } from "../server/email/render.ts";
 import { runSource, type SourceJob } from "../server/engine/run-source.ts";
 import { createStatusApp } from "../server/http/status-app.ts";
 import { connect } from "../server/state/schema.ts";
@@ -52,6 +55,20 @@ const arg = (k: string, d?: string): string =>
 /** The repository, from bench/ (under tsx) or from dist/bench/ (built, under plain node). */
 const REPO = new URL(import.meta.url.includes("/dist/bench/") ? "../../" : "../", import.meta.url);
 const SOURCES = 200;
+/** The alert mail of the paced phase. */
+const ALERT = {
+  kind: "alert",
+  since: "2026-12-31T00:00:00.000Z",
+  condition: {
+    key: "pool:backup",
+    host: "local",
+    what: "pool backup",
+    where: "backup",
+    code: "ZFS_NO_SPACE",
+    message: "pool backup has no space left",
+    advice: "Free space or tighten keep_backup.",
+  },
+} as const;
 const DATASETS = 5;
 const PASS_MS = 3000;
 
@@ -268,6 +285,22 @@ async function sim(): Promise<Record<string, number>> {
   const statusBuildMs = buildMs;
   const mem = process.memoryUsage();
   const rss = mem.rss;
+  // Then passes at the fleet's real rate (one every PASS_MS of wall time, the daemon idle in
+  // between, as a real one is ~99% of the time): the RSS the daemon keeps in service.
+  const paced = Number(arg("paced", "0"));
+  const pacedRss: number[] = [];
+  // A daemon that mails: an alert mail first (rendered on the MJML thread, which ends once idle).
+  if (paced > 0) await renderAlert(ALERT);
+  for (let i = 0; i < paced; i++) {
+    const started = performance.now();
+    const n = next++;
+    if (n % 5 === 4) client.stdin.write(n % 50 === 49 ? "m\n" : "s\n");
+    await onePass(n);
+    await new Promise((r) => setTimeout(r, Math.max(0, PASS_MS - (performance.now() - started))));
+    pacedRss.push(process.memoryUsage().rss);
+  }
+  // Its second half, when what the fast phase left behind has had time to go.
+  const settled = pacedRss.slice(Math.floor(paced / 2));
   global.gc?.();
   const after = process.memoryUsage();
   const heap = after.heapUsed;
@@ -327,6 +360,8 @@ async function sim(): Promise<Record<string, number>> {
     textStatusMean: mean(text),
     rssBeforeMB: rssBefore / 1e6,
     rssMB: rss / 1e6,
+    // Left out without a paced phase (NaN would be null in JSON).
+    ...(settled.length ? { pacedRssMaxMB: Math.max(...settled) / 1e6, pacedRssEndMB: settled.at(-1)! / 1e6 } : {}),
     heapMB: heap / 1e6,
     rows: store.statusRows().length,
   };

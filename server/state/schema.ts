@@ -127,7 +127,7 @@ export function connect(path: string, opts: { readOnly?: boolean; rollbackJourna
   try {
     if (opts.rollbackJournal) db.pragma("journal_mode = DELETE");
     else if (!opts.readOnly) {
-      db.pragma("journal_mode = WAL");
+      toWal(db);
       db.pragma("synchronous = NORMAL");
       // After a burst the log is cut back to this size once checkpointed (it is reused, not grown).
       db.pragma("journal_size_limit = 4194304");
@@ -138,6 +138,31 @@ export function connect(path: string, opts: { readOnly?: boolean; rollbackJourna
   } catch (err) {
     db.close();
     throw err;
+  }
+}
+
+/** How long `toWal` sleeps between its tries (ms). */
+const WAL_RETRY_MS = 20;
+
+/**
+ * Puts a connection in WAL mode. Two processes switching one file at the same moment (the first
+ * open of a new history by the daemon and a `bzman run`) can get SQLITE_BUSY at once, without
+ * the busy timeout: each holds a read lock and wants the write lock, and SQLite refuses the one
+ * that would deadlock. So the switch is tried again for up to BUSY_TIMEOUT_MS. The wait blocks
+ * the thread, as the busy timeout itself does, and only while a file is opened.
+ */
+function toWal(db: Db): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      if (db.pragma("journal_mode = WAL", { simple: true }) === "wal") return;
+      // Another connection's transaction kept the old mode: as busy.
+      if (Date.now() > deadline)
+        throw Object.assign(new Error("the history stayed out of WAL mode"), { code: "SQLITE_BUSY" });
+    } catch (err) {
+      if (!(err as { code?: string }).code?.startsWith("SQLITE_BUSY") || Date.now() > deadline) throw err;
+    }
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, WAL_RETRY_MS);
   }
 }
 

@@ -39,11 +39,14 @@ function start(
   const child = spawn(process.execPath, ["--import", "tsx", join(dir, name)], { stdio: ["pipe", "pipe", "inherit"] });
   let out = "";
   let readyResolve: () => void;
-  const ready = new Promise<void>((r) => (readyResolve = r));
+  let readyReject: (e: Error) => void;
+  const ready = new Promise<void>((res, rej) => ((readyResolve = res), (readyReject = rej)));
   child.stdout!.on("data", (c: Buffer) => {
     out += c;
     if (out.startsWith("ready\n")) readyResolve();
   });
+  // A writer that could not open the history fails the test (its error is on stderr), not hangs it.
+  child.once("exit", (code, signal) => readyReject(new Error(`${name} ended before it was ready (${signal ?? code})`)));
   return {
     child,
     ready,
@@ -73,7 +76,11 @@ test("the daemon and a bzman run appending at once, 100 passes each: every row i
   const path = join(dir, "state.json");
   const a = start(dir, "daemon.mts", writerScript(path, "daemon", 100, 5, 5));
   const b = start(dir, "run.mts", writerScript(path, "run", 100, 5, 5));
-  await Promise.all([a.ready, b.ready]);
+  await Promise.all([a.ready, b.ready]).catch((e: Error) => {
+    a.child.kill();
+    b.child.kill();
+    throw e;
+  });
   a.child.stdin!.end("go\n");
   b.child.stdin!.end("go\n");
   assert.deepEqual(await Promise.all([exited(a.child), exited(b.child)]), [0, 0]);

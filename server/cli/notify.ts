@@ -135,13 +135,21 @@ export class Notifier {
 
   /** Sends a digest on every channel; true when one took it (or there is none: then it is logged). */
   private async deliver(d: Digest, nowMs: number): Promise<boolean> {
-    // The log and a webhook need the subject only: the mail's HTML is rendered for a mailer.
-    const mail = this.mailer ? await renderDigest(d) : undefined;
-    const rendered = { subject: mail?.subject ?? digestMailSubject(d) };
     const about = {
       alert: d.items.length === 1 ? d.items[0]!.condition.key : `${d.items.length} × ${d.cause}`,
       kind: d.kind,
     };
+    // The log and a webhook need the subject only: the mail's HTML is rendered for a mailer. A
+    // mail that cannot be rendered (its thread failed) is not sent, and the webhook still is.
+    let mail: Awaited<ReturnType<typeof renderDigest>> | undefined;
+    if (this.mailer) {
+      try {
+        mail = await renderDigest(d);
+      } catch (err) {
+        this.log.error(about, `cannot render the mail (retried at the next check): ${(err as Error).message}`);
+      }
+    }
+    const rendered = { subject: mail?.subject ?? digestMailSubject(d) };
     if (!this.mailer && !this.config.webhook) {
       this.log[d.kind === "resolved" ? "info" : "error"](about, rendered.subject);
       return true;

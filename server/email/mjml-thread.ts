@@ -40,11 +40,12 @@ interface Thread {
 
 let current: Thread | undefined;
 let idleMs = IDLE_MS;
+let entry = "mjml-worker";
 let nextId = 0;
 
 function thread(): Thread {
   if (current) return current;
-  const t: Thread = { worker: startThread(import.meta.url, "mjml-worker"), pending: new Map() };
+  const t: Thread = { worker: startThread(import.meta.url, entry), pending: new Map() };
   let crash: Error | undefined;
   t.worker.on("message", (r: MjmlReply) => {
     const p = t.pending.get(r.id);
@@ -104,6 +105,11 @@ export async function stopMjmlThread(): Promise<void> {
 /** How long an idle thread is kept (tests shorten it). */
 export function setMjmlIdleMs(ms: number): void {
   idleMs = ms;
+}
+
+/** The module the next thread runs (tests give one that does not exist: a thread that fails). */
+export function setMjmlWorkerEntry(name: string): void {
+  entry = name;
 }
 
 /** Whether the MJML thread is running (tests). */

@@ -13,6 +13,7 @@ import { parseConfig } from "../../server/config/load.ts";
 import type { Config } from "../../server/config/schema.ts";
 import { Notifier } from "../../server/cli/notify.ts";
 import { buildStatus, type PoolStatus, type StatusModel, type StatusRow } from "../../server/core/status.ts";
+import { setMjmlWorkerEntry, stopMjmlThread } from "../../server/email/mjml-thread.ts";
 import { createLogger } from "../../server/log.ts";
 import { HistoryStore } from "../../server/state/store.ts";
 import { startHookServer } from "../helpers/hook-server.ts";
@@ -233,6 +234,40 @@ test("a webhook that never answers: the evaluation ends at its timeout, the mail
     hookOnly.close();
     await store2.flush();
   } finally {
+    notifier.close();
+    await store.flush();
+    await sink.close();
+    await hooks.close();
+  }
+});
+
+test("a mail that cannot be rendered (its thread fails): logged, not sent, and the webhook still goes", {
+  timeout: 60_000,
+}, async () => {
+  const sink = await startSmtpSink();
+  const hooks = await startHookServer();
+  const config = configFor(join(tmp, "d/state.json"), sink.port, `${hooks.url}/hook`);
+  const { store } = await HistoryStore.open(config.state);
+  const out = new PassThrough();
+  let log = "";
+  out.on("data", (c: Buffer) => (log += c.toString()));
+  const notifier = new Notifier(
+    { ...config, mail: { ...config.mail!, digestSeconds: 0 } },
+    store,
+    createLogger({ stream: out }),
+    () => new Date(),
+  );
+  await stopMjmlThread();
+  setMjmlWorkerEntry("no-such-worker");
+  try {
+    await notifier.evaluate(statusOf(config, true));
+    assert.equal(sink.mails.length, 0, "no mail could be rendered");
+    assert.equal(hooks.hits.length, 2, "both digests were posted to the webhook");
+    assert.match(log, /cannot render the mail \(retried at the next check\): mail template: the MJML thread ended/);
+    assert.equal(store.alerts().size, 201, "the webhook took them, so they are recorded");
+  } finally {
+    setMjmlWorkerEntry("mjml-worker");
+    await stopMjmlThread();
     notifier.close();
     await store.flush();
     await sink.close();

@@ -133,10 +133,12 @@ execFileSync(join(REPO, "node_modules", ".bin", "tsc"), ["-p", join(REPO, "bench
 type Floor = { loopP99: number; rssMB: number };
 const floorBefore = child<Floor>({ mode: "floor" });
 const floorTsx = child<Floor>({ mode: "floor" }, "tsx");
-/** The best of each measure over `runs` (the machine is shared: the best is the least disturbed). */
+/** The best of each measure over `runs` (the machine is shared: the best is the least disturbed), but the paced phase's, the worst. */
 function best(runs: Sim[]): Sim {
   const out = { ...runs[0]! };
-  for (const k of Object.keys(out) as Array<keyof Sim>) out[k] = Math.min(...runs.map((r) => r[k]));
+  // But the paced phase's largest RSS and delay: the larger of the runs, not the better.
+  for (const k of Object.keys(out) as Array<keyof Sim>)
+    out[k] = (k.startsWith("paced") ? Math.max : Math.min)(...runs.map((r) => r[k]));
   return out;
 }
 type Variant = "before" | "after";
@@ -274,11 +276,11 @@ say(
 );
 say(
   `  RSS after a year:                             sqlite ${f(y.rssMB, 0)} MB (before ${f(yb.rssMB, 0)}, ${ratio(y.rssMB, yb.rssMB)}; under tsx ${f(runs.yearTsx.rssMB, 0)}), at the start ${f(s.rssMB, 0)} MB, idle process ${f(floorBefore.rssMB, 0)} MB   json ${f(jy.rssMB, 0)} MB
-    in service (then ${PACED} passes at the fleet's real rate, one per 3 s, idle between as a daemon is): the most of their second half ${f(y.pacedRssMaxMB, 0)} MB, at the end ${f(y.pacedRssEndMB, 0)} MB (target < 150)`,
+    in service (then ${PACED} passes at the fleet's real rate, one per 3 s, idle between as a daemon is): the most of their second half (after each pass and before the next; the larger of two runs) ${f(y.pacedRssMaxMB, 0)} MB, at the end ${f(y.pacedRssEndMB, 0)} MB (target < 150)`,
 );
 say(
   `  event-loop delay p99 during passes, a year:   sqlite ${f(y.loopP99)} ms (before ${f(yb.loopP99)}, ${ratio(y.loopP99, yb.loopP99)}) (target < 20)   json ${f(jy.loopP99)} ms
-    in service (the ${PACED} passes at the real rate, while each runs; ${runs.sqliteYear.pacedLoopN} samples): p99 ${f(y.pacedLoopP99)} ms, max ${f(y.pacedLoopMax)} ms`,
+    in service (the ${PACED} passes at the real rate, from each one's start to the end of its alert evaluation; ${runs.sqliteYear.pacedLoopN} samples, the larger of two runs): max ${f(y.pacedLoopMax)} ms, p99 ${f(y.pacedLoopP99)} ms`,
 );
 say(
   `  /status p99 with a year of history:           sqlite ${f(y.statusP99)} ms during passes (before ${f(yb.statusP99)}, ${ratio(y.statusP99, yb.statusP99)}), ${f(y.statusIdleP99)} ms after them (before ${f(yb.statusIdleP99)}, ${ratio(y.statusIdleP99, yb.statusIdleP99)}) (target < 50)   json ${f(jy.statusP99)} ms, ${f(jy.statusIdleP99)} ms`,

@@ -40,7 +40,10 @@ function start(
   let out = "";
   let readyResolve: () => void;
   let readyReject: (e: Error) => void;
-  const ready = new Promise<void>((res, rej) => ((readyResolve = res), (readyReject = rej)));
+  const ready = new Promise<void>((res, rej) => {
+    readyResolve = res;
+    readyReject = rej;
+  });
   child.stdout!.on("data", (c: Buffer) => {
     out += c;
     if (out.startsWith("ready\n")) readyResolve();

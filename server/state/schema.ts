@@ -155,10 +155,8 @@ function toWal(db: Db): void {
   const deadline = Date.now() + BUSY_TIMEOUT_MS;
   for (;;) {
     try {
-      if (db.pragma("journal_mode = WAL", { simple: true }) === "wal") return;
-      // Another connection's transaction kept the old mode: as busy.
-      if (Date.now() > deadline)
-        throw Object.assign(new Error("the history stayed out of WAL mode"), { code: "SQLITE_BUSY" });
+      db.pragma("journal_mode = WAL");
+      return;
     } catch (err) {
       if (!(err as { code?: string }).code?.startsWith("SQLITE_BUSY") || Date.now() > deadline) throw err;
     }

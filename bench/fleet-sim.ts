@@ -30,6 +30,7 @@ import { createStatusApp } from "../server/http/status-app.ts";
 import { connect } from "../server/state/schema.ts";
 import { HistoryStore, historyPaths } from "../server/state/store.ts";
 import { ZfsHost } from "../server/zfs/zfs-host.ts";
+import { POOL_FULL_ALERT } from "../test/helpers/alert-mail.ts";
 import { FakeRunner, starts } from "../test/helpers/fake-runner.ts";
 import { HistoryStore as JsonHistoryStore } from "./json-store.ts";
 import { fleetRow } from "./fleet-year.ts";
@@ -56,20 +57,6 @@ const arg = (k: string, d?: string): string =>
 /** The repository, from bench/ (under tsx) or from dist/bench/ (built, under plain node). */
 const REPO = new URL(import.meta.url.includes("/dist/bench/") ? "../../" : "../", import.meta.url);
 const SOURCES = 200;
-/** The alert mail of the paced phase. */
-const ALERT = {
-  kind: "alert",
-  since: "2026-12-31T00:00:00.000Z",
-  condition: {
-    key: "pool:backup",
-    host: "local",
-    what: "pool backup",
-    where: "backup",
-    code: "ZFS_NO_SPACE",
-    message: "pool backup has no space left",
-    advice: "Free space or tighten keep_backup.",
-  },
-} as const;
 const DATASETS = 5;
 const PASS_MS = 3000;
 
@@ -293,7 +280,7 @@ async function sim(): Promise<Record<string, number>> {
   /** The event-loop delay from the start of each of those passes to the end of its alert evaluation. */
   const pacedDelay = createHistogram();
   // A daemon that mails: an alert mail first (rendered on the MJML thread, which ends once idle).
-  if (paced > 0) await renderAlert(ALERT);
+  if (paced > 0) await renderAlert(POOL_FULL_ALERT);
   // No /status or /metrics requests here: their latencies are the fast phase's.
   for (let i = 0; i < paced; i++) {
     const started = performance.now();

@@ -10,6 +10,7 @@ import { createRequire } from "node:module";
 import { setTimeout as sleep } from "node:timers/promises";
 import { mjmlThreadRunning, mjmlToHtml, setMjmlIdleMs, stopMjmlThread } from "../../server/email/mjml-thread.ts";
 import { renderAlert } from "../../server/email/render.ts";
+import { POOL_FULL_ALERT } from "../helpers/alert-mail.ts";
 import { REPO } from "../helpers/sandbox.ts";
 
 after(() => stopMjmlThread());
@@ -24,19 +25,7 @@ test("mails render on the MJML thread (render.ts too); mjml is never loaded on t
   assert.match(html, /<!doctype html>/i);
   assert.match(html, /pool backup is DEGRADED/);
   assert.ok(mjmlThreadRunning());
-  const mail = await renderAlert({
-    kind: "alert",
-    since: "2026-12-03T00:00:00.000Z",
-    condition: {
-      key: "pool:backup",
-      host: "local",
-      what: "pool backup",
-      where: "backup",
-      code: "ZFS_NO_SPACE",
-      message: "pool backup has no space left",
-      advice: "Free space or tighten keep_backup.",
-    },
-  });
+  const mail = await renderAlert(POOL_FULL_ALERT);
   assert.match(mail.html, /pool backup has no space left/);
   assert.deepEqual(loadedHere(), [], "mjml is loaded on the MJML thread only");
 });

@@ -2,7 +2,8 @@
 // for good; on a worker thread (mjml-worker.ts), started at the first mail and ended once no mail
 // has been rendered for IDLE_MS, a daemon that mails once a night holds it for seconds (17 MB
 // stay after the thread ends). The worker keeps the process alive only while a mail is being
-// rendered.
+// rendered. A mail not rendered within RENDER_TIMEOUT_MS ends the thread: a hung render fails
+// its mails with a clear error instead of holding every later alert behind it.
 
 import type { Worker } from "node:worker_threads";
 import { BackupError } from "../errors.ts";
@@ -10,6 +11,9 @@ import { startThread } from "../threads.ts";
 
 /** How long the thread is kept after its last mail (the mails of one digest or report come together). */
 export const IDLE_MS = 10_000;
+
+/** How long one mail may take to render (loading mjml included) before its thread is ended. */
+export const RENDER_TIMEOUT_MS = 60_000;
 
 /** A request to the thread. */
 export interface MjmlRequest {
@@ -28,6 +32,8 @@ export interface MjmlReply {
 interface Pending {
   resolve(html: string): void;
   reject(e: BackupError): void;
+  /** Ends the thread when this mail is not answered in time. */
+  timer: NodeJS.Timeout;
 }
 
 /** The running thread and the mails it has yet to answer. */
@@ -36,10 +42,13 @@ interface Thread {
   pending: Map<number, Pending>;
   /** The timer that ends it once idle. */
   idle?: NodeJS.Timeout;
+  /** Why bzman ended it before its time, for the mails still waiting on it. */
+  stopped?: string;
 }
 
 let current: Thread | undefined;
 let idleMs = IDLE_MS;
+let renderTimeoutMs = RENDER_TIMEOUT_MS;
 let entry = "mjml-worker";
 let nextId = 0;
 
@@ -51,6 +60,7 @@ function thread(): Thread {
     const p = t.pending.get(r.id);
     if (!p) return;
     t.pending.delete(r.id);
+    clearTimeout(p.timer);
     if (r.failure !== undefined) p.reject(new BackupError("INTERNAL", `mail template: ${r.failure}`));
     else if (r.errors.length) p.reject(new BackupError("INTERNAL", `mail template: ${r.errors.join("; ")}`));
     else p.resolve(r.html);
@@ -60,8 +70,13 @@ function thread(): Thread {
   t.worker.once("exit", (code) => {
     clearTimeout(t.idle);
     if (current === t) current = undefined;
-    const why = `the MJML thread ended (exit ${code})${crash ? `: ${crash.message}` : ""}`;
-    for (const p of t.pending.values()) p.reject(new BackupError("INTERNAL", `mail template: ${why}`));
+    const why = t.stopped
+      ? `the MJML thread was ended: ${t.stopped}`
+      : `the MJML thread ended (exit ${code})${crash ? `: ${crash.message}` : ""}`;
+    for (const p of t.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new BackupError("INTERNAL", `mail template: ${why}`));
+    }
     t.pending.clear();
   });
   current = t;
@@ -89,7 +104,15 @@ export function mjmlToHtml(mjml: string): Promise<string> {
   t.worker.ref();
   const id = nextId++;
   return new Promise<string>((resolve, reject) => {
-    t.pending.set(id, { resolve, reject });
+    const timer = setTimeout(() => {
+      if (!t.pending.has(id)) return;
+      t.stopped = `a mail was not rendered within ${renderTimeoutMs / 1000} s`;
+      if (current === t) current = undefined; // the next mail starts a new thread
+      void t.worker.terminate();
+    }, renderTimeoutMs);
+    // The thread holds the process while it renders; the timer alone need not.
+    timer.unref();
+    t.pending.set(id, { resolve, reject, timer });
     t.worker.postMessage({ id, mjml } satisfies MjmlRequest);
   });
 }
@@ -107,7 +130,15 @@ export function setMjmlIdleMs(ms: number): void {
   idleMs = ms;
 }
 
-/** The module the next thread runs (tests give one that does not exist: a thread that fails). */
+/** How long a mail may take to render before its thread is ended (tests shorten it). */
+export function setMjmlRenderTimeoutMs(ms: number): void {
+  renderTimeoutMs = ms;
+}
+
+/**
+ * The module the next thread runs, relative to this one (tests give one that does not exist, a
+ * thread that fails, or one that never answers).
+ */
 export function setMjmlWorkerEntry(name: string): void {
   entry = name;
 }

@@ -1,14 +1,22 @@
 // The MJML thread (server/email/mjml-thread.ts): mails render there and mjml is never loaded on
 // the caller's thread; an invalid template is a clear error and the next mail still renders; the
 // thread ends once idle and starts again for the next mail; mails it had yet to answer when it
-// ended fail, saying so; a process that rendered a mail exits on its own.
+// ended fail, saying so; a mail not rendered in time ends the thread, fails with every mail
+// waiting on it, and the next mail renders on a new thread; a process that rendered a mail exits on its own.
 
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { setTimeout as sleep } from "node:timers/promises";
-import { mjmlThreadRunning, mjmlToHtml, setMjmlIdleMs, stopMjmlThread } from "../../server/email/mjml-thread.ts";
+import {
+  mjmlThreadRunning,
+  mjmlToHtml,
+  setMjmlIdleMs,
+  setMjmlRenderTimeoutMs,
+  setMjmlWorkerEntry,
+  stopMjmlThread,
+} from "../../server/email/mjml-thread.ts";
 import { renderAlert } from "../../server/email/render.ts";
 import { POOL_FULL_ALERT } from "../helpers/alert-mail.ts";
 import { REPO } from "../helpers/sandbox.ts";
@@ -57,6 +65,24 @@ test("mails the thread had yet to answer when it ended fail, saying so", async (
   await stopMjmlThread();
   await assert.rejects(pending, /^BackupError: mail template: the MJML thread ended \(exit 1\)/);
   assert.match(await mjmlToHtml(doc("again")), /again/);
+});
+
+test("a render that never answers ends the thread at the time limit: its mails fail saying so, the next mail renders on a new thread", { timeout: 20_000 }, async () => {
+  await stopMjmlThread();
+  setMjmlWorkerEntry("../../test/helpers/mjml-silent-worker");
+  setMjmlRenderTimeoutMs(1500);
+  try {
+    const started = Date.now();
+    const hung = [mjmlToHtml(doc("hung 1")), mjmlToHtml(doc("hung 2"))];
+    for (const p of hung)
+      await assert.rejects(p, /^BackupError: mail template: the MJML thread was ended: a mail was not rendered within 1.5 s/);
+    assert.ok(Date.now() - started >= 1400, "not before the time limit");
+    assert.ok(!mjmlThreadRunning(), "the hung thread was let go");
+  } finally {
+    setMjmlWorkerEntry("mjml-worker");
+    setMjmlRenderTimeoutMs(60_000);
+  }
+  assert.match(await mjmlToHtml(doc("after the hang")), /after the hang/);
 });
 
 test("a thread started while the previous one is ending still ends once idle", async () => {

@@ -67,7 +67,9 @@ test("mails the thread had yet to answer when it ended fail, saying so", async (
   assert.match(await mjmlToHtml(doc("again")), /again/);
 });
 
-test("a render that never answers ends the thread at the time limit: its mails fail saying so, the next mail renders on a new thread", { timeout: 20_000 }, async () => {
+test("a render that never answers ends the thread at the time limit: its mails fail saying so, the next mail renders on a new thread", {
+  timeout: 20_000,
+}, async () => {
   await stopMjmlThread();
   setMjmlWorkerEntry("../../test/helpers/mjml-silent-worker");
   setMjmlRenderTimeoutMs(1500);
@@ -75,7 +77,10 @@ test("a render that never answers ends the thread at the time limit: its mails f
     const started = Date.now();
     const hung = [mjmlToHtml(doc("hung 1")), mjmlToHtml(doc("hung 2"))];
     for (const p of hung)
-      await assert.rejects(p, /^BackupError: mail template: the MJML thread was ended: a mail was not rendered within 1.5 s/);
+      await assert.rejects(
+        p,
+        /^BackupError: mail template: the MJML thread was ended: a mail was not rendered within 1.5 s/,
+      );
     assert.ok(Date.now() - started >= 1400, "not before the time limit");
     assert.ok(!mjmlThreadRunning(), "the hung thread was let go");
   } finally {

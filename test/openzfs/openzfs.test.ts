@@ -1,6 +1,7 @@
 // The OpenZFS tier: bzman against real OpenZFS (2.1 or 2.3, BZMAN_OPENZFS) in a QEMU guest
 // (test/openzfs/vm.sh), for what zfs-fuse cannot show: resumable receives (`-s`, tokens,
-// `send -t`, `receive -A`), bookmarks, zvols, raw sends and `-p` listings. The guest is the
+// `send -t`, `receive -A`), bookmarks, zvols, raw sends and `-p` listings, and the worker-thread
+// data path that `data_path: auto` picks for a large stream. The guest is the
 // source, set up by the shipped install-source.sh (account bzman with `zfs allow` delegation,
 // the guard, its key lines) and, through bin/zfs, also the backup host: both ends of every
 // stream are OpenZFS.
@@ -48,6 +49,7 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
   let raceSlowConfig: string;
   let idleConfig: string;
   let pruneConfig: string;
+  let bigConfig: string;
 
   /** bzman's CLI with the guest's zfs as the local one. */
   const bzman = (args: string[]): { child: ReturnType<typeof spawn>; done: Promise<Result> } => {
@@ -239,6 +241,10 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
       keep_source: { last: 1 },
       keep_backup: { last: 1 },
     });
+    // data_path at its default (auto): a stream of 64 MiB or more goes through a worker thread.
+    await zfs("create", "src/big");
+    await zfs("create", "-p", "dst/big");
+    bigConfig = write("big", { datasets: [{ name: "src/big" }], target: "dst/big" });
     propsConfig = write("props", {
       target: "dst/props",
       datasets: [{ name: "src/props", recursive: true }],
@@ -273,6 +279,26 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
     await zfs("set", "snapdev=visible", "src/vol");
     await zfs("set", "snapdev=visible", `${TARGET}/src/vol`);
     assert.equal(await sum(`/dev/zvol/${TARGET}/src/vol@${snap}`), await sum(`/dev/zvol/src/vol@${snap}`));
+  });
+
+  it("data_path auto (the default): a stream the source estimates at 64 MiB or more goes through a worker on a login of its own; a small increment stays on the pass's connection", async () => {
+    /** The logins of the account install-source.sh made, by the guest's sshd. */
+    const logins = async (): Promise<number> =>
+      ((await g.admin(["cat", "/mnt/share/sshd.log"])).match(/Accepted publickey for bzman /g) ?? []).length;
+    await g.admin(["sh", "-c", "dd if=/dev/urandom of=/src/big/a.bin bs=1M count=72 status=none && zpool sync src"]);
+    const atStart = await logins();
+    const full = (await runPass(bigConfig)).get("src/big")!;
+    assert.equal(full.result, "ok", JSON.stringify(full));
+    assert.equal(full.warnings, undefined, JSON.stringify(full.warnings));
+    assert.ok((full.bytes as number) > 72 * 1024 * 1024, `the worker's bytes are counted (${full.bytes})`);
+    assert.equal(await logins(), atStart + 2, "two logins: the pass's connection and the stream's worker");
+    assert.equal(await newestGuid("dst/big/src/big"), await newestGuid("src/big"));
+    await g.admin(["sh", "-c", "echo small > /src/big/b.txt && zpool sync src"]);
+    const atSmall = await logins();
+    const small = (await runPass(bigConfig)).get("src/big")!;
+    assert.equal(small.result, "ok", JSON.stringify(small));
+    assert.equal(await logins(), atSmall + 1, "one login: the small increment went over the pass's connection");
+    assert.equal(await newestGuid("dst/big/src/big"), await newestGuid("src/big"));
   });
 
   it("receive_exclude and receive_set take effect on the backup; bzman's safe properties and the inert defaults stay; bzman:backup=off is read from the -p listing", async () => {

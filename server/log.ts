@@ -4,9 +4,10 @@
 // reaches syslog is not this module's business (see syslog.ts). Under systemd each line can carry
 // its syslog priority as a `<N>` prefix (sd-daemon(3)), so `journalctl -p err` filters it.
 
+import { createRequire } from "node:module";
 import { Writable } from "node:stream";
 import pino from "pino";
-import pretty from "pino-pretty";
+import type { PrettyOptions } from "pino-pretty";
 
 /** bzman's logger type. */
 export type Logger = pino.Logger;
@@ -85,6 +86,15 @@ export function priorityPrefixStream(dest: NodeJS.WritableStream): Writable {
   });
 }
 
+/**
+ * pino-pretty, loaded only for a terminal: a daemon, a cron job or a pipe never pays its 30-odd
+ * modules at start.
+ */
+function prettyStream(options: PrettyOptions): NodeJS.WritableStream {
+  const pretty = createRequire(import.meta.url)("pino-pretty") as (o: PrettyOptions) => NodeJS.WritableStream;
+  return pretty(options);
+}
+
 /** Options of {@link createLogger}. */
 export interface LoggerOptions {
   /** The least severe level written (pino's names); default info. */
@@ -100,7 +110,7 @@ export interface LoggerOptions {
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const stream = opts.stream ?? process.stdout;
   const dest = stream.isTTY
-    ? pretty({ destination: stream as NodeJS.WritableStream, colorize: true, sync: true })
+    ? prettyStream({ destination: stream as NodeJS.WritableStream, colorize: true, sync: true })
     : opts.priorityPrefix
       ? priorityPrefixStream(stream)
       : (stream as NodeJS.WritableStream);

@@ -1,11 +1,12 @@
 // Log levels and journald priorities: log.level and --verbose choose what is written, and on the
 // journal's stream (JOURNAL_STREAM names stdout's device and inode, as systemd sets it) every
 // line carries its syslog priority as sd-daemon(3)'s `<N>` prefix, so `journalctl -p err` works.
-// The last tests run the real `bzman serve` with stdout on a file that JOURNAL_STREAM names.
+// Tests then run the real `bzman serve` with stdout on a file that JOURNAL_STREAM names. A terminal
+// gets pino-pretty's lines, and a process that logs to a pipe never loads pino-pretty.
 
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
   closeSync,
@@ -168,4 +169,26 @@ test("log.level: warn in the config leaves info out; an unusable state file is l
     false,
   );
   assert.match(forced.lines[0]!, /^<3>\{/);
+});
+
+test("a terminal gets pino-pretty's lines; a pipe gets JSON, and a process logging to one never loads pino-pretty", async () => {
+  const tty = collect();
+  const onTty = Object.assign(tty.out, { isTTY: true });
+  createLogger({ stream: onTty }).info({ source: "web1" }, "pass succeeded");
+  await new Promise((r) => setImmediate(r));
+  assert.match(tty.text(), /INFO.*pass succeeded/);
+  assert.doesNotMatch(tty.text(), /^\{/, "not JSON on a terminal");
+  const r = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "-e",
+      `import("./server/log.ts").then((m) => { m.createLogger().info("hello"); const loaded = Object.keys(require("node:module").createRequire(process.cwd() + "/").cache).some((f) => f.includes("pino-pretty")); process.stderr.write(String(loaded)); });`,
+    ],
+    { cwd: REPO, encoding: "utf8" },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^\{.*"msg":"hello"/);
+  assert.equal(r.stderr, "false", "pino-pretty is not loaded for a pipe");
 });

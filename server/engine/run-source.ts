@@ -231,11 +231,10 @@ export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phas
       phases,
       "list",
       async () => {
-        const caps = await remote.capabilities(deps.signal);
-        return [
-          caps,
-          ...(await Promise.all([listSource(job.roots.map((r) => r.name)), skipping?.dst ?? listTarget()])),
-        ] as const;
+        // Both sides at once: the source's listing waits for its capabilities probe, the
+        // backup's need not.
+        const both = await Promise.all([listSource(job.roots.map((r) => r.name)), skipping?.dst ?? listTarget()]);
+        return [await remote.capabilities(deps.signal), ...both] as const;
       },
       deps.now,
     );

@@ -105,9 +105,10 @@ export function mjmlToHtml(mjml: string): Promise<string> {
   const id = nextId++;
   return new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
-      if (!t.pending.has(id)) return;
-      t.stopped = `a mail was not rendered within ${renderTimeoutMs / 1000} s`;
-      if (current === t) current = undefined; // the next mail starts a new thread
+      // A thread already let go (stopMjmlThread, its idle end) is ending for its own reason.
+      if (!t.pending.has(id) || current !== t) return;
+      t.stopped = `a mail was not rendered within ${renderTimeoutMs / 1000} s of being asked for`;
+      current = undefined; // the next mail starts a new thread
       void t.worker.terminate();
     }, renderTimeoutMs);
     // The thread holds the process while it renders; the timer alone need not.

@@ -232,9 +232,14 @@ export async function inspectSource(job: SourceJob, deps: PassDeps, phases: Phas
       "list",
       async () => {
         // Both sides at once: the source's listing waits for its capabilities probe, the
-        // backup's need not.
-        const both = await Promise.all([listSource(job.roots.map((r) => r.name)), skipping?.dst ?? listTarget()]);
-        return [await remote.capabilities(deps.signal), ...both] as const;
+        // backup's need not. Both are waited for, and the source's failure is the one told.
+        const [s, d] = await Promise.allSettled([
+          listSource(job.roots.map((r) => r.name)),
+          skipping?.dst ?? listTarget(),
+        ]);
+        if (s.status === "rejected") throw s.reason;
+        if (d.status === "rejected") throw d.reason;
+        return [await remote.capabilities(deps.signal), s.value, d.value] as const;
       },
       deps.now,
     );

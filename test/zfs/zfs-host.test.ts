@@ -5,6 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { BackupError } from "../../server/errors.ts";
+import { MINIMAL_CAPABILITIES } from "../../server/zfs/capabilities.ts";
 import { ZfsHost } from "../../server/zfs/zfs-host.ts";
 import { FakeRunner, starts, type Script } from "../helpers/fake-runner.ts";
 
@@ -64,4 +65,29 @@ test("a pool that is not there is null (classified ZFS_POOL_MISSING); zpool list
     old.r.calls.map((a) => a.includes("-p")),
     [true, false],
   );
+});
+
+test("a zfs without receive -o: the five safe properties are all set, at once; one that fails fails the securing, after the others ran", async () => {
+  const sets: Script = { match: starts("zfs", "set"), delayMs: 50 };
+  const ok = host(sets);
+  ok.h.assumeCapabilities(MINIMAL_CAPABILITIES);
+  const securing = ok.h.secureReceived("bak/tank/a", "filesystem");
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(ok.r.calls.length, 5, "all five started before the first (50 ms) ended");
+  await securing;
+  assert.deepEqual(
+    ok.r.calls.map((a) => a.join(" ")),
+    ["readonly=on", "canmount=noauto", "setuid=off", "exec=off", "devices=off"].map((p) => `zfs set ${p} bak/tank/a`),
+  );
+  const bad = host(
+    failsWith("cannot set property for 'bak/tank/a': permission denied\n", "zfs", "set", "exec=off"),
+    sets,
+  );
+  bad.h.assumeCapabilities(MINIMAL_CAPABILITIES);
+  await assert.rejects(bad.h.secureReceived("bak/tank/a", "filesystem"), /permission denied/);
+  assert.equal(bad.r.calls.length, 5, "every set was run");
+  const withO = host();
+  withO.h.assumeCapabilities({ ...MINIMAL_CAPABILITIES, receiveProperties: true });
+  await withO.h.secureReceived("bak/tank/a", "filesystem");
+  assert.deepEqual(withO.r.calls, [], "receive -o set them: nothing to run");
 });

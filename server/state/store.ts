@@ -107,7 +107,12 @@ function openWritable(path: string, nowMs: number): { db: Db; problem?: string }
       return { db: verified() };
     } catch (err) {
       if (err instanceof BackupError && err.code === "STATE_NEWER") throw err;
-      if ((err as { code?: string }).code?.startsWith("SQLITE_BUSY"))
+      const code = (err as { code?: string }).code ?? "";
+      // Only a file SQLite itself finds wrong (or one with other tables) is moved aside. A driver
+      // that cannot load (better-sqlite3 built for another Node) or a busy file says nothing of
+      // the file: it stays where it is.
+      const fileIsBad = err instanceof BackupError ? err.code === "STATE_UNREADABLE" : /^SQLITE_/.test(code);
+      if (code.startsWith("SQLITE_BUSY") || !fileIsBad)
         throw stateError(err, "STATE_UNREADABLE", `cannot open the history ${path}`);
       const aside = moveAside(path, nowMs);
       return {

@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawnSync } from "node:child_process";
+import { REPO } from "../helpers/sandbox.ts";
 import Database from "better-sqlite3";
 import { HistoryStore, historyPaths } from "../../server/state/store.ts";
 import { tallyRows } from "../../server/core/summary.ts";
@@ -255,6 +257,36 @@ test("a database file that cannot be opened is moved aside", async () => {
   await store.appendRun(run("2026-11-26T11:00:00.000Z", "ok"));
   assert.equal(store.recent(1e6).length, 1);
   store.close();
+  rmSync(dir, { recursive: true });
+});
+
+test("a history whose SQLite driver cannot load (built for another Node) is left where it is, and the error says why", async () => {
+  const dir = tmp();
+  const path = join(dir, "state.sqlite");
+  const first = await HistoryStore.open(path);
+  await first.store.appendRun(run("2026-11-26T11:00:00.000Z", "ok"));
+  first.store.close();
+  const before = readFileSync(path);
+  // The driver's native module refused as Node refuses one built for another Node version.
+  const script = [
+    "process.dlopen = () => { throw Object.assign(new Error('The module better_sqlite3.node was compiled against a different Node.js version using NODE_MODULE_VERSION 1'), { code: 'ERR_DLOPEN_FAILED' }); };",
+    `import("./server/state/store.ts").then((m) => m.HistoryStore.open(${JSON.stringify(path)})).then(`,
+    "  () => { console.log('OPENED'); },",
+    "  (e) => { console.log('REFUSED ' + e.code + ': ' + e.message); },",
+    ");",
+  ].join("\n");
+  const r = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { cwd: REPO, encoding: "utf8" });
+  assert.match(
+    r.stdout,
+    /REFUSED STATE_UNREADABLE: cannot open the history .*state\.sqlite: The module better_sqlite3\.node was compiled against a different Node\.js version/,
+    r.stdout + r.stderr,
+  );
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes("corrupt")),
+    [],
+    "nothing moved aside",
+  );
+  assert.deepEqual(readFileSync(path), before, "the history is untouched");
   rmSync(dir, { recursive: true });
 });
 

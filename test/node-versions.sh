@@ -104,7 +104,7 @@ for v in $VERSIONS; do
 	fi
 	t3=$(now)
 	if [ "$mode" != unit ]; then
-		(cd "$work" && PATH="$root/bin:$PATH" npm_config_nodedir="$root" node --import tsx --test --test-reporter=spec test/integration/demo.test.ts) || fail "Node $v: the demo failed"
+		(cd "$work" && PATH="$root/bin:$PATH" npm_config_nodedir="$root" node --import tsx --test --test-force-exit --test-timeout=1200000 --test-reporter=spec test/integration/demo.test.ts) || fail "Node $v: the demo failed"
 		line="$line, demo $(($(now) - t3)) s"
 	fi
 	rm -rf "$work"

@@ -2,7 +2,8 @@
 # The test command (npm test): installs the Debian parts the integration tier needs when running
 # as root, type-checks, checks formatting and lint (Biome, test/biome.config.json), then runs
 # every test file with node's test runner, one file at a time (integration files share the
-# machine's single zfs-fuse daemon), then the OpenZFS tier
+# machine's single zfs-fuse daemon; a test past 20 minutes fails and a file's process ends with
+# its tests, so a leaked child cannot hang the run), then the OpenZFS tier
 # (test/openzfs/run.sh: QEMU guests with real OpenZFS 2.1 and 2.3, built in the background
 # while the other tiers run when they are not cached yet), then the other Node versions
 # (test/node-versions.sh: the unit tier and the demo on Node 22 and 24).
@@ -32,7 +33,7 @@ else
   files="$(find test -name '*.test.ts' -not -path 'test/integration/*' -not -path 'test/openzfs/*' | sort) $(find test/integration -name '*.test.ts' | sort)"
 fi
 # shellcheck disable=SC2086 # word splitting of the file list is intended
-node --import tsx --test --test-concurrency=1 --test-reporter=spec $files
+node --import tsx --test --test-concurrency=1 --test-force-exit --test-timeout=1200000 --test-reporter=spec $files
 if [ "${1:-}" != unit ]; then
   if [ -n "$guests" ]; then
     if ! wait "$guests"; then

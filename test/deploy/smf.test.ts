@@ -77,7 +77,7 @@ test("a child service: start is one foreground command naming node by path; PATH
 
 test("run as svc.startd runs it, the start method is the daemon itself, stays in the foreground, and SIGTERM ends it", {
   skip,
-}, async () => {
+}, async (t) => {
   // A stand-in for node at a pkgsrc-like path: records its pid, argv and PATH, runs until SIGTERM.
   const bin = join(tmp, "opt/local/bin");
   mkdirSync(bin, { recursive: true });
@@ -88,7 +88,8 @@ test("run as svc.startd runs it, the start method is the daemon itself, stays in
       "#!/bin/sh",
       `echo "$$" > ${tmp}/pid`,
       `printf '%s\\n' "$*" > ${tmp}/argv`,
-      `printf '%s\\n' "$PATH" > ${tmp}/path`,
+      // Written aside and renamed: the test waits for this file and must never read it half-written.
+      `printf '%s\\n' "$PATH" > ${tmp}/path.part && mv ${tmp}/path.part ${tmp}/path`,
       `trap 'echo stopped > ${tmp}/stopped; exit 0' TERM`,
       "while :; do sleep 1; done",
       "",
@@ -103,6 +104,10 @@ test("run as svc.startd runs it, the start method is the daemon itself, stays in
   const method = spawn("/bin/sh", ["-c", `exec ${start}`], {
     env: { PATH: env, SMF_FMRI: "svc:/application/bzman:default", SMF_METHOD: "start" },
     stdio: "ignore",
+  });
+  // A failed assertion must not leave the stand-in running: it would keep this file's process alive.
+  t.after(() => {
+    if (method.exitCode === null && method.signalCode === null) method.kill("SIGKILL");
   });
   const exited = new Promise<number | null>((r) => method.once("exit", (code) => r(code)));
   await until("the stand-in to start", () => existsSync(join(tmp, "path")), 10_000);

@@ -17,5 +17,5 @@ fi
 [ "${1:-}" != build ] || exit 0
 for s in $series; do
   echo "OpenZFS tier on OpenZFS $s"
-  BZMAN_OPENZFS=$s node --import tsx --test --test-concurrency=1 --test-reporter=spec test/openzfs/*.test.ts
+  BZMAN_OPENZFS=$s node --import tsx --test --test-concurrency=1 --test-force-exit --test-timeout=1200000 --test-reporter=spec test/openzfs/*.test.ts
 done

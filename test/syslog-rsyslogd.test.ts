@@ -8,9 +8,9 @@
 // stop signals every process of the service (as systemd and svc.startd do); no logger outlives
 // bzman.
 
-import { after, before, describe, test } from "node:test";
+import { after, afterEach, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -118,6 +118,18 @@ describe("syslog through logger(1) into a private rsyslogd", { skip }, () => {
     return file;
   }
 
+  // A failed assertion must not leave a daemon (or its loggers, in its group) beside the next test.
+  // Only one not yet reaped is signalled: its pid, so its group, cannot be another's yet.
+  const started: ChildProcess[] = [];
+  afterEach(() => {
+    for (const child of started.splice(0))
+      try {
+        if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        /* ended meanwhile */
+      }
+  });
+
   /** bzman serve in a process group of its own (its loggers join it), as a service manager runs it. */
   function serve(
     file: string,
@@ -134,6 +146,7 @@ describe("syslog through logger(1) into a private rsyslogd", { skip }, () => {
       detached: true,
       env: { ...process.env, PATH: `${path}:${process.env.PATH}`, BZMAN_TEST_DIR: dir },
     });
+    started.push(child);
     let err = "";
     child.stderr!.on("data", (c) => (err += c));
     return {

@@ -87,9 +87,11 @@ function deps(signal: AbortSignal, out: PassThrough): CliDeps & { log: ReturnTyp
 
 test("serve: pings per pass (start, success, /fail) and alerts beside hanging endpoints that delay nothing; counters on /metrics", {
   timeout: 60_000,
-}, async () => {
+}, async (t) => {
   const hooks = await startHookServer();
+  t.after(() => hooks.close());
   const sink = await startSmtpSink();
+  t.after(() => sink.close());
   const port = await freePort();
   const text = `
 state: ${join(tmp, "state.json")}
@@ -160,8 +162,6 @@ sources:
     stop.abort();
     const code = await served;
     const stopMs = Date.now() - t0;
-    await hooks.close();
-    await sink.close();
     assert.equal(code, 0, log.split("\n").slice(-15).join("\n"));
     assert.ok(stopMs < 5500, `stopped in ${stopMs} ms: pings in flight get at most 5 s`);
   }

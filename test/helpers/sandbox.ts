@@ -2,7 +2,7 @@
 // the run; elsewhere the tests skip loudly), the bzman CLI as a real subprocess, real adapters
 // for in-process passes, and a fingerprint of a pool to prove nothing changed.
 
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -161,4 +161,19 @@ export function serveDaemon(config: string): ServeProcess {
     }
   });
   return { child, lines, out: () => all, exited: new Promise((r) => child.once("close", (code) => r(code))) };
+}
+
+/**
+ * After test `t`, stops `child` if it still runs: SIGTERM (bzman stops its zfs commands on it), then
+ * SIGKILL after `graceMs`. A failed assertion then leaves no process behind for the next test.
+ */
+export function stopAfter(t: { after(fn: () => Promise<void>): void }, child: ChildProcess, graceMs = 40_000): void {
+  t.after(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once("exit", r));
+    child.kill("SIGTERM");
+    const kill = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    await gone;
+    clearTimeout(kill);
+  });
 }

@@ -136,8 +136,7 @@ test("a fleet's /metrics is made in slices, with the event loop free between the
     pauses++;
     await new Promise((r) => setTimeout(r, 1));
   };
-  const got = await metricsText(m, { counters }, pause);
-  clearInterval(timer);
+  const got = await metricsText(m, { counters }, pause).finally(() => clearInterval(timer));
   const want = await filledRegistry(m, { counters }).metrics();
   assert.equal(got.body, want);
   assert.match(got.body, /^bzman_dataset_lag_seconds\{source="s299",dataset="tank\/\\"d299\\""\} \d+$/m);

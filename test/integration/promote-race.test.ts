@@ -11,7 +11,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startRig, type Rig } from "../../server/sandbox/rig.ts";
 import { must } from "../../server/sandbox/zfs-pools.ts";
-import { REPO, bzman, poolFingerprint, sandboxSkip, until } from "../helpers/sandbox.ts";
+import { REPO, bzman, poolFingerprint, sandboxSkip, stopAfter, until } from "../helpers/sandbox.ts";
 
 const skip = sandboxSkip();
 
@@ -37,13 +37,14 @@ describe("promote during a running pass", { skip }, () => {
   });
   after(async () => rig && (await rig.cleanup()));
 
-  test("a dataset promoted while the pass works on another is skipped by the pass: not received into, held or pruned", async () => {
+  test("a dataset promoted while the pass works on another is skipped by the pass: not received into, held or pruned", async (t) => {
     // About 6 s of stream for S/a at 256 KiB/s; S/b comes after it in the pass.
     writeFileSync(join(rig.sourceMount, "a", "big"), Buffer.alloc(1536 * 1024, 7));
     writeFileSync(join(rig.sourceMount, "b", "f"), "new on the source\n");
     const pass = spawn(process.execPath, ["--import", "tsx", "server/main.ts", "--config", slow, "run", "--json"], {
       cwd: REPO,
     });
+    stopAfter(t, pass);
     let out = "";
     pass.stdout.on("data", (c) => (out += c));
     pass.stderr.on("data", (c) => (out += c));

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { startRig, type Rig } from "../../server/sandbox/rig.ts";
 import { must } from "../../server/sandbox/zfs-pools.ts";
 import { HistoryStore } from "../../server/state/store.ts";
-import { sandboxSkip, serveDaemon as serve, snapshotGuids, until } from "../helpers/sandbox.ts";
+import { sandboxSkip, serveDaemon as serve, snapshotGuids, stopAfter, until } from "../helpers/sandbox.ts";
 
 const skip = sandboxSkip();
 /** pids of `zfs send`/`zfs receive` processes naming something in `pool`. */
@@ -110,11 +110,12 @@ describe("bzman serve", { skip }, () => {
     );
   });
 
-  test("SIGTERM mid-transfer: exits within the bound, no zfs process left, the aborted pass recorded", async () => {
+  test("SIGTERM mid-transfer: exits within the bound, no zfs process left, the aborted pass recorded", async (t) => {
     await must(["zfs", "create", `${S}/c`]);
     writeFileSync(join(rig.sourceMount, "c", "big.bin"), randomBytes(80 * 1024 * 1024));
     const config = rig.writeConfig({ schedule: "*/1 * * * * *", datasets: [{ name: `${S}/c` }] });
     const d = serve(config);
+    stopAfter(t, d.child);
     await until(
       "a transfer in flight",
       () => zfsProcesses(`${S}/c`).length > 0 || zfsProcesses(`${T}/c`).length > 0,
@@ -139,9 +140,10 @@ describe("bzman serve", { skip }, () => {
     assert.deepEqual(readdirSync(join(rig.dir, "locks")), [], "locks released");
   });
 
-  test("kill -9 mid-transfer: restart recovers the lock, the history is valid, the next pass succeeds", async () => {
+  test("kill -9 mid-transfer: restart recovers the lock, the history is valid, the next pass succeeds", async (t) => {
     const config = rig.writeConfig({ schedule: "*/1 * * * * *", datasets: [{ name: `${S}/c` }] });
     const d = serve(config);
+    stopAfter(t, d.child);
     await until("a transfer in flight", () => zfsProcesses(`${S}/c`).length > 0, 60_000);
     d.child.kill("SIGKILL");
     await d.exited;

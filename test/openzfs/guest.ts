@@ -273,7 +273,10 @@ export async function startGuest(series = SERIES): Promise<Guest> {
       await admin(["true"]);
       break;
     } catch (err) {
-      if (i === 20) throw err;
+      if (i === 20) {
+        kill(); // no guest returned, so no stop() will end it
+        throw err;
+      }
       await sleep(1000);
     }
   }

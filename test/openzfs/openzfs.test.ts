@@ -94,14 +94,18 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
   /** Starts a throttled pass, kills it with SIGKILL while `zfs receive` runs, and waits for the token. */
   const killMidStream = async (dataset: string, cfg = slowConfig): Promise<string> => {
     const pass = bzman(["--config", cfg, "run"]);
-    await until(
-      "zfs receive to start in the guest",
-      async () => (await g.admin(["pgrep", "-f", `^zfs receive .*${dataset}`])).trim() !== "",
-      120_000,
-    );
-    await sleep(3000);
-    pass.child.kill("SIGKILL");
-    await pass.done;
+    try {
+      await until(
+        "zfs receive to start in the guest",
+        async () => (await g.admin(["pgrep", "-f", `^zfs receive .*${dataset}`])).trim() !== "",
+        120_000,
+      );
+      await sleep(3000);
+    } finally {
+      // Killed also when the receive never started: the next test must not run beside it.
+      pass.child.kill("SIGKILL");
+      await pass.done;
+    }
     // OpenZFS shows a token while a resumable receive is still running: wait for its end.
     await until(
       "zfs receive to end in the guest",
@@ -386,7 +390,11 @@ describe(`on real OpenZFS ${SERIES} in a QEMU guest, sources set up by install-s
       "the send of src/data to start in the guest",
       async () => (await g.admin(["sh", "-c", `pgrep -f '${dataSend}' || true`])).trim() !== "",
       120_000,
-    );
+    ).catch(async (err: Error) => {
+      pass.child.kill("SIGKILL"); // the next test must not run beside it
+      await pass.done;
+      throw err;
+    });
     await sleep(2000);
     const killed = await g.admin(["pkill", "-KILL", "-f", dataSend]).catch((err: Error) => err);
     const r = await pass.done; // awaited even when the kill failed: the next test must not run beside it

@@ -193,12 +193,13 @@ test("another connection that cannot be opened: said once, and every command run
 
 test("close() while another connection is still being opened: it is ended as it arrives, nothing is told, nothing stays open", {
   timeout: 20_000,
-}, async () => {
+}, async (t) => {
   reset();
   seen.slowAfter = 1;
   seen.slowMs = 500;
   const failures: unknown[] = [];
   const conn = await connect(3, (err) => failures.push(err));
+  t.after(() => conn.close()); // when an assertion fails before the test's own close()
   const cmds = holds(conn, 5);
   await until(() => held() === MAX_CHANNELS && seen.connections === 2, "four running, a second connection on its way");
   await conn.close();

@@ -23,7 +23,7 @@ test("a second holder is told who has the lock; after unlock it can take it", as
   rmSync(dir, { recursive: true });
 });
 
-test("a lock left by a killed process is recovered, with a log line", async () => {
+test("a lock left by a killed process is recovered, with a log line", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "bzman-locks-"));
   const holder = spawn(
     process.execPath,
@@ -36,6 +36,10 @@ test("a lock left by a killed process is recovered, with a log line", async () =
     ],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
+  // The holder runs until killed: a failed assertion must not leave it behind.
+  t.after(() => {
+    if (holder.exitCode === null && holder.signalCode === null) holder.kill("SIGKILL");
+  });
   await new Promise<void>((r) => holder.stdout.once("data", () => r()));
   const lines: string[] = [];
   const mine = new TargetLocks(dir, "bzman run", (l) => lines.push(l));

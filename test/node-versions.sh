@@ -5,8 +5,11 @@
 # unit tier and the demo end to end under it. This tree and its node_modules are not touched.
 # package.json's engines names exactly these versions and the Node 20 of the main run.
 #
-#   sh test/node-versions.sh [fetch|unit|demo|all] [VERSION...]
+#   sh test/node-versions.sh [fetch|prepare|unit|demo|all] [VERSION...]
 #     fetch  only install the Node binaries that are missing (CI does this before the tests)
+#     prepare  only make each version's copy and its npm ci, in BZMAN_NODE_WORK/VERSION, for a
+#            later run with the same BZMAN_NODE_WORK to use (test/run.sh does this in the
+#            background while the other tiers run)
 #     unit   fetch, install and run the unit tier; no demo (it needs root and zfs-fuse)
 #     demo   fetch, install and run only the demo
 #     all    (the default) the unit tier, then the demo (test/integration/demo.test.ts)
@@ -16,7 +19,11 @@ VERSIONS="22.23.5 24.22.3"
 cd "$(dirname "$0")/.."
 here=$(pwd)
 mode=${1:-all}
-case "$mode" in fetch | unit | demo | all) [ $# -gt 0 ] && shift ;; *) mode=all ;; esac
+case "$mode" in fetch | prepare | unit | demo | all) [ $# -gt 0 ] && shift ;; *) mode=all ;; esac
+if [ "$mode" = prepare ] && [ -z "${BZMAN_NODE_WORK:-}" ]; then
+	echo "test/node-versions.sh prepare: set BZMAN_NODE_WORK to the folder the copies go in" >&2
+	exit 2
+fi
 [ $# -gt 0 ] && VERSIONS="$*"
 cache=${BZMAN_NODE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/bzman/node}
 
@@ -65,6 +72,25 @@ addons() {
 	say "$found native module(s) built for $("$2" --version) and loaded"
 }
 
+# run_tiers: the unit tier and the demo (as the mode says) under Node $v ($root) in the copy
+# $work, whose npm ci ended at $t2; appends their times to $line, then the line to $summary.
+run_tiers() {
+	if [ "$mode" != demo ]; then
+		# BZMAN_NODE_MATRIX: shell-only tests (test/helpers/node-matrix.ts) run on the main Node only.
+		(cd "$work" && PATH="$root/bin:$PATH" npm_config_nodedir="$root" BZMAN_NODE_MATRIX=1 sh test/run.sh unit) || fail "Node $v: the unit tier failed"
+		line="$line, unit tier $(($(now) - t2)) s"
+	fi
+	t3=$(now)
+	if [ "$mode" != unit ]; then
+		(cd "$work" && PATH="$root/bin:$PATH" npm_config_nodedir="$root" node --import tsx --test --test-force-exit --test-timeout=1200000 --test-reporter=spec test/integration/demo.test.ts) || fail "Node $v: the demo failed"
+		line="$line, demo $(($(now) - t3)) s"
+	fi
+	rm -rf "$work"
+	work=""
+	summary="$summary$line
+"
+}
+
 work=""
 cleanup() { [ -z "$work" ] || rm -rf "$work"; }
 trap cleanup EXIT INT TERM
@@ -80,7 +106,21 @@ for v in $VERSIONS; do
 	say "Node $v: $root/bin/node"
 	[ "$mode" = fetch ] && continue
 
-	work=$(mktemp -d "${TMPDIR:-/tmp}/bzman-node$v.XXXXXX")
+	# A copy made by `prepare` (its npm ci done and its addons loaded) is used as it is.
+	if [ -n "${BZMAN_NODE_WORK:-}" ] && [ "$mode" != prepare ] && [ -f "$BZMAN_NODE_WORK/$v/.prepared" ]; then
+		work=$BZMAN_NODE_WORK/$v
+		line="Node $v: binary $((t1 - t0)) s, npm ci $(cat "$work/.prepared") s (prepared in the background)"
+		t2=$(now)
+		run_tiers
+		continue
+	fi
+	if [ "$mode" = prepare ]; then
+		work=$BZMAN_NODE_WORK/$v
+		rm -rf "$work"
+		mkdir -p "$work"
+	else
+		work=$(mktemp -d "${TMPDIR:-/tmp}/bzman-node$v.XXXXXX")
+	fi
 	tar -C "$here" --exclude=./node_modules --exclude=./dist --exclude=./.git -cf - . | tar -C "$work" -xf -
 	# Everything below runs with this version first on PATH (npm, npx and the tests' child
 	# processes use it) and builds native modules against its headers, also where a test runs npm.
@@ -96,20 +136,13 @@ for v in $VERSIONS; do
 	addons "$work" "$root/bin/node"
 	t2=$(now)
 
+	if [ "$mode" = prepare ]; then
+		echo "$((t2 - t1))" > "$work/.prepared"
+		say "Node $v: prepared in $work (npm ci $((t2 - t1)) s)"
+		work=""
+		continue
+	fi
 	line="Node $v: binary $((t1 - t0)) s, npm ci $((t2 - t1)) s"
-	if [ "$mode" != demo ]; then
-		# BZMAN_NODE_MATRIX: shell-only tests (test/helpers/node-matrix.ts) run on the main Node only.
-		(cd "$work" && PATH="$root/bin:$PATH" npm_config_nodedir="$root" BZMAN_NODE_MATRIX=1 sh test/run.sh unit) || fail "Node $v: the unit tier failed"
-		line="$line, unit tier $(($(now) - t2)) s"
-	fi
-	t3=$(now)
-	if [ "$mode" != unit ]; then
-		(cd "$work" && PATH="$root/bin:$PATH" npm_config_nodedir="$root" node --import tsx --test --test-force-exit --test-timeout=1200000 --test-reporter=spec test/integration/demo.test.ts) || fail "Node $v: the demo failed"
-		line="$line, demo $(($(now) - t3)) s"
-	fi
-	rm -rf "$work"
-	work=""
-	summary="$summary$line
-"
+	run_tiers
 done
 [ -z "$summary" ] || printf '%s' "$summary" | sed 's/^/[node-versions] /'

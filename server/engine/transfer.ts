@@ -42,6 +42,19 @@ function failed(s: PromiseSettledResult<ExitStatus>): boolean {
 }
 
 /**
+ * Whether the pipe failed only with a premature close. Node destroys a child's stdin as soon as
+ * the child exits, and a receive that has read the whole stream may exit before the sender's end
+ * arrives over SSH: the pipe then reports a premature close although no byte was lost. With both
+ * commands at exit 0 the step is complete: `zfs receive` checks every record of the stream and
+ * its end record's checksum, and exits non-zero on a stream cut short.
+ */
+function closedEarly(p: PromiseSettledResult<void>): boolean {
+  return (
+    p.status === "rejected" && (p.reason as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE"
+  );
+}
+
+/**
  * The error of a failed transfer, choosing the root cause: a destination problem reported by
  * receive, else the sender's failure, else receive's, else the pipe's.
  */
@@ -191,7 +204,7 @@ export async function transferStep(
     });
     const [p, sd, rd] = await Promise.allSettled([pipe, send.done, recvDone]);
     clearTimeout(stallTimer);
-    if (p.status === "fulfilled" && !failed(sd) && !failed(rd)) return counter.bytes;
+    if ((p.status === "fulfilled" || closedEarly(p)) && !failed(sd) && !failed(rd)) return counter.bytes;
     if (stalled) {
       throw new BackupError(
         "STALLED",

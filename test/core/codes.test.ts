@@ -19,8 +19,19 @@ import type { Conflict } from "../../server/core/conflicts.ts";
 const SERVER = fileURLToPath(new URL("../../server", import.meta.url));
 const README = fileURLToPath(new URL("../../README.md", import.meta.url));
 
-/** Literals in a code's place that are not bzman's codes: errno names, driver codes, env names. */
-const NOT_CODES = new Set(["EPERM", "EACCES", "EEXIST", "ENOENT", "SQLITE_BUSY", "BZMAN_CONFIG"]);
+/**
+ * Literals in a code's place that are not bzman's codes: errno names, driver codes, env names,
+ * Node's stream errors.
+ */
+const NOT_CODES = new Set([
+  "EPERM",
+  "EACCES",
+  "EEXIST",
+  "ENOENT",
+  "SQLITE_BUSY",
+  "BZMAN_CONFIG",
+  "ERR_STREAM_PREMATURE_CLOSE",
+]);
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((f) =>

@@ -1,11 +1,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { fileURLToPath } from "node:url";
 import { transferStep } from "../../server/engine/transfer.ts";
 import { runSource, runSucceeded, type SourceJob } from "../../server/engine/run-source.ts";
 import { BackupError } from "../../server/errors.ts";
 import { Slots } from "../../server/engine/slots.ts";
 import { ZfsHost } from "../../server/zfs/zfs-host.ts";
+import { LocalRunner, type CommandRunner, type ExitStatus } from "../../server/zfs/runner.ts";
 import { FakeRunner, starts, type Script } from "../helpers/fake-runner.ts";
 import { snaps } from "../helpers/snapshots.ts";
 import type { Snapshot } from "../../server/core/model.ts";
@@ -154,6 +159,57 @@ test("transferStep: a stream that moves no byte for the stall timeout is STALLED
     [{ match: starts("zfs", "receive"), readsStdin: true }],
   );
   assert.equal(await transferStep(incr, ok, { type: "filesystem", stallMs: 1000 }), 10);
+});
+
+test("transferStep: a receive that exits 0 with the whole stream before the sender's end arrives is a complete step", async (t) => {
+  // A real child as the receiver: Node destroys its stdin when it exits, and the pipe then reports
+  // a premature close, as when the SSH channel's EOF comes after `zfs receive` has finished.
+  const dir = mkdtempSync(join(tmpdir(), "bzman-early-exit-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const fakeZfs = join(dir, "zfs");
+  const usageFile = fileURLToPath(new URL("../fixtures/zfs/zfs-fuse-usage.txt", import.meta.url));
+  const script = (receive: string): void =>
+    writeFileSync(
+      fakeZfs,
+      ["#!/bin/sh", `[ $# -eq 0 ] && { cat '${usageFile}' >&2; exit 2; }`, receive, ""].join("\n"),
+      { mode: 0o755 },
+    );
+  const real = new LocalRunner();
+  const local: CommandRunner = {
+    where: "local",
+    run: (argv, o) => real.run([fakeZfs, ...argv.slice(1)], o),
+    spawn: (argv, o) => real.spawn([fakeZfs, ...argv.slice(1)], o),
+    running: () => [],
+  };
+  const probing = new FakeRunner("web1", [probe]);
+  const remote: CommandRunner = {
+    where: "web1",
+    run: (argv, o) => probing.run(argv, o),
+    spawn: (argv, o) => {
+      if (argv[1] !== "send") return probing.spawn(argv, o);
+      const stdout = new PassThrough();
+      stdout.write(Buffer.alloc(4096, 7));
+      // The sender's end (SSH's EOF and exit status) comes 300 ms after its last byte.
+      const done = new Promise<ExitStatus>((r) =>
+        setTimeout(() => {
+          if (!stdout.destroyed) stdout.end();
+          r({ code: 0, signal: null, stderr: "" });
+        }, 300),
+      );
+      return { argv, stdin: new PassThrough(), stdout, done, kill: () => undefined };
+    },
+    running: () => [],
+  };
+  const h = { sender: new ZfsHost(remote), receiver: new ZfsHost(local) };
+  script("head -c 4096 > /dev/null; exit 0");
+  assert.equal(await transferStep(incr, h, { type: "filesystem" }), 4096);
+  // The same early end with a receive that failed is still the receive's failure.
+  script("head -c 4096 > /dev/null; echo 'cannot receive incremental stream: invalid backup stream' >&2; exit 1");
+  await assert.rejects(transferStep(incr, h, { type: "filesystem" }), (e: unknown) => {
+    assert.ok(e instanceof BackupError);
+    assert.match(e.message, /invalid backup stream/);
+    return true;
+  });
 });
 
 function listing(lines: string[]): string {

@@ -42,15 +42,18 @@ function failed(s: PromiseSettledResult<ExitStatus>): boolean {
 }
 
 /**
- * Whether the pipe failed only with a premature close. Node destroys a child's stdin as soon as
- * the child exits, and a receive that has read the whole stream may exit before the sender's end
- * arrives over SSH: the pipe then reports a premature close although no byte was lost. With both
- * commands at exit 0 the step is complete: `zfs receive` checks every record of the stream and
- * its end record's checksum, and exits non-zero on a stream cut short.
+ * Whether the pipe failed only because the receive ended first. Node destroys a child's stdin as
+ * soon as the child exits, and a receive that has read the whole stream may exit before the
+ * sender's end arrives over SSH: the pipe then reports a premature close although no byte was
+ * lost. With both commands at exit 0 the step is complete: `zfs receive` checks every record of
+ * the stream and its end record's checksum, and exits non-zero on a stream cut short. A premature
+ * close of the sender's side (its output gone before its end) stays a broken stream.
  */
-function closedEarly(p: PromiseSettledResult<void>): boolean {
+function receiveEndedFirst(p: PromiseSettledResult<void>, firstClosed: "send" | "recv" | undefined): boolean {
   return (
-    p.status === "rejected" && (p.reason as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE"
+    firstClosed === "recv" &&
+    p.status === "rejected" &&
+    (p.reason as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE"
   );
 }
 
@@ -190,6 +193,10 @@ export async function transferStep(
       stopRecv();
     };
     stop.signal.addEventListener("abort", onAbort, { once: true });
+    // Which end of the pipe closed first (see receiveEndedFirst).
+    let firstClosed: "send" | "recv" | undefined;
+    send.stdout.once("close", () => (firstClosed ??= "send"));
+    recv.stdin.once("close", () => (firstClosed ??= "recv"));
     // A pipe failure (either side gone) stops both commands, so neither is left waiting.
     const pipe = (
       opts.rate ? pipeline(send.stdout, new Throttle(opts.rate), recv.stdin) : pipeline(send.stdout, recv.stdin)
@@ -204,7 +211,8 @@ export async function transferStep(
     });
     const [p, sd, rd] = await Promise.allSettled([pipe, send.done, recvDone]);
     clearTimeout(stallTimer);
-    if ((p.status === "fulfilled" || closedEarly(p)) && !failed(sd) && !failed(rd)) return counter.bytes;
+    if ((p.status === "fulfilled" || receiveEndedFirst(p, firstClosed)) && !failed(sd) && !failed(rd))
+      return counter.bytes;
     if (stalled) {
       throw new BackupError(
         "STALLED",

@@ -182,6 +182,8 @@ test("transferStep: a receive that exits 0 with the whole stream before the send
     running: () => [],
   };
   const probing = new FakeRunner("web1", [probe]);
+  /** How the sender's output ends, 300 ms after its last byte: with its end, or gone without it. */
+  let ending: "end" | "destroy" = "end";
   const remote: CommandRunner = {
     where: "web1",
     run: (argv, o) => probing.run(argv, o),
@@ -192,7 +194,7 @@ test("transferStep: a receive that exits 0 with the whole stream before the send
       // The sender's end (SSH's EOF and exit status) comes 300 ms after its last byte.
       const done = new Promise<ExitStatus>((r) =>
         setTimeout(() => {
-          if (!stdout.destroyed) stdout.end();
+          if (!stdout.destroyed) ending === "end" ? stdout.end() : stdout.destroy();
           r({ code: 0, signal: null, stderr: "" });
         }, 300),
       );
@@ -208,6 +210,16 @@ test("transferStep: a receive that exits 0 with the whole stream before the send
   await assert.rejects(transferStep(incr, h, { type: "filesystem" }), (e: unknown) => {
     assert.ok(e instanceof BackupError);
     assert.match(e.message, /invalid backup stream/);
+    return true;
+  });
+  // The sender's output gone before its end, while the receive still reads: a broken stream,
+  // even though both commands exit 0 (the receive saw only the end of its input).
+  ending = "destroy";
+  script("cat > /dev/null; exit 0");
+  await assert.rejects(transferStep(incr, h, { type: "filesystem" }), (e: unknown) => {
+    assert.ok(e instanceof BackupError);
+    assert.equal(e.code, "SSH_CHANNEL");
+    assert.match(e.message, /broke: Premature close/);
     return true;
   });
 });

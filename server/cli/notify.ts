@@ -142,11 +142,14 @@ export class Notifier {
     // The log and a webhook need the subject only: the mail's HTML is rendered for a mailer. A
     // mail that cannot be rendered (its thread failed) is not sent, and the webhook still is.
     let mail: Awaited<ReturnType<typeof renderDigest>> | undefined;
+    // A mail that failed is logged once the webhook's answer is known: the digest is retried at
+    // the next check only when no channel took it.
+    let mailFailed: { what: string; why: string } | undefined;
     if (this.mailer) {
       try {
         mail = await renderDigest(d);
       } catch (err) {
-        this.log.error(about, `cannot render the mail (retried at the next check): ${(err as Error).message}`);
+        mailFailed = { what: "cannot render the mail", why: (err as Error).message };
       }
     }
     const rendered = { subject: mail?.subject ?? digestMailSubject(d) };
@@ -161,7 +164,7 @@ export class Notifier {
         this.log.info(about, `mailed: ${rendered.subject}`);
         delivered = true;
       } catch (err) {
-        this.log.error(about, `cannot send mail (retried at the next check): ${(err as Error).message}`);
+        mailFailed = { what: "cannot send mail", why: (err as Error).message };
       }
     }
     const w = this.config.webhook;
@@ -176,6 +179,10 @@ export class Notifier {
       });
       if (ok) this.log.info(about, `webhook: ${rendered.subject}`);
       delivered ||= ok;
+    }
+    if (mailFailed) {
+      const next = delivered ? "the webhook took the alert; this mail is not sent again" : "retried at the next check";
+      this.log.error(about, `${mailFailed.what} (${next}): ${mailFailed.why}`);
     }
     return delivered;
   }

@@ -67,7 +67,14 @@ function buildDeps(signal: AbortSignal): CliDeps {
       // Streams from a source may run on worker threads, each with a connection of its own;
       // a restore's streams go the other way and stay on the main thread.
       const offload = opts?.restore || s.dataPath === "main" ? undefined : new ThreadOffload(endpoint);
-      return { host: new ZfsHost(conn.runner, offload), close: () => conn.close() };
+      // The stream threads kept for the pass's next large stream end with the connection.
+      return {
+        host: new ZfsHost(conn.runner, offload),
+        close: async () => {
+          await offload?.close();
+          await conn.close();
+        },
+      };
     },
     now: () => new Date(),
     sshNative: nativeCryptoAvailable(),

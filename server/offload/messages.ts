@@ -1,5 +1,6 @@
-// What the main thread and a stream's worker thread say to each other: the job the worker gets
-// as its workerData, and the messages both ways. Plain data only (structured clone).
+// What the main thread and a stream's worker thread say to each other: the source the worker
+// connects to (its workerData), the steps it is given one at a time, and the messages both ways.
+// Plain data only (structured clone).
 
 import type { DatasetType, Step } from "../core/model.ts";
 import type { ConfiguredReceive } from "../core/receive-properties.ts";
@@ -8,9 +9,13 @@ import type { SourceEndpoint } from "../ssh/connection.ts";
 import type { SendOptions } from "../zfs/args.ts";
 import type { Capabilities } from "../zfs/capabilities.ts";
 
-/** One step for a worker: where the source is, what to send, how to receive it here. */
-export interface WorkerJob {
+/** A worker's workerData: the source it opens its own connection to. */
+export interface WorkerStart {
   endpoint: SourceEndpoint;
+}
+
+/** One step for a worker: what to send, how to receive it here. */
+export interface StepJob {
   step: Step;
   type: DatasetType;
   send: SendOptions;
@@ -22,8 +27,15 @@ export interface WorkerJob {
   rate?: number | null;
 }
 
-/** From the main thread: stop the stream (abort), or the bandwidth limit changed. */
-export type ToWorker = { kind: "abort" } | { kind: "rate"; rate: number | null };
+/**
+ * From the main thread: run a step (only while the worker is idle), stop the running step
+ * (abort), the bandwidth limit changed, or end (close the connection and the thread).
+ */
+export type ToWorker =
+  | { kind: "step"; job: StepJob }
+  | { kind: "abort" }
+  | { kind: "rate"; rate: number | null }
+  | { kind: "close" };
 
 /** A BackupError as plain data. */
 export interface ErrorData {
@@ -34,11 +46,13 @@ export interface ErrorData {
 }
 
 /**
- * From the worker: `started` once its connection is open and the step begins; bytes so far; the
- * end (bytes moved, or the error); `unavailable` when its connection could not be opened and
- * nothing was started.
+ * From the worker: `ready` once its connection is open (it waits for a step then), and
+ * `unavailable` when it could not be opened or was lost while idle (the thread ends, nothing was
+ * started); for a step, `started` as it begins, bytes so far, and its end: `done` (the worker
+ * is idle again, its connection kept) or `failed` (the thread ends).
  */
 export type FromWorker =
+  | { kind: "ready" }
   | { kind: "started" }
   | { kind: "bytes"; bytes: number }
   | { kind: "done"; bytes: number }

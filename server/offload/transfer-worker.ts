@@ -1,28 +1,30 @@
-// The entry of a stream's worker thread: opens its own SSH connection to the source, runs the
-// step with engine/transfer.ts (the same pipe, stall watchdog, bandwidth limit and error choice
-// as on the main thread) into this host's `zfs receive`, tells the main thread the bytes a few
-// times a second and the end, then closes the connection and ends the thread. Started by thread-offload.ts.
+// The entry of a stream worker thread: opens its own SSH connection to the source, then runs the
+// steps it is given, one at a time, with engine/transfer.ts (the same pipe, stall watchdog,
+// bandwidth limit and error choice as on the main thread) into this host's `zfs receive`,
+// telling the main thread the bytes a few times a second and each step's end. After a step that
+// completed it keeps its connection for the next one; after a failed step, when told to close,
+// or when its connection is lost while idle, it closes the connection and ends the thread.
+// Started by thread-offload.ts.
 
 import { parentPort, workerData } from "node:worker_threads";
 import { transferStep } from "../engine/transfer.ts";
-import { type BackupError, toBackupError } from "../errors.ts";
+import { BackupError, toBackupError } from "../errors.ts";
 import { connectSource, type SourceConnection } from "../ssh/connection.ts";
 import { LocalRunner } from "../zfs/runner.ts";
 import { ZfsHost } from "../zfs/zfs-host.ts";
-import type { ErrorData, FromWorker, ToWorker, WorkerJob } from "./messages.ts";
+import type { ErrorData, FromWorker, StepJob, ToWorker, WorkerStart } from "./messages.ts";
 
 /** How often the bytes so far are told. */
 const TELL_EVERY_MS = 200;
 
 const port = parentPort!;
-const job = workerData as WorkerJob;
-const stop = new AbortController();
-let rate = job.rate ?? null;
-
-port.on("message", (m: ToWorker) => {
-  if (m.kind === "abort") stop.abort();
-  else rate = m.rate;
-});
+const { endpoint } = workerData as WorkerStart;
+/** Ends the connection attempt when the main thread says close before it is open. */
+const opening = new AbortController();
+/** The running step's abort, and its bandwidth limit now. */
+let running: { stop: AbortController; rate: number | null } | undefined;
+let conn: SourceConnection | undefined;
+let ending = false;
 
 const tell = (m: FromWorker): void => port.postMessage(m);
 const data = (e: BackupError): ErrorData => ({
@@ -32,27 +34,34 @@ const data = (e: BackupError): ErrorData => ({
   ...(e.detail !== undefined ? { detail: e.detail } : {}),
 });
 
-const aborted = (): void =>
-  tell({
-    kind: "failed",
-    error: { code: "ABORTED", message: `transfer of ${job.step.targetDataset} aborted`, transient: false },
-  });
+/** Closes the connection and ends the thread (once). */
+async function end(): Promise<void> {
+  if (ending) return;
+  ending = true;
+  opening.abort();
+  await conn?.close();
+  port.close();
+  // A peer that stopped answering can keep the connection's socket (and with it this thread)
+  // alive after close() gave up on it: the thread ends here, its handles with it.
+  process.exit(0);
+}
 
-async function main(): Promise<void> {
-  // An abort may have arrived while this thread was loading: nothing is started then.
-  if (stop.signal.aborted) return aborted();
-  let conn: SourceConnection;
-  try {
-    conn = await connectSource({ ...job.endpoint, connections: 1 }, stop.signal);
-  } catch (err) {
-    tell({ kind: stop.signal.aborted ? "failed" : "unavailable", error: data(toBackupError(err)) });
-    return;
+async function runStep(job: StepJob): Promise<void> {
+  if (!conn || conn.isClosed) {
+    // Lost while idle: nothing is started; the main thread takes another way.
+    tell({
+      kind: "unavailable",
+      error: data(new BackupError("SSH_CONNECT", `${endpoint.name}: the stream thread's connection was lost`)),
+    });
+    return end();
   }
+  const stop = new AbortController();
+  running = { stop, rate: job.rate ?? null };
+  const current = running;
+  // From here on the step runs: a thread that ends without a result is a failed step, not one
+  // that may run on the main thread instead.
+  tell({ kind: "started" });
   try {
-    if (stop.signal.aborted) return aborted();
-    // From here on the step runs: a thread that ends without a result is a failed step, not
-    // one that may run on the main thread instead.
-    tell({ kind: "started" });
     const sender = new ZfsHost(conn.runner);
     sender.assumeCapabilities(job.senderCaps);
     const receiver = new ZfsHost(new LocalRunner());
@@ -72,20 +81,38 @@ async function main(): Promise<void> {
           tell({ kind: "bytes", bytes });
         },
         ...(job.stallMs !== undefined ? { stallMs: job.stallMs } : {}),
-        ...(job.rate !== undefined ? { rate: () => rate } : {}),
+        ...(job.rate !== undefined ? { rate: () => current.rate } : {}),
         ...(job.receiveProps ? { receiveProps: job.receiveProps } : {}),
       },
     );
+    running = undefined;
     tell({ kind: "done", bytes });
   } catch (err) {
+    running = undefined;
+    // The failure may have been the connection's: it is not used again.
     tell({ kind: "failed", error: data(toBackupError(err)) });
-  } finally {
-    await conn.close();
+    await end();
   }
 }
 
-await main();
-port.close();
-// A peer that stopped answering can keep the connection's socket (and with it this thread)
-// alive after close() gave up on it: the thread ends here, its handles with it.
-process.exit(0);
+port.on("message", (m: ToWorker) => {
+  if (m.kind === "step") void runStep(m.job);
+  else if (m.kind === "abort") running?.stop.abort();
+  else if (m.kind === "rate") {
+    if (running) running.rate = m.rate;
+  } else void end();
+});
+
+try {
+  conn = await connectSource({ ...endpoint, connections: 1 }, opening.signal);
+} catch (err) {
+  if (!ending) tell({ kind: "unavailable", error: data(toBackupError(err)) });
+  await end();
+}
+if (!ending) {
+  // A connection lost while no step runs ends the thread; the main thread drops it from its idle ones.
+  conn!.onClose(() => {
+    if (!running) void end();
+  });
+  tell({ kind: "ready" });
+}

@@ -119,6 +119,12 @@ export class SourceConnection {
     return this.closed;
   }
 
+  /** Calls `f` once the first connection is gone (at once if it is already). */
+  onClose(f: () => void): void {
+    if (this.closed) f();
+    else this.client.once("close", f);
+  }
+
   /** Closes the connections; running commands end. */
   async close(): Promise<void> {
     this.closing.abort();

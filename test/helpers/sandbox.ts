@@ -77,10 +77,15 @@ export function realPassDeps(
   return {
     connect: async () => {
       const c = await connectSource(endpoint(overrides.port ?? rig.sshd.port));
-      conns.push(c);
       const offload = overrides.offload
         ? new ThreadOffload(endpoint(overrides.offload.port ?? overrides.port ?? rig.sshd.port))
         : undefined;
+      conns.push({
+        close: async () => {
+          await offload?.close();
+          await c.close();
+        },
+      });
       return new ZfsHost(c.runner, offload);
     },
     local: new ZfsHost(new LocalRunner()),

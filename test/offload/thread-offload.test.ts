@@ -2,7 +2,9 @@
 // an in-process ssh2 server that plays the source's `zfs send` and a stand-in `zfs receive` first
 // in PATH that writes what it read to a file. The bytes arrive and are told, a bandwidth limit
 // and its change reach the thread, an abort ends the remote command, a failed send is the same
-// BackupError as on the main thread, an unreachable source is OffloadUnavailable. Runs on every
+// BackupError as on the main thread, an unreachable source is OffloadUnavailable; a worker whose
+// step completed takes the next one on the same login, ends on close(), and is replaced when its
+// connection was lost while it waited or its step failed. Runs on every
 // Node version: the worker loads its entry through tsx's hooks here, as compiled JS when deployed.
 
 import { test } from "node:test";
@@ -33,6 +35,8 @@ const identity = join(dir, "id_ed25519");
 writeFileSync(identity, user.private, { mode: 0o600 });
 /** Commands the server was asked to run, and whether each one's channel closed. */
 const seen: Array<{ command: string; closed: boolean }> = [];
+/** The server's side of each login, and whether it has ended. */
+const logins: Array<{ client: ssh2.Connection; ended: boolean }> = [];
 
 /** `zfs send … DS@b<N>`: N bytes in 64 KiB writes; a dataset named `slow` waits 20 ms between them. */
 function send(stream: ssh2.ServerChannel, command: string): void {
@@ -65,7 +69,13 @@ function send(stream: ssh2.ServerChannel, command: string): void {
 }
 
 const server = new ssh2.Server({ hostKeys: [host.private] }, (client) => {
-  client.on("authentication", (ctx) => (ctx.method === "publickey" ? ctx.accept() : ctx.reject(["publickey"])));
+  const login = { client, ended: false };
+  client.on("close", () => (login.ended = true));
+  client.on("authentication", (ctx) => {
+    if (ctx.method !== "publickey") return ctx.reject(["publickey"]);
+    if (ctx.signature) logins.push(login);
+    ctx.accept();
+  });
   client.on("error", () => {});
   client.on("session", (accept) =>
     accept().on("exec", (acceptExec, _reject, info) => send(acceptExec(), info.command)),
@@ -182,4 +192,51 @@ test("a failed send is the transfer's own BackupError; an unreachable source is 
   assert.ok(unreachable instanceof OffloadUnavailable, String(unreachable));
   assert.equal(unreachable.reason.code, "SSH_CONNECT");
   assert.match(unreachable.message, /^no stream thread: w \(bzman@127\.0\.0\.1:\d+\): cannot connect/);
+});
+
+/** Waits up to 5 s for `f` to hold. */
+async function eventually(f: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 50 && !f(); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(f(), what);
+}
+
+test("a worker whose step completed takes the next step on the same login; close() ends it and its connection", async () => {
+  const o = offload();
+  const before = logins.length;
+  assert.equal(await o.transfer(step("pool/ds", "first", 2 * MIB), request()), 2 * MIB);
+  assert.equal(o.idleWorkers, 1, "the worker is kept");
+  assert.equal(await o.transfer(step("pool/ds", "second", 3 * MIB), request()), 3 * MIB);
+  assert.equal(received("second"), 3 * MIB);
+  assert.equal(logins.length - before, 1, "one login for both steps");
+  const login = logins.at(-1)!;
+  assert.equal(login.ended, false, "the kept worker's connection stays open");
+  await o.close();
+  assert.equal(o.idleWorkers, 0);
+  await eventually(() => login.ended, "close() ended the kept worker's connection");
+  const after = await o.transfer(step("pool/ds", "closed", MIB), request()).catch((e: unknown) => e);
+  assert.ok(after instanceof OffloadUnavailable, `no worker after close() (${String(after)})`);
+});
+
+test("a kept worker whose connection was lost while it waited: the next step runs on a new login", async () => {
+  const o = offload();
+  const before = logins.length;
+  await o.transfer(step("pool/ds", "before-loss", MIB), request());
+  logins.at(-1)!.client.end();
+  await eventually(() => o.idleWorkers === 0, "the worker ended with its connection");
+  assert.equal(await o.transfer(step("pool/ds", "after-loss", 2 * MIB), request()), 2 * MIB);
+  assert.equal(received("after-loss"), 2 * MIB);
+  assert.equal(logins.length - before, 2, "a new login for the next step");
+  await o.close();
+});
+
+test("a worker whose step failed is not kept: the next step logs in again", async () => {
+  const o = offload();
+  const before = logins.length;
+  const failed = await o.transfer(step("missing/ds", "failed-first", MIB), request()).catch((e: unknown) => e);
+  assert.ok(failed instanceof BackupError && failed.code === "ZFS_DATASET_MISSING", String(failed));
+  assert.equal(o.idleWorkers, 0, "the failed worker is gone");
+  await eventually(() => logins.at(-1)!.ended, "its connection was closed");
+  assert.equal(await o.transfer(step("pool/ds", "after-failure", MIB), request()), MIB);
+  assert.equal(logins.length - before, 2);
+  await o.close();
 });

@@ -3,17 +3,28 @@
 // at D = 0 (the line's own cost), 10 and 50 ms (RTT 20 and 100 ms), three ways in one run:
 //   a. bzman's ssh2 path with ssh2's own 2 MiB channel window (what bzman did before ssh_window);
 //   b. bzman's ssh2 path with the default ssh_window, the ceiling its window may grow to;
-//   c. `ssh -c aes128-gcm@openssh.com host 'head -c N /dev/zero' | dd of=/dev/null`.
-// The remote command is `head -c N /dev/zero` on a sandbox sshd without the guard, not zfs send:
-// this measures the link, not the disks. Goals: at 100 ms RTT b ≥ 5x c; at 20 ms b ≥ 0.8x b's own
-// loopback rate. Needs root and OpenSSH's sshd (as the test suite does).
+//   c. `ssh -c aes128-gcm@openssh.com host 'head -c N /dev/zero' | dd of=/dev/null`;
+//   d. the path a stream of 64 MiB or more takes by default (`data_path: auto`): a worker thread
+//      (offload/thread-offload.ts) with a connection of its own and the same window rule, through
+//      engine/transfer.ts's whole step, as a pass's first large stream (the thread starts and
+//      logs in, timed);
+//   e. the same as a pass's next large stream: the worker kept from the step before.
+// The remote command is `head -c N /dev/zero` on a sandbox sshd without the guard, not zfs send
+// (for d, a key whose forced command answers `zfs send` so, and a stand-in local `zfs receive`
+// that reads into dd): this measures the link, not the disks. Goals: at 100 ms RTT ≥ 5x c; at
+// 20 ms ≥ 0.8x the same path's loopback rate. a, b and e are timed from an open connection;
+// c and d include their login. Needs root and OpenSSH's sshd (as the test
+// suite does).
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
+import type { Snapshot, Step } from "../server/core/model.ts";
+import { ThreadOffload } from "../server/offload/thread-offload.ts";
 import { makeKey, startSshd } from "../server/sandbox/sshd.ts";
 import { DEFAULT_WINDOW, connectSource } from "../server/ssh/connection.ts";
+import { MINIMAL_CAPABILITIES } from "../server/zfs/capabilities.ts";
 import { SSH2_WINDOW } from "../server/ssh/window.ts";
 import { LocalRunner, type RunningCommand } from "../server/zfs/runner.ts";
 
@@ -99,6 +110,50 @@ async function openssh(port: number, identity: string, knownHosts: string): Prom
   });
 }
 
+/** A full step of BYTES: the stand-in `zfs send` of the worker's key sends as many as the snapshot's name says. */
+const STEP: Step = {
+  kind: "full",
+  sourceDataset: "bench/ds",
+  targetDataset: "bench/copy",
+  intermediates: false,
+  to: { name: `b${BYTES}`, guid: "1", createtxg: 1, creation: 0 } as Snapshot,
+};
+
+/** A worker-thread path to the source `ep` (as `bzman` makes one per pass). */
+const offloadTo = (ep: { port: number; identity: string; hostKey: string }): ThreadOffload =>
+  new ThreadOffload({
+    name: "wan",
+    host: "127.0.0.1",
+    user: "root",
+    windowBytes: DEFAULT_WINDOW,
+    connections: 1,
+    ...ep,
+  });
+
+/** One step of `bytes` through `offload`'s worker thread (d and e). */
+async function viaWorker(offload: ThreadOffload, bytes = BYTES): Promise<void> {
+  const n = await offload.transfer(
+    { ...STEP, to: { ...STEP.to, name: `b${bytes}` } },
+    { type: "filesystem", send: {}, senderCaps: MINIMAL_CAPABILITIES, receiverCaps: MINIMAL_CAPABILITIES },
+  );
+  if (n !== bytes) throw new Error(`worker path: ${n} of ${bytes} bytes`);
+}
+
+/** d: a pass's first large stream: a new worker thread, which logs in first. */
+async function workerFirst(ep: { port: number; identity: string; hostKey: string }): Promise<number> {
+  const offload = offloadTo(ep);
+  try {
+    return await seconds(() => viaWorker(offload));
+  } finally {
+    await offload.close();
+  }
+}
+
+/** e: a pass's next large stream: the worker kept from an earlier step, already logged in. */
+async function workerNext(offload: ThreadOffload): Promise<number> {
+  return seconds(() => viaWorker(offload));
+}
+
 /**
  * The best of up to REPEATS runs of `f` (seconds), fewer once they took REPEAT_S together: on a
  * shared machine other load only ever slows a run down, and the slow window-bound runs vary little.
@@ -113,7 +168,22 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "bzman-bench-wan-"));
   const identity = join(dir, "id_ed25519");
   const pub = await makeKey(identity, "bench");
-  const sshd = await startSshd(join(dir, "sshd"), [pub]);
+  // d's key: its forced command answers `zfs send … bench/ds@b<N>` with N zero bytes, and this
+  // host's `zfs` (first on PATH, also for the worker thread) reads a stream to its end.
+  const workerIdentity = join(dir, "id_worker");
+  const workerPub = await makeKey(workerIdentity, "bench-worker");
+  const fakeSend = join(dir, "fake-send");
+  writeFileSync(
+    fakeSend,
+    '#!/bin/sh\nn=$(echo "$SSH_ORIGINAL_COMMAND" | sed "s/.*@b//")\nexec head -c "$n" /dev/zero\n',
+  );
+  chmodSync(fakeSend, 0o755);
+  const bin = join(dir, "bin");
+  mkdirSync(bin);
+  writeFileSync(join(bin, "zfs"), "#!/bin/sh\nexec dd of=/dev/null bs=1M status=none\n");
+  chmodSync(join(bin, "zfs"), 0o755);
+  process.env.PATH = `${bin}:${process.env.PATH}`;
+  const sshd = await startSshd(join(dir, "sshd"), [pub, `command="${fakeSend}",restrict ${workerPub}`]);
   const lines: RunningCommand[] = [];
   const rows: Row[] = [];
   const ports = new Map<number | null, number>();
@@ -140,6 +210,16 @@ async function main(): Promise<void> {
         }),
         windows: windows.splice(0),
         ssh: await best(() => openssh(port, identity, join(dir, "known_hosts"))),
+        worker: await best(() => workerFirst({ port, identity: workerIdentity, hostKey: sshd.hostKey })),
+        kept: await (async () => {
+          const offload = offloadTo({ port, identity: workerIdentity, hostKey: sshd.hostKey });
+          try {
+            await viaWorker(offload, 1024 * 1024); // the step before: its worker is kept
+            return await best(() => workerNext(offload));
+          } finally {
+            await offload.close();
+          }
+        })(),
       });
     }
     // The 20 ms goal once more in rounds of b straight, through the line at 0 ms and at 10 ms one
@@ -182,6 +262,10 @@ interface Row {
   old: number;
   now: number;
   ssh: number;
+  /** d: the worker thread's path, a pass's first large stream (a new thread and login). */
+  worker: number;
+  /** e: the same, a pass's next large stream (the kept worker and its connection). */
+  kept: number;
   /** b's window at the end of each of its runs. */
   windows: number[];
 }
@@ -193,23 +277,26 @@ function report(rows: Row[], rounds: number[][]): string {
     `wan, one stream of ${MIB} MiB (remote command: head -c N /dev/zero on a sandbox sshd, not zfs send; ` +
     `best of up to ${REPEATS} runs within ${REPEAT_S} s):\n` +
     `  ${col("path", 22)}${col("a. 2 MiB window", 17)}${col(`b. grown to <= ${DEFAULT_WINDOW / 1024 ** 2} MiB`, 23)}` +
-    `${col("c. ssh -c aes128-gcm", 22)}${col("b/a", 9)}${col("b/c", 9)}b's windows at the end (MiB)\n`;
+    `${col("c. ssh -c aes128-gcm", 22)}${col("d. worker, first", 18)}${col("e. worker, next", 17)}${col("b/a", 9)}${col("b/c", 9)}${col("d/c", 9)}${col("e/c", 9)}` +
+    "b's windows at the end (MiB)\n";
   for (const r of rows) {
     const where = r.d === null ? "loopback, no line" : `line, RTT ${2 * r.d} ms`;
     out +=
-      `  ${col(where, 22)}${col(rate(r.old), 17)}${col(rate(r.now), 23)}${col(rate(r.ssh), 22)}` +
+      `  ${col(where, 22)}${col(rate(r.old), 17)}${col(rate(r.now), 23)}${col(rate(r.ssh), 22)}${col(rate(r.worker), 18)}${col(rate(r.kept), 17)}` +
       `${col(`${(r.old / r.now).toFixed(2)}x`, 9)}${col(`${(r.ssh / r.now).toFixed(2)}x`, 9)}` +
+      `${col(`${(r.ssh / r.worker).toFixed(2)}x`, 9)}${col(`${(r.ssh / r.kept).toFixed(2)}x`, 9)}` +
       `${r.windows.map((w) => w / 1024 ** 2).join(", ")}\n`;
   }
   const direct = rows.find((r) => r.d === null);
   const line0 = rows.find((r) => r.d === 0);
   const at20 = rows.find((r) => r.d === 10);
   const at100 = rows.find((r) => r.d === 50);
-  if (at100) out += `  goal at 100 ms RTT: b/c ${(at100.ssh / at100.now).toFixed(2)}x (>= 5)\n`;
+  if (at100)
+    out += `  goal at 100 ms RTT: b/c ${(at100.ssh / at100.now).toFixed(2)}x, d/c ${(at100.ssh / at100.worker).toFixed(2)}x, e/c ${(at100.ssh / at100.kept).toFixed(2)}x (>= 5)\n`;
   if (at20 && direct) {
-    out += `  goal at 20 ms RTT: b / b on loopback ${(direct.now / at20.now).toFixed(2)}x (>= 0.8)`;
+    out += `  goal at 20 ms RTT: b / b on loopback ${(direct.now / at20.now).toFixed(2)}x, d / d on loopback ${(direct.worker / at20.worker).toFixed(2)}x, e / e on loopback ${(direct.kept / at20.kept).toFixed(2)}x (>= 0.8)`;
     if (line0)
-      out += `; / b through the line at 0 ms (the line's own cost taken out) ${(line0.now / at20.now).toFixed(2)}x`;
+      out += `; / the same through the line at 0 ms (the line's own cost taken out): b ${(line0.now / at20.now).toFixed(2)}x, d ${(line0.worker / at20.worker).toFixed(2)}x, e ${(line0.kept / at20.kept).toFixed(2)}x`;
     out += "\n";
   }
   if (rounds.length) {

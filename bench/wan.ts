@@ -20,7 +20,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import type { Snapshot, Step } from "../server/core/model.ts";
+import type { FullStep, Snapshot } from "../server/core/model.ts";
 import { ThreadOffload } from "../server/offload/thread-offload.ts";
 import { makeKey, startSshd } from "../server/sandbox/sshd.ts";
 import { DEFAULT_WINDOW, connectSource } from "../server/ssh/connection.ts";
@@ -111,7 +111,7 @@ async function openssh(port: number, identity: string, knownHosts: string): Prom
 }
 
 /** A full step of BYTES: the stand-in `zfs send` of the worker's key sends as many as the snapshot's name says. */
-const STEP: Step = {
+const STEP: FullStep = {
   kind: "full",
   sourceDataset: "bench/ds",
   targetDataset: "bench/copy",

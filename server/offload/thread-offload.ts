@@ -40,6 +40,8 @@ interface Idle {
 
 /** Asks `worker` to end; ends it after END_GRACE_MS if it has not. Resolves once it has exited. */
 function endWorker(worker: Worker): Promise<void> {
+  // Held while it ends: a kept worker no longer holds the process, but close() is awaited.
+  worker.ref();
   return new Promise<void>((resolve) => {
     const t = setTimeout(() => void worker.terminate(), END_GRACE_MS);
     t.unref();
@@ -55,6 +57,8 @@ function endWorker(worker: Worker): Promise<void> {
 export class ThreadOffload implements StreamOffload {
   private readonly idle: Idle[] = [];
   private closed = false;
+  /** What each worker threw, if it did: an `error` event without a listener would throw here. */
+  private readonly crashes = new WeakMap<Worker, Error>();
 
   constructor(private readonly endpoint: SourceEndpoint) {}
 
@@ -103,14 +107,12 @@ export class ThreadOffload implements StreamOffload {
         new OffloadUnavailable(new BackupError("INTERNAL", `cannot start a stream thread: ${(err as Error).message}`)),
       );
     }
+    // For the thread's whole life, idle or not; its exit follows and says the rest.
+    worker.on("error", (err) => this.crashes.set(worker, err));
     return new Promise<Worker>((resolve, reject) => {
       let unavailable: ErrorData | undefined;
-      let crash: Error | undefined;
       // An abort while it connects ends the thread: nothing has run on the source yet.
       const onAbort = (): void => void worker.terminate();
-      const onError = (err: Error): void => {
-        crash = err;
-      };
       const onMessage = (m: FromWorker): void => {
         if (m.kind === "ready" && !signal?.aborted) {
           settle();
@@ -119,6 +121,7 @@ export class ThreadOffload implements StreamOffload {
       };
       const onExit = (code: number): void => {
         settle();
+        const crash = this.crashes.get(worker);
         if (signal?.aborted) reject(aborted(step));
         else if (unavailable) reject(new OffloadUnavailable(backupError(unavailable)));
         // It ended before its connection was open (its code could not be loaded): nothing was started.
@@ -132,12 +135,10 @@ export class ThreadOffload implements StreamOffload {
       const settle = (): void => {
         signal?.removeEventListener("abort", onAbort);
         worker.off("message", onMessage);
-        worker.off("error", onError);
         worker.off("exit", onExit);
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       worker.on("message", onMessage);
-      worker.on("error", onError);
       worker.on("exit", onExit);
     });
   }
@@ -164,7 +165,6 @@ export class ThreadOffload implements StreamOffload {
     return new Promise<number>((resolve, reject) => {
       let end: FromWorker | undefined;
       let started = false;
-      let crash: Error | undefined;
       let backstop: NodeJS.Timeout | undefined;
       let lastRate = rate;
       const rateTimer = req.rate
@@ -176,15 +176,11 @@ export class ThreadOffload implements StreamOffload {
         : undefined;
       rateTimer?.unref();
       const onAbort = (): void => say({ kind: "abort" });
-      const onError = (err: Error): void => {
-        crash = err;
-      };
       const settle = (): void => {
         clearTimeout(backstop);
         clearInterval(rateTimer);
         req.signal?.removeEventListener("abort", onAbort);
         worker.off("message", onMessage);
-        worker.off("error", onError);
         worker.off("exit", onExit);
       };
       const onMessage = (m: FromWorker): void => {
@@ -204,6 +200,7 @@ export class ThreadOffload implements StreamOffload {
       };
       const onExit = (code: number): void => {
         settle();
+        const crash = this.crashes.get(worker);
         if (end?.kind === "failed") reject(backupError(end.error));
         else if (end?.kind === "unavailable") reject(new OffloadUnavailable(backupError(end.error)));
         else if (!started)
@@ -225,7 +222,6 @@ export class ThreadOffload implements StreamOffload {
       };
       req.signal?.addEventListener("abort", onAbort, { once: true });
       worker.on("message", onMessage);
-      worker.on("error", onError);
       worker.on("exit", onExit);
       say({ kind: "step", job });
     });

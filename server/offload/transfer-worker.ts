@@ -3,7 +3,9 @@
 // bandwidth limit and error choice as on the main thread) into this host's `zfs receive`,
 // telling the main thread the bytes a few times a second and each step's end. After a step that
 // completed it keeps its connection for the next one; after a failed step, when told to close,
-// or when its connection is lost while idle, it closes the connection and ends the thread.
+// or when its connection is lost, it closes the connection and ends the thread. A step on a kept
+// connection that the source closed before any byte arrived is told as `unavailable`, so that a
+// new worker runs it.
 // Started by thread-offload.ts.
 
 import { parentPort, workerData } from "node:worker_threads";
@@ -25,6 +27,8 @@ const opening = new AbortController();
 let running: { stop: AbortController; rate: number | null } | undefined;
 let conn: SourceConnection | undefined;
 let ending = false;
+/** Steps this thread completed: a later one runs on a connection kept from them. */
+let completed = 0;
 
 const tell = (m: FromWorker): void => port.postMessage(m);
 const data = (e: BackupError): ErrorData => ({
@@ -61,6 +65,7 @@ async function runStep(job: StepJob): Promise<void> {
   // From here on the step runs: a thread that ends without a result is a failed step, not one
   // that may run on the main thread instead.
   tell({ kind: "started" });
+  let moved = 0;
   try {
     const sender = new ZfsHost(conn.runner);
     sender.assumeCapabilities(job.senderCaps);
@@ -75,6 +80,7 @@ async function runStep(job: StepJob): Promise<void> {
         send: job.send,
         signal: stop.signal,
         onProgress: ({ bytes }) => {
+          moved = bytes;
           const now = performance.now();
           if (now - told < TELL_EVERY_MS) return;
           told = now;
@@ -86,11 +92,23 @@ async function runStep(job: StepJob): Promise<void> {
       },
     );
     running = undefined;
+    completed++;
     tell({ kind: "done", bytes });
+    // Lost during a step that still completed: not kept for another.
+    if (conn.isClosed) await end();
   } catch (err) {
     running = undefined;
+    const e = toBackupError(err);
+    // A kept connection that the source closed as this step began (the close crossed the step on
+    // the wire): nothing reached the receive, so the step may run again on a new connection.
+    const lost = completed > 0 && moved === 0 && !stop.signal.aborted && e.code.startsWith("SSH_") && e.transient;
+    if (lost)
+      tell({
+        kind: "unavailable",
+        error: data(new BackupError(e.code, `${e.message} (on the stream thread's kept connection, before any byte)`)),
+      });
     // The failure may have been the connection's: it is not used again.
-    tell({ kind: "failed", error: data(toBackupError(err)) });
+    else tell({ kind: "failed", error: data(e) });
     await end();
   }
 }
@@ -114,5 +132,5 @@ if (!ending) {
   conn!.onClose(() => {
     if (!running) void end();
   });
-  tell({ kind: "ready" });
+  if (!ending) tell({ kind: "ready" });
 }

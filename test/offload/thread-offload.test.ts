@@ -19,6 +19,7 @@ import { ThreadOffload } from "../../server/offload/thread-offload.ts";
 import { freePort } from "../../server/sandbox/sshd.ts";
 import { MINIMAL_CAPABILITIES } from "../../server/zfs/capabilities.ts";
 import { OffloadUnavailable, type OffloadRequest } from "../../server/zfs/offload.ts";
+import { LocalRunner } from "../../server/zfs/runner.ts";
 
 const MIB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), "bzman-offload-"));
@@ -239,4 +240,39 @@ test("a worker whose step failed is not kept: the next step logs in again", asyn
   assert.equal(await o.transfer(step("pool/ds", "after-failure", MIB), request()), MIB);
   assert.equal(logins.length - before, 2);
   await o.close();
+});
+
+test("a kept connection the source closes just as the next step is handed to it: the step runs on a new login", async () => {
+  const o = offload();
+  const before = logins.length;
+  await o.transfer(step("pool/ds", "before-race", MIB), request());
+  // No wait: the close crosses the step on the wire, so the kept worker finds its connection
+  // open and then gone before any byte arrived.
+  logins.at(-1)!.client.end();
+  assert.equal(await o.transfer(step("pool/ds", "after-race", 2 * MIB), request()), 2 * MIB);
+  assert.equal(received("after-race"), 2 * MIB);
+  assert.equal(logins.length - before, 2, "a new login for the step");
+  await o.close();
+});
+
+test("close() holds the process until the kept worker has ended (a process with nothing else to do)", async () => {
+  // Another process, where nothing but close() keeps the event loop alive once the step is done.
+  const script = join(dir, "close-then-exit.mts");
+  const offloadModule = new URL("../../server/offload/thread-offload.ts", import.meta.url).href;
+  writeFileSync(
+    script,
+    [
+      `import { ThreadOffload } from ${JSON.stringify(offloadModule)};`,
+      `const o = new ThreadOffload(${JSON.stringify({ name: "w", host: "127.0.0.1", port, user: "bzman", identity, hostKey: host.public.split(" ").slice(0, 2).join(" ") })});`,
+      `const caps = ${JSON.stringify(MINIMAL_CAPABILITIES)};`,
+      `const step = ${JSON.stringify(step("pool/ds", "closing", MIB))};`,
+      `const n = await o.transfer(step, { type: "filesystem", send: {}, senderCaps: caps, receiverCaps: caps });`,
+      "await o.close();",
+      "console.log('closed after', n);",
+      "",
+    ].join("\n"),
+  );
+  const r = await new LocalRunner().run([process.execPath, "--import", "tsx", script]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), `closed after ${MIB}`, "the process went on after close()");
 });

@@ -23,12 +23,16 @@ import { pipeline } from "node:stream/promises";
 import type { FullStep, Snapshot } from "../server/core/model.ts";
 import { ThreadOffload } from "../server/offload/thread-offload.ts";
 import { makeKey, startSshd } from "../server/sandbox/sshd.ts";
-import { DEFAULT_WINDOW, connectSource } from "../server/ssh/connection.ts";
+import { DEFAULT_WINDOW as SSH_WINDOW_DEFAULT, connectSource } from "../server/ssh/connection.ts";
 import { MINIMAL_CAPABILITIES } from "../server/zfs/capabilities.ts";
 import { SSH2_WINDOW } from "../server/ssh/window.ts";
 import { LocalRunner, type RunningCommand } from "../server/zfs/runner.ts";
 
 const MIB = Number(process.env.BENCH_WAN_MIB ?? 1024);
+/** The ceiling b, d and e grow their window to (BENCH_WAN_WINDOW_MIB; default: `ssh_window`'s). */
+const DEFAULT_WINDOW = process.env.BENCH_WAN_WINDOW_MIB
+  ? Number(process.env.BENCH_WAN_WINDOW_MIB) * 1024 ** 2
+  : SSH_WINDOW_DEFAULT;
 const BYTES = Math.round(MIB * 1024 ** 2);
 /** One-way delays of the line in ms (BENCH_WAN_DELAYS), after a run straight to sshd without it. */
 const DELAYS = (process.env.BENCH_WAN_DELAYS ?? "0,10,50").split(",").map(Number);

@@ -85,13 +85,16 @@ const server = new ssh2.Server({ hostKeys: [host.private] }, (client) => {
 const port = await new Promise<number>((resolve) =>
   server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port)),
 );
-test.after(() => {
+/** Every offload the tests made: their kept workers are ended before the server closes. */
+const made: ThreadOffload[] = [];
+test.after(async () => {
+  await Promise.all(made.map((o) => o.close()));
   server.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-const offload = (via = port): ThreadOffload =>
-  new ThreadOffload({
+const offload = (via = port): ThreadOffload => {
+  const o = new ThreadOffload({
     name: "w",
     host: "127.0.0.1",
     port: via,
@@ -99,6 +102,9 @@ const offload = (via = port): ThreadOffload =>
     identity,
     hostKey: host.public.split(" ").slice(0, 2).join(" "),
   });
+  made.push(o);
+  return o;
+};
 
 const step = (source: string, target: string, bytes: number): Step => ({
   kind: "full",
